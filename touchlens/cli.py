@@ -1,0 +1,221 @@
+"""The `touchlens` command: thin shells over the `Workspace` facade. Exit 0 ok, 1 bad input, 2 usage."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+import touchlens
+from touchlens import console as ui
+from touchlens.api import Workspace, read_map_file
+from touchlens.errors import MapError, TouchlensError
+from touchlens.model.checks import design_checks
+from touchlens.model.views import TouchpointFilter
+from touchlens.store.workspace import ENV_VAR
+
+app = typer.Typer(
+    help="touchlens: know, measure and improve every customer touchpoint.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+map_app = typer.Typer(help="Import, export and check the touchpoint map.", no_args_is_help=True)
+app.add_typer(map_app, name="map")
+
+
+class ExportFormat(StrEnum):
+    yaml = "yaml"
+    json = "json"
+    csv = "csv"
+
+
+class ImportFormat(StrEnum):
+    auto = "auto"
+    yaml = "yaml"
+    json = "json"
+    csv = "csv"
+
+
+class Phase(StrEnum):
+    pre_purchase = "pre-purchase"
+    purchase = "purchase"
+    post_purchase = "post-purchase"
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+CsvOpt = Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")]
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    workspace: Annotated[
+        Path | None,
+        typer.Option(
+            "--workspace",
+            "-w",
+            envvar=ENV_VAR,
+            help="Workspace folder (default: the nearest folder upward holding touchlens.toml).",
+        ),
+    ] = None,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    """touchlens: know, measure and improve every customer touchpoint."""
+    if version:
+        typer.echo(touchlens.__version__)
+        raise typer.Exit()
+    ctx.obj = workspace
+
+
+def _ws(ctx: typer.Context) -> Workspace:
+    return touchlens.open(ctx.obj)
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    directory: Annotated[
+        Path | None, typer.Argument(help="Folder to make a workspace (default: --workspace or .).")
+    ] = None,
+) -> None:
+    """Create a workspace: touchlens.toml with every setting, and the metadata store."""
+    target = directory or ctx.obj or Path(".")
+    existed = (target / "touchlens.toml").exists()
+    ws = touchlens.init(target)
+    verb = "Opened existing" if existed else "Initialised"
+    ui.out.print(f"{verb} touchlens workspace in {ui.text(ws.root)}")
+
+
+@map_app.command("import")
+def map_import(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="Map file: YAML, JSON, or a CSV inventory of touchpoints.")],
+    merge: Annotated[
+        bool, typer.Option("--merge", help="Merge into the stored map by key instead of replacing it.")
+    ] = False,
+    fmt: Annotated[
+        ImportFormat, typer.Option("--format", help="File format (default: from the extension).")
+    ] = ImportFormat.auto,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replace the workspace map with FILE (or merge it in with --merge). A CSV fills the touchpoints."""
+    report = _ws(ctx).import_map(file, merge=merge, fmt=fmt.value)
+    for warning in report.warnings:
+        ui.err.print(ui.text(warning), soft_wrap=True)
+    for problem in report.problems:
+        ui.err.print(ui.text(problem), soft_wrap=True)
+    if as_json:
+        ui.print_json(report.to_dict())
+    else:
+        ui.out.print(f"Imported {ui.text(file)} ({'merged into' if merge else 'replacing'} the map)")
+        ui.out.print(ui.counts_table("The map now holds", report.counts))
+        if report.problems:
+            ui.err.print(f"{len({p.line for p in report.problems})} rows left out; see the errors above.")
+    if report.problems:
+        raise typer.Exit(1)
+
+
+@map_app.command("export")
+def map_export(
+    ctx: typer.Context,
+    fmt: Annotated[
+        ExportFormat, typer.Option("--format", help="yaml, json, or csv (touchpoints only).")
+    ] = ExportFormat.yaml,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
+    ] = None,
+) -> None:
+    """Write the workspace map as YAML, JSON or a CSV inventory."""
+    body = _ws(ctx).export_map(fmt.value)
+    if output is None:
+        sys.stdout.write(body)
+    else:
+        output.write_text(body, encoding="utf-8")
+        ui.err.print(f"Wrote {ui.text(output)}")
+
+
+@map_app.command("check")
+def map_check(
+    ctx: typer.Context,
+    file: Annotated[
+        Path | None, typer.Argument(help="Map file to check (default: the workspace map).")
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 1 when a design check finds something.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate a map, then run the design checks: what a complete journey map still lacks."""
+    m = read_map_file(file) if file is not None else _ws(ctx).map()
+    findings = design_checks(m)
+    if as_json:
+        ui.print_json({"valid": True, "findings": [f.to_dict() for f in findings]})
+    else:
+        ui.out.print(
+            f"[green]✓[/] {ui.text(file or 'workspace map')} is valid: {len(m.touchpoints)} touchpoints"
+        )
+        ui.out.print(ui.findings_table(findings))
+    if strict and findings:
+        raise typer.Exit(1)
+
+
+@app.command()
+def touchpoints(
+    ctx: typer.Context,
+    stage: Annotated[str | None, typer.Option(help="Only this stage (key).")] = None,
+    channel: Annotated[str | None, typer.Option(help="Only this channel (key).")] = None,
+    persona: Annotated[str | None, typer.Option(help="Only touchpoints on this persona's journeys.")] = None,
+    owner: Annotated[str | None, typer.Option(help="Only this owner (case-insensitive).")] = None,
+    phase: Annotated[Phase | None, typer.Option(help="Only this phase.")] = None,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
+) -> None:
+    """List the touchpoint inventory, optionally filtered."""
+    ws = _ws(ctx)
+    flt = TouchpointFilter(stage, channel, persona, owner, phase.value if phase else None)
+    found = ws.touchpoints(flt)
+    if as_json:
+        ui.print_json(
+            {
+                "touchpoints": [
+                    tp.model_dump(mode="json", by_alias=True, exclude_defaults=True) for tp in found
+                ]
+            }
+        )
+    elif as_csv:
+        ui.print_csv(ui.INVENTORY_COLUMNS, ui.inventory_rows(found))
+    else:
+        ui.out.print(ui.inventory_table(ws.map(), found))
+
+
+@app.command()
+def matrix(
+    ctx: typer.Context,
+    persona: Annotated[str | None, typer.Option(help="Only touchpoints on this persona's journeys.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Touchpoints by stage × channel, empty cells shown, against the channel strategy's planned stages."""
+    ws = _ws(ctx)
+    mx = ws.matrix(persona)
+    if as_json:
+        ui.print_json(mx.to_dict())
+    else:
+        ui.out.print(ui.matrix_table(ws.map(), mx))
+
+
+def main() -> None:
+    """Entry point: touchlens errors print their message (every problem, one a line) and exit 1."""
+    try:
+        app()
+    except MapError as exc:
+        for problem in exc.problems:
+            ui.err.print(ui.text(problem), soft_wrap=True)
+        ui.err.print(f"[red]{len(exc.problems)} error(s)[/]")
+        sys.exit(1)
+    except TouchlensError as exc:
+        ui.err.print(f"[red]error:[/] {ui.text(exc)}", soft_wrap=True)
+        sys.exit(1)

@@ -1,0 +1,351 @@
+"""The touchpoint map: channels, personas, journeys, stages, touchpoints, outcomes and opportunities.
+
+Pure data with validation of each item's own fields; references between items are checked in
+`touchlens.model.checks`. Example::
+
+    TouchpointMap(name="Acme", touchpoints=[Touchpoint(key="receipt", channel="email")])
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_serializer,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+
+Key = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=120,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
+        description="An identifier: letters, digits, '_', '-' or '.', starting with a letter or digit.",
+    ),
+]
+Scalar = str | int | float | bool
+Text = Annotated[str, Field(max_length=20_000)]
+
+
+class ChannelKind(StrEnum):
+    digital = "digital"
+    offline = "offline"
+    human = "human"
+
+
+class Phase(StrEnum):
+    pre_purchase = "pre-purchase"
+    purchase = "purchase"
+    post_purchase = "post-purchase"
+
+
+class Initiative(StrEnum):
+    proactive = "proactive"
+    reactive = "reactive"
+
+
+class Directness(StrEnum):
+    direct = "direct"
+    indirect = "indirect"
+
+
+class Horizon(StrEnum):
+    now = "now"
+    next = "next"
+    later = "later"
+
+
+class OpportunityStatus(StrEnum):
+    idea = "idea"
+    planned = "planned"
+    in_progress = "in_progress"
+    done = "done"
+    dropped = "dropped"
+
+
+class OpportunitySource(StrEnum):
+    person = "person"
+    suggested = "suggested"
+
+
+class Item(BaseModel):
+    """Base of every map item: unknown fields are errors, so typos never vanish silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Condition(Item):
+    """One test on a value: exactly one of equals, in, prefix or exists."""
+
+    equals: Scalar | None = None
+    in_: list[Scalar] | None = Field(default=None, alias="in", min_length=1)
+    prefix: str | None = None
+    exists: bool | None = None
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Condition:
+        given = [name for name in OPERATORS if self.operand(name) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"a condition needs exactly one of {', '.join(OPERATORS)}; got {given or 'none'}"
+            )
+        return self
+
+    def operand(self, name: str) -> Any:
+        return getattr(self, "in_" if name == "in" else name)
+
+    @property
+    def operator(self) -> str:
+        return next(name for name in OPERATORS if self.operand(name) is not None)
+
+    @model_serializer
+    def to_data(self) -> Any:
+        """The compact form: a plain value for equals, else ``{operator: operand}``."""
+        if self.equals is not None:
+            return self.equals
+        return {self.operator: self.operand(self.operator)}
+
+
+def condition_shorthand(value: Any) -> Any:
+    """Accept a plain value as shorthand for ``{equals: value}`` and a list for ``{in: [...]}``."""
+    if value is None or isinstance(value, dict | Condition):
+        return value
+    if isinstance(value, list):
+        return {"in": value}
+    return {"equals": value}
+
+
+def where_shorthand(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {name: condition_shorthand(cond) for name, cond in value.items()}
+    return value
+
+
+ConditionField = Annotated[Condition, BeforeValidator(condition_shorthand)]
+WhereField = Annotated[dict[str, Condition], BeforeValidator(where_shorthand)]
+
+
+OPERATORS = ("equals", "in", "prefix", "exists")
+
+
+class PropertyCondition(Condition):
+    """A condition on a named customer attribute, used by persona segments."""
+
+    property: Key
+
+    @model_serializer
+    def to_data(self) -> Any:
+        return {"property": self.property, self.operator: self.operand(self.operator)}
+
+
+class MatchRule(Item):
+    """Which events belong to a touchpoint: conditions on the event name, channel and properties."""
+
+    event: ConditionField | None = None
+    channel: ConditionField | None = None
+    where: WhereField = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> MatchRule:
+        if self.event is None and self.channel is None and not self.where:
+            raise ValueError("a match rule needs at least one of event, channel or where")
+        return self
+
+
+class Channel(Item):
+    key: Key
+    name: str | None = None
+    kind: ChannelKind | None = None
+    description: Text | None = None
+    owner: str | None = None
+    strategy: Text | None = Field(
+        default=None, description="The company's channel strategy for this channel."
+    )
+    stages: list[Key] = Field(default_factory=list, description="Stages the channel strategy says it serves.")
+
+
+class Persona(Item):
+    key: Key
+    name: str | None = None
+    description: Text | None = None
+    goals: list[str] = Field(default_factory=list)
+    frustrations: list[str] = Field(default_factory=list)
+    segment: list[PropertyCondition] = Field(default_factory=list)
+
+    @field_validator("segment", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict) else value
+
+
+class Stage(Item):
+    key: Key
+    name: str | None = None
+    description: Text | None = None
+    goal: str | None = None
+    tasks: list[str] = Field(default_factory=list)
+    questions: list[str] = Field(default_factory=list)
+    emotion: int | None = Field(default=None, ge=-2, le=2)
+    weaknesses: list[str] = Field(default_factory=list)
+    opportunities: list[str] = Field(default_factory=list)
+
+
+class Journey(Item):
+    key: Key
+    name: str | None = None
+    persona: Key | None = None
+    description: Text | None = None
+    stages: list[Stage] = Field(default_factory=list)
+
+
+class Desired(Item):
+    """What we want the customer to think, do and feel at a touchpoint."""
+
+    think: str | None = None
+    do: str | None = None
+    feel: str | None = None
+
+
+class Targets(Item):
+    """Metric targets; `ces`, `drop_off` and `repeat_rate` are upper bounds, the rest lower bounds."""
+
+    csat: float | None = Field(default=None, ge=0, le=1)
+    nps: float | None = Field(default=None, ge=-100, le=100)
+    ces: float | None = Field(default=None, ge=1, le=7)
+    sentiment: float | None = Field(default=None, ge=-1, le=1)
+    conversion: float | None = Field(default=None, ge=0, le=1)
+    drop_off: float | None = Field(default=None, ge=0, le=1)
+    repeat_rate: float | None = Field(default=None, ge=0, le=1)
+
+
+class Touchpoint(Item):
+    key: Key
+    name: str | None = None
+    description: Text | None = None
+    stage: Key | None = None
+    channel: Key | None = None
+    phase: Phase | None = None
+    initiative: Initiative | None = None
+    directness: Directness | None = None
+    owner: str | None = None
+    personas: list[Key] = Field(default_factory=list)
+    expectations: Text | None = None
+    annoyances: Text | None = None
+    desired: Desired | None = None
+    script: Text | None = None
+    match: MatchRule | None = None
+    targets: Targets | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name or self.key
+
+
+class OutcomeRule(Item):
+    """An outcome: an event (with optional property conditions) or, for churn, days of inactivity."""
+
+    event: ConditionField | None = None
+    where: WhereField = Field(default_factory=dict)
+    value: str | None = Field(default=None, description="Property holding the conversion's value.")
+    inactive_days: int | None = Field(default=None, gt=0)
+    within_days: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _event_or_inactivity(self) -> OutcomeRule:
+        if self.event is None and self.inactive_days is None:
+            raise ValueError("an outcome needs an event or inactive_days")
+        if self.event is not None and self.inactive_days is not None:
+            raise ValueError("an outcome takes an event or inactive_days, not both")
+        return self
+
+
+class Outcomes(Item):
+    conversion: OutcomeRule | None = None
+    churn: OutcomeRule | None = None
+    repeat: OutcomeRule | None = None
+
+
+class Opportunity(Item):
+    """An improvement to make; `key` defaults to a slug of the title."""
+
+    key: Key
+    title: str = Field(min_length=1)
+    description: Text | None = None
+    touchpoints: list[Key] = Field(default_factory=list)
+    horizon: Horizon | None = None
+    impact: float | None = Field(default=None, ge=0, le=5)
+    effort: float | None = Field(default=None, gt=0, le=5)
+    confidence: float | None = Field(default=None, ge=0, le=1)
+    status: OpportunityStatus = OpportunityStatus.idea
+    owner: str | None = None
+    source: OpportunitySource = OpportunitySource.person
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_key(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("key") is None and isinstance(data.get("title"), str):
+            return {**data, "key": slugify(data["title"])}
+        return data
+
+
+class TouchpointMap(Item):
+    """The whole designed world of one business."""
+
+    name: str = Field(min_length=1)
+    description: Text | None = None
+    mission: Text | None = None
+    success: list[Text] = Field(default_factory=list)
+    channels: list[Channel] = Field(default_factory=list)
+    personas: list[Persona] = Field(default_factory=list)
+    journeys: list[Journey] = Field(default_factory=list)
+    touchpoints: list[Touchpoint] = Field(default_factory=list)
+    outcomes: Outcomes = Field(default_factory=Outcomes)
+    opportunities: list[Opportunity] = Field(default_factory=list)
+
+    @field_validator("success", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_serializer("success")
+    def _dump_success(self, value: list[str]) -> str | list[str]:
+        # One statement is written back as the plain string people usually write.
+        return value[0] if len(value) == 1 else value
+
+    def stages(self) -> list[Stage]:
+        """Every distinct stage key in journey order; the first journey that names a stage describes it."""
+        seen: dict[str, Stage] = {}
+        for journey in self.journeys:
+            for stage in journey.stages:
+                seen.setdefault(stage.key, stage)
+        return list(seen.values())
+
+    def stage_keys(self) -> list[str]:
+        return [stage.key for stage in self.stages()]
+
+    def channel(self, key: str) -> Channel | None:
+        return next((c for c in self.channels if c.key == key), None)
+
+    def touchpoint(self, key: str) -> Touchpoint | None:
+        return next((t for t in self.touchpoints if t.key == key), None)
+
+    def persona_stage_keys(self, persona: str) -> set[str]:
+        return {s.key for j in self.journeys if j.persona == persona for s in j.stages}
+
+
+def slugify(text: str) -> str:
+    """A key from a title: ``"Say when the refund lands"`` → ``"say_when_the_refund_lands"``."""
+    slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+    return slug[:120] or "item"

@@ -1,0 +1,271 @@
+"""Read and write the map file (YAML or JSON) with every error reported at once, each located by line.
+
+Takes and returns text; reading files is the caller's job. Example::
+
+    m = parse_map(open("touchlens.yaml").read(), "touchlens.yaml")
+    text = dump_map(m, "json")
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from touchlens.errors import MapError, Problem
+from touchlens.model.checks import SECTIONS, Path, RefProblem, duplicate_keys, reference_problems
+from touchlens.model.map import Channel, Journey, Opportunity, Persona, Touchpoint, TouchpointMap
+
+Format = Literal["yaml", "json"]
+Positions = dict[Path, int]
+
+SECTION_MODELS: dict[str, type[BaseModel]] = {
+    "channels": Channel,
+    "personas": Persona,
+    "journeys": Journey,
+    "touchpoints": Touchpoint,
+    "opportunities": Opportunity,
+}
+
+
+def detect_format(filename: str) -> Format:
+    return "json" if filename.lower().endswith(".json") else "yaml"
+
+
+def parse_map(text: str, filename: str = "<map>", fmt: Format | None = None) -> TouchpointMap:
+    """Parse and validate a map; raises `MapError` listing every problem as ``FILE:LINE: path: message``."""
+    fmt = fmt or detect_format(filename)
+    data, positions, problems = _read_yaml(text) if fmt == "yaml" else _read_json(text)
+    if data is None and not problems:
+        problems = [RefProblem((), "the map is empty; it needs at least a name")]
+    if problems:
+        raise MapError(locate(problems, positions, filename))
+    return validate_map(data, filename, positions)
+
+
+def validate_map(data: Any, filename: str = "<map>", positions: Positions | None = None) -> TouchpointMap:
+    """Validate already-parsed map data (dicts and lists); raises `MapError` with every problem."""
+    positions = positions or {}
+    if not isinstance(data, dict):
+        problem = RefProblem((), "the map must be a mapping with at least 'name'")
+        raise MapError(locate([problem], positions, filename))
+    data = {k: v for k, v in data.items() if not (k in SECTIONS and v is None)}
+    problems = _validate_items(data)
+    if problems:
+        problems.sort(key=lambda p: (line_of(p.path, positions) or 0, dotted(p.path)))
+        raise MapError(locate(problems, positions, filename))
+    return TouchpointMap.model_validate(data)
+
+
+def _validate_items(data: dict[str, Any]) -> list[RefProblem]:
+    """Validate each item on its own so one bad item hides no error in another."""
+    head = {k: v for k, v in data.items() if k not in SECTIONS}
+    problems = _errors(TouchpointMap, head, ())
+    kept: dict[str, list[Any]] = {}
+    index: dict[str, list[int]] = {}
+    for section, model in SECTION_MODELS.items():
+        raw = data.get(section, [])
+        if not isinstance(raw, list):
+            problems.append(RefProblem((section,), f"must be a list, not {type(raw).__name__}"))
+            continue
+        problems += duplicate_keys(raw, section)
+        kept[section], index[section] = [], []
+        for i, item in enumerate(raw):
+            item_problems = _errors(model, item, (section, i))
+            problems += item_problems
+            if not item_problems:
+                kept[section].append(item)
+                index[section].append(i)
+    # References are checked among the items that are valid on their own.
+    partial = TouchpointMap.model_validate({"name": "-", **kept})
+    problems += _reindex(reference_problems(partial), index)
+    return problems
+
+
+def _errors(model: type[BaseModel], value: Any, prefix: Path) -> list[RefProblem]:
+    try:
+        TypeAdapter(model).validate_python(value)
+    except ValidationError as exc:
+        return [RefProblem((*prefix, *err["loc"]), _message(model, err)) for err in exc.errors()]
+    return []
+
+
+def _message(model: type[BaseModel], err: Any) -> str:
+    if err["type"] == "extra_forbidden":
+        owner = _model_at(model, err["loc"][:-1])
+        fields = ", ".join(_field_names(owner)) if owner else ""
+        return f"unknown field '{err['loc'][-1]}'" + (f"; fields are: {fields}" if fields else "")
+    if err["type"] == "missing":
+        return "required field is missing"
+    if err["type"] == "enum":
+        return f"'{err['input']}' is not allowed; allowed values are: {err['ctx']['expected']}"
+    return str(err["msg"])
+
+
+def _field_names(model: type[BaseModel]) -> list[str]:
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def _model_at(model: type[BaseModel], loc: Iterable[str | int]) -> type[BaseModel] | None:
+    """Follow a validation-error location through nested model fields to the model that holds it."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        fields = getattr(current, "model_fields", None)
+        if fields is None or part not in fields:
+            return None
+        current = _inner_model(fields[part].annotation)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _inner_model(annotation: Any) -> Any:
+    """The BaseModel inside Optional[...], list[...] or dict[str, ...], if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return getattr(annotation, "__origin__", None) and _inner_model(getattr(annotation, "__origin__", None))
+
+
+def _reindex(problems: Iterable[RefProblem], index: dict[str, list[int]]) -> Iterator[RefProblem]:
+    """Translate paths in the map of valid items back to indices in the file."""
+    for p in problems:
+        if len(p.path) >= 2 and isinstance(p.path[1], int) and str(p.path[0]) in index:
+            yield RefProblem((p.path[0], index[str(p.path[0])][p.path[1]], *p.path[2:]), p.message)
+        else:
+            yield p
+
+
+def locate(problems: Iterable[RefProblem], positions: Positions, filename: str) -> list[Problem]:
+    return [Problem(p.message, dotted(p.path), filename, line_of(p.path, positions)) for p in problems]
+
+
+def line_of(path: Path, positions: Positions) -> int | None:
+    """The line of the deepest part of `path` that the file has (a missing field: its parent's line)."""
+    for end in range(len(path), -1, -1):
+        if path[:end] in positions:
+            return positions[path[:end]]
+    return None
+
+
+def dotted(path: Path) -> str:
+    """``("touchpoints", 3, "channel")`` → ``"touchpoints[3].channel"``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+# -- reading: data plus the line of every field and item --------------------------------------------
+
+
+def _read_yaml(text: str) -> tuple[Any, Positions, list[RefProblem]]:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        return None, _mark_position(exc), [RefProblem((), f"not valid YAML: {_yaml_reason(exc)}")]
+    if node is None:
+        return None, {}, []
+    positions: Positions = {(): node.start_mark.line + 1}
+    problems: list[RefProblem] = []
+    try:
+        data = _construct(_Loader(""), node, (), positions, problems)
+    except yaml.YAMLError as exc:
+        return None, _mark_position(exc), [RefProblem((), f"not valid YAML: {_yaml_reason(exc)}")]
+    return data, positions, problems
+
+
+def _mark_position(exc: yaml.YAMLError) -> Positions:
+    mark = getattr(exc, "problem_mark", None)
+    return {(): mark.line + 1} if mark is not None else {}
+
+
+def _yaml_reason(exc: yaml.YAMLError) -> str:
+    return " ".join(
+        str(part) for part in (getattr(exc, "context", None), getattr(exc, "problem", None)) if part
+    )
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML whose dates stay strings, so a map read and written back is unchanged."""
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)  # type: ignore[type-var]
+
+
+def _construct(
+    loader: _Loader, node: yaml.Node, path: Path, positions: Positions, problems: list[RefProblem]
+) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _construct(loader, key_node, path, {}, problems)
+            child = (*path, key if isinstance(key, str | int) else str(key))
+            positions[child] = key_node.start_mark.line + 1
+            if key in out:
+                problems.append(RefProblem(child, f"duplicate field '{key}' (the later one would win)"))
+            out[key] = _construct(loader, value_node, child, positions, problems)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        items = []
+        for i, item in enumerate(node.value):
+            positions[(*path, i)] = item.start_mark.line + 1
+            items.append(_construct(loader, item, (*path, i), positions, problems))
+        return items
+    return loader.construct_object(node)
+
+
+def _read_json(text: str) -> tuple[Any, Positions, list[RefProblem]]:
+    problems: list[RefProblem] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in items:
+            if key in out:
+                problems.append(RefProblem((key,), f"duplicate field '{key}' (the later one would win)"))
+            out[key] = value
+        return out
+
+    try:
+        data = json.loads(text, object_pairs_hook=pairs)
+    except json.JSONDecodeError as exc:
+        return None, {(): exc.lineno}, [RefProblem((), f"not valid JSON: {exc.msg} (column {exc.colno})")]
+    # JSON is YAML for our purposes: reuse its composer just to learn line numbers, when it can.
+    _, positions, _ = _read_yaml(text)
+    return data, positions, problems
+
+
+# -- writing ------------------------------------------------------------------------------------------
+
+
+def map_to_data(m: TouchpointMap) -> dict[str, Any]:
+    """Plain data in the file's shape, leaving out empty and default fields."""
+    data = m.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    data.setdefault("name", m.name)
+    return data
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
+def dump_map(m: TouchpointMap, fmt: Format = "yaml") -> str:
+    """The map as YAML or JSON text; `parse_map` of the result gives back an equal map."""
+    data = map_to_data(m)
+    if fmt == "json":
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)

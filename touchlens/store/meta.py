@@ -1,0 +1,161 @@
+"""The metadata store: the map (and later the roadmap and users) in SQL through SQLAlchemy.
+
+Each item keeps its full document as JSON, so what goes in comes back exactly; the columns beside it
+(stage, channel, owner, …) are there to filter and join on. Schema changes go through Alembic migrations.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from touchlens.model.map import Journey, TouchpointMap
+
+metadata = sa.MetaData()
+
+map_info = sa.Table(
+    "map_info",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(500), nullable=False),
+    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+
+
+def _item_table(name: str, *columns: sa.Column[Any]) -> sa.Table:
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("key", sa.String(120), primary_key=True),
+        sa.Column("position", sa.Integer, nullable=False),
+        *columns,
+        sa.Column("doc", sa.JSON, nullable=False),
+    )
+
+
+channels = _item_table("channels", sa.Column("kind", sa.String(20)))
+personas = _item_table("personas")
+journeys = _item_table("journeys", sa.Column("persona", sa.String(120)))
+touchpoints = _item_table(
+    "touchpoints",
+    sa.Column("stage", sa.String(120), index=True),
+    sa.Column("channel", sa.String(120), index=True),
+    sa.Column("phase", sa.String(20)),
+    sa.Column("owner", sa.String(500)),
+)
+opportunities = _item_table(
+    "opportunities",
+    sa.Column("horizon", sa.String(10)),
+    sa.Column("status", sa.String(20)),
+    sa.Column("source", sa.String(20)),
+)
+stages = sa.Table(
+    "stages",
+    metadata,
+    sa.Column("journey", sa.String(120), sa.ForeignKey("journeys.key", ondelete="CASCADE"), primary_key=True),
+    sa.Column("key", sa.String(120), primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("emotion", sa.Integer),
+    sa.Column("doc", sa.JSON, nullable=False),
+)
+
+_ITEM_TABLES = {
+    "channels": channels,
+    "personas": personas,
+    "touchpoints": touchpoints,
+    "opportunities": opportunities,
+}
+_INDEX_COLUMNS = {
+    "channels": ("kind",),
+    "touchpoints": ("stage", "channel", "phase", "owner"),
+    "opportunities": ("horizon", "status", "source"),
+}
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def migrate(engine: sa.Engine) -> None:
+    """Bring the schema to the newest migration; quick when it is already there."""
+    script = ScriptDirectory(str(MIGRATIONS))
+    with engine.begin() as conn:
+        if MigrationContext.configure(conn).get_current_revision() == script.get_current_head():
+            return
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def _doc(item: Any, *exclude: str) -> dict[str, Any]:
+    data: dict[str, Any] = item.model_dump(
+        mode="json", by_alias=True, exclude_defaults=True, exclude=set(exclude)
+    )
+    return data
+
+
+def _plain(value: Any) -> Any:
+    return getattr(value, "value", value)
+
+
+def save_map(engine: sa.Engine, m: TouchpointMap) -> None:
+    """Replace the stored map with `m`, all or nothing."""
+    head = _doc(m, "channels", "personas", "journeys", "touchpoints", "opportunities")
+    with engine.begin() as conn:
+        for table in (stages, journeys, *_ITEM_TABLES.values(), map_info):
+            conn.execute(table.delete())
+        conn.execute(map_info.insert().values(id=1, name=m.name, doc=head))
+        for section, table in _ITEM_TABLES.items():
+            rows = [_item_row(section, pos, item) for pos, item in enumerate(getattr(m, section))]
+            if rows:
+                conn.execute(table.insert(), rows)
+        _save_journeys(conn, m.journeys)
+
+
+def _item_row(section: str, position: int, item: Any) -> dict[str, Any]:
+    row = {"key": item.key, "position": position, "doc": _doc(item)}
+    row.update({col: _plain(getattr(item, col)) for col in _INDEX_COLUMNS.get(section, ())})
+    return row
+
+
+def _save_journeys(conn: sa.Connection, items: list[Journey]) -> None:
+    for pos, journey in enumerate(items):
+        conn.execute(
+            journeys.insert().values(
+                key=journey.key, position=pos, persona=journey.persona, doc=_doc(journey, "stages")
+            )
+        )
+        rows = [
+            {"journey": journey.key, "key": s.key, "position": i, "emotion": s.emotion, "doc": _doc(s)}
+            for i, s in enumerate(journey.stages)
+        ]
+        if rows:
+            conn.execute(stages.insert(), rows)
+
+
+def load_map(engine: sa.Engine) -> TouchpointMap | None:
+    """The stored map, or None when none was imported yet."""
+    with engine.connect() as conn:
+        head = conn.execute(sa.select(map_info.c.doc).where(map_info.c.id == 1)).scalar_one_or_none()
+        if head is None:
+            return None
+        data: dict[str, Any] = dict(head)
+        for section, table in _ITEM_TABLES.items():
+            data[section] = list(conn.execute(sa.select(table.c.doc).order_by(table.c.position)).scalars())
+        stage_rows = conn.execute(sa.select(stages.c.journey, stages.c.doc).order_by(stages.c.position))
+        by_journey: dict[str, list[Any]] = {}
+        for journey_key, doc in stage_rows:
+            by_journey.setdefault(journey_key, []).append(doc)
+        data["journeys"] = [
+            {**doc, "stages": by_journey.get(key, [])}
+            for key, doc in conn.execute(
+                sa.select(journeys.c.key, journeys.c.doc).order_by(journeys.c.position)
+            )
+        ]
+    return TouchpointMap.model_validate(data)

@@ -1,0 +1,95 @@
+"""Workspace settings, declared once: read from `touchlens.toml`, overridden by `TOUCHLENS_*` variables.
+
+A nested setting ``store.meta_url`` is ``[store] meta_url`` in the file and ``TOUCHLENS_STORE__META_URL`` in
+the environment. `docs/settings.md` documents each one (a test checks).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+SETTINGS_FILE = "touchlens.toml"
+
+
+class StoreSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    meta_url: str = Field(
+        default="sqlite:///touchlens.db",
+        description="SQLAlchemy URL of the metadata store (map, roadmap, users). A relative SQLite path is "
+        "relative to the workspace folder; a postgresql:// URL puts it on PostgreSQL.",
+    )
+    events_path: str = Field(
+        default="events.duckdb",
+        description="DuckDB file of events, feedback, customers and quarantine, relative to the workspace.",
+    )
+
+
+class Settings(BaseSettings):
+    """Every setting of a workspace, with its default and help."""
+
+    model_config = SettingsConfigDict(env_prefix="TOUCHLENS_", env_nested_delimiter="__", extra="forbid")
+
+    store: StoreSettings = Field(
+        default_factory=StoreSettings, description="Where the workspace keeps its data."
+    )
+
+
+def load_settings(toml_path: Path) -> Settings:
+    """Settings from `toml_path` (missing file: defaults), with `TOUCHLENS_*` variables on top."""
+
+    class _FromFile(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+
+    return _FromFile()
+
+
+def documented_settings() -> list[tuple[str, Any, str]]:
+    """(dotted name, default, help) of every setting, for the settings file and the docs."""
+    out: list[tuple[str, Any, str]] = []
+    for section, info in Settings.model_fields.items():
+        model = info.annotation
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            continue
+        for name, field in model.model_fields.items():
+            out.append((f"{section}.{name}", field.default, field.description or ""))
+    return out
+
+
+def settings_file_text() -> str:
+    """The commented `touchlens.toml` that `touchlens init` writes: every setting at its default."""
+    lines = ["# touchlens workspace settings; each is documented in docs/settings.md.", ""]
+    current = None
+    for dotted, default, help_text in documented_settings():
+        section, name = dotted.split(".", 1)
+        if section != current:
+            lines += ([""] if current else []) + [f"[{section}]"]
+            current = section
+        lines += [f"# {help_text}", f"{name} = {_toml_value(default)}"]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
