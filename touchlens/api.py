@@ -60,10 +60,14 @@ def map_format(path: str | os.PathLike[str], fmt: str = "auto") -> MapFormat:
     return "csv" if suffix in (".csv", ".tsv") else "json" if suffix == ".json" else "yaml"
 
 
-def read_text(path: str | os.PathLike[str]) -> str:
-    """A UTF-8 text file (a byte-order mark is dropped), or a `MapError` naming the file."""
+def read_text(path: str | os.PathLike[str], newline: str | None = None) -> str:
+    """A UTF-8 text file (a byte-order mark is dropped), or a `MapError` naming the file.
+
+    CSV is read with ``newline=""`` so line breaks inside quoted cells stay as they are.
+    """
     try:
-        return Path(path).read_text(encoding="utf-8-sig")
+        with Path(path).open(encoding="utf-8-sig", newline=newline) as f:
+            return f.read()
     except FileNotFoundError:
         raise MapError([Problem("file not found", file=str(path))]) from None
     except (UnicodeDecodeError, IsADirectoryError, PermissionError) as exc:
@@ -73,9 +77,8 @@ def read_text(path: str | os.PathLike[str]) -> str:
 def read_map_file(path: str | os.PathLike[str], fmt: str = "auto") -> TouchpointMap:
     """Parse and validate a YAML or JSON map file (a CSV inventory becomes a map of its touchpoints)."""
     kind = map_format(path, fmt)
-    text = read_text(path)
     if kind == "csv":
-        inv = parse_inventory(text, str(path))
+        inv = parse_inventory(read_text(path, newline=""), str(path))
         if inv.problems:
             raise MapError(inv.problems)
         base = TouchpointMap(name=Path(path).stem)
@@ -83,7 +86,7 @@ def read_map_file(path: str | os.PathLike[str], fmt: str = "auto") -> Touchpoint
         if problems:
             raise MapError(problems)
         return merged
-    return parse_map(text, str(path), kind)
+    return parse_map(read_text(path), str(path), kind)
 
 
 class Workspace:
@@ -132,7 +135,7 @@ class Workspace:
     def _import_inventory(
         self, path: str | os.PathLike[str], existing: TouchpointMap | None, merge: bool
     ) -> ImportReport:
-        inv = parse_inventory(read_text(path), str(path))
+        inv = parse_inventory(read_text(path, newline=""), str(path))
         if not inv.rows and inv.problems and not any(p.line and p.line > 1 for p in inv.problems):
             raise MapError(inv.problems)  # nothing readable at all, e.g. no key column
         base = existing or TouchpointMap(name=Path(path).stem)

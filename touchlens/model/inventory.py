@@ -70,10 +70,13 @@ def parse_inventory(text: str, filename: str = "<inventory>") -> Inventory:
         inv.problems.append(Problem(f"no 'key' column; columns are: {found}", "", filename, 1))
         return inv
     start = reader.line_num + 1
-    for cells in reader:
-        if any(c.strip() for c in cells):
-            _add_row(inv, dict(zip(header, cells, strict=False)), filename, start)
-        start = reader.line_num + 1
+    try:
+        for cells in reader:
+            if any(c.strip() for c in cells):
+                _add_row(inv, dict(zip(header, cells, strict=False)), filename, start)
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        inv.problems.append(Problem(f"not valid CSV from here on: {exc}", "", filename, start))
     return inv
 
 
@@ -204,7 +207,8 @@ def touchpoint_to_row(tp: Touchpoint) -> dict[str, str]:
 
 def dump_inventory(touchpoints: list[Touchpoint]) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(COLUMNS), restval="", lineterminator="\n")
+    # CRLF, as RFC 4180 says; it also makes the writer quote a lone CR inside a cell.
+    writer = csv.DictWriter(out, fieldnames=list(COLUMNS), restval="", lineterminator="\r\n")
     writer.writeheader()
     for tp in touchpoints:
         writer.writerow(touchpoint_to_row(tp))

@@ -41,19 +41,20 @@ def parse_map(text: str, filename: str = "<map>", fmt: Format | None = None) -> 
     data, positions, problems = _read_yaml(text) if fmt == "yaml" else _read_json(text)
     if data is None and not problems:
         problems = [RefProblem((), "the map is empty; it needs at least a name")]
-    if problems:
-        raise MapError(locate(problems, positions, filename))
-    return validate_map(data, filename, positions)
+    return _checked(data, filename, positions, problems)
 
 
 def validate_map(data: Any, filename: str = "<map>", positions: Positions | None = None) -> TouchpointMap:
     """Validate already-parsed map data (dicts and lists); raises `MapError` with every problem."""
-    positions = positions or {}
-    if not isinstance(data, dict):
-        problem = RefProblem((), "the map must be a mapping with at least 'name'")
-        raise MapError(locate([problem], positions, filename))
-    data = {k: v for k, v in data.items() if not (k in SECTIONS and v is None)}
-    problems = _validate_items(data)
+    return _checked(data, filename, positions or {}, [])
+
+
+def _checked(data: Any, filename: str, positions: Positions, problems: list[RefProblem]) -> TouchpointMap:
+    if data is not None and not isinstance(data, dict):
+        problems.append(RefProblem((), "the map must be a mapping with at least 'name'"))
+    elif isinstance(data, dict):
+        data = {k: v for k, v in data.items() if not (k in SECTIONS and v is None)}
+        problems += _validate_items(data)
     if problems:
         problems.sort(key=lambda p: (line_of(p.path, positions) or 0, dotted(p.path)))
         raise MapError(locate(problems, positions, filename))
@@ -255,8 +256,12 @@ class _Dumper(yaml.SafeDumper):
     pass
 
 
+_UNICODE_BREAKS = frozenset("\x85\u2028\u2029")
+
+
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
+    # PyYAML may single-quote Unicode line breaks, which a reader folds away; double quotes escape them.
+    style = '"' if _UNICODE_BREAKS & set(value) else "|" if "\n" in value else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
