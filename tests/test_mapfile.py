@@ -70,7 +70,10 @@ def test_unknown_field_lists_the_fields_that_exist() -> None:
 
 
 def test_wrong_types_and_ranges_are_named() -> None:
-    text = "name: X\njourneys:\n  - key: j\n    stages:\n      - {key: s, emotion: 5}\n      - {key: t, tasks: 3}\n"
+    text = (
+        "name: X\njourneys:\n  - key: j\n    stages:\n"
+        "      - {key: s, emotion: 5}\n      - {key: t, tasks: 3}\n"
+    )
     problems = problems_of(text)
     assert problems[0].startswith(
         "m.yaml:5: journeys[0].stages[0].emotion: Input should be less than or equal to 2"
@@ -84,9 +87,33 @@ def test_a_missing_name_and_a_duplicate_yaml_field_are_errors() -> None:
     assert any("name: required field is missing" in p for p in problems)
 
 
+def test_an_invalid_item_hides_no_reference_error_elsewhere() -> None:
+    text = "name: X\njourneys:\n  - {key: j, persona: 3, stages: [{key: buy}]}\ntouchpoints:\n  - {key: t, stage: bye}\n"
+    problems = problems_of(text)
+    assert len(problems) == 2
+    assert problems[0].startswith("m.yaml:3: journeys[0].persona:")
+    assert problems[1].startswith("m.yaml:5: touchpoints[0].stage: unknown stage 'bye'; stages are: buy")
+
+
+def test_opportunities_whose_titles_give_the_same_key_clash() -> None:
+    [problem] = problems_of("name: X\nopportunities:\n  - {title: Say when}\n  - {title: Say when!}\n")
+    assert (
+        problem == "m.yaml:4: opportunities[1].key: duplicate key 'say_when' (first used by opportunities[0])"
+    )
+
+
+def test_keys_and_wrappers_are_explained_in_plain_words() -> None:
+    problems = problems_of("name: X\ntouchpoints:\n  - {key: 'bad key'}\n  - {key: b, match: {}}\n")
+    assert "'bad key' is not a valid key: use letters, digits" in problems[0]
+    assert problems[1].endswith(
+        "touchpoints[1].match: a match rule needs at least one of event, channel or where"
+    )
+
+
 def test_unparseable_yaml_says_where() -> None:
     [problem] = problems_of("name: X\ntouchpoints: [\n  {key: a\n")
-    assert problem.startswith("m.yaml:") and "not valid YAML" in problem
+    assert problem.startswith("m.yaml:")
+    assert "not valid YAML" in problem
 
 
 def test_unparseable_json_says_where() -> None:
@@ -130,7 +157,8 @@ def test_dates_stay_text_so_a_round_trip_is_exact() -> None:
 def test_shorthands_are_read_and_written_compactly() -> None:
     m = parse_map(
         "name: X\nsuccess: Everyone happy\npersonas:\n  - {key: p, segment: {property: plan, in: [a, b]}}\n"
-        "touchpoints:\n  - {key: t, match: {event: x, where: {tier: [gold, silver], coupon: {exists: true}}}}\n"
+        "touchpoints:\n  - key: t\n"
+        "    match: {event: x, where: {tier: [gold, silver], coupon: {exists: true}}}\n"
         "opportunities:\n  - {title: Say when the refund lands}\n"
     )
     assert m.opportunities[0].key == "say_when_the_refund_lands"

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from touchlens.errors import MapError, Problem, WorkspaceError
-from touchlens.model.checks import Finding, design_checks, reference_problems
+from touchlens.model.checks import Finding, design_checks, model_duplicates, reference_problems
 from touchlens.model.inventory import dump_inventory, parse_inventory
 from touchlens.model.map import Touchpoint, TouchpointMap
 from touchlens.model.mapfile import dotted, dump_map, parse_map
@@ -57,7 +57,7 @@ def map_format(path: str | os.PathLike[str], fmt: str = "auto") -> MapFormat:
             raise MapError([Problem(f"unknown map format '{fmt}'; formats are: auto, yaml, json, csv")])
         return fmt  # type: ignore[return-value]
     suffix = Path(path).suffix.lower()
-    return "csv" if suffix in (".csv", ".tsv") else "json" if suffix == ".json" else "yaml"
+    return "csv" if suffix == ".csv" else "json" if suffix == ".json" else "yaml"
 
 
 def read_text(path: str | os.PathLike[str], newline: str | None = None) -> str:
@@ -114,7 +114,8 @@ class Workspace:
         return stored
 
     def save_map(self, m: TouchpointMap) -> None:
-        problems = reference_problems(m)
+        """Store `m`, replacing the map; refused with every problem when keys clash or references break."""
+        problems = model_duplicates(m) + reference_problems(m)
         if problems:
             raise MapError([Problem(p.message, dotted(p.path)) for p in problems])
         meta.save_map(self._storage.meta_engine, m)
@@ -136,8 +137,6 @@ class Workspace:
         self, path: str | os.PathLike[str], existing: TouchpointMap | None, merge: bool
     ) -> ImportReport:
         inv = parse_inventory(read_text(path, newline=""), str(path))
-        if not inv.rows and inv.problems and not any(p.line and p.line > 1 for p in inv.problems):
-            raise MapError(inv.problems)  # nothing readable at all, e.g. no key column
         base = existing or TouchpointMap(name=Path(path).stem)
         new, problems = apply_inventory(base, inv, merge, str(path))
         self.save_map(new)

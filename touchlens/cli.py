@@ -50,6 +50,12 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 CsvOpt = Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(touchlens.__version__)
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     ctx: typer.Context,
@@ -62,12 +68,12 @@ def _root(
             help="Workspace folder (default: the nearest folder upward holding touchlens.toml).",
         ),
     ] = None,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
 ) -> None:
     """touchlens: know, measure and improve every customer touchpoint."""
-    if version:
-        typer.echo(touchlens.__version__)
-        raise typer.Exit()
     ctx.obj = workspace
 
 
@@ -114,7 +120,8 @@ def map_import(
         ui.out.print(f"Imported {ui.text(file)} ({'merged into' if merge else 'replacing'} the map)")
         ui.out.print(ui.counts_table("The map now holds", report.counts))
         if report.problems:
-            ui.err.print(f"{len({p.line for p in report.problems})} rows left out; see the errors above.")
+            rows = len({p.line for p in report.problems})
+            ui.err.print(f"{rows} row{'s' if rows != 1 else ''} left out; see the errors above.")
     if report.problems:
         raise typer.Exit(1)
 
@@ -123,14 +130,17 @@ def map_import(
 def map_export(
     ctx: typer.Context,
     fmt: Annotated[
-        ExportFormat, typer.Option("--format", help="yaml, json, or csv (touchpoints only).")
-    ] = ExportFormat.yaml,
+        ExportFormat | None,
+        typer.Option("--format", help="yaml, json or csv (touchpoints only); default: from -o, else yaml."),
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
     ] = None,
 ) -> None:
     """Write the workspace map as YAML, JSON or a CSV inventory."""
-    body = _ws(ctx).export_map(fmt.value)
+    suffix = output.suffix.lower().lstrip(".") if output else ""
+    chosen = fmt.value if fmt else {"json": "json", "csv": "csv"}.get(suffix, "yaml")
+    body = _ws(ctx).export_map(chosen)  # type: ignore[arg-type]
     if output is None:
         sys.stdout.write(body)
     else:

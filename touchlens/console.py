@@ -76,6 +76,8 @@ def matrix_table(m: TouchpointMap, mx: Matrix) -> Table:
         for channel in mx.channels:
             cell = mx.cell(stage, channel)
             body = "\n".join(text(k) for k in cell.touchpoints) or ("planned, none" if cell.planned else "·")
+            if cell.status == "off_plan":
+                body += "\n(off plan)"
             cells.append(f"[{_CELL_STYLE[cell.status]}]{body}[/]")
         table.add_row(text(stage), *cells)
     table.caption = (

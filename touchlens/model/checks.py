@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from touchlens.model.map import TouchpointMap
+from touchlens.model.map import TouchpointMap, slugify
 from touchlens.model.rules import overlapping_pairs
 
 Path = tuple[str | int, ...]
@@ -20,10 +20,46 @@ SECTIONS = ("channels", "personas", "journeys", "touchpoints", "opportunities")
 
 @dataclass(frozen=True)
 class RefProblem:
-    """An error found across items; `path` uses indices of the map as checked."""
+    """An error found across items; `path` uses indices of the map as checked.
+
+    `other` names the second item involved (the touchpoint an overlapping rule collides with).
+    """
 
     path: Path
     message: str
+    other: str | None = None
+
+
+@dataclass(frozen=True)
+class Declared:
+    """The keys a map declares, read from every item (valid or not) so one bad item hides no reference."""
+
+    channels: frozenset[str]
+    personas: frozenset[str]
+    stages: frozenset[str]
+    touchpoints: frozenset[str]
+
+    @classmethod
+    def of(cls, m: TouchpointMap) -> Declared:
+        return cls(
+            frozenset(c.key for c in m.channels),
+            frozenset(p.key for p in m.personas),
+            frozenset(m.stage_keys()),
+            frozenset(t.key for t in m.touchpoints),
+        )
+
+    @classmethod
+    def of_raw(cls, data: dict[str, Any]) -> Declared:
+        def keys(items: Any) -> frozenset[str]:
+            items = items if isinstance(items, list) else []
+            return frozenset(i["key"] for i in items if isinstance(i, dict) and isinstance(i.get("key"), str))
+
+        journeys = data.get("journeys")
+        journeys = journeys if isinstance(journeys, list) else []
+        stages = frozenset().union(*(keys(j.get("stages")) for j in journeys if isinstance(j, dict)))
+        return cls(
+            keys(data.get("channels")), keys(data.get("personas")), stages, keys(data.get("touchpoints"))
+        )
 
 
 @dataclass(frozen=True)
@@ -38,9 +74,19 @@ class Finding:
         return {"check": self.check, "subject": self.subject, "message": self.message}
 
 
+def item_key(item: Any, section: str) -> str | None:
+    """An item's key as written, or (opportunities) as derived from its title."""
+    if not isinstance(item, dict):
+        return None
+    key = item.get("key")
+    if key is None and section == "opportunities" and isinstance(item.get("title"), str):
+        return slugify(item["title"])
+    return key if isinstance(key, str) else None
+
+
 def duplicate_keys(raw_items: list[Any], section: str) -> Iterator[RefProblem]:
-    """Duplicate `key` values in a raw section (checked before validation, so bad items count too)."""
-    keys = [item.get("key") if isinstance(item, dict) else None for item in raw_items]
+    """Duplicate keys in a raw section (checked before validation, so bad items count too)."""
+    keys = [item_key(item, section) for item in raw_items]
     counts = Counter(k for k in keys if isinstance(k, str))
     first: dict[str, int] = {}
     for index, key in enumerate(keys):
@@ -61,13 +107,28 @@ def _unknown(kind: str, key: str, known: Iterable[str]) -> str:
     return f"unknown {kind} '{key}'; {kind}s are: {shown}"
 
 
-def reference_problems(m: TouchpointMap) -> list[RefProblem]:
+def reference_problems(m: TouchpointMap, declared: Declared | None = None) -> list[RefProblem]:
     """Every broken reference and overlapping rule. A section nobody declared yet is not checked."""
-    return [*_journey_problems(m), *_touchpoint_problems(m), *_channel_problems(m), *_opportunity_problems(m)]
+    d = declared or Declared.of(m)
+    return [
+        *_journey_problems(m, d),
+        *_touchpoint_problems(m, d),
+        *_channel_problems(m, d),
+        *_opportunity_problems(m, d),
+    ]
 
 
-def _journey_problems(m: TouchpointMap) -> Iterator[RefProblem]:
-    personas = {p.key for p in m.personas}
+def model_duplicates(m: TouchpointMap) -> list[RefProblem]:
+    """Duplicate keys in a map built in code or by a merge, where no file was checked first."""
+    return [
+        problem
+        for section in SECTIONS
+        for problem in duplicate_keys([{"key": item.key} for item in getattr(m, section)], section)
+    ]
+
+
+def _journey_problems(m: TouchpointMap, d: Declared) -> Iterator[RefProblem]:
+    personas = d.personas
     for j, journey in enumerate(m.journeys):
         if personas and journey.persona is not None and journey.persona not in personas:
             yield RefProblem(("journeys", j, "persona"), _unknown("persona", journey.persona, personas))
@@ -81,9 +142,8 @@ def _journey_problems(m: TouchpointMap) -> Iterator[RefProblem]:
             seen.setdefault(stage.key, s)
 
 
-def _touchpoint_problems(m: TouchpointMap) -> Iterator[RefProblem]:
-    stages, channels = set(m.stage_keys()), {c.key for c in m.channels}
-    personas = {p.key for p in m.personas}
+def _touchpoint_problems(m: TouchpointMap, d: Declared) -> Iterator[RefProblem]:
+    stages, channels, personas = d.stages, d.channels, d.personas
     for t, tp in enumerate(m.touchpoints):
         if stages and tp.stage is not None and tp.stage not in stages:
             yield RefProblem(("touchpoints", t, "stage"), _unknown("stage", tp.stage, stages))
@@ -97,19 +157,20 @@ def _touchpoint_problems(m: TouchpointMap) -> Iterator[RefProblem]:
             ("touchpoints", j, "match"),
             f"match rule overlaps the rule of touchpoint '{m.touchpoints[i].key}': "
             "one event could belong to both; add a condition that tells them apart",
+            other=m.touchpoints[i].key,
         )
 
 
-def _channel_problems(m: TouchpointMap) -> Iterator[RefProblem]:
-    stages = set(m.stage_keys())
+def _channel_problems(m: TouchpointMap, d: Declared) -> Iterator[RefProblem]:
+    stages = d.stages
     for c, channel in enumerate(m.channels):
         for s, stage in enumerate(channel.stages):
             if stages and stage not in stages:
                 yield RefProblem(("channels", c, "stages", s), _unknown("stage", stage, stages))
 
 
-def _opportunity_problems(m: TouchpointMap) -> Iterator[RefProblem]:
-    touchpoints = {t.key for t in m.touchpoints}
+def _opportunity_problems(m: TouchpointMap, d: Declared) -> Iterator[RefProblem]:
+    touchpoints = d.touchpoints
     for o, opp in enumerate(m.opportunities):
         for t, key in enumerate(opp.touchpoints):
             if touchpoints and key not in touchpoints:

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from touchlens.errors import Problem
 from touchlens.model.map import OPERATORS, Condition, MatchRule, Targets, Touchpoint
+from touchlens.model.mapfile import error_message
 
 PLAIN = ("key", "name", "description", "stage", "channel", "phase", "initiative", "directness", "owner")
 TEXTS = ("expectations", "annoyances", "script")
@@ -61,7 +62,7 @@ def normalise_header(name: str) -> str:
 
 
 def parse_inventory(text: str, filename: str = "<inventory>") -> Inventory:
-    """Read every row; a bad row is reported by its line (the header is line 1) and left out."""
+    """Read every row; a bad row is reported by its spreadsheet row (the header is row 1) and left out."""
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     header = [normalise_header(h) for h in next(reader, [])]
     inv = Inventory(unknown_columns=[h for h in header if h and h not in COLUMNS])
@@ -69,14 +70,13 @@ def parse_inventory(text: str, filename: str = "<inventory>") -> Inventory:
         found = ", ".join(header) or "none"
         inv.problems.append(Problem(f"no 'key' column; columns are: {found}", "", filename, 1))
         return inv
-    start = reader.line_num + 1
+    row = 1
     try:
-        for cells in reader:
+        for row, cells in enumerate(reader, start=2):
             if any(c.strip() for c in cells):
-                _add_row(inv, dict(zip(header, cells, strict=False)), filename, start)
-            start = reader.line_num + 1
+                _add_row(inv, dict(zip(header, cells, strict=False)), filename, row)
     except csv.Error as exc:
-        inv.problems.append(Problem(f"not valid CSV from here on: {exc}", "", filename, start))
+        inv.problems.append(Problem(f"not valid CSV from here on: {exc}", "", filename, row + 1))
     return inv
 
 
@@ -88,14 +88,9 @@ def _add_row(inv: Inventory, cells: dict[str, str], filename: str, line: int) ->
             inv.rows.append(InventoryRow(line, Touchpoint.model_validate(data)))
             return
         except ValidationError as exc:
-            problems += [Problem(_short(e), _column(e["loc"]), filename, line) for e in exc.errors()]
+            messages = [(error_message(Touchpoint, e), _column(e["loc"])) for e in exc.errors()]
+            problems += [Problem(msg, column, filename, line) for msg, column in messages]
     inv.problems += problems
-
-
-def _short(err: Any) -> str:
-    if err["type"] == "enum":
-        return f"'{err['input']}' is not allowed; allowed values are: {err['ctx']['expected']}"
-    return str(err["msg"])
 
 
 def _column(loc: tuple[Any, ...]) -> str:

@@ -9,6 +9,7 @@ Pure data with validation of each item's own fields; references between items ar
 from __future__ import annotations
 
 import re
+import unicodedata
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -17,7 +18,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    field_serializer,
+    SerializerFunctionWrapHandler,
     field_validator,
     model_serializer,
     model_validator,
@@ -319,10 +320,13 @@ class TouchpointMap(Item):
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
-    @field_serializer("success")
-    def _dump_success(self, value: list[str]) -> str | list[str]:
-        # One statement is written back as the plain string people usually write.
-        return value[0] if len(value) == 1 else value
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        # One success statement is written back as the plain string people usually write.
+        if isinstance(data.get("success"), list) and len(data["success"]) == 1:
+            data["success"] = data["success"][0]
+        return data
 
     def stages(self) -> list[Stage]:
         """Every distinct stage key in journey order; the first journey that names a stage describes it."""
@@ -347,5 +351,6 @@ class TouchpointMap(Item):
 
 def slugify(text: str) -> str:
     """A key from a title: ``"Say when the refund lands"`` → ``"say_when_the_refund_lands"``."""
-    slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "_", ascii_text.lower()).strip("_")
     return slug[:120] or "item"

@@ -13,10 +13,10 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from touchlens.errors import MapError, Problem
-from touchlens.model.checks import SECTIONS, Path, RefProblem, duplicate_keys, reference_problems
+from touchlens.model.checks import SECTIONS, Declared, Path, RefProblem, duplicate_keys, reference_problems
 from touchlens.model.map import Channel, Journey, Opportunity, Persona, Touchpoint, TouchpointMap
 
 Format = Literal["yaml", "json"]
@@ -41,6 +41,13 @@ def parse_map(text: str, filename: str = "<map>", fmt: Format | None = None) -> 
     data, positions, problems = _read_yaml(text) if fmt == "yaml" else _read_json(text)
     if data is None and not problems:
         problems = [RefProblem((), "the map is empty; it needs at least a name")]
+    try:
+        return _checked(data, filename, positions, list(problems))
+    except MapError:
+        if fmt == "yaml" or positions:
+            raise
+    # JSON lines are only worth learning once something is wrong; YAML's composer reads JSON too.
+    _, positions, _ = _read_yaml(text)
     return _checked(data, filename, positions, problems)
 
 
@@ -53,7 +60,7 @@ def _checked(data: Any, filename: str, positions: Positions, problems: list[RefP
     if data is not None and not isinstance(data, dict):
         problems.append(RefProblem((), "the map must be a mapping with at least 'name'"))
     elif isinstance(data, dict):
-        data = {k: v for k, v in data.items() if not (k in SECTIONS and v is None)}
+        data = {k: v for k, v in data.items() if not (k in (*SECTIONS, "outcomes") and v is None)}
         problems += _validate_items(data)
     if problems:
         problems.sort(key=lambda p: (line_of(p.path, positions) or 0, dotted(p.path)))
@@ -80,30 +87,35 @@ def _validate_items(data: dict[str, Any]) -> list[RefProblem]:
             if not item_problems:
                 kept[section].append(item)
                 index[section].append(i)
-    # References are checked among the items that are valid on their own.
+    # References of the items valid on their own, against every key declared (valid or not).
     partial = TouchpointMap.model_validate({"name": "-", **kept})
-    problems += _reindex(reference_problems(partial), index)
+    problems += _reindex(reference_problems(partial, Declared.of_raw(data)), index)
     return problems
 
 
 def _errors(model: type[BaseModel], value: Any, prefix: Path) -> list[RefProblem]:
     try:
-        TypeAdapter(model).validate_python(value)
+        model.model_validate(value)
     except ValidationError as exc:
-        return [RefProblem((*prefix, *err["loc"]), _message(model, err)) for err in exc.errors()]
+        return [RefProblem((*prefix, *err["loc"]), error_message(model, err)) for err in exc.errors()]
     return []
 
 
-def _message(model: type[BaseModel], err: Any) -> str:
-    if err["type"] == "extra_forbidden":
+def error_message(model: type[BaseModel], err: Any) -> str:
+    """A validation error in our words: what was wrong and what is allowed."""
+    kind = err["type"]
+    if kind == "extra_forbidden":
         owner = _model_at(model, err["loc"][:-1])
         fields = ", ".join(_field_names(owner)) if owner else ""
         return f"unknown field '{err['loc'][-1]}'" + (f"; fields are: {fields}" if fields else "")
-    if err["type"] == "missing":
+    if kind == "missing":
         return "required field is missing"
-    if err["type"] == "enum":
+    if kind == "enum":
         return f"'{err['input']}' is not allowed; allowed values are: {err['ctx']['expected']}"
-    return str(err["msg"])
+    if kind == "string_pattern_mismatch":
+        allowed = "letters, digits, '_', '-' or '.', starting with a letter or digit"
+        return f"'{err['input']}' is not a valid key: use {allowed}"
+    return str(err["msg"]).removeprefix("Value error, ")
 
 
 def _field_names(model: type[BaseModel]) -> list[str]:
@@ -168,7 +180,7 @@ def dotted(path: Path) -> str:
 
 def _read_yaml(text: str) -> tuple[Any, Positions, list[RefProblem]]:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_COMPOSER)
     except yaml.YAMLError as exc:
         return None, _mark_position(exc), [RefProblem((), f"not valid YAML: {_yaml_reason(exc)}")]
     if node is None:
@@ -191,6 +203,10 @@ def _yaml_reason(exc: yaml.YAMLError) -> str:
     return " ".join(
         str(part) for part in (getattr(exc, "context", None), getattr(exc, "problem", None)) if part
     )
+
+
+# libyaml's composer when present: the same nodes and marks, several times faster.
+_COMPOSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _Loader(yaml.SafeLoader):
@@ -237,9 +253,7 @@ def _read_json(text: str) -> tuple[Any, Positions, list[RefProblem]]:
         data = json.loads(text, object_pairs_hook=pairs)
     except json.JSONDecodeError as exc:
         return None, {(): exc.lineno}, [RefProblem((), f"not valid JSON: {exc.msg} (column {exc.colno})")]
-    # JSON is YAML for our purposes: reuse its composer just to learn line numbers, when it can.
-    _, positions, _ = _read_yaml(text)
-    return data, positions, problems
+    return data, {}, problems
 
 
 # -- writing ------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 
 from touchlens.errors import MapError, Problem
 from touchlens.model.checks import reference_problems
-from touchlens.model.inventory import Inventory
+from touchlens.model.inventory import Inventory, InventoryRow
 from touchlens.model.map import TouchpointMap
 from touchlens.model.mapfile import dotted
 
@@ -40,7 +40,8 @@ def apply_inventory(
     """The map with the inventory's touchpoints (replacing the map's, or merged by key with `merge`).
 
     Rows that break a reference (unknown stage, overlapping rule, …) are left out and reported with their
-    line, like rows bad on their own. Returns the new map and every row problem.
+    row, like rows bad on their own. Returns the new map and every row problem. Raises `MapError` when no
+    row is valid, or when the result breaks something outside the rows (an opportunity's touchpoint).
     """
     problems = list(inv.problems)
     rows = list(inv.rows)
@@ -48,25 +49,32 @@ def apply_inventory(
         incoming = [row.touchpoint for row in rows]
         touchpoints = merge_items(base.touchpoints, incoming) if merge else incoming
         candidate = base.model_copy(update={"touchpoints": touchpoints})
-        bad = _rows_with_problems(candidate, rows, filename)
+        bad, others = _row_problems(candidate, rows, filename)
+        problems += [problem for _, problem in bad]
+        if others or (not rows and problems):
+            raise MapError(sorted(problems, key=lambda p: p.line or 0) + others)
         if not bad:
             return candidate, problems
-        problems += [problem for _, problem in bad]
         dropped = {line for line, _ in bad}
         rows = [row for row in rows if row.line not in dropped]
 
 
-def _rows_with_problems(m: TouchpointMap, rows: list[Any], filename: str) -> list[tuple[int, Problem]]:
-    line_of_key = {row.touchpoint.key: row.line for row in rows}
+def _row_problems(
+    m: TouchpointMap, rows: list[InventoryRow], filename: str
+) -> tuple[list[tuple[int, Problem]], list[Problem]]:
+    """Reference problems split into those a row of the inventory causes, and the rest."""
+    row_of = {row.touchpoint.key: row.line for row in rows}
     found: list[tuple[int, Problem]] = []
     others: list[Problem] = []
     for ref in reference_problems(m):
-        tp = m.touchpoints[int(ref.path[1])] if ref.path[:1] == ("touchpoints",) else None
-        if tp is not None and tp.key in line_of_key:
+        key = m.touchpoints[int(ref.path[1])].key if ref.path[:1] == ("touchpoints",) else None
+        if key in row_of:
             column = str(ref.path[2]) if len(ref.path) > 2 else ""
-            found.append((line_of_key[tp.key], Problem(ref.message, column, filename, line_of_key[tp.key])))
+            found.append((row_of[key], Problem(ref.message, column, filename, row_of[key])))
+        elif ref.other in row_of:
+            # An overlap with a touchpoint already stored: the new row is the one to fix.
+            message = ref.message.replace(f"'{ref.other}'", f"'{key}'")
+            found.append((row_of[ref.other], Problem(message, "match", filename, row_of[ref.other])))
         else:
             others.append(Problem(ref.message, dotted(ref.path), filename))
-    if others and not found:
-        raise MapError(others)
-    return found
+    return found, others

@@ -61,8 +61,27 @@ def rules_can_overlap(a: MatchRule, b: MatchRule) -> bool:
 
 def overlapping_pairs(touchpoints: list[Touchpoint]) -> Iterator[tuple[int, int]]:
     """Index pairs (i < j) of touchpoints whose match rules can claim the same event."""
-    ruled = [(i, t.match) for i, t in enumerate(touchpoints) if t.match is not None]
-    for pos, (i, rule_i) in enumerate(ruled):
-        for j, rule_j in ruled[pos + 1 :]:
-            if rules_can_overlap(rule_i, rule_j):
-                yield i, j
+    for i, j in sorted(_candidate_pairs(touchpoints)):
+        rule_i, rule_j = touchpoints[i].match, touchpoints[j].match
+        if rule_i is not None and rule_j is not None and rules_can_overlap(rule_i, rule_j):
+            yield i, j
+
+
+def _candidate_pairs(touchpoints: list[Touchpoint]) -> set[tuple[int, int]]:
+    """Pairs that could overlap: rules sharing an event name, or either allowing open-ended names.
+
+    Most rules name their events outright, so bucketing by name keeps a large map far from all pairs.
+    """
+    by_event: dict[str, list[int]] = {}
+    open_ended: list[int] = []
+    ruled = [i for i, t in enumerate(touchpoints) if t.match is not None]
+    for i in ruled:
+        rule = touchpoints[i].match
+        names = _values(rule.event) if rule is not None and rule.event is not None else None
+        if names is None:
+            open_ended.append(i)
+        for name in names or ():
+            by_event.setdefault(name, []).append(i)
+    pairs = {(a, b) for group in by_event.values() for a in group for b in group if a < b}
+    pairs |= {(min(a, b), max(a, b)) for a in open_ended for b in ruled if a != b}
+    return pairs

@@ -68,8 +68,11 @@ def resolve_url(url: str, root: Path) -> str:
 def open_storage(root: Path) -> Storage:
     try:
         settings = load_settings(root / SETTINGS_FILE)
-    except (ValidationError, ValueError) as exc:
-        raise WorkspaceError(f"{root / SETTINGS_FILE}: invalid settings: {exc}") from exc
+    except ValidationError as exc:
+        details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise WorkspaceError(f"{root / SETTINGS_FILE}: invalid settings: {details}") from None
+    except ValueError as exc:  # the TOML itself does not parse
+        raise WorkspaceError(f"{root / SETTINGS_FILE}: invalid settings: {exc}") from None
     return Storage(root, settings)
 
 

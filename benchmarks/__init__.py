@@ -1,0 +1,1 @@
+"""Benchmarks: one module per measured task; `make bench` (python -m benchmarks) runs them all."""
