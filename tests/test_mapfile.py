@@ -88,7 +88,10 @@ def test_a_missing_name_and_a_duplicate_yaml_field_are_errors() -> None:
 
 
 def test_an_invalid_item_hides_no_reference_error_elsewhere() -> None:
-    text = "name: X\njourneys:\n  - {key: j, persona: 3, stages: [{key: buy}]}\ntouchpoints:\n  - {key: t, stage: bye}\n"
+    text = (
+        "name: X\njourneys:\n  - {key: j, persona: 3, stages: [{key: buy}]}\n"
+        "touchpoints:\n  - {key: t, stage: bye}\n"
+    )
     problems = problems_of(text)
     assert len(problems) == 2
     assert problems[0].startswith("m.yaml:3: journeys[0].persona:")

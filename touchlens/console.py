@@ -81,7 +81,8 @@ def matrix_table(m: TouchpointMap, mx: Matrix) -> Table:
             cells.append(f"[{_CELL_STYLE[cell.status]}]{body}[/]")
         table.add_row(text(stage), *cells)
     table.caption = (
-        "green: planned and served · yellow: served, off the channel plan · red: planned, none · ·: none"
+        "green: served as planned · yellow (off plan): served where the channel strategy plans no presence · "
+        "red (planned, none): the strategy plans this channel here but no touchpoint exists · ·: none"
     )
     return table
 
