@@ -10,17 +10,26 @@ Example::
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import duckdb
+
 from touchlens.errors import MapError, Problem, WorkspaceError
+from touchlens.ingest import pipeline
+from touchlens.ingest.readers import EVENT_FORMATS, detect_format, reader_for
+from touchlens.ingest.readers.base import ReaderError, ReadOptions, parse_columns
+from touchlens.ingest.readers.flat import DEFAULT_NAMES
 from touchlens.model.checks import Finding, design_checks, model_duplicates, reference_problems
 from touchlens.model.inventory import dump_inventory, parse_inventory
 from touchlens.model.map import Touchpoint, TouchpointMap
 from touchlens.model.mapfile import dotted, dump_map, parse_map
 from touchlens.model.merge import apply_inventory, merge_maps
 from touchlens.model.views import Matrix, TouchpointFilter, filter_touchpoints, matrix
+from touchlens.store import events as events_store
 from touchlens.store import meta
 from touchlens.store.settings import Settings
 from touchlens.store.workspace import Storage, find_root, init_storage, open_storage
@@ -149,6 +158,71 @@ class Workspace:
         m = self.map()
         return dump_inventory(m.touchpoints) if fmt == "csv" else dump_map(m, fmt)
 
+    def map_or_empty(self) -> TouchpointMap:
+        """The stored map, or an empty one named after the folder (ingest works before any map exists)."""
+        return meta.load_map(self._storage.meta_engine) or TouchpointMap(name=self.root.name)
+
+    @contextmanager
+    def events(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The events store, open for the duration of the block."""
+        con = events_store.connect(self._storage.events_path, read_only=read_only)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def ingest_events(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        fmt: str = "auto",
+        columns: str | dict[str, str] | None = None,
+        source: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> pipeline.IngestReport:
+        """Read event files into the store: mapped to touchpoints, bad rows quarantined, nothing twice."""
+        if fmt not in EVENT_FORMATS:
+            raise ReaderError(f"unknown format '{fmt}'; formats are: {', '.join(EVENT_FORMATS)}")
+        mapping = columns if isinstance(columns, dict) else parse_columns(columns, tuple(DEFAULT_NAMES))
+        opts = ReadOptions(columns=mapping)
+        m = self.map_or_empty()
+        total = pipeline.IngestReport()
+        with self.events() as con:
+            for raw_path in paths:
+                path = _existing(raw_path).resolve()
+                kind = detect_format(path) if fmt == "auto" else fmt
+                job = pipeline.EventIngest(con, m, source or kind)
+                total.add(job.run(path, reader_for(kind)(path, opts), progress))
+                total.files.append(str(path))
+            pipeline.assign_personas(con, m)
+        return total
+
+    def quarantine(self, examples: int = 3) -> list[dict[str, Any]]:
+        """Quarantined rows grouped by kind and reason, largest group first, with a few examples each."""
+        with self.events(read_only=True) as con:
+            groups = con.execute(
+                "SELECT kind, reason, count(*) FROM quarantine GROUP BY 1, 2 ORDER BY 3 DESC, 2"
+            ).fetchall()
+            return [
+                {
+                    "kind": kind,
+                    "reason": reason,
+                    "count": n,
+                    "examples": _examples(con, kind, reason, examples),
+                }
+                for kind, reason, n in groups
+            ]
+
+    def clear_quarantine(self) -> int:
+        with self.events() as con:
+            n = int(events_store.scalar(con, "SELECT count(*) FROM quarantine") or 0)
+            con.execute("DELETE FROM quarantine")
+        return n
+
+    def remap(self) -> dict[str | None, int]:
+        """Re-apply the map's touchpoint rules to every stored event."""
+        with self.events() as con:
+            return pipeline.remap(con, self.map_or_empty())
+
     def design_checks(self) -> list[Finding]:
         return design_checks(self.map())
 
@@ -158,6 +232,22 @@ class Workspace:
     def matrix(self, persona: str | None = None) -> Matrix:
         m = self.map()
         return matrix(m, filter_touchpoints(m, TouchpointFilter(persona=persona)) if persona else None)
+
+
+def _examples(con: duckdb.DuckDBPyConnection, kind: str, reason: str, limit: int) -> list[dict[str, Any]]:
+    rows = con.execute(
+        'SELECT file, "row", field, detail, raw FROM quarantine WHERE kind = ? AND reason = ? '
+        'ORDER BY file, "row" LIMIT ?',
+        [kind, reason, limit],
+    ).fetchall()
+    return [{"file": f, "row": r, "field": fl, "detail": d, "raw": raw} for f, r, fl, d, raw in rows]
+
+
+def _existing(path: str | os.PathLike[str]) -> Path:
+    p = Path(path)
+    if not p.is_file():
+        raise ReaderError(f"{p}: file not found")
+    return p
 
 
 def _counts(m: TouchpointMap) -> dict[str, int]:

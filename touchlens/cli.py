@@ -13,6 +13,7 @@ import touchlens
 from touchlens import console as ui
 from touchlens.api import Workspace, read_map_file
 from touchlens.errors import MapError, TouchlensError
+from touchlens.ingest.readers import EVENT_FORMATS
 from touchlens.model.checks import design_checks
 from touchlens.model.views import TouchpointFilter
 from touchlens.store.workspace import ENV_VAR
@@ -25,6 +26,10 @@ app = typer.Typer(
 )
 map_app = typer.Typer(help="Import, export and check the touchpoint map.", no_args_is_help=True)
 app.add_typer(map_app, name="map")
+ingest_app = typer.Typer(help="Read events, feedback and customers into the workspace.", no_args_is_help=True)
+app.add_typer(ingest_app, name="ingest")
+quarantine_app = typer.Typer(help="Rows ingest could not use, with the reason.", no_args_is_help=True)
+app.add_typer(quarantine_app, name="quarantine")
 
 
 class ExportFormat(StrEnum):
@@ -215,6 +220,67 @@ def matrix(
         ui.print_json(mx.to_dict())
     else:
         ui.out.print(ui.matrix_table(ws.map(), mx))
+
+
+@ingest_app.command("events")
+def ingest_events(
+    ctx: typer.Context,
+    files: Annotated[
+        list[Path], typer.Argument(help="Event files: CSV, JSON Lines, Parquet, Segment, GA4, …")
+    ],
+    fmt: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(EVENT_FORMATS)}.")] = "auto",
+    columns: Annotated[
+        str | None, typer.Option(help="Map column names: customer_id=user,ts=time,event=action,…")
+    ] = None,
+    source: Annotated[str | None, typer.Option(help="Source name for dedupe (default: the format).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest event files: map them to touchpoints, quarantine bad rows, never store a row twice."""
+    ws = _ws(ctx)
+    with ui.row_progress(enabled=not as_json) as advance:
+        report = ws.ingest_events(files, fmt=fmt, columns=columns, source=source, progress=advance)
+    if as_json:
+        ui.print_json({k: v for k, v in report.to_dict().items() if k != "files"})
+    else:
+        ui.out.print(ui.ingest_table(report.to_dict()))
+
+
+@app.command()
+def remap(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Re-apply the map's touchpoint rules to every stored event (after editing the map)."""
+    counts = _ws(ctx).remap()
+    data = {"by_touchpoint": {k: v for k, v in sorted(counts.items(), key=lambda kv: str(kv[0])) if k}}
+    data["unmapped"] = counts.get(None, 0)
+    if as_json:
+        ui.print_json(data)
+    else:
+        ui.out.print(
+            ui.counts_table(
+                "Events by touchpoint after remapping",
+                {**data["by_touchpoint"], "(unmapped)": data["unmapped"]},
+            )
+        )
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(help="Example rows shown per reason.")] = 3,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show quarantined rows grouped by reason, with counts and examples (file, row, field)."""
+    groups = _ws(ctx).quarantine(limit)
+    if as_json:
+        ui.print_json({"reasons": groups})
+    else:
+        ui.out.print(ui.quarantine_table(groups))
+
+
+@quarantine_app.command("clear")
+def quarantine_clear(ctx: typer.Context) -> None:
+    """Delete every quarantined row (after fixing and re-ingesting the files)."""
+    n = _ws(ctx).clear_quarantine()
+    ui.out.print(f"Cleared {n} quarantined rows")
 
 
 def main() -> None:

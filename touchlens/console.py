@@ -7,11 +7,14 @@ import io
 import json
 import os
 import sys
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from touchlens.model.checks import Finding
@@ -93,6 +96,50 @@ def findings_table(findings: list[Finding]) -> Table:
         table.add_column(col, overflow="fold")
     for f in findings:
         table.add_row(text(f.check), text(f.subject), text(f.message))
+    return table
+
+
+@contextmanager
+def row_progress(enabled: bool = True) -> Iterator[Callable[[int], None]]:
+    """A progress bar of rows and rows/s on a terminal; nothing when piped or disabled."""
+    if not (enabled and err.is_terminal):
+        yield lambda n: None
+        return
+    columns = (SpinnerColumn(), TextColumn("{task.completed:,.0f} rows"), TextColumn("{task.fields[rate]}"))
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("ingest", total=None, rate="")
+        started = time.perf_counter()
+
+        def advance(n: int) -> None:
+            bar.advance(task, n)
+            done = bar.tasks[0].completed
+            bar.update(task, rate=f"{done / max(time.perf_counter() - started, 1e-9):,.0f} rows/s")
+
+        yield advance
+
+
+def ingest_table(report: dict[str, Any]) -> Table:
+    table = Table(title=f"Ingested in {report['seconds']:.2f} s", title_justify="left")
+    table.add_column("count")
+    table.add_column("rows", justify="right")
+    for name in ("read", "accepted", "duplicates", "quarantined", "unmapped", "identified"):
+        table.add_row(name, f"{report[name]:,}")
+    for key, n in report["by_touchpoint"].items():
+        table.add_row(f"  {text(key)}", f"{n:,}")
+    return table
+
+
+def quarantine_table(groups: list[dict[str, Any]]) -> Table:
+    table = Table(title="Quarantine by reason", title_justify="left", show_lines=True)
+    for col in ("kind", "reason", "rows", "examples (file:row field: detail)"):
+        table.add_column(col, overflow="fold")
+    for g in groups:
+        examples = "\n".join(
+            f"{text(e['file'])}:{e['row']} {text(e['field'])}"
+            + (f": {text(e['detail'])}" if e["detail"] else "")
+            for e in g["examples"]
+        )
+        table.add_row(text(g["kind"]), text(g["reason"]), f"{g['count']:,}", examples)
     return table
 
 

@@ -1,0 +1,176 @@
+"""Flat files: CSV, JSON Lines and Parquet with one event a row; unmapped columns become properties.
+
+CSV and Parquet stay columnar end to end (Arrow's C++ readers, no per-row Python), so they keep up with a
+plain DuckDB load; JSON Lines is read line by line so one broken line costs one row, not the file.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from touchlens.ingest.readers.base import (
+    EVENT_COLUMNS,
+    META_COLUMNS,
+    ReaderError,
+    ReadOptions,
+    RowBatcher,
+    json_lines,
+)
+
+# Names a column may have when --columns does not say; the first present wins.
+DEFAULT_NAMES: dict[str, tuple[str, ...]] = {
+    "event_id": ("event_id", "message_id", "messageId", "id"),
+    "customer_id": ("customer_id", "user_id", "userId", "customer"),
+    "anonymous_id": ("anonymous_id", "anonymousId"),
+    "session_id": ("session_id", "sessionId"),
+    "ts": ("ts", "timestamp", "time", "event_time"),
+    "event": ("event", "event_name", "event_type"),
+    "channel": ("channel",),
+}
+REQUIRED = ("customer_id", "ts", "event")
+
+
+def resolve_columns(
+    path: Path, names: list[str], opts: ReadOptions, required: tuple[str, ...] = REQUIRED
+) -> dict[str, str]:
+    """Canonical name → file column, from --columns first and the default names second."""
+    found: dict[str, str] = {}
+    for canonical, column in opts.columns.items():
+        if column not in names:
+            raise ReaderError(
+                f"{path}: column '{column}' (for {canonical}) not found; columns are: {', '.join(names)}"
+            )
+        found[canonical] = column
+    for canonical, candidates in DEFAULT_NAMES.items():
+        if canonical not in found:
+            match = next((c for c in candidates if c in names and c not in found.values()), None)
+            if match is not None:
+                found[canonical] = match
+    missing = [c for c in required if c not in found]
+    if missing:
+        hint = ", ".join(f"{m}=COLUMN" for m in missing)
+        raise ReaderError(
+            f"{path}: no column for {', '.join(missing)}; columns are: {', '.join(names)} (use --columns {hint})"
+        )
+    return found
+
+
+def canonical_batch(
+    batch: pa.RecordBatch, mapping: dict[str, str], rows: np.ndarray[Any, Any]
+) -> pa.RecordBatch:
+    """The file's batch in canonical shape: mapped columns as text (ts may stay a timestamp), the rest as properties."""
+    n = batch.num_rows
+    arrays: dict[str, pa.Array] = {
+        "_row": pa.array(rows, type=pa.int64()),
+        "_raw": pa.nulls(n, pa.string()),
+        "_error": pa.nulls(n, pa.string()),
+        "_field": pa.nulls(n, pa.string()),
+    }
+    for name in EVENT_COLUMNS:
+        column = batch.column(mapping[name]) if name in mapping else pa.nulls(n, pa.string())
+        keep_time = name == "ts" and pa.types.is_timestamp(column.type)
+        arrays[name] = column if keep_time else pc.cast(column, pa.string())
+    rest = [c for c in batch.schema.names if c not in mapping.values()]
+    if rest:
+        arrays["properties"] = pa.StructArray.from_arrays([batch.column(c) for c in rest], names=rest)
+    else:
+        arrays["properties"] = pa.nulls(n, pa.string())
+    return pa.RecordBatch.from_arrays(list(arrays.values()), names=list(arrays))
+
+
+def read_csv(path: Path, opts: ReadOptions) -> Iterator[pa.RecordBatch]:
+    """CSV with a header row; every cell read as text; rows with the wrong number of cells are reported."""
+    with path.open(newline="", encoding="utf-8", errors="replace") as f:
+        names = next(csv.reader(f), [])
+    if not names:
+        raise ReaderError(f"{path}: empty file, no header row")
+    mapping = resolve_columns(path, names, opts)
+    invalid: list[tuple[int, str]] = []
+
+    def on_invalid(row: Any) -> str:
+        invalid.append((row.number or 0, row.text))
+        return "skip"
+
+    reader = pa_csv.open_csv(
+        str(path),
+        read_options=pa_csv.ReadOptions(use_threads=False, block_size=16 << 20),
+        parse_options=pa_csv.ParseOptions(invalid_row_handler=on_invalid),
+        convert_options=pa_csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string())),
+    )
+    seen = 0
+    reported = 0
+    for batch in reader:
+        rows = _physical_rows(seen, batch.num_rows, sorted(n for n, _ in invalid))
+        seen += batch.num_rows
+        yield canonical_batch(batch, mapping, rows)
+        yield from _invalid_rows(invalid[reported:])
+        reported = len(invalid)
+    yield from _invalid_rows(invalid[reported:])
+
+
+def _physical_rows(seen: int, n: int, skipped: list[int]) -> np.ndarray[Any, Any]:
+    """Spreadsheet rows (header = 1) of valid rows seen..seen+n, stepping over rows the parser skipped."""
+    rows = np.arange(seen, seen + n, dtype=np.int64) + 2
+    for line in skipped:
+        rows[rows >= line] += 1
+    return rows
+
+
+def _invalid_rows(rows: list[tuple[int, str]]) -> Iterator[pa.RecordBatch]:
+    if not rows:
+        return
+    batcher = RowBatcher()
+    for number, text in rows:
+        batcher.add(number, text, {}, ("wrong number of cells", "row"))
+    yield from batcher.flush()
+
+
+def read_parquet(path: Path, opts: ReadOptions) -> Iterator[pa.RecordBatch]:
+    try:
+        pf = pq.ParquetFile(str(path))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ReaderError(f"{path}: not a Parquet file: {exc}") from None
+    mapping = resolve_columns(path, pf.schema_arrow.names, opts)
+    seen = 0
+    for batch in pf.iter_batches(batch_size=opts.batch_rows):
+        yield canonical_batch(batch, mapping, np.arange(seen + 1, seen + 1 + batch.num_rows, dtype=np.int64))
+        seen += batch.num_rows
+
+
+def read_jsonl(path: Path, opts: ReadOptions) -> Iterator[pa.RecordBatch]:
+    """One flat JSON object a line; keys named by the mapping are the event, the rest its properties."""
+    batcher = RowBatcher(size=opts.batch_rows)
+    for number, line, value, error in json_lines(path):
+        if error or not isinstance(value, dict):
+            batcher.add(number, line, {}, (error or "not a JSON object", "line"))
+        else:
+            batcher.add(number, line, _record_values(value, opts))
+        if batcher.full():
+            yield from batcher.flush()
+    yield from batcher.flush()
+
+
+def _record_values(record: dict[str, Any], opts: ReadOptions) -> dict[str, Any]:
+    """Canonical values of one JSON record: --columns names first, then the default names."""
+    values: dict[str, Any] = {}
+    used: set[str] = set()
+    for name, candidates in DEFAULT_NAMES.items():
+        keys = (opts.columns[name],) if name in opts.columns else candidates
+        key = next((k for k in keys if k in record and k not in used), None)
+        if key is not None:
+            values[name] = record[key]
+            used.add(key)
+    values["properties"] = {k: v for k, v in record.items() if k not in used} or None
+    return values
+
+
+__all__ = ["META_COLUMNS", "read_csv", "read_jsonl", "read_parquet"]

@@ -1,0 +1,106 @@
+"""Touchpoint rules compiled to one SQL CASE expression, evaluated by the engine over whole batches.
+
+Every value from the map travels as a bound parameter; the SQL text holds only our own column names, so no
+user text is ever spliced into a statement. Example::
+
+    expr = compile_rules(touchpoints)
+    con.execute(f"SELECT {expr.sql} AS touchpoint FROM events", expr.params)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from touchlens.model.map import Condition, PropertyCondition, Touchpoint
+
+
+@dataclass
+class SqlExpr:
+    """SQL text with `?` placeholders and the values to bind to them, in order."""
+
+    sql: str
+    params: list[Any] = field(default_factory=list)
+
+
+def as_text(value: Any) -> str:
+    """A map value as the text JSON extraction yields: ``True`` → ``true``, ``1.5`` → ``1.5``."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def json_path(name: str) -> str:
+    """A JSON path naming one top-level property, quoted so any name is safe."""
+    return "$." + json.dumps(name)
+
+
+def condition_sql(column: SqlExpr, cond: Condition) -> SqlExpr:
+    """One condition on a column expression of ours (its own parameters kept in place)."""
+    col, op = column, cond.operator
+    if op == "exists":
+        return SqlExpr(f"({col.sql} IS {'NOT ' if cond.exists else ''}NULL)", col.params)
+    if op == "in":
+        return SqlExpr(
+            f"list_contains(?::VARCHAR[], {col.sql})", [[as_text(v) for v in cond.in_ or []], *col.params]
+        )
+    if op == "prefix":
+        return SqlExpr(f"starts_with({col.sql}, ?)", [*col.params, cond.prefix])
+    return SqlExpr(f"({col.sql} = ?)", [*col.params, as_text(cond.equals)])
+
+
+def _property(json_column: str, name: str) -> SqlExpr:
+    return SqlExpr(f"json_extract_string({json_column}, ?)", [json_path(name)])
+
+
+def _all(parts: list[SqlExpr]) -> SqlExpr:
+    if not parts:
+        return SqlExpr("TRUE")
+    return SqlExpr("(" + " AND ".join(p.sql for p in parts) + ")", [v for p in parts for v in p.params])
+
+
+def rule_sql(
+    tp: Touchpoint, event: str = "event", channel: str = "channel", props: str = "properties"
+) -> SqlExpr:
+    """The condition an event must meet to belong to `tp` (FALSE when it has no rule)."""
+    if tp.match is None:
+        return SqlExpr("FALSE")
+    parts = []
+    if tp.match.event is not None:
+        parts.append(condition_sql(SqlExpr(event), tp.match.event))
+    if tp.match.channel is not None:
+        parts.append(condition_sql(SqlExpr(channel), tp.match.channel))
+    parts += [condition_sql(_property(props, name), cond) for name, cond in tp.match.where.items()]
+    return _all(parts)
+
+
+def compile_rules(touchpoints: list[Touchpoint], **columns: str) -> SqlExpr:
+    """``CASE WHEN rule THEN key … END``: the touchpoint of each event, NULL when no rule claims it."""
+    ruled = [tp for tp in touchpoints if tp.match is not None]
+    if not ruled:
+        return SqlExpr("CAST(NULL AS VARCHAR)")
+    sql, params = "CASE", []
+    for tp in ruled:
+        cond = rule_sql(tp, **columns)
+        sql += f" WHEN {cond.sql} THEN ?"
+        params += [*cond.params, tp.key]
+    return SqlExpr(sql + " END", params)
+
+
+def segment_sql(segment: list[PropertyCondition], attributes: str = "attributes") -> SqlExpr:
+    """All of a persona's segment conditions on a customer's attributes (JSON)."""
+    return _all([condition_sql(_property(attributes, c.property), c) for c in segment])
+
+
+def compile_personas(
+    personas: list[tuple[str, list[PropertyCondition]]], attributes: str = "attributes"
+) -> SqlExpr:
+    """The first persona (in map order) whose segment a customer meets; NULL when none has a rule that fits."""
+    ruled = [(key, seg) for key, seg in personas if seg]
+    if not ruled:
+        return SqlExpr("CAST(NULL AS VARCHAR)")
+    sql, params = "CASE", []
+    for key, seg in ruled:
+        cond = segment_sql(seg, attributes)
+        sql += f" WHEN {cond.sql} THEN ?"
+        params += [*cond.params, key]
+    return SqlExpr(sql + " END", params)

@@ -1,0 +1,116 @@
+"""The events store: a DuckDB file holding events, feedback, customers, quarantine and the ingest log.
+
+One process writes at a time (DuckDB's file lock); every write runs in a transaction, so a crash leaves the
+store as it was before the batch in flight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from touchlens.errors import TouchlensError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    event_id VARCHAR NOT NULL,
+    source VARCHAR NOT NULL,
+    customer_id VARCHAR NOT NULL,
+    anonymous_id VARCHAR,
+    session_id VARCHAR,
+    ts TIMESTAMPTZ NOT NULL,
+    event VARCHAR NOT NULL,
+    touchpoint VARCHAR,
+    channel VARCHAR,
+    properties JSON,
+    received_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS feedback (
+    response_id VARCHAR NOT NULL,
+    source VARCHAR NOT NULL,
+    customer_id VARCHAR NOT NULL,
+    ts TIMESTAMPTZ NOT NULL,
+    touchpoint VARCHAR,
+    channel VARCHAR,
+    metric VARCHAR NOT NULL,
+    score DOUBLE NOT NULL,
+    scale_min DOUBLE NOT NULL,
+    scale_max DOUBLE NOT NULL,
+    comment VARCHAR,
+    sentiment DOUBLE,
+    themes JSON,
+    received_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS customers (
+    customer_id VARCHAR PRIMARY KEY,
+    persona VARCHAR,
+    attributes JSON,
+    first_seen TIMESTAMPTZ,
+    last_seen TIMESTAMPTZ
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+    source VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    file VARCHAR NOT NULL,
+    "row" BIGINT,
+    field VARCHAR,
+    reason VARCHAR NOT NULL,
+    detail VARCHAR,
+    raw VARCHAR,
+    "at" TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ingest_log (
+    source VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    file VARCHAR NOT NULL,
+    checksum VARCHAR,
+    rows_read BIGINT NOT NULL,
+    accepted BIGINT NOT NULL,
+    duplicates BIGINT NOT NULL,
+    quarantined BIGINT NOT NULL,
+    started TIMESTAMPTZ NOT NULL,
+    finished TIMESTAMPTZ
+);
+"""
+
+TABLES = ("events", "feedback", "customers", "quarantine", "ingest_log")
+
+
+class EventsStoreError(TouchlensError):
+    """The events store cannot be opened or written (locked by another process, read-only, disk full)."""
+
+
+def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open (creating when needed) the events store; timestamps are read and written in UTC."""
+    try:
+        if read_only and not path.exists():
+            con = duckdb.connect(":memory:")
+        else:
+            con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        raise EventsStoreError(f"cannot open the events store {path}: {exc}") from None
+    con.execute("SET TimeZone = 'UTC'")
+    if not read_only or not path.exists():
+        con.execute(SCHEMA)
+    return con
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All statements inside land together or not at all."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> Any:
+    row = con.execute(sql, params or []).fetchone()
+    return None if row is None else row[0]
