@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,11 +21,14 @@ import duckdb
 
 from touchlens.errors import MapError, Problem, WorkspaceError
 from touchlens.ingest import pipeline
+from touchlens.ingest.customers import ingest_customers
+from touchlens.ingest.feedback import FeedbackIngest
 from touchlens.ingest.readers import EVENT_FORMATS, detect_format, reader_for
-from touchlens.ingest.readers.base import ReaderError, ReadOptions, parse_columns
+from touchlens.ingest.readers.base import FEEDBACK_COLUMNS, ReaderError, ReadOptions, parse_columns
 from touchlens.ingest.readers.flat import DEFAULT_NAMES
 from touchlens.model.checks import Finding, design_checks, model_duplicates, reference_problems
 from touchlens.model.inventory import dump_inventory, parse_inventory
+from touchlens.model.durations import parse_duration
 from touchlens.model.map import Touchpoint, TouchpointMap
 from touchlens.model.mapfile import dotted, dump_map, parse_map
 from touchlens.model.merge import apply_inventory, merge_maps
@@ -35,6 +39,8 @@ from touchlens.store.settings import Settings
 from touchlens.store.workspace import Storage, find_root, init_storage, open_storage
 
 MapFormat = Literal["yaml", "json", "csv"]
+# --columns names for feedback: the canonical columns, plus wide files' one column per metric.
+FEEDBACK_NAMES = (*FEEDBACK_COLUMNS, "nps", "csat", "ces", "rating")
 SECTIONS = ("channels", "personas", "journeys", "touchpoints", "opportunities")
 
 
@@ -183,7 +189,7 @@ class Workspace:
         if fmt not in EVENT_FORMATS:
             raise ReaderError(f"unknown format '{fmt}'; formats are: {', '.join(EVENT_FORMATS)}")
         mapping = columns if isinstance(columns, dict) else parse_columns(columns, tuple(DEFAULT_NAMES))
-        opts = ReadOptions(columns=mapping)
+        opts = ReadOptions(columns=mapping, batch_rows=self.settings.ingest.batch_rows)
         m = self.map_or_empty()
         total = pipeline.IngestReport()
         with self.events() as con:
@@ -218,6 +224,42 @@ class Workspace:
             con.execute("DELETE FROM quarantine")
         return n
 
+    def ingest_feedback(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        fmt: str = "auto",
+        columns: str | dict[str, str] | None = None,
+        source: str | None = None,
+        attach_window: str | timedelta | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> pipeline.IngestReport:
+        """Read survey responses: scores checked, each tied to a touchpoint (named, or the latest within the window)."""
+        from touchlens.ingest.readers.feedback import FEEDBACK_READERS, detect_feedback_format
+
+        if fmt != "auto" and fmt not in FEEDBACK_READERS:
+            raise ReaderError(f"unknown format '{fmt}'; formats are: auto, {', '.join(FEEDBACK_READERS)}")
+        window = _duration(attach_window or self.settings.ingest.attach_window, "--attach-window")
+        mapping = columns if isinstance(columns, dict) else parse_columns(columns, FEEDBACK_NAMES)
+        opts = ReadOptions(columns=mapping, batch_rows=self.settings.ingest.batch_rows)
+        m = self.map_or_empty()
+        total = pipeline.IngestReport()
+        with self.events() as con:
+            for raw_path in paths:
+                path = _existing(raw_path).resolve()
+                kind = detect_feedback_format(path) if fmt == "auto" else fmt
+                job = FeedbackIngest(con, m, source or kind, window)
+                total.add(job.run(path, FEEDBACK_READERS[kind](path, opts), progress))
+                total.files.append(str(path))
+        return total
+
+    def ingest_customers(self, path: str | os.PathLike[str], id_column: str | None = None) -> dict[str, int]:
+        """Merge customer attributes from a CSV and reassign personas by the map's segment rules."""
+        with self.events() as con:
+            counts = ingest_customers(con, _existing(path).resolve(), id_column)
+            pipeline.assign_personas(con, self.map_or_empty())
+            rows = con.execute("SELECT persona, count(*) FROM customers GROUP BY 1 ORDER BY 1").fetchall()
+        return {**counts, **{f"persona:{k or '(none)'}": n for k, n in rows}}
+
     def remap(self) -> dict[str | None, int]:
         """Re-apply the map's touchpoint rules to every stored event."""
         with self.events() as con:
@@ -241,6 +283,15 @@ def _examples(con: duckdb.DuckDBPyConnection, kind: str, reason: str, limit: int
         [kind, reason, limit],
     ).fetchall()
     return [{"file": f, "row": r, "field": fl, "detail": d, "raw": raw} for f, r, fl, d, raw in rows]
+
+
+def _duration(value: str | timedelta, option: str) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise ReaderError(f"{option}: {exc}") from None
 
 
 def _existing(path: str | os.PathLike[str]) -> Path:

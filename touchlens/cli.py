@@ -245,21 +245,62 @@ def ingest_events(
         ui.out.print(ui.ingest_table(report.to_dict()))
 
 
+@ingest_app.command("feedback")
+def ingest_feedback(
+    ctx: typer.Context,
+    files: Annotated[
+        list[Path], typer.Argument(help="Feedback files: survey CSV, Qualtrics, Zendesk, Intercom.")
+    ],
+    fmt: Annotated[str, typer.Option("--format", help="auto, csv, qualtrics, zendesk or intercom.")] = "auto",
+    columns: Annotated[str | None, typer.Option(help="Map column names: customer_id=email,nps=Q1,…")] = None,
+    source: Annotated[str | None, typer.Option(help="Source name for dedupe (default: the format).")] = None,
+    attach_window: Annotated[
+        str | None,
+        typer.Option(
+            help="Tie a response with no touchpoint to the customer's latest one this recent (default 48h)."
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest survey responses (NPS, CSAT, CES, ratings with comments), each tied to a touchpoint."""
+    ws = _ws(ctx)
+    with ui.row_progress(enabled=not as_json) as advance:
+        report = ws.ingest_feedback(files, fmt, columns, source, attach_window, progress=advance)
+    if as_json:
+        ui.print_json({k: v for k, v in report.to_dict().items() if k not in ("files", "identified")})
+    else:
+        ui.out.print(ui.ingest_table(report.to_dict()))
+
+
+@ingest_app.command("customers")
+def ingest_customers(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="CSV with a customer id column and attribute columns.")],
+    id_column: Annotated[
+        str | None, typer.Option("--id-column", help="The customer id column (default: customer_id).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Merge customer attributes (segment, plan, country, …) and assign personas by the map's segment rules."""
+    counts = _ws(ctx).ingest_customers(file, id_column)
+    if as_json:
+        ui.print_json(counts)
+    else:
+        ui.out.print(ui.counts_table("Customers", counts))
+
+
 @app.command()
 def remap(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Re-apply the map's touchpoint rules to every stored event (after editing the map)."""
     counts = _ws(ctx).remap()
-    data = {"by_touchpoint": {k: v for k, v in sorted(counts.items(), key=lambda kv: str(kv[0])) if k}}
-    data["unmapped"] = counts.get(None, 0)
+    mapped = {str(k): v for k, v in sorted(counts.items(), key=lambda kv: str(kv[0])) if k}
     if as_json:
-        ui.print_json(data)
+        ui.print_json({"by_touchpoint": mapped, "unmapped": counts.get(None, 0)})
     else:
-        ui.out.print(
-            ui.counts_table(
-                "Events by touchpoint after remapping",
-                {**data["by_touchpoint"], "(unmapped)": data["unmapped"]},
-            )
+        table = ui.counts_table(
+            "Events by touchpoint after remapping", {**mapped, "(unmapped)": counts.get(None, 0)}
         )
+        ui.out.print(table)
 
 
 @quarantine_app.command("list")

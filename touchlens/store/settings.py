@@ -34,6 +34,20 @@ class StoreSettings(BaseModel):
     )
 
 
+class IngestSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    batch_rows: int = Field(
+        default=200_000,
+        gt=0,
+        description="Rows per ingest batch: each batch is one transaction; larger is faster, smaller uses less memory.",
+    )
+    attach_window: str = Field(
+        default="48h",
+        description="Default window for tying a survey response to the customer's latest touchpoint (30m, 48h, 7d).",
+    )
+
+
 class Settings(BaseSettings):
     """Every setting of a workspace, with its default and help."""
 
@@ -42,6 +56,7 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(
         default_factory=StoreSettings, description="Where the workspace keeps its data."
     )
+    ingest: IngestSettings = Field(default_factory=IngestSettings, description="How files are read in.")
 
 
 def load_settings(toml_path: Path) -> Settings:

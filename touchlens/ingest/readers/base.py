@@ -68,7 +68,9 @@ def parse_columns(spec: str | None, allowed: tuple[str, ...]) -> dict[str, str]:
 class RowBatcher:
     """Collects records read one by one (JSON formats) into canonical batches of `size` rows."""
 
-    def __init__(self, columns: tuple[str, ...] = (*EVENT_COLUMNS, "properties"), size: int = BATCH_ROWS) -> None:
+    def __init__(
+        self, columns: tuple[str, ...] = (*EVENT_COLUMNS, "properties"), size: int = BATCH_ROWS
+    ) -> None:
         self.columns = (*META_COLUMNS, *columns)
         self.size = size
         self._rows: dict[str, list[Any]] = {c: [] for c in self.columns}

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,6 @@ def messages(path: Path) -> Iterator[tuple[int, str, Any, str | None]]:
 
 
 def _dump(value: Any) -> str:
-    import json
-
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
@@ -55,10 +54,10 @@ def read_segment(path: Path, opts: ReadOptions) -> Iterator[pa.RecordBatch]:
 def message_values(message: dict[str, Any]) -> dict[str, Any]:
     """Canonical values of one Segment message."""
     kind = message.get("type", "track")
-    context = message.get("context") if isinstance(message.get("context"), dict) else {}
-    props = dict(message.get("properties") or {}) if isinstance(message.get("properties"), dict) else {}
+    context: dict[str, Any] = _mapping(message.get("context"))
+    props: dict[str, Any] = dict(_mapping(message.get("properties")))
     if kind == "identify":
-        props = dict(message.get("traits") or context.get("traits") or {})
+        props = dict(_mapping(message.get("traits")) or _mapping(context.get("traits")))
     if kind in EVENT_NAMES and message.get("name") is not None:
         props.setdefault("name", message.get("name"))
     if isinstance(context.get("campaign"), dict):
@@ -73,3 +72,7 @@ def message_values(message: dict[str, Any]) -> dict[str, Any]:
         "channel": context.get("channel") if isinstance(context.get("channel"), str) else None,
         "properties": props or None,
     }
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}

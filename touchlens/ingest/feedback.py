@@ -1,0 +1,179 @@
+"""Survey feedback into the store: scores checked against their scale, tied to a touchpoint, stored once.
+
+A response names its touchpoint, or else takes the customer's most recent touchpoint within the attach
+window before it (an as-of join in the engine). Scales: NPS 0–10, CSAT 1–5, CES 1–7, rating 1–5 unless the
+file gives `scale_min`/`scale_max`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from touchlens.ingest.pipeline import MACROS, IngestReport, Progress, file_checksum
+from touchlens.model.map import TouchpointMap
+from touchlens.store.events import scalar, transaction
+
+SCALES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7), "rating": (1, 5)}
+DEFAULT_ATTACH_WINDOW = timedelta(hours=48)
+
+STAGE_SQL = """
+CREATE OR REPLACE TEMP TABLE _fstage AS
+SELECT *,
+  CASE
+    WHEN _error IS NOT NULL THEN split_part(_error, ':', 1)
+    WHEN customer_id IS NULL THEN 'no customer id'
+    WHEN ts IS NULL THEN 'unparseable timestamp'
+    WHEN ts < TIMESTAMPTZ '1990-01-01' OR ts > CAST(? AS TIMESTAMPTZ) + INTERVAL 1 DAY THEN 'impossible timestamp'
+    WHEN metric IS NULL OR NOT list_contains(['nps', 'csat', 'ces', 'rating'], metric) THEN 'unknown metric'
+    WHEN score IS NULL THEN 'score not a number'
+    WHEN score < scale_min OR score > scale_max THEN 'score out of range'
+    WHEN touchpoint IS NOT NULL AND NOT list_contains(?::VARCHAR[], touchpoint) THEN 'unknown touchpoint'
+  END AS reason,
+  CASE
+    WHEN _error IS NOT NULL THEN _field
+    WHEN customer_id IS NULL THEN 'customer_id'
+    WHEN ts IS NULL OR ts < TIMESTAMPTZ '1990-01-01' OR ts > CAST(? AS TIMESTAMPTZ) + INTERVAL 1 DAY THEN 'ts'
+    WHEN metric IS NULL OR NOT list_contains(['nps', 'csat', 'ces', 'rating'], metric) THEN 'metric'
+    WHEN touchpoint IS NOT NULL AND NOT list_contains(?::VARCHAR[], touchpoint) THEN 'touchpoint'
+    ELSE 'score'
+  END AS field
+FROM (
+  SELECT b._row, b._raw, b._error, b._field,
+    NULLIF(trim(b.response_id), '') AS given_id,
+    NULLIF(trim(b.customer_id), '') AS customer_id,
+    CAST(b.ts AS VARCHAR) AS ts_raw,
+    tl_parse_ts(CAST(b.ts AS VARCHAR)) AS ts,
+    lower(NULLIF(trim(b.metric), '')) AS metric,
+    b.score AS score_raw,
+    try_cast(trim(b.score) AS DOUBLE) AS score,
+    COALESCE(try_cast(b.scale_min AS DOUBLE), (CASE lower(trim(b.metric)) WHEN 'nps' THEN 0 WHEN 'ces' THEN 1 ELSE 1 END))
+      AS scale_min,
+    COALESCE(try_cast(b.scale_max AS DOUBLE), (CASE lower(trim(b.metric)) WHEN 'nps' THEN 10 WHEN 'ces' THEN 7 ELSE 5 END))
+      AS scale_max,
+    NULLIF(trim(b.touchpoint), '') AS touchpoint,
+    NULLIF(trim(b.channel), '') AS channel,
+    NULLIF(b.comment, '') AS comment
+  FROM _fbatch b
+)
+"""
+
+QUARANTINE_SQL = """
+INSERT INTO quarantine
+SELECT ?, 'feedback', ?, _row, field, reason,
+  CASE WHEN _error IS NOT NULL THEN nullif(trim(substr(_error, length(reason) + 2)), '')
+       WHEN field = 'ts' THEN ts_raw WHEN field = 'score' THEN score_raw
+       WHEN field = 'metric' THEN metric WHEN field = 'touchpoint' THEN touchpoint END,
+  COALESCE(_raw, to_json({'response_id': given_id, 'customer_id': customer_id, 'ts': ts_raw, 'metric': metric,
+                          'score': score_raw, 'touchpoint': touchpoint, 'comment': comment})::VARCHAR),
+  ?
+FROM _fstage s WHERE reason IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.kind = 'feedback' AND q.source = ? AND q.file = ?
+                  AND q."row" = s._row AND q.reason = s.reason)
+"""
+
+# The customer's latest mapped event at or before the response, if it lies within the window.
+NEW_SQL = """
+CREATE OR REPLACE TEMP TABLE _fnew AS
+WITH valid AS (
+  SELECT *, COALESCE(given_id, 'fp:' || md5(concat_ws('|', customer_id, ts_raw, metric, score_raw, comment)))
+    AS response_id
+  FROM _fstage WHERE reason IS NULL
+),
+fresh AS (
+  SELECT * FROM valid v
+  WHERE NOT EXISTS (SELECT 1 FROM feedback f WHERE f.source = ? AND f.response_id = v.response_id)
+  QUALIFY row_number() OVER (PARTITION BY response_id ORDER BY _row) = 1
+),
+mapped AS (SELECT customer_id, ts, touchpoint, channel FROM events WHERE touchpoint IS NOT NULL)
+SELECT f.response_id, f.customer_id, f.ts, f.metric, f.score, f.scale_min, f.scale_max, f.comment,
+  COALESCE(f.touchpoint, CASE WHEN f.ts - e.ts <= to_microseconds(?) THEN e.touchpoint END) AS touchpoint,
+  COALESCE(f.channel, CASE WHEN f.ts - e.ts <= to_microseconds(?) THEN e.channel END) AS channel
+FROM fresh f ASOF LEFT JOIN mapped e ON f.customer_id = e.customer_id AND f.ts >= e.ts
+"""
+
+INSERT_SQL = """
+INSERT INTO feedback
+SELECT response_id, ?, customer_id, ts, touchpoint, channel, metric, score, scale_min, scale_max, comment,
+  NULL, NULL, ?
+FROM _fnew
+"""
+
+
+@dataclass
+class FeedbackIngest:
+    """One run of feedback ingestion into an open store, for one map."""
+
+    con: duckdb.DuckDBPyConnection
+    m: TouchpointMap
+    source: str
+    attach_window: timedelta = DEFAULT_ATTACH_WINDOW
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def __post_init__(self) -> None:
+        self.con.execute(MACROS)
+
+    def run(
+        self, path: Path, batches: Iterator[pa.RecordBatch], progress: Progress | None = None
+    ) -> IngestReport:
+        report = IngestReport(files=[str(path)])
+        started = time.perf_counter()
+        self._log(path, report, finished=False)
+        for batch in batches:
+            report.add(self._batch(path, batch))
+            if progress:
+                progress(batch.num_rows)
+        self._log(path, report, finished=True)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _batch(self, path: Path, batch: pa.RecordBatch) -> IngestReport:
+        report = IngestReport(read=batch.num_rows)
+        keys = [t.key for t in self.m.touchpoints]
+        window = int(self.attach_window.total_seconds() * 1_000_000)
+        con = self.con
+        with transaction(con):
+            con.register("_fbatch", batch)
+            con.execute(STAGE_SQL, [self.now, keys, self.now, keys])
+            con.unregister("_fbatch")
+            con.execute(QUARANTINE_SQL, [self.source, str(path), self.now, self.source, str(path)])
+            report.quarantined = int(scalar(con, "SELECT count(*) FROM _fstage WHERE reason IS NOT NULL"))
+            con.execute(NEW_SQL, [self.source, window, window])
+            row = con.execute(INSERT_SQL, [self.source, self.now]).fetchone()
+            report.accepted = int(row[0]) if row else 0
+            valid = int(scalar(con, "SELECT count(*) FROM _fstage WHERE reason IS NULL"))
+            report.duplicates = valid - report.accepted
+            counts = con.execute("SELECT touchpoint, count(*) FROM _fnew GROUP BY 1").fetchall()
+            report.by_touchpoint = Counter({k: n for k, n in counts if k is not None})
+            report.unmapped = sum(n for k, n in counts if k is None)
+        return report
+
+    def _log(self, path: Path, r: IngestReport, finished: bool) -> None:
+        with transaction(self.con):
+            if not finished:
+                self.con.execute(
+                    "INSERT INTO ingest_log VALUES (?, 'feedback', ?, ?, 0, 0, 0, 0, ?, NULL)",
+                    [self.source, str(path), file_checksum(path), self.now],
+                )
+                return
+            self.con.execute(
+                "UPDATE ingest_log SET rows_read = ?, accepted = ?, duplicates = ?, quarantined = ?, finished = ? "
+                "WHERE kind = 'feedback' AND file = ? AND started = ? AND source = ?",
+                [
+                    r.read,
+                    r.accepted,
+                    r.duplicates,
+                    r.quarantined,
+                    datetime.now(UTC),
+                    str(path),
+                    self.now,
+                    self.source,
+                ],
+            )
