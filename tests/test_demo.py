@@ -124,7 +124,9 @@ def csat_means(demo: Demo) -> tuple[float, float]:
     """Mean CSAT of the refund email and of the other post-purchase touchpoints."""
     scores: dict[bool, list[int]] = {True: [], False: []}
     for row in demo.feedback:
-        if row["metric"] == "csat" and row["touchpoint"] in POST_PURCHASE_CSAT_OTHERS | {"refund_issued_email"}:
+        if row["metric"] == "csat" and row["touchpoint"] in POST_PURCHASE_CSAT_OTHERS | {
+            "refund_issued_email"
+        }:
             scores[row["touchpoint"] == "refund_issued_email"].append(int(row["score"]))
     return statistics.mean(scores[True]), statistics.mean(scores[False])
 
@@ -222,7 +224,9 @@ def test_every_event_but_the_unmapped_is_claimed_by_exactly_one_touchpoint(
         assert event["context"]["channel"] in channels
 
 
-def test_feedback_names_map_touchpoints_and_scores_on_their_scales(planted: Demo, retail_map: TouchpointMap) -> None:
+def test_feedback_names_map_touchpoints_and_scores_on_their_scales(
+    planted: Demo, retail_map: TouchpointMap
+) -> None:
     keys = {t.key for t in retail_map.touchpoints}
     scales = {"csat": range(1, 6), "nps": range(11), "ces": range(1, 8)}
     for row in planted.feedback:
@@ -245,7 +249,9 @@ def test_customers_carry_the_attributes_persona_segments_test(planted: Demo) -> 
 # ------------------------------------------------------------------------------------------------ truths
 
 
-def test_refund_email_scores_far_below_other_post_purchase_touchpoints(planted: Demo, unplanted: Demo) -> None:
+def test_refund_email_scores_far_below_other_post_purchase_touchpoints(
+    planted: Demo, unplanted: Demo
+) -> None:
     refund, others = csat_means(planted)
     assert refund <= 2.5
     assert others >= 4
@@ -304,5 +310,9 @@ def test_benchmark_events_are_unique_typed_and_sorted_within_customers() -> None
     assert table.schema.field("revenue").type == pa.float64()
     assert len(set(table.column("event_id").to_pylist())) == table.num_rows
     rows = table.select(["customer_id", "ts"]).to_pylist()
-    assert all(a["ts"] <= b["ts"] for a, b in zip(rows, rows[1:], strict=False) if a["customer_id"] == b["customer_id"])
+    assert all(
+        a["ts"] <= b["ts"]
+        for a, b in zip(rows, rows[1:], strict=False)
+        if a["customer_id"] == b["customer_id"]
+    )
     assert 15 <= table.num_rows / len(set(table.column("customer_id").to_pylist())) <= 25

@@ -22,7 +22,9 @@ touchpoints:
 """
 
 
-def _track(i: int, user: str | None, event: str | None, ts: str, props: dict[str, Any], channel: str | None = None) -> str:
+def _track(
+    i: int, user: str | None, event: str | None, ts: str, props: dict[str, Any], channel: str | None = None
+) -> str:
     message: dict[str, Any] = {"type": "track", "messageId": f"m{i}", "timestamp": ts, "properties": props}
     if user is not None:
         message["userId"] = user
@@ -50,7 +52,9 @@ def segment_file(path: Path, seed: int = 3) -> dict[str, Any]:
     ]
     for i in range(300):
         tp, event, props, channel = rng.choice(kinds)
-        lines.append(_track(i, f"u{i % 37}", event, f"2026-03-{1 + i % 28:02d}T10:{i % 60:02d}:00Z", props, channel))
+        lines.append(
+            _track(i, f"u{i % 37}", event, f"2026-03-{1 + i % 28:02d}T10:{i % 60:02d}:00Z", props, channel)
+        )
         expected["accepted"] += 1
         if tp is None:
             expected["unmapped"] += 1
@@ -124,7 +128,13 @@ def test_quarantine_lists_each_reason_with_file_row_and_field(cli, tmp_path: Pat
 def test_a_plain_csv_ingests_with_a_map_that_has_no_channels(cli, tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     cli("init", ws)
-    cli("-w", ws, "map", "import", write(tmp_path / "m.yaml", "name: Bare\ntouchpoints: [{key: visit, match: {event: visit}}]\n"))
+    cli(
+        "-w",
+        ws,
+        "map",
+        "import",
+        write(tmp_path / "m.yaml", "name: Bare\ntouchpoints: [{key: visit, match: {event: visit}}]\n"),
+    )
     path = write(
         tmp_path / "e.csv",
         "customer_id,ts,event,channel\nc1,2026-01-01T10:00:00Z,visit,kiosk\nc2,2026-01-02 11:00:00,visit,\n"
@@ -136,7 +146,11 @@ def test_a_plain_csv_ingests_with_a_map_that_has_no_channels(cli, tmp_path: Path
     with touchlens.open(ws).events(read_only=True) as con:
         rows = con.execute("SELECT customer_id, channel, epoch(ts) FROM events ORDER BY ts").fetchall()
     # Naive times are UTC; an epoch number is seconds since 1970.
-    assert sorted(rows, key=str) == [("c1", "kiosk", 1767261600.0), ("c1", "phone", 1767261600.0), ("c2", None, 1767351600.0)]
+    assert sorted(rows, key=str) == [
+        ("c1", "kiosk", 1767261600.0),
+        ("c1", "phone", 1767261600.0),
+        ("c2", None, 1767351600.0),
+    ]
 
 
 def test_columns_map_other_names_and_unknown_columns_are_named(cli, tmp_path: Path) -> None:
@@ -155,9 +169,18 @@ def test_columns_map_other_names_and_unknown_columns_are_named(cli, tmp_path: Pa
 def test_remap_applies_a_changed_map_to_stored_events(cli, tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     cli("init", ws)
-    path = write(tmp_path / "e.csv", "customer_id,ts,event\nc1,2026-01-01T10:00:00Z,visit\nc1,2026-01-02T10:00:00Z,call\n")
+    path = write(
+        tmp_path / "e.csv",
+        "customer_id,ts,event\nc1,2026-01-01T10:00:00Z,visit\nc1,2026-01-02T10:00:00Z,call\n",
+    )
     assert _ingest(cli, ws, path)["unmapped"] == 2
-    cli("-w", ws, "map", "import", write(tmp_path / "m.yaml", "name: X\ntouchpoints: [{key: calls, match: {event: call}}]\n"))
+    cli(
+        "-w",
+        ws,
+        "map",
+        "import",
+        write(tmp_path / "m.yaml", "name: X\ntouchpoints: [{key: calls, match: {event: call}}]\n"),
+    )
     remapped = json.loads(cli("-w", ws, "remap", "--json").out)
     assert remapped == {"by_touchpoint": {"calls": 1}, "unmapped": 1}
 
@@ -170,12 +193,24 @@ def test_customers_and_identify_traits_assign_personas(cli, tmp_path: Path) -> N
     persona = m.personas[0]
     cond = persona.segment[0]
     value = cond.equals if cond.equals is not None else (cond.in_ or ["x"])[0]
-    traits = {c.property: (c.equals if c.equals is not None else (c.in_ or ["yes"])[0]) for c in persona.segment}
-    line = json.dumps({"type": "identify", "messageId": "i1", "userId": "u9", "traits": traits, "timestamp": "2026-01-01T00:00:00Z"})
+    traits = {
+        c.property: (c.equals if c.equals is not None else (c.in_ or ["yes"])[0]) for c in persona.segment
+    }
+    line = json.dumps(
+        {
+            "type": "identify",
+            "messageId": "i1",
+            "userId": "u9",
+            "traits": traits,
+            "timestamp": "2026-01-01T00:00:00Z",
+        }
+    )
     report = _ingest(cli, ws, write(tmp_path / "id.jsonl", line + "\n"))
     assert report["identified"] == 1
     with touchlens.open(ws).events(read_only=True) as con:
-        assert con.execute("SELECT persona FROM customers WHERE customer_id = 'u9'").fetchone() == (persona.key,)
+        assert con.execute("SELECT persona FROM customers WHERE customer_id = 'u9'").fetchone() == (
+            persona.key,
+        )
     csv_path = write(tmp_path / "c.csv", f"customer_id,{cond.property}\nu10,{value}\n,orphan\n")
     counts = json.loads(cli("-w", ws, "ingest", "customers", csv_path, "--json").out)
     assert (counts["read"], counts["updated"], counts["quarantined"]) == (2, 1, 1)

@@ -51,7 +51,10 @@ def test_kill_at_twenty_random_instants_then_rerun_stores_each_row_once(tmp_path
     final = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert final.returncode == 0, final.stderr
     with touchlens.open(ws).events(read_only=True) as con:
-        total, distinct = con.execute("SELECT count(*), count(DISTINCT event_id) FROM events").fetchone() or (0, 0)
+        total, distinct = con.execute("SELECT count(*), count(DISTINCT event_id) FROM events").fetchone() or (
+            0,
+            0,
+        )
         bad = con.execute("SELECT count(*) FROM quarantine").fetchone()
     assert (total, distinct) == (expected, expected)
     assert bad == (3,)

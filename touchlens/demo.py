@@ -11,9 +11,9 @@ from __future__ import annotations
 import csv
 import json
 import random
-import uuid
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -66,11 +66,12 @@ class _Effects:
     label_created: float  # postal returns that also emit the unmapped return_label_created
     ship_days: tuple[float, float]  # days from the order to the shipped SMS
     buy_after_chat: float
+    stay_after_chat: float
 
 
 EFFECTS = {
-    True: _Effects(True, (34, 36, 15, 10, 5), 0.4, 0.25, 0.9, (6.0, 8.0), 0.8),
-    False: _Effects(False, WEIGHTS["csat"], STAY, 0.0, 0.0, (0.2, 0.9), BUY_AGAIN),
+    True: _Effects(True, (40, 35, 13, 8, 4), 0.3, 0.25, 0.9, (6.0, 8.0), 0.9, 0.95),
+    False: _Effects(False, WEIGHTS["csat"], STAY, 0.0, 0.0, (0.2, 0.9), BUY_AGAIN, STAY),
 }
 
 TOPICS = {
@@ -139,7 +140,16 @@ class _Order:
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """ISO 8601 in UTC with milliseconds; spelled out by hand because datetime formatting dominated the run."""
+    millis = round(ts * 1000)
+    day, rest = divmod(millis, 86_400_000)
+    seconds, ms = divmod(rest, 1000)
+    return f"{_day(day)}T{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}.{ms:03d}Z"
+
+
+@lru_cache(maxsize=4096)
+def _day(day: int) -> str:
+    return datetime.fromtimestamp(day * DAY, UTC).date().isoformat()
 
 
 def _daytime(rng: random.Random, t: float, lo: float, hi: float) -> float:
@@ -243,12 +253,18 @@ class _Sim:
         while t < END:
             end, outcome = self.episode(p, t, buys, first)
             last_order = t if buys else last_order
-            if self.rng.random() >= (self.fx.stay_after_refund if outcome.refund else STAY):
+            if self.rng.random() >= self.stay(outcome):
                 return  # churned: nothing more from this customer
             later = end + min(20 + self.rng.expovariate(1 / 150), 340) * DAY
             self.between(p, end, min(later, END), last_order)
             t, first = later, False
             buys = self.rng.random() < (self.fx.buy_after_chat if outcome.chat else BUY_AGAIN)
+
+    def stay(self, outcome: _Outcome) -> float:
+        """The chance of another visit; a refund email (planted) outweighs a good chat."""
+        if outcome.refund:
+            return self.fx.stay_after_refund
+        return self.fx.stay_after_chat if outcome.chat else STAY
 
     def episode(self, p: _Profile, t: float, buys: bool, first: bool) -> tuple[float, _Outcome]:
         t = self.browse(p, t, first)
@@ -360,7 +376,7 @@ class _Sim:
     def call(self, t: float, order: _Order) -> float:
         t = self.emit(t, "call_received", "phone", reason="delivered_not_received", order_id=order.order_id,
                       duration_s=self.rng.randint(120, 1500))  # fmt: skip
-        self.survey(t, "phone_support", "csat", 0.08)
+        self.survey(t, "phone_support", "csat", 0.04)
         self.survey(t, "phone_support", "ces", 0.03)
         return t
 
@@ -370,7 +386,7 @@ class _Sim:
             self.page(_daytime(self.rng, t + self.u(0.5, 5) * DAY, 7, 23), "help")
         if self.rng.random() < 0.85:
             t = self.email(t + 14 * DAY + self.u(0, 2) * HOUR, "review_request")
-            self.survey(t, "review_request_email", "nps", 0.03)
+            self.survey(t, "review_request_email", "nps", 0.02)
         if self.rng.random() < 0.03:
             t = self.emit(t + self.u(10, 60) * DAY, "warranty_claim_submitted", "website")
         if p.archetype == "enthusiast" and self.rng.random() < 0.1:
@@ -394,13 +410,13 @@ class _Sim:
             t = self.email(
                 t + self.u(1, 3) * DAY, "refund_issued", order_id=order.order_id, amount=order.revenue
             )
-            self.survey(t, "refund_issued_email", "csat", 0.3)
+            self.survey(t, "refund_issued_email", "csat", 0.25)
         return t, _Outcome(refund, chat)
 
     def postal_return(self, order: _Order, t: float, refund: bool) -> float:
         for _ in range(self.rng.choice([1, 1, 2])):
             t = self.emit(t + self.u(10, 300), "return_portal_viewed", "website", order_id=order.order_id)
-        self.survey(t, "return_portal", "ces", 0.1)
+        self.survey(t, "return_portal", "ces", 0.08)
         label = self.rng.choice(["qr", "pdf"])
         t = self.emit(
             t + self.u(30, 240), "return_label_requested", "website", label=label, order_id=order.order_id
@@ -422,7 +438,7 @@ class _Sim:
 
     def chat(self, t: float, reason: str) -> None:
         self.emit(t, "chat_started", "chat", reason=reason, wait_s=self.rng.randint(10, 400))
-        self.survey(t, "support_chat", "csat", 0.3)
+        self.survey(t, "support_chat", "csat", 0.25)
         self.survey(t, "support_chat", "ces", 0.15)
 
     def between(self, p: _Profile, t0: float, t1: float, last_order: float | None) -> None:
@@ -448,16 +464,19 @@ class _Sim:
 
 
 def _write_events(path: Path, events: list[_Event], rng: random.Random) -> None:
+    """One Segment track message a line, in time order as an export would have them."""
     events.sort(key=lambda e: (e.ts, e.who))
+    ids = rng.randbytes(16 * len(events)).hex()
+    encode = json.JSONEncoder(separators=(",", ":")).encode
     with path.open("w", encoding="utf-8") as out:
-        for e in events:
+        for i, e in enumerate(events):
             context: dict[str, Any] = {"channel": e.channel}
             if e.campaign:
                 context["campaign"] = e.campaign
-            message = {"type": "track", "messageId": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            message = {"type": "track", "messageId": f"ajs-{ids[32 * i : 32 * i + 32]}",
                        "anonymousId" if e.anonymous else "userId": e.who, "event": e.event,
                        "timestamp": _iso(e.ts), "properties": e.props, "context": context}  # fmt: skip
-            out.write(json.dumps(message, separators=(",", ":")) + "\n")
+            out.write(encode(message) + "\n")
 
 
 def _write_csv(path: Path, columns: list[str], rows: list[list[str]]) -> None:
@@ -572,6 +591,7 @@ def benchmark_events(n_events: int, seed: int = 7) -> Any:
     customer = np.sort(rng.integers(0, customers, n_events))
     weights = np.array([v[4] for v in BENCH_VOCAB])
     kinds = rng.choice(len(BENCH_VOCAB), size=n_events, p=weights / weights.sum()).astype(np.int32)
+    kinds = kinds[np.lexsort((kinds, customer))]  # the vocabulary is in journey order; keep it per customer
     revenue = np.round(rng.lognormal(4.5, 0.6, n_events), 2)
     width = len(str(customers))
     return pa.table({

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from touchlens.ingest.pipeline import MACROS, IngestReport, Progress, file_checksum
+from touchlens.ingest.pipeline import MACROS, IngestReport, Progress, write_log
 from touchlens.model.map import TouchpointMap
 from touchlens.store.events import scalar, transaction
 
@@ -156,24 +156,4 @@ class FeedbackIngest:
         return report
 
     def _log(self, path: Path, r: IngestReport, finished: bool) -> None:
-        with transaction(self.con):
-            if not finished:
-                self.con.execute(
-                    "INSERT INTO ingest_log VALUES (?, 'feedback', ?, ?, 0, 0, 0, 0, ?, NULL)",
-                    [self.source, str(path), file_checksum(path), self.now],
-                )
-                return
-            self.con.execute(
-                "UPDATE ingest_log SET rows_read = ?, accepted = ?, duplicates = ?, quarantined = ?, finished = ? "
-                "WHERE kind = 'feedback' AND file = ? AND started = ? AND source = ?",
-                [
-                    r.read,
-                    r.accepted,
-                    r.duplicates,
-                    r.quarantined,
-                    datetime.now(UTC),
-                    str(path),
-                    self.now,
-                    self.source,
-                ],
-            )
+        write_log(self.con, "feedback", self.source, path, self.now, r if finished else None)

@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from touchlens.ingest.rules import SqlExpr, compile_personas, compile_rules
+from touchlens.ingest.rules import SqlExpr, compile_personas, compile_rules, property_columns
 from touchlens.model.map import TouchpointMap
 from touchlens.store.events import scalar, transaction
 
@@ -43,7 +43,7 @@ class IngestReport:
     files: list[str] = field(default_factory=list)
 
     def add(self, other: IngestReport) -> None:
-        for name in ("read", "accepted", "duplicates", "quarantined", "unmapped", "identified"):
+        for name in ("read", "accepted", "duplicates", "quarantined", "unmapped", "identified", "seconds"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.by_touchpoint.update(other.by_touchpoint)
 
@@ -94,7 +94,10 @@ def _props_sql(props_type: pa.DataType) -> str:
 
 STAGE_SQL = """
 CREATE OR REPLACE TEMP TABLE _stage AS
+SELECT *, hash(?, event_id) AS id_hash FROM (
 SELECT *,
+  COALESCE(given_id, 'fp:' || md5(concat_ws('|', customer_id, ts_raw, event, channel,
+                                            CAST(properties AS VARCHAR)))) AS event_id,
   CASE
     WHEN _error IS NOT NULL THEN split_part(_error, ':', 1)
     WHEN customer_id IS NULL THEN 'no customer id'
@@ -108,6 +111,7 @@ SELECT *,
     WHEN event IS NULL THEN 'event'
     ELSE 'ts'
   END AS field
+  {prop_columns}
 FROM (
   SELECT b._row, b._raw, b._error, b._field,
     COALESCE(NULLIF(trim(b.customer_id), ''), NULLIF(trim(b.anonymous_id), '')) AS customer_id,
@@ -115,22 +119,26 @@ FROM (
     NULLIF(trim(b.session_id), '') AS session_id,
     NULLIF(trim(b.event), '') AS event,
     NULLIF(trim(b.channel), '') AS channel,
-    CAST(b.ts AS VARCHAR) AS ts_raw,
+    b.ts AS ts_raw,
     {ts} AS ts,
     {props} AS properties,
     NULLIF(trim(b.event_id), '') AS given_id
   FROM _batch b
-)
+))
 """
 
 
-def _stage(con: duckdb.DuckDBPyConnection, batch: pa.RecordBatch, now: datetime) -> None:
+def _stage(
+    con: duckdb.DuckDBPyConnection, batch: pa.RecordBatch, now: datetime, props: SqlExpr, source: str
+) -> None:
     con.register("_batch", batch)
     schema = batch.schema
     sql = STAGE_SQL.format(
-        ts=_ts_sql(schema.field("ts").type), props=_props_sql(schema.field("properties").type)
+        ts=_ts_sql(schema.field("ts").type),
+        props=_props_sql(schema.field("properties").type),
+        prop_columns=f", {props.sql}" if props.sql else "",
     )
-    con.execute(sql, [now])
+    con.execute(sql, [source, now, *props.params])
     con.unregister("_batch")
 
 
@@ -138,8 +146,8 @@ QUARANTINE_SQL = """
 INSERT INTO quarantine
 SELECT ?, 'events', ?, _row, field, reason,
   CASE WHEN _error IS NOT NULL THEN nullif(trim(substr(_error, length(reason) + 2)), '')
-       WHEN reason IN ('unparseable timestamp', 'impossible timestamp') THEN ts_raw END,
-  COALESCE(_raw, to_json({'customer_id': customer_id, 'ts': ts_raw, 'event': event, 'channel': channel,
+       WHEN reason IN ('unparseable timestamp', 'impossible timestamp') THEN CAST(ts_raw AS VARCHAR) END,
+  COALESCE(_raw, to_json({'customer_id': customer_id, 'ts': CAST(ts_raw AS VARCHAR), 'event': event, 'channel': channel,
                           'event_id': given_id, 'properties': properties})::VARCHAR),
   ?
 FROM _stage s WHERE reason IS NOT NULL
@@ -148,30 +156,37 @@ FROM _stage s WHERE reason IS NOT NULL
                   AND q."row" = s._row AND q.reason = s.reason)
 """
 
-NEW_SQL = """
-CREATE OR REPLACE TEMP TABLE _new AS
-SELECT event_id, customer_id, anonymous_id, session_id, ts, event, {touchpoint} AS touchpoint, channel, properties
-FROM (
-  SELECT *, COALESCE(given_id, 'fp:' || md5(concat_ws('|', customer_id, ts_raw, event, channel,
-                                                      CAST(properties AS VARCHAR)))) AS event_id
-  FROM _stage WHERE reason IS NULL AND event <> '{identify}'
-) s
-WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.source = ? AND e.event_id = s.event_id)
-QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY _row) = 1
+# Dedupe by a 64-bit hash of (source, event_id) first: only that column of the store is scanned, and the few
+# hash hits are then compared on the full id, so a hash collision can never drop an event.
+HITS_SQL = """
+CREATE OR REPLACE TEMP TABLE _skip AS
+SELECT _row FROM _stage
+WHERE event_id IN (SELECT event_id FROM events
+                   WHERE id_hash IN (SELECT id_hash FROM _stage WHERE reason IS NULL) AND source = ?)
+UNION ALL
+-- Repeats inside the batch: all but the first row of each id (a window over two narrow columns only).
+SELECT _row FROM (SELECT _row, event_id FROM _stage WHERE reason IS NULL)
+QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY _row) > 1
 """
 
 INSERT_SQL = """
 INSERT INTO events
-SELECT event_id, ?, customer_id, anonymous_id, session_id, ts, event, touchpoint, channel, properties, ?
-FROM _new ORDER BY customer_id, ts
+SELECT event_id, ?, customer_id, anonymous_id, session_id, ts, event, {touchpoint}, channel, properties, ?, id_hash
+FROM _stage
+WHERE reason IS NULL AND event <> '{identify}' AND _row NOT IN (SELECT _row FROM _skip)
 """
 
+# Customers' first and last seen follow from the events, so they are recomputed after each run rather than
+# kept up per batch: a run killed half way leaves nothing for the next run to patch up.
 CUSTOMERS_SQL = """
+CREATE OR REPLACE TEMP TABLE _seen AS SELECT customer_id, min(ts) AS f, max(ts) AS l FROM events GROUP BY 1;
+UPDATE customers SET first_seen = s.f, last_seen = s.l FROM _seen s
+  WHERE customers.customer_id = s.customer_id
+    AND (customers.first_seen IS DISTINCT FROM s.f OR customers.last_seen IS DISTINCT FROM s.l);
 INSERT INTO customers (customer_id, first_seen, last_seen)
-SELECT customer_id, min(ts), max(ts) FROM _new GROUP BY customer_id
-ON CONFLICT (customer_id) DO UPDATE SET
-  first_seen = least(customers.first_seen, excluded.first_seen),
-  last_seen = greatest(customers.last_seen, excluded.last_seen)
+  SELECT s.customer_id, s.f, s.l FROM _seen s WHERE NOT EXISTS
+    (SELECT 1 FROM customers c WHERE c.customer_id = s.customer_id);
+DROP TABLE _seen;
 """
 
 
@@ -184,9 +199,12 @@ class EventIngest:
     source: str
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     rules: SqlExpr = field(init=False)
+    prop_columns: dict[str, str] = field(init=False)
+    prop_select: SqlExpr = field(init=False)
 
     def __post_init__(self) -> None:
-        self.rules = compile_rules(self.m.touchpoints)
+        self.prop_columns, self.prop_select = property_columns(self.m.touchpoints)
+        self.rules = compile_rules(self.m.touchpoints, self.prop_columns)
         self.con.execute(MACROS)
 
     def run(
@@ -194,12 +212,12 @@ class EventIngest:
     ) -> IngestReport:
         report = IngestReport(files=[str(path)])
         started = time.perf_counter()
-        log_id = self._log_start(path)
+        self._log(path, report, finished=False)
         for batch in batches:
             report.add(self._batch(path, batch))
             if progress:
                 progress(batch.num_rows)
-        self._log_finish(path, log_id, report)
+        self._finish(path, report)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -207,53 +225,72 @@ class EventIngest:
         report = IngestReport(read=batch.num_rows)
         con = self.con
         with transaction(con):
-            _stage(con, batch, self.now)
+            _stage(con, batch, self.now, self.prop_select, self.source)
             con.execute(QUARANTINE_SQL, [self.source, str(path), self.now, self.source, str(path)])
-            report.quarantined = int(scalar(con, "SELECT count(*) FROM _stage WHERE reason IS NOT NULL"))
-            new_sql = NEW_SQL.format(touchpoint=self.rules.sql, identify=IDENTIFY)
-            con.execute(new_sql, [*self.rules.params, self.source])
-            report.accepted = _count(con.execute(INSERT_SQL, [self.source, self.now]))
-            valid = con.execute(
-                "SELECT count(*) FILTER (event <> ?), count(*) FILTER (event = ?) FROM _stage WHERE reason IS NULL",
+            con.execute(HITS_SQL, [self.source])
+            insert = INSERT_SQL.format(touchpoint=self.rules.sql, identify=IDENTIFY)
+            report.accepted = _count(con.execute(insert, [self.source, *self.rules.params, self.now]))
+            bad, valid, identified = con.execute(
+                "SELECT count(*) FILTER (reason IS NOT NULL), count(*) FILTER (reason IS NULL AND event <> ?), "
+                "count(*) FILTER (reason IS NULL AND event = ?) FROM _stage",
                 [IDENTIFY, IDENTIFY],
-            ).fetchone() or (0, 0)
-            report.duplicates = valid[0] - report.accepted
-            report.identified = valid[1]
-            for touchpoint, n in con.execute("SELECT touchpoint, count(*) FROM _new GROUP BY 1").fetchall():
-                if touchpoint is None:
-                    report.unmapped = n
-                else:
-                    report.by_touchpoint[touchpoint] = n
-            con.execute(CUSTOMERS_SQL)
-            if report.identified:
+            ).fetchone() or (0, 0, 0)
+            report.quarantined, report.duplicates, report.identified = (
+                bad,
+                valid - report.accepted,
+                identified,
+            )
+            if identified:
                 apply_identifies(con)
         return report
 
-    def _log_start(self, path: Path) -> int:
-        checksum = file_checksum(path)
+    def _finish(self, path: Path, report: IngestReport) -> None:
+        """Counts by touchpoint of what this run stored, customers brought up to date, the log closed."""
+        rows = self.con.execute(
+            "SELECT touchpoint, count(*) FROM events WHERE source = ? AND received_at = ? GROUP BY 1",
+            [self.source, self.now],
+        ).fetchall()
+        report.by_touchpoint = Counter({k: n for k, n in rows if k is not None})
+        report.unmapped = sum(n for k, n in rows if k is None)
         with transaction(self.con):
-            self.con.execute(
-                "INSERT INTO ingest_log VALUES (?, 'events', ?, ?, 0, 0, 0, 0, ?, NULL)",
-                [self.source, str(path), checksum, self.now],
-            )
-        return 0
+            self.con.execute(CUSTOMERS_SQL)
+        self._log(path, report, finished=True)
 
-    def _log_finish(self, path: Path, _: int, r: IngestReport) -> None:
-        with transaction(self.con):
-            self.con.execute(
-                "UPDATE ingest_log SET rows_read = ?, accepted = ?, duplicates = ?, quarantined = ?, finished = ? "
-                "WHERE file = ? AND started = ? AND source = ?",
-                [
-                    r.read,
-                    r.accepted,
-                    r.duplicates,
-                    r.quarantined,
-                    datetime.now(UTC),
-                    str(path),
-                    self.now,
-                    self.source,
-                ],
+    def _log(self, path: Path, r: IngestReport, finished: bool) -> None:
+        write_log(self.con, "events", self.source, path, self.now, r if finished else None)
+
+
+def write_log(
+    con: duckdb.DuckDBPyConnection,
+    kind: str,
+    source: str,
+    path: Path,
+    started: datetime,
+    r: IngestReport | None,
+) -> None:
+    """Open a run's ingest-log row (`r` None), or close it with the run's counts."""
+    with transaction(con):
+        if r is None:
+            con.execute(
+                "INSERT INTO ingest_log VALUES (?, ?, ?, ?, 0, 0, 0, 0, ?, NULL)",
+                [source, kind, str(path), file_checksum(path), started],
             )
+            return
+        con.execute(
+            "UPDATE ingest_log SET rows_read = ?, accepted = ?, duplicates = ?, quarantined = ?, finished = ? "
+            "WHERE kind = ? AND file = ? AND started = ? AND source = ?",
+            [
+                r.read,
+                r.accepted,
+                r.duplicates,
+                r.quarantined,
+                datetime.now(UTC),
+                kind,
+                str(path),
+                started,
+                source,
+            ],
+        )
 
 
 def _count(cursor: duckdb.DuckDBPyConnection) -> int:

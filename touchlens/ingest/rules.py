@@ -58,8 +58,32 @@ def _all(parts: list[SqlExpr]) -> SqlExpr:
     return SqlExpr("(" + " AND ".join(p.sql for p in parts) + ")", [v for p in parts for v in p.params])
 
 
+def rule_properties(touchpoints: list[Touchpoint]) -> list[str]:
+    """Every property name some rule tests, in first-use order."""
+    names = [name for tp in touchpoints if tp.match for name in tp.match.where]
+    return list(dict.fromkeys(names))
+
+
+def property_columns(
+    touchpoints: list[Touchpoint], props: str = "properties"
+) -> tuple[dict[str, str], SqlExpr]:
+    """Columns ``__p0, __p1, …`` holding each tested property once, and the SQL select list that makes them.
+
+    Extracting each property once per row, rather than once per rule, keeps mapping cheap for big maps.
+    """
+    names = rule_properties(touchpoints)
+    columns = {name: f"__p{i}" for i, name in enumerate(names)}
+    parts = [_property(props, name) for name in names]
+    select = ", ".join(f"{p.sql} AS {columns[n]}" for n, p in zip(names, parts, strict=True))
+    return columns, SqlExpr(select, [v for p in parts for v in p.params])
+
+
 def rule_sql(
-    tp: Touchpoint, event: str = "event", channel: str = "channel", props: str = "properties"
+    tp: Touchpoint,
+    event: str = "event",
+    channel: str = "channel",
+    props: str = "properties",
+    prop_columns: dict[str, str] | None = None,
 ) -> SqlExpr:
     """The condition an event must meet to belong to `tp` (FALSE when it has no rule)."""
     if tp.match is None:
@@ -69,18 +93,20 @@ def rule_sql(
         parts.append(condition_sql(SqlExpr(event), tp.match.event))
     if tp.match.channel is not None:
         parts.append(condition_sql(SqlExpr(channel), tp.match.channel))
-    parts += [condition_sql(_property(props, name), cond) for name, cond in tp.match.where.items()]
+    for name, cond in tp.match.where.items():
+        column = SqlExpr(prop_columns[name]) if prop_columns else _property(props, name)
+        parts.append(condition_sql(column, cond))
     return _all(parts)
 
 
-def compile_rules(touchpoints: list[Touchpoint], **columns: str) -> SqlExpr:
+def compile_rules(touchpoints: list[Touchpoint], prop_columns: dict[str, str] | None = None) -> SqlExpr:
     """``CASE WHEN rule THEN key … END``: the touchpoint of each event, NULL when no rule claims it."""
     ruled = [tp for tp in touchpoints if tp.match is not None]
     if not ruled:
         return SqlExpr("CAST(NULL AS VARCHAR)")
     sql, params = "CASE", []
     for tp in ruled:
-        cond = rule_sql(tp, **columns)
+        cond = rule_sql(tp, prop_columns=prop_columns)
         sql += f" WHEN {cond.sql} THEN ?"
         params += [*cond.params, tp.key]
     return SqlExpr(sql + " END", params)

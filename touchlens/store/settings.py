@@ -38,7 +38,7 @@ class IngestSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     batch_rows: int = Field(
-        default=200_000,
+        default=1_000_000,
         gt=0,
         description="Rows per ingest batch: each batch is one transaction; larger is faster, smaller uses less memory.",
     )

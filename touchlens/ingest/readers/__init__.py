@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from touchlens.ingest.readers.base import Reader, ReaderError
+from touchlens.ingest.readers.feedback import FEEDBACK_FORMATS, FEEDBACK_READERS, detect_feedback_format
 from touchlens.ingest.readers.flat import read_csv, read_jsonl, read_parquet
+from touchlens.ingest.readers.ga4 import read_ga4
+from touchlens.ingest.readers.product import first_record, read_amplitude, read_mixpanel
 from touchlens.ingest.readers.segment import read_segment
+from touchlens.ingest.readers.zendesk import read_zendesk
 
 EVENT_READERS: dict[str, Reader] = {
     "csv": read_csv,
     "jsonl": read_jsonl,
     "parquet": read_parquet,
     "segment": read_segment,
+    "ga4": read_ga4,
+    "mixpanel": read_mixpanel,
+    "amplitude": read_amplitude,
+    "zendesk": read_zendesk,
 }
 EVENT_FORMATS = ("auto", *EVENT_READERS)
+GA4_COLUMNS = ("event_name", "event_timestamp")
 
 
 def reader_for(name: str) -> Reader:
@@ -29,31 +40,38 @@ def detect_format(path: Path) -> str:
     """The format of an events file: from its extension, and for JSON from the keys of its first record."""
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
-        return "parquet"
+        return _parquet_flavour(path)
     if suffix in (".csv", ".txt"):
         return "csv"
-    return _json_flavour(_first_record(path))
+    return _json_flavour(first_record(path))
 
 
-def _first_record(path: Path) -> Any:
+def _parquet_flavour(path: Path) -> str:
     try:
-        with path.open(encoding="utf-8", errors="replace") as f:
-            head = f.read(1 << 16)
-    except OSError as exc:
-        raise ReaderError(f"{path}: cannot read: {exc.strerror}") from None
-    for line in head.splitlines():
-        if line.strip():
-            try:
-                return json.loads(line)
-            except json.JSONDecodeError:
-                continue
-    return None
+        names = pq.read_schema(str(path)).names
+    except (pa.ArrowInvalid, OSError):
+        return "parquet"  # the Parquet reader says what is wrong with it
+    return "ga4" if all(c in names for c in GA4_COLUMNS) else "parquet"
 
 
-FLAVOURS: list[tuple[str, tuple[str, ...]]] = [
-    ("segment", ("messageId",)),
-    ("segment", ("batch",)),
+# A flavour matches when every group has one of its keys; "a.b" is key b of the object at key a. First wins.
+FLAVOURS: list[tuple[str, tuple[tuple[str, ...], ...]]] = [
+    ("segment", (("messageId",),)),
+    ("segment", (("batch",),)),
+    ("ga4", (GA4_COLUMNS[:1], GA4_COLUMNS[1:])),
+    ("mixpanel", (("event",), ("properties.distinct_id", "properties.$insert_id"))),
+    ("amplitude", (("event_type",), ("insert_id", "$insert_id", "event_time"))),
+    ("zendesk", (("tickets",),)),
+    ("zendesk", (("via",), ("requester_id",))),
 ]
+
+
+def _has(record: dict[str, Any], key: str) -> bool:
+    outer, dot, inner = key.partition(".")
+    if not dot:
+        return key in record
+    nested = record.get(outer)
+    return isinstance(nested, dict) and inner in nested
 
 
 def _json_flavour(record: Any) -> str:
@@ -61,11 +79,22 @@ def _json_flavour(record: Any) -> str:
         record = record[0]
     if not isinstance(record, dict):
         return "jsonl"
-    for name, keys in FLAVOURS:
-        if all(k in record for k in keys) and name in EVENT_READERS:
+    for name, groups in FLAVOURS:
+        if all(any(_has(record, k) for k in group) for group in groups) and name in EVENT_READERS:
             return name
     if record.get("type") in ("track", "page", "screen", "identify") and (
         "userId" in record or "anonymousId" in record
     ):
         return "segment"
     return "jsonl"
+
+
+__all__ = [
+    "EVENT_FORMATS",
+    "EVENT_READERS",
+    "FEEDBACK_FORMATS",
+    "FEEDBACK_READERS",
+    "detect_feedback_format",
+    "detect_format",
+    "reader_for",
+]
