@@ -11,11 +11,7 @@ texts = st.text(max_size=40)
 maybe_text = st.none() | texts
 short_lists = st.lists(st.text(max_size=20), max_size=3)
 json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(10**9), 10**9)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | texts,
+    st.none() | st.booleans() | st.integers(-(10**9), 10**9) | st.floats(allow_nan=False, allow_infinity=False) | texts,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(keys, inner, max_size=3),
     max_leaves=8,
 )
@@ -31,9 +27,7 @@ def conditions(draw: st.DrawFn, unique: str | None = None) -> Any:
     """A condition; with `unique`, one only values starting with it can meet (so rules never overlap)."""
     if unique is not None:
         return draw(
-            st.sampled_from(
-                [unique, {"equals": unique}, {"in": [unique, unique + "_b"]}, {"prefix": unique + "."}]
-            )
+            st.sampled_from([unique, {"equals": unique}, {"in": [unique, unique + "_b"]}, {"prefix": unique + "."}])
         )
     op = draw(st.sampled_from(["equals", "in", "prefix", "exists"]))
     if op == "equals":
@@ -97,9 +91,7 @@ def _persona(draw: st.DrawFn, key: str) -> dict[str, Any]:
             "description": draw(maybe_text),
             "goals": draw(short_lists),
             "frustrations": draw(short_lists),
-            "segment": [
-                {"property": draw(keys), **(c if isinstance(c, dict) else {"equals": c})} for c in segment
-            ],
+            "segment": [{"property": draw(keys), **(c if isinstance(c, dict) else {"equals": c})} for c in segment],
         }
     )
 
@@ -168,9 +160,7 @@ def _touchpoint(
             "initiative": draw(st.none() | st.sampled_from(["proactive", "reactive"])),
             "directness": draw(st.none() | st.sampled_from(["direct", "indirect"])),
             "owner": draw(maybe_text),
-            "personas": draw(st.lists(st.sampled_from(personas), unique=True, max_size=2))
-            if personas
-            else None,
+            "personas": draw(st.lists(st.sampled_from(personas), unique=True, max_size=2)) if personas else None,
             "expectations": draw(maybe_text),
             "annoyances": draw(maybe_text),
             "desired": desired,

@@ -133,9 +133,7 @@ def test_touchpoint_filters(cli, tmp_path: Path) -> None:
     every = json.loads(cli("-w", ws, "touchpoints", "--json").out)["touchpoints"]
 
     def keys(*args: str) -> list[str]:
-        return [
-            t["key"] for t in json.loads(cli("-w", ws, "touchpoints", "--json", *args).out)["touchpoints"]
-        ]
+        return [t["key"] for t in json.loads(cli("-w", ws, "touchpoints", "--json", *args).out)["touchpoints"]]
 
     assert keys("--stage", "returns") == [t["key"] for t in every if t.get("stage") == "returns"]
     assert keys("--channel", "sms", "--phase", "post-purchase") == [

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
-from touchlens.demo import DemoFiles, benchmark_events, write_demo_files
+from touchlens.demo import BENCH_VOCAB, DemoFiles, benchmark_events, write_demo_files
 from touchlens.model.map import Condition, MatchRule, TouchpointMap
 from touchlens.model.mapfile import parse_map
 
@@ -26,12 +27,15 @@ MAP_FILE = Path(__file__).resolve().parent.parent / "examples" / "outdoor_retail
 UNMAPPED = {"return_label_created", "app_crashed"}
 DATA_END = datetime.fromisoformat("2026-10-31T23:59:59+00:00")
 DAY = timedelta(days=1)
-POST_PURCHASE_CSAT_OTHERS = {
+OTHER_POST_PURCHASE = {
     "order_confirmation_email", "shipped_sms", "store_pickup", "phone_support", "support_chat",
     "exchange_initiated_email", "in_store_return",
 }  # fmt: skip
 CUSTOMERS = 2000
 SEED = 11
+
+
+Row = tuple[datetime, dict[str, Any], str | None]  # time, Segment message, touchpoint
 
 
 @dataclass
@@ -41,6 +45,7 @@ class Demo:
     feedback: list[dict[str, str]]
     truths: dict[str, Any]
     touchpoints: list[str | None]  # the touchpoint each event belongs to, by the reference evaluator
+    journeys: dict[str, list[Row]]  # each known customer's events in time order
 
 
 def fits(value: Any, cond: Condition) -> bool:
@@ -91,8 +96,8 @@ def load(folder: Path, tmap: TouchpointMap, planted: bool, customers: int = CUST
     with files.feedback.open(encoding="utf-8", newline="") as f:
         feedback = list(csv.DictReader(f))
     truths = json.loads(files.truths.read_text(encoding="utf-8"))
-    claimed = claimed_by(tmap, events)
-    return Demo(files, events, feedback, truths, [c[0] if c else None for c in claimed])
+    touchpoints = [c[0] if c else None for c in claimed_by(tmap, events)]
+    return Demo(files, events, feedback, truths, touchpoints, journeys(events, touchpoints))
 
 
 @pytest.fixture(scope="module")
@@ -109,10 +114,10 @@ def ts(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def by_customer(demo: Demo) -> dict[str, list[tuple[datetime, dict[str, Any], str | None]]]:
+def journeys(events: list[dict[str, Any]], touchpoints: list[str | None]) -> dict[str, list[Row]]:
     """Each known customer's events in time order, with their touchpoints."""
-    out: dict[str, list[tuple[datetime, dict[str, Any], str | None]]] = defaultdict(list)
-    for event, touchpoint in zip(demo.events, demo.touchpoints, strict=True):
+    out: dict[str, list[Row]] = defaultdict(list)
+    for event, touchpoint in zip(events, touchpoints, strict=True):
         if "userId" in event:
             out[event["userId"]].append((ts(event["timestamp"]), event, touchpoint))
     for rows in out.values():
@@ -123,10 +128,9 @@ def by_customer(demo: Demo) -> dict[str, list[tuple[datetime, dict[str, Any], st
 def csat_means(demo: Demo) -> tuple[float, float]:
     """Mean CSAT of the refund email and of the other post-purchase touchpoints."""
     scores: dict[bool, list[int]] = {True: [], False: []}
+    surveyed = OTHER_POST_PURCHASE | {"refund_issued_email"}
     for row in demo.feedback:
-        if row["metric"] == "csat" and row["touchpoint"] in POST_PURCHASE_CSAT_OTHERS | {
-            "refund_issued_email"
-        }:
+        if row["metric"] == "csat" and row["touchpoint"] in surveyed:
             scores[row["touchpoint"] == "refund_issued_email"].append(int(row["score"]))
     return statistics.mean(scores[True]), statistics.mean(scores[False])
 
@@ -135,7 +139,7 @@ def churn_ratio(demo: Demo) -> float:
     """Churn (no events in the last 365 days) after a refund email, over churn of other buyers."""
     cutoff = DATA_END - 365 * DAY
     groups: dict[bool, list[bool]] = {True: [], False: []}
-    for rows in by_customer(demo).values():
+    for rows in demo.journeys.values():
         refunds = [t for t, _, tp in rows if tp == "refund_issued_email"]
         orders = [t for t, e, _ in rows if e["event"] == "order_placed"]
         anchor = refunds[0] if refunds else orders[0] if orders else None
@@ -148,7 +152,7 @@ def conversion_ratio(demo: Demo) -> float:
     """Share of chat users ordering after their first chat, over buyers without chat ordering again."""
     cutoff = DATA_END - 200 * DAY
     groups: dict[bool, list[bool]] = {True: [], False: []}
-    for rows in by_customer(demo).values():
+    for rows in demo.journeys.values():
         orders = [t for t, e, _ in rows if e["event"] == "order_placed"]
         chats = [t for t, e, _ in rows if e["event"] == "chat_started"]
         anchor = chats[0] if chats else orders[0] if orders else None
@@ -160,30 +164,26 @@ def conversion_ratio(demo: Demo) -> float:
 def loop_share(demo: Demo) -> float:
     """Share of customers with a delivered SMS who go tracking → call → tracking within a day."""
     looped = delivered = 0
-    for rows in by_customer(demo).values():
+    for rows in demo.journeys.values():
         delivered += any(tp == "delivered_sms" for _, _, tp in rows)
         steps = [(t, tp) for t, _, tp in rows if tp in ("order_tracking_page", "phone_support")]
         looped += any(
-            (a[1], b[1], c[1]) == ("order_tracking_page", "phone_support", "order_tracking_page")
-            and c[0] - a[0] <= DAY
+            (a[1], b[1], c[1]) == ("order_tracking_page", "phone_support", "order_tracking_page") and c[0] - a[0] <= DAY
             for a, b, c in zip(steps, steps[1:], steps[2:], strict=False)
         )
     return looped / delivered
 
 
-def stage_gaps(demo: Demo, tmap: TouchpointMap) -> list[float]:
-    """Days from each order to the first deliver-stage event that follows it."""
+def after_orders(demo: Demo, tmap: TouchpointMap) -> list[tuple[float, str | None]]:
+    """For each order, the days until the customer's next event outside the purchase stage, and its stage."""
     stages = {t.key: t.stage for t in tmap.touchpoints}
-    gaps = []
-    for rows in by_customer(demo).values():
+    found = []
+    for rows in demo.journeys.values():
         for i, (placed, event, _) in enumerate(rows):
-            if event["event"] != "order_placed":
-                continue
-            after = (t for t, _, tp in rows[i + 1 :] if tp is not None and stages[tp] == "deliver")
-            first = next(after, None)
-            if first is not None:
-                gaps.append((first - placed) / DAY)
-    return gaps
+            later = ((t, stages.get(tp or "")) for t, _, tp in rows[i + 1 :] if stages.get(tp or "") != "purchase")
+            if event["event"] == "order_placed" and (first := next(later, None)):
+                found.append(((first[0] - placed) / DAY, first[1]))
+    return found
 
 
 def truth(demo: Demo, truth_id: str) -> dict[str, Any]:
@@ -224,9 +224,7 @@ def test_every_event_but_the_unmapped_is_claimed_by_exactly_one_touchpoint(
         assert event["context"]["channel"] in channels
 
 
-def test_feedback_names_map_touchpoints_and_scores_on_their_scales(
-    planted: Demo, retail_map: TouchpointMap
-) -> None:
+def test_feedback_names_map_touchpoints_and_scores_on_their_scales(planted: Demo, retail_map: TouchpointMap) -> None:
     keys = {t.key for t in retail_map.touchpoints}
     scales = {"csat": range(1, 6), "nps": range(11), "ces": range(1, 8)}
     for row in planted.feedback:
@@ -249,9 +247,7 @@ def test_customers_carry_the_attributes_persona_segments_test(planted: Demo) -> 
 # ------------------------------------------------------------------------------------------------ truths
 
 
-def test_refund_email_scores_far_below_other_post_purchase_touchpoints(
-    planted: Demo, unplanted: Demo
-) -> None:
+def test_refund_email_scores_far_below_other_post_purchase_touchpoints(planted: Demo, unplanted: Demo) -> None:
     refund, others = csat_means(planted)
     assert refund <= 2.5
     assert others >= 4
@@ -281,9 +277,11 @@ def test_return_label_created_is_unmapped_and_counted_exactly(planted: Demo, unp
 def test_nothing_happens_for_a_week_between_purchase_and_delivery(
     planted: Demo, unplanted: Demo, retail_map: TouchpointMap
 ) -> None:
-    assert 6 <= statistics.median(stage_gaps(planted, retail_map)) <= 8
+    gaps = after_orders(planted, retail_map)
+    assert {stage for _, stage in gaps} == {"deliver"}
+    assert 6 <= statistics.median(days for days, _ in gaps) <= 8
     assert truth(planted, "silent_week")["median_seconds"] == 7 * 86_400
-    assert statistics.median(stage_gaps(unplanted, retail_map)) < 4
+    assert statistics.median(days for days, _ in after_orders(unplanted, retail_map)) < 4
 
 
 def test_chat_users_order_again_more_often(planted: Demo, unplanted: Demo) -> None:
@@ -303,16 +301,21 @@ def test_truths_are_listed_with_their_planted_flag(planted: Demo, unplanted: Dem
 
 def test_benchmark_events_are_unique_typed_and_sorted_within_customers() -> None:
     table = benchmark_events(200_000)
+    types = {field.name: field.type for field in table.schema}
+    strings = ("event_id", "customer_id", "event", "channel", "page_type", "template")
+    expected = dict.fromkeys(strings, pa.string()) | {
+        "ts": pa.timestamp("us", tz="UTC"),
+        "revenue": pa.float64(),
+    }
+    assert types == expected
     assert table.num_rows == 200_000
-    assert table.schema.field("ts").type == pa.timestamp("us", tz="UTC")
-    for name in ("event_id", "customer_id", "event", "channel", "page_type", "template"):
-        assert table.schema.field(name).type == pa.string()
-    assert table.schema.field("revenue").type == pa.float64()
-    assert len(set(table.column("event_id").to_pylist())) == table.num_rows
-    rows = table.select(["customer_id", "ts"]).to_pylist()
-    assert all(
-        a["ts"] <= b["ts"]
-        for a, b in zip(rows, rows[1:], strict=False)
-        if a["customer_id"] == b["customer_id"]
-    )
-    assert 15 <= table.num_rows / len(set(table.column("customer_id").to_pylist())) <= 25
+    assert pc.count_distinct(table["event_id"]).as_py() == table.num_rows
+    customers = pc.count_distinct(table["customer_id"]).as_py()
+    assert 15 <= table.num_rows / customers <= 25
+    # A stable sort by customer keeps each customer's rows as written; they must already be in time order.
+    grouped = table.sort_by([("customer_id", "ascending")])
+    timed = table.sort_by([("customer_id", "ascending"), ("ts", "ascending")])
+    assert grouped["ts"].equals(timed["ts"])
+    orders = pc.equal(table["event"], "order_placed")
+    assert pc.all(pc.equal(pc.is_valid(table["revenue"]), orders)).as_py()
+    assert set(pc.unique(table["event"]).to_pylist()) <= {v[0] for v in BENCH_VOCAB}

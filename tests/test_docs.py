@@ -46,11 +46,7 @@ def test_every_setting_is_documented(name: str) -> None:
     assert f"`{name}`" in (DOCS / "settings.md").read_text()
 
 
-MODELS = [
-    m
-    for m in vars(model).values()
-    if isinstance(m, type) and issubclass(m, BaseModel) and m is not model.Item
-]
+MODELS = [m for m in vars(model).values() if isinstance(m, type) and issubclass(m, BaseModel) and m is not model.Item]
 
 
 @pytest.mark.parametrize("cls", MODELS, ids=lambda m: m.__name__)

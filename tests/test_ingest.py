@@ -16,7 +16,10 @@ channels: [{key: email, kind: digital}, {key: web, kind: digital}]
 journeys: [{key: j, stages: [{key: buy}, {key: after}]}]
 touchpoints:
   - {key: receipt, stage: buy, channel: email, match: {event: email_sent, where: {template: receipt}}}
-  - {key: refund, stage: after, channel: email, match: {event: email_sent, where: {template: {in: [refund, refund_v2]}}}}
+  - key: refund
+    stage: after
+    channel: email
+    match: {event: email_sent, where: {template: {in: [refund, refund_v2]}}}
   - {key: product, stage: buy, channel: web, match: {event: page_viewed, channel: web, where: {page: {prefix: /p/}}}}
   - {key: order, stage: buy, channel: web, match: {event: order_placed, where: {coupon: {exists: true}}}}
 """
@@ -52,9 +55,7 @@ def segment_file(path: Path, seed: int = 3) -> dict[str, Any]:
     ]
     for i in range(300):
         tp, event, props, channel = rng.choice(kinds)
-        lines.append(
-            _track(i, f"u{i % 37}", event, f"2026-03-{1 + i % 28:02d}T10:{i % 60:02d}:00Z", props, channel)
-        )
+        lines.append(_track(i, f"u{i % 37}", event, f"2026-03-{1 + i % 28:02d}T10:{i % 60:02d}:00Z", props, channel))
         expected["accepted"] += 1
         if tp is None:
             expected["unmapped"] += 1
@@ -108,10 +109,7 @@ def test_quarantine_lists_each_reason_with_file_row_and_field(cli, tmp_path: Pat
     cli("init", ws)
     path = write(
         tmp_path / "e.jsonl",
-        _track(1, "u1", "a", "2026-03-01T00:00:00Z", {})
-        + "\n{broken\n"
-        + _track(2, "u1", "a", "soon", {})
-        + "\n",
+        _track(1, "u1", "a", "2026-03-01T00:00:00Z", {}) + "\n{broken\n" + _track(2, "u1", "a", "soon", {}) + "\n",
     )
     _ingest(cli, ws, path)
     reasons = json.loads(cli("-w", ws, "quarantine", "list", "--json").out)["reasons"]
@@ -193,9 +191,7 @@ def test_customers_and_identify_traits_assign_personas(cli, tmp_path: Path) -> N
     persona = m.personas[0]
     cond = persona.segment[0]
     value = cond.equals if cond.equals is not None else (cond.in_ or ["x"])[0]
-    traits = {
-        c.property: (c.equals if c.equals is not None else (c.in_ or ["yes"])[0]) for c in persona.segment
-    }
+    traits = {c.property: (c.equals if c.equals is not None else (c.in_ or ["yes"])[0]) for c in persona.segment}
     line = json.dumps(
         {
             "type": "identify",
@@ -208,9 +204,7 @@ def test_customers_and_identify_traits_assign_personas(cli, tmp_path: Path) -> N
     report = _ingest(cli, ws, write(tmp_path / "id.jsonl", line + "\n"))
     assert report["identified"] == 1
     with touchlens.open(ws).events(read_only=True) as con:
-        assert con.execute("SELECT persona FROM customers WHERE customer_id = 'u9'").fetchone() == (
-            persona.key,
-        )
+        assert con.execute("SELECT persona FROM customers WHERE customer_id = 'u9'").fetchone() == (persona.key,)
     csv_path = write(tmp_path / "c.csv", f"customer_id,{cond.property}\nu10,{value}\n,orphan\n")
     counts = json.loads(cli("-w", ws, "ingest", "customers", csv_path, "--json").out)
     assert (counts["read"], counts["updated"], counts["quarantined"]) == (2, 1, 1)

@@ -65,9 +65,7 @@ def test_a_200_row_inventory_imports_and_bad_rows_are_reported_by_row(cli, tmp_p
     result = cli("-w", ws, "map", "import", path, "--json")
 
     assert result.code == 1
-    reported = sorted(
-        {int(line.split(":")[1]) for line in result.err.splitlines() if line.startswith(str(path))}
-    )
+    reported = sorted({int(line.split(":")[1]) for line in result.err.splitlines() if line.startswith(str(path))})
     assert reported == [6, 51, 101, 151, 201]
     assert f"{path}:6: phase: 'whenever' is not allowed" in result.err
     assert f"{path}:51: channel: unknown channel 'fax'" in result.err

@@ -63,21 +63,14 @@ def test_json_errors_carry_lines_too() -> None:
 
 def test_unknown_field_lists_the_fields_that_exist() -> None:
     [problem] = problems_of("name: X\ntouchpoints:\n  - key: a\n    chanel: email\n")
-    assert problem.startswith(
-        "m.yaml:4: touchpoints[0].chanel: unknown field 'chanel'; fields are: key, name"
-    )
+    assert problem.startswith("m.yaml:4: touchpoints[0].chanel: unknown field 'chanel'; fields are: key, name")
     assert "channel" in problem
 
 
 def test_wrong_types_and_ranges_are_named() -> None:
-    text = (
-        "name: X\njourneys:\n  - key: j\n    stages:\n"
-        "      - {key: s, emotion: 5}\n      - {key: t, tasks: 3}\n"
-    )
+    text = "name: X\njourneys:\n  - key: j\n    stages:\n      - {key: s, emotion: 5}\n      - {key: t, tasks: 3}\n"
     problems = problems_of(text)
-    assert problems[0].startswith(
-        "m.yaml:5: journeys[0].stages[0].emotion: Input should be less than or equal to 2"
-    )
+    assert problems[0].startswith("m.yaml:5: journeys[0].stages[0].emotion: Input should be less than or equal to 2")
     assert problems[1].startswith("m.yaml:6: journeys[0].stages[1].tasks: Input should be a valid list")
 
 
@@ -89,8 +82,7 @@ def test_a_missing_name_and_a_duplicate_yaml_field_are_errors() -> None:
 
 def test_an_invalid_item_hides_no_reference_error_elsewhere() -> None:
     text = (
-        "name: X\njourneys:\n  - {key: j, persona: 3, stages: [{key: buy}]}\n"
-        "touchpoints:\n  - {key: t, stage: bye}\n"
+        "name: X\njourneys:\n  - {key: j, persona: 3, stages: [{key: buy}]}\ntouchpoints:\n  - {key: t, stage: bye}\n"
     )
     problems = problems_of(text)
     assert len(problems) == 2
@@ -100,17 +92,13 @@ def test_an_invalid_item_hides_no_reference_error_elsewhere() -> None:
 
 def test_opportunities_whose_titles_give_the_same_key_clash() -> None:
     [problem] = problems_of("name: X\nopportunities:\n  - {title: Say when}\n  - {title: Say when!}\n")
-    assert (
-        problem == "m.yaml:4: opportunities[1].key: duplicate key 'say_when' (first used by opportunities[0])"
-    )
+    assert problem == "m.yaml:4: opportunities[1].key: duplicate key 'say_when' (first used by opportunities[0])"
 
 
 def test_keys_and_wrappers_are_explained_in_plain_words() -> None:
     problems = problems_of("name: X\ntouchpoints:\n  - {key: 'bad key'}\n  - {key: b, match: {}}\n")
     assert "'bad key' is not a valid key: use letters, digits" in problems[0]
-    assert problems[1].endswith(
-        "touchpoints[1].match: a match rule needs at least one of event, channel or where"
-    )
+    assert problems[1].endswith("touchpoints[1].match: a match rule needs at least one of event, channel or where")
 
 
 def test_unparseable_yaml_says_where() -> None:

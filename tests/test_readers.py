@@ -17,8 +17,14 @@ import pytest
 
 import touchlens
 from touchlens.ingest.readers import EVENT_READERS, FEEDBACK_READERS, detect_feedback_format, detect_format
-from touchlens.ingest.readers.base import EVENT_COLUMNS, FEEDBACK_COLUMNS, META_COLUMNS, Reader, ReadOptions
-from touchlens.ingest.readers.base import ReaderError
+from touchlens.ingest.readers.base import (
+    EVENT_COLUMNS,
+    FEEDBACK_COLUMNS,
+    META_COLUMNS,
+    Reader,
+    ReaderError,
+    ReadOptions,
+)
 
 DATA = Path(__file__).parent / "data"
 GA4 = DATA / "ga4_events.jsonl"
@@ -132,7 +138,10 @@ def ga4_parquet(path: Path, rows: list[dict[str, Any]]) -> Path:
             ("user_pseudo_id", pa.string()),
             ("user_properties", param),
             ("platform", pa.string()),
-            ("traffic_source", pa.struct([("name", pa.string()), ("medium", pa.string()), ("source", pa.string())])),
+            (
+                "traffic_source",
+                pa.struct([("name", pa.string()), ("medium", pa.string()), ("source", pa.string())]),
+            ),
         ]
     )
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
@@ -146,8 +155,8 @@ def ga4_row(micros: int, name: str, **extra: Any) -> dict[str, Any]:
         {"key": "engagement_time_msec", "value": {"int_value": 1500}},
         {"key": "value", "value": {"double_value": 12.5}},
     ]
-    return {"event_date": "20240301", "event_timestamp": micros, "event_name": name, "event_params": params,
-            "user_pseudo_id": "p-1", "platform": "WEB", **extra}  # fmt: skip
+    row = {"event_date": "20240301", "event_timestamp": micros, "event_name": name, "event_params": params}
+    return {**row, "user_pseudo_id": "p-1", "platform": "WEB", **extra}
 
 
 def test_ga4_parquet_reads_nested_params_with_row_numbers_across_batches(tmp_path: Path) -> None:
@@ -159,7 +168,11 @@ def test_ga4_parquet_reads_nested_params_with_row_numbers_across_batches(tmp_pat
             ga4_row(base + 1_000_000, "scroll", user_id="cust-1"),
             ga4_row(base + 2_000_000, "click"),
             ga4_row(base + 2_000_000, "click"),
-            ga4_row(base + 3_000_000, "purchase", user_properties=[{"key": "tier", "value": {"string_value": "gold"}}]),
+            ga4_row(
+                base + 3_000_000,
+                "purchase",
+                user_properties=[{"key": "tier", "value": {"string_value": "gold"}}],
+            ),
         ],
     )
     batches = list(EVENT_READERS["ga4"](path, ReadOptions(batch_rows=2)))
@@ -209,12 +222,16 @@ def test_mixpanel_maps_insert_id_distinct_id_and_time_and_keeps_other_properties
 
 def test_amplitude_maps_ids_session_platform_and_utc_event_time() -> None:
     rows = read(EVENT_READERS["amplitude"], DATA / "amplitude_export.json")
-    assert pick(rows, "event_id", "customer_id", "anonymous_id", "session_id", "ts", "event", "channel") == [
-        ("amp-ins-1", "cust-42", "dev-a", "1709283600000", "2024-03-01T09:00:00.123456+00:00", "app_opened", "ios"),
-        ("6f1c1f2e-0000-4000-8000-000000000002", "dev-b", "dev-b", None, "2024-03-01T09:01:30+00:00", "search", "web"),
-        ("amp-ins-3", "cust-42", "dev-a", "1709283600000", "2024-03-01T09:05:00.500000+00:00", "order_placed",
-         "android"),
-    ]  # fmt: skip
+    assert pick(rows, "event_id", "customer_id", "anonymous_id", "session_id", "event", "channel") == [
+        ("amp-ins-1", "cust-42", "dev-a", "1709283600000", "app_opened", "ios"),
+        ("6f1c1f2e-0000-4000-8000-000000000002", "dev-b", "dev-b", None, "search", "web"),  # uuid; session -1
+        ("amp-ins-3", "cust-42", "dev-a", "1709283600000", "order_placed", "android"),
+    ]
+    assert [r["ts"] for r in rows] == [
+        "2024-03-01T09:00:00.123456+00:00",
+        "2024-03-01T09:01:30+00:00",
+        "2024-03-01T09:05:00.500000+00:00",
+    ]
     assert props(rows[0]) == {"screen": "home", "user_properties": {"plan": "pro"}}
     assert props(rows[1]) == {"query": "tent"}
 
@@ -261,19 +278,25 @@ def test_zendesk_reads_one_ticket_a_line_and_a_plain_array(tmp_path: Path) -> No
 def test_zendesk_ratings_good_is_csat_5_bad_is_1_and_offered_or_unoffered_give_no_row() -> None:
     rows = read(FEEDBACK_READERS["zendesk"], ZENDESK)
     assert list(rows[0]) == [*META_COLUMNS, *FEEDBACK_COLUMNS]
-    assert pick(rows, "_row", "response_id", "customer_id", "ts", "metric", "score", "channel", "comment") == [
-        (1, "zendesk:rating:5001", "9001", "2024-03-03T12:00:00Z", "csat", "5", "email", "Quick and kind, thanks!"),
-        (2, "zendesk:rating:5002", "9002", "2024-03-06T16:20:00Z", "csat", "1", "phone",
-         "Took three calls to get a replacement."),  # no rating time: the ticket's last update
-    ]  # fmt: skip
+    assert pick(rows, "_row", "response_id", "customer_id", "ts", "metric", "score", "channel") == [
+        (1, "zendesk:rating:5001", "9001", "2024-03-03T12:00:00Z", "csat", "5", "email"),
+        (2, "zendesk:rating:5002", "9002", "2024-03-06T16:20:00Z", "csat", "1", "phone"),  # ticket's update
+    ]
+    assert [r["comment"] for r in rows] == [
+        "Quick and kind, thanks!",
+        "Took three calls to get a replacement.",
+    ]
 
 
 def test_zendesk_satisfaction_ratings_export_and_an_unknown_score_is_an_error_row(tmp_path: Path) -> None:
     ratings = [
-        {"id": 7, "score": "good", "comment": "", "requester_id": 11, "ticket_id": 3, "created_at": "2024-03-01T10:00:00Z"},
-        {"id": 8, "score": "unoffered", "requester_id": 12, "ticket_id": 4, "created_at": "2024-03-01T11:00:00Z"},
-        {"id": 9, "score": "great", "requester_id": 13, "ticket_id": 5, "created_at": "2024-03-01T12:00:00Z"},
-    ]  # fmt: skip
+        {"id": 7, "score": "good", "comment": "", "requester_id": 11, "ticket_id": 3},
+        {"id": 8, "score": "unoffered", "requester_id": 12, "ticket_id": 4},
+        {"id": 9, "score": "great", "requester_id": 13, "ticket_id": 5},
+    ]
+    for rating in ratings:
+        rating["created_at"] = "2024-03-01T10:00:00Z"
+    # An API page saved as is: one line, so records are numbered by their place in the array.
     path = write(tmp_path / "ratings.json", json.dumps({"satisfaction_ratings": ratings, "next_page": None}))
     rows = read(FEEDBACK_READERS["zendesk"], path)
     assert pick(rows, "_row", "response_id", "customer_id", "score", "comment", "_error", "_field") == [
@@ -300,11 +323,25 @@ def test_qualtrics_gives_one_row_per_answered_metric_from_row_4_with_question_te
         (4, "R_1a2B3c4D5e6F7g8:Q1", "cust-1", "2024-03-01T10:15:22-07:00", "nps", "9"),
         (4, "R_1a2B3c4D5e6F7g8:Q2", "cust-1", "2024-03-01T10:15:22-07:00", "csat", "5"),
         (4, "R_1a2B3c4D5e6F7g8:Q3", "cust-1", "2024-03-01T10:15:22-07:00", "ces", "6"),
-        (5, "R_2b3C4d5E6f7G8h9:Q1", "bob@example.com", "2024-03-02T18:02:12-07:00", "nps", "11"),  # out of range
+        (
+            5,
+            "R_2b3C4d5E6f7G8h9:Q1",
+            "bob@example.com",
+            "2024-03-02T18:02:12-07:00",
+            "nps",
+            "11",
+        ),  # out of range
         (5, "R_2b3C4d5E6f7G8h9:Q3", "bob@example.com", "2024-03-02T18:02:12-07:00", "ces", "2"),  # Q2 blank
         (6, "R_3c4D5e6F7g8H9i0:Q1", "cust-3", "2024-03-03T07:41:05-07:00", "nps", "3"),
         (6, "R_3c4D5e6F7g8H9i0:Q2", "cust-3", "2024-03-03T07:41:05-07:00", "csat", "1"),
-        (7, "R_4d5E6f7G8h9I0j1:Q2", "cust-4", "2024-03-04T12:01:09-07:00", "csat", "4"),  # Q3 -99: not answered
+        (
+            7,
+            "R_4d5E6f7G8h9I0j1:Q2",
+            "cust-4",
+            "2024-03-04T12:01:09-07:00",
+            "csat",
+            "4",
+        ),  # Q3 -99: not answered
     ]
 
 
@@ -365,15 +402,17 @@ def test_feedback_csv_rows_are_spreadsheet_rows_and_a_short_row_is_an_error() ->
     assert pick(rows, "_row", "response_id", "customer_id", "metric", "score", "touchpoint", "_error") == [
         (2, "r1", "cust-1", "nps", "9", "refund_email", None),
         (3, None, "cust-2", "csat", "4", None, None),
-        (5, "r3", "cust-3", "ces", "", None, None),  # row 4 spans two lines
-        (6, None, None, None, None, None, "wrong number of cells: expected 7, got 3"),
-        (7, "r5", "cust-5", "rating", "4", None, None),
+        (4, "r3", "cust-3", "ces", None, None, None),  # two lines, one row; no score: the pipeline says so
+        (5, None, None, None, None, None, "wrong number of cells: expected 7, got 3"),
+        (7, "r5", "cust-5", "rating", "4", None, None),  # row 6 is blank
     ]
     assert rows[2]["comment"] == "Long wait,\nthen a great fix"
     assert rows[1]["comment"] is None
 
 
-def test_feedback_csv_columns_option_maps_names_and_a_missing_column_lists_the_columns(tmp_path: Path) -> None:
+def test_feedback_csv_columns_option_maps_names_and_a_missing_column_lists_the_columns(
+    tmp_path: Path,
+) -> None:
     path = write(tmp_path / "f.csv", "user,when,kind,value\nu1,2024-03-01,nps,7\n")
     rows = read(FEEDBACK_READERS["csv"], path, customer_id="user", ts="when", metric="kind", score="value")
     assert pick(rows, "customer_id", "ts", "metric", "score") == [("u1", "2024-03-01", "nps", "7")]
@@ -450,7 +489,7 @@ def test_feedback_format_is_detected(name: str, expected: str) -> None:
 
 
 def test_unknown_feedback_json_is_an_error_naming_the_formats(tmp_path: Path) -> None:
-    with pytest.raises(ReaderError, match="cannot tell the feedback format.*csv, qualtrics, zendesk, intercom"):
+    with pytest.raises(ReaderError, match=r"cannot tell the feedback format.*csv, qualtrics, zendesk, intercom"):
         detect_feedback_format(write(tmp_path / "x.json", '{"hello": 1}\n'))
 
 

@@ -30,9 +30,7 @@ def holds(cond: Condition, value: Any) -> bool:
 
 conditions = st.one_of(
     st.sampled_from(VALUES).map(lambda v: Condition.model_validate({"equals": v})),
-    st.lists(st.sampled_from(VALUES), min_size=1, max_size=3).map(
-        lambda v: Condition.model_validate({"in": v})
-    ),
+    st.lists(st.sampled_from(VALUES), min_size=1, max_size=3).map(lambda v: Condition.model_validate({"in": v})),
     st.sampled_from(VALUES).map(lambda v: Condition.model_validate({"prefix": v})),
     st.booleans().map(lambda v: Condition.model_validate({"exists": v})),
 )

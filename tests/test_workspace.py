@@ -39,9 +39,7 @@ def test_init_twice_keeps_the_map(tmp_path: Path) -> None:
     assert touchlens.init(tmp_path).map().name == "Kept"
 
 
-def test_the_workspace_is_found_upward_by_env_or_explicitly(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_workspace_is_found_upward_by_env_or_explicitly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TOUCHLENS_WORKSPACE", raising=False)
     root = touchlens.init(tmp_path / "ws").root
     deep = root / "a" / "b"

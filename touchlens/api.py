@@ -27,8 +27,8 @@ from touchlens.ingest.readers import EVENT_FORMATS, detect_format, reader_for
 from touchlens.ingest.readers.base import FEEDBACK_COLUMNS, ReaderError, ReadOptions, parse_columns
 from touchlens.ingest.readers.flat import DEFAULT_NAMES
 from touchlens.model.checks import Finding, design_checks, model_duplicates, reference_problems
-from touchlens.model.inventory import dump_inventory, parse_inventory
 from touchlens.model.durations import parse_duration
+from touchlens.model.inventory import dump_inventory, parse_inventory
 from touchlens.model.map import Touchpoint, TouchpointMap
 from touchlens.model.mapfile import dotted, dump_map, parse_map
 from touchlens.model.merge import apply_inventory, merge_maps
@@ -135,9 +135,7 @@ class Workspace:
             raise MapError([Problem(p.message, dotted(p.path)) for p in problems])
         meta.save_map(self._storage.meta_engine, m)
 
-    def import_map(
-        self, path: str | os.PathLike[str], merge: bool = False, fmt: str = "auto"
-    ) -> ImportReport:
+    def import_map(self, path: str | os.PathLike[str], merge: bool = False, fmt: str = "auto") -> ImportReport:
         """Replace the map with a file's (or merge it in by key). A CSV inventory fills the touchpoints."""
         kind = map_format(path, fmt)
         existing = meta.load_map(self._storage.meta_engine)
@@ -171,7 +169,8 @@ class Workspace:
     @contextmanager
     def events(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """The events store, open for the duration of the block."""
-        con = events_store.connect(self._storage.events_path, read_only=read_only)
+        limit = self.settings.store.memory_limit
+        con = events_store.connect(self._storage.events_path, read_only=read_only, memory_limit=limit)
         try:
             yield con
         finally:

@@ -138,9 +138,7 @@ def map_export(
         ExportFormat | None,
         typer.Option("--format", help="yaml, json or csv (touchpoints only); default: from -o, else yaml."),
     ] = None,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
-    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
 ) -> None:
     """Write the workspace map as YAML, JSON or a CSV inventory."""
     suffix = output.suffix.lower().lstrip(".") if output else ""
@@ -156,12 +154,8 @@ def map_export(
 @map_app.command("check")
 def map_check(
     ctx: typer.Context,
-    file: Annotated[
-        Path | None, typer.Argument(help="Map file to check (default: the workspace map).")
-    ] = None,
-    strict: Annotated[
-        bool, typer.Option("--strict", help="Exit 1 when a design check finds something.")
-    ] = False,
+    file: Annotated[Path | None, typer.Argument(help="Map file to check (default: the workspace map).")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when a design check finds something.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Validate a map, then run the design checks: what a complete journey map still lacks."""
@@ -170,9 +164,7 @@ def map_check(
     if as_json:
         ui.print_json({"valid": True, "findings": [f.to_dict() for f in findings]})
     else:
-        ui.out.print(
-            f"[green]✓[/] {ui.text(file or 'workspace map')} is valid: {len(m.touchpoints)} touchpoints"
-        )
+        ui.out.print(f"[green]✓[/] {ui.text(file or 'workspace map')} is valid: {len(m.touchpoints)} touchpoints")
         ui.out.print(ui.findings_table(findings))
     if strict and findings:
         raise typer.Exit(1)
@@ -195,11 +187,7 @@ def touchpoints(
     found = ws.touchpoints(flt)
     if as_json:
         ui.print_json(
-            {
-                "touchpoints": [
-                    tp.model_dump(mode="json", by_alias=True, exclude_defaults=True) for tp in found
-                ]
-            }
+            {"touchpoints": [tp.model_dump(mode="json", by_alias=True, exclude_defaults=True) for tp in found]}
         )
     elif as_csv:
         ui.print_csv(ui.INVENTORY_COLUMNS, ui.inventory_rows(found))
@@ -225,9 +213,7 @@ def matrix(
 @ingest_app.command("events")
 def ingest_events(
     ctx: typer.Context,
-    files: Annotated[
-        list[Path], typer.Argument(help="Event files: CSV, JSON Lines, Parquet, Segment, GA4, …")
-    ],
+    files: Annotated[list[Path], typer.Argument(help="Event files: CSV, JSON Lines, Parquet, Segment, GA4, …")],
     fmt: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(EVENT_FORMATS)}.")] = "auto",
     columns: Annotated[
         str | None, typer.Option(help="Map column names: customer_id=user,ts=time,event=action,…")
@@ -248,17 +234,13 @@ def ingest_events(
 @ingest_app.command("feedback")
 def ingest_feedback(
     ctx: typer.Context,
-    files: Annotated[
-        list[Path], typer.Argument(help="Feedback files: survey CSV, Qualtrics, Zendesk, Intercom.")
-    ],
+    files: Annotated[list[Path], typer.Argument(help="Feedback files: survey CSV, Qualtrics, Zendesk, Intercom.")],
     fmt: Annotated[str, typer.Option("--format", help="auto, csv, qualtrics, zendesk or intercom.")] = "auto",
     columns: Annotated[str | None, typer.Option(help="Map column names: customer_id=email,nps=Q1,…")] = None,
     source: Annotated[str | None, typer.Option(help="Source name for dedupe (default: the format).")] = None,
     attach_window: Annotated[
         str | None,
-        typer.Option(
-            help="Tie a response with no touchpoint to the customer's latest one this recent (default 48h)."
-        ),
+        typer.Option(help="Tie a response with no touchpoint to the customer's latest one this recent (default 48h)."),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -297,9 +279,7 @@ def remap(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     if as_json:
         ui.print_json({"by_touchpoint": mapped, "unmapped": counts.get(None, 0)})
     else:
-        table = ui.counts_table(
-            "Events by touchpoint after remapping", {**mapped, "(unmapped)": counts.get(None, 0)}
-        )
+        table = ui.counts_table("Events by touchpoint after remapping", {**mapped, "(unmapped)": counts.get(None, 0)})
         ui.out.print(table)
 
 

@@ -135,8 +135,7 @@ def quarantine_table(groups: list[dict[str, Any]]) -> Table:
         table.add_column(col, overflow="fold")
     for g in groups:
         examples = "\n".join(
-            f"{text(e['file'])}:{e['row']} {text(e['field'])}"
-            + (f": {text(e['detail'])}" if e["detail"] else "")
+            f"{text(e['file'])}:{e['row']} {text(e['field'])}" + (f": {text(e['detail'])}" if e["detail"] else "")
             for e in g["examples"]
         )
         table.add_row(text(g["kind"]), text(g["reason"]), f"{g['count']:,}", examples)

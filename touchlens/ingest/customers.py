@@ -31,9 +31,7 @@ FROM _cbatch WHERE NULLIF(trim(customer_id), '') IS NULL
 """
 
 
-def ingest_customers(
-    con: duckdb.DuckDBPyConnection, path: Path, id_column: str | None = None
-) -> dict[str, int]:
+def ingest_customers(con: duckdb.DuckDBPyConnection, path: Path, id_column: str | None = None) -> dict[str, int]:
     """Upsert every row's columns (except the id) as attributes; returns read / updated / quarantined."""
     table = pa_csv.read_csv(str(path), convert_options=pa_csv.ConvertOptions(strings_can_be_null=True))
     names = table.schema.names

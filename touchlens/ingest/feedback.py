@@ -54,9 +54,9 @@ FROM (
     lower(NULLIF(trim(b.metric), '')) AS metric,
     b.score AS score_raw,
     try_cast(trim(b.score) AS DOUBLE) AS score,
-    COALESCE(try_cast(b.scale_min AS DOUBLE), (CASE lower(trim(b.metric)) WHEN 'nps' THEN 0 WHEN 'ces' THEN 1 ELSE 1 END))
-      AS scale_min,
-    COALESCE(try_cast(b.scale_max AS DOUBLE), (CASE lower(trim(b.metric)) WHEN 'nps' THEN 10 WHEN 'ces' THEN 7 ELSE 5 END))
+    COALESCE(try_cast(b.scale_min AS DOUBLE), CASE lower(trim(b.metric)) WHEN 'nps' THEN 0 ELSE 1 END) AS scale_min,
+    COALESCE(try_cast(b.scale_max AS DOUBLE),
+             CASE lower(trim(b.metric)) WHEN 'nps' THEN 10 WHEN 'ces' THEN 7 ELSE 5 END)
       AS scale_max,
     NULLIF(trim(b.touchpoint), '') AS touchpoint,
     NULLIF(trim(b.channel), '') AS channel,
@@ -120,9 +120,7 @@ class FeedbackIngest:
     def __post_init__(self) -> None:
         self.con.execute(MACROS)
 
-    def run(
-        self, path: Path, batches: Iterator[pa.RecordBatch], progress: Progress | None = None
-    ) -> IngestReport:
+    def run(self, path: Path, batches: Iterator[pa.RecordBatch], progress: Progress | None = None) -> IngestReport:
         report = IngestReport(files=[str(path)])
         started = time.perf_counter()
         self._log(path, report, finished=False)

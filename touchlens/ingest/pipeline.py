@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from touchlens.ingest.rules import SqlExpr, compile_personas, compile_rules, property_columns
 from touchlens.model.map import TouchpointMap
-from touchlens.store.events import scalar, transaction
+from touchlens.store.events import transaction
 
 Progress = Callable[[int], None]
 IDENTIFY = "$identify"
@@ -128,9 +128,7 @@ FROM (
 """
 
 
-def _stage(
-    con: duckdb.DuckDBPyConnection, batch: pa.RecordBatch, now: datetime, props: SqlExpr, source: str
-) -> None:
+def _stage(con: duckdb.DuckDBPyConnection, batch: pa.RecordBatch, now: datetime, props: SqlExpr, source: str) -> None:
     con.register("_batch", batch)
     schema = batch.schema
     sql = STAGE_SQL.format(
@@ -207,9 +205,7 @@ class EventIngest:
         self.rules = compile_rules(self.m.touchpoints, self.prop_columns)
         self.con.execute(MACROS)
 
-    def run(
-        self, path: Path, batches: Iterator[pa.RecordBatch], progress: Progress | None = None
-    ) -> IngestReport:
+    def run(self, path: Path, batches: Iterator[pa.RecordBatch], progress: Progress | None = None) -> IngestReport:
         report = IngestReport(files=[str(path)])
         started = time.perf_counter()
         self._log(path, report, finished=False)
@@ -322,12 +318,13 @@ def assign_personas(con: duckdb.DuckDBPyConnection, m: TouchpointMap) -> None:
     """Set every customer's persona from the map's segment rules (first match in map order)."""
     expr = compile_personas([(p.key, p.segment) for p in m.personas])
     with transaction(con):
-        con.execute(f"UPDATE customers SET persona = {expr.sql}", expr.params)
+        # The SQL text is compiled from our own column names; every map value is a bound parameter.
+        con.execute(f"UPDATE customers SET persona = {expr.sql}", expr.params)  # noqa: S608
 
 
 def remap(con: duckdb.DuckDBPyConnection, m: TouchpointMap) -> dict[str | None, int]:
     """Re-apply the map's rules to every stored event (after the map changed); returns counts by touchpoint."""
     rules = compile_rules(m.touchpoints)
     with transaction(con):
-        con.execute(f"UPDATE events SET touchpoint = {rules.sql}", rules.params)
+        con.execute(f"UPDATE events SET touchpoint = {rules.sql}", rules.params)  # noqa: S608 - as above
     return dict(con.execute("SELECT touchpoint, count(*) FROM events GROUP BY 1").fetchall())

@@ -40,9 +40,7 @@ def condition_sql(column: SqlExpr, cond: Condition) -> SqlExpr:
     if op == "exists":
         return SqlExpr(f"({col.sql} IS {'NOT ' if cond.exists else ''}NULL)", col.params)
     if op == "in":
-        return SqlExpr(
-            f"list_contains(?::VARCHAR[], {col.sql})", [[as_text(v) for v in cond.in_ or []], *col.params]
-        )
+        return SqlExpr(f"list_contains(?::VARCHAR[], {col.sql})", [[as_text(v) for v in cond.in_ or []], *col.params])
     if op == "prefix":
         return SqlExpr(f"starts_with({col.sql}, ?)", [*col.params, cond.prefix])
     return SqlExpr(f"({col.sql} = ?)", [*col.params, as_text(cond.equals)])
@@ -64,9 +62,7 @@ def rule_properties(touchpoints: list[Touchpoint]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def property_columns(
-    touchpoints: list[Touchpoint], props: str = "properties"
-) -> tuple[dict[str, str], SqlExpr]:
+def property_columns(touchpoints: list[Touchpoint], props: str = "properties") -> tuple[dict[str, str], SqlExpr]:
     """Columns ``__p0, __p1, …`` holding each tested property once, and the SQL select list that makes them.
 
     Extracting each property once per row, rather than once per rule, keeps mapping cheap for big maps.
@@ -117,9 +113,7 @@ def segment_sql(segment: list[PropertyCondition], attributes: str = "attributes"
     return _all([condition_sql(_property(attributes, c.property), c) for c in segment])
 
 
-def compile_personas(
-    personas: list[tuple[str, list[PropertyCondition]]], attributes: str = "attributes"
-) -> SqlExpr:
+def compile_personas(personas: list[tuple[str, list[PropertyCondition]]], attributes: str = "attributes") -> SqlExpr:
     """The first persona (in map order) whose segment a customer meets; NULL when none has a rule that fits."""
     ruled = [(key, seg) for key, seg in personas if seg]
     if not ruled:

@@ -57,9 +57,7 @@ class Declared:
         journeys = data.get("journeys")
         journeys = journeys if isinstance(journeys, list) else []
         stages = frozenset().union(*(keys(j.get("stages")) for j in journeys if isinstance(j, dict)))
-        return cls(
-            keys(data.get("channels")), keys(data.get("personas")), stages, keys(data.get("touchpoints"))
-        )
+        return cls(keys(data.get("channels")), keys(data.get("personas")), stages, keys(data.get("touchpoints")))
 
 
 @dataclass(frozen=True)
@@ -174,9 +172,7 @@ def _opportunity_problems(m: TouchpointMap, d: Declared) -> Iterator[RefProblem]
     for o, opp in enumerate(m.opportunities):
         for t, key in enumerate(opp.touchpoints):
             if touchpoints and key not in touchpoints:
-                yield RefProblem(
-                    ("opportunities", o, "touchpoints", t), _unknown("touchpoint", key, touchpoints)
-                )
+                yield RefProblem(("opportunities", o, "touchpoints", t), _unknown("touchpoint", key, touchpoints))
 
 
 def design_checks(m: TouchpointMap) -> list[Finding]:
@@ -193,9 +189,7 @@ def _coverage_findings(m: TouchpointMap) -> Iterator[Finding]:
     for journey in m.journeys:
         for stage in journey.stages:
             if stage.emotion is None:
-                yield Finding(
-                    "stage_without_emotion", f"{journey.key}/{stage.key}", "no emotion (-2..2) recorded"
-                )
+                yield Finding("stage_without_emotion", f"{journey.key}/{stage.key}", "no emotion (-2..2) recorded")
     for channel in m.channels:
         if channel.key not in used_channels:
             yield Finding("unused_channel", channel.key, "no touchpoint uses this channel")

@@ -98,9 +98,7 @@ class Condition(Item):
     def _exactly_one(self) -> Condition:
         given = [name for name in OPERATORS if self.operand(name) is not None]
         if len(given) != 1:
-            raise ValueError(
-                f"a condition needs exactly one of {', '.join(OPERATORS)}; got {given or 'none'}"
-            )
+            raise ValueError(f"a condition needs exactly one of {', '.join(OPERATORS)}; got {given or 'none'}")
         return self
 
     def operand(self, name: str) -> Any:
@@ -170,9 +168,7 @@ class Channel(Item):
     kind: ChannelKind | None = None
     description: Text | None = None
     owner: str | None = None
-    strategy: Text | None = Field(
-        default=None, description="The company's channel strategy for this channel."
-    )
+    strategy: Text | None = Field(default=None, description="The company's channel strategy for this channel.")
     stages: list[Key] = Field(default_factory=list, description="Stages the channel strategy says it serves.")
 
 

@@ -200,9 +200,7 @@ def _mark_position(exc: yaml.YAMLError) -> Positions:
 
 
 def _yaml_reason(exc: yaml.YAMLError) -> str:
-    return " ".join(
-        str(part) for part in (getattr(exc, "context", None), getattr(exc, "problem", None)) if part
-    )
+    return " ".join(str(part) for part in (getattr(exc, "context", None), getattr(exc, "problem", None)) if part)
 
 
 # libyaml's composer when present: the same nodes and marks, several times faster.
@@ -216,9 +214,7 @@ class _Loader(yaml.SafeLoader):
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)  # type: ignore[type-var]
 
 
-def _construct(
-    loader: _Loader, node: yaml.Node, path: Path, positions: Positions, problems: list[RefProblem]
-) -> Any:
+def _construct(loader: _Loader, node: yaml.Node, path: Path, positions: Positions, problems: list[RefProblem]) -> Any:
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:

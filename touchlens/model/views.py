@@ -118,11 +118,7 @@ def matrix(m: TouchpointMap, touchpoints: list[Touchpoint] | None = None) -> Mat
     channels = _ordered([c.key for c in m.channels], [t.channel or "-" for t in tps])
     planned = {(s, c.key) for c in m.channels for s in c.stages}
     strategy = {c.key for c in m.channels if c.stages}
-    cells = [
-        MatrixCell(s, c, planned=(s, c) in planned, planned_any=c in strategy)
-        for s in stages
-        for c in channels
-    ]
+    cells = [MatrixCell(s, c, planned=(s, c) in planned, planned_any=c in strategy) for s in stages for c in channels]
     index = {(cell.stage, cell.channel): cell for cell in cells}
     for tp in tps:
         index[(tp.stage or "-", tp.channel or "-")].touchpoints.append(tp.key)

@@ -6,6 +6,7 @@ store as it was before the batch in flight.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -85,7 +86,7 @@ class EventsStoreError(TouchlensError):
     """The events store cannot be opened or written (locked by another process, read-only, disk full)."""
 
 
-def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+def connect(path: Path, read_only: bool = False, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     """Open (creating when needed) the events store; timestamps are read and written in UTC."""
     try:
         if read_only and not path.exists():
@@ -97,6 +98,8 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     con.execute("SET TimeZone = 'UTC'")
     # Row order inside a table carries no meaning here; letting DuckDB drop it makes big inserts cheaper.
     con.execute("SET preserve_insertion_order = false")
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{_size(memory_limit)}'")
     if not read_only or not path.exists():
         con.execute(SCHEMA)
     return con
@@ -117,3 +120,10 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> Any:
     row = con.execute(sql, params or []).fetchone()
     return None if row is None else row[0]
+
+
+def _size(text: str) -> str:
+    """A memory size from the settings (``1GB``, ``512MB``), checked so only such a size reaches the SQL."""
+    if not re.fullmatch(r"\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", text, flags=re.IGNORECASE):
+        raise EventsStoreError(f"store.memory_limit: '{text}' is not a size like 512MB or 2GB")
+    return text.strip()

@@ -94,9 +94,7 @@ def migrate(engine: sa.Engine) -> None:
 
 
 def _doc(item: Any, *exclude: str) -> dict[str, Any]:
-    data: dict[str, Any] = item.model_dump(
-        mode="json", by_alias=True, exclude_defaults=True, exclude=set(exclude)
-    )
+    data: dict[str, Any] = item.model_dump(mode="json", by_alias=True, exclude_defaults=True, exclude=set(exclude))
     return data
 
 
@@ -154,8 +152,6 @@ def load_map(engine: sa.Engine) -> TouchpointMap | None:
             by_journey.setdefault(journey_key, []).append(doc)
         data["journeys"] = [
             {**doc, "stages": by_journey.get(key, [])}
-            for key, doc in conn.execute(
-                sa.select(journeys.c.key, journeys.c.doc).order_by(journeys.c.position)
-            )
+            for key, doc in conn.execute(sa.select(journeys.c.key, journeys.c.doc).order_by(journeys.c.position))
         ]
     return TouchpointMap.model_validate(data)

@@ -28,6 +28,10 @@ class StoreSettings(BaseModel):
         description="SQLAlchemy URL of the metadata store (map, roadmap, users). A relative SQLite path is "
         "relative to the workspace folder; a postgresql:// URL puts it on PostgreSQL.",
     )
+    memory_limit: str = Field(
+        default="1GB",
+        description="DuckDB's memory limit for the events store (e.g. 1GB, 8GB); beyond it DuckDB spills to disk.",
+    )
     events_path: str = Field(
         default="events.duckdb",
         description="DuckDB file of events, feedback, customers and quarantine, relative to the workspace.",
@@ -53,9 +57,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="TOUCHLENS_", env_nested_delimiter="__", extra="forbid")
 
-    store: StoreSettings = Field(
-        default_factory=StoreSettings, description="Where the workspace keeps its data."
-    )
+    store: StoreSettings = Field(default_factory=StoreSettings, description="Where the workspace keeps its data.")
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="How files are read in.")
 
 

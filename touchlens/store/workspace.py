@@ -32,8 +32,7 @@ def find_root(explicit: str | os.PathLike[str] | None = None, cwd: Path | None =
         if (folder / SETTINGS_FILE).is_file():
             return folder
     raise WorkspaceError(
-        f"no touchlens workspace here or above {start}; run 'touchlens init', "
-        f"or pass --workspace DIR or set {ENV_VAR}"
+        f"no touchlens workspace here or above {start}; run 'touchlens init', or pass --workspace DIR or set {ENV_VAR}"
     )
 
 

@@ -68,16 +68,12 @@ def parse_columns(spec: str | None, allowed: tuple[str, ...]) -> dict[str, str]:
 class RowBatcher:
     """Collects records read one by one (JSON formats) into canonical batches of `size` rows."""
 
-    def __init__(
-        self, columns: tuple[str, ...] = (*EVENT_COLUMNS, "properties"), size: int = BATCH_ROWS
-    ) -> None:
+    def __init__(self, columns: tuple[str, ...] = (*EVENT_COLUMNS, "properties"), size: int = BATCH_ROWS) -> None:
         self.columns = (*META_COLUMNS, *columns)
         self.size = size
         self._rows: dict[str, list[Any]] = {c: [] for c in self.columns}
 
-    def add(
-        self, row: int, raw: str | None, values: dict[str, Any], error: tuple[str, str] | None = None
-    ) -> None:
+    def add(self, row: int, raw: str | None, values: dict[str, Any], error: tuple[str, str] | None = None) -> None:
         """One record; `values` holds canonical names (missing ones are null), `error` is (reason, field)."""
         self._rows["_row"].append(row)
         self._rows["_raw"].append(raw)
@@ -93,9 +89,7 @@ class RowBatcher:
         """The rows collected so far as one batch (nothing when empty)."""
         if not self._rows["_row"]:
             return
-        arrays = [
-            pa.array(self._rows[c], type=pa.int64() if c == "_row" else pa.string()) for c in self.columns
-        ]
+        arrays = [pa.array(self._rows[c], type=pa.int64() if c == "_row" else pa.string()) for c in self.columns]
         self._rows = {c: [] for c in self.columns}
         yield pa.RecordBatch.from_arrays(arrays, names=list(self.columns))
 

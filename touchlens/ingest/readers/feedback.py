@@ -104,16 +104,12 @@ def csv_batches(
     yield from batcher.flush()
 
 
-def resolve(
-    path: Path, names: list[str], opts: ReadOptions, defaults: dict[str, tuple[str, ...]]
-) -> dict[str, str]:
+def resolve(path: Path, names: list[str], opts: ReadOptions, defaults: dict[str, tuple[str, ...]]) -> dict[str, str]:
     """Canonical name → file column, from --columns first and the default names second."""
     found: dict[str, str] = {}
     for canonical, column in opts.columns.items():
         if column not in names:
-            raise ReaderError(
-                f"{path}: column '{column}' (for {canonical}) not found; columns are: {', '.join(names)}"
-            )
+            raise ReaderError(f"{path}: column '{column}' (for {canonical}) not found; columns are: {', '.join(names)}")
         found[canonical] = column
     for canonical, candidates in defaults.items():
         match = next((c for c in candidates if c in names and c not in found.values()), None)
@@ -125,9 +121,7 @@ def resolve(
 def _require(path: Path, names: list[str], missing: list[str], hint: str) -> None:
     if missing:
         columns = ", ".join(names)
-        raise ReaderError(
-            f"{path}: no column for {', '.join(missing)}; columns are: {columns} (use --columns {hint})"
-        )
+        raise ReaderError(f"{path}: no column for {', '.join(missing)}; columns are: {columns} (use --columns {hint})")
 
 
 def per_metric(common: Row, answers: list[tuple[str, str, str | None]], comment: str | None) -> list[Row]:
@@ -221,9 +215,7 @@ def qualtrics_layout(path: Path, head: list[list[str]], opts: ReadOptions) -> Qu
     rows = header_rows(head)
     texts = head[1] if rows >= 2 else ids
     found = resolve(path, ids, opts, QUALTRICS_NAMES)
-    customers = (
-        (found["customer_id"],) if "customer_id" in found else tuple(c for c in CUSTOMER_COLUMNS if c in ids)
-    )
+    customers = (found["customer_id"],) if "customer_id" in found else tuple(c for c in CUSTOMER_COLUMNS if c in ids)
     metrics, comments = _questions(ids, texts, found, opts)
     _require(path, ids, [] if customers else ["customer_id"], "customer_id=COLUMN")
     _require(path, ids, [] if "ts" in found else ["ts"], "ts=COLUMN")

@@ -46,9 +46,7 @@ def resolve_columns(
     found: dict[str, str] = {}
     for canonical, column in opts.columns.items():
         if column not in names:
-            raise ReaderError(
-                f"{path}: column '{column}' (for {canonical}) not found; columns are: {', '.join(names)}"
-            )
+            raise ReaderError(f"{path}: column '{column}' (for {canonical}) not found; columns are: {', '.join(names)}")
         found[canonical] = column
     for canonical, candidates in DEFAULT_NAMES.items():
         if canonical not in found:
@@ -64,9 +62,7 @@ def resolve_columns(
     return found
 
 
-def canonical_batch(
-    batch: pa.RecordBatch, mapping: dict[str, str], rows: np.ndarray[Any, Any]
-) -> pa.RecordBatch:
+def canonical_batch(batch: pa.RecordBatch, mapping: dict[str, str], rows: np.ndarray[Any, Any]) -> pa.RecordBatch:
     """The file's batch in canonical shape: mapped columns as text (ts may stay a timestamp), the rest as properties."""
     n = batch.num_rows
     arrays: dict[str, pa.Array] = {

@@ -50,9 +50,7 @@ def _read_parquet(path: Path, opts: ReadOptions) -> Iterator[pa.RecordBatch]:
     names = pf.schema_arrow.names
     missing = [c for c in REQUIRED if c not in names]
     if missing:
-        raise ReaderError(
-            f"{path}: not a GA4 export: no column {', '.join(missing)}; columns are: {', '.join(names)}"
-        )
+        raise ReaderError(f"{path}: not a GA4 export: no column {', '.join(missing)}; columns are: {', '.join(names)}")
     batcher = RowBatcher(size=opts.batch_rows)
     number = 0
     for batch in pf.iter_batches(batch_size=opts.batch_rows):

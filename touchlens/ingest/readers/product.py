@@ -27,9 +27,10 @@ MIXPANEL_USED = ("time", "distinct_id", "$insert_id", "channel")
 def json_records(path: Path, wrappers: tuple[str, ...] = ()) -> Iterator[Record]:
     """(row, raw, record, error) for each record, whether the file has one a line or wraps them in an array.
 
-    Records of a whole-file document are numbered 1, 2, … in the array; records of an array on one line
-    share that line's number, as Segment batches do.
+    A record a line is numbered by its line; records inside arrays are numbered 1, 2, … through the file,
+    since an API page saved as a file often sits on a single line.
     """
+    counted = 0
     for number, line, value, error in json_lines(path):
         items = value if isinstance(value, list) else None
         if isinstance(value, dict):
@@ -38,8 +39,9 @@ def json_records(path: Path, wrappers: tuple[str, ...] = ()) -> Iterator[Record]
         if items is None:
             yield number, line, value, error
             continue
-        for index, item in enumerate(items, start=1):
-            yield (number if line else index), dump(item), item, None
+        for item in items:
+            counted += 1
+            yield counted, dump(item), item, None
 
 
 def read_json_records(

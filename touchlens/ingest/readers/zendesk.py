@@ -32,7 +32,7 @@ def read_zendesk(path: Path, opts: ReadOptions) -> Iterator[pa.RecordBatch]:
     return read_json_records(path, opts, ticket_events, WRAPPERS)
 
 
-def ticket_events(ticket: dict[str, Any]) -> list[dict[str, Any]]:
+def ticket_events(ticket: Row) -> list[Row]:
     """The events of one ticket; both share the ticket's customer, channel and properties."""
     common = {
         "customer_id": requester(ticket),
@@ -52,23 +52,23 @@ def ticket_events(ticket: dict[str, Any]) -> list[dict[str, Any]]:
     return events
 
 
-def _ticket_id(ticket: dict[str, Any], what: str) -> str | None:
+def _ticket_id(ticket: Row, what: str) -> str | None:
     # Without a ticket id the pipeline's fingerprint stands in.
     return None if ticket.get("id") is None else f"zendesk:ticket:{ticket['id']}:{what}"
 
 
-def requester(ticket: dict[str, Any]) -> Any:
+def requester(ticket: Row) -> Any:
     who = ticket.get("requester")
     return ticket.get("requester_id") or (who.get("id") if isinstance(who, dict) else None)
 
 
-def via_channel(ticket: dict[str, Any]) -> str | None:
+def via_channel(ticket: Row) -> str | None:
     via = ticket.get("via")
     channel = via.get("channel") if isinstance(via, dict) else None
     return CHANNELS.get(channel, channel) if isinstance(channel, str) and channel else None
 
 
-def ticket_properties(ticket: dict[str, Any]) -> dict[str, Any]:
+def ticket_properties(ticket: Row) -> Row:
     props = {"ticket_id": ticket.get("id"), **{k: ticket.get(k) for k in TICKET_PROPERTIES}}
     return {k: v for k, v in props.items() if v is not None}
 
@@ -78,7 +78,7 @@ def read_zendesk_ratings(path: Path, opts: ReadOptions) -> Iterator[pa.RecordBat
     return read_json_records(path, opts, rating_rows, WRAPPERS, columns=FEEDBACK_COLUMNS)
 
 
-def rating_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
+def rating_rows(record: Row) -> list[Row]:
     """The feedback row of a ticket's rating, or of a record of the Satisfaction Ratings API."""
     if "satisfaction_rating" in record or "via" in record:
         rating = record.get("satisfaction_rating")
@@ -87,7 +87,7 @@ def rating_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     return _rating(record, ticket)
 
 
-def _rating(rating: dict[str, Any], ticket: dict[str, Any]) -> list[dict[str, Any]]:
+def _rating(rating: Row, ticket: Row) -> list[Row]:
     score = rating.get("score")
     if score is None or score in NOT_RATED:
         return []
@@ -134,15 +134,15 @@ def intercom_customer(conversation: Row, rating: Row) -> Any:
     """The rating's contact, else the conversation's first contact, user or (when a person) author."""
     contacts = conversation.get("contacts")
     listed = contacts.get("contacts") if isinstance(contacts, dict) else contacts
-    source = conversation.get("source")
-    author = source.get("author") if isinstance(source, dict) else None
-    person = author if isinstance(author, dict) and author.get("type") in PEOPLE else None
-    customers = conversation.get("customers")
-    candidates = [
-        rating.get("contact"),
-        rating.get("customer"),
-        *(listed or [])[:1],
-        conversation.get("user"),
-    ]
-    candidates += [person, *(customers or [])[:1]]
+    author = _get(conversation.get("source"), "author")
+    candidates = [rating.get("contact"), rating.get("customer"), _first(listed), conversation.get("user")]
+    candidates += [author if _get(author, "type") in PEOPLE else None, _first(conversation.get("customers"))]
     return next((c["id"] for c in candidates if isinstance(c, dict) and c.get("id") is not None), None)
+
+
+def _first(value: Any) -> Any:
+    return value[0] if isinstance(value, list) and value else None
+
+
+def _get(value: Any, key: str) -> Any:
+    return value.get(key) if isinstance(value, dict) else None

@@ -54,9 +54,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "stages",
-        sa.Column(
-            "journey", sa.String(120), sa.ForeignKey("journeys.key", ondelete="CASCADE"), primary_key=True
-        ),
+        sa.Column("journey", sa.String(120), sa.ForeignKey("journeys.key", ondelete="CASCADE"), primary_key=True),
         sa.Column("key", sa.String(120), primary_key=True),
         sa.Column("position", sa.Integer, nullable=False),
         sa.Column("emotion", sa.Integer),
