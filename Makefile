@@ -5,8 +5,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   ?= .demo
 EXAMPLE ?= examples/outdoor_retail.yaml
+CUSTOMERS ?= 5000
 
-.PHONY: install demo test lint typecheck unit bench lock clean
+.PHONY: install demo map-demo test lint typecheck unit bench lock clean
 
 install: $(STAMP)
 
@@ -18,12 +19,20 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $@
 
 demo: install
-	@rm -rf $(DEMO)
-	@$(BIN)/touchlens init $(DEMO)
-	@$(BIN)/touchlens --workspace $(DEMO) map import $(EXAMPLE)
+	@$(BIN)/touchlens --workspace $(DEMO) demo --no-serve --customers $(CUSTOMERS)
 	@$(BIN)/touchlens --workspace $(DEMO) touchpoints
 	@$(BIN)/touchlens --workspace $(DEMO) matrix
 	@$(BIN)/touchlens --workspace $(DEMO) map check
+	@$(BIN)/touchlens --workspace $(DEMO) quarantine list
+
+# The map alone, without demo data: `make map-demo EXAMPLE=examples/food_delivery.yaml`.
+map-demo: install
+	@rm -rf $(DEMO)-map
+	@$(BIN)/touchlens init $(DEMO)-map
+	@$(BIN)/touchlens --workspace $(DEMO)-map map import $(EXAMPLE)
+	@$(BIN)/touchlens --workspace $(DEMO)-map touchpoints
+	@$(BIN)/touchlens --workspace $(DEMO)-map matrix
+	@$(BIN)/touchlens --workspace $(DEMO)-map map check
 
 lint: install
 	$(BIN)/ruff check .

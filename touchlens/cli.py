@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext as _null
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -11,7 +12,7 @@ import typer
 
 import touchlens
 from touchlens import console as ui
-from touchlens.api import Workspace, read_map_file
+from touchlens.api import Workspace, build_demo, read_map_file
 from touchlens.errors import MapError, TouchlensError
 from touchlens.ingest.readers import EVENT_FORMATS
 from touchlens.model.checks import design_checks
@@ -293,6 +294,8 @@ def quarantine_list(
     groups = _ws(ctx).quarantine(limit)
     if as_json:
         ui.print_json({"reasons": groups})
+    elif not groups:
+        ui.out.print("Quarantine is empty: every row read so far was usable.")
     else:
         ui.out.print(ui.quarantine_table(groups))
 
@@ -302,6 +305,31 @@ def quarantine_clear(ctx: typer.Context) -> None:
     """Delete every quarantined row (after fixing and re-ingesting the files)."""
     n = _ws(ctx).clear_quarantine()
     ui.out.print(f"Cleared {n} quarantined rows")
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    customers: Annotated[int, typer.Option(min=1, help="How many customers to simulate.")] = 5000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data.")] = 7,
+    serve: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the web app afterwards (not built yet: --no-serve).")
+    ] = False,
+    planted: Annotated[
+        bool, typer.Option("--planted/--no-planted", help="Plant the known effects listed in truths.json.")
+    ] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build a demo workspace (default ./touchlens-demo) from the retail example with realistic data."""
+    target = ctx.obj or Path("touchlens-demo")
+    with ui.err.status("Simulating customers and ingesting their data…") if ui.err.is_terminal else _null():
+        report = build_demo(target, customers=customers, seed=seed, planted=planted)
+    if as_json:
+        ui.print_json(report.to_dict())
+    else:
+        ui.out.print(ui.demo_summary(report.to_dict()))
+    if serve:
+        ui.err.print("The web app arrives in a later release; the workspace is ready for the CLI.")
 
 
 def main() -> None:

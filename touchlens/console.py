@@ -142,6 +142,18 @@ def quarantine_table(groups: list[dict[str, Any]]) -> Table:
     return table
 
 
+def demo_summary(report: dict[str, Any]) -> Table:
+    table = Table(title=f"Demo workspace: {text(report['workspace'])}", title_justify="left")
+    table.add_column("data")
+    for col in ("read", "accepted", "duplicates", "quarantined", "unmapped"):
+        table.add_column(col, justify="right")
+    for name in ("events", "feedback"):
+        r = report[name]
+        table.add_row(name, *(f"{r[c]:,}" for c in ("read", "accepted", "duplicates", "quarantined", "unmapped")))
+    table.caption = f"planted truths: {text(report['truths'])} · use: touchlens -w {text(report['workspace'])} …"
+    return table
+
+
 def counts_table(title: str, counts: dict[str, int]) -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column("section")

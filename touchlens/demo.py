@@ -395,7 +395,7 @@ class _Sim:
         t = _daytime(self.rng, t + self.u(1, 12) * DAY, 8, 22)
         by_post = self.rng.random() < 0.8
         t = self.postal_return(t, refund) if by_post else self.store_return(t, refund)
-        chat = self.rng.random() < (0.25 if refund else 0.5)
+        chat = self.rng.random() < (0.15 if refund else 0.4)
         if chat:
             self.chat(_daytime(self.rng, t + self.u(1, 3) * DAY, 8, 22), "refund" if refund else "exchange")
         if by_post:
