@@ -24,6 +24,7 @@ MAP = ROOT / "examples" / "outdoor_retail.yaml"
 PLAIN = """
 import duckdb, sys, time
 con = duckdb.connect(sys.argv[1])
+con.execute("SET enable_progress_bar = false")
 reader = {"parquet": "read_parquet", "csv": "read_csv"}[sys.argv[3]]
 start = time.perf_counter()
 con.execute(f"CREATE TABLE t AS SELECT * FROM {reader}(?)", [sys.argv[2]])
@@ -81,7 +82,7 @@ def _touchlens(path: Path, work: Path) -> dict[str, Any]:
 
 def _plain(path: Path, kind: str, work: Path) -> dict[str, Any]:
     out, wall, rss = _child([sys.executable, "-c", PLAIN, str(work / "plain.duckdb"), str(path), kind])
-    return {"seconds": float(out.strip()), "wall": wall, "rss_mib": rss}
+    return {"seconds": float(out.strip().splitlines()[-1]), "wall": wall, "rss_mib": rss}
 
 
 def run() -> list[dict[str, Any]]:

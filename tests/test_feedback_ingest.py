@@ -80,3 +80,19 @@ def test_bad_attach_window_is_a_clear_error(cli, tmp_path: Path) -> None:
     result = cli("-w", ws, "ingest", "feedback", DATA / "feedback_long.csv", "--attach-window", "soon")
     assert result.code == 1
     assert "--attach-window: 'soon' is not a duration" in result.err
+
+
+def test_fixed_scales_ignore_a_file_scale_and_reasons_name_their_field(cli, tmp_path: Path) -> None:
+    ws = _workspace(cli, tmp_path)
+    path = write(
+        tmp_path / "f.csv",
+        "response_id,customer_id,ts,metric,score,scale_max,touchpoint\n"
+        "a,c1,2026-03-01T12:00:00Z,nps,15,20,\n"  # NPS stays 0-10 whatever the file says
+        "b,c1,2026-03-01T12:00:00Z,rating,8,10,\n"  # a rating may bring its own scale
+        "c,c1,2026-03-01T12:00:00Z,csat,x,,nowhere\n",  # two problems: the first one is reported
+    )
+    report = _feedback(cli, ws, path)
+    assert (report["accepted"], report["quarantined"]) == (1, 2)
+    reasons = json.loads(cli("-w", ws, "quarantine", "list", "--json").out)["reasons"]
+    found = {(r["reason"], e["field"]) for r in reasons for e in r["examples"]}
+    assert found == {("score out of range", "score"), ("score not a number", "score")}

@@ -208,3 +208,20 @@ def test_customers_and_identify_traits_assign_personas(cli, tmp_path: Path) -> N
     csv_path = write(tmp_path / "c.csv", f"customer_id,{cond.property}\nu10,{value}\n,orphan\n")
     counts = json.loads(cli("-w", ws, "ingest", "customers", csv_path, "--json").out)
     assert (counts["read"], counts["updated"], counts["quarantined"]) == (2, 1, 1)
+
+
+def test_empty_csv_cells_are_absent_and_a_json_array_file_is_read_item_by_item(cli, tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    cli("init", ws)
+    rules = (
+        "name: X\ntouchpoints:\n  - {key: with_coupon, match: {event: order, where: {coupon: {exists: true}}}}\n"
+        "  - {key: without_coupon, match: {event: order, where: {coupon: {exists: false}}}}\n"
+    )
+    cli("-w", ws, "map", "import", write(tmp_path / "m.yaml", rules))
+    csv_path = write(
+        tmp_path / "e.csv", "customer_id,ts,event,coupon\nc1,2026-01-01,order,SAVE\nc2,2026-01-01,order,\n"
+    )
+    assert _ingest(cli, ws, csv_path)["by_touchpoint"] == {"with_coupon": 1, "without_coupon": 1}
+    events = [{"customer_id": "c3", "ts": "2026-01-02", "event": "order"}, "not an object"]
+    report = _ingest(cli, ws, write(tmp_path / "a.json", json.dumps(events, indent=2)))
+    assert (report["accepted"], report["quarantined"], report["by_touchpoint"]) == (1, 1, {"without_coupon": 1})

@@ -26,6 +26,7 @@ from touchlens.ingest.feedback import FeedbackIngest
 from touchlens.ingest.readers import EVENT_FORMATS, detect_format, reader_for
 from touchlens.ingest.readers.base import FEEDBACK_COLUMNS, ReaderError, ReadOptions, parse_columns
 from touchlens.ingest.readers.flat import DEFAULT_NAMES
+from touchlens.ingest.rules import rule_properties
 from touchlens.model.checks import Finding, design_checks, model_duplicates, reference_problems
 from touchlens.model.durations import parse_duration
 from touchlens.model.inventory import dump_inventory, parse_inventory
@@ -188,8 +189,8 @@ class Workspace:
         if fmt not in EVENT_FORMATS:
             raise ReaderError(f"unknown format '{fmt}'; formats are: {', '.join(EVENT_FORMATS)}")
         mapping = columns if isinstance(columns, dict) else parse_columns(columns, tuple(DEFAULT_NAMES))
-        opts = ReadOptions(columns=mapping, batch_rows=self.settings.ingest.batch_rows)
         m = self.map_or_empty()
+        opts = ReadOptions(mapping, self.settings.ingest.batch_rows, tuple(rule_properties(m.touchpoints)))
         total = pipeline.IngestReport()
         with self.events() as con:
             for raw_path in paths:
@@ -261,8 +262,11 @@ class Workspace:
 
     def remap(self) -> dict[str | None, int]:
         """Re-apply the map's touchpoint rules to every stored event."""
+        m = self.map()
         with self.events() as con:
-            return pipeline.remap(con, self.map_or_empty())
+            counts = pipeline.remap(con, m)
+            pipeline.assign_personas(con, m)
+        return counts
 
     def design_checks(self) -> list[Finding]:
         return design_checks(self.map())

@@ -260,7 +260,8 @@ def ingest_customers(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="CSV with a customer id column and attribute columns.")],
     id_column: Annotated[
-        str | None, typer.Option("--id-column", help="The customer id column (default: customer_id).")
+        str | None,
+        typer.Option("--id-column", help="The customer id column (default: customer_id, user_id or id)."),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -302,7 +303,7 @@ def quarantine_list(
 
 @quarantine_app.command("clear")
 def quarantine_clear(ctx: typer.Context) -> None:
-    """Delete every quarantined row (after fixing and re-ingesting the files)."""
+    """Delete every quarantined row (before re-ingesting fixed files, so only what is still wrong returns)."""
     n = _ws(ctx).clear_quarantine()
     ui.out.print(f"Cleared {n} quarantined rows")
 

@@ -123,7 +123,8 @@ def ingest_table(report: dict[str, Any]) -> Table:
     table.add_column("count")
     table.add_column("rows", justify="right")
     for name in ("read", "accepted", "duplicates", "quarantined", "unmapped", "identified"):
-        table.add_row(name, f"{report[name]:,}")
+        if name != "identified" or report.get(name):
+            table.add_row(name, f"{report[name]:,}")
     for key, n in report["by_touchpoint"].items():
         table.add_row(f"  {text(key)}", f"{n:,}")
     return table

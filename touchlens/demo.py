@@ -44,14 +44,6 @@ PATHS = {"home": "/", "search": "/search", "product": "/p/", "reviews": "/p/", "
 FEEDBACK_COLUMNS = ["response_id", "customer_id", "ts", "metric", "score", "touchpoint", "comment"]
 CUSTOMER_COLUMNS = ["customer_id", "segment", "country", "signup_ts", "tier", "lifecycle_segment",
                     "loyalty_tier", "orders_last_12m", "acquisition_campaign"]  # fmt: skip
-TOPICS = {
-    "refund_issued_email": "the refund email", "exchange_initiated_email": "the exchange confirmation",
-    "order_confirmation_email": "the order email", "shipped_sms": "the shipping text",
-    "store_pickup": "click & collect", "phone_support": "the phone team", "support_chat": "the chat agent",
-    "return_portal": "the returns portal", "in_store_return": "the returns desk",
-    "in_store_fitting": "the boot fitting", "community_events": "the Summit Club event",
-    "review_request_email": "shopping with Trailhead",
-}  # fmt: skip
 OPENERS = {
     "pos": ["{t} was spot on.", "Really happy with {t}.", "Quick and clear - {t} did exactly what I needed.",
             "No complaints about {t}, thank you!", "Brilliant, {t} made it easy."],
@@ -75,14 +67,20 @@ DETAILS = {
 PII = ["Email me at {n}@example.com if you need more.", "Call me back on 07700 900{d:03d} please.",
        "My number is +44 7700 900{d:03d}."]  # fmt: skip
 NAMES = ["jane.doe", "sam_hill", "a.patel", "tom.r", "morag.h", "lee.w"]
-SURVEYS = {  # the chance of an answer after each surveyed touchpoint, by metric
-    "order_confirmation_email": {"csat": 0.01}, "shipped_sms": {"csat": 0.01},
-    "store_pickup": {"csat": 0.06}, "phone_support": {"csat": 0.03, "ces": 0.02},
-    "support_chat": {"csat": 0.2, "ces": 0.1}, "return_portal": {"ces": 0.08},
-    "exchange_initiated_email": {"csat": 0.1}, "in_store_return": {"csat": 0.15},
-    "refund_issued_email": {"csat": 0.25}, "in_store_fitting": {"csat": 0.2, "nps": 0.1},
-    "community_events": {"nps": 0.2}, "review_request_email": {"nps": 0.02},
-}  # fmt: skip
+SURVEYS = {  # per surveyed touchpoint: how comments name it, and the chance of an answer by metric
+    "order_confirmation_email": ("the order email", {"csat": 0.01}),
+    "shipped_sms": ("the shipping text", {"csat": 0.01}),
+    "store_pickup": ("click & collect", {"csat": 0.06}),
+    "phone_support": ("the phone team", {"csat": 0.03, "ces": 0.02}),
+    "support_chat": ("the chat agent", {"csat": 0.2, "ces": 0.1}),
+    "return_portal": ("the returns portal", {"ces": 0.08}),
+    "exchange_initiated_email": ("the exchange confirmation", {"csat": 0.1}),
+    "in_store_return": ("the returns desk", {"csat": 0.15}),
+    "refund_issued_email": ("the refund email", {"csat": 0.25}),
+    "in_store_fitting": ("the boot fitting", {"csat": 0.2, "nps": 0.1}),
+    "community_events": ("the Summit Club event", {"nps": 0.2}),
+    "review_request_email": ("shopping with Trailhead", {"nps": 0.02}),
+}
 
 
 @dataclass(frozen=True)
@@ -203,7 +201,7 @@ def _mood(metric: str, score: int) -> str:
 
 
 def _comment(rng: random.Random, touchpoint: str, mood: str) -> str:
-    parts = [rng.choice(OPENERS[mood]).format(t=TOPICS.get(touchpoint, "the service"))]
+    parts = [rng.choice(OPENERS[mood]).format(t=SURVEYS[touchpoint][0])]
     details = DETAILS.get((touchpoint, mood), [])
     if details and rng.random() < 0.75:
         parts.append(rng.choice(details))
@@ -248,7 +246,7 @@ class _Sim:
 
     def survey(self, t: float, touchpoint: str) -> float:
         """Maybe post-interaction survey answers, a little while after the interaction at `t`."""
-        for metric, chance in SURVEYS[touchpoint].items():
+        for metric, chance in SURVEYS[touchpoint][1].items():
             if self.rng.random() >= chance or (ts := t + self.u(0.3, 30) * HOUR) > END:
                 continue
             lo, hi = SCALES[metric]
@@ -562,7 +560,7 @@ def _bench_times(rng: np.random.Generator, customer: np.ndarray[Any, Any], custo
     """Microsecond timestamps rising within each customer: a start per customer plus running gaps."""
     gaps = rng.exponential(2 * DAY * 1e6, customer.size).astype(np.int64) + 1_000_000
     running = np.cumsum(gaps)
-    firsts = np.flatnonzero(np.r_[True, customer[1:] != customer[:-1]])
+    firsts = np.flatnonzero(np.diff(customer, prepend=-1))  # each customer's first row
     offsets = np.repeat(running[firsts] - gaps[firsts], np.diff(np.r_[firsts, customer.size]))
     starts = rng.integers(int(START * 1e6), int((END - 90 * DAY) * 1e6), customers)
     times: np.ndarray[Any, Any] = np.minimum(starts[customer] + running - offsets, int(END * 1e6))
@@ -580,15 +578,17 @@ def benchmark_events(n_events: int, seed: int = 7) -> pa.Table:
     customer = np.sort(rng.integers(0, customers, n_events))
     weights = np.array([v[4] for v in BENCH_VOCAB])
     kinds = rng.choice(len(BENCH_VOCAB), size=n_events, p=weights / weights.sum()).astype(np.int32)
-    kinds = kinds[np.lexsort((kinds, customer))]  # journey order within each customer, as real paths run
+    # Journey order within each customer, as real paths run: one sort of a combined (customer, kind) key.
+    kinds = (np.sort(customer * len(BENCH_VOCAB) + kinds) % len(BENCH_VOCAB)).astype(np.int32)
     numbers = pc.utf8_lpad(pc.cast(pa.array(customer + 1), pa.string()), len(str(customers)), "0")
     columns = {
         "event_id": pc.binary_join_element_wise("e", pc.cast(pa.array(np.arange(n_events)), pa.string()), ""),
         "customer_id": pc.binary_join_element_wise("c", numbers, ""),
         "ts": pa.array(_bench_times(rng, customer, customers), type=pa.timestamp("us", tz="UTC")),
     }
-    for i, name in enumerate(("event", "channel", "page_type", "template")):
-        columns[name] = _bench_text([v[i] for v in BENCH_VOCAB], kinds)  # type: ignore[misc]
+    texts = zip(*(v[:4] for v in BENCH_VOCAB), strict=True)
+    for name, values in zip(("event", "channel", "page_type", "template"), texts, strict=True):
+        columns[name] = _bench_text(list(values), kinds)
     revenue = np.round(rng.lognormal(4.5, 0.6, n_events), 2)
     columns["revenue"] = pa.array(revenue, mask=kinds != ORDER_KIND, type=pa.float64())
     return pa.table(columns)

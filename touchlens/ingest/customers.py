@@ -27,7 +27,8 @@ QUARANTINE_SQL = """
 INSERT INTO quarantine
 SELECT 'customers', 'customers', ?, _row, 'customer_id', 'no customer id', NULL,
   CAST(to_json(attributes) AS VARCHAR), ?
-FROM _cbatch WHERE NULLIF(trim(customer_id), '') IS NULL
+FROM _cbatch b WHERE NULLIF(trim(customer_id), '') IS NULL
+  AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.kind = 'customers' AND q.file = ? AND q."row" = b._row)
 """
 
 
@@ -37,9 +38,7 @@ def ingest_customers(con: duckdb.DuckDBPyConnection, path: Path, id_column: str 
     names = table.schema.names
     column = id_column or next((c for c in ("customer_id", "user_id", "id") if c in names), None)
     if column is None or column not in names:
-        raise ReaderError(
-            f"{path}: no customer id column; columns are: {', '.join(names)} (use --columns customer_id=COLUMN)"
-        )
+        raise ReaderError(f"{path}: no customer id column; columns are: {', '.join(names)} (use --id-column COLUMN)")
     others = [c for c in names if c != column]
     attributes = pa.StructArray.from_arrays([table.column(c).combine_chunks() for c in others], names=others)
     batch = pa.table(
@@ -52,7 +51,7 @@ def ingest_customers(con: duckdb.DuckDBPyConnection, path: Path, id_column: str 
     with transaction(con):
         con.register("_cbatch", batch)
         bad = int(scalar(con, "SELECT count(*) FROM _cbatch WHERE NULLIF(trim(customer_id), '') IS NULL"))
-        con.execute(QUARANTINE_SQL, [str(path), datetime.now(UTC)])
+        con.execute(QUARANTINE_SQL, [str(path), datetime.now(UTC), str(path)])
         con.execute(UPSERT_SQL)
         con.unregister("_cbatch")
     return {"read": table.num_rows, "updated": table.num_rows - bad, "quarantined": bad}

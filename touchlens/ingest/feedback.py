@@ -21,7 +21,6 @@ from touchlens.ingest.pipeline import MACROS, IngestReport, Progress, write_log
 from touchlens.model.map import TouchpointMap
 from touchlens.store.events import scalar, transaction
 
-SCALES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7), "rating": (1, 5)}
 DEFAULT_ATTACH_WINDOW = timedelta(hours=48)
 
 STAGE_SQL = """
@@ -37,13 +36,13 @@ SELECT *,
     WHEN score < scale_min OR score > scale_max THEN 'score out of range'
     WHEN touchpoint IS NOT NULL AND NOT list_contains(?::VARCHAR[], touchpoint) THEN 'unknown touchpoint'
   END AS reason,
-  CASE
+  CASE  -- in the same order as the reasons above
     WHEN _error IS NOT NULL THEN _field
     WHEN customer_id IS NULL THEN 'customer_id'
     WHEN ts IS NULL OR ts < TIMESTAMPTZ '1990-01-01' OR ts > CAST(? AS TIMESTAMPTZ) + INTERVAL 1 DAY THEN 'ts'
     WHEN metric IS NULL OR NOT list_contains(['nps', 'csat', 'ces', 'rating'], metric) THEN 'metric'
-    WHEN touchpoint IS NOT NULL AND NOT list_contains(?::VARCHAR[], touchpoint) THEN 'touchpoint'
-    ELSE 'score'
+    WHEN score IS NULL OR score < scale_min OR score > scale_max THEN 'score'
+    ELSE 'touchpoint'
   END AS field
 FROM (
   SELECT b._row, b._raw, b._error, b._field,
@@ -54,10 +53,11 @@ FROM (
     lower(NULLIF(trim(b.metric), '')) AS metric,
     b.score AS score_raw,
     try_cast(trim(b.score) AS DOUBLE) AS score,
-    COALESCE(try_cast(b.scale_min AS DOUBLE), CASE lower(trim(b.metric)) WHEN 'nps' THEN 0 ELSE 1 END) AS scale_min,
-    COALESCE(try_cast(b.scale_max AS DOUBLE),
-             CASE lower(trim(b.metric)) WHEN 'nps' THEN 10 WHEN 'ces' THEN 7 ELSE 5 END)
-      AS scale_max,
+    -- A file's own scale counts for ratings only; NPS, CSAT and CES have fixed scales.
+    CASE WHEN lower(trim(b.metric)) = 'rating' THEN COALESCE(try_cast(b.scale_min AS DOUBLE), 1)
+         WHEN lower(trim(b.metric)) = 'nps' THEN 0 ELSE 1 END AS scale_min,
+    CASE WHEN lower(trim(b.metric)) = 'rating' THEN COALESCE(try_cast(b.scale_max AS DOUBLE), 5)
+         WHEN lower(trim(b.metric)) = 'nps' THEN 10 WHEN lower(trim(b.metric)) = 'ces' THEN 7 ELSE 5 END AS scale_max,
     NULLIF(trim(b.touchpoint), '') AS touchpoint,
     NULLIF(trim(b.channel), '') AS channel,
     NULLIF(b.comment, '') AS comment
@@ -139,7 +139,7 @@ class FeedbackIngest:
         con = self.con
         with transaction(con):
             con.register("_fbatch", batch)
-            con.execute(STAGE_SQL, [self.now, keys, self.now, keys])
+            con.execute(STAGE_SQL, [self.now, keys, self.now])
             con.unregister("_fbatch")
             con.execute(QUARANTINE_SQL, [self.source, str(path), self.now, self.source, str(path)])
             report.quarantined = int(scalar(con, "SELECT count(*) FROM _fstage WHERE reason IS NOT NULL"))

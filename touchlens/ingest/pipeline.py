@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -123,18 +125,22 @@ FROM (
     {ts} AS ts,
     {props} AS properties,
     NULLIF(trim(b.event_id), '') AS given_id
+    {inner_props}
   FROM _batch b
 ))
 """
 
 
-def _stage(con: duckdb.DuckDBPyConnection, batch: pa.RecordBatch, now: datetime, props: SqlExpr, source: str) -> None:
+def _stage(con: duckdb.DuckDBPyConnection, batch: pa.RecordBatch, now: datetime, m: TouchpointMap, source: str) -> None:
     con.register("_batch", batch)
     schema = batch.schema
+    given = [name for name in schema.names if name.startswith("__p") and name.endswith("_in")]
+    _, props = property_columns(m.touchpoints, given)
     sql = STAGE_SQL.format(
         ts=_ts_sql(schema.field("ts").type),
         props=_props_sql(schema.field("properties").type),
         prop_columns=f", {props.sql}" if props.sql else "",
+        inner_props="".join(f", b.{name} AS {name}" for name in given),
     )
     con.execute(sql, [source, now, *props.params])
     con.unregister("_batch")
@@ -198,10 +204,9 @@ class EventIngest:
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     rules: SqlExpr = field(init=False)
     prop_columns: dict[str, str] = field(init=False)
-    prop_select: SqlExpr = field(init=False)
 
     def __post_init__(self) -> None:
-        self.prop_columns, self.prop_select = property_columns(self.m.touchpoints)
+        self.prop_columns, _ = property_columns(self.m.touchpoints)
         self.rules = compile_rules(self.m.touchpoints, self.prop_columns)
         self.con.execute(MACROS)
 
@@ -209,7 +214,7 @@ class EventIngest:
         report = IngestReport(files=[str(path)])
         started = time.perf_counter()
         self._log(path, report, finished=False)
-        for batch in batches:
+        for batch in prefetch(batches):
             report.add(self._batch(path, batch))
             if progress:
                 progress(batch.num_rows)
@@ -221,7 +226,7 @@ class EventIngest:
         report = IngestReport(read=batch.num_rows)
         con = self.con
         with transaction(con):
-            _stage(con, batch, self.now, self.prop_select, self.source)
+            _stage(con, batch, self.now, self.m, self.source)
             con.execute(QUARANTINE_SQL, [self.source, str(path), self.now, self.source, str(path)])
             con.execute(HITS_SQL, [self.source])
             insert = INSERT_SQL.format(touchpoint=self.rules.sql, identify=IDENTIFY)
@@ -287,6 +292,40 @@ def write_log(
                 source,
             ],
         )
+
+
+def prefetch(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Read the next batch on a thread while the engine stores this one (both release the GIL)."""
+    slot: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        slot.put(("batch", batch), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slot.put(("end", None))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            slot.put(("error", exc))
+
+    worker = threading.Thread(target=produce, name="touchlens-reader", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, item = slot.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
 
 
 def _count(cursor: duckdb.DuckDBPyConnection) -> int:

@@ -10,6 +10,7 @@ user text is ever spliced into a statement. Example::
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,14 +63,17 @@ def rule_properties(touchpoints: list[Touchpoint]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def property_columns(touchpoints: list[Touchpoint], props: str = "properties") -> tuple[dict[str, str], SqlExpr]:
+def property_columns(
+    touchpoints: list[Touchpoint], present: Collection[str] = (), props: str = "properties"
+) -> tuple[dict[str, str], SqlExpr]:
     """Columns ``__p0, __p1, …`` holding each tested property once, and the SQL select list that makes them.
 
-    Extracting each property once per row, rather than once per rule, keeps mapping cheap for big maps.
+    Extracting each property once per row, rather than once per rule, keeps mapping cheap for big maps. A
+    column a reader already provides as ``__pN_in`` (listed in `present`) is taken as it is, unparsed.
     """
     names = rule_properties(touchpoints)
     columns = {name: f"__p{i}" for i, name in enumerate(names)}
-    parts = [_property(props, name) for name in names]
+    parts = [SqlExpr(f"{columns[n]}_in") if f"{columns[n]}_in" in present else _property(props, n) for n in names]
     select = ", ".join(f"{p.sql} AS {columns[n]}" for n, p in zip(names, parts, strict=True))
     return columns, SqlExpr(select, [v for p in parts for v in p.params])
 

@@ -98,6 +98,8 @@ def connect(path: Path, read_only: bool = False, memory_limit: str | None = None
     con.execute("SET TimeZone = 'UTC'")
     # Row order inside a table carries no meaning here; letting DuckDB drop it makes big inserts cheaper.
     con.execute("SET preserve_insertion_order = false")
+    # DuckDB's own progress bar writes to stdout, which would corrupt --json output.
+    con.execute("SET enable_progress_bar = false")
     if memory_limit:
         con.execute(f"SET memory_limit = '{_size(memory_limit)}'")
     if not read_only or not path.exists():

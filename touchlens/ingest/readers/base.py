@@ -47,6 +47,9 @@ class ReadOptions:
 
     columns: dict[str, str] = field(default_factory=dict)
     batch_rows: int = BATCH_ROWS
+    # Property names the map's rules test: columnar readers hand them over as ``__pN_in`` text columns too,
+    # so mapping needs no JSON parsing.
+    rule_properties: tuple[str, ...] = ()
 
 
 Reader = Callable[[Path, ReadOptions], Iterator[pa.RecordBatch]]

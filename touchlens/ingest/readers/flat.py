@@ -7,6 +7,7 @@ plain DuckDB load; JSON Lines is read line by line so one broken line costs one 
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,9 @@ def resolve_columns(
     return found
 
 
-def canonical_batch(batch: pa.RecordBatch, mapping: dict[str, str], rows: np.ndarray[Any, Any]) -> pa.RecordBatch:
+def canonical_batch(
+    batch: pa.RecordBatch, mapping: dict[str, str], rows: np.ndarray[Any, Any], rule_properties: tuple[str, ...] = ()
+) -> pa.RecordBatch:
     """The file's batch in canonical shape: mapped columns as text (ts may stay a timestamp), the rest as properties."""
     n = batch.num_rows
     arrays: dict[str, pa.Array] = {
@@ -80,7 +83,17 @@ def canonical_batch(batch: pa.RecordBatch, mapping: dict[str, str], rows: np.nda
         arrays["properties"] = pa.StructArray.from_arrays([batch.column(c) for c in rest], names=rest)
     else:
         arrays["properties"] = pa.nulls(n, pa.string())
+    for i, name in enumerate(rule_properties):
+        if name in rest:
+            arrays[f"__p{i}_in"] = _as_text(batch.column(name))
     return pa.RecordBatch.from_arrays(list(arrays.values()), names=list(arrays))
+
+
+def _as_text(column: pa.Array) -> pa.Array:
+    """A property as JSON extraction would give it as text: booleans as true/false."""
+    if pa.types.is_boolean(column.type):
+        return pc.if_else(column, "true", "false")
+    return pc.cast(column, pa.string())
 
 
 def read_csv(path: Path, opts: ReadOptions) -> Iterator[pa.RecordBatch]:
@@ -100,14 +113,17 @@ def read_csv(path: Path, opts: ReadOptions) -> Iterator[pa.RecordBatch]:
         str(path),
         read_options=pa_csv.ReadOptions(use_threads=False, block_size=16 << 20),
         parse_options=pa_csv.ParseOptions(invalid_row_handler=on_invalid),
-        convert_options=pa_csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string())),
+        # An empty cell is a missing value, so `exists: false` rules see it as absent.
+        convert_options=pa_csv.ConvertOptions(
+            column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True, quoted_strings_can_be_null=True
+        ),
     )
     seen = 0
     reported = 0
     for batch in reader:
         rows = _physical_rows(seen, batch.num_rows, sorted(n for n, _ in invalid))
         seen += batch.num_rows
-        yield canonical_batch(batch, mapping, rows)
+        yield canonical_batch(batch, mapping, rows, opts.rule_properties)
         yield from _invalid_rows(invalid[reported:])
         reported = len(invalid)
     yield from _invalid_rows(invalid[reported:])
@@ -138,7 +154,9 @@ def read_parquet(path: Path, opts: ReadOptions) -> Iterator[pa.RecordBatch]:
     mapping = resolve_columns(path, pf.schema_arrow.names, opts)
     seen = 0
     for batch in pf.iter_batches(batch_size=opts.batch_rows):
-        yield canonical_batch(batch, mapping, np.arange(seen + 1, seen + 1 + batch.num_rows, dtype=np.int64))
+        yield canonical_batch(
+            batch, mapping, np.arange(seen + 1, seen + 1 + batch.num_rows, dtype=np.int64), opts.rule_properties
+        )
         seen += batch.num_rows
 
 
@@ -146,13 +164,21 @@ def read_jsonl(path: Path, opts: ReadOptions) -> Iterator[pa.RecordBatch]:
     """One flat JSON object a line; keys named by the mapping are the event, the rest its properties."""
     batcher = RowBatcher(size=opts.batch_rows)
     for number, line, value, error in json_lines(path):
-        if error or not isinstance(value, dict):
-            batcher.add(number, line, {}, (error or "not a JSON object", "line"))
+        if isinstance(value, list):  # a whole-file JSON array of events: number them 1, 2, …
+            for index, item in enumerate(value, start=1):
+                _add_record(batcher, index, json.dumps(item, default=str), item, None, opts)
         else:
-            batcher.add(number, line, _record_values(value, opts))
+            _add_record(batcher, number, line, value, error, opts)
         if batcher.full():
             yield from batcher.flush()
     yield from batcher.flush()
+
+
+def _add_record(batcher: RowBatcher, number: int, raw: str, value: Any, error: str | None, opts: ReadOptions) -> None:
+    if error or not isinstance(value, dict):
+        batcher.add(number, raw, {}, (error or "not a JSON object", "line"))
+    else:
+        batcher.add(number, raw, _record_values(value, opts))
 
 
 def _record_values(record: dict[str, Any], opts: ReadOptions) -> dict[str, Any]:
