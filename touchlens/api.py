@@ -191,14 +191,14 @@ class Workspace:
         mapping = columns if isinstance(columns, dict) else parse_columns(columns, tuple(DEFAULT_NAMES))
         m = self.map_or_empty()
         opts = ReadOptions(mapping, self.settings.ingest.batch_rows, tuple(rule_properties(m.touchpoints)))
-        total = pipeline.IngestReport()
         with self.events() as con:
-            for raw_path in paths:
-                path = _existing(raw_path).resolve()
-                kind = detect_format(path) if fmt == "auto" else fmt
-                job = pipeline.EventIngest(con, m, source or kind)
-                total.add(job.run(path, reader_for(kind)(path, opts), progress))
-                total.files.append(str(path))
+            total = _each_file(
+                paths,
+                lambda path: detect_format(path) if fmt == "auto" else fmt,
+                lambda path, kind: pipeline.EventIngest(con, m, source or kind).run(
+                    path, reader_for(kind)(path, opts), progress
+                ),
+            )
             pipeline.assign_personas(con, m)
         return total
 
@@ -242,15 +242,14 @@ class Workspace:
         mapping = columns if isinstance(columns, dict) else parse_columns(columns, FEEDBACK_NAMES)
         opts = ReadOptions(columns=mapping, batch_rows=self.settings.ingest.batch_rows)
         m = self.map_or_empty()
-        total = pipeline.IngestReport()
         with self.events() as con:
-            for raw_path in paths:
-                path = _existing(raw_path).resolve()
-                kind = detect_feedback_format(path) if fmt == "auto" else fmt
-                job = FeedbackIngest(con, m, source or kind, window)
-                total.add(job.run(path, FEEDBACK_READERS[kind](path, opts), progress))
-                total.files.append(str(path))
-        return total
+            return _each_file(
+                paths,
+                lambda path: detect_feedback_format(path) if fmt == "auto" else fmt,
+                lambda path, kind: FeedbackIngest(con, m, source or kind, window).run(
+                    path, FEEDBACK_READERS[kind](path, opts), progress
+                ),
+            )
 
     def ingest_customers(self, path: str | os.PathLike[str], id_column: str | None = None) -> dict[str, int]:
         """Merge customer attributes from a CSV and reassign personas by the map's segment rules."""
@@ -288,6 +287,20 @@ def _examples(con: duckdb.DuckDBPyConnection, kind: str, reason: str, limit: int
     return [{"file": f, "row": r, "field": fl, "detail": d, "raw": raw} for f, r, fl, d, raw in rows]
 
 
+def _each_file(
+    paths: Sequence[str | os.PathLike[str]],
+    kind_of: Callable[[Path], str],
+    ingest: Callable[[Path, str], pipeline.IngestReport],
+) -> pipeline.IngestReport:
+    """Ingest each file with its format (checked to exist first) and add up the reports."""
+    total = pipeline.IngestReport()
+    for raw_path in paths:
+        path = _existing(raw_path).resolve()
+        total.add(ingest(path, kind_of(path)))
+        total.files.append(str(path))
+    return total
+
+
 def _duration(value: str | timedelta, option: str) -> timedelta:
     if isinstance(value, timedelta):
         return value
@@ -319,60 +332,3 @@ def init(path: str | os.PathLike[str] = ".") -> Workspace:
 def open(path: str | os.PathLike[str] | None = None) -> Workspace:
     """Open the workspace at `path`, `$TOUCHLENS_WORKSPACE`, or the nearest `touchlens.toml` upward."""
     return Workspace(open_storage(find_root(path)))
-
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-DEMO_MARKER = ".touchlens-demo"
-
-
-@dataclass
-class DemoReport:
-    """What `build_demo` made: the workspace, the data files, and what their ingestion counted."""
-
-    workspace: Workspace
-    files: dict[str, str]
-    events: pipeline.IngestReport
-    feedback: pipeline.IngestReport
-    customers: dict[str, int]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "workspace": str(self.workspace.root),
-            "files": self.files,
-            "truths": str(self.workspace.root / "truths.json"),
-            "events": self.events.to_dict(),
-            "feedback": self.feedback.to_dict(),
-            "customers": self.customers,
-        }
-
-
-def build_demo(path: str | os.PathLike[str], customers: int = 5000, seed: int = 7, planted: bool = True) -> DemoReport:
-    """A workspace with the retail example map and realistic data with planted truths (`truths.json`).
-
-    Refuses a folder that holds anything but an earlier demo, so it never overwrites a real workspace.
-    """
-    from touchlens.demo import write_demo_files
-
-    root = Path(path).expanduser().resolve()
-    if root.exists() and any(root.iterdir()) and not (root / DEMO_MARKER).exists():
-        raise WorkspaceError(f"{root} is not empty and not a demo workspace; choose another folder")
-    example = EXAMPLES / "outdoor_retail.yaml"
-    if not example.is_file():
-        raise WorkspaceError(f"the example map is missing: {example} (run from a source checkout)")
-    _reset_demo(root)
-    ws = init(root)
-    (root / DEMO_MARKER).write_text("made by touchlens demo; safe to delete\n", encoding="utf-8")
-    ws.import_map(example)
-    files = write_demo_files(root / "demo-data", customers=customers, seed=seed, planted=planted)
-    (root / "truths.json").write_bytes(files.truths.read_bytes())
-    people = ws.ingest_customers(files.customers)
-    events = ws.ingest_events([files.events])
-    feedback = ws.ingest_feedback([files.feedback])
-    names = {"events": files.events, "feedback": files.feedback, "customers": files.customers}
-    return DemoReport(ws, {k: str(v) for k, v in names.items()}, events, feedback, people)
-
-
-def _reset_demo(root: Path) -> None:
-    """Remove an earlier demo's stores so a new seed or size starts clean."""
-    for name in ("events.duckdb", "events.duckdb.wal", "touchlens.db"):
-        (root / name).unlink(missing_ok=True)

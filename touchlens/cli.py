@@ -12,10 +12,12 @@ import typer
 
 import touchlens
 from touchlens import console as ui
-from touchlens.api import Workspace, build_demo, read_map_file
+from touchlens.api import Workspace, read_map_file
+from touchlens.demo_workspace import build_demo
 from touchlens.errors import MapError, TouchlensError
 from touchlens.ingest.readers import EVENT_FORMATS
 from touchlens.model.checks import design_checks
+from touchlens.model.map import Phase
 from touchlens.model.views import TouchpointFilter
 from touchlens.store.workspace import ENV_VAR
 
@@ -44,12 +46,6 @@ class ImportFormat(StrEnum):
     yaml = "yaml"
     json = "json"
     csv = "csv"
-
-
-class Phase(StrEnum):
-    pre_purchase = "pre-purchase"
-    purchase = "purchase"
-    post_purchase = "post-purchase"
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
