@@ -1,7 +1,8 @@
 """Event ingest: touchlens (rules, dedupe and quarantine included) against a plain DuckDB load of the same file.
 
-Each run is a fresh child process, so its peak RSS is its own (from wait4). The input is generated once and
-cached under benchmarks/.data/. Size: TOUCHLENS_BENCH_EVENTS (default 10,000,000).
+Each run is a fresh child process under a small wrapper, so its peak RSS is its own (RUSAGE_CHILDREN of the
+wrapper). The input is generated once and cached under benchmarks/.data/. Size: TOUCHLENS_BENCH_EVENTS
+(default 10,000,000).
 """
 
 from __future__ import annotations
@@ -108,6 +109,6 @@ def run() -> list[dict[str, Any]]:
         "ingest",
         rows,
         "ratio = plain DuckDB load time / touchlens ingest time (target >= 0.5); touchlens maps every event to a "
-        "touchpoint, dedupes on (source, event_id), validates and quarantines; RSS from wait4 of each child",
+        "touchpoint, dedupes on (source, event_id), validates and quarantines; RSS = each child's own peak",
     )
     return rows
