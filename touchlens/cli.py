@@ -8,6 +8,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
+import duckdb
+import pyarrow as pa
 import typer
 
 import touchlens
@@ -340,4 +342,8 @@ def main() -> None:
         sys.exit(1)
     except TouchlensError as exc:
         ui.err.print(f"[red]error:[/] {ui.text(exc)}", soft_wrap=True)
+        sys.exit(1)
+    except (duckdb.Error, pa.ArrowException) as exc:
+        # The engine refused something the checks before it did not catch: say so plainly, without a traceback.
+        ui.err.print(f"[red]error:[/] {ui.text(type(exc).__name__)}: {ui.text(exc)}", soft_wrap=True)
         sys.exit(1)

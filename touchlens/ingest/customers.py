@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from touchlens.ingest.readers.base import ReaderError
+from touchlens.ingest.readers.flat import header_names
 from touchlens.store.events import scalar, transaction
 
 UPSERT_SQL = """
 INSERT INTO customers (customer_id, attributes)
-SELECT customer_id, CAST(to_json(attributes) AS JSON) FROM (
+-- Merging into {} drops null (empty) cells, so an empty cell never erases a value already known.
+SELECT customer_id, json_merge_patch('{}', to_json(attributes)) FROM (
   SELECT NULLIF(trim(customer_id), '') AS customer_id, attributes, _row FROM _cbatch
 ) WHERE customer_id IS NOT NULL
 QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY _row DESC) = 1
@@ -33,25 +36,42 @@ FROM _cbatch b WHERE NULLIF(trim(customer_id), '') IS NULL
 
 
 def ingest_customers(con: duckdb.DuckDBPyConnection, path: Path, id_column: str | None = None) -> dict[str, int]:
-    """Upsert every row's columns (except the id) as attributes; returns read / updated / quarantined."""
-    table = pa_csv.read_csv(str(path), convert_options=pa_csv.ConvertOptions(strings_can_be_null=True))
-    names = table.schema.names
+    """Upsert every row's columns (except the id) as text attributes; returns read / updated / quarantined."""
+    names = header_names(path)
     column = id_column or next((c for c in ("customer_id", "user_id", "id") if c in names), None)
     if column is None or column not in names:
         raise ReaderError(f"{path}: no customer id column; columns are: {', '.join(names)} (use --id-column COLUMN)")
-    others = [c for c in names if c != column]
-    attributes = pa.StructArray.from_arrays([table.column(c).combine_chunks() for c in others], names=others)
-    batch = pa.table(
-        {
-            "_row": pa.array(range(2, table.num_rows + 2), type=pa.int64()),
-            "customer_id": pc.cast(table.column(column), pa.string()),
-            "attributes": attributes,
-        }
+    invalid: list[int] = []
+
+    def on_invalid(row: Any) -> str:
+        invalid.append(row.number or 0)
+        return "skip"
+
+    # Every cell is text: "02134" must stay a zip code, not become the number 2134.
+    table = pa_csv.read_csv(
+        str(path),
+        read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1, use_threads=False),
+        parse_options=pa_csv.ParseOptions(invalid_row_handler=on_invalid),
+        convert_options=pa_csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True),
     )
+    batch = _batch(table, column, invalid)
     with transaction(con):
         con.register("_cbatch", batch)
         bad = int(scalar(con, "SELECT count(*) FROM _cbatch WHERE NULLIF(trim(customer_id), '') IS NULL"))
         con.execute(QUARANTINE_SQL, [str(path), datetime.now(UTC), str(path)])
         con.execute(UPSERT_SQL)
         con.unregister("_cbatch")
-    return {"read": table.num_rows, "updated": table.num_rows - bad, "quarantined": bad}
+    return {"read": table.num_rows + len(invalid), "updated": table.num_rows - bad, "quarantined": bad + len(invalid)}
+
+
+def _batch(table: pa.Table, column: str, invalid: list[int]) -> pa.Table:
+    """Id and attributes of each row, with its spreadsheet row number (stepping over rows the parser skipped)."""
+    rows = np.arange(table.num_rows, dtype=np.int64) + 2
+    for line in sorted(invalid):
+        rows[rows >= line] += 1
+    others = [c for c in table.schema.names if c != column]
+    if others:
+        attributes = pa.StructArray.from_arrays([table.column(c).combine_chunks() for c in others], names=others)
+    else:
+        attributes = pa.array([{}] * table.num_rows, type=pa.struct([("_", pa.string())]))
+    return pa.table({"_row": rows, "customer_id": table.column(column), "attributes": attributes})

@@ -83,7 +83,8 @@ FROM _fstage s WHERE reason IS NOT NULL
 NEW_SQL = """
 CREATE OR REPLACE TEMP TABLE _fnew AS
 WITH valid AS (
-  SELECT *, COALESCE(given_id, 'fp:' || md5(concat_ws('|', customer_id, ts_raw, metric, score_raw, comment)))
+  SELECT *, COALESCE(given_id, 'fp:' || md5(CAST(json_array(customer_id, ts_raw, metric, score_raw, comment,
+                                                   touchpoint, channel) AS VARCHAR)))
     AS response_id
   FROM _fstage WHERE reason IS NULL
 ),

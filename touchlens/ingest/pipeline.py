@@ -98,8 +98,9 @@ STAGE_SQL = """
 CREATE OR REPLACE TEMP TABLE _stage AS
 SELECT *, hash(?, event_id) AS id_hash FROM (
 SELECT *,
-  COALESCE(given_id, 'fp:' || md5(concat_ws('|', customer_id, ts_raw, event, channel,
-                                            CAST(properties AS VARCHAR)))) AS event_id,
+  -- A JSON array keeps fields apart (no separator to collide with) and NULLs in place.
+  COALESCE(given_id, 'fp:' || md5(CAST(json_array(customer_id, CAST(ts_raw AS VARCHAR), event, channel,
+                                                   properties) AS VARCHAR))) AS event_id,
   CASE
     WHEN _error IS NOT NULL THEN split_part(_error, ':', 1)
     WHEN customer_id IS NULL THEN 'no customer id'
@@ -299,20 +300,24 @@ def prefetch(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     slot: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
     stop = threading.Event()
 
+    def offer(item: tuple[str, Any]) -> bool:
+        """Hand one item over unless the consumer has gone; never blocks for good."""
+        while not stop.is_set():
+            try:
+                slot.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for batch in batches:
-                while not stop.is_set():
-                    try:
-                        slot.put(("batch", batch), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not offer(("batch", batch)):
                     return
-            slot.put(("end", None))
+            offer(("end", None))
         except BaseException as exc:  # handed to the consumer, which re-raises it
-            slot.put(("error", exc))
+            offer(("error", exc))
 
     worker = threading.Thread(target=produce, name="touchlens-reader", daemon=True)
     worker.start()

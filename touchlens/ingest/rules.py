@@ -32,7 +32,7 @@ def as_text(value: Any) -> str:
 
 def json_path(name: str) -> str:
     """A JSON path naming one top-level property, quoted so any name is safe."""
-    return "$." + json.dumps(name)
+    return "$." + json.dumps(name, ensure_ascii=False)  # DuckDB paths do not decode \u escapes
 
 
 def condition_sql(column: SqlExpr, cond: Condition) -> SqlExpr:

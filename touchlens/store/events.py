@@ -101,7 +101,10 @@ def connect(path: Path, read_only: bool = False, memory_limit: str | None = None
     # DuckDB's own progress bar writes to stdout, which would corrupt --json output.
     con.execute("SET enable_progress_bar = false")
     if memory_limit:
-        con.execute(f"SET memory_limit = '{_size(memory_limit)}'")
+        try:
+            con.execute(f"SET memory_limit = '{_size(memory_limit)}'")
+        except duckdb.Error as exc:
+            raise EventsStoreError(f"store.memory_limit: {exc}") from None
     if not read_only or not path.exists():
         con.execute(SCHEMA)
     return con
@@ -126,6 +129,11 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = 
 
 def _size(text: str) -> str:
     """A memory size from the settings (``1GB``, ``512MB``), checked so only such a size reaches the SQL."""
-    if not re.fullmatch(r"\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", text, flags=re.IGNORECASE):
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", text, flags=re.IGNORECASE)
+    if not match:
         raise EventsStoreError(f"store.memory_limit: '{text}' is not a size like 512MB or 2GB")
+    unit = match.group(2).upper().replace("I", "")
+    megabytes = float(match.group(1)) * {"KB": 1 / 1024, "MB": 1, "GB": 1024, "TB": 1024**2}[unit]
+    if not 64 <= megabytes <= 1024**3:
+        raise EventsStoreError(f"store.memory_limit: '{text}' is out of range; use between 64MB and 1000TB")
     return text.strip()

@@ -101,10 +101,21 @@ def _text(value: Any, as_json: bool) -> str | None:
     if value is None:
         return None
     if as_json or isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, default=str)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    else:
+        text = str(value)
+    return _valid_utf8(text)
+
+
+def _valid_utf8(text: str) -> str:
+    """JSON may carry lone surrogates (``"\\ud800"``), which no UTF-8 column can hold: replace them."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
 
 
 def json_lines(path: Path) -> Iterator[tuple[int, str, Any, str | None]]:
@@ -112,7 +123,7 @@ def json_lines(path: Path) -> Iterator[tuple[int, str, Any, str | None]]:
 
     A file holding one JSON document (an array, or an object such as ``{"batch": [...]}``) is read whole.
     """
-    with path.open(encoding="utf-8", errors="replace") as f:
+    with path.open(encoding="utf-8-sig", errors="replace") as f:
         first = f.read(1)
         f.seek(0)
         if first == "[" or _single_document(path):
@@ -129,13 +140,13 @@ def json_lines(path: Path) -> Iterator[tuple[int, str, Any, str | None]]:
 
 def _single_document(path: Path) -> bool:
     """True when the file is one pretty-printed JSON document rather than one object a line."""
-    with path.open(encoding="utf-8", errors="replace") as f:
+    with path.open(encoding="utf-8-sig", errors="replace") as f:
         head = f.readline().strip()
     return head in ("{", "[")
 
 
 def _whole_document(path: Path) -> Iterator[tuple[int, str, Any, str | None]]:
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = path.read_text(encoding="utf-8-sig", errors="replace")
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:

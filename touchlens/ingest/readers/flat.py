@@ -6,7 +6,9 @@ plain DuckDB load; JSON Lines is read line by line so one broken line costs one 
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,24 +86,81 @@ def canonical_batch(
     else:
         arrays["properties"] = pa.nulls(n, pa.string())
     for i, name in enumerate(rule_properties):
-        if name in rest:
-            arrays[f"__p{i}_in"] = _as_text(batch.column(name))
+        text = _as_text(batch.column(name)) if name in rest else None
+        if text is not None:
+            arrays[f"__p{i}_in"] = text
     return pa.RecordBatch.from_arrays(list(arrays.values()), names=list(arrays))
 
 
-def _as_text(column: pa.Array) -> pa.Array:
-    """A property as JSON extraction would give it as text: booleans as true/false."""
+def _as_text(column: pa.Array) -> pa.Array | None:
+    """A property as JSON extraction would give it as text, for the types where both agree; else None."""
     if pa.types.is_boolean(column.type):
         return pc.if_else(column, "true", "false")
-    return pc.cast(column, pa.string())
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type) or pa.types.is_integer(column.type):
+        return pc.cast(column, pa.string())
+    return None  # floats, times, nested: left to JSON extraction so every path renders them alike
+
+
+def header_names(path: Path) -> list[str]:
+    """The header row, made usable: a blank name becomes ``column_N``, a repeated one ``name_2``."""
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as f:
+        raw = next(csv.reader(f), [])
+    if not raw:
+        raise ReaderError(f"{path}: empty file, no header row")
+    names: list[str] = []
+    for i, name in enumerate(raw, start=1):
+        name = name.strip() or f"column_{i}"
+        base, n = name, 1
+        while name in names:
+            n += 1
+            name = f"{base}_{n}"
+        names.append(name)
+    return names
+
+
+def is_utf8(path: Path) -> bool:
+    """True when every byte of the file decodes as UTF-8 (checked in chunks, at C speed)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 22):
+                decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+class _Utf8Stream(io.RawIOBase):
+    """A file's bytes re-encoded as UTF-8, undecodable bytes replaced, so one bad byte costs one character."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("rb")
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            chunk = self._file.read(1 << 20)
+            self._pending = self._decoder.decode(chunk, final=not chunk).encode("utf-8")
+            if not chunk:
+                break
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
 
 
 def read_csv(path: Path, opts: ReadOptions) -> Iterator[pa.RecordBatch]:
     """CSV with a header row; every cell read as text; rows with the wrong number of cells are reported."""
-    with path.open(newline="", encoding="utf-8", errors="replace") as f:
-        names = next(csv.reader(f), [])
-    if not names:
-        raise ReaderError(f"{path}: empty file, no header row")
+    names = header_names(path)
     mapping = resolve_columns(path, names, opts)
     invalid: list[tuple[int, str]] = []
 
@@ -109,9 +168,10 @@ def read_csv(path: Path, opts: ReadOptions) -> Iterator[pa.RecordBatch]:
         invalid.append((row.number or 0, row.text))
         return "skip"
 
+    source: Any = str(path) if is_utf8(path) else io.BufferedReader(_Utf8Stream(path))
     reader = pa_csv.open_csv(
-        str(path),
-        read_options=pa_csv.ReadOptions(use_threads=False, block_size=16 << 20),
+        source,
+        read_options=pa_csv.ReadOptions(use_threads=False, block_size=16 << 20, column_names=names, skip_rows=1),
         parse_options=pa_csv.ParseOptions(invalid_row_handler=on_invalid),
         # An empty cell is a missing value, so `exists: false` rules see it as absent.
         convert_options=pa_csv.ConvertOptions(

@@ -20,14 +20,14 @@ TYPES = ("track", "page", "screen", "identify")
 
 
 def messages(path: Path) -> Iterator[tuple[int, str, Any, str | None]]:
-    """Every message with its line (a batch file's messages share the batch's line)."""
+    """Every message with its row: its line, or for messages inside a batch or array, its place (1, 2, …)."""
+    place = 0
     for number, line, value, error in json_lines(path):
-        if isinstance(value, dict) and isinstance(value.get("batch"), list):
-            for message in value["batch"]:
-                yield number, _dump(message), message, None
-        elif isinstance(value, list):
-            for message in value:
-                yield number, _dump(message), message, None
+        items = value["batch"] if isinstance(value, dict) and isinstance(value.get("batch"), list) else value
+        if isinstance(items, list):
+            for message in items:
+                place += 1
+                yield place, _dump(message), message, None
         else:
             yield number, line, value, error
 
