@@ -18,7 +18,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import duckdb
+import ibis
 
+from touchlens.analytics.engine import duckdb_backend
+from touchlens.analytics.flows import Flows, FlowsQuery, Variants, VariantsQuery
+from touchlens.analytics.journeys import JourneyOptions
 from touchlens.errors import MapError, Problem, WorkspaceError
 from touchlens.ingest import pipeline
 from touchlens.ingest.customers import ingest_customers
@@ -258,6 +262,17 @@ class Workspace:
             pipeline.assign_personas(con, self.map_or_empty())
             rows = con.execute("SELECT persona, count(*) FROM customers GROUP BY 1 ORDER BY 1").fetchall()
         return {**counts, **{f"persona:{k or '(none)'}": n for k, n in rows}}
+
+    def flows(self, options: JourneyOptions | None = None) -> Flows:
+        """The directly-follows graph over touchpoints, with start and end counts."""
+        return FlowsQuery(options or JourneyOptions()).run(self._backend())
+
+    def variants(self, top: int | None = 10, options: JourneyOptions | None = None) -> Variants:
+        """The most frequent full touchpoint sequences, with share and cumulative coverage."""
+        return VariantsQuery(top, options or JourneyOptions()).run(self._backend())
+
+    def _backend(self) -> ibis.BaseBackend:
+        return duckdb_backend(self._storage.events_path, self.settings.store.memory_limit)
 
     def remap(self) -> dict[str | None, int]:
         """Re-apply the map's touchpoint rules to every stored event."""

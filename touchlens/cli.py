@@ -33,6 +33,8 @@ map_app = typer.Typer(help="Import, export and check the touchpoint map.", no_ar
 app.add_typer(map_app, name="map")
 ingest_app = typer.Typer(help="Read events, feedback and customers into the workspace.", no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")
+analyze_app = typer.Typer(help="Analyses of the journeys customers actually take.", no_args_is_help=True)
+app.add_typer(analyze_app, name="analyze")
 quarantine_app = typer.Typer(help="Rows ingest could not use, with the reason.", no_args_is_help=True)
 app.add_typer(quarantine_app, name="quarantine")
 
@@ -304,6 +306,33 @@ def quarantine_clear(ctx: typer.Context) -> None:
     """Delete every quarantined row (before re-ingesting fixed files, so only what is still wrong returns)."""
     n = _ws(ctx).clear_quarantine()
     ui.out.print(f"Cleared {n} quarantined rows")
+
+
+@analyze_app.command("flows")
+def analyze_flows(ctx: typer.Context, as_json: JsonOpt = False, as_csv: CsvOpt = False) -> None:
+    """The directly-follows graph over touchpoints: edges with counts and median / p90 time, starts, ends."""
+    flows = _ws(ctx).flows()
+    if as_json:
+        ui.print_json(flows.to_dict())
+    elif as_csv:
+        edges = flows.to_dict()["edges"]
+        ui.print_csv(("source", "target", "count", "median_seconds", "p90_seconds"), [e.values() for e in edges])
+    else:
+        ui.out.print(ui.flows_table(flows.to_dict()))
+
+
+@analyze_app.command("variants")
+def analyze_variants(
+    ctx: typer.Context,
+    top: Annotated[int, typer.Option(min=1, help="How many of the most frequent variants to show.")] = 10,
+    as_json: JsonOpt = False,
+) -> None:
+    """Journey variants: each distinct full touchpoint sequence with its count, share and cumulative coverage."""
+    variants = _ws(ctx).variants(top)
+    if as_json:
+        ui.print_json(variants.to_dict())
+    else:
+        ui.out.print(ui.variants_table(variants.to_dict()))
 
 
 @app.command()

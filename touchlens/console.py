@@ -155,6 +155,43 @@ def demo_summary(report: dict[str, Any]) -> Table:
     return table
 
 
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def flows_table(flows: dict[str, Any], limit: int = 40) -> Table:
+    edges = flows["edges"]
+    table = Table(
+        title=f"Directly-follows graph — {len(edges)} edges (top {min(limit, len(edges))})", title_justify="left"
+    )
+    for col in ("from", "to", "count", "median", "p90"):
+        table.add_column(col, justify="right" if col in ("count", "median", "p90") else "left")
+    for e in edges[:limit]:
+        table.add_row(
+            text(e["source"]),
+            text(e["target"]),
+            f"{e['count']:,}",
+            _duration(e["median_seconds"]),
+            _duration(e["p90_seconds"]),
+        )
+    return table
+
+
+def variants_table(variants: dict[str, Any]) -> Table:
+    table = Table(title=f"Variants of {variants['journeys']:,} journeys", title_justify="left")
+    for col in ("count", "share", "cumulative", "steps"):
+        table.add_column(col, justify="left" if col == "steps" else "right", overflow="fold")
+    for v in variants["variants"]:
+        steps = " → ".join(text(s) for s in v["steps"])
+        table.add_row(f"{v['count']:,}", f"{v['share']:.1%}", f"{v['cumulative']:.1%}", steps)
+    return table
+
+
 def counts_table(title: str, counts: dict[str, int]) -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column("section")

@@ -1,0 +1,127 @@
+"""Flows and variants: hand-worked journeys, invariants, and pm4py as the oracle on a public event log."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import touchlens
+from tests.conftest import ROOT, write
+from touchlens.model.map import slugify
+
+SHARED = ROOT.parent / "shared" / "data"
+
+
+def journeys(ws: Path, tmp_path: Path, paths: dict[str, list[str]], cli: Any) -> None:
+    """Ingest journeys declared as data: one event a step, a minute apart; one touchpoint per step name."""
+    names = sorted({step for steps in paths.values() for step in steps})
+    lines = ["name: J", "touchpoints:"] + [f"  - {{key: {n}, match: {{event: {n}}}}}" for n in names]
+    cli("init", ws)
+    cli("-w", ws, "map", "import", write(tmp_path / "m.yaml", "\n".join(lines) + "\n"))
+    rows = [
+        f"{customer},2026-01-01T10:{i:02d}:00Z,{step}"
+        for customer, steps in paths.items()
+        for i, step in enumerate(steps)
+    ]
+    events = write(tmp_path / "e.csv", "customer_id,ts,event\n" + "\n".join(rows) + "\n")
+    assert cli("-w", ws, "ingest", "events", events, "--json").code == 0
+
+
+def test_flows_count_each_step_to_the_next_and_variants_whole_sequences(cli, tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    paths = {
+        "ann": ["home", "cart", "buy"],
+        "bob": ["home", "cart", "home", "cart"],
+        "cy": ["home", "cart", "buy"],
+        "di": ["help"],
+    }
+    journeys(ws, tmp_path, paths, cli)
+    flows = json.loads(cli("-w", ws, "analyze", "flows", "--json").out)
+    edges = {(e["source"], e["target"]): e["count"] for e in flows["edges"]}
+    assert edges == {("home", "cart"): 4, ("cart", "buy"): 2, ("cart", "home"): 1}
+    assert flows["start"] == {"home": 3, "help": 1}
+    assert flows["end"] == {"buy": 2, "cart": 1, "help": 1}
+    assert all(e["median_seconds"] == 60.0 for e in flows["edges"])
+    assert sum(edges.values()) == sum(map(len, paths.values())) - len(paths)  # events minus journeys
+    variants = json.loads(cli("-w", ws, "analyze", "variants", "--top", "2", "--json").out)
+    assert variants["journeys"] == 4
+    assert variants["variants"][0] == {"steps": ["home", "cart", "buy"], "count": 2, "share": 0.5, "cumulative": 0.5}
+    assert variants["variants"][1]["cumulative"] == 0.75
+    assert "home → cart → buy" in cli("-w", ws, "analyze", "variants").out
+
+
+def test_ties_in_time_follow_the_event_id(cli, tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    cli("init", ws)
+    cli(
+        "-w",
+        ws,
+        "map",
+        "import",
+        write(
+            tmp_path / "m.yaml", "name: T\ntouchpoints: [{key: a, match: {event: a}}, {key: b, match: {event: b}}]\n"
+        ),
+    )
+    write(tmp_path / "e.csv", "event_id,customer_id,ts,event\n2,c,2026-01-01T10:00:00Z,a\n1,c,2026-01-01T10:00:00Z,b\n")
+    cli("-w", ws, "ingest", "events", tmp_path / "e.csv")
+    edges = json.loads(cli("-w", ws, "analyze", "flows", "--json").out)["edges"]
+    assert [(e["source"], e["target"]) for e in edges] == [("b", "a")]
+
+
+def _pm4py_log() -> Any:
+    xes = SHARED / "helpdesk_tickets" / "helpdesk.xes.gz"
+    assert xes.exists(), f"the shared data set is missing: {xes}"
+    import pm4py  # a dev-only oracle (AGPL), installed by `make install`; touchlens never imports it
+
+    return pm4py, pm4py.read_xes(str(xes))
+
+
+@pytest.fixture(scope="module")
+def helpdesk(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, touchlens.Workspace]:
+    """The helpdesk log as touchlens events (case = customer, activity = event = touchpoint)."""
+    pm4py, log = _pm4py_log()
+    tmp = tmp_path_factory.mktemp("helpdesk")
+    activities = sorted(log["concept:name"].unique())
+    touchpoints = [{"key": slugify(a), "name": a, "match": {"event": a}} for a in activities]
+    (tmp / "m.json").write_text(json.dumps({"name": "Helpdesk", "touchpoints": touchpoints}))
+    with (tmp / "e.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["event_id", "customer_id", "ts", "event"])
+        for i, row in enumerate(log.itertuples(index=False)):
+            # Zero-padded ids keep the file's order for equal timestamps, as pm4py's stable sort does.
+            writer.writerow([f"{i:08d}", row[-1], row[2].isoformat(), row[0]])
+    ws = touchlens.init(tmp / "ws")
+    ws.import_map(tmp / "m.json")
+    ws.ingest_events([tmp / "e.csv"])
+    return pm4py, log, ws
+
+
+def test_the_directly_follows_graph_equals_pm4py_edge_for_edge(helpdesk) -> None:
+    pm4py, log, ws = helpdesk
+    dfg, start, end = pm4py.discover_dfg(log)
+    key = {a: slugify(a) for a in log["concept:name"].unique()}
+    flows = ws.flows().to_dict()
+    assert {(e["source"], e["target"]): e["count"] for e in flows["edges"]} == {
+        (key[a], key[b]): n for (a, b), n in dfg.items()
+    }
+    assert flows["start"] == {key[a]: n for a, n in start.items()}
+    assert flows["end"] == {key[a]: n for a, n in end.items()}
+
+
+def test_variants_equal_pm4py(helpdesk) -> None:
+    pm4py, log, ws = helpdesk
+    ordered = log.sort_values(["case:concept:name", "time:timestamp"], kind="stable")
+    theirs = Counter(
+        tuple(slugify(a) for a in variant)
+        for variant, n in pm4py.get_variants(ordered).items()
+        for _ in range(n if isinstance(n, int) else len(n))
+    )
+    ours = ws.variants(top=None).to_dict()["variants"]
+    assert {tuple(v["steps"]): v["count"] for v in ours} == dict(theirs)
+    top10 = [v["count"] for v in ws.variants(top=10).to_dict()["variants"]]
+    assert top10 == sorted(theirs.values(), reverse=True)[:10]

@@ -1,0 +1,123 @@
+"""Flows: the directly-follows graph over touchpoints, start and end counts, and journey variants.
+
+Counts come from the engine; the small results are shaped here. Every edge count adds up to the number of
+journey events minus the number of journeys (each journey's last event has no successor).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import ibis
+
+from touchlens.analytics.journeys import JourneyOptions, in_order
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: str
+    target: str
+    count: int
+    median_seconds: float | None
+    p90_seconds: float | None
+
+
+@dataclass
+class Flows:
+    edges: list[Edge]
+    start: dict[str, int]
+    end: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "edges": [e.__dict__ for e in self.edges],
+            "start": dict(self.start),
+            "end": dict(self.end),
+        }
+
+
+@dataclass(frozen=True)
+class FlowsQuery:
+    """The directly-follows graph of the journeys `options` selects."""
+
+    options: JourneyOptions = field(default_factory=JourneyOptions)
+
+    def to_expr(self, backend: ibis.BaseBackend) -> tuple[ibis.Table, ibis.Table, ibis.Table]:
+        t = self.options.apply(backend)
+        w = in_order(t)
+        steps = t.mutate(
+            target=t.touchpoint.lead().over(w),
+            seconds=t.ts.lead().over(w).delta(t.ts, unit="millisecond") / 1000.0,
+            first=ibis.row_number().over(w) == 0,
+        )
+        pairs = steps.filter(steps.target.notnull())
+        edges = pairs.group_by(source=pairs.touchpoint, target=pairs.target).aggregate(
+            count=pairs.count(),
+            median_seconds=pairs.seconds.median(),
+            p90_seconds=pairs.seconds.quantile(0.9),
+        )
+        firsts, lasts = steps.filter(steps.first), steps.filter(steps.target.isnull())
+        start = firsts.group_by("touchpoint").aggregate(n=firsts.count())
+        end = lasts.group_by("touchpoint").aggregate(n=lasts.count())
+        return edges, start, end
+
+    def run(self, backend: ibis.BaseBackend) -> Flows:
+        edges, start, end = (backend.to_pyarrow(e).to_pylist() for e in self.to_expr(backend))
+        ordered = sorted(edges, key=lambda r: (-r["count"], r["source"], r["target"]))
+        return Flows(
+            edges=[Edge(**r) for r in ordered],
+            start=_counts(start),
+            end=_counts(end),
+        )
+
+
+def _counts(rows: list[dict[str, Any]]) -> dict[str, int]:
+    return {r["touchpoint"]: int(r["n"]) for r in sorted(rows, key=lambda r: (-r["n"], r["touchpoint"]))}
+
+
+@dataclass(frozen=True)
+class Variant:
+    steps: list[str]
+    count: int
+    share: float
+    cumulative: float
+
+
+@dataclass
+class Variants:
+    variants: list[Variant]
+    journeys: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"journeys": self.journeys, "variants": [v.__dict__ for v in self.variants]}
+
+
+@dataclass(frozen=True)
+class VariantsQuery:
+    """The most frequent full touchpoint sequences; `top` None keeps them all."""
+
+    top: int | None = 10
+    options: JourneyOptions = field(default_factory=JourneyOptions)
+
+    def to_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
+        t = self.options.apply(backend)
+        w = in_order(t)
+        numbered = t.mutate(step=ibis.row_number().over(w))
+        # Ordered collection through sorting (step, touchpoint) structs: portable to engines without
+        # collect(order_by=...), such as Spark.
+        paths = numbered.group_by("customer_id").aggregate(
+            seq=ibis.struct({"step": numbered.step, "touchpoint": numbered.touchpoint}).collect()
+        )
+        paths = paths.mutate(steps=paths.seq.sort().map(lambda s: s.touchpoint))
+        return paths.group_by("steps").aggregate(count=paths.count())
+
+    def run(self, backend: ibis.BaseBackend) -> Variants:
+        rows = backend.to_pyarrow(self.to_expr(backend)).to_pylist()
+        rows.sort(key=lambda r: (-r["count"], r["steps"]))
+        total = sum(r["count"] for r in rows)
+        kept, running = [], 0
+        for r in rows[: self.top] if self.top is not None else rows:
+            running += r["count"]
+            kept.append(Variant(list(r["steps"]), int(r["count"]), r["count"] / total, running / total))
+        return Variants(kept, total)

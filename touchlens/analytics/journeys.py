@@ -1,0 +1,42 @@
+"""Journeys: each customer's touchpoint-mapped events in time order, ties broken by event id.
+
+A journey is the input of flows, variants, funnels and attribution; the options here filter it once for all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import ibis
+
+from touchlens.analytics.engine import mapped_events
+
+
+@dataclass(frozen=True)
+class JourneyOptions:
+    """Which events make the journeys: a time range, one channel, one persona (all optional)."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    channel: str | None = None
+    persona: str | None = None
+
+    def apply(self, backend: ibis.BaseBackend) -> ibis.Table:
+        t = mapped_events(backend)
+        if self.start is not None:
+            t = t.filter(t.ts >= self.start)
+        if self.end is not None:
+            t = t.filter(t.ts < self.end)
+        if self.channel is not None:
+            t = t.filter(t.channel == self.channel)
+        if self.persona is not None:
+            c = backend.table("customers")
+            members = c.filter(c.persona == self.persona).select("customer_id")
+            t = t.semi_join(members, "customer_id")
+        return t
+
+
+def in_order(t: ibis.Table) -> ibis.expr.builders.LegacyWindowBuilder:
+    """Each customer's events by time, then event id, so equal timestamps still give one order."""
+    return ibis.window(group_by=t.customer_id, order_by=[t.ts, t.event_id])
