@@ -22,8 +22,9 @@ import ibis
 
 from touchlens.analytics.engine import duckdb_backend
 from touchlens.analytics.flows import Flows, FlowsQuery, Variants, VariantsQuery
+from touchlens.analytics.funnels import Funnel, FunnelQuery, Order
 from touchlens.analytics.journeys import JourneyOptions
-from touchlens.errors import MapError, Problem, WorkspaceError
+from touchlens.errors import MapError, Problem, UnknownItem, WorkspaceError
 from touchlens.ingest import pipeline
 from touchlens.ingest.customers import ingest_customers
 from touchlens.ingest.feedback import FeedbackIngest
@@ -270,6 +271,25 @@ class Workspace:
     def variants(self, top: int | None = 10, options: JourneyOptions | None = None) -> Variants:
         """The most frequent full touchpoint sequences, with share and cumulative coverage."""
         return VariantsQuery(top, options or JourneyOptions()).run(self._backend())
+
+    def funnel(
+        self,
+        steps: Sequence[str],
+        window: str | timedelta = "7d",
+        order: str = "any",
+        options: JourneyOptions | None = None,
+    ) -> Funnel:
+        """Customers reaching each step (touchpoint keys, in order) within the window after the first."""
+        known = {t.key for t in self.map_or_empty().touchpoints}
+        unknown = [s for s in steps if s not in known]
+        if unknown:
+            raise UnknownItem(
+                f"unknown touchpoint '{unknown[0]}' in --steps; touchpoints are: {', '.join(sorted(known))}"
+            )
+        if order not in Order.__members__:
+            raise UnknownItem(f"unknown order '{order}'; orders are: {', '.join(Order.__members__)}")
+        query = FunnelQuery(tuple(steps), _duration(window, "--window"), Order(order), options or JourneyOptions())
+        return query.run(self._backend())
 
     def _backend(self) -> ibis.BaseBackend:
         return duckdb_backend(self._storage.events_path, self.settings.store.memory_limit)

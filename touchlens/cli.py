@@ -335,6 +335,22 @@ def analyze_variants(
         ui.out.print(ui.variants_table(variants.to_dict()))
 
 
+@analyze_app.command("funnel")
+def analyze_funnel(
+    ctx: typer.Context,
+    steps: Annotated[str, typer.Option(help="Touchpoint keys in order, comma-separated: a,b,c (any number).")],
+    window: Annotated[str, typer.Option(help="Time allowed from the first step to the last (30m, 48h, 7d).")] = "7d",
+    order: Annotated[str, typer.Option(help="any: other events may come between steps; strict: none may.")] = "any",
+    as_json: JsonOpt = False,
+) -> None:
+    """How many customers reach each step of a touchpoint sequence within the window, and how fast."""
+    funnel = _ws(ctx).funnel([s.strip() for s in steps.split(",") if s.strip()], window, order)
+    if as_json:
+        ui.print_json(funnel.to_dict())
+    else:
+        ui.out.print(ui.funnel_table(funnel.to_dict()))
+
+
 @app.command()
 def demo(
     ctx: typer.Context,

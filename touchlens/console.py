@@ -192,6 +192,22 @@ def variants_table(variants: dict[str, Any]) -> Table:
     return table
 
 
+def funnel_table(funnel: dict[str, Any]) -> Table:
+    table = Table(title="Funnel", title_justify="left")
+    for col in ("step", "customers", "from previous", "from first", "median time from previous"):
+        table.add_column(col, justify="left" if col == "step" else "right")
+    for s in funnel["steps"]:
+        prev, first = s["conversion_from_previous"], s["conversion_from_first"]
+        table.add_row(
+            text(s["step"]),
+            f"{s['count']:,}",
+            "" if prev is None else f"{prev:.1%}",
+            "" if first is None else f"{first:.1%}",
+            _duration(s["median_seconds"]),
+        )
+    return table
+
+
 def counts_table(title: str, counts: dict[str, int]) -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column("section")

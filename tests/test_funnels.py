@@ -1,0 +1,116 @@
+"""Funnels equal a brute-force reading of the definition on generated journeys; counts never grow."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import ibis
+import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from touchlens.analytics.funnels import FunnelQuery, Order
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+TOUCHPOINTS = ["a", "b", "c", "d"]
+
+
+def backend(journeys: dict[str, list[tuple[str, int]]]) -> Any:
+    """An engine holding the journeys: customer → [(touchpoint, minute)], event ids in list order."""
+    rows = [
+        (f"{customer}-{i:03d}", customer, T0 + timedelta(minutes=minute), tp)
+        for customer, steps in journeys.items()
+        for i, (tp, minute) in enumerate(steps)
+    ]
+    table = pa.table(
+        {
+            "event_id": [r[0] for r in rows],
+            "customer_id": [r[1] for r in rows],
+            "ts": pa.array([r[2] for r in rows], pa.timestamp("us", tz="UTC")),
+            "touchpoint": [r[3] for r in rows],
+            "channel": pa.nulls(len(rows), pa.string()),
+        }
+    )
+    con = ibis.duckdb.connect()
+    con.create_table("events", table)
+    return con
+
+
+def reference_depth(events: list[tuple[str, int]], steps: list[str], window: int, strict: bool) -> int:
+    """How many steps a customer reaches, by trying every choice of events (the definition, literally)."""
+    ordered = sorted(enumerate(events), key=lambda p: (p[1][1], p[0]))  # by time, then id (list order)
+    best = 0
+    for k in range(1, len(steps) + 1):
+        for combo in itertools.combinations(range(len(ordered)), k):
+            picked = [ordered[i][1] for i in combo]
+            if [tp for tp, _ in picked] != steps[:k]:
+                continue
+            times = [t for _, t in picked]
+            if any(b <= a for a, b in itertools.pairwise(times)) or times[-1] - times[0] > window:
+                continue
+            if strict and any(b != a + 1 for a, b in itertools.pairwise(combo)):
+                continue
+            best = k
+            break
+    return best
+
+
+journeys = st.dictionaries(
+    st.sampled_from([f"c{i}" for i in range(8)]),
+    st.lists(st.tuples(st.sampled_from(TOUCHPOINTS), st.integers(0, 30)), min_size=1, max_size=6),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    journeys,
+    st.lists(st.sampled_from(TOUCHPOINTS), min_size=1, max_size=4),
+    st.integers(0, 20),
+    st.sampled_from([Order.any, Order.strict]),
+)
+def test_funnel_counts_equal_the_definition(
+    data: dict[str, list[tuple[str, int]]], steps: list[str], window: int, order: Order
+) -> None:
+    funnel = FunnelQuery(tuple(steps), timedelta(minutes=window), order).run(backend(data)).to_dict()
+    depths = [reference_depth(events, steps, window, order is Order.strict) for events in data.values()]
+    expected = [sum(d >= k for d in depths) for k in range(1, len(steps) + 1)]
+    assert [s["count"] for s in funnel["steps"]] == expected
+    counts = [s["count"] for s in funnel["steps"]]
+    assert all(b <= a for a, b in itertools.pairwise(counts))  # a funnel never grows
+
+
+def test_twenty_steps_and_conversion_rates() -> None:
+    steps = [f"s{i}" for i in range(20)]
+    data = {
+        "all": [(s, i) for i, s in enumerate(steps)],
+        "half": [(s, i) for i, s in enumerate(steps[:10])],
+        "late": [(s, i * 100) for i, s in enumerate(steps)],  # too slow for a 60-minute window after step 1
+    }
+    funnel = FunnelQuery(tuple(steps), timedelta(minutes=60)).run(backend(data)).to_dict()["steps"]
+    assert [s["count"] for s in funnel] == [3] + [2] * 9 + [1] * 10
+    assert funnel[10]["conversion_from_previous"] == 0.5
+    assert funnel[19]["conversion_from_first"] == 1 / 3
+    assert funnel[1]["median_seconds"] == 60.0
+
+
+def test_the_funnel_command_reports_the_documented_shape(cli, tmp_path) -> None:
+    import json
+
+    from tests.test_flows import journeys
+
+    ws = tmp_path / "ws"
+    journeys(
+        ws, tmp_path, {"ann": ["home", "cart", "buy"], "bob": ["home", "help", "cart"], "cy": ["cart", "home"]}, cli
+    )
+    strict = json.loads(cli("-w", ws, "analyze", "funnel", "--steps", "home,cart", "--order", "strict", "--json").out)
+    assert [s["count"] for s in strict["steps"]] == [3, 1]
+    result = cli("-w", ws, "analyze", "funnel", "--steps", "home,cart,buy", "--window", "1h", "--json")
+    steps = json.loads(result.out)["steps"]
+    assert [(s["step"], s["count"]) for s in steps] == [("home", 3), ("cart", 2), ("buy", 1)]
+    assert set(steps[0]) == {"step", "count", "conversion_from_previous", "conversion_from_first", "median_seconds"}
+    assert cli("-w", ws, "analyze", "funnel", "--steps", "home,moon").code == 1
+    assert cli("-w", ws, "analyze", "funnel", "--steps", "home,cart", "--window", "soon").code == 1
