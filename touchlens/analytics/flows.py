@@ -43,37 +43,45 @@ class FlowsQuery:
 
     options: JourneyOptions = field(default_factory=JourneyOptions)
 
-    def to_expr(self, backend: ibis.BaseBackend) -> tuple[ibis.Table, ibis.Table, ibis.Table]:
+    def to_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
+        """One pass: every (touchpoint, next touchpoint) pair with its count and times, plus journey starts.
+
+        A null `target` marks journey ends; `starts` counts the journeys that begin at `source`.
+        """
         t = self.options.apply(backend)
         w = in_order(t)
         steps = t.mutate(
             target=t.touchpoint.lead().over(w),
             seconds=t.ts.lead().over(w).delta(t.ts, unit="millisecond") / 1000.0,
-            first=ibis.row_number().over(w) == 0,
+            first=(ibis.row_number().over(w) == 0).cast("int64"),
         )
-        pairs = steps.filter(steps.target.notnull())
-        edges = pairs.group_by(source=pairs.touchpoint, target=pairs.target).aggregate(
-            count=pairs.count(),
-            median_seconds=pairs.seconds.median(),
-            p90_seconds=pairs.seconds.quantile(0.9),
+        return steps.group_by(source=steps.touchpoint, target=steps.target).aggregate(
+            count=steps.count(),
+            median_seconds=steps.seconds.median(),
+            p90_seconds=steps.seconds.quantile(0.9),
+            starts=steps.first.sum(),
         )
-        firsts, lasts = steps.filter(steps.first), steps.filter(steps.target.isnull())
-        start = firsts.group_by("touchpoint").aggregate(n=firsts.count())
-        end = lasts.group_by("touchpoint").aggregate(n=lasts.count())
-        return edges, start, end
 
     def run(self, backend: ibis.BaseBackend) -> Flows:
-        edges, start, end = (backend.to_pyarrow(e).to_pylist() for e in self.to_expr(backend))
-        ordered = sorted(edges, key=lambda r: (-r["count"], r["source"], r["target"]))
+        rows = backend.to_pyarrow(self.to_expr(backend)).to_pylist()
+        start: dict[str, int] = {}
+        for r in rows:
+            if r["starts"]:
+                start[r["source"]] = start.get(r["source"], 0) + int(r["starts"])
+        end = {r["source"]: int(r["count"]) for r in rows if r["target"] is None}
+        edges = [r for r in rows if r["target"] is not None]
+        edges.sort(key=lambda r: (-r["count"], r["source"], r["target"]))
         return Flows(
-            edges=[Edge(**r) for r in ordered],
-            start=_counts(start),
-            end=_counts(end),
+            edges=[
+                Edge(r["source"], r["target"], int(r["count"]), r["median_seconds"], r["p90_seconds"]) for r in edges
+            ],
+            start=_ranked(start),
+            end=_ranked(end),
         )
 
 
-def _counts(rows: list[dict[str, Any]]) -> dict[str, int]:
-    return {r["touchpoint"]: int(r["n"]) for r in sorted(rows, key=lambda r: (-r["n"], r["touchpoint"]))}
+def _ranked(counts: dict[str, int]) -> dict[str, int]:
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 @dataclass(frozen=True)
