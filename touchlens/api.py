@@ -9,6 +9,8 @@ Example::
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,6 +22,7 @@ from typing import Any, Literal
 import duckdb
 import ibis
 
+from touchlens.analytics.attribution import Path as Path_
 from touchlens.analytics.engine import duckdb_backend
 from touchlens.analytics.flows import Flows, FlowsQuery, Variants, VariantsQuery
 from touchlens.analytics.funnels import Funnel, FunnelQuery, Order
@@ -320,6 +323,32 @@ def _examples(con: duckdb.DuckDBPyConnection, kind: str, reason: str, limit: int
         [kind, reason, limit],
     ).fetchall()
     return [{"file": f, "row": r, "field": fl, "detail": d, "raw": raw} for f, r, fl, d, raw in rows]
+
+
+def read_paths(path: str | os.PathLike[str]) -> list[Path_]:
+    """Aggregated paths in ChannelAttribution's layout: path (keys joined by " > "), total_conversions,
+    total_conversion_value, total_null; comma or semicolon separated."""
+    text = read_text(path, newline="")
+    dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    rows = list(csv.DictReader(io.StringIO(text), dialect=dialect))
+    needed = {"path", "total_conversions"}
+    if not rows or not needed <= set(rows[0]):
+        found = ", ".join(rows[0]) if rows else "none"
+        raise MapError([Problem(f"need columns path and total_conversions; columns are: {found}", file=str(path))])
+    out = []
+    for number, row in enumerate(rows, start=2):
+        try:
+            out.append(
+                Path_(
+                    tuple(s.strip() for s in row["path"].split(">") if s.strip()),
+                    float(row["total_conversions"] or 0),
+                    float(row.get("total_null") or 0),
+                    float(row.get("total_conversion_value") or 0),
+                )
+            )
+        except ValueError as exc:
+            raise MapError([Problem(f"not a number: {exc}", file=str(path), line=number)]) from None
+    return out
 
 
 def _each_file(

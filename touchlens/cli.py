@@ -14,7 +14,8 @@ import typer
 
 import touchlens
 from touchlens import console as ui
-from touchlens.api import Workspace, read_map_file
+from touchlens.analytics.attribution import MODELS, attribute
+from touchlens.api import Workspace, read_map_file, read_paths
 from touchlens.demo_workspace import build_demo
 from touchlens.errors import MapError, TouchlensError
 from touchlens.ingest.readers import EVENT_FORMATS
@@ -349,6 +350,28 @@ def analyze_funnel(
         ui.print_json(funnel.to_dict())
     else:
         ui.out.print(ui.funnel_table(funnel.to_dict()))
+
+
+@analyze_app.command("attribution")
+def analyze_attribution(
+    paths: Annotated[
+        Path, typer.Option(help="Aggregated paths (path, total_conversions, total_conversion_value, total_null).")
+    ],
+    model: Annotated[str, typer.Option(help=f"One of: {', '.join(MODELS)}.")] = "markov",
+    order: Annotated[int, typer.Option(min=1, max=3, help="Markov order: 1 to 3.")] = 1,
+    compare: Annotated[bool, typer.Option("--compare", help="Every model side by side.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Credit conversions to channels or touchpoints: first, last, linear, position-based or exact Markov."""
+    data = read_paths(paths)
+    models = MODELS if compare else (model,)
+    if model not in MODELS:
+        raise TouchlensError(f"unknown model '{model}'; models are: {', '.join(MODELS)}")
+    results = [attribute(data, m, by="key", order=order).to_dict() for m in models]
+    if as_json:
+        ui.print_json(results if compare else results[0])
+    else:
+        ui.out.print(ui.attribution_table(results))
 
 
 @app.command()

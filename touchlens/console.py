@@ -208,6 +208,21 @@ def funnel_table(funnel: dict[str, Any]) -> Table:
     return table
 
 
+def attribution_table(results: list[dict[str, Any]]) -> Table:
+    """Keys down, models across: conversions credited (and share)."""
+    total = results[0]["total_conversions"]
+    table = Table(title=f"Attribution of {total:,.0f} conversions", title_justify="left")
+    table.add_column("key")
+    for r in results:
+        table.add_column(text(r["model"]), justify="right")
+    keys = [c["key"] for c in results[0]["results"]]
+    credit = [{c["key"]: c for c in r["results"]} for r in results]
+    for key in keys:
+        cells = [f"{c[key]['conversions']:,.1f} ({c[key]['share']:.0%})" if key in c else "" for c in credit]
+        table.add_row(text(key), *cells)
+    return table
+
+
 def counts_table(title: str, counts: dict[str, int]) -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column("section")

@@ -1,0 +1,73 @@
+"""Attribution: heuristics equal an independent count, Markov equals a hand-solved chain, credit sums up."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import defaultdict
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from touchlens.analytics.attribution import MODELS, attribute, markov
+from touchlens.analytics.attribution import Path as P
+
+DATA = ROOT.parent / "shared" / "data" / "channelattribution_paths" / "Data.csv"
+
+
+def test_markov_equals_the_hand_solved_absorbing_chain() -> None:
+    # start→A 2/3, start→B 1/3; A→B 1/2, A→null 1/2; B→conversion 1. P = 2/3·1/2 + 1/3 = 2/3.
+    # Without A: P = 1/3, effect 1/2; without B: P = 0, effect 1. Credit: 2·(1/2)/(3/2) and 2·1/(3/2).
+    paths = [P(("A", "B"), 1), P(("A",), 0, 1), P(("B",), 1)]
+    credit, _ = markov(paths)
+    assert credit == pytest.approx({"A": float(Fraction(2, 3)), "B": float(Fraction(4, 3))}, abs=1e-12)
+
+
+def _data() -> list[P]:
+    assert DATA.exists(), f"the shared data set is missing: {DATA}"
+    with DATA.open() as f:
+        rows = list(csv.DictReader(f, delimiter=";"))
+    return [
+        P(
+            tuple(r["path"].split(" > ")),
+            float(r["total_conversions"]),
+            float(r["total_null"]),
+            float(r["total_conversion_value"]),
+        )
+        for r in rows
+    ]
+
+
+def test_first_last_linear_equal_an_independent_count_on_channelattribution_data() -> None:
+    paths = _data()
+    first, last, linear = defaultdict(float), defaultdict(float), defaultdict(float)
+    for p in paths:
+        first[p.steps[0]] += p.conversions
+        last[p.steps[-1]] += p.conversions
+        for step in p.steps:
+            linear[step] += p.conversions / len(p.steps)
+    for model, expected in (("first", first), ("last", last), ("linear", linear)):
+        got = {c.key: c.conversions for c in attribute(paths, model).results}
+        assert got == pytest.approx({k: v for k, v in expected.items() if v or k in got}, rel=1e-12)
+
+
+@pytest.mark.parametrize(("model", "order"), [(m, 1) for m in MODELS] + [("markov", 2), ("markov", 3)])
+def test_credit_sums_to_total_conversions_and_value(model: str, order: int) -> None:
+    paths = _data()
+    result = attribute(paths, model, order=order)
+    assert result.total_conversions == 19785
+    assert sum(c.conversions for c in result.results) == pytest.approx(19785)
+    assert sum(c.value for c in result.results) == pytest.approx(sum(p.value for p in paths), rel=1e-9)
+    assert sum(c.share for c in result.results) == pytest.approx(1.0)
+
+
+def test_the_attribution_command_prints_the_documented_shape(cli, tmp_path: Path) -> None:
+    result = cli("analyze", "attribution", "--paths", DATA, "--model", "linear", "--json")
+    data = json.loads(result.out)
+    assert set(data) == {"model", "by", "total_conversions", "results"}
+    assert set(data["results"][0]) == {"key", "conversions", "share", "value"}
+    compared = json.loads(cli("analyze", "attribution", "--paths", DATA, "--compare", "--json").out)
+    assert [r["model"] for r in compared] == ["first", "last", "linear", "position", "markov order 1"]
+    assert cli("analyze", "attribution", "--paths", DATA, "--model", "magic").code == 1

@@ -1,0 +1,174 @@
+"""Multi-touch attribution on aggregated paths: first, last, linear, position-based, and exact Markov.
+
+A path is the sequence of keys (touchpoints, channels or stages) before a conversion, or before the journey
+ended without one; paths arrive aggregated (`Path`), so everything here is small and pure. The Markov model
+solves the absorbing chain exactly (a linear solve, no simulation), with ChannelAttribution's conventions:
+states start, the keys (or k-grams of them for order k), conversion and null; paths as they are.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+from scipy.sparse import csr_matrix, identity
+from scipy.sparse.linalg import spsolve
+
+START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
+
+
+@dataclass(frozen=True)
+class Path:
+    steps: tuple[str, ...]
+    conversions: float
+    nulls: float = 0.0
+    value: float = 0.0
+
+
+@dataclass(frozen=True)
+class Credit:
+    key: str
+    conversions: float
+    share: float
+    value: float
+
+
+@dataclass
+class Attribution:
+    model: str
+    by: str
+    total_conversions: float
+    results: list[Credit]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "by": self.by,
+            "total_conversions": self.total_conversions,
+            "results": [c.__dict__ for c in self.results],
+        }
+
+
+Weights = Callable[[tuple[str, ...]], list[float]]
+
+
+def _first(steps: tuple[str, ...]) -> list[float]:
+    return [1.0] + [0.0] * (len(steps) - 1)
+
+
+def _last(steps: tuple[str, ...]) -> list[float]:
+    return [0.0] * (len(steps) - 1) + [1.0]
+
+
+def _linear(steps: tuple[str, ...]) -> list[float]:
+    return [1.0 / len(steps)] * len(steps)
+
+
+def _position(steps: tuple[str, ...]) -> list[float]:
+    """40% to the first touch, 40% to the last, 20% shared by the ones between (one touch: all; two: half)."""
+    n = len(steps)
+    if n <= 2:
+        return [1.0 / n] * n
+    return [0.4] + [0.2 / (n - 2)] * (n - 2) + [0.4]
+
+
+HEURISTICS: dict[str, Weights] = {"first": _first, "last": _last, "linear": _linear, "position": _position}
+MODELS = (*HEURISTICS, "markov")
+
+
+def heuristic(paths: Sequence[Path], model: str) -> tuple[dict[str, float], dict[str, float]]:
+    """Conversions and value credited to each key by a rule on positions in the path."""
+    weigh = HEURISTICS[model]
+    credit: dict[str, float] = defaultdict(float)
+    value: dict[str, float] = defaultdict(float)
+    for p in paths:
+        if not p.steps or not p.conversions:
+            continue
+        for key, w in zip(p.steps, weigh(p.steps), strict=True):
+            credit[key] += w * p.conversions
+            value[key] += w * p.value
+    return dict(credit), dict(value)
+
+
+def _states(steps: tuple[str, ...], order: int) -> list[tuple[str, ...]]:
+    return [steps[max(0, i - order + 1) : i + 1] for i in range(len(steps))]
+
+
+def transitions(paths: Sequence[Path], order: int = 1) -> dict[tuple[Any, Any], float]:
+    """Weighted transition counts of the chain: start → states → conversion / null."""
+    counts: dict[tuple[Any, Any], float] = defaultdict(float)
+    for p in paths:
+        total = p.conversions + p.nulls
+        if not p.steps or not total:
+            continue
+        chain = [START, *_states(p.steps, order)]
+        for a, b in pairwise(chain):
+            counts[(a, b)] += total
+        if p.conversions:
+            counts[(chain[-1], CONVERSION)] += p.conversions
+        if p.nulls:
+            counts[(chain[-1], NULL)] += p.nulls
+    return counts
+
+
+def conversion_probability(counts: dict[tuple[Any, Any], float], removed: str | None = None) -> float:
+    """P(reaching conversion from start), with every state that holds `removed` sent to null."""
+    transient = sorted({a for a, _ in counts} - {CONVERSION, NULL}, key=str)
+    index = {s: i for i, s in enumerate(transient)}
+    out: dict[Any, float] = defaultdict(float)
+    for (a, _), n in counts.items():
+        out[a] += n
+    rows, cols, vals = [], [], []
+    to_conversion = np.zeros(len(transient))
+    for (a, b), n in counts.items():
+        if removed is not None and _holds(a, removed):
+            continue  # a removed state absorbs into null: no way on from it
+        if removed is not None and _holds(b, removed):
+            continue  # stepping into a removed state ends the path without conversion
+        p = n / out[a]
+        if b == CONVERSION:
+            to_conversion[index[a]] += p
+        elif b != NULL:
+            rows.append(index[a])
+            cols.append(index[b])
+            vals.append(p)
+    q = csr_matrix((vals, (rows, cols)), shape=(len(transient), len(transient)))
+    solution = spsolve((identity(len(transient), format="csr") - q).tocsc(), to_conversion)
+    return float(np.atleast_1d(solution)[index[START]])
+
+
+def _holds(state: Any, key: str) -> bool:
+    return isinstance(state, tuple) and key in state
+
+
+def markov(paths: Sequence[Path], order: int = 1) -> tuple[dict[str, float], dict[str, float]]:
+    """Credit by removal effect: how much the conversion probability falls when a key is taken out."""
+    counts = transitions(paths, order)
+    keys = sorted({k for p in paths for k in p.steps})
+    base = conversion_probability(counts)
+    effects = {k: (1 - conversion_probability(counts, k) / base) if base else 0.0 for k in keys}
+    total_effect = sum(effects.values())
+    conversions = sum(p.conversions for p in paths if p.steps)
+    value = sum(p.value for p in paths if p.steps)
+    if not total_effect:
+        return dict.fromkeys(keys, 0.0), dict.fromkeys(keys, 0.0)
+    credit = {k: conversions * e / total_effect for k, e in effects.items()}
+    return credit, {k: value * e / total_effect for k, e in effects.items()}
+
+
+def attribute(paths: Sequence[Path], model: str, by: str = "touchpoint", order: int = 1) -> Attribution:
+    """Credit for conversions (and their value) per key; the credits add up to the paths' conversions."""
+    if model not in MODELS:
+        raise ValueError(f"unknown model '{model}'; models are: {', '.join(MODELS)}")
+    credit, value = markov(paths, order) if model == "markov" else heuristic(paths, model)
+    total = sum(p.conversions for p in paths if p.steps)
+    results = [
+        Credit(k, credit[k], credit[k] / total if total else 0.0, value.get(k, 0.0))
+        for k in sorted(credit, key=lambda k: (-credit[k], k))
+    ]
+    name = f"markov order {order}" if model == "markov" else model
+    return Attribution(name, by, total, results)
