@@ -71,3 +71,46 @@ def test_the_attribution_command_prints_the_documented_shape(cli, tmp_path: Path
     compared = json.loads(cli("analyze", "attribution", "--paths", DATA, "--compare", "--json").out)
     assert [r["model"] for r in compared] == ["first", "last", "linear", "position", "markov order 1"]
     assert cli("analyze", "attribution", "--paths", DATA, "--model", "magic").code == 1
+
+
+def test_journeys_are_cut_after_each_conversion_which_is_not_part_of_the_path(cli, tmp_path: Path) -> None:
+    from tests.conftest import write
+
+    ws = tmp_path / "ws"
+    cli("init", ws)
+    cli(
+        "-w",
+        ws,
+        "map",
+        "import",
+        write(
+            tmp_path / "m.yaml",
+            "name: Shop\njourneys: [{key: j, stages: [{key: find}, {key: buy}]}]\n"
+            "touchpoints:\n  - {key: ad, stage: find, match: {event: ad}}\n"
+            "  - {key: mail, stage: find, match: {event: mail}}\n"
+            "  - {key: checkout, stage: buy, match: {event: order}}\n"
+            "outcomes: {conversion: {event: order, value: revenue}}\n",
+        ),
+    )
+    rows = [
+        ("a", 1, "ad", ""), ("a", 2, "mail", ""), ("a", 3, "order", "10"),  # ad > mail, converts (10)
+        ("a", 4, "mail", ""),  # mail, after the last conversion: does not convert
+        ("b", 1, "mail", ""), ("b", 2, "order", "5"), ("b", 3, "order", "7"),  # mail converts; then an empty path
+        ("c", 1, "ad", ""),  # ad, no conversion
+    ]  # fmt: skip
+    lines = [f"{c},2026-01-01T10:0{m}:00Z,{e},{r}" for c, m, e, r in rows]
+    write(tmp_path / "e.csv", "customer_id,ts,event,revenue\n" + "\n".join(lines) + "\n")
+    cli("-w", ws, "ingest", "events", tmp_path / "e.csv")
+    paths = touchlens_paths(ws)
+    assert paths == {(("ad", "mail"), 1, 0, 10.0), (("mail",), 1, 1, 5.0), (("ad",), 0, 1, 0.0)}
+    last = json.loads(cli("-w", ws, "analyze", "attribution", "--model", "last", "--json").out)
+    assert last["total_conversions"] == 2
+    assert {r["key"]: r["conversions"] for r in last["results"] if r["conversions"]} == {"mail": 2}
+    stages = json.loads(cli("-w", ws, "analyze", "attribution", "--by", "stage", "--model", "first", "--json").out)
+    assert {r["key"]: r["conversions"] for r in stages["results"] if r["conversions"]} == {"find": 2}
+
+
+def touchlens_paths(ws: Path) -> set[tuple[tuple[str, ...], float, float, float]]:
+    import touchlens
+
+    return {(p.steps, p.conversions, p.nulls, p.value) for p in touchlens.open(ws).attribution_paths()}

@@ -27,6 +27,7 @@ from touchlens.analytics.engine import duckdb_backend
 from touchlens.analytics.flows import Flows, FlowsQuery, Variants, VariantsQuery
 from touchlens.analytics.funnels import Funnel, FunnelQuery, Order
 from touchlens.analytics.journeys import JourneyOptions
+from touchlens.analytics.paths import PathsQuery
 from touchlens.errors import MapError, Problem, UnknownItem, WorkspaceError
 from touchlens.ingest import pipeline
 from touchlens.ingest.customers import ingest_customers
@@ -293,6 +294,21 @@ class Workspace:
             raise UnknownItem(f"unknown order '{order}'; orders are: {', '.join(Order.__members__)}")
         query = FunnelQuery(tuple(steps), _duration(window, "--window"), Order(order), options or JourneyOptions())
         return query.run(self._backend())
+
+    def attribution_paths(self, by: str = "touchpoint") -> list[Path_]:
+        """Journeys cut at each conversion (the map's conversion outcome), grouped by touchpoint, channel or stage."""
+        m = self.map()
+        if m.outcomes.conversion is None:
+            raise WorkspaceError("the map has no conversion outcome; add outcomes: {conversion: {event: …}}")
+        if by not in ("touchpoint", "channel", "stage"):
+            raise UnknownItem(f"unknown --by '{by}'; choose touchpoint, channel or stage")
+        paths = PathsQuery(m.outcomes.conversion, "channel" if by == "channel" else "touchpoint").run(self._backend())
+        if by != "stage":
+            return paths
+        stage_of = {t.key: t.stage or "(none)" for t in m.touchpoints}
+        return [
+            Path_(tuple(stage_of.get(s, "(none)") for s in p.steps), p.conversions, p.nulls, p.value) for p in paths
+        ]
 
     def _backend(self) -> ibis.BaseBackend:
         return duckdb_backend(self._storage.events_path, self.settings.store.memory_limit)

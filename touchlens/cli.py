@@ -354,20 +354,23 @@ def analyze_funnel(
 
 @analyze_app.command("attribution")
 def analyze_attribution(
+    ctx: typer.Context,
     paths: Annotated[
-        Path, typer.Option(help="Aggregated paths (path, total_conversions, total_conversion_value, total_null).")
-    ],
+        Path | None,
+        typer.Option(help="Aggregated paths file (path, total_conversions, …) instead of the workspace's journeys."),
+    ] = None,
+    by: Annotated[str, typer.Option(help="Credit touchpoint, channel or stage (workspace journeys).")] = "touchpoint",
     model: Annotated[str, typer.Option(help=f"One of: {', '.join(MODELS)}.")] = "markov",
     order: Annotated[int, typer.Option(min=1, max=3, help="Markov order: 1 to 3.")] = 1,
     compare: Annotated[bool, typer.Option("--compare", help="Every model side by side.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Credit conversions to channels or touchpoints: first, last, linear, position-based or exact Markov."""
-    data = read_paths(paths)
-    models = MODELS if compare else (model,)
+    """Credit conversions to touchpoints, channels or stages: first, last, linear, position-based or exact Markov."""
     if model not in MODELS:
         raise TouchlensError(f"unknown model '{model}'; models are: {', '.join(MODELS)}")
-    results = [attribute(data, m, by="key", order=order).to_dict() for m in models]
+    data = read_paths(paths) if paths is not None else _ws(ctx).attribution_paths(by)
+    label = "key" if paths is not None else by
+    results = [attribute(data, m, by=label, order=order).to_dict() for m in (MODELS if compare else (model,))]
     if as_json:
         ui.print_json(results if compare else results[0])
     else:

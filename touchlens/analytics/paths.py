@@ -1,0 +1,89 @@
+"""Attribution paths from the journeys: each customer's touches cut after every conversion.
+
+The conversion event ends its path and is not part of it; what follows the last conversion is a path that
+did not convert. Paths come back aggregated (distinct sequence → conversions, non-conversions, value).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import ibis
+
+from touchlens.analytics.attribution import Path
+from touchlens.analytics.engine import events
+from touchlens.analytics.journeys import JourneyOptions
+from touchlens.model.map import Condition, OutcomeRule
+
+BY = ("touchpoint", "channel")
+
+
+def condition(column: Any, cond: Condition) -> Any:
+    """One map condition as an Ibis predicate (values compared as text)."""
+    op = cond.operator
+    if op == "exists":
+        return column.notnull() if cond.exists else column.isnull()
+    if op == "in":
+        return column.isin([str(v) for v in cond.in_ or []])
+    if op == "prefix":
+        return column.startswith(cond.prefix or "")
+    return column == str(cond.equals)
+
+
+def outcome_predicate(t: ibis.Table, rule: OutcomeRule) -> Any:
+    """Events that are the outcome: its event condition and property conditions (string properties)."""
+    parts = [condition(t.event, rule.event)] if rule.event is not None else []
+    parts += [condition(t.properties[name].str, cond) for name, cond in rule.where.items()]
+    return ibis.and_(*parts) if parts else ibis.literal(False)
+
+
+@dataclass(frozen=True)
+class PathsQuery:
+    """Aggregated paths of `by` keys (touchpoint or channel) ending at the map's conversion outcome."""
+
+    conversion: OutcomeRule
+    by: str = "touchpoint"
+    options: JourneyOptions = field(default_factory=JourneyOptions)
+
+    def to_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
+        t = self._events(backend)
+        w = ibis.cumulative_window(group_by=t.customer_id, order_by=[t.ts, t.event_id])
+        is_conv = outcome_predicate(t, self.conversion).fill_null(False).cast("int64")
+        t = t.mutate(
+            conv=is_conv, step=ibis.row_number().over(ibis.window(group_by=t.customer_id, order_by=[t.ts, t.event_id]))
+        )
+        t = t.mutate(path=t.conv.sum().over(w) - t.conv)  # conversions before this event
+        touches = t.filter((t.conv == 0) & t.touchpoint.notnull())
+        key = touches.touchpoint if self.by == "touchpoint" else touches.channel.fill_null("(none)")
+        seqs = touches.group_by(["customer_id", "path"]).aggregate(
+            seq=ibis.struct({"step": touches.step, "key": key}).collect()
+        )
+        seqs = seqs.mutate(steps=seqs.seq.sort().map(lambda s: s.key))
+        convs = t.filter(t.conv == 1)
+        value = _number(convs.properties[self.conversion.value]) if self.conversion.value else ibis.literal(0.0)
+        won = convs.group_by(["customer_id", "path"]).aggregate(value=value.sum(), won=convs.count())
+        joined = seqs.left_join(won, ["customer_id", "path"])
+        converted = joined.won.notnull().cast("int64")
+        return joined.group_by("steps").aggregate(
+            conversions=converted.sum(), nulls=(1 - converted).sum(), value=joined.value.fill_null(0.0).sum()
+        )
+
+    def _events(self, backend: ibis.BaseBackend) -> ibis.Table:
+        t = events(backend)
+        if self.options.start is not None:
+            t = t.filter(t.ts >= self.options.start)
+        if self.options.end is not None:
+            t = t.filter(t.ts < self.options.end)
+        return t
+
+    def run(self, backend: ibis.BaseBackend) -> list[Path]:
+        rows = backend.to_pyarrow(self.to_expr(backend)).to_pylist()
+        return [
+            Path(tuple(r["steps"]), float(r["conversions"]), float(r["nulls"]), float(r["value"] or 0)) for r in rows
+        ]
+
+
+def _number(value: Any) -> Any:
+    """A JSON property as a number, whether the source wrote 10 or "10" (CSV cells are text)."""
+    return ibis.coalesce(value.unwrap_as("float64"), value.str.try_cast("float64"))
