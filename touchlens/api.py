@@ -28,6 +28,7 @@ from touchlens.analytics.flows import Flows, FlowsQuery, Variants, VariantsQuery
 from touchlens.analytics.funnels import Funnel, FunnelQuery, Order
 from touchlens.analytics.journeys import JourneyOptions
 from touchlens.analytics.paths import PathsQuery
+from touchlens.analytics.scorecard import Scorecard, ScorecardQuery
 from touchlens.errors import MapError, Problem, UnknownItem, WorkspaceError
 from touchlens.ingest import pipeline
 from touchlens.ingest.customers import ingest_customers
@@ -309,6 +310,14 @@ class Workspace:
         return [
             Path_(tuple(stage_of.get(s, "(none)") for s in p.steps), p.conversions, p.nulls, p.value) for p in paths
         ]
+
+    def scorecard(self, window: str | timedelta = "30d", options: JourneyOptions | None = None) -> Scorecard:
+        """Per touchpoint: reach, volume, conversion within `window` after it with lift, drop-off, repeats, timing."""
+        m = self.map_or_empty()
+        query = ScorecardQuery(
+            m.outcomes.conversion, _duration(window, "--window"), options=options or JourneyOptions()
+        )
+        return query.run(self._backend())
 
     def _backend(self) -> ibis.BaseBackend:
         return duckdb_backend(self._storage.events_path, self.settings.store.memory_limit)

@@ -309,6 +309,26 @@ def quarantine_clear(ctx: typer.Context) -> None:
     ui.out.print(f"Cleared {n} quarantined rows")
 
 
+@analyze_app.command("scorecard")
+def analyze_scorecard(
+    ctx: typer.Context,
+    window: Annotated[
+        str, typer.Option(help="Count a conversion this soon after the touchpoint (30d, 7d, 48h).")
+    ] = "30d",
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
+) -> None:
+    """Per touchpoint: customers reached, events, conversion after it and lift (95% interval), drop-off, repeats."""
+    card = _ws(ctx).scorecard(window).to_dict()
+    if as_json:
+        ui.print_json(card)
+    elif as_csv:
+        rows = card["touchpoints"]
+        ui.print_csv(list(rows[0]) if rows else ["touchpoint"], [r.values() for r in rows])
+    else:
+        ui.out.print(ui.scorecard_table(card))
+
+
 @analyze_app.command("flows")
 def analyze_flows(ctx: typer.Context, as_json: JsonOpt = False, as_csv: CsvOpt = False) -> None:
     """The directly-follows graph over touchpoints: edges with counts and median / p90 time, starts, ends."""

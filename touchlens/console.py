@@ -223,6 +223,25 @@ def attribution_table(results: list[dict[str, Any]]) -> Table:
     return table
 
 
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{value:.1%}"
+
+
+def scorecard_table(card: dict[str, Any]) -> Table:
+    base = card["baseline_conversion"]
+    title = f"Touchpoint scorecard — {card['customers']:,} customers, baseline conversion {_pct(base) or 'n/a'}"
+    table = Table(title=title, title_justify="left")
+    for col in ("touchpoint", "customers", "events/cust", "conversion", "lift (95%)", "drop-off", "repeat", "to next"):
+        table.add_column(col, justify="left" if col == "touchpoint" else "right")
+    for s in card["touchpoints"]:
+        lift = "" if s["lift"] is None else f"{s['lift']:.2f} ({s['lift_low']:.2f}–{s['lift_high']:.2f})"
+        table.add_row(
+            text(s["touchpoint"]), f"{s['customers']:,}", f"{s['events_per_customer']:.1f}", _pct(s["conversion"]),
+            lift, _pct(s["drop_off"]), _pct(s["repeat_rate"]), _duration(s["median_seconds_to_next"]),
+        )  # fmt: skip
+    return table
+
+
 def counts_table(title: str, counts: dict[str, int]) -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column("section")

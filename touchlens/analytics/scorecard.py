@@ -1,0 +1,142 @@
+"""The touchpoint scorecard: reach, volume, conversion after the touchpoint and its lift, drop-off, repeats,
+and the time to the next touchpoint.
+
+Engine work: per-event windows and per-touchpoint aggregates. The interval of the lift is the usual normal
+approximation on the log of a ratio of two proportions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import ibis
+
+from touchlens.analytics.engine import events
+from touchlens.analytics.journeys import JourneyOptions, in_order
+from touchlens.analytics.paths import outcome_predicate
+from touchlens.model.map import OutcomeRule
+
+Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class Score:
+    touchpoint: str
+    customers: int
+    events: int
+    events_per_customer: float
+    conversion: float | None
+    lift: float | None
+    lift_low: float | None
+    lift_high: float | None
+    drop_off: float | None
+    repeat_rate: float
+    median_seconds_to_next: float | None
+    p90_seconds_to_next: float | None
+
+
+@dataclass
+class Scorecard:
+    baseline_conversion: float | None
+    customers: int
+    scores: list[Score]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "baseline_conversion": self.baseline_conversion,
+            "customers": self.customers,
+            "touchpoints": [s.__dict__ for s in self.scores],
+        }
+
+
+def lift_interval(p1: float, n1: int, p0: float, n0: int) -> tuple[float | None, float | None, float | None]:
+    """Ratio p1/p0 with a 95% interval (normal on the log ratio); None where a rate is 0."""
+    if not (p1 and p0 and n1 and n0):
+        return None, None, None
+    ratio = p1 / p0
+    se = math.sqrt((1 - p1) / (n1 * p1) + (1 - p0) / (n0 * p0))
+    return ratio, ratio * math.exp(-Z95 * se), ratio * math.exp(Z95 * se)
+
+
+@dataclass(frozen=True)
+class ScorecardQuery:
+    """Scores of every touchpoint seen; conversion counts within `window` after a customer's first touch."""
+
+    conversion: OutcomeRule | None
+    window: timedelta = timedelta(days=30)
+    repeat_window: timedelta = timedelta(days=7)
+    options: JourneyOptions = field(default_factory=JourneyOptions)
+
+    def run(self, backend: ibis.BaseBackend) -> Scorecard:
+        per_tp = {r["touchpoint"]: r for r in backend.to_pyarrow(self._activity(backend)).to_pylist()}
+        customers = int(backend.execute(self.options.apply(backend).customer_id.nunique()))
+        conv, base, ends = self._conversion(backend) if self.conversion else ({}, None, {})
+        never = sum(ends.values())
+        scores = []
+        for key, r in sorted(per_tp.items(), key=lambda kv: (-kv[1]["customers"], kv[0])):
+            rate = conv.get(key, 0) / r["customers"] if self.conversion else None
+            lift = lift_interval(rate or 0.0, r["customers"], base or 0.0, customers) if base else (None, None, None)
+            scores.append(
+                Score(
+                    key,
+                    int(r["customers"]),
+                    int(r["events"]),
+                    r["events"] / r["customers"],
+                    rate,
+                    *lift,
+                    ends.get(key, 0) / never if never else None,
+                    r["repeats"] / r["events"],
+                    r["median_next"],
+                    r["p90_next"],
+                )
+            )
+        return Scorecard(base, customers, scores)
+
+    def _activity(self, backend: ibis.BaseBackend) -> ibis.Table:
+        t = self.options.apply(backend)
+        w = in_order(t)
+        same = ibis.window(group_by=[t.customer_id, t.touchpoint], order_by=[t.ts, t.event_id])
+        repeat_ms = int(self.repeat_window.total_seconds() * 1000)
+        steps = t.mutate(
+            to_next=t.ts.lead().over(w).delta(t.ts, unit="millisecond") / 1000.0,
+            repeat=(t.ts.delta(t.ts.lag().over(same), unit="millisecond") <= repeat_ms).fill_null(False).cast("int64"),
+        )
+        return steps.group_by("touchpoint").aggregate(
+            customers=steps.customer_id.nunique(),
+            events=steps.count(),
+            repeats=steps.repeat.sum(),
+            median_next=steps.to_next.median(),
+            p90_next=steps.to_next.quantile(0.9),
+        )
+
+    def _conversion(self, backend: ibis.BaseBackend) -> tuple[dict[str, int], float | None, dict[str, int]]:
+        """Customers converting within the window after their first touch of each touchpoint; the baseline
+        (after their first touch of any); and, for customers who never convert, where their journeys end."""
+        assert self.conversion is not None
+        t = self.options.apply(backend)
+        all_events = events(backend)
+        convs = all_events.filter(outcome_predicate(all_events, self.conversion)).select("customer_id", conv_ts="ts")
+        window_ms = int(self.window.total_seconds() * 1000)
+        firsts = t.group_by(["customer_id", "touchpoint"]).aggregate(first=t.ts.min())
+        per_tp = _converted(firsts, convs, window_ms).group_by("touchpoint").aggregate(n=ibis._.customer_id.nunique())
+        conv = {r["touchpoint"]: int(r["n"]) for r in backend.to_pyarrow(per_tp).to_pylist()}
+        starts = t.group_by("customer_id").aggregate(first=t.ts.min())
+        converted = backend.execute(_converted(starts, convs, window_ms).customer_id.nunique())
+        customers = backend.execute(starts.count())
+        w = in_order(t)
+        last = t.mutate(is_last=t.touchpoint.lead().over(w).isnull())
+        lasts = last.filter(last.is_last).anti_join(convs, "customer_id")
+        ends = {
+            r["touchpoint"]: int(r["n"])
+            for r in backend.to_pyarrow(lasts.group_by("touchpoint").aggregate(n=lasts.count())).to_pylist()
+        }
+        return conv, (int(converted) / int(customers)) if customers else None, ends
+
+
+def _converted(firsts: ibis.Table, convs: ibis.Table, window_ms: int) -> ibis.Table:
+    joined = firsts.join(convs, "customer_id")
+    gap = joined.conv_ts.delta(joined.first, unit="millisecond")
+    return joined.filter((joined.conv_ts > joined.first) & (gap <= window_ms)).distinct(on=None)
