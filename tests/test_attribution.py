@@ -69,7 +69,7 @@ def test_the_attribution_command_prints_the_documented_shape(cli, tmp_path: Path
     assert set(data) == {"model", "by", "total_conversions", "results"}
     assert set(data["results"][0]) == {"key", "conversions", "share", "value"}
     compared = json.loads(cli("analyze", "attribution", "--paths", DATA, "--compare", "--json").out)
-    assert [r["model"] for r in compared] == ["first", "last", "linear", "position", "markov order 1"]
+    assert [r["model"] for r in compared] == ["first", "last", "linear", "position", "markov order 1", "shapley"]
     assert cli("analyze", "attribution", "--paths", DATA, "--model", "magic").code == 1
 
 
@@ -114,3 +114,16 @@ def touchlens_paths(ws: Path) -> set[tuple[tuple[str, ...], float, float, float]
     import touchlens
 
     return {(p.steps, p.conversions, p.nulls, p.value) for p in touchlens.open(ws).attribution_paths()}
+
+
+def test_shapley_equals_a_hand_worked_game_and_is_efficient() -> None:
+    from touchlens.analytics.attribution import shapley
+
+    # v({A}) = 1, v({B}) = 2, v({A,B}) = 1 + 2 + 3 = 6. φA = ½(1 − 0) + ½(6 − 2) = 2.5; φB = ½·2 + ½(6 − 1) = 3.5.
+    paths = [P(("A",), 1), P(("B", "B"), 2), P(("A", "B"), 3), P(("A",), 0, 5)]
+    credit, _ = shapley(paths)
+    assert credit == pytest.approx({"A": 2.5, "B": 3.5})
+    data = _data()
+    credit, value = shapley(data)
+    assert sum(credit.values()) == pytest.approx(19785)
+    assert sum(value.values()) == pytest.approx(sum(p.value for p in data))

@@ -8,6 +8,7 @@ states start, the keys (or k-grams of them for order k), conversion and null; pa
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -77,7 +78,8 @@ def _position(steps: tuple[str, ...]) -> list[float]:
 
 
 HEURISTICS: dict[str, Weights] = {"first": _first, "last": _last, "linear": _linear, "position": _position}
-MODELS = (*HEURISTICS, "markov")
+MODELS = (*HEURISTICS, "markov", "shapley")
+EXACT_SHAPLEY_KEYS = 15
 
 
 def heuristic(paths: Sequence[Path], model: str) -> tuple[dict[str, float], dict[str, float]]:
@@ -160,11 +162,77 @@ def markov(paths: Sequence[Path], order: int = 1) -> tuple[dict[str, float], dic
     return credit, {k: value * e / total_effect for k, e in effects.items()}
 
 
+def shapley(paths: Sequence[Path], samples: int = 2000, seed: int = 7) -> tuple[dict[str, float], dict[str, float]]:
+    """Shapley values of the keys in the game v(S) = conversions of paths whose keys all lie in S.
+
+    Exact over every coalition up to 15 keys (a subset-sum table, O(n·2ⁿ)); above that, averaged over random
+    orderings. Value is split in the conversions' shares.
+    """
+    keys = sorted({k for p in paths for k in p.steps})
+    if not keys:
+        return {}, {}
+    if len(keys) <= EXACT_SHAPLEY_KEYS:
+        phi = _exact_shapley(paths, keys)
+    else:
+        phi = _sampled_shapley(paths, keys, samples, seed)
+    total = sum(p.conversions for p in paths if p.steps)
+    value = sum(p.value for p in paths if p.steps)
+    return phi, {k: value * c / total if total else 0.0 for k, c in phi.items()}
+
+
+def _coalition_values(paths: Sequence[Path], keys: list[str]) -> np.ndarray[Any, Any]:
+    """v(S) for every coalition S (bit i: keys[i]): conversions of paths with their keys inside S."""
+    bit = {k: 1 << i for i, k in enumerate(keys)}
+    v = np.zeros(1 << len(keys))
+    for p in paths:
+        if p.steps and p.conversions:
+            v[sum({bit[k] for k in p.steps})] += p.conversions
+    for i in range(len(keys)):  # sum over subsets, one key at a time
+        step = 1 << i
+        idx = np.arange(1 << len(keys))
+        has = (idx & step) != 0
+        v[has] += v[idx[has] ^ step]
+    return v
+
+
+def _exact_shapley(paths: Sequence[Path], keys: list[str]) -> dict[str, float]:
+    n = len(keys)
+    v = _coalition_values(paths, keys)
+    sizes = np.array([bin(s).count("1") for s in range(1 << n)])
+    weight = np.array([math.factorial(k) * math.factorial(n - k - 1) / math.factorial(n) for k in range(n)])
+    phi = {}
+    for i, key in enumerate(keys):
+        without = np.array([s for s in range(1 << n) if not s & (1 << i)])
+        phi[key] = float(np.sum(weight[sizes[without]] * (v[without | (1 << i)] - v[without])))
+    return phi
+
+
+def _sampled_shapley(paths: Sequence[Path], keys: list[str], samples: int, seed: int) -> dict[str, float]:
+    """Average marginal contributions over random orderings of the keys."""
+    rng = np.random.default_rng(seed)
+    sets = [(frozenset(p.steps), p.conversions) for p in paths if p.steps and p.conversions]
+    phi = dict.fromkeys(keys, 0.0)
+    for _ in range(samples):
+        joined: set[str] = set()
+        before = 0.0
+        for key in rng.permutation(keys):
+            joined.add(str(key))
+            after = sum(c for s, c in sets if s <= joined)
+            phi[str(key)] += after - before
+            before = after
+    return {k: v / samples for k, v in phi.items()}
+
+
 def attribute(paths: Sequence[Path], model: str, by: str = "touchpoint", order: int = 1) -> Attribution:
     """Credit for conversions (and their value) per key; the credits add up to the paths' conversions."""
     if model not in MODELS:
         raise ValueError(f"unknown model '{model}'; models are: {', '.join(MODELS)}")
-    credit, value = markov(paths, order) if model == "markov" else heuristic(paths, model)
+    if model == "markov":
+        credit, value = markov(paths, order)
+    elif model == "shapley":
+        credit, value = shapley(paths)
+    else:
+        credit, value = heuristic(paths, model)
     total = sum(p.conversions for p in paths if p.steps)
     results = [
         Credit(k, credit[k], credit[k] / total if total else 0.0, value.get(k, 0.0))
