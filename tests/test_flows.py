@@ -125,3 +125,14 @@ def test_variants_equal_pm4py(helpdesk) -> None:
     assert {tuple(v["steps"]): v["count"] for v in ours} == dict(theirs)
     top10 = [v["count"] for v in ws.variants(top=10).to_dict()["variants"]]
     assert top10 == sorted(theirs.values(), reverse=True)[:10]
+
+
+def test_paths_after_and_before_a_touchpoint(cli, tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    journeys(ws, tmp_path, {"a": ["x", "y", "z"], "b": ["x", "y"], "c": ["w", "x"], "d": ["x", "y", "z"]}, cli)
+    after = json.loads(cli("-w", ws, "analyze", "paths", "--from", "x", "--steps", "2", "--json").out)
+    assert [(p["steps"], p["count"]) for p in after["paths"]] == [(["y", "z"], 2), ([], 1), (["y"], 1)]
+    before = json.loads(cli("-w", ws, "analyze", "paths", "--to", "z", "--steps", "2", "--json").out)
+    assert before["paths"] == [{"steps": ["x", "y"], "count": 2, "share": 1.0}]
+    assert cli("-w", ws, "analyze", "paths", "--from", "x", "--to", "y").code == 2
+    assert cli("-w", ws, "analyze", "paths", "--from", "nowhere").code == 1

@@ -24,7 +24,7 @@ import ibis
 
 from touchlens.analytics.attribution import Path as Path_
 from touchlens.analytics.engine import duckdb_backend
-from touchlens.analytics.flows import Flows, FlowsQuery, Variants, VariantsQuery
+from touchlens.analytics.flows import Flows, FlowsQuery, NextPaths, PathsFromQuery, Variants, VariantsQuery
 from touchlens.analytics.funnels import Funnel, FunnelQuery, Order
 from touchlens.analytics.journeys import JourneyOptions
 from touchlens.analytics.paths import PathsQuery
@@ -318,6 +318,13 @@ class Workspace:
             m.outcomes.conversion, _duration(window, "--window"), options=options or JourneyOptions()
         )
         return query.run(self._backend())
+
+    def paths_around(self, anchor: str, steps: int = 3, before: bool = False, top: int = 20) -> NextPaths:
+        """The touchpoints customers visit right after (or before) `anchor`, as counted sequences."""
+        known = {t.key for t in self.map_or_empty().touchpoints}
+        if anchor not in known:
+            raise UnknownItem(f"unknown touchpoint '{anchor}'; touchpoints are: {', '.join(sorted(known))}")
+        return PathsFromQuery(anchor, steps, before, top).run(self._backend())
 
     def _backend(self) -> ibis.BaseBackend:
         return duckdb_backend(self._storage.events_path, self.settings.store.memory_limit)

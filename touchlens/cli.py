@@ -342,6 +342,25 @@ def analyze_flows(ctx: typer.Context, as_json: JsonOpt = False, as_csv: CsvOpt =
         ui.out.print(ui.flows_table(flows.to_dict()))
 
 
+@analyze_app.command("paths")
+def analyze_paths(
+    ctx: typer.Context,
+    from_: Annotated[str | None, typer.Option("--from", help="Show what follows this touchpoint.")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Show what leads to this touchpoint.")] = None,
+    steps: Annotated[int, typer.Option(min=1, max=20, help="How many steps after (or before).")] = 3,
+    top: Annotated[int, typer.Option(min=1, help="How many of the most frequent paths to show.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """The N touchpoints right after (--from) or before (--to) a touchpoint, with counts and shares."""
+    if (from_ is None) == (to is None):
+        raise typer.BadParameter("give exactly one of --from or --to")
+    result = _ws(ctx).paths_around(from_ or to or "", steps, before=to is not None, top=top).to_dict()
+    if as_json:
+        ui.print_json(result)
+    else:
+        ui.out.print(ui.paths_table(result))
+
+
 @analyze_app.command("variants")
 def analyze_variants(
     ctx: typer.Context,

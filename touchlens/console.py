@@ -242,6 +242,17 @@ def scorecard_table(card: dict[str, Any]) -> Table:
     return table
 
 
+def paths_table(result: dict[str, Any]) -> Table:
+    arrow = "after" if result["direction"] == "after" else "before"
+    table = Table(title=f"Paths {arrow} {text(result['anchor'])}", title_justify="left")
+    for col in ("count", "share", "steps"):
+        table.add_column(col, justify="left" if col == "steps" else "right", overflow="fold")
+    for p in result["paths"]:
+        steps = " → ".join(text(s) for s in p["steps"]) or "(journey ends)"
+        table.add_row(f"{p['count']:,}", f"{p['share']:.1%}", steps)
+    return table
+
+
 def counts_table(title: str, counts: dict[str, int]) -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column("section")

@@ -129,3 +129,44 @@ class VariantsQuery:
             running += r["count"]
             kept.append(Variant(list(r["steps"]), int(r["count"]), r["count"] / total, running / total))
         return Variants(kept, total)
+
+
+@dataclass(frozen=True)
+class NextPaths:
+    anchor: str
+    direction: str
+    paths: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"anchor": self.anchor, "direction": self.direction, "paths": self.paths}
+
+
+@dataclass(frozen=True)
+class PathsFromQuery:
+    """The `steps` touchpoints after (or before) each visit of `anchor`, counted; shorter where journeys end."""
+
+    anchor: str
+    steps: int = 3
+    before: bool = False
+    top: int = 20
+    options: JourneyOptions = field(default_factory=JourneyOptions)
+
+    def to_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
+        t = self.options.apply(backend)
+        w = in_order(t)
+        shift = t.touchpoint.lag if self.before else t.touchpoint.lead
+        around = t.mutate(**{f"s{k}": shift(k).over(w) for k in range(1, self.steps + 1)})
+        visits = around.filter(around.touchpoint == self.anchor)
+        columns = [f"s{k}" for k in range(1, self.steps + 1)]
+        return visits.group_by(columns).aggregate(count=visits.count())
+
+    def run(self, backend: ibis.BaseBackend) -> NextPaths:
+        rows = backend.to_pyarrow(self.to_expr(backend)).to_pylist()
+        total = sum(r["count"] for r in rows)
+        out = []
+        for r in sorted(rows, key=lambda r: (-r["count"], [str(v) for v in r.values()]))[: self.top]:
+            seq = [r[f"s{k}"] for k in range(1, self.steps + 1) if r[f"s{k}"] is not None]
+            out.append(
+                {"steps": seq[::-1] if self.before else seq, "count": int(r["count"]), "share": r["count"] / total}
+            )
+        return NextPaths(self.anchor, "before" if self.before else "after", out)
