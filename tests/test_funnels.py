@@ -38,7 +38,9 @@ def backend(journeys: dict[str, list[tuple[str, int]]]) -> Any:
     return con
 
 
-def reference_depth(events: list[tuple[str, int]], steps: list[str], window: int, strict: bool) -> int:
+def reference_depth(
+    events: list[tuple[str, int]], steps: list[str], window: int, strict: bool, exclude: tuple[str, ...] = ()
+) -> int:
     """How many steps a customer reaches, by trying every choice of events (the definition, literally)."""
     ordered = sorted(enumerate(events), key=lambda p: (p[1][1], p[0]))  # by time, then id (list order)
     best = 0
@@ -51,6 +53,8 @@ def reference_depth(events: list[tuple[str, int]], steps: list[str], window: int
             if any(b <= a for a, b in itertools.pairwise(times)) or times[-1] - times[0] > window:
                 continue
             if strict and any(b != a + 1 for a, b in itertools.pairwise(combo)):
+                continue
+            if any(tp in exclude and times[0] < t < times[-1] for tp, t in events):
                 continue
             best = k
             break
@@ -71,12 +75,14 @@ journeys = st.dictionaries(
     st.lists(st.sampled_from(TOUCHPOINTS), min_size=1, max_size=4),
     st.integers(0, 20),
     st.sampled_from([Order.any, Order.strict]),
+    st.lists(st.sampled_from(TOUCHPOINTS), max_size=1).map(tuple),
 )
 def test_funnel_counts_equal_the_definition(
-    data: dict[str, list[tuple[str, int]]], steps: list[str], window: int, order: Order
+    data: dict[str, list[tuple[str, int]]], steps: list[str], window: int, order: Order, exclude: tuple[str, ...]
 ) -> None:
-    funnel = FunnelQuery(tuple(steps), timedelta(minutes=window), order).run(backend(data)).to_dict()
-    depths = [reference_depth(events, steps, window, order is Order.strict) for events in data.values()]
+    query = FunnelQuery(tuple(steps), timedelta(minutes=window), order, exclude=exclude)
+    funnel = query.run(backend(data)).to_dict()
+    depths = [reference_depth(events, steps, window, order is Order.strict, exclude) for events in data.values()]
     expected = [sum(d >= k for d in depths) for k in range(1, len(steps) + 1)]
     assert [s["count"] for s in funnel["steps"]] == expected
     counts = [s["count"] for s in funnel["steps"]]
@@ -114,3 +120,18 @@ def test_the_funnel_command_reports_the_documented_shape(cli, tmp_path) -> None:
     assert set(steps[0]) == {"step", "count", "conversion_from_previous", "conversion_from_first", "median_seconds"}
     assert cli("-w", ws, "analyze", "funnel", "--steps", "home,moon").code == 1
     assert cli("-w", ws, "analyze", "funnel", "--steps", "home,cart", "--window", "soon").code == 1
+
+
+def test_exclusions_and_the_customers_who_dropped(cli, tmp_path) -> None:
+    import json
+
+    from tests.test_flows import journeys
+
+    ws = tmp_path / "ws"
+    journeys(ws, tmp_path, {"ann": ["home", "cart", "buy"], "bob": ["home", "help", "cart"], "cy": ["home", "x"]}, cli)
+    excluded = json.loads(cli("-w", ws, "analyze", "funnel", "--steps", "home,cart", "--exclude", "help", "--json").out)
+    assert [s["count"] for s in excluded["steps"]] == [3, 1]
+    out = tmp_path / "dropped.csv"
+    assert cli("-w", ws, "analyze", "funnel", "--steps", "home,cart,buy", "--dropped-at", "1", "-o", out).code == 0
+    assert out.read_text() == "customer_id\ncy\n"
+    assert cli("-w", ws, "analyze", "funnel", "--steps", "home,cart", "--dropped-at", "2").code == 1

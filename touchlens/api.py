@@ -282,19 +282,28 @@ class Workspace:
         steps: Sequence[str],
         window: str | timedelta = "7d",
         order: str = "any",
+        exclude: Sequence[str] = (),
         options: JourneyOptions | None = None,
-    ) -> Funnel:
-        """Customers reaching each step (touchpoint keys, in order) within the window after the first."""
+    ) -> FunnelQuery:
+        """The funnel query for `steps` (touchpoint keys, in order), checked against the map; `.run()` it."""
         known = {t.key for t in self.map_or_empty().touchpoints}
-        unknown = [s for s in steps if s not in known]
+        unknown = [s for s in (*steps, *exclude) if s not in known]
         if unknown:
-            raise UnknownItem(
-                f"unknown touchpoint '{unknown[0]}' in --steps; touchpoints are: {', '.join(sorted(known))}"
-            )
+            raise UnknownItem(f"unknown touchpoint '{unknown[0]}'; touchpoints are: {', '.join(sorted(known))}")
         if order not in Order.__members__:
             raise UnknownItem(f"unknown order '{order}'; orders are: {', '.join(Order.__members__)}")
-        query = FunnelQuery(tuple(steps), _duration(window, "--window"), Order(order), options or JourneyOptions())
+        window_ = _duration(window, "--window")
+        return FunnelQuery(tuple(steps), window_, Order(order), options or JourneyOptions(), tuple(exclude))
+
+    def run_funnel(self, query: FunnelQuery) -> Funnel:
         return query.run(self._backend())
+
+    def funnel_dropped(self, query: FunnelQuery, step: int) -> list[str]:
+        """Customers who reached `step` (1-based) of the funnel but not the next."""
+        try:
+            return query.dropped_at(self._backend(), step)
+        except ValueError as exc:
+            raise UnknownItem(str(exc)) from None
 
     def attribution_paths(self, by: str = "touchpoint") -> list[Path_]:
         """Journeys cut at each conversion (the map's conversion outcome), grouped by touchpoint, channel or stage."""

@@ -381,14 +381,38 @@ def analyze_funnel(
     steps: Annotated[str, typer.Option(help="Touchpoint keys in order, comma-separated: a,b,c (any number).")],
     window: Annotated[str, typer.Option(help="Time allowed from the first step to the last (30m, 48h, 7d).")] = "7d",
     order: Annotated[str, typer.Option(help="any: other events may come between steps; strict: none may.")] = "any",
+    exclude: Annotated[
+        str | None, typer.Option(help="Touchpoints (comma-separated) that spoil a journey between first and last step.")
+    ] = None,
+    dropped_at: Annotated[
+        int | None, typer.Option("--dropped-at", help="Export the customers who reached step K but not the next.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File for --dropped-at (default: stdout).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """How many customers reach each step of a touchpoint sequence within the window, and how fast."""
-    funnel = _ws(ctx).funnel([s.strip() for s in steps.split(",") if s.strip()], window, order)
+    ws = _ws(ctx)
+    query = ws.funnel(_keys(steps), window, order, _keys(exclude or ""))
+    if dropped_at is not None:
+        customers = ws.funnel_dropped(query, dropped_at)
+        body = "customer_id\n" + "".join(f"{c}\n" for c in customers)
+        if output is None:
+            sys.stdout.write(body)
+        else:
+            output.write_text(body, encoding="utf-8")
+            ui.err.print(f"Wrote {len(customers):,} customers to {ui.text(output)}")
+        return
+    funnel = ws.run_funnel(query).to_dict()
     if as_json:
-        ui.print_json(funnel.to_dict())
+        ui.print_json(funnel)
     else:
-        ui.out.print(ui.funnel_table(funnel.to_dict()))
+        ui.out.print(ui.funnel_table(funnel))
+
+
+def _keys(text: str) -> list[str]:
+    return [s.strip() for s in text.split(",") if s.strip()]
 
 
 @analyze_app.command("attribution")

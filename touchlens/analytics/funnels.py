@@ -49,6 +49,7 @@ class FunnelQuery:
     window: timedelta = timedelta(days=7)
     order: Order = Order.any
     options: JourneyOptions = field(default_factory=JourneyOptions)
+    exclude: tuple[str, ...] = ()
 
     def reached(self, backend: ibis.BaseBackend) -> list[ibis.Table]:
         """One table per step: (customer_id, start, at, row) for every start that reached that step."""
@@ -59,22 +60,41 @@ class FunnelQuery:
         level = first.select("customer_id", start=first.ts, at=first.ts, row=first.row)
         levels = [level]
         for step in self.steps[1:]:
-            level = self._next(t, level, step, window_ms)
+            level = self._without_excluded(t, self._next(t, level, step, window_ms))
             levels.append(level)
         return levels
 
+    def _without_excluded(self, t: ibis.Table, level: ibis.Table) -> ibis.Table:
+        """Drop starts whose way to this step passes an excluded touchpoint. The earliest way is the shortest,
+        so if it passes one, every way does."""
+        if not self.exclude:
+            return level
+        bad = t.filter(t.touchpoint.isin(list(self.exclude)))
+        pairs = level.join(bad.select(bad.customer_id, bad_ts=bad.ts), "customer_id")
+        hits = pairs.filter((pairs.bad_ts > pairs.start) & (pairs.bad_ts < pairs.at))
+        spoiled = hits.select("customer_id", "start").distinct()
+        return level.anti_join(spoiled, ["customer_id", "start"])
+
+    def dropped_at(self, backend: ibis.BaseBackend, step: int) -> list[str]:
+        """Customers who reached step `step` (1-based) but not the next one."""
+        levels = self.reached(backend)
+        if not 1 <= step < len(levels):
+            raise ValueError(f"--dropped-at takes a step from 1 to {len(levels) - 1}")
+        here = levels[step - 1].select("customer_id").distinct()
+        dropped = here.anti_join(levels[step].select("customer_id").distinct(), "customer_id")
+        return sorted(backend.to_pyarrow(dropped).column("customer_id").to_pylist())
+
     def _next(self, t: ibis.Table, level: ibis.Table, step: str, window_ms: int) -> ibis.Table:
-        candidates = t.filter(t.touchpoint == step)
-        joined = level.join(candidates, level.customer_id == candidates.customer_id)
+        found = t.filter(t.touchpoint == step)
+        # Own names for the candidate's columns, so the join's columns are never ambiguous.
+        candidates = found.select(c_customer=found.customer_id, c_ts=found.ts, c_row=found.row)
+        j = level.join(candidates, level.customer_id == candidates.c_customer)
+        keep = (j.c_ts > j.at) & (j.c_ts.delta(j.start, unit="millisecond") <= window_ms)
         if self.order is Order.strict:
-            joined = joined.filter(candidates.row == level.row + 1)
-        joined = joined.filter(
-            candidates.ts > level.at, candidates.ts.delta(level.start, unit="millisecond") <= window_ms
-        )
+            keep = keep & (j.c_row == j.row + 1)
+        picked = j.filter(keep)
         # The earliest next event per start: the greedy choice that leaves the most room for later steps.
-        picked = joined.select(customer_id=level.customer_id, start=level.start, at=candidates.ts, row=candidates.row)
-        best = picked.group_by(["customer_id", "start"]).aggregate(at=picked.at.min(), row=picked.row.min())
-        return best
+        return picked.group_by(["customer_id", "start"]).aggregate(at=picked.c_ts.min(), row=picked.c_row.min())
 
     def run(self, backend: ibis.BaseBackend) -> Funnel:
         levels = self.reached(backend)
