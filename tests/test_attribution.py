@@ -127,3 +127,28 @@ def test_shapley_equals_a_hand_worked_game_and_is_efficient() -> None:
     credit, value = shapley(data)
     assert sum(credit.values()) == pytest.approx(19785)
     assert sum(value.values()) == pytest.approx(sum(p.value for p in data))
+
+
+def test_time_decay_halves_credit_every_half_life(cli, tmp_path: Path) -> None:
+    from tests.conftest import write
+
+    ws = tmp_path / "ws"
+    cli("init", ws)
+    text = (
+        "name: S\ntouchpoints: [{key: ad, match: {event: ad}}, {key: mail, match: {event: mail}}]\n"
+        "outcomes: {conversion: {event: order}}\n"
+    )
+    cli("-w", ws, "map", "import", write(tmp_path / "m.yaml", text))
+    rows = "a,2026-01-01T00:00:00Z,ad\na,2026-01-08T00:00:00Z,mail\na,2026-01-15T00:00:00Z,order\n"
+    write(tmp_path / "e.csv", "customer_id,ts,event\n" + rows)
+    cli("-w", ws, "ingest", "events", tmp_path / "e.csv")
+    # Ages 14 and 7 days, half-life 7 days: weights 1/4 and 1/2, so shares 1/3 and 2/3.
+    result = json.loads(
+        cli("-w", ws, "analyze", "attribution", "--model", "time-decay", "--half-life", "7d", "--json").out
+    )
+    credit = {r["key"]: r["conversions"] for r in result["results"]}
+    assert credit == pytest.approx({"ad": 1 / 3, "mail": 2 / 3})
+    compared = json.loads(cli("-w", ws, "analyze", "attribution", "--compare", "--json").out)
+    for model in compared:
+        assert sum(r["conversions"] for r in model["results"]) == pytest.approx(1.0)
+    assert cli("analyze", "attribution", "--paths", DATA, "--model", "time-decay").code == 1

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import duckdb
 import ibis
 
+from touchlens.analytics.attribution import Attribution, attribute, from_credit
 from touchlens.analytics.attribution import Path as Path_
 from touchlens.analytics.engine import duckdb_backend
 from touchlens.analytics.flows import Flows, FlowsQuery, NextPaths, PathsFromQuery, Variants, VariantsQuery
@@ -305,17 +306,40 @@ class Workspace:
         except ValueError as exc:
             raise UnknownItem(str(exc)) from None
 
-    def attribution_paths(self, by: str = "touchpoint") -> list[Path_]:
-        """Journeys cut at each conversion (the map's conversion outcome), grouped by touchpoint, channel or stage."""
+    def attribution(
+        self, model: str = "markov", by: str = "touchpoint", order: int = 1, half_life: str | timedelta = "7d"
+    ) -> Attribution:
+        """Credit for the workspace's conversions by touchpoint, channel or stage, with any model."""
+        if model != "time-decay":
+            return attribute(self.attribution_paths(by), model, by=by, order=order)
+        query = self._paths_query(by)
+        credit, value = query.time_decay(self._backend(), _duration(half_life, "--half-life"))
+        if by == "stage":
+            credit, value = self._by_stage(credit), self._by_stage(value)
+        total = sum(p.conversions for p in self.attribution_paths(by) if p.steps)
+        return from_credit("time-decay", by, total, credit, value)
+
+    def _paths_query(self, by: str) -> PathsQuery:
         m = self.map()
         if m.outcomes.conversion is None:
             raise WorkspaceError("the map has no conversion outcome; add outcomes: {conversion: {event: …}}")
         if by not in ("touchpoint", "channel", "stage"):
             raise UnknownItem(f"unknown --by '{by}'; choose touchpoint, channel or stage")
-        paths = PathsQuery(m.outcomes.conversion, "channel" if by == "channel" else "touchpoint").run(self._backend())
+        return PathsQuery(m.outcomes.conversion, "channel" if by == "channel" else "touchpoint")
+
+    def _by_stage(self, per_touchpoint: dict[str, float]) -> dict[str, float]:
+        stage_of = {t.key: t.stage or "(none)" for t in self.map().touchpoints}
+        out: dict[str, float] = {}
+        for key, amount in per_touchpoint.items():
+            out[stage_of.get(key, "(none)")] = out.get(stage_of.get(key, "(none)"), 0.0) + amount
+        return out
+
+    def attribution_paths(self, by: str = "touchpoint") -> list[Path_]:
+        """Journeys cut at each conversion (the map's conversion outcome), grouped by touchpoint, channel or stage."""
+        paths = self._paths_query(by).run(self._backend())
         if by != "stage":
             return paths
-        stage_of = {t.key: t.stage or "(none)" for t in m.touchpoints}
+        stage_of = {t.key: t.stage or "(none)" for t in self.map().touchpoints}
         return [
             Path_(tuple(stage_of.get(s, "(none)") for s in p.steps), p.conversions, p.nulls, p.value) for p in paths
         ]

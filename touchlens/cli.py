@@ -423,17 +423,23 @@ def analyze_attribution(
         typer.Option(help="Aggregated paths file (path, total_conversions, …) instead of the workspace's journeys."),
     ] = None,
     by: Annotated[str, typer.Option(help="Credit touchpoint, channel or stage (workspace journeys).")] = "touchpoint",
-    model: Annotated[str, typer.Option(help=f"One of: {', '.join(MODELS)}.")] = "markov",
+    model: Annotated[str, typer.Option(help=f"One of: {', '.join(MODELS)}, time-decay (journeys only).")] = "markov",
     order: Annotated[int, typer.Option(min=1, max=3, help="Markov order: 1 to 3.")] = 1,
+    half_life: Annotated[str, typer.Option(help="time-decay: credit halves this long before the conversion.")] = "7d",
     compare: Annotated[bool, typer.Option("--compare", help="Every model side by side.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Credit conversions to touchpoints, channels or stages: first, last, linear, position-based or exact Markov."""
-    if model not in MODELS:
-        raise TouchlensError(f"unknown model '{model}'; models are: {', '.join(MODELS)}")
-    data = read_paths(paths) if paths is not None else _ws(ctx).attribution_paths(by)
-    label = "key" if paths is not None else by
-    results = [attribute(data, m, by=label, order=order).to_dict() for m in (MODELS if compare else (model,))]
+    """Credit conversions to touchpoints, channels or stages (first, last, linear, position, time-decay, Markov…)."""
+    every = (*MODELS, "time-decay") if paths is None else MODELS
+    if model not in every:
+        raise TouchlensError(f"unknown model '{model}' here; models are: {', '.join(every)}")
+    chosen = every if compare else (model,)
+    if paths is not None:
+        data = read_paths(paths)
+        results = [attribute(data, m, by="key", order=order).to_dict() for m in chosen]
+    else:
+        ws = _ws(ctx)
+        results = [ws.attribution(m, by, order, half_life).to_dict() for m in chosen]
     if as_json:
         ui.print_json(results if compare else results[0])
     else:

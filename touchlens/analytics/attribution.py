@@ -234,9 +234,14 @@ def attribute(paths: Sequence[Path], model: str, by: str = "touchpoint", order: 
     else:
         credit, value = heuristic(paths, model)
     total = sum(p.conversions for p in paths if p.steps)
+    name = f"markov order {order}" if model == "markov" else model
+    return from_credit(name, by, total, credit, value)
+
+
+def from_credit(model: str, by: str, total: float, credit: dict[str, float], value: dict[str, float]) -> Attribution:
+    """An attribution result from credit per key, largest first."""
     results = [
         Credit(k, credit[k], credit[k] / total if total else 0.0, value.get(k, 0.0))
         for k in sorted(credit, key=lambda k: (-credit[k], k))
     ]
-    name = f"markov order {order}" if model == "markov" else model
-    return Attribution(name, by, total, results)
+    return Attribution(model, by, total, results)

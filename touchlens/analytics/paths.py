@@ -6,7 +6,9 @@ did not convert. Paths come back aggregated (distinct sequence → conversions, 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import ibis
@@ -46,28 +48,47 @@ class PathsQuery:
     by: str = "touchpoint"
     options: JourneyOptions = field(default_factory=JourneyOptions)
 
-    def to_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
+    def _split(self, backend: ibis.BaseBackend) -> tuple[ibis.Table, ibis.Table, Any]:
+        """Touches numbered into paths, the conversions (one a path), and the key column of the touches."""
         t = self._events(backend)
-        w = ibis.cumulative_window(group_by=t.customer_id, order_by=[t.ts, t.event_id])
+        order = [t.ts, t.event_id]
         is_conv = outcome_predicate(t, self.conversion).fill_null(False).cast("int64")
-        t = t.mutate(
-            conv=is_conv, step=ibis.row_number().over(ibis.window(group_by=t.customer_id, order_by=[t.ts, t.event_id]))
-        )
+        t = t.mutate(conv=is_conv, step=ibis.row_number().over(ibis.window(group_by=t.customer_id, order_by=order)))
+        w = ibis.cumulative_window(group_by=t.customer_id, order_by=[t.ts, t.event_id])
         t = t.mutate(path=t.conv.sum().over(w) - t.conv)  # conversions before this event
         touches = t.filter((t.conv == 0) & t.touchpoint.notnull())
         key = touches.touchpoint if self.by == "touchpoint" else touches.channel.fill_null("(none)")
+        convs = t.filter(t.conv == 1)
+        value = _number(convs.properties[self.conversion.value]) if self.conversion.value else convs.conv * 0.0
+        won = convs.group_by(["customer_id", "path"]).aggregate(
+            value=value.sum(), won=convs.count(), conv_ts=convs.ts.min()
+        )
+        return touches.mutate(key=key), won, key
+
+    def to_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
+        touches, won, _ = self._split(backend)
         seqs = touches.group_by(["customer_id", "path"]).aggregate(
-            seq=ibis.struct({"step": touches.step, "key": key}).collect()
+            seq=ibis.struct({"step": touches.step, "key": touches.key}).collect()
         )
         seqs = seqs.mutate(steps=seqs.seq.sort().map(lambda s: s.key))
-        convs = t.filter(t.conv == 1)
-        value = _number(convs.properties[self.conversion.value]) if self.conversion.value else ibis.literal(0.0)
-        won = convs.group_by(["customer_id", "path"]).aggregate(value=value.sum(), won=convs.count())
         joined = seqs.left_join(won, ["customer_id", "path"])
         converted = joined.won.notnull().cast("int64")
         return joined.group_by("steps").aggregate(
             conversions=converted.sum(), nulls=(1 - converted).sum(), value=joined.value.fill_null(0.0).sum()
         )
+
+    def time_decay(self, backend: ibis.BaseBackend, half_life: timedelta) -> tuple[dict[str, float], dict[str, float]]:
+        """Credit halving every `half_life` before the conversion: weight 2^(−age / half-life), shares per path."""
+        touches, won, _ = self._split(backend)
+        j = touches.join(won, ["customer_id", "path"])
+        age = j.conv_ts.delta(j.ts, unit="millisecond") / 1000.0
+        j = j.mutate(weight=(age * (-math.log(2) / half_life.total_seconds())).exp())
+        per_path = j.group_by(["customer_id", "path"]).aggregate(total=j.weight.sum())
+        k = j.join(per_path, ["customer_id", "path"])
+        share = k.weight / k.total
+        credit = k.group_by("key").aggregate(conversions=share.sum(), value=(share * k.value).sum())
+        rows = backend.to_pyarrow(credit).to_pylist()
+        return {r["key"]: float(r["conversions"]) for r in rows}, {r["key"]: float(r["value"] or 0) for r in rows}
 
     def _events(self, backend: ibis.BaseBackend) -> ibis.Table:
         t = events(backend)
