@@ -67,7 +67,7 @@ def test_the_attribution_command_prints_the_documented_shape(cli, tmp_path: Path
     result = cli("analyze", "attribution", "--paths", DATA, "--model", "linear", "--json")
     data = json.loads(result.out)
     assert set(data) == {"model", "by", "total_conversions", "results"}
-    assert set(data["results"][0]) == {"key", "conversions", "share", "value"}
+    assert set(data["results"][0]) == {"key", "conversions", "share", "value", "low", "high"}
     compared = json.loads(cli("analyze", "attribution", "--paths", DATA, "--compare", "--json").out)
     assert [r["model"] for r in compared] == ["first", "last", "linear", "position", "markov order 1", "shapley"]
     assert cli("analyze", "attribution", "--paths", DATA, "--model", "magic").code == 1
@@ -152,3 +152,18 @@ def test_time_decay_halves_credit_every_half_life(cli, tmp_path: Path) -> None:
     for model in compared:
         assert sum(r["conversions"] for r in model["results"]) == pytest.approx(1.0)
     assert cli("analyze", "attribution", "--paths", DATA, "--model", "time-decay").code == 1
+
+
+def test_bootstrap_intervals_contain_the_estimate_and_narrow_with_more_data() -> None:
+    from touchlens.analytics.attribution import bootstrap
+
+    small = [P(("A", "B"), 5, 5), P(("B",), 5, 10), P(("A",), 2, 8)]
+    big = [P(p.steps, p.conversions * 100, p.nulls * 100) for p in small]
+    for model in ("linear", "markov"):
+        point = {c.key: c.conversions for c in attribute(small, model).results}
+        wide = bootstrap(small, model, samples=60)
+        narrow = bootstrap(big, model, samples=60)
+        for key, (low, high) in wide.items():
+            assert low <= point[key] <= high
+            big_low, big_high = narrow[key]
+            assert (big_high - big_low) / 100 < high - low

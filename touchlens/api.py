@@ -22,7 +22,7 @@ from typing import Any, Literal
 import duckdb
 import ibis
 
-from touchlens.analytics.attribution import Attribution, attribute, from_credit
+from touchlens.analytics.attribution import Attribution, attribute, bootstrap, from_credit, with_intervals
 from touchlens.analytics.attribution import Path as Path_
 from touchlens.analytics.engine import duckdb_backend
 from touchlens.analytics.flows import Flows, FlowsQuery, NextPaths, PathsFromQuery, Variants, VariantsQuery
@@ -388,6 +388,27 @@ def _examples(con: duckdb.DuckDBPyConnection, kind: str, reason: str, limit: int
         [kind, reason, limit],
     ).fetchall()
     return [{"file": f, "row": r, "field": fl, "detail": d, "raw": raw} for f, r, fl, d, raw in rows]
+
+
+def attribution(
+    source: Workspace | list[Path_],
+    model: str,
+    by: str = "touchpoint",
+    order: int = 1,
+    half_life: str | timedelta = "7d",
+    bootstrap_samples: int = 0,
+) -> Attribution:
+    """One model's credit, from a workspace's journeys or from given paths, with bootstrap intervals on request."""
+    if isinstance(source, Workspace):
+        result = source.attribution(model, by, order, half_life)
+        paths = source.attribution_paths(by) if bootstrap_samples else []
+    else:
+        result, paths = attribute(source, model, by="key", order=order), source
+    if not bootstrap_samples:
+        return result
+    if model == "time-decay":
+        raise UnknownItem("--bootstrap works on paths; time-decay has no bootstrap yet")
+    return with_intervals(result, bootstrap(paths, model, order, bootstrap_samples))
 
 
 def read_paths(path: str | os.PathLike[str]) -> list[Path_]:

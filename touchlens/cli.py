@@ -14,8 +14,8 @@ import typer
 
 import touchlens
 from touchlens import console as ui
-from touchlens.analytics.attribution import MODELS, attribute
-from touchlens.api import Workspace, read_map_file, read_paths
+from touchlens.analytics.attribution import MODELS
+from touchlens.api import Workspace, attribution, read_map_file, read_paths
 from touchlens.demo_workspace import build_demo
 from touchlens.errors import MapError, TouchlensError
 from touchlens.ingest.readers import EVENT_FORMATS
@@ -426,6 +426,9 @@ def analyze_attribution(
     model: Annotated[str, typer.Option(help=f"One of: {', '.join(MODELS)}, time-decay (journeys only).")] = "markov",
     order: Annotated[int, typer.Option(min=1, max=3, help="Markov order: 1 to 3.")] = 1,
     half_life: Annotated[str, typer.Option(help="time-decay: credit halves this long before the conversion.")] = "7d",
+    bootstrap_samples: Annotated[
+        int, typer.Option("--bootstrap", min=0, help="Resample the paths N times for 95% intervals (0: none).")
+    ] = 0,
     compare: Annotated[bool, typer.Option("--compare", help="Every model side by side.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -434,12 +437,8 @@ def analyze_attribution(
     if model not in every:
         raise TouchlensError(f"unknown model '{model}' here; models are: {', '.join(every)}")
     chosen = every if compare else (model,)
-    if paths is not None:
-        data = read_paths(paths)
-        results = [attribute(data, m, by="key", order=order).to_dict() for m in chosen]
-    else:
-        ws = _ws(ctx)
-        results = [ws.attribution(m, by, order, half_life).to_dict() for m in chosen]
+    source = read_paths(paths) if paths is not None else _ws(ctx)
+    results = [attribution(source, m, by, order, half_life, bootstrap_samples).to_dict() for m in chosen]
     if as_json:
         ui.print_json(results if compare else results[0])
     else:

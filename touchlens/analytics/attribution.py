@@ -36,6 +36,8 @@ class Credit:
     conversions: float
     share: float
     value: float
+    low: float | None = None  # bootstrap 95% interval of `conversions`, when asked for
+    high: float | None = None
 
 
 @dataclass
@@ -245,3 +247,33 @@ def from_credit(model: str, by: str, total: float, credit: dict[str, float], val
         for k in sorted(credit, key=lambda k: (-credit[k], k))
     ]
     return Attribution(model, by, total, results)
+
+
+def bootstrap(
+    paths: Sequence[Path], model: str, order: int = 1, samples: int = 100, seed: int = 7
+) -> dict[str, tuple[float, float]]:
+    """95% intervals of each key's credit: the paths resampled (converting and not) with replacement."""
+    rng = np.random.default_rng(seed)
+    live = [p for p in paths if p.steps and (p.conversions or p.nulls)]
+    counts = np.array([[p.conversions, p.nulls] for p in live]).ravel()
+    draws: dict[str, list[float]] = defaultdict(list)
+    keys = sorted({k for p in live for k in p.steps})
+    for _ in range(samples):
+        new = rng.multinomial(int(counts.sum()), counts / counts.sum()).reshape(-1, 2)
+        resampled = [
+            Path(p.steps, float(c), float(n), p.value * c / p.conversions if p.conversions else 0.0)
+            for p, (c, n) in zip(live, new, strict=True)
+        ]
+        credit = attribute(resampled, model, order=order).results
+        got = {c.key: c.conversions for c in credit}
+        for k in keys:
+            draws[k].append(got.get(k, 0.0))
+    return {k: (float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))) for k, v in draws.items()}
+
+
+def with_intervals(result: Attribution, intervals: dict[str, tuple[float, float]]) -> Attribution:
+    """The result with each key's bootstrap interval filled in."""
+    results = [
+        Credit(c.key, c.conversions, c.share, c.value, *intervals.get(c.key, (None, None))) for c in result.results
+    ]
+    return Attribution(result.model, result.by, result.total_conversions, results)
