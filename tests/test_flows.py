@@ -136,3 +136,29 @@ def test_paths_after_and_before_a_touchpoint(cli, tmp_path: Path) -> None:
     assert before["paths"] == [{"steps": ["x", "y"], "count": 2, "share": 1.0}]
     assert cli("-w", ws, "analyze", "paths", "--from", "x", "--to", "y").code == 2
     assert cli("-w", ws, "analyze", "paths", "--from", "nowhere").code == 1
+
+
+def test_a_session_gap_splits_journeys(cli, tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    cli("init", ws)
+    cli(
+        "-w",
+        ws,
+        "map",
+        "import",
+        write(
+            tmp_path / "m.yaml", "name: S\ntouchpoints: [{key: a, match: {event: a}}, {key: b, match: {event: b}}]\n"
+        ),
+    )
+    rows = "c,2026-01-01T10:00:00Z,a\nc,2026-01-01T10:05:00Z,b\nc,2026-01-01T12:00:00Z,a\nc,2026-01-01T12:01:00Z,b\n"
+    write(tmp_path / "e.csv", "customer_id,ts,event\n" + rows)
+    cli("-w", ws, "ingest", "events", tmp_path / "e.csv")
+    whole = json.loads(cli("-w", ws, "analyze", "flows", "--json").out)
+    split = json.loads(cli("-w", ws, "analyze", "flows", "--session-gap", "30m", "--json").out)
+    assert {(e["source"], e["target"]): e["count"] for e in whole["edges"]} == {("a", "b"): 2, ("b", "a"): 1}
+    assert {(e["source"], e["target"]): e["count"] for e in split["edges"]} == {("a", "b"): 2}
+    assert split["start"] == {"a": 2}
+    variants = json.loads(cli("-w", ws, "analyze", "variants", "--session-gap", "30m", "--json").out)
+    assert variants["journeys"] == 2
+    assert variants["variants"][0]["steps"] == ["a", "b"]
+    assert cli("-w", ws, "analyze", "flows", "--session-gap", "soon").code == 1

@@ -15,11 +15,13 @@ import typer
 import touchlens
 from touchlens import console as ui
 from touchlens.analytics.attribution import MODELS
+from touchlens.analytics.journeys import JourneyOptions
 from touchlens.api import Workspace, attribution, read_map_file, read_paths
 from touchlens.demo_workspace import build_demo
 from touchlens.errors import MapError, TouchlensError
 from touchlens.ingest.readers import EVENT_FORMATS
 from touchlens.model.checks import design_checks
+from touchlens.model.durations import parse_duration
 from touchlens.model.map import Phase
 from touchlens.model.views import TouchpointFilter
 from touchlens.store.workspace import ENV_VAR
@@ -329,10 +331,26 @@ def analyze_scorecard(
         ui.out.print(ui.scorecard_table(card))
 
 
+SessionGap = Annotated[
+    str | None, typer.Option("--session-gap", help="Split journeys where a customer is silent this long (e.g. 30m).")
+]
+
+
+def _journey_options(session_gap: str | None) -> JourneyOptions:
+    if session_gap is None:
+        return JourneyOptions()
+    try:
+        return JourneyOptions(session_gap=parse_duration(session_gap))
+    except ValueError as exc:
+        raise TouchlensError(f"--session-gap: {exc}") from None
+
+
 @analyze_app.command("flows")
-def analyze_flows(ctx: typer.Context, as_json: JsonOpt = False, as_csv: CsvOpt = False) -> None:
+def analyze_flows(
+    ctx: typer.Context, session_gap: SessionGap = None, as_json: JsonOpt = False, as_csv: CsvOpt = False
+) -> None:
     """The directly-follows graph over touchpoints: edges with counts and median / p90 time, starts, ends."""
-    flows = _ws(ctx).flows()
+    flows = _ws(ctx).flows(_journey_options(session_gap))
     if as_json:
         ui.print_json(flows.to_dict())
     elif as_csv:
@@ -365,10 +383,11 @@ def analyze_paths(
 def analyze_variants(
     ctx: typer.Context,
     top: Annotated[int, typer.Option(min=1, help="How many of the most frequent variants to show.")] = 10,
+    session_gap: SessionGap = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Journey variants: each distinct full touchpoint sequence with its count, share and cumulative coverage."""
-    variants = _ws(ctx).variants(top)
+    variants = _ws(ctx).variants(top, _journey_options(session_gap))
     if as_json:
         ui.print_json(variants.to_dict())
     else:

@@ -114,7 +114,7 @@ class VariantsQuery:
         numbered = t.mutate(step=ibis.row_number().over(w))
         # Ordered collection through sorting (step, touchpoint) structs: portable to engines without
         # collect(order_by=...), such as Spark.
-        paths = numbered.group_by("customer_id").aggregate(
+        paths = numbered.group_by("journey").aggregate(
             seq=ibis.struct({"step": numbered.step, "touchpoint": numbered.touchpoint}).collect()
         )
         paths = paths.mutate(steps=paths.seq.sort().map(lambda s: s.touchpoint))

@@ -6,7 +6,7 @@ A journey is the input of flows, variants, funnels and attribution; the options 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import ibis
 
@@ -21,6 +21,7 @@ class JourneyOptions:
     end: datetime | None = None
     channel: str | None = None
     persona: str | None = None
+    session_gap: timedelta | None = None
 
     def apply(self, backend: ibis.BaseBackend) -> ibis.Table:
         t = mapped_events(backend)
@@ -34,9 +35,21 @@ class JourneyOptions:
             c = backend.table("customers")
             members = c.filter(c.persona == self.persona).select("customer_id")
             t = t.semi_join(members, "customer_id")
-        return t
+        return self._journeys(t)
+
+    def _journeys(self, t: ibis.Table) -> ibis.Table:
+        """Add `journey`: the customer, or with a session gap, the customer's session (a new one after each gap)."""
+        if self.session_gap is None:
+            return t.mutate(journey=t.customer_id)
+        w = ibis.window(group_by=t.customer_id, order_by=[t.ts, t.event_id])
+        gap_ms = int(self.session_gap.total_seconds() * 1000)
+        t = t.mutate(new=(t.ts.delta(t.ts.lag().over(w), unit="millisecond") > gap_ms).fill_null(True).cast("int64"))
+        t = t.mutate(
+            session=t.new.sum().over(ibis.cumulative_window(group_by=t.customer_id, order_by=[t.ts, t.event_id]))
+        )
+        return t.mutate(journey=t.customer_id.concat("#", t.session.cast("string"))).drop("new", "session")
 
 
 def in_order(t: ibis.Table) -> ibis.expr.builders.LegacyWindowBuilder:
-    """Each customer's events by time, then event id, so equal timestamps still give one order."""
-    return ibis.window(group_by=t.customer_id, order_by=[t.ts, t.event_id])
+    """Each journey's events by time, then event id, so equal timestamps still give one order."""
+    return ibis.window(group_by=t.journey, order_by=[t.ts, t.event_id])
