@@ -135,3 +135,19 @@ def test_exclusions_and_the_customers_who_dropped(cli, tmp_path) -> None:
     assert cli("-w", ws, "analyze", "funnel", "--steps", "home,cart,buy", "--dropped-at", "1", "-o", out).code == 0
     assert out.read_text() == "customer_id\ncy\n"
     assert cli("-w", ws, "analyze", "funnel", "--steps", "home,cart", "--dropped-at", "2").code == 1
+
+
+def test_a_persona_breakdown_adds_up_to_the_funnel(cli, tmp_path) -> None:
+    import json
+
+    ws = tmp_path / "demo"
+    assert cli("-w", ws, "demo", "--no-serve", "--customers", "200", "--seed", "5").code == 0
+    args = ("-w", ws, "analyze", "funnel", "--steps", "homepage,product_page,cart", "--json")
+    funnel = json.loads(cli(*args, "--breakdown", "persona").out)
+    overall = [s["count"] for s in funnel["steps"]]
+    groups = funnel["breakdown"]["groups"]
+    assert len(groups) > 1
+    assert [sum(g["counts"][i] for g in groups) for i in range(3)] == overall
+    by_channel = json.loads(cli(*args, "--breakdown", "channel").out)["breakdown"]["groups"]
+    assert [sum(g["counts"][i] for g in by_channel) for i in range(3)] >= overall
+    assert cli(*args, "--breakdown", "mood").code == 1

@@ -296,8 +296,15 @@ class Workspace:
         window_ = _duration(window, "--window")
         return FunnelQuery(tuple(steps), window_, Order(order), options or JourneyOptions(), tuple(exclude))
 
-    def run_funnel(self, query: FunnelQuery) -> Funnel:
-        return query.run(self._backend())
+    def run_funnel(self, query: FunnelQuery, breakdown: str | None = None) -> Funnel:
+        backend = self._backend()
+        funnel = query.run(backend)
+        if breakdown is not None:
+            try:
+                funnel.breakdown = query.breakdown(backend, breakdown)
+            except ValueError as exc:
+                raise UnknownItem(str(exc)) from None
+        return funnel
 
     def funnel_dropped(self, query: FunnelQuery, step: int) -> list[str]:
         """Customers who reached `step` (1-based) of the funnel but not the next."""

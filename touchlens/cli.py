@@ -409,6 +409,7 @@ def analyze_funnel(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="File for --dropped-at (default: stdout).")
     ] = None,
+    breakdown: Annotated[str | None, typer.Option(help="Counts per persona or channel (of the first step).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """How many customers reach each step of a touchpoint sequence within the window, and how fast."""
@@ -423,7 +424,7 @@ def analyze_funnel(
             output.write_text(body, encoding="utf-8")
             ui.err.print(f"Wrote {len(customers):,} customers to {ui.text(output)}")
         return
-    funnel = ws.run_funnel(query).to_dict()
+    funnel = ws.run_funnel(query, breakdown).to_dict()
     if as_json:
         ui.print_json(funnel)
     else:

@@ -205,6 +205,11 @@ def funnel_table(funnel: dict[str, Any]) -> Table:
             "" if first is None else f"{first:.1%}",
             _duration(s["median_seconds"]),
         )
+    if funnel.get("breakdown"):
+        b = funnel["breakdown"]
+        table.caption = f"by {text(b['by'])}: " + "; ".join(
+            f"{text(g['group'])} " + " → ".join(f"{n:,}" for n in g["counts"]) for g in b["groups"]
+        )
     return table
 
 

@@ -36,9 +36,13 @@ class FunnelStep:
 @dataclass
 class Funnel:
     steps: list[FunnelStep]
+    breakdown: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"steps": [s.__dict__ for s in self.steps]}
+        data: dict[str, Any] = {"steps": [s.__dict__ for s in self.steps]}
+        if self.breakdown is not None:
+            data["breakdown"] = self.breakdown
+        return data
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,33 @@ class FunnelQuery:
             counts.append(int(backend.execute(per_customer.count())))
             medians.append(self._median(backend, levels, i))
         return Funnel([self._step(i, counts, medians) for i in range(len(self.steps))])
+
+    def breakdown(self, backend: ibis.BaseBackend, by: str) -> dict[str, Any]:
+        """Counts per step for each persona (the customer's) or channel (of the first step's event)."""
+        levels = self.reached(backend)
+        groups = self._groups(backend, levels[0], by)
+        counts: dict[str, list[int]] = {}
+        for i, level in enumerate(levels):
+            tagged = level.join(groups, ["customer_id", "start"])
+            rows = backend.to_pyarrow(tagged.group_by("group").aggregate(n=tagged.customer_id.nunique())).to_pylist()
+            for r in rows:
+                counts.setdefault(r["group"], [0] * len(levels))[i] = int(r["n"])
+        ordered = sorted(counts.items(), key=lambda kv: (-kv[1][0], kv[0]))
+        return {"by": by, "groups": [{"group": g, "counts": c} for g, c in ordered]}
+
+    def _groups(self, backend: ibis.BaseBackend, first: ibis.Table, by: str) -> ibis.Table:
+        """(customer_id, start) → group label."""
+        if by == "persona":
+            c = backend.table("customers").select("customer_id", "persona")
+            tagged = first.left_join(c, "customer_id")
+            return tagged.select("customer_id", "start", group=tagged.persona.fill_null("(none)"))
+        if by == "channel":
+            t = self.options.apply(backend)
+            starts = t.filter(t.touchpoint == self.steps[0]).select(
+                "customer_id", start=t.ts, group=t.channel.fill_null("(none)")
+            )
+            return starts.distinct(on=["customer_id", "start"], keep="first")
+        raise ValueError(f"unknown breakdown '{by}'; choose persona or channel")
 
     def _median(self, backend: ibis.BaseBackend, levels: list[ibis.Table], i: int) -> float | None:
         """Median time from the previous step to this one, over customers' best starts reaching it."""
