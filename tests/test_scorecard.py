@@ -50,3 +50,26 @@ def test_lift_interval_brackets_the_ratio_and_narrows_with_more_data() -> None:
     _, low_big, high_big = lift_interval(0.3, 10000, 0.2, 100000)
     assert low < low_big < high_big < high
     assert lift_interval(0.0, 10, 0.2, 10) == (None, None, None)
+
+
+def test_stage_rows_count_a_stage_s_touchpoints_together(cli, tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    cli("init", ws)
+    text = (
+        "name: S\njourneys: [{key: j, stages: [{key: find}, {key: buy}]}]\n"
+        "touchpoints: [{key: ad, stage: find, match: {event: ad}}, {key: mail, stage: find, match: {event: mail}},"
+        " {key: cart, stage: buy, match: {event: cart}}]\n"
+    )
+    cli("-w", ws, "map", "import", write(tmp_path / "m.yaml", text))
+    rows = (
+        "a,2026-01-01T10:00:00Z,ad\na,2026-01-01T10:01:00Z,mail\n"
+        "b,2026-01-01T10:00:00Z,mail\nb,2026-01-01T10:02:00Z,cart\n"
+    )
+    write(tmp_path / "e.csv", "customer_id,ts,event\n" + rows)
+    cli("-w", ws, "ingest", "events", tmp_path / "e.csv")
+    card = json.loads(cli("-w", ws, "analyze", "scorecard", "--by", "stage", "--json").out)
+    stages = {s["stage"]: s for s in card["stages"]}
+    assert (stages["find"]["customers"], stages["find"]["events"]) == (2, 3)
+    assert stages["find"]["repeat_rate"] == pytest.approx(1 / 3)  # a's mail follows a's ad in the same stage
+    assert (stages["buy"]["customers"], stages["buy"]["events"]) == (1, 1)
+    assert cli("-w", ws, "analyze", "scorecard", "--by", "moon").code == 1

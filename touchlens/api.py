@@ -351,13 +351,19 @@ class Workspace:
             Path_(tuple(stage_of.get(s, "(none)") for s in p.steps), p.conversions, p.nulls, p.value) for p in paths
         ]
 
-    def scorecard(self, window: str | timedelta = "30d", options: JourneyOptions | None = None) -> Scorecard:
-        """Per touchpoint: reach, volume, conversion within `window` after it with lift, drop-off, repeats, timing."""
+    def scorecard(
+        self, window: str | timedelta = "30d", by: str = "touchpoint", options: JourneyOptions | None = None
+    ) -> Scorecard:
+        """Per touchpoint (or stage): reach, volume, conversion within `window` after it, lift, drop-off, repeats."""
+        if by not in ("touchpoint", "stage"):
+            raise UnknownItem(f"unknown --by '{by}'; choose touchpoint or stage")
         m = self.map_or_empty()
-        query = ScorecardQuery(
-            m.outcomes.conversion, _duration(window, "--window"), options=options or JourneyOptions()
-        )
-        return query.run(self._backend())
+        stage_of = tuple((t.key, t.stage or "(none)") for t in m.touchpoints) if by == "stage" else ()
+        window_ = _duration(window, "--window")
+        query = ScorecardQuery(m.outcomes.conversion, window_, options=options or JourneyOptions(), stage_of=stage_of)
+        card = query.run(self._backend())
+        card.by = by
+        return card
 
     def paths_around(self, anchor: str, steps: int = 3, before: bool = False, top: int = 20) -> NextPaths:
         """The touchpoints customers visit right after (or before) `anchor`, as counted sequences."""

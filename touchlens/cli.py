@@ -317,15 +317,18 @@ def analyze_scorecard(
     window: Annotated[
         str, typer.Option(help="Count a conversion this soon after the touchpoint (30d, 7d, 48h).")
     ] = "30d",
+    by: Annotated[
+        str, typer.Option(help="touchpoint (default) or stage: one row per stage of the journey.")
+    ] = "touchpoint",
     as_json: JsonOpt = False,
     as_csv: CsvOpt = False,
 ) -> None:
     """Per touchpoint: customers reached, events, conversion after it and lift (95% interval), drop-off, repeats."""
-    card = _ws(ctx).scorecard(window).to_dict()
+    card = _ws(ctx).scorecard(window, by).to_dict()
     if as_json:
         ui.print_json(card)
     elif as_csv:
-        rows = card["touchpoints"]
+        rows = card[f"{card['by']}s"]
         ui.print_csv(list(rows[0]) if rows else ["touchpoint"], [r.values() for r in rows])
     else:
         ui.out.print(ui.scorecard_table(card))

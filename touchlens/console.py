@@ -233,15 +233,15 @@ def _pct(value: float | None) -> str:
 
 
 def scorecard_table(card: dict[str, Any]) -> Table:
-    base = card["baseline_conversion"]
-    title = f"Touchpoint scorecard — {card['customers']:,} customers, baseline conversion {_pct(base) or 'n/a'}"
+    base, by = card["baseline_conversion"], card["by"]
+    title = f"{by.title()} scorecard — {card['customers']:,} customers, baseline conversion {_pct(base) or 'n/a'}"
     table = Table(title=title, title_justify="left")
-    for col in ("touchpoint", "customers", "events/cust", "conversion", "lift (95%)", "drop-off", "repeat", "to next"):
-        table.add_column(col, justify="left" if col == "touchpoint" else "right")
-    for s in card["touchpoints"]:
+    for col in (by, "customers", "events/cust", "conversion", "lift (95%)", "drop-off", "repeat", "to next"):
+        table.add_column(col, justify="left" if col == by else "right")
+    for s in card[f"{by}s"]:
         lift = "" if s["lift"] is None else f"{s['lift']:.2f} ({s['lift_low']:.2f}–{s['lift_high']:.2f})"
         table.add_row(
-            text(s["touchpoint"]), f"{s['customers']:,}", f"{s['events_per_customer']:.1f}", _pct(s["conversion"]),
+            text(s[by]), f"{s['customers']:,}", f"{s['events_per_customer']:.1f}", _pct(s["conversion"]),
             lift, _pct(s["drop_off"]), _pct(s["repeat_rate"]), _duration(s["median_seconds_to_next"]),
         )  # fmt: skip
     return table

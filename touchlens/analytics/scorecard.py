@@ -43,13 +43,15 @@ class Scorecard:
     baseline_conversion: float | None
     customers: int
     scores: list[Score]
+    by: str = "touchpoint"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "baseline_conversion": self.baseline_conversion,
-            "customers": self.customers,
-            "touchpoints": [s.__dict__ for s in self.scores],
-        }
+        """Rows under "touchpoints" (or "stages", each row's key under "stage", when by stage)."""
+        rows = [s.__dict__ for s in self.scores]
+        if self.by == "stage":
+            rows = [{"stage": r["touchpoint"], **{k: v for k, v in r.items() if k != "touchpoint"}} for r in rows]
+        return {"by": self.by, "baseline_conversion": self.baseline_conversion, "customers": self.customers,
+                f"{self.by}s": rows}  # fmt: skip
 
 
 def lift_interval(p1: float, n1: int, p0: float, n0: int) -> tuple[float | None, float | None, float | None]:
@@ -69,10 +71,20 @@ class ScorecardQuery:
     window: timedelta = timedelta(days=30)
     repeat_window: timedelta = timedelta(days=7)
     options: JourneyOptions = field(default_factory=JourneyOptions)
+    # With a touchpoint → stage mapping, every row is a stage: its touchpoints count as one.
+    stage_of: tuple[tuple[str, str], ...] = ()
+
+    def _journeys(self, backend: ibis.BaseBackend) -> ibis.Table:
+        t = self.options.apply(backend)
+        if not self.stage_of:
+            return t
+        stages = ibis.memtable({"tp": [k for k, _ in self.stage_of], "stage": [v for _, v in self.stage_of]})
+        relabelled = t.join(stages, t.touchpoint == stages.tp)
+        return relabelled.mutate(touchpoint=relabelled.stage).drop("tp", "stage")
 
     def run(self, backend: ibis.BaseBackend) -> Scorecard:
         per_tp = {r["touchpoint"]: r for r in backend.to_pyarrow(self._activity(backend)).to_pylist()}
-        customers = int(backend.execute(self.options.apply(backend).customer_id.nunique()))
+        customers = int(backend.execute(self._journeys(backend).customer_id.nunique()))
         conv, base, ends = self._conversion(backend) if self.conversion else ({}, None, {})
         never = sum(ends.values())
         scores = []
@@ -96,7 +108,7 @@ class ScorecardQuery:
         return Scorecard(base, customers, scores)
 
     def _activity(self, backend: ibis.BaseBackend) -> ibis.Table:
-        t = self.options.apply(backend)
+        t = self._journeys(backend)
         w = in_order(t)
         same = ibis.window(group_by=[t.customer_id, t.touchpoint], order_by=[t.ts, t.event_id])
         repeat_ms = int(self.repeat_window.total_seconds() * 1000)
@@ -116,7 +128,7 @@ class ScorecardQuery:
         """Customers converting within the window after their first touch of each touchpoint; the baseline
         (after their first touch of any); and, for customers who never convert, where their journeys end."""
         assert self.conversion is not None
-        t = self.options.apply(backend)
+        t = self._journeys(backend)
         all_events = events(backend)
         convs = all_events.filter(outcome_predicate(all_events, self.conversion)).select("customer_id", conv_ts="ts")
         window_ms = int(self.window.total_seconds() * 1000)
