@@ -162,3 +162,35 @@ def test_a_session_gap_splits_journeys(cli, tmp_path: Path) -> None:
     assert variants["journeys"] == 2
     assert variants["variants"][0]["steps"] == ["a", "b"]
     assert cli("-w", ws, "analyze", "flows", "--session-gap", "soon").code == 1
+
+
+def test_sankey_links_add_up_and_small_touchpoints_become_other(cli, tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    paths = {"a": ["x", "y", "z"], "b": ["x", "y"], "c": ["w", "y", "z"], "d": ["x"], "e": ["v", "y", "z"]}
+    journeys(ws, tmp_path, paths, cli)
+    sankey = json.loads(cli("-w", ws, "analyze", "sankey", "--depth", "3", "--top", "1").out)
+    out_of = Counter()
+    for link in sankey["links"]:
+        out_of[link["step"]] += link["count"]
+    assert out_of == {1: sum(len(p) > 1 for p in paths.values()), 2: sum(len(p) > 2 for p in paths.values())}
+    firsts = {(link["source"], link["target"]): link["count"] for link in sankey["links"] if link["step"] == 1}
+    assert firsts == {("x", "y"): 2, ("other", "y"): 2}
+
+
+def test_converters_and_non_converters_side_by_side(cli, tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    cli("init", ws)
+    text = (
+        "name: S\ntouchpoints: [{key: a, match: {event: a}}, {key: b, match: {event: b}}]\n"
+        "outcomes: {conversion: {event: buy}}\n"
+    )
+    cli("-w", ws, "map", "import", write(tmp_path / "m.yaml", text))
+    rows = (
+        "c1,2026-01-01T10:00:00Z,a\nc1,2026-01-01T10:01:00Z,b\nc1,2026-01-01T10:02:00Z,buy\nc2,2026-01-01T10:00:00Z,b\n"
+    )
+    write(tmp_path / "e.csv", "customer_id,ts,event\n" + rows)
+    cli("-w", ws, "ingest", "events", tmp_path / "e.csv")
+    both = json.loads(cli("-w", ws, "analyze", "flows", "--by-conversion").out)
+    assert both["converters"]["start"] == {"a": 1}
+    assert [(e["source"], e["target"]) for e in both["converters"]["edges"]] == [("a", "b")]
+    assert both["non_converters"] == {"edges": [], "start": {"b": 1}, "end": {"b": 1}}

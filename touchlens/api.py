@@ -14,7 +14,7 @@ import io
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -25,7 +25,15 @@ import ibis
 from touchlens.analytics.attribution import Attribution, attribute, bootstrap, from_credit, with_intervals
 from touchlens.analytics.attribution import Path as Path_
 from touchlens.analytics.engine import duckdb_backend
-from touchlens.analytics.flows import Flows, FlowsQuery, NextPaths, PathsFromQuery, Variants, VariantsQuery
+from touchlens.analytics.flows import (
+    Flows,
+    FlowsQuery,
+    NextPaths,
+    PathsFromQuery,
+    SankeyQuery,
+    Variants,
+    VariantsQuery,
+)
 from touchlens.analytics.funnels import Funnel, FunnelQuery, Order
 from touchlens.analytics.journeys import JourneyOptions
 from touchlens.analytics.paths import PathsQuery
@@ -273,6 +281,21 @@ class Workspace:
     def flows(self, options: JourneyOptions | None = None) -> Flows:
         """The directly-follows graph over touchpoints, with start and end counts."""
         return FlowsQuery(options or JourneyOptions()).run(self._backend())
+
+    def flows_by_conversion(self, options: JourneyOptions | None = None) -> dict[str, Flows]:
+        """Flows of customers who converted and of those who did not, side by side."""
+        rule = self.map().outcomes.conversion
+        if rule is None:
+            raise WorkspaceError("the map has no conversion outcome; add outcomes: {conversion: {event: …}}")
+        base = options or JourneyOptions()
+        return {
+            name: self.flows(replace(base, conversion=rule, converted=won))
+            for name, won in (("converters", True), ("non_converters", False))
+        }
+
+    def sankey(self, depth: int = 5, top: int = 8, options: JourneyOptions | None = None) -> dict[str, Any]:
+        """Sankey nodes and links of the journeys' first `depth` steps, small touchpoints grouped as "other"."""
+        return SankeyQuery(depth, top, options or JourneyOptions()).run(self._backend())
 
     def variants(self, top: int | None = 10, options: JourneyOptions | None = None) -> Variants:
         """The most frequent full touchpoint sequences, with share and cumulative coverage."""

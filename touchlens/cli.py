@@ -350,9 +350,19 @@ def _journey_options(session_gap: str | None) -> JourneyOptions:
 
 @analyze_app.command("flows")
 def analyze_flows(
-    ctx: typer.Context, session_gap: SessionGap = None, as_json: JsonOpt = False, as_csv: CsvOpt = False
+    ctx: typer.Context,
+    session_gap: SessionGap = None,
+    by_conversion: Annotated[
+        bool, typer.Option("--by-conversion", help="Converters' and non-converters' flows side by side (JSON).")
+    ] = False,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
 ) -> None:
     """The directly-follows graph over touchpoints: edges with counts and median / p90 time, starts, ends."""
+    if by_conversion:
+        both = _ws(ctx).flows_by_conversion(_journey_options(session_gap))
+        ui.print_json({name: flows.to_dict() for name, flows in both.items()})
+        return
     flows = _ws(ctx).flows(_journey_options(session_gap))
     if as_json:
         ui.print_json(flows.to_dict())
@@ -380,6 +390,17 @@ def analyze_paths(
         ui.print_json(result)
     else:
         ui.out.print(ui.paths_table(result))
+
+
+@analyze_app.command("sankey")
+def analyze_sankey(
+    ctx: typer.Context,
+    depth: Annotated[int, typer.Option(min=2, max=20, help="How many first steps of each journey.")] = 5,
+    top: Annotated[int, typer.Option(min=1, help="Touchpoints kept per step; the rest become 'other'.")] = 8,
+    session_gap: SessionGap = None,
+) -> None:
+    """Sankey data (JSON) for the first steps of the journeys: nodes per step and the links between them."""
+    ui.print_json(_ws(ctx).sankey(depth, top, _journey_options(session_gap)))
 
 
 @analyze_app.command("variants")

@@ -170,3 +170,48 @@ class PathsFromQuery:
                 {"steps": seq[::-1] if self.before else seq, "count": int(r["count"]), "share": r["count"] / total}
             )
         return NextPaths(self.anchor, "before" if self.before else "after", out)
+
+
+@dataclass(frozen=True)
+class SankeyQuery:
+    """The first `depth` steps of every journey as Sankey links; beyond the `top` touchpoints of a step, "other"."""
+
+    depth: int = 5
+    top: int = 8
+    options: JourneyOptions = field(default_factory=JourneyOptions)
+
+    def to_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
+        t = self.options.apply(backend)
+        w = in_order(t)
+        steps = t.mutate(step=ibis.row_number().over(w), target=t.touchpoint.lead().over(w))
+        early = steps.filter(steps.step < self.depth)
+        return early.group_by(["step", "touchpoint", "target"]).aggregate(count=early.count())
+
+    def run(self, backend: ibis.BaseBackend) -> dict[str, Any]:
+        rows = backend.to_pyarrow(self.to_expr(backend)).to_pylist()
+        volume: dict[tuple[int, str], int] = {}
+        for r in rows:
+            volume[(r["step"], r["touchpoint"])] = volume.get((r["step"], r["touchpoint"]), 0) + r["count"]
+        keep = self._kept(volume)
+        links: dict[tuple[int, str, str], int] = {}
+        for r in rows:
+            if r["target"] is None or r["step"] + 1 >= self.depth:
+                continue
+            source = r["touchpoint"] if r["touchpoint"] in keep[r["step"]] else "other"
+            target = r["target"] if r["target"] in keep.get(r["step"] + 1, set()) else "other"
+            key = (int(r["step"]), source, target)
+            links[key] = links.get(key, 0) + int(r["count"])
+        nodes = sorted({(s, n) for s, n, _ in links} | {(s + 1, n) for s, _, n in links})
+        return {
+            "nodes": [{"step": s + 1, "touchpoint": n} for s, n in nodes],
+            "links": [
+                {"step": s + 1, "source": a, "target": b, "count": c}
+                for (s, a, b), c in sorted(links.items(), key=lambda kv: (kv[0][0], -kv[1], kv[0][1], kv[0][2]))
+            ],
+        }
+
+    def _kept(self, volume: dict[tuple[int, str], int]) -> dict[int, set[str]]:
+        by_step: dict[int, list[tuple[int, str]]] = {}
+        for (step, tp), n in volume.items():
+            by_step.setdefault(step, []).append((-n, tp))
+        return {step: {tp for _, tp in sorted(items)[: self.top]} for step, items in by_step.items()}

@@ -10,7 +10,9 @@ from datetime import datetime, timedelta
 
 import ibis
 
+from touchlens.analytics.conditions import outcome_predicate
 from touchlens.analytics.engine import mapped_events
+from touchlens.model.map import OutcomeRule
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,9 @@ class JourneyOptions:
     channel: str | None = None
     persona: str | None = None
     session_gap: timedelta | None = None
+    # Keep only customers who did (True) or did not (False) reach this outcome; needs `conversion`.
+    converted: bool | None = None
+    conversion: OutcomeRule | None = None
 
     def apply(self, backend: ibis.BaseBackend) -> ibis.Table:
         t = mapped_events(backend)
@@ -35,6 +40,10 @@ class JourneyOptions:
             c = backend.table("customers")
             members = c.filter(c.persona == self.persona).select("customer_id")
             t = t.semi_join(members, "customer_id")
+        if self.converted is not None and self.conversion is not None:
+            everything = backend.table("events")
+            won = everything.filter(outcome_predicate(everything, self.conversion)).select("customer_id").distinct()
+            t = t.semi_join(won, "customer_id") if self.converted else t.anti_join(won, "customer_id")
         return self._journeys(t)
 
     def _journeys(self, t: ibis.Table) -> ibis.Table:

@@ -14,30 +14,12 @@ from typing import Any
 import ibis
 
 from touchlens.analytics.attribution import Path
+from touchlens.analytics.conditions import outcome_predicate
 from touchlens.analytics.engine import events
 from touchlens.analytics.journeys import JourneyOptions
-from touchlens.model.map import Condition, OutcomeRule
+from touchlens.model.map import OutcomeRule
 
 BY = ("touchpoint", "channel")
-
-
-def condition(column: Any, cond: Condition) -> Any:
-    """One map condition as an Ibis predicate (values compared as text)."""
-    op = cond.operator
-    if op == "exists":
-        return column.notnull() if cond.exists else column.isnull()
-    if op == "in":
-        return column.isin([str(v) for v in cond.in_ or []])
-    if op == "prefix":
-        return column.startswith(cond.prefix or "")
-    return column == str(cond.equals)
-
-
-def outcome_predicate(t: ibis.Table, rule: OutcomeRule) -> Any:
-    """Events that are the outcome: its event condition and property conditions (string properties)."""
-    parts = [condition(t.event, rule.event)] if rule.event is not None else []
-    parts += [condition(t.properties[name].str, cond) for name, cond in rule.where.items()]
-    return ibis.and_(*parts) if parts else ibis.literal(False)
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from typing import Any
 
 import ibis
 
+from touchlens.analytics.conditions import outcome_predicate
 from touchlens.analytics.engine import events
 from touchlens.analytics.journeys import JourneyOptions, in_order
-from touchlens.analytics.paths import outcome_predicate
 from touchlens.model.map import OutcomeRule
 
 Z95 = 1.959963984540054
