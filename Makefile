@@ -24,6 +24,7 @@ demo: install
 	@$(BIN)/touchlens --workspace $(DEMO) matrix
 	@$(BIN)/touchlens --workspace $(DEMO) map check
 	@$(BIN)/touchlens --workspace $(DEMO) quarantine list
+	@$(BIN)/touchlens --workspace $(DEMO) analyze scorecard
 
 # The map alone, without demo data: `make map-demo EXAMPLE=examples/food_delivery.yaml`.
 map-demo: install
