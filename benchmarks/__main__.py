@@ -8,7 +8,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-BENCHMARKS = ["mapfile", "ingest", "flows"]
+BENCHMARKS = ["mapfile", "ingest", "flows", "attribution"]
 
 
 def main(names: list[str]) -> None:

@@ -12,7 +12,6 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -103,19 +102,23 @@ def _states(steps: tuple[str, ...], order: int) -> list[tuple[str, ...]]:
 
 
 def transitions(paths: Sequence[Path], order: int = 1) -> dict[tuple[Any, Any], float]:
-    """Weighted transition counts of the chain: start → states → conversion / null."""
+    """Weighted transition counts of the chain: start → states → conversion / null.
+
+    Order 1 uses the keys themselves as states (no tuples to build: this loop is the model's hot path).
+    """
     counts: dict[tuple[Any, Any], float] = defaultdict(float)
     for p in paths:
         total = p.conversions + p.nulls
         if not p.steps or not total:
             continue
-        chain = [START, *_states(p.steps, order)]
-        for a, b in pairwise(chain):
-            counts[(a, b)] += total
+        prev: Any = START
+        for state in p.steps if order == 1 else _states(p.steps, order):
+            counts[(prev, state)] += total
+            prev = state
         if p.conversions:
-            counts[(chain[-1], CONVERSION)] += p.conversions
+            counts[(prev, CONVERSION)] += p.conversions
         if p.nulls:
-            counts[(chain[-1], NULL)] += p.nulls
+            counts[(prev, NULL)] += p.nulls
     return counts
 
 
@@ -146,7 +149,7 @@ def conversion_probability(counts: dict[tuple[Any, Any], float], removed: str | 
 
 
 def _holds(state: Any, key: str) -> bool:
-    return isinstance(state, tuple) and key in state
+    return state == key if isinstance(state, str) and state != START else isinstance(state, tuple) and key in state
 
 
 def markov(paths: Sequence[Path], order: int = 1) -> tuple[dict[str, float], dict[str, float]]:
