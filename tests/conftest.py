@@ -50,3 +50,14 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
 def write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def workspace_with(cli: Callable[..., Result], tmp_path: Path, map_text: str, events_csv: str | None = None) -> Path:
+    """A workspace holding `map_text` (YAML) and, if given, events from CSV text (header row included)."""
+    ws = tmp_path / "ws"
+    assert cli("init", ws).code == 0
+    assert cli("-w", ws, "map", "import", write(tmp_path / "m.yaml", map_text)).code == 0
+    if events_csv is not None:
+        result = cli("-w", ws, "ingest", "events", write(tmp_path / "e.csv", events_csv))
+        assert result.code == 0, result.err
+    return ws

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, workspace_with
 from touchlens.analytics.attribution import MODELS, attribute, markov
 from touchlens.analytics.attribution import Path as P
 
@@ -74,23 +74,12 @@ def test_the_attribution_command_prints_the_documented_shape(cli, tmp_path: Path
 
 
 def test_journeys_are_cut_after_each_conversion_which_is_not_part_of_the_path(cli, tmp_path: Path) -> None:
-    from tests.conftest import write
-
-    ws = tmp_path / "ws"
-    cli("init", ws)
-    cli(
-        "-w",
-        ws,
-        "map",
-        "import",
-        write(
-            tmp_path / "m.yaml",
-            "name: Shop\njourneys: [{key: j, stages: [{key: find}, {key: buy}]}]\n"
-            "touchpoints:\n  - {key: ad, stage: find, match: {event: ad}}\n"
-            "  - {key: mail, stage: find, match: {event: mail}}\n"
-            "  - {key: checkout, stage: buy, match: {event: order}}\n"
-            "outcomes: {conversion: {event: order, value: revenue}}\n",
-        ),
+    text = (
+        "name: Shop\njourneys: [{key: j, stages: [{key: find}, {key: buy}]}]\n"
+        "touchpoints:\n  - {key: ad, stage: find, match: {event: ad}}\n"
+        "  - {key: mail, stage: find, match: {event: mail}}\n"
+        "  - {key: checkout, stage: buy, match: {event: order}}\n"
+        "outcomes: {conversion: {event: order, value: revenue}}\n"
     )
     rows = [
         ("a", 1, "ad", ""), ("a", 2, "mail", ""), ("a", 3, "order", "10"),  # ad > mail, converts (10)
@@ -99,8 +88,7 @@ def test_journeys_are_cut_after_each_conversion_which_is_not_part_of_the_path(cl
         ("c", 1, "ad", ""),  # ad, no conversion
     ]  # fmt: skip
     lines = [f"{c},2026-01-01T10:0{m}:00Z,{e},{r}" for c, m, e, r in rows]
-    write(tmp_path / "e.csv", "customer_id,ts,event,revenue\n" + "\n".join(lines) + "\n")
-    cli("-w", ws, "ingest", "events", tmp_path / "e.csv")
+    ws = workspace_with(cli, tmp_path, text, "customer_id,ts,event,revenue\n" + "\n".join(lines) + "\n")
     paths = touchlens_paths(ws)
     assert paths == {(("ad", "mail"), 1, 0, 10.0), (("mail",), 1, 1, 5.0), (("ad",), 0, 1, 0.0)}
     last = json.loads(cli("-w", ws, "analyze", "attribution", "--model", "last", "--json").out)
@@ -130,18 +118,12 @@ def test_shapley_equals_a_hand_worked_game_and_is_efficient() -> None:
 
 
 def test_time_decay_halves_credit_every_half_life(cli, tmp_path: Path) -> None:
-    from tests.conftest import write
-
-    ws = tmp_path / "ws"
-    cli("init", ws)
     text = (
         "name: S\ntouchpoints: [{key: ad, match: {event: ad}}, {key: mail, match: {event: mail}}]\n"
         "outcomes: {conversion: {event: order}}\n"
     )
-    cli("-w", ws, "map", "import", write(tmp_path / "m.yaml", text))
     rows = "a,2026-01-01T00:00:00Z,ad\na,2026-01-08T00:00:00Z,mail\na,2026-01-15T00:00:00Z,order\n"
-    write(tmp_path / "e.csv", "customer_id,ts,event\n" + rows)
-    cli("-w", ws, "ingest", "events", tmp_path / "e.csv")
+    ws = workspace_with(cli, tmp_path, text, "customer_id,ts,event\n" + rows)
     # Ages 14 and 7 days, half-life 7 days: weights 1/4 and 1/2, so shares 1/3 and 2/3.
     result = json.loads(
         cli("-w", ws, "analyze", "attribution", "--model", "time-decay", "--half-life", "7d", "--json").out

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import touchlens
-from tests.conftest import ROOT, write
+from tests.conftest import ROOT, workspace_with, write
 from touchlens.model.map import slugify
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -56,19 +56,12 @@ def test_flows_count_each_step_to_the_next_and_variants_whole_sequences(cli, tmp
 
 
 def test_ties_in_time_follow_the_event_id(cli, tmp_path: Path) -> None:
-    ws = tmp_path / "ws"
-    cli("init", ws)
-    cli(
-        "-w",
-        ws,
-        "map",
-        "import",
-        write(
-            tmp_path / "m.yaml", "name: T\ntouchpoints: [{key: a, match: {event: a}}, {key: b, match: {event: b}}]\n"
-        ),
+    ws = workspace_with(
+        cli,
+        tmp_path,
+        "name: T\ntouchpoints: [{key: a, match: {event: a}}, {key: b, match: {event: b}}]\n",
+        "event_id,customer_id,ts,event\n2,c,2026-01-01T10:00:00Z,a\n1,c,2026-01-01T10:00:00Z,b\n",
     )
-    write(tmp_path / "e.csv", "event_id,customer_id,ts,event\n2,c,2026-01-01T10:00:00Z,a\n1,c,2026-01-01T10:00:00Z,b\n")
-    cli("-w", ws, "ingest", "events", tmp_path / "e.csv")
     edges = json.loads(cli("-w", ws, "analyze", "flows", "--json").out)["edges"]
     assert [(e["source"], e["target"]) for e in edges] == [("b", "a")]
 
@@ -139,20 +132,13 @@ def test_paths_after_and_before_a_touchpoint(cli, tmp_path: Path) -> None:
 
 
 def test_a_session_gap_splits_journeys(cli, tmp_path: Path) -> None:
-    ws = tmp_path / "ws"
-    cli("init", ws)
-    cli(
-        "-w",
-        ws,
-        "map",
-        "import",
-        write(
-            tmp_path / "m.yaml", "name: S\ntouchpoints: [{key: a, match: {event: a}}, {key: b, match: {event: b}}]\n"
-        ),
-    )
     rows = "c,2026-01-01T10:00:00Z,a\nc,2026-01-01T10:05:00Z,b\nc,2026-01-01T12:00:00Z,a\nc,2026-01-01T12:01:00Z,b\n"
-    write(tmp_path / "e.csv", "customer_id,ts,event\n" + rows)
-    cli("-w", ws, "ingest", "events", tmp_path / "e.csv")
+    ws = workspace_with(
+        cli,
+        tmp_path,
+        "name: S\ntouchpoints: [{key: a, match: {event: a}}, {key: b, match: {event: b}}]\n",
+        "customer_id,ts,event\n" + rows,
+    )
     whole = json.loads(cli("-w", ws, "analyze", "flows", "--json").out)
     split = json.loads(cli("-w", ws, "analyze", "flows", "--session-gap", "30m", "--json").out)
     assert {(e["source"], e["target"]): e["count"] for e in whole["edges"]} == {("a", "b"): 2, ("b", "a"): 1}
@@ -178,18 +164,14 @@ def test_sankey_links_add_up_and_small_touchpoints_become_other(cli, tmp_path: P
 
 
 def test_converters_and_non_converters_side_by_side(cli, tmp_path: Path) -> None:
-    ws = tmp_path / "ws"
-    cli("init", ws)
     text = (
         "name: S\ntouchpoints: [{key: a, match: {event: a}}, {key: b, match: {event: b}}]\n"
         "outcomes: {conversion: {event: buy}}\n"
     )
-    cli("-w", ws, "map", "import", write(tmp_path / "m.yaml", text))
     rows = (
         "c1,2026-01-01T10:00:00Z,a\nc1,2026-01-01T10:01:00Z,b\nc1,2026-01-01T10:02:00Z,buy\nc2,2026-01-01T10:00:00Z,b\n"
     )
-    write(tmp_path / "e.csv", "customer_id,ts,event\n" + rows)
-    cli("-w", ws, "ingest", "events", tmp_path / "e.csv")
+    ws = workspace_with(cli, tmp_path, text, "customer_id,ts,event\n" + rows)
     both = json.loads(cli("-w", ws, "analyze", "flows", "--by-conversion").out)
     assert both["converters"]["start"] == {"a": 1}
     assert [(e["source"], e["target"]) for e in both["converters"]["edges"]] == [("a", "b")]

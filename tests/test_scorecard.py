@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import write
+from tests.conftest import workspace_with, write
 from touchlens.analytics.scorecard import lift_interval
 
 
@@ -53,20 +53,16 @@ def test_lift_interval_brackets_the_ratio_and_narrows_with_more_data() -> None:
 
 
 def test_stage_rows_count_a_stage_s_touchpoints_together(cli, tmp_path: Path) -> None:
-    ws = tmp_path / "ws"
-    cli("init", ws)
     text = (
         "name: S\njourneys: [{key: j, stages: [{key: find}, {key: buy}]}]\n"
         "touchpoints: [{key: ad, stage: find, match: {event: ad}}, {key: mail, stage: find, match: {event: mail}},"
         " {key: cart, stage: buy, match: {event: cart}}]\n"
     )
-    cli("-w", ws, "map", "import", write(tmp_path / "m.yaml", text))
     rows = (
         "a,2026-01-01T10:00:00Z,ad\na,2026-01-01T10:01:00Z,mail\n"
         "b,2026-01-01T10:00:00Z,mail\nb,2026-01-01T10:02:00Z,cart\n"
     )
-    write(tmp_path / "e.csv", "customer_id,ts,event\n" + rows)
-    cli("-w", ws, "ingest", "events", tmp_path / "e.csv")
+    ws = workspace_with(cli, tmp_path, text, "customer_id,ts,event\n" + rows)
     card = json.loads(cli("-w", ws, "analyze", "scorecard", "--by", "stage", "--json").out)
     stages = {s["stage"]: s for s in card["stages"]}
     assert (stages["find"]["customers"], stages["find"]["events"]) == (2, 3)
