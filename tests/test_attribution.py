@@ -149,3 +149,15 @@ def test_bootstrap_intervals_contain_the_estimate_and_narrow_with_more_data() ->
             assert low <= point[key] <= high
             big_low, big_high = narrow[key]
             assert (big_high - big_low) / 100 < high - low
+
+
+def test_a_lookback_leaves_out_touches_long_before_the_conversion(cli, tmp_path: Path) -> None:
+    text = "name: S\ntouchpoints: [{key: ad, match: {event: ad}}, {key: mail, match: {event: mail}}]\n"
+    text += "outcomes: {conversion: {event: order}}\n"
+    rows = "a,2026-01-01T00:00:00Z,ad\na,2026-01-20T00:00:00Z,mail\na,2026-01-21T00:00:00Z,order\n"
+    ws = workspace_with(cli, tmp_path, text, "customer_id,ts,event\n" + rows)
+    first = json.loads(cli("-w", ws, "analyze", "attribution", "--model", "first", "--json").out)
+    assert {r["key"]: r["conversions"] for r in first["results"] if r["conversions"]} == {"ad": 1}
+    args = ("-w", ws, "analyze", "attribution", "--model", "first", "--lookback", "7d", "--json")
+    recent = json.loads(cli(*args).out)
+    assert {r["key"]: r["conversions"] for r in recent["results"] if r["conversions"]} == {"mail": 1}

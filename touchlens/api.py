@@ -337,25 +337,31 @@ class Workspace:
             raise UnknownItem(str(exc)) from None
 
     def attribution(
-        self, model: str = "markov", by: str = "touchpoint", order: int = 1, half_life: str | timedelta = "7d"
+        self,
+        model: str = "markov",
+        by: str = "touchpoint",
+        order: int = 1,
+        half_life: str | timedelta = "7d",
+        lookback: str | timedelta | None = None,
     ) -> Attribution:
         """Credit for the workspace's conversions by touchpoint, channel or stage, with any model."""
         if model != "time-decay":
-            return attribute(self.attribution_paths(by), model, by=by, order=order)
-        query = self._paths_query(by)
+            return attribute(self.attribution_paths(by, lookback), model, by=by, order=order)
+        query = self._paths_query(by, lookback)
         credit, value = query.time_decay(self._backend(), _duration(half_life, "--half-life"))
         if by == "stage":
             credit, value = self._by_stage(credit), self._by_stage(value)
-        total = sum(p.conversions for p in self.attribution_paths(by) if p.steps)
+        total = sum(p.conversions for p in self.attribution_paths(by, lookback) if p.steps)
         return from_credit("time-decay", by, total, credit, value)
 
-    def _paths_query(self, by: str) -> PathsQuery:
+    def _paths_query(self, by: str, lookback: str | timedelta | None = None) -> PathsQuery:
         m = self.map()
         if m.outcomes.conversion is None:
             raise WorkspaceError("the map has no conversion outcome; add outcomes: {conversion: {event: …}}")
         if by not in ("touchpoint", "channel", "stage"):
             raise UnknownItem(f"unknown --by '{by}'; choose touchpoint, channel or stage")
-        return PathsQuery(m.outcomes.conversion, "channel" if by == "channel" else "touchpoint")
+        window = _duration(lookback, "--lookback") if lookback is not None else None
+        return PathsQuery(m.outcomes.conversion, "channel" if by == "channel" else "touchpoint", lookback=window)
 
     def _by_stage(self, per_touchpoint: dict[str, float]) -> dict[str, float]:
         stage_of = {t.key: t.stage or "(none)" for t in self.map().touchpoints}
@@ -364,9 +370,9 @@ class Workspace:
             out[stage_of.get(key, "(none)")] = out.get(stage_of.get(key, "(none)"), 0.0) + amount
         return out
 
-    def attribution_paths(self, by: str = "touchpoint") -> list[Path_]:
+    def attribution_paths(self, by: str = "touchpoint", lookback: str | timedelta | None = None) -> list[Path_]:
         """Journeys cut at each conversion (the map's conversion outcome), grouped by touchpoint, channel or stage."""
-        paths = self._paths_query(by).run(self._backend())
+        paths = self._paths_query(by, lookback).run(self._backend())
         if by != "stage":
             return paths
         stage_of = {t.key: t.stage or "(none)" for t in self.map().touchpoints}
@@ -433,11 +439,12 @@ def attribution(
     order: int = 1,
     half_life: str | timedelta = "7d",
     bootstrap_samples: int = 0,
+    lookback: str | timedelta | None = None,
 ) -> Attribution:
     """One model's credit, from a workspace's journeys or from given paths, with bootstrap intervals on request."""
     if isinstance(source, Workspace):
-        result = source.attribution(model, by, order, half_life)
-        paths = source.attribution_paths(by) if bootstrap_samples else []
+        result = source.attribution(model, by, order, half_life, lookback)
+        paths = source.attribution_paths(by, lookback) if bootstrap_samples else []
     else:
         result, paths = attribute(source, model, by="key", order=order), source
     if not bootstrap_samples:

@@ -473,6 +473,9 @@ def analyze_attribution(
     bootstrap_samples: Annotated[
         int, typer.Option("--bootstrap", min=0, help="Resample the paths N times for 95% intervals (0: none).")
     ] = 0,
+    lookback: Annotated[
+        str | None, typer.Option(help="Only touches this close before their conversion count (e.g. 30d).")
+    ] = None,
     compare: Annotated[bool, typer.Option("--compare", help="Every model side by side.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -482,7 +485,7 @@ def analyze_attribution(
         raise TouchlensError(f"unknown model '{model}' here; models are: {', '.join(every)}")
     chosen = every if compare else (model,)
     source = read_paths(paths) if paths is not None else _ws(ctx)
-    results = [attribution(source, m, by, order, half_life, bootstrap_samples).to_dict() for m in chosen]
+    results = [attribution(source, m, by, order, half_life, bootstrap_samples, lookback).to_dict() for m in chosen]
     if as_json:
         ui.print_json(results if compare else results[0])
     else:

@@ -29,6 +29,8 @@ class PathsQuery:
     conversion: OutcomeRule
     by: str = "touchpoint"
     options: JourneyOptions = field(default_factory=JourneyOptions)
+    # Touches longer than this before their conversion are left out of the converting path.
+    lookback: timedelta | None = None
 
     def _split(self, backend: ibis.BaseBackend) -> tuple[ibis.Table, ibis.Table, Any]:
         """Touches numbered into paths, the conversions (one a path), and the key column of the touches."""
@@ -45,7 +47,13 @@ class PathsQuery:
         won = convs.group_by(["customer_id", "path"]).aggregate(
             value=value.sum(), won=convs.count(), conv_ts=convs.ts.min()
         )
-        return touches.mutate(key=key), won, key
+        touches = touches.mutate(key=key)
+        if self.lookback is not None:
+            limit = int(self.lookback.total_seconds() * 1000)
+            dated = touches.left_join(won.select("customer_id", "path", "conv_ts"), ["customer_id", "path"])
+            recent = dated.conv_ts.isnull() | (dated.conv_ts.delta(dated.ts, unit="millisecond") <= limit)
+            touches = dated.filter(recent).drop("conv_ts", "customer_id_right", "path_right")
+        return touches, won, key
 
     def to_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
         touches, won, _ = self._split(backend)
