@@ -69,3 +69,22 @@ def test_stage_rows_count_a_stage_s_touchpoints_together(cli, tmp_path: Path) ->
     assert stages["find"]["repeat_rate"] == pytest.approx(1 / 3)  # a's mail follows a's ad in the same stage
     assert (stages["buy"]["customers"], stages["buy"]["events"]) == (1, 1)
     assert cli("-w", ws, "analyze", "scorecard", "--by", "moon").code == 1
+
+
+def test_persona_and_channel_breakdowns_split_the_scorecard(cli, tmp_path: Path) -> None:
+    ws = tmp_path / "demo"
+    assert cli("-w", ws, "demo", "--no-serve", "--customers", "200", "--seed", "5").code == 0
+    overall = {
+        s["touchpoint"]: s for s in json.loads(cli("-w", ws, "analyze", "scorecard", "--json").out)["touchpoints"]
+    }
+    personas = json.loads(cli("-w", ws, "analyze", "scorecard", "--breakdown", "persona").out)
+    assert personas["breakdown"] == "persona"
+    assert len(personas["groups"]) > 1
+    for key, row in overall.items():
+        split = sum(s["customers"] for g in personas["groups"] for s in g["touchpoints"] if s["touchpoint"] == key)
+        assert split <= row["customers"]  # customers without a persona are in no group
+    channels = json.loads(cli("-w", ws, "analyze", "scorecard", "--breakdown", "channel").out)
+    for group in channels["groups"]:
+        events = sum(s["events"] for s in group["touchpoints"])
+        assert 0 < events <= sum(r["events"] for r in overall.values())
+    assert cli("-w", ws, "analyze", "scorecard", "--breakdown", "mood").code == 1

@@ -394,6 +394,23 @@ class Workspace:
         card.by = by
         return card
 
+    def scorecard_breakdown(
+        self, breakdown: str, window: str | timedelta = "30d", by: str = "touchpoint"
+    ) -> dict[str, Any]:
+        """One scorecard per persona (its customers) or per channel (the journeys' events through it)."""
+        if breakdown == "persona":
+            groups = [p.key for p in self.map_or_empty().personas]
+            options = {g: JourneyOptions(persona=g) for g in groups}
+        elif breakdown == "channel":
+            with self.events(read_only=True) as con:
+                found = con.execute("SELECT DISTINCT channel FROM events WHERE touchpoint IS NOT NULL").fetchall()
+            groups = sorted(c for (c,) in found if c is not None)
+            options = {g: JourneyOptions(channel=g) for g in groups}
+        else:
+            raise UnknownItem(f"unknown breakdown '{breakdown}'; choose persona or channel")
+        cards = [{"group": g, **self.scorecard(window, by, options[g]).to_dict()} for g in groups]
+        return {"breakdown": breakdown, "groups": [c for c in cards if c["customers"]]}
+
     def paths_around(self, anchor: str, steps: int = 3, before: bool = False, top: int = 20) -> NextPaths:
         """The touchpoints customers visit right after (or before) `anchor`, as counted sequences."""
         known = {t.key for t in self.map_or_empty().touchpoints}

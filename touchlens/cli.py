@@ -320,10 +320,14 @@ def analyze_scorecard(
     by: Annotated[
         str, typer.Option(help="touchpoint (default) or stage: one row per stage of the journey.")
     ] = "touchpoint",
+    breakdown: Annotated[str | None, typer.Option(help="One scorecard per persona or per channel (JSON).")] = None,
     as_json: JsonOpt = False,
     as_csv: CsvOpt = False,
 ) -> None:
     """Per touchpoint: customers reached, events, conversion after it and lift (95% interval), drop-off, repeats."""
+    if breakdown is not None:
+        ui.print_json(_ws(ctx).scorecard_breakdown(breakdown, window, by))
+        return
     card = _ws(ctx).scorecard(window, by).to_dict()
     if as_json:
         ui.print_json(card)
