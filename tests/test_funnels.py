@@ -150,4 +150,6 @@ def test_a_persona_breakdown_adds_up_to_the_funnel(cli, tmp_path) -> None:
     assert [sum(g["counts"][i] for g in groups) for i in range(3)] == overall
     by_channel = json.loads(cli(*args, "--breakdown", "channel").out)["breakdown"]["groups"]
     assert [sum(g["counts"][i] for g in by_channel) for i in range(3)] >= overall
+    by_property = json.loads(cli(*args, "--breakdown", "property:page_type").out)["breakdown"]["groups"]
+    assert by_property == [{"group": "home", "counts": overall}]  # every homepage view has page_type home
     assert cli(*args, "--breakdown", "mood").code == 1

@@ -437,7 +437,9 @@ def analyze_funnel(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="File for --dropped-at (default: stdout).")
     ] = None,
-    breakdown: Annotated[str | None, typer.Option(help="Counts per persona or channel (of the first step).")] = None,
+    breakdown: Annotated[
+        str | None, typer.Option(help="Counts per persona, channel or property:NAME (of the first step's event).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """How many customers reach each step of a touchpoint sequence within the window, and how fast."""

@@ -128,13 +128,13 @@ class FunnelQuery:
             c = backend.table("customers").select("customer_id", "persona")
             tagged = first.left_join(c, "customer_id")
             return tagged.select("customer_id", "start", group=tagged.persona.fill_null("(none)"))
-        if by == "channel":
+        if by == "channel" or by.startswith("property:"):
             t = self.options.apply(backend)
-            starts = t.filter(t.touchpoint == self.steps[0]).select(
-                "customer_id", start=t.ts, group=t.channel.fill_null("(none)")
-            )
+            label = t.channel if by == "channel" else t.properties[by.removeprefix("property:")].str
+            firsts = t.filter(t.touchpoint == self.steps[0]).mutate(group=label.fill_null("(none)"))
+            starts = firsts.select("customer_id", "group", start=firsts.ts)
             return starts.distinct(on=["customer_id", "start"], keep="first")
-        raise ValueError(f"unknown breakdown '{by}'; choose persona or channel")
+        raise ValueError(f"unknown breakdown '{by}'; choose persona, channel or property:NAME")
 
     def _median(self, backend: ibis.BaseBackend, levels: list[ibis.Table], i: int) -> float | None:
         """Median time from the previous step to this one, over customers' best starts reaching it."""
