@@ -14,7 +14,7 @@ import io
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -22,23 +22,10 @@ from typing import Any, Literal
 import duckdb
 import ibis
 
-from touchlens.analytics.attribution import Attribution, attribute, bootstrap, from_credit, with_intervals
+from touchlens.analyses import Analyses
 from touchlens.analytics.attribution import Path as Path_
 from touchlens.analytics.engine import duckdb_backend
-from touchlens.analytics.flows import (
-    Flows,
-    FlowsQuery,
-    NextPaths,
-    PathsFromQuery,
-    SankeyQuery,
-    Variants,
-    VariantsQuery,
-)
-from touchlens.analytics.funnels import Funnel, FunnelQuery, Order
-from touchlens.analytics.journeys import JourneyOptions
-from touchlens.analytics.paths import PathsQuery
-from touchlens.analytics.scorecard import Scorecard, ScorecardQuery
-from touchlens.errors import MapError, Problem, UnknownItem, WorkspaceError
+from touchlens.errors import MapError, Problem, WorkspaceError
 from touchlens.ingest import pipeline
 from touchlens.ingest.customers import ingest_customers
 from touchlens.ingest.feedback import FeedbackIngest
@@ -47,7 +34,7 @@ from touchlens.ingest.readers.base import FEEDBACK_COLUMNS, ReaderError, ReadOpt
 from touchlens.ingest.readers.flat import DEFAULT_NAMES
 from touchlens.ingest.rules import rule_properties
 from touchlens.model.checks import Finding, design_checks, model_duplicates, reference_problems
-from touchlens.model.durations import parse_duration
+from touchlens.model.durations import as_duration
 from touchlens.model.inventory import dump_inventory, parse_inventory
 from touchlens.model.map import Touchpoint, TouchpointMap
 from touchlens.model.mapfile import dotted, dump_map, parse_map
@@ -124,7 +111,7 @@ def read_map_file(path: str | os.PathLike[str], fmt: str = "auto") -> Touchpoint
     return parse_map(read_text(path), str(path), kind)
 
 
-class Workspace:
+class Workspace(Analyses):
     """One workspace folder: its settings, its map and (in later issues) its events and analyses."""
 
     def __init__(self, storage: Storage) -> None:
@@ -257,7 +244,7 @@ class Workspace:
 
         if fmt != "auto" and fmt not in FEEDBACK_READERS:
             raise ReaderError(f"unknown format '{fmt}'; formats are: auto, {', '.join(FEEDBACK_READERS)}")
-        window = _duration(attach_window or self.settings.ingest.attach_window, "--attach-window")
+        window = as_duration(attach_window or self.settings.ingest.attach_window, "--attach-window")
         mapping = columns if isinstance(columns, dict) else parse_columns(columns, FEEDBACK_NAMES)
         opts = ReadOptions(columns=mapping, batch_rows=self.settings.ingest.batch_rows)
         m = self.map_or_empty()
@@ -277,146 +264,6 @@ class Workspace:
             pipeline.assign_personas(con, self.map_or_empty())
             rows = con.execute("SELECT persona, count(*) FROM customers GROUP BY 1 ORDER BY 1").fetchall()
         return {**counts, **{f"persona:{k or '(none)'}": n for k, n in rows}}
-
-    def flows(self, options: JourneyOptions | None = None) -> Flows:
-        """The directly-follows graph over touchpoints, with start and end counts."""
-        return FlowsQuery(options or JourneyOptions()).run(self._backend())
-
-    def flows_by_conversion(self, options: JourneyOptions | None = None) -> dict[str, Flows]:
-        """Flows of customers who converted and of those who did not, side by side."""
-        rule = self.map().outcomes.conversion
-        if rule is None:
-            raise WorkspaceError("the map has no conversion outcome; add outcomes: {conversion: {event: …}}")
-        base = options or JourneyOptions()
-        return {
-            name: self.flows(replace(base, conversion=rule, converted=won))
-            for name, won in (("converters", True), ("non_converters", False))
-        }
-
-    def sankey(self, depth: int = 5, top: int = 8, options: JourneyOptions | None = None) -> dict[str, Any]:
-        """Sankey nodes and links of the journeys' first `depth` steps, small touchpoints grouped as "other"."""
-        return SankeyQuery(depth, top, options or JourneyOptions()).run(self._backend())
-
-    def variants(self, top: int | None = 10, options: JourneyOptions | None = None) -> Variants:
-        """The most frequent full touchpoint sequences, with share and cumulative coverage."""
-        return VariantsQuery(top, options or JourneyOptions()).run(self._backend())
-
-    def funnel(
-        self,
-        steps: Sequence[str],
-        window: str | timedelta = "7d",
-        order: str = "any",
-        exclude: Sequence[str] = (),
-        options: JourneyOptions | None = None,
-    ) -> FunnelQuery:
-        """The funnel query for `steps` (touchpoint keys, in order), checked against the map; `.run()` it."""
-        known = {t.key for t in self.map_or_empty().touchpoints}
-        unknown = [s for s in (*steps, *exclude) if s not in known]
-        if unknown:
-            raise UnknownItem(f"unknown touchpoint '{unknown[0]}'; touchpoints are: {', '.join(sorted(known))}")
-        if order not in Order.__members__:
-            raise UnknownItem(f"unknown order '{order}'; orders are: {', '.join(Order.__members__)}")
-        window_ = _duration(window, "--window")
-        return FunnelQuery(tuple(steps), window_, Order(order), options or JourneyOptions(), tuple(exclude))
-
-    def run_funnel(self, query: FunnelQuery, breakdown: str | None = None) -> Funnel:
-        backend = self._backend()
-        funnel = query.run(backend)
-        if breakdown is not None:
-            try:
-                funnel.breakdown = query.breakdown(backend, breakdown)
-            except ValueError as exc:
-                raise UnknownItem(str(exc)) from None
-        return funnel
-
-    def funnel_dropped(self, query: FunnelQuery, step: int) -> list[str]:
-        """Customers who reached `step` (1-based) of the funnel but not the next."""
-        try:
-            return query.dropped_at(self._backend(), step)
-        except ValueError as exc:
-            raise UnknownItem(str(exc)) from None
-
-    def attribution(
-        self,
-        model: str = "markov",
-        by: str = "touchpoint",
-        order: int = 1,
-        half_life: str | timedelta = "7d",
-        lookback: str | timedelta | None = None,
-    ) -> Attribution:
-        """Credit for the workspace's conversions by touchpoint, channel or stage, with any model."""
-        if model != "time-decay":
-            return attribute(self.attribution_paths(by, lookback), model, by=by, order=order)
-        query = self._paths_query(by, lookback)
-        credit, value = query.time_decay(self._backend(), _duration(half_life, "--half-life"))
-        if by == "stage":
-            credit, value = self._by_stage(credit), self._by_stage(value)
-        total = sum(p.conversions for p in self.attribution_paths(by, lookback) if p.steps)
-        return from_credit("time-decay", by, total, credit, value)
-
-    def _paths_query(self, by: str, lookback: str | timedelta | None = None) -> PathsQuery:
-        m = self.map()
-        if m.outcomes.conversion is None:
-            raise WorkspaceError("the map has no conversion outcome; add outcomes: {conversion: {event: …}}")
-        if by not in ("touchpoint", "channel", "stage"):
-            raise UnknownItem(f"unknown --by '{by}'; choose touchpoint, channel or stage")
-        window = _duration(lookback, "--lookback") if lookback is not None else None
-        return PathsQuery(m.outcomes.conversion, "channel" if by == "channel" else "touchpoint", lookback=window)
-
-    def _by_stage(self, per_touchpoint: dict[str, float]) -> dict[str, float]:
-        stage_of = {t.key: t.stage or "(none)" for t in self.map().touchpoints}
-        out: dict[str, float] = {}
-        for key, amount in per_touchpoint.items():
-            out[stage_of.get(key, "(none)")] = out.get(stage_of.get(key, "(none)"), 0.0) + amount
-        return out
-
-    def attribution_paths(self, by: str = "touchpoint", lookback: str | timedelta | None = None) -> list[Path_]:
-        """Journeys cut at each conversion (the map's conversion outcome), grouped by touchpoint, channel or stage."""
-        paths = self._paths_query(by, lookback).run(self._backend())
-        if by != "stage":
-            return paths
-        stage_of = {t.key: t.stage or "(none)" for t in self.map().touchpoints}
-        return [
-            Path_(tuple(stage_of.get(s, "(none)") for s in p.steps), p.conversions, p.nulls, p.value) for p in paths
-        ]
-
-    def scorecard(
-        self, window: str | timedelta = "30d", by: str = "touchpoint", options: JourneyOptions | None = None
-    ) -> Scorecard:
-        """Per touchpoint (or stage): reach, volume, conversion within `window` after it, lift, drop-off, repeats."""
-        if by not in ("touchpoint", "stage"):
-            raise UnknownItem(f"unknown --by '{by}'; choose touchpoint or stage")
-        m = self.map_or_empty()
-        stage_of = tuple((t.key, t.stage or "(none)") for t in m.touchpoints) if by == "stage" else ()
-        window_ = _duration(window, "--window")
-        query = ScorecardQuery(m.outcomes.conversion, window_, options=options or JourneyOptions(), stage_of=stage_of)
-        card = query.run(self._backend())
-        card.by = by
-        return card
-
-    def scorecard_breakdown(
-        self, breakdown: str, window: str | timedelta = "30d", by: str = "touchpoint"
-    ) -> dict[str, Any]:
-        """One scorecard per persona (its customers) or per channel (the journeys' events through it)."""
-        if breakdown == "persona":
-            groups = [p.key for p in self.map_or_empty().personas]
-            options = {g: JourneyOptions(persona=g) for g in groups}
-        elif breakdown == "channel":
-            with self.events(read_only=True) as con:
-                found = con.execute("SELECT DISTINCT channel FROM events WHERE touchpoint IS NOT NULL").fetchall()
-            groups = sorted(c for (c,) in found if c is not None)
-            options = {g: JourneyOptions(channel=g) for g in groups}
-        else:
-            raise UnknownItem(f"unknown breakdown '{breakdown}'; choose persona or channel")
-        cards = [{"group": g, **self.scorecard(window, by, options[g]).to_dict()} for g in groups]
-        return {"breakdown": breakdown, "groups": [c for c in cards if c["customers"]]}
-
-    def paths_around(self, anchor: str, steps: int = 3, before: bool = False, top: int = 20) -> NextPaths:
-        """The touchpoints customers visit right after (or before) `anchor`, as counted sequences."""
-        known = {t.key for t in self.map_or_empty().touchpoints}
-        if anchor not in known:
-            raise UnknownItem(f"unknown touchpoint '{anchor}'; touchpoints are: {', '.join(sorted(known))}")
-        return PathsFromQuery(anchor, steps, before, top).run(self._backend())
 
     def _backend(self) -> ibis.BaseBackend:
         return duckdb_backend(self._storage.events_path, self.settings.store.memory_limit)
@@ -447,28 +294,6 @@ def _examples(con: duckdb.DuckDBPyConnection, kind: str, reason: str, limit: int
         [kind, reason, limit],
     ).fetchall()
     return [{"file": f, "row": r, "field": fl, "detail": d, "raw": raw} for f, r, fl, d, raw in rows]
-
-
-def attribution(
-    source: Workspace | list[Path_],
-    model: str,
-    by: str = "touchpoint",
-    order: int = 1,
-    half_life: str | timedelta = "7d",
-    bootstrap_samples: int = 0,
-    lookback: str | timedelta | None = None,
-) -> Attribution:
-    """One model's credit, from a workspace's journeys or from given paths, with bootstrap intervals on request."""
-    if isinstance(source, Workspace):
-        result = source.attribution(model, by, order, half_life, lookback)
-        paths = source.attribution_paths(by, lookback) if bootstrap_samples else []
-    else:
-        result, paths = attribute(source, model, by="key", order=order), source
-    if not bootstrap_samples:
-        return result
-    if model == "time-decay":
-        raise UnknownItem("--bootstrap works on paths; time-decay has no bootstrap yet")
-    return with_intervals(result, bootstrap(paths, model, order, bootstrap_samples))
 
 
 def read_paths(path: str | os.PathLike[str]) -> list[Path_]:
@@ -509,15 +334,6 @@ def _each_file(
         total.add(ingest(path, kind_of(path)))
         total.files.append(str(path))
     return total
-
-
-def _duration(value: str | timedelta, option: str) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise ReaderError(f"{option}: {exc}") from None
 
 
 def _existing(path: str | os.PathLike[str]) -> Path:

@@ -42,3 +42,7 @@ class MapError(TouchlensError):
 
 class UnknownItem(TouchlensError):
     """A key names no item of that kind; the message lists what exists."""
+
+
+class BadOption(TouchlensError):
+    """An option's value cannot be used (a duration that is not one, say); names the option."""
