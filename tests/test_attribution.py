@@ -71,6 +71,11 @@ def test_the_attribution_command_prints_the_documented_shape(cli, tmp_path: Path
     compared = json.loads(cli("analyze", "attribution", "--paths", DATA, "--compare", "--json").out)
     assert [r["model"] for r in compared] == ["first", "last", "linear", "position", "markov order 1", "shapley"]
     assert cli("analyze", "attribution", "--paths", DATA, "--model", "magic").code == 1
+    rows = list(csv.DictReader(cli("analyze", "attribution", "--paths", DATA, "--compare", "--csv").out.splitlines()))
+    assert len(rows) == sum(len(r["results"]) for r in compared)
+    for model in compared:
+        credit = {r["key"]: float(r["conversions"]) for r in rows if r["model"] == model["model"]}
+        assert credit == {c["key"]: pytest.approx(c["conversions"]) for c in model["results"]}
 
 
 def test_journeys_are_cut_after_each_conversion_which_is_not_part_of_the_path(cli, tmp_path: Path) -> None:

@@ -38,7 +38,13 @@ def test_every_command_has_help_and_a_docs_section(path: str, command: Any) -> N
     assert (command.help or "").strip(), f"{path} has no help text"
     for param in command.params:
         assert (getattr(param, "help", None) or "").strip(), f"{path} {param.opts[0]} has no help text"
-    assert f"### `{path}`" in (DOCS / "cli.md").read_text(), f"docs/cli.md has no section for {path}"
+    text = (DOCS / "cli.md").read_text()
+    assert f"### `{path}`" in text, f"docs/cli.md has no section for {path}"
+    start = text.index(f"### `{path}`")
+    end = text.find("\n### ", start + 1)
+    section = text[start : end if end > 0 else None]
+    options = [p.opts[0] for p in command.params if p.opts[0].startswith("--")]
+    assert [o for o in options if o not in section] == [], f"docs/cli.md's {path} section misses options"
 
 
 @pytest.mark.parametrize("name", [s[0] for s in documented_settings()])

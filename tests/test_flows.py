@@ -176,3 +176,27 @@ def test_converters_and_non_converters_side_by_side(cli, tmp_path: Path) -> None
     assert both["converters"]["start"] == {"a": 1}
     assert [(e["source"], e["target"]) for e in both["converters"]["edges"]] == [("a", "b")]
     assert both["non_converters"] == {"edges": [], "start": {"b": 1}, "end": {"b": 1}}
+
+
+@pytest.mark.parametrize(
+    ("args", "rows_of"),
+    [
+        (("flows",), lambda d: d["edges"]),
+        (("variants",), lambda d: d["variants"]),
+        (("paths", "--from", "home"), lambda d: d["paths"]),
+        (("funnel", "--steps", "home,cart,buy"), lambda d: d["steps"]),
+        (("scorecard",), lambda d: d["touchpoints"]),
+    ],
+)
+def test_csv_holds_the_same_rows_as_json(cli, tmp_path: Path, args: tuple[str, ...], rows_of: Any) -> None:
+    ws = tmp_path / "ws"
+    journeys(ws, tmp_path, {"ann": ["home", "cart", "buy"], "bob": ["home", "cart", "home"], "cy": ["help"]}, cli)
+    data = rows_of(json.loads(cli("-w", ws, "analyze", *args, "--json").out))
+    table = list(csv.DictReader(cli("-w", ws, "analyze", *args, "--csv").out.splitlines()))
+    assert data
+    assert len(table) == len(data)
+    for row, record in zip(table, data, strict=True):
+        assert list(row) == list(record)
+        for key, value in record.items():
+            shown = " > ".join(value) if isinstance(value, list) else "" if value is None else str(value)
+            assert row[key] == shown

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.console import RenderableType
 
 from touchlens import console as ui
 from touchlens.analyses import attribution
@@ -19,6 +21,22 @@ from touchlens.errors import TouchlensError
 from touchlens.model.durations import parse_duration
 
 analyze_app = typer.Typer(help="Analyses of the journeys customers actually take.", no_args_is_help=True)
+
+
+def _show(
+    data: Any,
+    as_json: bool,
+    as_csv: bool,
+    records: Callable[[Any], list[dict[str, Any]]],
+    table: Callable[[Any], RenderableType],
+) -> None:
+    """One result three ways: JSON (the documented shape), CSV (its main rows), or a Rich table."""
+    if as_json:
+        ui.print_json(data)
+    elif as_csv:
+        ui.print_records(records(data))
+    else:
+        ui.out.print(table(data))
 
 
 @analyze_app.command("scorecard")
@@ -39,13 +57,7 @@ def analyze_scorecard(
         ui.print_json(_ws(ctx).scorecard_breakdown(breakdown, window, by))
         return
     card = _ws(ctx).scorecard(window, by).to_dict()
-    if as_json:
-        ui.print_json(card)
-    elif as_csv:
-        rows = card[f"{card['by']}s"]
-        ui.print_csv(list(rows[0]) if rows else ["touchpoint"], [r.values() for r in rows])
-    else:
-        ui.out.print(ui.scorecard_table(card))
+    _show(card, as_json, as_csv, lambda c: c[f"{c['by']}s"], ui.scorecard_table)
 
 
 SessionGap = Annotated[
@@ -77,14 +89,8 @@ def analyze_flows(
         both = _ws(ctx).flows_by_conversion(_journey_options(session_gap))
         ui.print_json({name: flows.to_dict() for name, flows in both.items()})
         return
-    flows = _ws(ctx).flows(_journey_options(session_gap))
-    if as_json:
-        ui.print_json(flows.to_dict())
-    elif as_csv:
-        edges = flows.to_dict()["edges"]
-        ui.print_csv(("source", "target", "count", "median_seconds", "p90_seconds"), [e.values() for e in edges])
-    else:
-        ui.out.print(ui.flows_table(flows.to_dict()))
+    flows = _ws(ctx).flows(_journey_options(session_gap)).to_dict()
+    _show(flows, as_json, as_csv, lambda f: f["edges"], ui.flows_table)
 
 
 @analyze_app.command("paths")
@@ -95,15 +101,13 @@ def analyze_paths(
     steps: Annotated[int, typer.Option(min=1, max=20, help="How many steps after (or before).")] = 3,
     top: Annotated[int, typer.Option(min=1, help="How many of the most frequent paths to show.")] = 20,
     as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
 ) -> None:
     """The N touchpoints right after (--from) or before (--to) a touchpoint, with counts and shares."""
     if (from_ is None) == (to is None):
         raise typer.BadParameter("give exactly one of --from or --to")
     result = _ws(ctx).paths_around(from_ or to or "", steps, before=to is not None, top=top).to_dict()
-    if as_json:
-        ui.print_json(result)
-    else:
-        ui.out.print(ui.paths_table(result))
+    _show(result, as_json, as_csv, lambda r: r["paths"], ui.paths_table)
 
 
 @analyze_app.command("sankey")
@@ -112,9 +116,11 @@ def analyze_sankey(
     depth: Annotated[int, typer.Option(min=2, max=20, help="How many first steps of each journey.")] = 5,
     top: Annotated[int, typer.Option(min=1, help="Touchpoints kept per step; the rest become 'other'.")] = 8,
     session_gap: SessionGap = None,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print the links as CSV instead of JSON.")] = False,
 ) -> None:
     """Sankey data (JSON) for the first steps of the journeys: nodes per step and the links between them."""
-    ui.print_json(_ws(ctx).sankey(depth, top, _journey_options(session_gap)))
+    sankey = _ws(ctx).sankey(depth, top, _journey_options(session_gap))
+    _show(sankey, not as_csv, as_csv, lambda s: s["links"], ui.flows_table)
 
 
 @analyze_app.command("variants")
@@ -123,13 +129,11 @@ def analyze_variants(
     top: Annotated[int, typer.Option(min=1, help="How many of the most frequent variants to show.")] = 10,
     session_gap: SessionGap = None,
     as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
 ) -> None:
     """Journey variants: each distinct full touchpoint sequence with its count, share and cumulative coverage."""
-    variants = _ws(ctx).variants(top, _journey_options(session_gap))
-    if as_json:
-        ui.print_json(variants.to_dict())
-    else:
-        ui.out.print(ui.variants_table(variants.to_dict()))
+    variants = _ws(ctx).variants(top, _journey_options(session_gap)).to_dict()
+    _show(variants, as_json, as_csv, lambda v: v["variants"], ui.variants_table)
 
 
 @analyze_app.command("funnel")
@@ -151,6 +155,7 @@ def analyze_funnel(
         str | None, typer.Option(help="Counts per persona, channel or property:NAME (of the first step's event).")
     ] = None,
     as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
 ) -> None:
     """How many customers reach each step of a touchpoint sequence within the window, and how fast."""
     ws = _ws(ctx)
@@ -165,10 +170,7 @@ def analyze_funnel(
             ui.err.print(f"Wrote {len(customers):,} customers to {ui.text(output)}")
         return
     funnel = ws.run_funnel(query, breakdown).to_dict()
-    if as_json:
-        ui.print_json(funnel)
-    else:
-        ui.out.print(ui.funnel_table(funnel))
+    _show(funnel, as_json, as_csv, lambda f: f["steps"], ui.funnel_table)
 
 
 def _keys(text: str) -> list[str]:
@@ -194,6 +196,7 @@ def analyze_attribution(
     ] = None,
     compare: Annotated[bool, typer.Option("--compare", help="Every model side by side.")] = False,
     as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
 ) -> None:
     """Credit conversions to touchpoints, channels or stages (first, last, linear, position, time-decay, Markov…)."""
     every = (*MODELS, "time-decay") if paths is None else MODELS
@@ -202,7 +205,10 @@ def analyze_attribution(
     chosen = every if compare else (model,)
     source = read_paths(paths) if paths is not None else _ws(ctx)
     results = [attribution(source, m, by, order, half_life, bootstrap_samples, lookback).to_dict() for m in chosen]
-    if as_json:
-        ui.print_json(results if compare else results[0])
-    else:
-        ui.out.print(ui.attribution_table(results))
+    _show(results if compare else results[0], as_json, as_csv, _credit_records, lambda _: ui.attribution_table(results))
+
+
+def _credit_records(data: dict[str, Any] | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One CSV row per model and key, so --compare prints one long table."""
+    models = data if isinstance(data, list) else [data]
+    return [{"model": m["model"], "by": m["by"], **credit} for m in models for credit in m["results"]]

@@ -48,6 +48,12 @@ def print_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     sys.stdout.write(buf.getvalue())
 
 
+def print_records(records: Sequence[dict[str, Any]], empty_header: Sequence[str] = ()) -> None:
+    """Dicts as CSV, one column per key; lists (touchpoint sequences) become `a > b > c`."""
+    header = list(records[0]) if records else list(empty_header)
+    print_csv(header, ([" > ".join(v) if isinstance(v, list) else v for v in r.values()] for r in records))
+
+
 INVENTORY_COLUMNS = ("key", "name", "stage", "channel", "phase", "initiative", "directness", "owner")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,46 +55,87 @@ class Attribution:
         }
 
 
-Weights = Callable[[tuple[str, ...]], list[float]]
+@dataclass(frozen=True)
+class _Flat:
+    """Paths with steps, flattened for numpy: every step's key code, path number and place in its path."""
+
+    keys: list[str]
+    codes: np.ndarray[Any, Any]
+    path_of: np.ndarray[Any, Any]
+    place: np.ndarray[Any, Any]
+    lengths: np.ndarray[Any, Any]
+    conversions: np.ndarray[Any, Any]
+    nulls: np.ndarray[Any, Any]
+    values: np.ndarray[Any, Any]
+
+    @property
+    def starts(self) -> np.ndarray[Any, Any]:
+        starts: np.ndarray[Any, Any] = np.cumsum(self.lengths) - self.lengths
+        return starts
 
 
-def _first(steps: tuple[str, ...]) -> list[float]:
-    return [1.0] + [0.0] * (len(steps) - 1)
+def _flatten(paths: Sequence[Path]) -> _Flat:
+    """One pass over the paths in Python; everything after it runs in numpy (the models' hot path)."""
+    live = [p for p in paths if p.steps]
+    index: dict[str, int] = {}
+    codes = [index[k] if k in index else index.setdefault(k, len(index)) for p in live for k in p.steps]
+    lengths = np.fromiter((len(p.steps) for p in live), dtype=np.int64, count=len(live))
+    starts = np.cumsum(lengths) - lengths
+    return _Flat(
+        keys=list(index),
+        codes=np.fromiter(codes, dtype=np.int64, count=len(codes)),
+        path_of=np.repeat(np.arange(len(live)), lengths),
+        place=np.arange(len(codes)) - np.repeat(starts, lengths),
+        lengths=lengths,
+        conversions=np.fromiter((p.conversions for p in live), dtype=float, count=len(live)),
+        nulls=np.fromiter((p.nulls for p in live), dtype=float, count=len(live)),
+        values=np.fromiter((p.value for p in live), dtype=float, count=len(live)),
+    )
 
 
-def _last(steps: tuple[str, ...]) -> list[float]:
-    return [0.0] * (len(steps) - 1) + [1.0]
+def _weights(flat: _Flat, model: str) -> np.ndarray[Any, Any]:
+    """Each step's share of its path's conversion under a position rule."""
+    n: np.ndarray[Any, Any] = flat.lengths[flat.path_of]
+    first: np.ndarray[Any, Any] = flat.place == 0
+    last: np.ndarray[Any, Any] = flat.place == n - 1
+    if model == "first":
+        return first.astype(float)
+    if model == "last":
+        return last.astype(float)
+    if model == "linear":
+        return 1.0 / n
+    # position: 40% to the first touch, 40% to the last, 20% shared by the ones between (one or two: even split).
+    middle = np.where(n > 2, 0.2 / np.maximum(n - 2, 1), 0.0)
+    return np.where(n <= 2, 1.0 / n, np.where(first | last, 0.4, middle))
 
 
-def _linear(steps: tuple[str, ...]) -> list[float]:
-    return [1.0 / len(steps)] * len(steps)
-
-
-def _position(steps: tuple[str, ...]) -> list[float]:
-    """40% to the first touch, 40% to the last, 20% shared by the ones between (one touch: all; two: half)."""
-    n = len(steps)
-    if n <= 2:
-        return [1.0 / n] * n
-    return [0.4] + [0.2 / (n - 2)] * (n - 2) + [0.4]
-
-
-HEURISTICS: dict[str, Weights] = {"first": _first, "last": _last, "linear": _linear, "position": _position}
+HEURISTICS = ("first", "last", "linear", "position")
 MODELS = (*HEURISTICS, "markov", "shapley")
 EXACT_SHAPLEY_KEYS = 15
 
 
 def heuristic(paths: Sequence[Path], model: str) -> tuple[dict[str, float], dict[str, float]]:
     """Conversions and value credited to each key by a rule on positions in the path."""
-    weigh = HEURISTICS[model]
-    credit: dict[str, float] = defaultdict(float)
-    value: dict[str, float] = defaultdict(float)
-    for p in paths:
-        if not p.steps or not p.conversions:
-            continue
-        for key, w in zip(p.steps, weigh(p.steps), strict=True):
-            credit[key] += w * p.conversions
-            value[key] += w * p.value
-    return dict(credit), dict(value)
+    return heuristics(paths, (model,))[model]
+
+
+def heuristics(paths: Sequence[Path], models: Sequence[str]) -> dict[str, tuple[dict[str, float], dict[str, float]]]:
+    """Several position rules over one flattening of the paths: {model: (credit, value)}."""
+    flat = _flatten(paths)
+    size = len(flat.keys)
+    conversions, values = flat.conversions[flat.path_of], flat.values[flat.path_of]
+    touched = np.flatnonzero(np.bincount(flat.codes, weights=(conversions > 0).astype(float), minlength=size))
+    out = {}
+    for model in models:
+        w = _weights(flat, model)
+        credit = np.bincount(flat.codes, weights=w * conversions, minlength=size)
+        value = np.bincount(flat.codes, weights=w * values, minlength=size)
+        keys = [flat.keys[i] for i in touched]
+        out[model] = (
+            dict(zip(keys, credit[touched].tolist(), strict=True)),
+            dict(zip(keys, value[touched].tolist(), strict=True)),
+        )
+    return out
 
 
 def _states(steps: tuple[str, ...], order: int) -> list[tuple[str, ...]]:
@@ -106,13 +147,15 @@ def transitions(paths: Sequence[Path], order: int = 1) -> dict[tuple[Any, Any], 
 
     Order 1 uses the keys themselves as states (no tuples to build: this loop is the model's hot path).
     """
+    if order == 1:
+        return _order1_transitions(_flatten(paths))
     counts: dict[tuple[Any, Any], float] = defaultdict(float)
     for p in paths:
         total = p.conversions + p.nulls
         if not p.steps or not total:
             continue
         prev: Any = START
-        for state in p.steps if order == 1 else _states(p.steps, order):
+        for state in _states(p.steps, order):
             counts[(prev, state)] += total
             prev = state
         if p.conversions:
@@ -120,6 +163,21 @@ def transitions(paths: Sequence[Path], order: int = 1) -> dict[tuple[Any, Any], 
         if p.nulls:
             counts[(prev, NULL)] += p.nulls
     return counts
+
+
+def _order1_transitions(flat: _Flat) -> dict[tuple[Any, Any], float]:
+    """Order-1 transition counts in numpy: state 0 is start, 1..K the keys, K+1 conversion, K+2 null."""
+    size = len(flat.keys) + 3
+    total = flat.conversions + flat.nulls
+    state = flat.codes + 1
+    previous = np.concatenate(([0], state[:-1]))
+    previous[flat.starts] = 0
+    ends = flat.starts + flat.lengths - 1
+    pairs = np.concatenate((previous * size + state, state[ends] * size + size - 2, state[ends] * size + size - 1))
+    weights = np.concatenate((total[flat.path_of], flat.conversions, flat.nulls))
+    counts = np.bincount(pairs, weights=weights, minlength=size * size)
+    names = [START, *flat.keys, CONVERSION, NULL]
+    return {(names[i // size], names[i % size]): float(counts[i]) for i in np.flatnonzero(counts)}
 
 
 def conversion_probability(counts: dict[tuple[Any, Any], float], removed: str | None = None) -> float:
@@ -154,13 +212,13 @@ def _holds(state: Any, key: str) -> bool:
 
 def markov(paths: Sequence[Path], order: int = 1) -> tuple[dict[str, float], dict[str, float]]:
     """Credit by removal effect: how much the conversion probability falls when a key is taken out."""
-    counts = transitions(paths, order)
-    keys = sorted({k for p in paths for k in p.steps})
+    flat = _flatten(paths)
+    counts = _order1_transitions(flat) if order == 1 else transitions(paths, order)
+    keys = sorted(flat.keys)
     base = conversion_probability(counts)
     effects = {k: (1 - conversion_probability(counts, k) / base) if base else 0.0 for k in keys}
     total_effect = sum(effects.values())
-    conversions = sum(p.conversions for p in paths if p.steps)
-    value = sum(p.value for p in paths if p.steps)
+    conversions, value = float(flat.conversions.sum()), float(flat.values.sum())
     if not total_effect:
         return dict.fromkeys(keys, 0.0), dict.fromkeys(keys, 0.0)
     credit = {k: conversions * e / total_effect for k, e in effects.items()}
@@ -187,11 +245,12 @@ def shapley(paths: Sequence[Path], samples: int = 2000, seed: int = 7) -> tuple[
 
 def _coalition_values(paths: Sequence[Path], keys: list[str]) -> np.ndarray[Any, Any]:
     """v(S) for every coalition S (bit i: keys[i]): conversions of paths with their keys inside S."""
-    bit = {k: 1 << i for i, k in enumerate(keys)}
+    flat = _flatten(paths)
+    rank = np.array([keys.index(k) for k in flat.keys], dtype=np.int64)
     v = np.zeros(1 << len(keys))
-    for p in paths:
-        if p.steps and p.conversions:
-            v[sum({bit[k] for k in p.steps})] += p.conversions
+    if len(flat.codes):
+        masks = np.bitwise_or.reduceat(np.left_shift(1, rank[flat.codes]), flat.starts)
+        np.add.at(v, masks, flat.conversions)
     for i in range(len(keys)):  # sum over subsets, one key at a time
         step = 1 << i
         idx = np.arange(1 << len(keys))

@@ -11,6 +11,7 @@ from typing import Any
 
 import ibis
 
+from touchlens.analytics.engine import seconds_between
 from touchlens.analytics.journeys import JourneyOptions, in_order
 
 
@@ -48,11 +49,11 @@ class FlowsQuery:
 
         A null `target` marks journey ends; `starts` counts the journeys that begin at `source`.
         """
-        t = self.options.apply(backend)
+        t = self.options.apply(backend).select("journey", "touchpoint", "ts", "event_id")
         w = in_order(t)
         steps = t.mutate(
             target=t.touchpoint.lead().over(w),
-            seconds=t.ts.lead().over(w).delta(t.ts, unit="millisecond") / 1000.0,
+            seconds=seconds_between(backend, t.ts.lead().over(w), t.ts),
             first=(ibis.row_number().over(w) == 0).cast("int64"),
         )
         return steps.group_by(source=steps.touchpoint, target=steps.target).aggregate(

@@ -16,6 +16,7 @@ from typing import Any
 
 import ibis
 
+from touchlens.analytics.engine import seconds_between, within
 from touchlens.analytics.journeys import JourneyOptions, in_order
 
 
@@ -56,15 +57,20 @@ class FunnelQuery:
     exclude: tuple[str, ...] = ()
 
     def reached(self, backend: ibis.BaseBackend) -> list[ibis.Table]:
-        """One table per step: (customer_id, start, at, row) for every start that reached that step."""
+        """One table per step: (customer_id, start, at, prev, row) for every start that reached that step;
+        `prev` is when it reached the step before."""
         t = self.options.apply(backend)
-        t = t.mutate(row=ibis.row_number().over(in_order(t)))
-        window_ms = int(self.window.total_seconds() * 1000)
+        if self.order is Order.strict:
+            # Strict order counts every touchpoint between steps, so rows are numbered before narrowing.
+            t = t.mutate(row=ibis.row_number().over(in_order(t)))
+        else:
+            t = t.mutate(row=ibis.literal(0, "int64"))
+        t = t.filter(t.touchpoint.isin([*self.steps, *self.exclude])).select("customer_id", "touchpoint", "ts", "row")
         first = t.filter(t.touchpoint == self.steps[0])
-        level = first.select("customer_id", start=first.ts, at=first.ts, row=first.row)
+        level = first.select("customer_id", start=first.ts, at=first.ts, prev=first.ts, row=first.row)
         levels = [level]
         for step in self.steps[1:]:
-            level = self._without_excluded(t, self._next(t, level, step, window_ms))
+            level = self._without_excluded(t, self._next(t, level, step))
             levels.append(level)
         return levels
 
@@ -88,25 +94,34 @@ class FunnelQuery:
         dropped = here.anti_join(levels[step].select("customer_id").distinct(), "customer_id")
         return sorted(backend.to_pyarrow(dropped).column("customer_id").to_pylist())
 
-    def _next(self, t: ibis.Table, level: ibis.Table, step: str, window_ms: int) -> ibis.Table:
+    def _next(self, t: ibis.Table, level: ibis.Table, step: str) -> ibis.Table:
         found = t.filter(t.touchpoint == step)
         # Own names for the candidate's columns, so the join's columns are never ambiguous.
         candidates = found.select(c_customer=found.customer_id, c_ts=found.ts, c_row=found.row)
         j = level.join(candidates, level.customer_id == candidates.c_customer)
-        keep = (j.c_ts > j.at) & (j.c_ts.delta(j.start, unit="millisecond") <= window_ms)
+        keep = (j.c_ts > j.at) & within(j.c_ts, j.start, self.window)
         if self.order is Order.strict:
             keep = keep & (j.c_row == j.row + 1)
         picked = j.filter(keep)
         # The earliest next event per start: the greedy choice that leaves the most room for later steps.
-        return picked.group_by(["customer_id", "start"]).aggregate(at=picked.c_ts.min(), row=picked.c_row.min())
+        return picked.group_by(["customer_id", "start"]).aggregate(
+            at=picked.c_ts.min(), prev=picked.at.min(), row=picked.c_row.min()
+        )
+
+    def to_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
+        """One row per step: customers reaching it and the median time from the step before, in one query."""
+        parts = []
+        for i, level in enumerate(self.reached(backend)):
+            gap = seconds_between(backend, level.at, level.prev)
+            median = gap.median() if i else ibis.null().cast("float64")
+            count = level.customer_id.nunique()
+            parts.append(level.aggregate(step=ibis.literal(i, "int64"), count=count, median=median))
+        return ibis.union(*parts)
 
     def run(self, backend: ibis.BaseBackend) -> Funnel:
-        levels = self.reached(backend)
-        counts, medians = [], []
-        for i, level in enumerate(levels):
-            per_customer = level.group_by("customer_id").aggregate(at=level.at.min(), start=level.start.min())
-            counts.append(int(backend.execute(per_customer.count())))
-            medians.append(self._median(backend, levels, i))
+        rows = sorted(backend.to_pyarrow(self.to_expr(backend)).to_pylist(), key=lambda r: r["step"])
+        counts = [int(r["count"]) for r in rows]
+        medians = [None if r["median"] is None or r["median"] != r["median"] else float(r["median"]) for r in rows]
         return Funnel([self._step(i, counts, medians) for i in range(len(self.steps))])
 
     def breakdown(self, backend: ibis.BaseBackend, by: str) -> dict[str, Any]:
@@ -135,16 +150,6 @@ class FunnelQuery:
             starts = firsts.select("customer_id", "group", start=firsts.ts)
             return starts.distinct(on=["customer_id", "start"], keep="first")
         raise ValueError(f"unknown breakdown '{by}'; choose persona, channel or property:NAME")
-
-    def _median(self, backend: ibis.BaseBackend, levels: list[ibis.Table], i: int) -> float | None:
-        """Median time from the previous step to this one, over customers' best starts reaching it."""
-        if i == 0:
-            return None
-        here, before = levels[i], levels[i - 1]
-        pairs = here.join(before, ["customer_id", "start"])
-        gaps = pairs.select(gap=here.at.delta(before.at, unit="millisecond") / 1000.0)
-        value = backend.execute(gaps.gap.median())
-        return None if value is None or value != value else float(value)
 
     def _step(self, i: int, counts: list[int], medians: list[float | None]) -> FunnelStep:
         previous = counts[i - 1] if i else None

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import ibis
 
 from touchlens.analytics.conditions import outcome_predicate
-from touchlens.analytics.engine import mapped_events
+from touchlens.analytics.engine import mapped_events, within
 from touchlens.model.map import OutcomeRule
 
 
@@ -51,8 +51,7 @@ class JourneyOptions:
         if self.session_gap is None:
             return t.mutate(journey=t.customer_id)
         w = ibis.window(group_by=t.customer_id, order_by=[t.ts, t.event_id])
-        gap_ms = int(self.session_gap.total_seconds() * 1000)
-        t = t.mutate(new=(t.ts.delta(t.ts.lag().over(w), unit="millisecond") > gap_ms).fill_null(True).cast("int64"))
+        t = t.mutate(new=(~within(t.ts, t.ts.lag().over(w), self.session_gap)).fill_null(True).cast("int64"))
         t = t.mutate(
             session=t.new.sum().over(ibis.cumulative_window(group_by=t.customer_id, order_by=[t.ts, t.event_id]))
         )

@@ -15,7 +15,7 @@ import ibis
 
 from touchlens.analytics.attribution import Path
 from touchlens.analytics.conditions import outcome_predicate
-from touchlens.analytics.engine import events
+from touchlens.analytics.engine import events, seconds_between, within
 from touchlens.analytics.journeys import JourneyOptions
 from touchlens.model.map import OutcomeRule
 
@@ -49,9 +49,8 @@ class PathsQuery:
         )
         touches = touches.mutate(key=key)
         if self.lookback is not None:
-            limit = int(self.lookback.total_seconds() * 1000)
             dated = touches.left_join(won.select("customer_id", "path", "conv_ts"), ["customer_id", "path"])
-            recent = dated.conv_ts.isnull() | (dated.conv_ts.delta(dated.ts, unit="millisecond") <= limit)
+            recent = dated.conv_ts.isnull() | within(dated.conv_ts, dated.ts, self.lookback)
             touches = dated.filter(recent).drop("conv_ts", "customer_id_right", "path_right")
         return touches, won, key
 
@@ -71,7 +70,7 @@ class PathsQuery:
         """Credit halving every `half_life` before the conversion: weight 2^(−age / half-life), shares per path."""
         touches, won, _ = self._split(backend)
         j = touches.join(won, ["customer_id", "path"])
-        age = j.conv_ts.delta(j.ts, unit="millisecond") / 1000.0
+        age = seconds_between(backend, j.conv_ts, j.ts)
         j = j.mutate(weight=(age * (-math.log(2) / half_life.total_seconds())).exp())
         per_path = j.group_by(["customer_id", "path"]).aggregate(total=j.weight.sum())
         k = j.join(per_path, ["customer_id", "path"])

@@ -15,7 +15,7 @@ from typing import Any
 import ibis
 
 from touchlens.analytics.conditions import outcome_predicate
-from touchlens.analytics.engine import events
+from touchlens.analytics.engine import events, seconds_between, within
 from touchlens.analytics.journeys import JourneyOptions, in_order
 from touchlens.model.map import OutcomeRule
 
@@ -111,10 +111,9 @@ class ScorecardQuery:
         t = self._journeys(backend)
         w = in_order(t)
         same = ibis.window(group_by=[t.customer_id, t.touchpoint], order_by=[t.ts, t.event_id])
-        repeat_ms = int(self.repeat_window.total_seconds() * 1000)
         steps = t.mutate(
-            to_next=t.ts.lead().over(w).delta(t.ts, unit="millisecond") / 1000.0,
-            repeat=(t.ts.delta(t.ts.lag().over(same), unit="millisecond") <= repeat_ms).fill_null(False).cast("int64"),
+            to_next=seconds_between(backend, t.ts.lead().over(w), t.ts),
+            repeat=within(t.ts, t.ts.lag().over(same), self.repeat_window).fill_null(False).cast("int64"),
         )
         return steps.group_by("touchpoint").aggregate(
             customers=steps.customer_id.nunique(),
@@ -131,12 +130,11 @@ class ScorecardQuery:
         t = self._journeys(backend)
         all_events = events(backend)
         convs = all_events.filter(outcome_predicate(all_events, self.conversion)).select("customer_id", conv_ts="ts")
-        window_ms = int(self.window.total_seconds() * 1000)
         firsts = t.group_by(["customer_id", "touchpoint"]).aggregate(first=t.ts.min())
-        per_tp = _converted(firsts, convs, window_ms).group_by("touchpoint").aggregate(n=ibis._.customer_id.nunique())
+        per_tp = _converted(firsts, convs, self.window).group_by("touchpoint").aggregate(n=ibis._.customer_id.nunique())
         conv = {r["touchpoint"]: int(r["n"]) for r in backend.to_pyarrow(per_tp).to_pylist()}
         starts = t.group_by("customer_id").aggregate(first=t.ts.min())
-        converted = backend.execute(_converted(starts, convs, window_ms).customer_id.nunique())
+        converted = backend.execute(_converted(starts, convs, self.window).customer_id.nunique())
         customers = backend.execute(starts.count())
         w = in_order(t)
         last = t.mutate(is_last=t.touchpoint.lead().over(w).isnull())
@@ -148,7 +146,7 @@ class ScorecardQuery:
         return conv, (int(converted) / int(customers)) if customers else None, ends
 
 
-def _converted(firsts: ibis.Table, convs: ibis.Table, window_ms: int) -> ibis.Table:
+def _converted(firsts: ibis.Table, convs: ibis.Table, window: timedelta) -> ibis.Table:
     joined = firsts.join(convs, "customer_id")
-    gap = joined.conv_ts.delta(joined.first, unit="millisecond")
-    return joined.filter((joined.conv_ts > joined.first) & (gap <= window_ms)).distinct(on=None)
+    after = (joined.conv_ts > joined.first) & within(joined.conv_ts, joined.first, window)
+    return joined.filter(after).distinct(on=None)
