@@ -66,28 +66,32 @@ def test_ties_in_time_follow_the_event_id(cli, tmp_path: Path) -> None:
     assert [(e["source"], e["target"]) for e in edges] == [("b", "a")]
 
 
-def _pm4py_log() -> Any:
-    xes = SHARED / "helpdesk_tickets" / "helpdesk.xes.gz"
+def _pm4py_log(name: str) -> Any:
+    xes = SHARED / name
     assert xes.exists(), f"the shared data set is missing: {xes}"
     import pm4py  # a dev-only oracle (AGPL), installed by `make install`; touchlens never imports it
 
     return pm4py, pm4py.read_xes(str(xes))
 
 
-@pytest.fixture(scope="module")
-def helpdesk(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, touchlens.Workspace]:
-    """The helpdesk log as touchlens events (case = customer, activity = event = touchpoint)."""
-    pm4py, log = _pm4py_log()
-    tmp = tmp_path_factory.mktemp("helpdesk")
+LOGS = ["helpdesk_tickets/helpdesk.xes.gz", "bpic2013_incidents/bpic2013_incidents.xes.gz"]
+
+
+@pytest.fixture(scope="module", params=LOGS, ids=["helpdesk", "bpic2013"])
+def helpdesk(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, Any]:
+    """A public event log as touchlens events (case = customer, activity = event = touchpoint)."""
+    pm4py, log = _pm4py_log(request.param)
+    tmp = tmp_path_factory.mktemp("log")
     activities = sorted(log["concept:name"].unique())
     touchpoints = [{"key": slugify(a), "name": a, "match": {"event": a}} for a in activities]
-    (tmp / "m.json").write_text(json.dumps({"name": "Helpdesk", "touchpoints": touchpoints}))
+    (tmp / "m.json").write_text(json.dumps({"name": "Log", "touchpoints": touchpoints}))
     with (tmp / "e.csv").open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["event_id", "customer_id", "ts", "event"])
-        for i, row in enumerate(log.itertuples(index=False)):
+        cases, times, names = log["case:concept:name"], log["time:timestamp"], log["concept:name"]
+        for i, (case, ts, name) in enumerate(zip(cases, times, names, strict=True)):
             # Zero-padded ids keep the file's order for equal timestamps, as pm4py's stable sort does.
-            writer.writerow([f"{i:08d}", row[-1], row[2].isoformat(), row[0]])
+            writer.writerow([f"{i:08d}", case, ts.isoformat(), name])
     ws = touchlens.init(tmp / "ws")
     ws.import_map(tmp / "m.json")
     ws.ingest_events([tmp / "e.csv"])
