@@ -26,6 +26,7 @@ from touchlens.analyses import Analyses
 from touchlens.analytics.attribution import Path as Path_
 from touchlens.analytics.engine import duckdb_backend
 from touchlens.errors import MapError, Problem, WorkspaceError
+from touchlens.experience import Experience
 from touchlens.ingest import pipeline
 from touchlens.ingest.customers import ingest_customers
 from touchlens.ingest.feedback import FeedbackIngest
@@ -111,7 +112,7 @@ def read_map_file(path: str | os.PathLike[str], fmt: str = "auto") -> Touchpoint
     return parse_map(read_text(path), str(path), kind)
 
 
-class Workspace(Analyses):
+class Workspace(Analyses, Experience):
     """One workspace folder: its settings, its map and (in later issues) its events and analyses."""
 
     def __init__(self, storage: Storage) -> None:

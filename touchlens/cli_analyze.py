@@ -3,40 +3,22 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import RenderableType
 
 from touchlens import console as ui
 from touchlens.analyses import attribution
 from touchlens.analytics.attribution import MODELS
 from touchlens.analytics.journeys import JourneyOptions
 from touchlens.api import read_paths
-from touchlens.cli_common import CsvOpt, JsonOpt
+from touchlens.cli_common import CsvOpt, JsonOpt, show
 from touchlens.cli_common import ws_of as _ws
 from touchlens.errors import TouchlensError
 from touchlens.model.durations import parse_duration
 
 analyze_app = typer.Typer(help="Analyses of the journeys customers actually take.", no_args_is_help=True)
-
-
-def _show(
-    data: Any,
-    as_json: bool,
-    as_csv: bool,
-    records: Callable[[Any], list[dict[str, Any]]],
-    table: Callable[[Any], RenderableType],
-) -> None:
-    """One result three ways: JSON (the documented shape), CSV (its main rows), or a Rich table."""
-    if as_json:
-        ui.print_json(data)
-    elif as_csv:
-        ui.print_records(records(data))
-    else:
-        ui.out.print(table(data))
 
 
 @analyze_app.command("scorecard")
@@ -57,7 +39,7 @@ def analyze_scorecard(
         ui.print_json(_ws(ctx).scorecard_breakdown(breakdown, window, by))
         return
     card = _ws(ctx).scorecard(window, by).to_dict()
-    _show(card, as_json, as_csv, lambda c: c[f"{c['by']}s"], ui.scorecard_table)
+    show(card, as_json, as_csv, lambda c: c[f"{c['by']}s"], ui.scorecard_table)
 
 
 SessionGap = Annotated[
@@ -90,7 +72,7 @@ def analyze_flows(
         ui.print_json({name: flows.to_dict() for name, flows in both.items()})
         return
     flows = _ws(ctx).flows(_journey_options(session_gap)).to_dict()
-    _show(flows, as_json, as_csv, lambda f: f["edges"], ui.flows_table)
+    show(flows, as_json, as_csv, lambda f: f["edges"], ui.flows_table)
 
 
 @analyze_app.command("paths")
@@ -107,7 +89,7 @@ def analyze_paths(
     if (from_ is None) == (to is None):
         raise typer.BadParameter("give exactly one of --from or --to")
     result = _ws(ctx).paths_around(from_ or to or "", steps, before=to is not None, top=top).to_dict()
-    _show(result, as_json, as_csv, lambda r: r["paths"], ui.paths_table)
+    show(result, as_json, as_csv, lambda r: r["paths"], ui.paths_table)
 
 
 @analyze_app.command("sankey")
@@ -120,7 +102,7 @@ def analyze_sankey(
 ) -> None:
     """Sankey data (JSON) for the first steps of the journeys: nodes per step and the links between them."""
     sankey = _ws(ctx).sankey(depth, top, _journey_options(session_gap))
-    _show(sankey, not as_csv, as_csv, lambda s: s["links"], ui.flows_table)
+    show(sankey, not as_csv, as_csv, lambda s: s["links"], ui.flows_table)
 
 
 @analyze_app.command("variants")
@@ -133,7 +115,7 @@ def analyze_variants(
 ) -> None:
     """Journey variants: each distinct full touchpoint sequence with its count, share and cumulative coverage."""
     variants = _ws(ctx).variants(top, _journey_options(session_gap)).to_dict()
-    _show(variants, as_json, as_csv, lambda v: v["variants"], ui.variants_table)
+    show(variants, as_json, as_csv, lambda v: v["variants"], ui.variants_table)
 
 
 @analyze_app.command("funnel")
@@ -170,7 +152,7 @@ def analyze_funnel(
             ui.err.print(f"Wrote {len(customers):,} customers to {ui.text(output)}")
         return
     funnel = ws.run_funnel(query, breakdown).to_dict()
-    _show(funnel, as_json, as_csv, lambda f: f["steps"], ui.funnel_table)
+    show(funnel, as_json, as_csv, lambda f: f["steps"], ui.funnel_table)
 
 
 def _keys(text: str) -> list[str]:
@@ -205,7 +187,7 @@ def analyze_attribution(
     chosen = every if compare else (model,)
     source = read_paths(paths) if paths is not None else _ws(ctx)
     results = [attribution(source, m, by, order, half_life, bootstrap_samples, lookback).to_dict() for m in chosen]
-    _show(results if compare else results[0], as_json, as_csv, _credit_records, lambda _: ui.attribution_table(results))
+    show(results if compare else results[0], as_json, as_csv, _credit_records, lambda _: ui.attribution_table(results))
 
 
 def _credit_records(data: dict[str, Any] | list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
+from rich.console import RenderableType
 
 import touchlens
+from touchlens import console as ui
 from touchlens.api import Workspace
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -16,3 +19,19 @@ CsvOpt = Annotated[bool, typer.Option("--csv", help="Print CSV instead of a tabl
 def ws_of(ctx: typer.Context) -> Workspace:
     """The workspace named by --workspace (kept on the root context), the environment, or found upward."""
     return touchlens.open(ctx.find_root().obj)
+
+
+def show(
+    data: Any,
+    as_json: bool,
+    as_csv: bool,
+    records: Callable[[Any], list[dict[str, Any]]],
+    table: Callable[[Any], RenderableType],
+) -> None:
+    """One result three ways: JSON (the documented shape), CSV (its main rows), or a Rich table."""
+    if as_json:
+        ui.print_json(data)
+    elif as_csv:
+        ui.print_records(records(data))
+    else:
+        ui.out.print(table(data))

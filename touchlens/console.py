@@ -54,6 +54,26 @@ def print_records(records: Sequence[dict[str, Any]], empty_header: Sequence[str]
     print_csv(header, ([" > ".join(v) if isinstance(v, list) else v for v in r.values()] for r in records))
 
 
+def records_table(title: str, records: Sequence[dict[str, Any]], columns: Sequence[str]) -> Table:
+    """Any list of result rows as a table of the named columns; numbers rounded for reading."""
+    table = Table(title=title, title_justify="left")
+    for c in columns:
+        table.add_column(c, justify="left" if records and isinstance(records[0].get(c), str) else "right")
+    for r in records:
+        table.add_row(*(_cell(r.get(c)) for c in columns))
+    return table
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, list):
+        return " → ".join(str(v) for v in value)
+    return text(str(value)) if isinstance(value, str) else str(value)
+
+
 INVENTORY_COLUMNS = ("key", "name", "stage", "channel", "phase", "initiative", "directness", "owner")
 
 

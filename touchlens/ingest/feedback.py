@@ -20,6 +20,8 @@ import pyarrow as pa
 from touchlens.ingest.pipeline import MACROS, IngestReport, Progress, write_log
 from touchlens.model.map import TouchpointMap
 from touchlens.store.events import scalar, transaction
+from touchlens.text import sentiment
+from touchlens.text.scrub import scrub
 
 DEFAULT_ATTACH_WINDOW = timedelta(hours=48)
 
@@ -102,9 +104,9 @@ FROM fresh f ASOF LEFT JOIN mapped e ON f.customer_id = e.customer_id AND f.ts >
 
 INSERT_SQL = """
 INSERT INTO feedback
-SELECT response_id, ?, customer_id, ts, touchpoint, channel, metric, score, scale_min, scale_max, comment,
-  NULL, NULL, ?
-FROM _fnew
+SELECT n.response_id, ?, n.customer_id, n.ts, n.touchpoint, n.channel, n.metric, n.score, n.scale_min,
+  n.scale_max, n.comment, s.sentiment, NULL, ?
+FROM _fnew n LEFT JOIN _fsentiment s ON s.response_id = n.response_id
 """
 
 
@@ -135,6 +137,7 @@ class FeedbackIngest:
 
     def _batch(self, path: Path, batch: pa.RecordBatch) -> IngestReport:
         report = IngestReport(read=batch.num_rows)
+        batch = scrubbed(batch)
         keys = [t.key for t in self.m.touchpoints]
         window = int(self.attach_window.total_seconds() * 1_000_000)
         con = self.con
@@ -145,7 +148,9 @@ class FeedbackIngest:
             con.execute(QUARANTINE_SQL, [self.source, str(path), self.now, self.source, str(path)])
             report.quarantined = int(scalar(con, "SELECT count(*) FROM _fstage WHERE reason IS NOT NULL"))
             con.execute(NEW_SQL, [self.source, window, window])
+            con.register("_fsentiment", _sentiments(con))
             row = con.execute(INSERT_SQL, [self.source, self.now]).fetchone()
+            con.unregister("_fsentiment")
             report.accepted = int(row[0]) if row else 0
             valid = int(scalar(con, "SELECT count(*) FROM _fstage WHERE reason IS NULL"))
             report.duplicates = valid - report.accepted
@@ -156,3 +161,24 @@ class FeedbackIngest:
 
     def _log(self, path: Path, r: IngestReport, finished: bool) -> None:
         write_log(self.con, "feedback", self.source, path, self.now, r if finished else None)
+
+
+def scrubbed(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The batch with e-mail addresses, phone and card numbers taken out of comments (and of the raw record
+    kept for quarantine) before anything is stored."""
+    for name in ("comment", "_raw"):
+        i = batch.schema.get_field_index(name)
+        if i < 0:
+            continue
+        values = [scrub(v) if isinstance(v, str) else v for v in batch.column(i).to_pylist()]
+        batch = batch.set_column(i, batch.schema.field(i), pa.array(values, type=batch.schema.field(i).type))
+    return batch
+
+
+def _sentiments(con: duckdb.DuckDBPyConnection) -> pa.Table:
+    """VADER sentiment of the new responses' comments (computed once, at ingest)."""
+    rows = con.execute("SELECT response_id, comment FROM _fnew WHERE comment IS NOT NULL").fetchall()
+    values = sentiment.scores([c for _, c in rows])
+    return pa.table(
+        {"response_id": pa.array([r for r, _ in rows], pa.string()), "sentiment": pa.array(values, pa.float64())}
+    )

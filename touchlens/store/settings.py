@@ -52,6 +52,25 @@ class IngestSettings(BaseModel):
     )
 
 
+class RoadmapSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    now_score: float = Field(
+        default=60,
+        ge=0,
+        le=100,
+        description="Opportunities scoring at least this (0–100, the best scores 100) go to Now, if effort allows.",
+    )
+    now_max_effort: float = Field(
+        default=3, gt=0, le=5, description="Most effort (1–5) an opportunity may take and still go to Now."
+    )
+    next_score: float = Field(default=30, ge=0, le=100, description="Opportunities scoring at least this go to Next.")
+    success_weight: float = Field(
+        default=1.5,
+        ge=1,
+        description="Score multiplier for opportunities on a touchpoint, stage or channel the success statements name.",
+    )
+
+
 class Settings(BaseSettings):
     """Every setting of a workspace, with its default and help."""
 
@@ -59,6 +78,9 @@ class Settings(BaseSettings):
 
     store: StoreSettings = Field(default_factory=StoreSettings, description="Where the workspace keeps its data.")
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="How files are read in.")
+    roadmap: RoadmapSettings = Field(
+        default_factory=RoadmapSettings, description="How suggested opportunities are placed Now / Next / Later."
+    )
 
 
 def load_settings(toml_path: Path) -> Settings:

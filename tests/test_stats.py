@@ -1,0 +1,331 @@
+"""CX statistics against hand-worked examples, textbook values and independent scipy/numpy computations."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats as sps
+
+from touchlens.analytics.drivers_model import logistic_effects, relative_weights, shapley_r2
+from touchlens.analytics.stats import (
+    Estimate,
+    anomalies,
+    ces,
+    compare_means,
+    compare_shares,
+    csat,
+    holm,
+    nps,
+    robust_z,
+    wilson,
+)
+
+# --- NPS -------------------------------------------------------------------------------------------------------
+
+
+def test_nps_of_ten_answers_worked_by_hand() -> None:
+    # Promoters (9–10): 10, 10, 9, 9, 10 → P = 5/10; detractors (0–6): 6, 0, 3 → D = 3/10; 8 and 7 are passive.
+    # NPS = 100·(0.5 − 0.3) = 20. var = (P + D − (P − D)²)/n = (0.8 − 0.04)/10 = 0.076; √0.076 = 0.2756810;
+    # ×1.96 = 0.5403347, so 20 ± 54.03347 → [−34.03347, 74.03347].
+    result = nps([10, 10, 9, 8, 7, 6, 0, 3, 9, 10])
+    assert result == Estimate(
+        pytest.approx(20.0), pytest.approx(-34.03347, abs=1e-5), pytest.approx(74.03347, abs=1e-5), 10
+    )
+
+
+def test_nps_interval_is_clipped_to_the_scale() -> None:
+    # P = 3/4, D = 1/4 → NPS 50; var = (1 − 0.25)/4 = 0.1875, √ = 0.4330127, ×1.96 = 0.8487049:
+    # [50 − 84.87, 50 + 84.87] = [−34.87, 134.87], and the top is clipped to 100.
+    result = nps([10, 10, 10, 0])
+    assert (result.value, result.high) == (pytest.approx(50.0), 100.0)
+    assert result.low == pytest.approx(-34.87049, abs=1e-5)
+    # All promoters: var = (1 + 0 − 1)/n = 0, a zero-width interval at 100.
+    assert nps([9, 10, 10]) == Estimate(100.0, 100.0, 100.0, 3)
+
+
+def test_no_answers_give_no_estimate_and_one_answer_no_ces_interval() -> None:
+    for metric in (nps, csat, ces):
+        assert metric([]) == Estimate(None, None, None, 0)
+    assert ces([4]) == Estimate(4.0, None, None, 1)
+    assert nps([]).to_dict() == {"value": None, "low": None, "high": None, "n": 0}
+
+
+def test_non_finite_scores_are_rejected_with_the_index() -> None:
+    with pytest.raises(ValueError, match="index 1"):
+        nps([10, math.nan])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.integers(0, 10), min_size=1, max_size=60), st.floats(0.5, 4.0))
+def test_nps_lies_on_its_scale_inside_its_interval(scores: list[int], z: float) -> None:
+    result = nps(scores, z=z)
+    assert None not in (result.value, result.low, result.high)
+    assert -100 <= result.low <= result.value <= result.high <= 100  # type: ignore[operator]
+
+
+# --- CSAT and Wilson -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("successes", "n", "low", "high"),
+    # Newcombe (1998), "Two-sided confidence intervals for the single proportion", Table I, Wilson score method.
+    [(81, 263, 0.2553, 0.3662), (15, 148, 0.0624, 0.1605), (0, 20, 0.0, 0.1611), (1, 29, 0.0061, 0.1718)],
+)
+def test_wilson_matches_newcombes_table(successes: int, n: int, low: float, high: float) -> None:
+    assert wilson(successes, n) == (pytest.approx(low, abs=5e-5), pytest.approx(high, abs=5e-5))
+
+
+def test_csat_counts_four_and_five_as_satisfied() -> None:
+    # 81 satisfied (4 or 5) of 263, the textbook case above.
+    scores = [5] * 50 + [4] * 31 + [3] * 100 + [1] * 82
+    result = csat(scores)
+    assert (result.value, result.n) == (pytest.approx(81 / 263), 263)
+    assert (result.low, result.high) == (pytest.approx(0.2553, abs=5e-5), pytest.approx(0.3662, abs=5e-5))
+    assert csat([3, 4], satisfied=3).value == 1.0
+
+
+def test_wilson_rejects_impossible_counts_and_knows_nothing_without_data() -> None:
+    with pytest.raises(ValueError, match="successes"):
+        wilson(5, 4)
+    assert wilson(0, 0) == (0.0, 1.0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.integers(1, 5), min_size=1, max_size=80))
+def test_csat_interval_stays_in_zero_one_around_the_share(scores: list[int]) -> None:
+    result = csat(scores)
+    assert None not in (result.value, result.low, result.high)
+    assert 0 <= result.low <= result.value <= result.high <= 1  # type: ignore[operator]
+
+
+# --- CES -------------------------------------------------------------------------------------------------------
+
+
+def test_ces_t_interval_worked_by_hand_and_by_scipy() -> None:
+    # [2, 3, 4, 5, 6]: mean 4, s² = (4 + 1 + 0 + 1 + 4)/4 = 2.5, se = √(2.5/5) = 0.7071068;
+    # t(0.975, 4) = 2.7764451, half-width 1.9632432 → [2.0367568, 5.9632432].
+    assert ces([2, 3, 4, 5, 6]) == Estimate(4.0, pytest.approx(2.0367568), pytest.approx(5.9632432), 5)
+    scores = [1, 2, 2, 3, 5, 7, 4, 4, 6, 2, 3]
+    low, high = sps.t.interval(0.9, len(scores) - 1, loc=np.mean(scores), scale=sps.sem(scores))
+    result = ces(scores, confidence=0.9)
+    assert (result.low, result.high) == (pytest.approx(low), pytest.approx(high))
+
+
+# --- comparisons -----------------------------------------------------------------------------------------------
+
+
+def test_welch_matches_scipy() -> None:
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(5.0, 1.0, 30), rng.normal(4.2, 2.5, 17)
+    result = compare_means(list(a), list(b))
+    reference = sps.ttest_ind(a, b, equal_var=False)
+    interval = reference.confidence_interval(0.95)
+    assert result.difference == pytest.approx(a.mean() - b.mean())
+    assert result.p_value == pytest.approx(reference.pvalue)
+    assert (result.low, result.high) == (pytest.approx(interval.low), pytest.approx(interval.high))
+    assert (result.n_a, result.n_b) == (30, 17)
+
+
+def test_degenerate_mean_comparisons_give_none_not_errors() -> None:
+    assert compare_means([], [1.0, 2.0]).difference is None
+    one = compare_means([1.0], [2.0, 3.0])  # a difference, but no spread on one side
+    assert (one.difference, one.low, one.high, one.p_value) == (-1.5, None, None, None)
+    flat = compare_means([2.0, 2.0], [3.0, 3.0])  # zero variance in both: t is 0/0
+    assert (flat.difference, flat.low, flat.p_value) == (-1.0, None, None)
+
+
+def test_two_proportion_test_worked_by_hand() -> None:
+    # 45/100 vs 30/100: d = 0.15, pooled p = 75/200 = 0.375, se = √(0.375·0.625·(1/100 + 1/100)) = 0.0684653,
+    # z = 0.15/0.0684653 = 2.1908902, two-sided p = 2·(1 − Φ(z)) = 0.0284597.
+    result = compare_shares(45, 100, 30, 100)
+    assert result.difference == pytest.approx(0.15)
+    assert result.p_value == pytest.approx(0.0284597, abs=1e-7)
+    assert result.p_value == pytest.approx(2 * sps.norm.sf(0.15 / math.sqrt(0.375 * 0.625 * 0.02)))
+
+
+def test_share_difference_interval_is_newcombes_hybrid_score() -> None:
+    # Newcombe (1998), "Interval estimation for the difference between independent proportions", example (a):
+    # 56/70 − 48/80 = 0.2, method 10 (score, no continuity correction): 0.0524 to 0.3339.
+    result = compare_shares(56, 70, 48, 80)
+    assert (result.low, result.high) == (pytest.approx(0.0524, abs=5e-5), pytest.approx(0.3339, abs=5e-5))
+
+
+def test_degenerate_share_comparisons_give_none_not_errors() -> None:
+    assert compare_shares(0, 0, 3, 10).to_dict() == {
+        "difference": None,
+        "low": None,
+        "high": None,
+        "p_value": None,
+        "n_a": 0,
+        "n_b": 10,
+    }
+    unanimous = compare_shares(10, 10, 5, 5)  # pooled share 1: the z statistic is 0/0
+    assert (unanimous.difference, unanimous.p_value) == (0.0, None)
+    assert unanimous.low <= 0 <= unanimous.high  # type: ignore[operator]
+
+
+# --- robust z and anomalies ------------------------------------------------------------------------------------
+
+
+def test_robust_z_flags_the_planted_spike() -> None:
+    # Sorted: 9 9 10 10 10 10 11 11 12 40 → median 10; |x − 10| sorted: 0 0 0 0 1 1 1 1 2 30 → MAD 1.
+    # The spike scores 30/1.4826 = 20.2347; the largest other is 2/1.4826 = 1.3490.
+    series = [10, 11, 9, 10, 12, 10, 11, 9, 10, 40]
+    scores = robust_z(series)
+    assert scores[9] == pytest.approx(30 / 1.4826)
+    assert max(abs(s) for s in scores[:9]) == pytest.approx(2 / 1.4826)
+    assert anomalies(series) == [9]
+
+
+def test_robust_z_falls_back_to_the_mean_deviation_then_to_zero() -> None:
+    # Median 5, MAD 0 (six of seven at the median); mean |x − 5| = 3/7, so 8 scores 3/(1.2533·3/7) = 5.5853.
+    assert robust_z([5, 5, 5, 5, 5, 5, 8])[-1] == pytest.approx(3 / (1.2533 * 3 / 7))
+    assert robust_z([4, 4, 4]) == [0.0, 0.0, 0.0]
+    assert robust_z([]) == []
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.integers(-2000, 2000), min_size=1, max_size=40), st.integers(-(10**6), 10**6))
+def test_robust_z_does_not_move_when_the_data_shifts(values: list[int], shift: int) -> None:
+    # Halves keep every value and median exact in floating point, so the comparison can be tight.
+    data = [v / 2 for v in values]
+    assert robust_z([v + shift for v in data]) == pytest.approx(robust_z(data), abs=1e-9)
+
+
+# --- Holm ------------------------------------------------------------------------------------------------------
+
+
+def test_holm_worked_by_hand() -> None:
+    # Sorted: 0.005·4 = 0.02, 0.01·3 = 0.03, 0.03·2 = 0.06, 0.04·1 = 0.04 → running max 0.06.
+    # Back in input order [0.01, 0.04, 0.03, 0.005] → [0.03, 0.06, 0.06, 0.02].
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.9]) == [1.0, 1.0]  # capped at 1
+    assert holm([]) == []
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        holm([1.5])
+
+
+# --- drivers: logistic effects ---------------------------------------------------------------------------------
+
+
+def _synthetic_outcome(n: int = 800, seed: int = 11) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 2, (n, 3)).astype(float)  # pos, neg, noise: each seen by about half
+    log_odds = -0.2 + 1.5 * x[:, 0] - 1.5 * x[:, 1]
+    y = (rng.random(n) < 1 / (1 + np.exp(-log_odds))).astype(float)
+    return x, y
+
+
+def test_logistic_effects_find_the_planted_drivers() -> None:
+    x, y = _synthetic_outcome()
+    effects = {e.name: e for e in logistic_effects(x, y, ["pos", "neg", "noise"], samples=100)}  # 100: time
+    pos, neg, noise = effects["pos"], effects["neg"], effects["noise"]
+    assert pos.low > 0  # type: ignore[operator]
+    assert neg.high < 0  # type: ignore[operator]
+    assert (pos.odds_ratio > 1, neg.odds_ratio < 1) == (True, True)
+    assert noise.low < 0 < noise.high  # type: ignore[operator]
+    assert pos.odds_ratio == pytest.approx(math.exp(pos.coefficient))
+    # The plain table: the outcome rate with and without the factor, counted directly.
+    assert pos.share_with == pytest.approx(y[x[:, 0] > 0].mean())
+    assert pos.lift == pytest.approx(y[x[:, 0] > 0].mean() / y[x[:, 0] == 0].mean())
+
+
+def test_logistic_effects_sort_by_strength_and_report_constant_columns() -> None:
+    x, y = _synthetic_outcome(n=300)
+    x = np.column_stack([x, np.ones(len(y))])
+    effects = logistic_effects(x, y, ["pos", "neg", "noise", "always"], samples=20)
+    strengths = [abs(e.coefficient) for e in effects]
+    assert strengths == sorted(strengths, reverse=True)
+    always = next(e for e in effects if e.name == "always")
+    assert (always.coefficient, always.odds_ratio, always.low, always.share_without, always.lift) == (
+        0.0,
+        1.0,
+        None,
+        None,
+        None,
+    )
+
+
+def test_logistic_effects_with_one_outcome_class_are_zero_without_intervals() -> None:
+    x, _ = _synthetic_outcome(n=50)
+    for e in logistic_effects(x, np.zeros(50), ["pos", "neg", "noise"]):
+        assert (e.coefficient, e.low, e.high, e.share_with, e.lift) == (0.0, None, None, 0.0, None)
+
+
+def test_logistic_effects_reject_mismatched_shapes() -> None:
+    x, y = _synthetic_outcome(n=20)
+    with pytest.raises(ValueError, match="names"):
+        logistic_effects(x, y, ["only", "two"])
+
+
+# --- drivers: relative weights and Shapley R² ------------------------------------------------------------------
+
+
+def _ols_r2(x: np.ndarray, y: np.ndarray) -> float:
+    design = np.column_stack([np.ones(len(y)), x])
+    residual = y - design @ np.linalg.lstsq(design, y, rcond=None)[0]
+    return float(1 - residual @ residual / ((y - y.mean()) @ (y - y.mean())))
+
+
+def _three_predictors() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(400, 3))
+    x[:, 1] += 0.6 * x[:, 0]  # correlated predictors: where relative weights and Shapley earn their keep
+    y = 2.0 * x[:, 0] + 1.0 * x[:, 1] + 0.3 * x[:, 2] + rng.normal(scale=2.0, size=400)
+    return x, y
+
+
+def test_relative_weights_sum_to_the_ols_r2_and_rank_like_shapley() -> None:
+    x, y = _three_predictors()
+    weights = relative_weights(x, y, ["a", "b", "c"])
+    assert sum(w.weight for w in weights) == pytest.approx(_ols_r2(x, y))
+    assert sum(w.share for w in weights) == pytest.approx(1.0)  # type: ignore[misc]
+    shapley = shapley_r2(x, y, ["a", "b", "c"])
+    assert [w.name for w in weights] == [w.name for w in shapley] == ["a", "b", "c"]
+
+
+def test_uncorrelated_predictors_each_get_their_squared_correlation() -> None:
+    # With orthogonal predictors R² splits exactly into r²ⱼ, under both methods.
+    x = np.array([[1, 1], [1, -1], [-1, 1], [-1, -1]] * 3, dtype=float)
+    y = np.array([3.0, 1.0, 0.5, -2.0] * 3) + np.repeat([0.0, 0.1, -0.1], 4)
+    expected = {name: np.corrcoef(x[:, j], y)[0, 1] ** 2 for j, name in enumerate(["a", "b"])}
+    for method in (relative_weights, shapley_r2):
+        assert {w.name: w.weight for w in method(x, y, ["a", "b"])} == pytest.approx(expected)
+
+
+def test_constant_predictors_get_no_weight() -> None:
+    x, y = _three_predictors()
+    x = np.column_stack([x, np.full(len(y), 7.0)])
+    for method in (relative_weights, shapley_r2):
+        weights = {w.name: w.weight for w in method(x, y, ["a", "b", "c", "flat"])}
+        assert weights["flat"] == 0.0
+        assert sum(weights.values()) == pytest.approx(_ols_r2(x[:, :3], y))
+
+
+def test_shapley_refuses_more_than_twelve_predictors_with_a_way_out() -> None:
+    with pytest.raises(ValueError, match=r"at most 12.*relative_weights"):
+        shapley_r2(np.zeros((5, 13)), np.zeros(5), [str(i) for i in range(13)])
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 6), st.booleans())
+def test_shapley_r2_adds_up_to_the_full_r2(seed: int, k: int, with_constant: bool) -> None:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(40, k)) @ rng.normal(size=(k, k))  # arbitrary correlations
+    if with_constant:
+        x[:, 0] = 1.0
+    y = x @ rng.normal(size=k) + rng.normal(size=40)
+    weights = shapley_r2(x, y, [f"x{j}" for j in range(k)])
+    assert sum(w.weight for w in weights) == pytest.approx(_ols_r2(x, y), abs=1e-9)
+    assert all(w.weight >= -1e-12 for w in weights)
+
+
+def test_perfectly_collinear_predictors_still_split_the_r2() -> None:
+    x, y = _three_predictors()
+    x = np.column_stack([x, x[:, 0] + x[:, 1]])  # exactly collinear: R_xx is singular
+    for method in (relative_weights, shapley_r2):
+        assert sum(w.weight for w in method(x, y, ["a", "b", "c", "a+b"])) == pytest.approx(_ols_r2(x, y))

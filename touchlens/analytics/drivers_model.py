@@ -1,0 +1,209 @@
+"""Key-driver models on a small customer × factor matrix: logistic effects, relative weights and Shapley R².
+
+Rows are customers, columns are factors (seen a touchpoint, scored it low, waited, ...), y is the outcome.
+Every model works on standardised columns, so effects compare across factors measured in different units.
+Constant columns carry no information: they get effect 0 and are still reported, never dropped or crashed on.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+MAX_SHAPLEY_PREDICTORS = 12  # 2¹² = 4096 subset regressions; each further predictor doubles the work
+
+
+@dataclass(frozen=True)
+class Effect:
+    """One factor's standardised log-odds effect on the outcome, its bootstrap interval, and the plain rates."""
+
+    name: str
+    coefficient: float
+    odds_ratio: float
+    low: float | None  # percentile bootstrap 95% interval of `coefficient`
+    high: float | None
+    share_with: float | None  # outcome rate among rows with the factor (> 0)
+    share_without: float | None
+    lift: float | None  # share_with / share_without
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Weight:
+    """One predictor's part of R²: `weight` in R² units (they sum to R²), `share` = weight / R²."""
+
+    name: str
+    weight: float
+    share: float | None  # None when R² is 0: there is nothing to share
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _check(
+    X: np.ndarray[Any, Any], y: np.ndarray[Any, Any], names: Sequence[str]
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """X and y as float arrays, after checking they agree in shape with each other and with `names`."""
+    x_arr, y_arr = np.asarray(X, dtype=float), np.asarray(y, dtype=float).reshape(-1)
+    if x_arr.ndim != 2:
+        raise ValueError(f"X must be a 2-D matrix (rows × factors); got {x_arr.ndim} dimension(s)")
+    if x_arr.shape[0] != y_arr.size or x_arr.shape[1] != len(names):
+        raise ValueError(
+            f"X is {x_arr.shape[0]} × {x_arr.shape[1]}, so y needs {x_arr.shape[0]} values and names "
+            f"{x_arr.shape[1]}; got {y_arr.size} and {len(names)}"
+        )
+    if not (np.isfinite(x_arr).all() and np.isfinite(y_arr).all()):
+        raise ValueError("X and y must be finite numbers (drop or impute missing values first)")
+    return x_arr, y_arr
+
+
+def _standardise(x: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Columns scaled to mean 0 and (population) sd 1, and a mask of the constant columns, left at 0."""
+    sd = x.std(axis=0) if x.shape[0] else np.zeros(x.shape[1])
+    varying = sd > 1e-12 * np.maximum(1.0, np.abs(x).max(axis=0, initial=0.0))  # relative: ignore float noise
+    z = np.zeros_like(x)
+    if x.shape[0]:
+        z[:, varying] = (x[:, varying] - x[:, varying].mean(axis=0)) / sd[varying]
+    return z, varying
+
+
+def _fit(z: np.ndarray[Any, Any], y: np.ndarray[Any, Any], c: float) -> np.ndarray[Any, Any]:
+    model = LogisticRegression(C=c, solver="lbfgs", max_iter=1000)
+    model.fit(z, y)
+    coefficients: np.ndarray[Any, Any] = np.asarray(model.coef_[0], dtype=float)
+    return coefficients
+
+
+def _rates(column: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> tuple[float | None, float | None, float | None]:
+    present = column > 0  # counts and durations too: any repeat, any wait, counts as having the factor
+    share_with = float(y[present].mean()) if present.any() else None
+    share_without = float(y[~present].mean()) if (~present).any() else None
+    lift = share_with / share_without if share_with is not None and share_without else None
+    return share_with, share_without, lift
+
+
+def logistic_effects(
+    X: np.ndarray[Any, Any],
+    y: np.ndarray[Any, Any],
+    names: Sequence[str],
+    samples: int = 200,
+    seed: int = 7,
+    C: float = 1.0,
+) -> list[Effect]:
+    """L2-regularised logistic regression of y (0/1) on standardised X: coefficient βⱼ per sd, odds ratio e^βⱼ,
+    with a percentile bootstrap 95% interval (rows resampled `samples` times; one-class resamples skipped).
+
+    When y has one class (or no rows) there is nothing to fit: every effect is 0 with no interval, and the plain
+    rates are still given. Sorted by |coefficient|, strongest first.
+    """
+    x, outcome = _check(X, y, names)
+    if not np.isin(outcome, (0.0, 1.0)).all():
+        raise ValueError("y must be a 0/1 outcome")
+    z, varying = _standardise(x)
+    coefficients, low, high = np.zeros(x.shape[1]), np.full(x.shape[1], np.nan), np.full(x.shape[1], np.nan)
+    if np.unique(outcome).size == 2 and varying.any():
+        coefficients[varying] = _fit(z[:, varying], outcome, C)
+        draws = _bootstrap(z[:, varying], outcome, samples, seed, C)
+        if draws.shape[0]:
+            low[varying], high[varying] = np.percentile(draws, [2.5, 97.5], axis=0)
+    effects = []
+    for j, name in enumerate(names):
+        beta = float(coefficients[j])
+        lo, hi = (float(low[j]), float(high[j])) if np.isfinite(low[j]) else (None, None)
+        effects.append(Effect(name, beta, math.exp(beta), lo, hi, *_rates(x[:, j], outcome)))
+    return sorted(effects, key=lambda e: -abs(e.coefficient))
+
+
+def _bootstrap(
+    z: np.ndarray[Any, Any], y: np.ndarray[Any, Any], samples: int, seed: int, c: float
+) -> np.ndarray[Any, Any]:
+    """Coefficients refitted on `samples` row resamples; resamples where y has a single class are skipped."""
+    rng = np.random.default_rng(seed)
+    n = y.size
+    draws = []
+    for _ in range(samples):
+        rows = rng.integers(0, n, n)
+        if y[rows].min() == y[rows].max():  # logistic regression needs both classes
+            continue
+        draws.append(_fit(z[rows], y[rows], c))
+    return np.array(draws).reshape(-1, z.shape[1])
+
+
+def _r2(corr: np.ndarray[Any, Any], r: np.ndarray[Any, Any], subset: Sequence[int]) -> float:
+    """R² of y on the subset, from correlations: r_S' R_SS⁺ r_S (least squares copes with collinear columns)."""
+    if not subset:
+        return 0.0
+    idx = np.asarray(subset)
+    solution = np.linalg.lstsq(corr[np.ix_(idx, idx)], r[idx], rcond=None)[0]
+    return float(r[idx] @ solution)
+
+
+def _correlations(
+    x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Predictor correlation matrix and correlations with y, over the varying columns only, and their mask."""
+    z, varying = _standardise(x)
+    zy, y_varies = _standardise(y.reshape(-1, 1))
+    n = max(1, x.shape[0])
+    zv = z[:, varying]
+    corr = zv.T @ zv / n
+    r = zv.T @ zy[:, 0] / n if y_varies[0] else np.zeros(zv.shape[1])
+    return corr, r, varying
+
+
+def _weights(names: Sequence[str], varying: np.ndarray[Any, Any], raw: np.ndarray[Any, Any]) -> list[Weight]:
+    full = np.zeros(len(names))
+    full[varying] = raw
+    total = float(full.sum())
+    weights = [
+        Weight(name, float(w), float(w) / total if total > 0 else None) for name, w in zip(names, full, strict=True)
+    ]
+    return sorted(weights, key=lambda w: -w.weight)
+
+
+def relative_weights(X: np.ndarray[Any, Any], y: np.ndarray[Any, Any], names: Sequence[str]) -> list[Weight]:
+    """Johnson's relative weights for the linear regression of y on X: with R_xx = VΛV', Λ½ = VΛ^½V' and
+    β = Λ½⁻¹ r_xy, predictor j gets Σₖ (Λ½)ⱼₖ² βₖ²; the weights sum to R². Sorted by weight, largest first.
+    """
+    x, outcome = _check(X, y, names)
+    corr, r, varying = _correlations(x, outcome)
+    values, vectors = np.linalg.eigh(corr)
+    values = np.clip(values, 0.0, None)  # a correlation matrix is positive semi-definite; clip rounding
+    root = vectors @ np.diag(np.sqrt(values)) @ vectors.T
+    # Pseudo-inverse: collinear predictors leave zero eigenvalues, and R² is still well defined.
+    inverse_sqrt = np.where(values > 1e-12, 1 / np.sqrt(np.where(values > 1e-12, values, 1.0)), 0.0)
+    beta = vectors @ np.diag(inverse_sqrt) @ vectors.T @ r
+    return _weights(names, varying, (root**2) @ (beta**2))
+
+
+def shapley_r2(X: np.ndarray[Any, Any], y: np.ndarray[Any, Any], names: Sequence[str]) -> list[Weight]:
+    """Exact Shapley decomposition of R² (LMG): φⱼ = Σ_S |S|!(k−|S|−1)!/k! · (R²(S ∪ j) − R²(S)) over every subset
+    S without j; the φⱼ sum to the full R². At most 12 predictors. Sorted by weight, largest first.
+    """
+    if len(names) > MAX_SHAPLEY_PREDICTORS:
+        raise ValueError(
+            f"shapley_r2 fits all 2^k subsets and takes at most {MAX_SHAPLEY_PREDICTORS} predictors; "
+            f"got {len(names)}. Use relative_weights, which approximates it in closed form."
+        )
+    x, outcome = _check(X, y, names)
+    corr, r, varying = _correlations(x, outcome)
+    k = int(corr.shape[0])
+    r2 = {mask: _r2(corr, r, [j for j in range(k) if mask >> j & 1]) for mask in range(1 << k)}
+    phi = np.zeros(k)
+    for j in range(k):
+        others = [i for i in range(k) if i != j]
+        for size in range(k):
+            # |S|!(k−|S|−1)!/k! written as 1/(k·C(k−1, |S|)): the share of orderings where S comes just before j.
+            factor = 1 / (k * math.comb(k - 1, size))
+            for subset in combinations(others, size):
+                mask = sum(1 << i for i in subset)
+                phi[j] += factor * (r2[mask | 1 << j] - r2[mask])
+    return _weights(names, varying, phi)

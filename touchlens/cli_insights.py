@@ -1,0 +1,175 @@
+"""`touchlens analyze feedback | drivers | insights | gaps | friction` and `touchlens roadmap …`: thin shells over
+the experience half of the `Workspace` facade."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from touchlens import console as ui
+from touchlens.cli_analyze import analyze_app
+from touchlens.cli_common import CsvOpt, JsonOpt, show
+from touchlens.cli_common import ws_of as _ws
+
+roadmap_app = typer.Typer(help="Opportunities to improve, scored and placed Now / Next / Later.", no_args_is_help=True)
+
+FEEDBACK_COLUMNS = ["key", "responses", "nps", "csat", "ces", "sentiment", "negative_share", "comments"]
+DRIVER_COLUMNS = [
+    "feature",
+    "periods_with",
+    "rate_with",
+    "rate_without",
+    "lift",
+    "p_value",
+    "coefficient",
+    "low",
+    "high",
+]
+INSIGHT_COLUMNS = ["kind", "title", "reach", "impact", "confidence"]
+ROADMAP_COLUMNS = ["horizon", "key", "title", "score", "impact", "effort", "confidence", "status", "source"]
+
+
+@analyze_app.command("feedback")
+def analyze_feedback(
+    ctx: typer.Context,
+    by: Annotated[str, typer.Option(help="touchpoint, stage, persona, channel or period.")] = "touchpoint",
+    period: Annotated[str, typer.Option(help="With --by period: day, week or month.")] = "week",
+    themes: Annotated[bool, typer.Option("--themes", help="Recurring topics of each touchpoint's comments.")] = False,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
+) -> None:
+    """NPS, CSAT and CES with 95% intervals and comment sentiment, per touchpoint, stage, persona, channel or period."""
+    report = _ws(ctx).feedback(by, period, themes)
+    show(
+        report.to_dict(),
+        as_json,
+        as_csv,
+        lambda _: [r.record() for r in report.rows],
+        lambda _: ui.records_table(f"Feedback by {by}", [_flat(r.to_dict()) for r in report.rows], FEEDBACK_COLUMNS),
+    )
+    if themes and not (as_json or as_csv):
+        for row in report.rows:
+            for t in row.themes or []:
+                ui.out.print(
+                    f"{ui.text(row.key)} · {ui.text(t['label'])} ({t['count']}): “{ui.text(t['examples'][0])}”"
+                )
+
+
+def _flat(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v["value"] if isinstance(v, dict) else v) for k, v in row.items()}
+
+
+@analyze_app.command("drivers")
+def analyze_drivers(
+    ctx: typer.Context,
+    outcome: Annotated[str, typer.Option(help="conversion, repeat or churn (the map's outcomes).")] = "churn",
+    bootstrap_samples: Annotated[
+        int, typer.Option("--bootstrap", min=0, help="Resamples for the model's 95% intervals (0: none).")
+    ] = 100,
+    top: Annotated[int, typer.Option(min=1, help="Rows to show in the table.")] = 20,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
+) -> None:
+    """Which touchpoints and experiences raise or lower the odds of conversion, repeat purchase or churn."""
+    result = _ws(ctx).drivers(outcome, bootstrap_samples).to_dict()
+    show(
+        result,
+        as_json,
+        as_csv,
+        lambda d: d["drivers"],
+        lambda d: ui.records_table(
+            f"Drivers of {outcome} — {d['periods']:,} periods, base rate {d['base_rate'] or 0:.1%}",
+            d["drivers"][:top],
+            DRIVER_COLUMNS,
+        ),
+    )
+
+
+def _insights(ctx: typer.Context, sections: tuple[str, ...], as_json: bool, as_csv: bool, title: str) -> None:
+    found = _ws(ctx).insights(sections)
+    show(
+        found.to_dict(),
+        as_json,
+        as_csv,
+        lambda _: [{"section": s, **i.record()} for s, items in found.sections.items() for i in items],
+        lambda _: ui.records_table(title, [i.to_dict() for i in found.items()], INSIGHT_COLUMNS),
+    )
+
+
+@analyze_app.command("insights")
+def analyze_insights(ctx: typer.Context, as_json: JsonOpt = False, as_csv: CsvOpt = False) -> None:
+    """Sub-par touchpoints and moments of truth, gaps and friction, each with its evidence."""
+    _insights(ctx, ("subpar", "gaps", "friction"), as_json, as_csv, "Insights")
+
+
+@analyze_app.command("gaps")
+def analyze_gaps(ctx: typer.Context, as_json: JsonOpt = False, as_csv: CsvOpt = False) -> None:
+    """What the map lacks and what the data says it lacks: unmapped events, silent periods, unused channels…"""
+    _insights(ctx, ("gaps",), as_json, as_csv, "Gaps")
+
+
+@analyze_app.command("friction")
+def analyze_friction(ctx: typer.Context, as_json: JsonOpt = False, as_csv: CsvOpt = False) -> None:
+    """Loops, repeats in a session, switches to a person, dead ends and high effort."""
+    _insights(ctx, ("friction",), as_json, as_csv, "Friction")
+
+
+def _opportunity_rows(items: list[Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "horizon": o.horizon.value if o.horizon else None,
+            "key": o.key,
+            "title": o.title,
+            "score": o.evidence.get("score"),
+            "impact": o.impact,
+            "effort": o.effort,
+            "confidence": o.confidence,
+            "status": o.status.value,
+            "source": o.source.value,
+        }
+        for o in items
+    ]
+
+
+@roadmap_app.command("suggest")
+def roadmap_suggest(ctx: typer.Context, as_json: JsonOpt = False, as_csv: CsvOpt = False) -> None:
+    """Turn the insights into scored opportunities in the map, placed Now / Next / Later (people's edits kept)."""
+    suggested, kept = _ws(ctx).roadmap_suggest()
+    data = [o.model_dump(mode="json") for o in suggested]
+    rows = _opportunity_rows(suggested)
+    show(
+        data,
+        as_json,
+        as_csv,
+        lambda _: rows,
+        lambda _: ui.records_table("Suggested opportunities", rows, ROADMAP_COLUMNS),
+    )
+    if kept and not (as_json or as_csv):
+        ui.err.print(f"Left as people wrote them: {', '.join(ui.text(k) for k in kept)}")
+
+
+@roadmap_app.command("list")
+def roadmap_list(ctx: typer.Context, as_json: JsonOpt = False, as_csv: CsvOpt = False) -> None:
+    """Every opportunity, Now first, then Next and Later, best score first."""
+    items = _ws(ctx).roadmap()
+    show([o.model_dump(mode="json") for o in items], as_json, as_csv, lambda _: _opportunity_rows(items),
+         lambda _: ui.records_table("Roadmap", _opportunity_rows(items), ROADMAP_COLUMNS))  # fmt: skip
+
+
+@roadmap_app.command("move")
+def roadmap_move(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="The opportunity's key.")],
+    horizon: Annotated[str, typer.Argument(help="now, next or later.")],
+) -> None:
+    """Move an opportunity to Now, Next or Later (it becomes a person's: suggestions never overwrite it)."""
+    o = _ws(ctx).roadmap_update(key, horizon=horizon)
+    ui.err.print(f"{ui.text(o.key)} is in {ui.text(o.horizon)}")
+
+
+@roadmap_app.command("done")
+def roadmap_done(ctx: typer.Context, key: Annotated[str, typer.Argument(help="The opportunity's key.")]) -> None:
+    """Mark an opportunity done."""
+    o = _ws(ctx).roadmap_update(key, status="done")
+    ui.err.print(f"{ui.text(o.key)} is done")

@@ -1,0 +1,1 @@
+"""Insights: what is sub-par, missing or frictional, each with its evidence; and the roadmap they become."""

@@ -1,0 +1,119 @@
+"""Gaps: what the map lacks (stages without touchpoints, unused channels, personas without journeys) and what
+the data shows the map lacks (events no touchpoint claims, touchpoints never seen, channels not in the map,
+personas with no customers, silent periods between stages).
+
+A silent period is a pair of consecutive designed stages A → B where customers go directly from a touchpoint
+of A to one of B (no mapped touchpoint between) and the median wait is long (3 days by default).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import ibis
+
+from touchlens.analytics.engine import seconds_between
+from touchlens.analytics.journeys import JourneyOptions, in_order
+from touchlens.insights.items import Insight
+from touchlens.model.map import Initiative, TouchpointMap
+
+
+def map_gaps(m: TouchpointMap) -> list[Insight]:
+    """Stages with no touchpoint, channels no touchpoint uses, personas no journey is for."""
+    used_stages = {t.stage for t in m.touchpoints}
+    used_channels = {t.channel for t in m.touchpoints}
+    found = [
+        Insight("gap", f"stage {s.key} of journey {j.key} has no touchpoint", s.key, "stage", impact=2.0,
+                confidence=1.0, evidence={"journey": j.key, "stage": s.key})
+        for j in m.journeys for s in j.stages if s.key not in used_stages
+    ]  # fmt: skip
+    found += [
+        Insight("gap", f"channel {c.key} has no touchpoint", c.key, "channel", impact=1.0, confidence=1.0,
+                evidence={"channel": c.key, "planned_stages": c.stages})
+        for c in m.channels if c.key not in used_channels
+    ]  # fmt: skip
+    with_journeys = {j.persona for j in m.journeys}
+    found += [
+        Insight("gap", f"persona {p.key} has no journey", p.key, "persona", impact=1.0, confidence=1.0,
+                evidence={"persona": p.key})
+        for p in m.personas if p.key not in with_journeys
+    ]  # fmt: skip
+    return found
+
+
+def data_gaps(backend: ibis.BaseBackend, m: TouchpointMap, min_events: int = 20, top: int = 20) -> list[Insight]:
+    """Events no touchpoint claims (by volume), touchpoints never seen, channels and personas the data and the
+    map disagree on."""
+    e = backend.table("events")
+    loose = e.filter(e.touchpoint.isnull())
+    unmapped = loose.group_by("event").aggregate(events=loose.count(), customers=loose.customer_id.nunique())
+    rows = backend.to_pyarrow(unmapped.order_by([ibis.desc("events"), "event"]).limit(top)).to_pylist()
+    found = [
+        Insight("unmapped_event", f"event {r['event']} ({r['events']:,} events) is claimed by no touchpoint",
+                r["event"], "event", reach=int(r["customers"]), impact=2.0, confidence=1.0,
+                evidence={"event": r["event"], "events": int(r["events"]), "customers": int(r["customers"])})
+        for r in rows if r["events"] >= min_events
+    ]  # fmt: skip
+    seen = {r["touchpoint"] for r in backend.to_pyarrow(e.select("touchpoint").distinct()).to_pylist()}
+    found += [
+        Insight("never_seen", f"touchpoint {t.key} never appears in the data", t.key, impact=1.0, confidence=0.8,
+                evidence={"touchpoint": t.key, "match": t.match.model_dump(exclude_none=True) if t.match else None})
+        for t in m.touchpoints if t.key not in seen and t.match is not None
+    ]  # fmt: skip
+    known = {c.key for c in m.channels}
+    channels = backend.to_pyarrow(e.group_by("channel").aggregate(events=e.count())).to_pylist()
+    found += [
+        Insight("unknown_channel", f"channel {r['channel']} is in the data but not in the map", r["channel"],
+                "channel", impact=1.0, confidence=1.0, evidence={"channel": r["channel"], "events": int(r["events"])})
+        for r in channels if r["channel"] and known and r["channel"] not in known
+    ]  # fmt: skip
+    c = backend.table("customers")
+    personas = {r["persona"] for r in backend.to_pyarrow(c.select("persona").distinct()).to_pylist()}
+    found += [
+        Insight("empty_persona", f"persona {p.key} has no customers", p.key, "persona", impact=1.0, confidence=0.8,
+                evidence={"persona": p.key, "segment": [s.model_dump(by_alias=True, exclude_none=True)
+                                                        for s in p.segment]})
+        for p in m.personas if p.segment and p.key not in personas
+    ]  # fmt: skip
+    return found
+
+
+def silent_periods(
+    backend: ibis.BaseBackend, m: TouchpointMap, longer_than: timedelta = timedelta(days=3)
+) -> list[Insight]:
+    """Consecutive designed stages whose direct transitions take longer than `longer_than` at the median."""
+    stage_of = {t.key: t.stage for t in m.touchpoints if t.stage}
+    pairs = {(a.key, b.key) for j in m.journeys for a, b in zip(j.stages, j.stages[1:], strict=False)}
+    if not pairs or not stage_of:
+        return []
+    t = JourneyOptions().apply(backend)
+    t = t.mutate(stage=t.touchpoint.substitute(stage_of, else_=ibis.null("string")))
+    w = in_order(t)
+    steps = t.mutate(
+        prev=t.touchpoint.lag().over(w),
+        prev_stage=t.stage.lag().over(w),
+        gap=seconds_between(backend, t.ts, t.ts.lag().over(w)),
+    )
+    moves = steps.filter(steps.prev_stage.notnull() & steps.stage.notnull() & (steps.prev_stage != steps.stage))
+    summary = moves.group_by(["prev_stage", "stage"]).aggregate(
+        n=moves.count(),
+        median=moves.gap.median(),
+        customers=moves.customer_id.nunique(),
+        before=moves.prev.collect(distinct=True),
+        after=moves.touchpoint.collect(distinct=True),
+    )
+    proactive = {t.key for t in m.touchpoints if t.initiative == Initiative.proactive}
+    found = []
+    for r in sorted(backend.to_pyarrow(summary).to_pylist(), key=lambda r: (r["prev_stage"], r["stage"])):
+        a, b = r["prev_stage"], r["stage"]
+        if (a, b) not in pairs or r["median"] is None or r["median"] < longer_than.total_seconds():
+            continue
+        found.append(
+            Insight("silent_period", f"{a} → {b}: customers wait {r['median'] / 86400:.1f} days with nothing from us",
+                    f"{a}→{b}", "stages", reach=int(r["customers"]), impact=2.5, confidence=0.8,
+                    evidence={"from_stage": a, "to_stage": b, "median_seconds": float(r["median"]),
+                              "transitions": int(r["n"]), "touchpoints_before": sorted(r["before"]),
+                              "touchpoints_after": sorted(r["after"]),
+                              "proactive_in_stages": sorted(k for k in proactive if stage_of.get(k) in (a, b))})
+        )  # fmt: skip
+    return found
