@@ -138,7 +138,8 @@ def test_an_email_and_a_card_among_words_are_always_removed(
 ) -> None:
     out = scrub(f"{before} {email} and {_formatted(card, sep)} {after}")
     assert "@" not in out.replace(before, "").replace(after, "")
-    assert "[email]" in out and "[card]" in out
+    assert "[email]" in out
+    assert "[card]" in out
     assert _formatted(card, sep) not in out
 
 
@@ -158,7 +159,7 @@ def test_sentiment_has_the_sign_a_reader_would_give() -> None:
     assert positive > 0.5
     assert negative < -0.5
     assert abs(neutral) < 0.05
-    assert empty == 0.0 and blank == 0.0
+    assert empty == blank == 0.0
     assert [label(s) for s in (positive, negative, neutral)] == ["positive", "negative", "neutral"]
 
 
@@ -260,7 +261,8 @@ def _check_three_topics(result: Themes) -> None:
     homes = set()
     for topic, docs in topic_docs.items():
         home, held = Counter(theme_of.get(i, -1) for i in docs).most_common(1)[0]
-        assert home >= 0 and held >= 18, f"{topic}: only {held} of 20 comments share a theme"
+        assert home >= 0, f"{topic}: most of its comments are in no theme"
+        assert held >= 18, f"{topic}: only {held} of 20 comments share a theme"
         assert any(word in result.themes[home].label for word in TOPICS[topic]), result.themes[home].label
         homes.add(home)
     assert len(homes) == 3
@@ -280,7 +282,8 @@ def test_theme_examples_are_up_to_three_members_with_distinct_texts() -> None:
         assert 1 <= len(theme.examples) <= 3
         assert set(theme.examples) <= set(theme.members)
         assert len({texts[i] for i in theme.examples}) == len(theme.examples)
-        assert theme.count == len(theme.members) and theme.terms
+        assert theme.count == len(theme.members)
+        assert theme.terms
 
 
 def test_themes_are_deterministic_for_a_seed() -> None:
@@ -290,7 +293,7 @@ def test_themes_are_deterministic_for_a_seed() -> None:
 @pytest.mark.parametrize("n", [0, 1, 5])
 def test_tiny_inputs_give_no_themes_and_leave_every_comment_unassigned(n: int) -> None:
     result = find_themes(CORPUS[:n])
-    assert result.themes == [] and result.unassigned == list(range(n))
+    assert result.to_dict() == {"themes": [], "unassigned": list(range(n))}
 
 
 @pytest.mark.parametrize("texts", [["", " ", ""] * 4, ["ok"] * 12, ["a b c", "d e f"] * 6])
@@ -397,7 +400,7 @@ def test_themes_recover_the_complaint_reasons_of_airline_tweets() -> None:
     for theme, reason in zip(predicted, reasons, strict=True):
         by_theme.setdefault(theme, Counter())[reason] += 1
     purity = sum(c.most_common(1)[0][1] for c in by_theme.values()) / len(texts)
-    # Measured on this sample (2026-11-25): NMI 0.xx, purity 0.xx, with 8 themes; 9 reasons, the largest
-    # (customer service) 38% of tweets, so purity from lumping everything together would be 0.38.
-    assert nmi > 0.0
-    assert purity > 0.0
+    # Measured on this sample (2026-11-25): NMI 0.186 and purity 0.49 with 8 themes. For scale: 9 reasons, the
+    # largest (customer service) 36% of the sample, so one theme for everything would score NMI 0 and purity 0.36.
+    assert nmi > 0.15
+    assert purity > 0.45

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import duckdb
 import ibis
+import sqlalchemy as sa
 
 from touchlens.analyses import Analyses
 from touchlens.analytics.attribution import Path as Path_
@@ -125,6 +126,9 @@ class Workspace(Analyses, Experience):
     @property
     def settings(self) -> Settings:
         return self._storage.settings
+
+    def _meta_engine(self) -> sa.Engine:
+        return self._storage.meta_engine
 
     def has_map(self) -> bool:
         return meta.load_map(self._storage.meta_engine) is not None

@@ -18,7 +18,7 @@ from touchlens.api import read_map_file
 from touchlens.cli_analyze import analyze_app
 from touchlens.cli_common import CsvOpt, JsonOpt
 from touchlens.cli_common import ws_of as _ws
-from touchlens.cli_insights import roadmap_app
+from touchlens.cli_insights import change_app, roadmap_app
 from touchlens.demo_workspace import build_demo
 from touchlens.errors import MapError, TouchlensError
 from touchlens.ingest.readers import EVENT_FORMATS
@@ -39,6 +39,7 @@ ingest_app = typer.Typer(help="Read events, feedback and customers into the work
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(analyze_app, name="analyze")
 app.add_typer(roadmap_app, name="roadmap")
+app.add_typer(change_app, name="change")
 quarantine_app = typer.Typer(help="Rows ingest could not use, with the reason.", no_args_is_help=True)
 app.add_typer(quarantine_app, name="quarantine")
 

@@ -6,22 +6,27 @@ A mixin of `Workspace`, which supplies the map, the engine, the settings and the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import ibis
+import sqlalchemy as sa
 
-from touchlens.analytics.drivers import OUTCOMES, Drivers, DriversQuery
+from touchlens.analytics.drivers import OUTCOMES, Drivers, DriversQuery, NpsDriversQuery
 from touchlens.analytics.feedback import GROUPINGS, CommentsQuery, FeedbackQuery, FeedbackReport
 from touchlens.analytics.scorecard import Scorecard
+from touchlens.analytics.trends import ImpactQuery, TrendsQuery
 from touchlens.errors import UnknownItem, WorkspaceError
-from touchlens.insights import friction, gaps, prioritise, subpar
+from touchlens.insights import friction, gaps, personalisation, prioritise, subpar
+from touchlens.insights.conformance import Conformance, ConformanceQuery
 from touchlens.insights.items import Insight
+from touchlens.model.durations import as_duration
 from touchlens.model.map import Horizon, Opportunity, OpportunitySource, OpportunityStatus, Phase, TouchpointMap
+from touchlens.store import meta
 from touchlens.store.settings import Settings
 from touchlens.text.themes import find_themes
 
-SECTIONS = ("subpar", "gaps", "friction")
+SECTIONS = ("subpar", "gaps", "friction", "personalisation")
 
 
 @dataclass
@@ -76,6 +81,10 @@ class Experience:
                 row.themes = _themes(comments.get(row.key, []))
         return report
 
+    def nps_drivers(self) -> dict[str, Any]:
+        """Key drivers of overall NPS on touchpoint scores: each touchpoint's share of the explained variance."""
+        return NpsDriversQuery().run(self._backend())
+
     def drivers(self, outcome: str = "churn", samples: int = 100) -> Drivers:
         """What raises or lowers the odds of conversion, repeat purchase or churn, period by period."""
         if outcome not in OUTCOMES:
@@ -106,7 +115,54 @@ class Experience:
             if m.outcomes.conversion is not None:
                 found += friction.dead_ends(self.scorecard())
             out.sections["friction"] = found + friction.high_effort(report)
+        if "personalisation" in sections:
+            out.sections["personalisation"] = personalisation.persona_gaps(personalisation.persona_scores(backend))
         return out
+
+    def conformance(self, journey: str | None = None, top: int = 10) -> Conformance:
+        """Actual journeys against a designed journey's stage order (the map's first journey by default)."""
+        m = self.map()
+        if not m.journeys:
+            raise WorkspaceError("the map has no journeys: conformance needs a designed stage order")
+        chosen = next((j for j in m.journeys if j.key == journey), None) if journey else m.journeys[0]
+        if chosen is None:
+            raise UnknownItem(f"unknown journey '{journey}'; journeys are: {', '.join(j.key for j in m.journeys)}")
+        stage_of = tuple((t.key, t.stage) for t in m.touchpoints if t.stage)
+        query = ConformanceQuery(chosen.key, tuple(s.key for s in chosen.stages), stage_of, top)
+        return query.run(self._backend())
+
+    def trends(self, period: str = "week", touchpoints: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Each touchpoint's events, customers, CSAT and sentiment per period, with anomalies flagged."""
+        self._check_touchpoints(touchpoints)
+        try:
+            return TrendsQuery(period, touchpoints).run(self._backend())
+        except ValueError as exc:
+            raise UnknownItem(str(exc)) from None
+
+    def add_change(self, touchpoint: str, when: date, note: str) -> int:
+        """Record a change made to a touchpoint on a date, so `impact` can measure it."""
+        self._check_touchpoints((touchpoint,))
+        return meta.add_change(self._meta_engine(), touchpoint, when, note)
+
+    def changes(self, touchpoint: str | None = None) -> list[dict[str, Any]]:
+        return meta.list_changes(self._meta_engine(), touchpoint)
+
+    def impact(self, change_id: int, window: str | timedelta = "28d") -> dict[str, Any]:
+        """A recorded change's before/after comparison over equal windows on each side of its date."""
+        found = next((c for c in self.changes() if c["id"] == change_id), None)
+        if found is None:
+            raise UnknownItem(f"unknown change {change_id}; see touchlens change list")
+        result = ImpactQuery(found["touchpoint"], found["date"], as_duration(window, "--window")).run(self._backend())
+        return {"change": {**found, "date": found["date"].isoformat()}, **result}
+
+    def _check_touchpoints(self, keys: tuple[str, ...]) -> None:
+        known = {t.key for t in self.map_or_empty().touchpoints}
+        unknown = [k for k in keys if k not in known]
+        if unknown:
+            raise UnknownItem(f"unknown touchpoint '{unknown[0]}'; touchpoints are: {', '.join(sorted(known))}")
+
+    def _meta_engine(self) -> sa.Engine:
+        raise NotImplementedError
 
     def roadmap_suggest(self, samples: int = 50) -> tuple[list[Opportunity], list[str]]:
         """Turn the insights into scored opportunities in the map; returns the suggestions and the keys left
@@ -124,7 +180,9 @@ class Experience:
         order = {Horizon.now: 0, Horizon.next: 1, Horizon.later: 2, None: 3}
         return sorted(self.map_or_empty().opportunities, key=lambda o: (order[o.horizon], -_score(o), o.key))
 
-    def roadmap_update(self, key: str, horizon: str | None = None, status: str | None = None) -> Opportunity:
+    def roadmap_update(
+        self, key: str, horizon: str | None = None, status: str | None = None, change: int | None = None
+    ) -> Opportunity:
         """Move an opportunity to now / next / later or set its status; the edit makes it a person's, so later
         suggestions never overwrite it."""
         m = self.map()
@@ -139,6 +197,11 @@ class Experience:
             changes["horizon"] = Horizon(horizon)
         if status is not None:
             changes["status"] = OpportunityStatus(status)
+        if change is not None:
+            if not any(c["id"] == change for c in self.changes()):
+                raise UnknownItem(f"unknown change {change}; record it with: touchlens change add TOUCHPOINT")
+            # The change it produced, so `touchlens analyze impact` can measure whether it worked.
+            changes["evidence"] = {**found.evidence, "change": change}
         updated = found.model_copy(update=changes)
         self.save_map(m.model_copy(update={"opportunities": [updated if o.key == key else o for o in m.opportunities]}))
         return updated

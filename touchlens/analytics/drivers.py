@@ -21,7 +21,7 @@ import numpy as np
 
 from touchlens.analytics import stats
 from touchlens.analytics.conditions import outcome_predicate
-from touchlens.analytics.drivers_model import Effect, logistic_effects
+from touchlens.analytics.drivers_model import Effect, logistic_effects, relative_weights
 from touchlens.analytics.engine import events, within
 from touchlens.model.map import OutcomeRule
 
@@ -29,7 +29,7 @@ OUTCOMES = ("conversion", "churn", "repeat")
 KINDS = ("seen", "repeated", "waited", "switched", "low_score", "negative")
 MODEL_KINDS = ("seen", "low_score", "negative")
 ALPHA = 0.05
-LOW_SHARE = 0.4  # a score in the lowest 40% of its scale (CSAT 1–2, NPS 0–4, CES 6–7) is low
+LOW_SHARE = 0.4  # a score in the worst 40% of its scale (CSAT 1–2, NPS 0–4, CES 5–7) is low
 
 
 @dataclass
@@ -285,3 +285,47 @@ def _pairs(t: ibis.Table, kind: str) -> ibis.Table:
         period=t.period.cast("int64"),
         feature=ibis.literal(f"{kind}:").concat(t.touchpoint.cast("string")),
     )
+
+
+@dataclass(frozen=True)
+class NpsDriversQuery:
+    """Key drivers of overall NPS: each customer's latest NPS score regressed on their scores at each touchpoint
+    (0–1, higher better; a touchpoint a customer never rated gets its mean), split by Johnson's relative weights."""
+
+    min_customers: int = 30
+
+    def to_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
+        f = backend.table("feedback")
+        rated = f.filter((f.metric != "nps") & f.touchpoint.notnull())
+        share = (rated.score - rated.scale_min) / (rated.scale_max - rated.scale_min)
+        good = ibis.cases((rated.metric == "ces", 1 - share), else_=share)
+        per = rated.mutate(good=good).group_by(["customer_id", "touchpoint"]).aggregate(score=ibis._.good.mean())
+        nps = f.filter(f.metric == "nps")
+        w = ibis.window(group_by=nps.customer_id, order_by=[ibis.desc(nps.ts), nps.response_id])
+        latest = nps.mutate(rank=ibis.row_number().over(w)).filter(ibis._.rank == 0)
+        latest = latest.select(n_customer="customer_id", nps="score")
+        return per.join(latest, per.customer_id == latest.n_customer).drop("n_customer")
+
+    def run(self, backend: ibis.BaseBackend) -> dict[str, Any]:
+        rows = backend.to_pyarrow(self.to_expr(backend)).to_pylist()
+        counts: dict[str, int] = {}
+        for r in rows:
+            counts[r["touchpoint"]] = counts.get(r["touchpoint"], 0) + 1
+        names = sorted(k for k, n in counts.items() if n >= self.min_customers)
+        customers = sorted({r["customer_id"] for r in rows})
+        if len(names) < 2 or len(customers) < self.min_customers:
+            return {"customers": len(customers), "r2": None, "weights": []}
+        row_of, col_of = {c: i for i, c in enumerate(customers)}, {t: j for j, t in enumerate(names)}
+        x = np.full((len(customers), len(names)), np.nan)
+        y = np.zeros(len(customers))
+        for r in rows:
+            y[row_of[r["customer_id"]]] = r["nps"]
+            if r["touchpoint"] in col_of:
+                x[row_of[r["customer_id"]], col_of[r["touchpoint"]]] = r["score"]
+        x = np.where(np.isnan(x), np.nanmean(x, axis=0), x)
+        weights = relative_weights(x, y, names)
+        return {
+            "customers": len(customers),
+            "r2": sum(w.weight for w in weights),
+            "weights": [{"touchpoint": w.name, "weight": w.weight, "share": w.share} for w in weights],
+        }

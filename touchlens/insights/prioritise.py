@@ -34,6 +34,7 @@ EFFORT = {
     "dead_end": 3.0,
     "high_effort": 3.0,
     "driver": 3.0,
+    "persona_gap": 2.0,
 }
 ACTIONS = {
     "moment_of_truth": "Fix {s}: it lets customers down where it matters most",
@@ -50,6 +51,7 @@ ACTIONS = {
     "switch": "Make {s} answer the question without a call",
     "dead_end": "Give journeys that end at {s} a next step",
     "high_effort": "Make {s} easier",
+    "persona_gap": "Tailor {s} to the persona it fails",
 }
 
 

@@ -1,9 +1,9 @@
 """Sub-par touchpoints: below their map target, or significantly below the other touchpoints of their stage.
 
-Each metric is compared per response: CSAT as satisfied (1) or not (0), NPS as promoter (+100), passive (0)
-or detractor (−100), CES as its score (higher is more effort, so worse). Welch's t-test compares a touchpoint
-with the pooled responses of its stage's other touchpoints (all other touchpoints when its stage has none),
-and Holm's correction covers every test at once.
+Each metric is compared per response: CSAT as satisfied (1) or not (0) with a two-proportion test, NPS as
+promoter (+100), passive (0) or detractor (−100) and CES as its score (higher is more effort, so worse) with
+Welch's t-test; a touchpoint against the pooled responses of its stage's other touchpoints (all other
+touchpoints when its stage has none), and Holm's correction covers every test at once.
 """
 
 from __future__ import annotations
@@ -25,6 +25,14 @@ VALUES: dict[str, Callable[[float], float]] = {
 }
 
 
+def compare(metric: str, mine: list[float], others: list[float]) -> stats.Comparison:
+    """`mine` against `others` on oriented per-response values: CSAT as a share (two-proportion test, which a
+    group of all-satisfied answers does not break), the others by Welch's t-test."""
+    if metric == "csat":
+        return stats.compare_shares(int(sum(mine)), len(mine), int(sum(others)), len(others))
+    return stats.compare_means(mine, others)
+
+
 def subpar(report: FeedbackReport, m: TouchpointMap, min_responses: int = 20) -> list[Insight]:
     """Touchpoints significantly below their stage's others, or whose interval lies below the map target."""
     stage_of = {t.key: t.stage for t in m.touchpoints}
@@ -40,7 +48,7 @@ def subpar(report: FeedbackReport, m: TouchpointMap, min_responses: int = 20) ->
             others = [x for k in peers for x in scored[k]]
             if len(others) < min_responses:
                 continue
-            tests.append((key, metric, pool_name, stats.compare_means(mine, others)))
+            tests.append((key, metric, pool_name, compare(metric, mine, others)))
     adjusted = stats.holm([t[3].p_value if t[3].p_value is not None else 1.0 for t in tests]) if tests else []
     found = [
         _below_peers(report, key, metric, pool, comparison, p)
@@ -71,7 +79,7 @@ def _below_peers(report: FeedbackReport, key: str, metric: str, pool: str, c: st
             "low": low,
             "high": high,
             "p_value": p,
-            "test": "Welch's t-test per response, Holm-adjusted",
+            "test": "two-proportion z-test (CSAT) or Welch's t-test per response, Holm-adjusted",
         },
     )
 

@@ -6,6 +6,7 @@ Each item keeps its full document as JSON, so what goes in comes back exactly; t
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,16 @@ stages = sa.Table(
     sa.Column("position", sa.Integer, nullable=False),
     sa.Column("emotion", sa.Integer),
     sa.Column("doc", sa.JSON, nullable=False),
+)
+
+changes = sa.Table(
+    "changes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("touchpoint", sa.String(120), nullable=False, index=True),
+    sa.Column("date", sa.Date, nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )
 
 _ITEM_TABLES = {
@@ -155,3 +166,22 @@ def load_map(engine: sa.Engine) -> TouchpointMap | None:
             for key, doc in conn.execute(sa.select(journeys.c.key, journeys.c.doc).order_by(journeys.c.position))
         ]
     return TouchpointMap.model_validate(data)
+
+
+def add_change(engine: sa.Engine, touchpoint: str, when: date, note: str) -> int:
+    """Record a change made to a touchpoint; returns its id."""
+    with engine.begin() as conn:
+        result = conn.execute(sa.insert(changes).values(touchpoint=touchpoint, date=when, note=note))
+        key = result.inserted_primary_key
+        return int(key[0]) if key else 0
+
+
+def list_changes(engine: sa.Engine, touchpoint: str | None = None) -> list[dict[str, Any]]:
+    """Every recorded change (of one touchpoint), oldest first."""
+    query = sa.select(changes.c.id, changes.c.touchpoint, changes.c.date, changes.c.note).order_by(
+        changes.c.date, changes.c.id
+    )
+    if touchpoint is not None:
+        query = query.where(changes.c.touchpoint == touchpoint)
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]

@@ -7,10 +7,12 @@ from collections.abc import Callable
 
 EMAIL_TOKEN, CARD_TOKEN, PHONE_TOKEN = "[email]", "[card]", "[phone]"
 
-# Matches start only where a local part could start, so a long token without "@" is rejected in one step rather
-# than once per character; the domain's last label may be followed by a full stop that ends the sentence.
+# RFC 5321's limits (64 characters before "@", 63 a label) keep the search linear on long tokens; the last
+# label is letters, so a full stop ending the sentence stays out of the match.
 _LOCAL = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-"
-EMAIL = re.compile(rf"(?<![{_LOCAL}])[{_LOCAL}]++@(?:[A-Za-z0-9\-]++\.)+(?:(?i:xn--)[A-Za-z0-9\-]+|[A-Za-z]{{2,}})")
+EMAIL = re.compile(
+    rf"[{_LOCAL}]{{1,64}}@(?:[A-Za-z0-9\-]{{1,63}}\.)+(?:(?i:xn--)[A-Za-z0-9\-]{{1,59}}|[A-Za-z]{{2,63}})"
+)
 
 # A run of digit groups joined by single spaces or dashes; the card check looks inside it for 13–19 digits.
 DIGIT_RUN = re.compile(r"(?<!\d)\d+(?:[ \-]\d+)*")
@@ -53,21 +55,42 @@ def scrub(text: str) -> str:
 def _scrub_cards(run: re.Match[str]) -> str:
     """Replace, left to right, the longest span of whole digit groups in `run` that reads as a card number."""
     text = run.group()
+    if len(text) < min(CARD_DIGITS):
+        return text
     groups = [(m.start(), m.end()) for m in DIGITS.finditer(text)]
+    luhn = _luhn_spans(NON_DIGITS.sub("", text))
     counts = [0]
     for start, end in groups:
         counts.append(counts[-1] + end - start)
-    out, done, i = [], 0, 0
+    out: list[str] = []
+    done = i = 0
     while i < len(groups):
         # Each group has at least one digit, so a card spans at most 19 groups: the search stays linear.
         for j in range(min(len(groups), i + max(CARD_DIGITS)) - 1, i - 1, -1):
-            span = text[groups[i][0] : groups[j][1]]
-            if counts[j + 1] - counts[i] in CARD_DIGITS and luhn_valid(NON_DIGITS.sub("", span)):
+            if counts[j + 1] - counts[i] in CARD_DIGITS and luhn(counts[i], counts[j + 1]):
                 out += [text[done : groups[i][0]], CARD_TOKEN]
                 done, i = groups[j][1], j
                 break
         i += 1
     return "".join([*out, text[done:]])
+
+
+def _luhn_spans(digits: str) -> Callable[[int, int], bool]:
+    """A Luhn check of any slice `digits[a:b]` in constant time, from prefix sums of each digit's plain and doubled
+    value by the parity of its position (the rightmost digit of a slice is the plain one)."""
+    plain = [[0], [0]]
+    doubled = [[0], [0]]
+    for k, ch in enumerate(digits):
+        d = int(ch)
+        for parity in (0, 1):
+            plain[parity].append(plain[parity][-1] + (d if k % 2 == parity else 0))
+            doubled[parity].append(doubled[parity][-1] + ((2 * d - 9 if d > 4 else 2 * d) if k % 2 == parity else 0))
+
+    def valid(a: int, b: int) -> bool:
+        p = (b - 1) % 2
+        return (plain[p][b] - plain[p][a] + doubled[1 - p][b] - doubled[1 - p][a]) % 10 == 0
+
+    return valid
 
 
 def _international_length(number: str) -> int:
