@@ -25,6 +25,7 @@ demo: install
 	@$(BIN)/touchlens --workspace $(DEMO) map check
 	@$(BIN)/touchlens --workspace $(DEMO) quarantine list
 	@$(BIN)/touchlens --workspace $(DEMO) analyze scorecard
+	@$(BIN)/touchlens --workspace $(DEMO) roadmap suggest
 
 # The map alone, without demo data: `make map-demo EXAMPLE=examples/food_delivery.yaml`.
 map-demo: install
