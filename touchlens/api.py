@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 from touchlens.analyses import Analyses
 from touchlens.analytics.attribution import Path as Path_
-from touchlens.analytics.engine import duckdb_backend
+from touchlens.analytics.engine import backend_on, duckdb_backend
 from touchlens.errors import MapError, Problem, WorkspaceError
 from touchlens.experience import Experience
 from touchlens.ingest import pipeline
@@ -118,6 +118,17 @@ class Workspace(Analyses, Experience):
 
     def __init__(self, storage: Storage) -> None:
         self._storage = storage
+        self._shared: duckdb.DuckDBPyConnection | None = None
+
+    def share_connection(self) -> None:
+        """Keep one read-write connection to the events store and give every caller a cursor of it.
+
+        For a long-running server: DuckDB refuses a read-write and a read-only connection to one file in one
+        process, so uploads and analyses must share one.
+        """
+        if self._shared is None:
+            limit = self.settings.store.memory_limit
+            self._shared = events_store.connect(self._storage.events_path, memory_limit=limit)
 
     @property
     def root(self) -> Path:
@@ -129,6 +140,14 @@ class Workspace(Analyses, Experience):
 
     def _meta_engine(self) -> sa.Engine:
         return self._storage.meta_engine
+
+    def meta_engine(self) -> sa.Engine:
+        """The metadata store (map, roadmap, changes, users)."""
+        return self._storage.meta_engine
+
+    def map_version(self) -> str | None:
+        """Changes each time the map is saved."""
+        return meta.map_version(self._storage.meta_engine)
 
     def has_map(self) -> bool:
         return meta.load_map(self._storage.meta_engine) is not None
@@ -182,7 +201,10 @@ class Workspace(Analyses, Experience):
     def events(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """The events store, open for the duration of the block."""
         limit = self.settings.store.memory_limit
-        con = events_store.connect(self._storage.events_path, read_only=read_only, memory_limit=limit)
+        if self._shared is not None:
+            con = self._shared.cursor()
+        else:
+            con = events_store.connect(self._storage.events_path, read_only=read_only, memory_limit=limit)
         try:
             yield con
         finally:
@@ -271,6 +293,8 @@ class Workspace(Analyses, Experience):
         return {**counts, **{f"persona:{k or '(none)'}": n for k, n in rows}}
 
     def _backend(self) -> ibis.BaseBackend:
+        if self._shared is not None:
+            return backend_on(self._shared.cursor())
         return duckdb_backend(self._storage.events_path, self.settings.store.memory_limit)
 
     def remap(self) -> dict[str | None, int]:

@@ -19,6 +19,7 @@ from touchlens.cli_analyze import analyze_app
 from touchlens.cli_common import CsvOpt, JsonOpt
 from touchlens.cli_common import ws_of as _ws
 from touchlens.cli_insights import change_app, roadmap_app
+from touchlens.cli_web import demo_admin, serve, serve_workspace, tokens_app, users_app
 from touchlens.demo_workspace import build_demo
 from touchlens.errors import MapError, TouchlensError
 from touchlens.ingest.readers import EVENT_FORMATS
@@ -40,6 +41,9 @@ app.add_typer(ingest_app, name="ingest")
 app.add_typer(analyze_app, name="analyze")
 app.add_typer(roadmap_app, name="roadmap")
 app.add_typer(change_app, name="change")
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
+app.command("serve")(serve)
 quarantine_app = typer.Typer(help="Rows ingest could not use, with the reason.", no_args_is_help=True)
 app.add_typer(quarantine_app, name="quarantine")
 
@@ -311,8 +315,10 @@ def demo(
     customers: Annotated[int, typer.Option(min=1, help="How many customers to simulate.")] = 5000,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data.")] = 7,
     serve: Annotated[
-        bool, typer.Option("--serve/--no-serve", help="Serve the web app afterwards (not built yet: --no-serve).")
-    ] = False,
+        bool, typer.Option("--serve/--no-serve", help="Serve the web app afterwards, with a demo admin.")
+    ] = True,
+    host: Annotated[str, typer.Option(help="With --serve: the address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="With --serve: the port to listen on.")] = 8000,
     planted: Annotated[
         bool, typer.Option("--planted/--no-planted", help="Plant the known effects listed in truths.json.")
     ] = True,
@@ -326,8 +332,12 @@ def demo(
         ui.print_json(report.to_dict())
     else:
         ui.out.print(ui.demo_summary(report.to_dict()))
+    name, password = demo_admin(target)
+    ui.err.print(
+        f"Demo admin (one-time credentials, shown only now): name [bold]{name}[/]  password [bold]{password}[/]"
+    )
     if serve:
-        ui.err.print("The web app arrives in a later release; the workspace is ready for the CLI.")
+        serve_workspace(target, host, port)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import ibis
 import ibis.expr.types as ir
 from ibis.backends.duckdb import Backend as DuckDBBackend
@@ -18,7 +19,11 @@ from touchlens.store.events import connect as connect_store
 
 def duckdb_backend(events_path: Path, memory_limit: str | None = None) -> DuckDBBackend:
     """An Ibis DuckDB backend reading the workspace's events store."""
-    con = connect_store(events_path, read_only=events_path.exists(), memory_limit=memory_limit)
+    return backend_on(connect_store(events_path, read_only=events_path.exists(), memory_limit=memory_limit))
+
+
+def backend_on(con: duckdb.DuckDBPyConnection) -> DuckDBBackend:
+    """An Ibis DuckDB backend over an open connection (or a cursor of one)."""
     # Ibis 12 still writes list lambdas with the single arrow that DuckDB 2 deprecates.
     con.execute("SET lambda_syntax = 'ENABLE_SINGLE_ARROW'")
     return ibis.duckdb.from_connection(con)

@@ -6,7 +6,7 @@ Each item keeps its full document as JSON, so what goes in comes back exactly; t
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,32 @@ changes = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )
 
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("name", sa.String(120), primary_key=True),
+    sa.Column("password_hash", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("user", sa.String(120), sa.ForeignKey("users.name", ondelete="CASCADE"), nullable=False),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+)
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("user", sa.String(120), sa.ForeignKey("users.name", ondelete="CASCADE"), nullable=False),
+    sa.Column("scopes", sa.String(100), nullable=False),
+    sa.Column("label", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+
 _ITEM_TABLES = {
     "channels": channels,
     "personas": personas,
@@ -119,12 +145,20 @@ def save_map(engine: sa.Engine, m: TouchpointMap) -> None:
     with engine.begin() as conn:
         for table in (stages, journeys, *_ITEM_TABLES.values(), map_info):
             conn.execute(table.delete())
-        conn.execute(map_info.insert().values(id=1, name=m.name, doc=head))
+        # An explicit time (SQLite's now() has whole seconds): the web cache keys on it.
+        conn.execute(map_info.insert().values(id=1, name=m.name, doc=head, updated_at=datetime.now(UTC)))
         for section, table in _ITEM_TABLES.items():
             rows = [_item_row(section, pos, item) for pos, item in enumerate(getattr(m, section))]
             if rows:
                 conn.execute(table.insert(), rows)
         _save_journeys(conn, m.journeys)
+
+
+def map_version(engine: sa.Engine) -> str | None:
+    """When the map was last saved; None before the first import."""
+    with engine.connect() as conn:
+        found = conn.execute(sa.select(map_info.c.updated_at)).scalar()
+    return None if found is None else str(found)
 
 
 def _item_row(section: str, position: int, item: Any) -> dict[str, Any]:

@@ -1,0 +1,98 @@
+"""`touchlens serve`, `touchlens users …` and `touchlens tokens …`: the web app and who may use it."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from typing import Annotated
+
+import typer
+
+from touchlens import console as ui
+from touchlens.cli_common import JsonOpt, show
+from touchlens.cli_common import ws_of as _ws
+from touchlens.errors import TouchlensError
+from touchlens.store import users as user_store
+
+users_app = typer.Typer(help="Local users of the web app and their roles.", no_args_is_help=True)
+tokens_app = typer.Typer(help="API tokens for scripts (read, write).", no_args_is_help=True)
+
+
+def serve_workspace(root: str | os.PathLike[str], host: str, port: int) -> None:
+    """Run the web app for the workspace at `root` until interrupted."""
+    import uvicorn
+
+    from touchlens.web.app import create_app
+
+    app = create_app(str(root))
+    ui.err.print(f"Serving {ui.text(root)} at http://{host}:{port}/  (Ctrl+C stops)")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the web app (pages, REST API at /api, OpenAPI at /api/docs); nothing is shown without sign-in."""
+    ws = _ws(ctx)
+    if not user_store.list_users(ws.meta_engine()):
+        raise TouchlensError("no users yet: add one first with touchlens users add NAME --role admin")
+    serve_workspace(ws.root, host, port)
+
+
+@users_app.command("add")
+def users_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The user's sign-in name.")],
+    role: Annotated[str, typer.Option(help="viewer (reads), editor (also edits), admin (also manages users).")],
+    password: Annotated[
+        str | None, typer.Option(help="The password (asked for when omitted; at least 8 characters).")
+    ] = None,
+) -> None:
+    """Add a user (or set an existing user's password and role)."""
+    secret = password or typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user_store.add_user(_ws(ctx).meta_engine(), name, secret, role)
+    except ValueError as exc:
+        raise TouchlensError(str(exc)) from None
+    ui.err.print(f"{ui.text(name)} can sign in as {ui.text(role)}")
+
+
+@users_app.command("list")
+def users_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Every user and their role."""
+    rows = [{"name": u.name, "role": u.role} for u in user_store.list_users(_ws(ctx).meta_engine())]
+    show(rows, as_json, False, lambda r: r, lambda r: ui.records_table("Users", r, ["name", "role"]))
+
+
+@users_app.command("remove")
+def users_remove(ctx: typer.Context, name: Annotated[str, typer.Argument(help="The user to remove.")]) -> None:
+    """Remove a user, their sessions and their API tokens."""
+    if not user_store.remove_user(_ws(ctx).meta_engine(), name):
+        raise TouchlensError(f"unknown user '{name}'")
+    ui.err.print(f"removed {ui.text(name)}")
+
+
+@tokens_app.command("add")
+def tokens_add(
+    ctx: typer.Context,
+    user: Annotated[str, typer.Argument(help="The user the token acts as (it never exceeds their role).")],
+    scope: Annotated[list[str] | None, typer.Option(help="read or write (repeat for both; default read).")] = None,
+    label: Annotated[str, typer.Option(help="What the token is for.")] = "",
+) -> None:
+    """Create an API token (shown once): send it as `Authorization: Bearer TOKEN`."""
+    try:
+        token = user_store.add_token(_ws(ctx).meta_engine(), user, tuple(scope or ["read"]), label)
+    except ValueError as exc:
+        raise TouchlensError(str(exc)) from None
+    ui.out.print(token)
+
+
+def demo_admin(root: str | os.PathLike[str]) -> tuple[str, str]:
+    """A demo admin with a fresh random password, for the one-time credentials `touchlens demo` prints."""
+    import touchlens
+
+    password = secrets.token_urlsafe(12)
+    user_store.add_user(touchlens.open(root).meta_engine(), "demo", password, "admin")
+    return "demo", password

@@ -1,0 +1,143 @@
+"""Local users, sessions and API tokens in the metadata store.
+
+Passwords are hashed with Argon2id; session and API tokens are random and only their SHA-256 is stored, so a
+copy of the database gives no way in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from touchlens.store.meta import api_tokens, sessions, users
+
+ROLES = ("viewer", "editor", "admin")
+SCOPES = ("read", "write")
+SESSION_LIFETIME = timedelta(hours=12)
+_hasher = PasswordHasher()
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: str
+    scopes: tuple[str, ...] = SCOPES  # a session may do what the role allows; a token only its scopes
+
+    def can(self, role: str, scope: str = "read") -> bool:
+        """Whether this user has at least `role` and, through a token, the `scope`."""
+        return ROLES.index(self.role) >= ROLES.index(role) and scope in self.scopes
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def add_user(engine: sa.Engine, name: str, password: str, role: str) -> None:
+    """Create a user, or replace the password and role of an existing one."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role '{role}'; roles are: {', '.join(ROLES)}")
+    if not name.strip() or len(name) > 120:
+        raise ValueError("a user name is 1 to 120 characters")
+    if len(password) < 8:
+        raise ValueError("a password has at least 8 characters")
+    values = {"password_hash": _hasher.hash(password), "role": role}
+    with engine.begin() as conn:
+        found = conn.execute(sa.select(users.c.name).where(users.c.name == name)).first()
+        if found:
+            conn.execute(sa.update(users).where(users.c.name == name).values(**values))
+        else:
+            conn.execute(sa.insert(users).values(name=name, **values))
+
+
+def list_users(engine: sa.Engine) -> list[User]:
+    with engine.connect() as conn:
+        return [
+            User(r.name, r.role) for r in conn.execute(sa.select(users.c.name, users.c.role).order_by(users.c.name))
+        ]
+
+
+def remove_user(engine: sa.Engine, name: str) -> bool:
+    with engine.begin() as conn:
+        conn.execute(sa.delete(sessions).where(sessions.c.user == name))
+        conn.execute(sa.delete(api_tokens).where(api_tokens.c.user == name))
+        return conn.execute(sa.delete(users).where(users.c.name == name)).rowcount > 0
+
+
+def authenticate(engine: sa.Engine, name: str, password: str) -> User | None:
+    """The user when the password is right; None otherwise (the same answer for an unknown name)."""
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(users).where(users.c.name == name)).first()
+    stored = row.password_hash if row else _hasher.hash("not a user: spend the same time")
+    try:
+        _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    return User(row.name, row.role) if row else None
+
+
+def start_session(engine: sa.Engine, user: User) -> tuple[str, str]:
+    """A new session for `user`: (session token for the cookie, CSRF token for forms and scripts)."""
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    expires = datetime.now(UTC) + SESSION_LIFETIME
+    with engine.begin() as conn:
+        conn.execute(sa.delete(sessions).where(sessions.c.expires_at < datetime.now(UTC)))
+        conn.execute(
+            sa.insert(sessions).values(token_hash=_digest(token), user=user.name, csrf=csrf, expires_at=expires)
+        )
+    return token, csrf
+
+
+def session_user(engine: sa.Engine, token: str) -> tuple[User, str] | None:
+    """The signed-in user and the session's CSRF token, while the session lasts."""
+    query = (
+        sa.select(users.c.name, users.c.role, sessions.c.csrf, sessions.c.expires_at)
+        .join(users, users.c.name == sessions.c.user)
+        .where(sessions.c.token_hash == _digest(token))
+    )
+    with engine.connect() as conn:
+        row = conn.execute(query).first()
+    if row is None or _aware(row.expires_at) < datetime.now(UTC):
+        return None
+    return User(row.name, row.role), row.csrf
+
+
+def end_session(engine: sa.Engine, token: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.delete(sessions).where(sessions.c.token_hash == _digest(token)))
+
+
+def add_token(engine: sa.Engine, user: str, scopes: tuple[str, ...], label: str = "") -> str:
+    """A new API token for `user` with `scopes`; the token is shown once and only its hash is kept."""
+    unknown = [s for s in scopes if s not in SCOPES]
+    if unknown or not scopes:
+        raise ValueError(f"scopes are: {', '.join(SCOPES)}")
+    token = "tl_" + secrets.token_urlsafe(32)
+    with engine.begin() as conn:
+        if conn.execute(sa.select(users.c.name).where(users.c.name == user)).first() is None:
+            raise ValueError(f"unknown user '{user}'")
+        conn.execute(
+            sa.insert(api_tokens).values(token_hash=_digest(token), user=user, scopes=",".join(scopes), label=label)
+        )
+    return token
+
+
+def token_user(engine: sa.Engine, token: str) -> User | None:
+    query = (
+        sa.select(users.c.name, users.c.role, api_tokens.c.scopes)
+        .join(users, users.c.name == api_tokens.c.user)
+        .where(api_tokens.c.token_hash == _digest(token))
+    )
+    with engine.connect() as conn:
+        row = conn.execute(query).first()
+    return User(row.name, row.role, tuple(row.scopes.split(","))) if row else None
+
+
+def _aware(when: datetime) -> datetime:
+    """SQLite hands back naive datetimes; they were written in UTC."""
+    return when if when.tzinfo else when.replace(tzinfo=UTC)

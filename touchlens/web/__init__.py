@@ -1,0 +1,1 @@
+"""The web app: server-rendered pages and a REST API over one workspace (FastAPI on uvicorn)."""

@@ -1,0 +1,66 @@
+"""The web app: one FastAPI application over one workspace, with pages, the REST API and sign-in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import plotly
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+import touchlens
+from touchlens.web import api, auth, pages
+from touchlens.web.security import SignInRequired
+from touchlens.web.state import WebState
+
+HERE = Path(__file__).parent
+# Plotly.js from the installed `plotly` package, so charts work with no network.
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+templates = Jinja2Templates(directory=HERE / "templates")
+
+
+def create_app(root: str | Path) -> FastAPI:
+    """The app for the workspace at `root`."""
+    ws = touchlens.open(Path(root))
+    ws.share_connection()
+    app = FastAPI(
+        title="touchlens",
+        description="Know, measure and improve every customer touchpoint.",
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
+    app.state.web = WebState(ws)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(auth.router)
+    app.include_router(api.router)
+    app.include_router(pages.router)
+
+    @app.get("/vendor/plotly.min.js", include_in_schema=False)
+    def plotly_js() -> FileResponse:
+        return FileResponse(PLOTLY_JS, media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
+
+    @app.exception_handler(SignInRequired)
+    def sign_in(request: Request, exc: SignInRequired) -> Response:
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+        response: Response = await call_next(request)
+        # Everything is served from here: scripts and styles from this origin only, no framing. The OpenAPI
+        # page is FastAPI's Swagger UI, which loads from its CDN (the JSON at /api/openapi.json needs nothing).
+        cdn = " https://cdn.jsdelivr.net" if request.url.path == "/api/docs" else ""
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            f"default-src 'self'{cdn}; img-src 'self' data:{cdn} https://fastapi.tiangolo.com; "
+            f"style-src 'self' 'unsafe-inline'{cdn}; script-src 'self'{cdn}"
+            + (" 'unsafe-inline'" if cdn else "")
+            + "; frame-ancestors 'none'",
+        )
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    return app

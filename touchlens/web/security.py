@@ -1,0 +1,81 @@
+"""Who is asking, and may they: session cookies for people, bearer tokens for scripts, CSRF on every change.
+
+A session request that changes anything (POST, PUT, PATCH, DELETE) must carry the session's CSRF token, in the
+`X-CSRF-Token` header or a `csrf` form field; a bearer-token request carries no ambient credential, so it needs
+none. Viewers read, editors also change the map and the roadmap, admins also manage users.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from touchlens.store import users as user_store
+from touchlens.store.users import User
+from touchlens.web.state import WebState
+
+SESSION_COOKIE = "touchlens_session"
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class SignInRequired(Exception):
+    """Raised for a page without a session: the app answers with a redirect to the sign-in page."""
+
+
+def state(request: Request) -> WebState:
+    found: WebState = request.app.state.web
+    return found
+
+
+def _identify(request: Request) -> tuple[User, str | None] | None:
+    """(user, the session's CSRF token or None for a token request), or None when nobody is signed in."""
+    engine = state(request).ws.meta_engine()
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        found = user_store.token_user(engine, auth[7:].strip())
+        return (found, None) if found else None
+    cookie = request.cookies.get(SESSION_COOKIE)
+    return user_store.session_user(engine, cookie) if cookie else None
+
+
+async def _csrf_ok(request: Request, expected: str) -> bool:
+    sent = request.headers.get("x-csrf-token")
+    if sent is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        form = await request.form()
+        field = form.get("csrf")
+        sent = field if isinstance(field, str) else None
+    return sent is not None and hmac.compare_digest(sent, expected)
+
+
+def require(role: str = "viewer", scope: str = "read", page: bool = False) -> Callable[..., object]:
+    """A dependency giving the signed-in user with at least `role` (and `scope` for tokens); 401/403 otherwise,
+    or for a page a redirect to sign in."""
+
+    async def dependency(request: Request) -> User:
+        who = _identify(request)
+        if who is None:
+            if page:
+                raise SignInRequired()
+            raise HTTPException(401, "sign in, or send an API token: Authorization: Bearer TOKEN")
+        user, csrf = who
+        if request.method in UNSAFE and csrf is not None and not await _csrf_ok(request, csrf):
+            raise HTTPException(403, "missing or wrong CSRF token")
+        if not user.can(role, scope):
+            raise HTTPException(403, f"needs the {role} role" + (f" and the {scope} scope" if scope != "read" else ""))
+        request.state.csrf = csrf or ""
+        request.state.user = user
+        return user
+
+    return dependency
+
+
+Viewer = Annotated[User, Depends(require("viewer"))]
+Editor = Annotated[User, Depends(require("editor", "write"))]
+Admin = Annotated[User, Depends(require("admin", "write"))]
+PageViewer = Annotated[User, Depends(require("viewer", page=True))]
+PageEditor = Annotated[User, Depends(require("editor", "write", page=True))]
