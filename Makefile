@@ -6,8 +6,9 @@ STAMP  := $(VENV)/.installed
 DEMO   ?= .demo
 EXAMPLE ?= examples/outdoor_retail.yaml
 CUSTOMERS ?= 5000
+PORT ?= 8000
 
-.PHONY: install demo map-demo test lint typecheck unit bench lock clean
+.PHONY: install demo map-demo test lint typecheck unit browser bench lock clean
 
 install: $(STAMP)
 
@@ -26,6 +27,7 @@ demo: install
 	@$(BIN)/touchlens --workspace $(DEMO) quarantine list
 	@$(BIN)/touchlens --workspace $(DEMO) analyze scorecard
 	@$(BIN)/touchlens --workspace $(DEMO) roadmap suggest
+	@$(BIN)/touchlens --workspace $(DEMO) serve --port $(PORT) --admin demo
 
 # The map alone, without demo data: `make map-demo EXAMPLE=examples/food_delivery.yaml`.
 map-demo: install
@@ -43,8 +45,14 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-unit: install
+unit: install browser
 	$(BIN)/pytest -q
+
+# The browser tests drive Debian's chromium (Playwright downloads no browser); installed when missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 test: lint typecheck unit
 

@@ -84,6 +84,7 @@ def test_loops_and_switches_are_friction(cli, shop) -> None:
     assert [f["evidence"]["cycle"] for f in loops] == [["track", "call", "track"]]
     assert loops[0]["evidence"]["loops"] == 25
     assert loops[0]["evidence"]["share_of_customers"] == 1.0
+    assert loops[0]["evidence"]["through_help"] is True  # the call is on a human channel
     switches = [f for f in friction if f["kind"] == "switch"]
     assert switches[0]["evidence"]["from"] == "track"
     assert switches[0]["evidence"]["switches"] == 25

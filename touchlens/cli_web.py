@@ -33,9 +33,18 @@ def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    admin: Annotated[
+        str | None,
+        typer.Option(help="(Re)create this admin with a fresh one-time password, printed once, before serving."),
+    ] = None,
 ) -> None:
     """Serve the web app (pages, REST API at /api, OpenAPI at /api/docs); nothing is shown without sign-in."""
     ws = _ws(ctx)
+    if admin is not None:
+        name, password = demo_admin(ws.root, admin)
+        ui.err.print(
+            f"Admin (one-time credentials, shown only now): name [bold]{name}[/]  password [bold]{password}[/]"
+        )
     if not user_store.list_users(ws.meta_engine()):
         raise TouchlensError("no users yet: add one first with touchlens users add NAME --role admin")
     serve_workspace(ws.root, host, port)
@@ -89,10 +98,13 @@ def tokens_add(
     ui.out.print(token)
 
 
-def demo_admin(root: str | os.PathLike[str]) -> tuple[str, str]:
-    """A demo admin with a fresh random password, for the one-time credentials `touchlens demo` prints."""
+def demo_admin(root: str | os.PathLike[str], name: str = "demo") -> tuple[str, str]:
+    """An admin with a fresh random password, for the one-time credentials `touchlens demo` prints."""
     import touchlens
 
     password = secrets.token_urlsafe(12)
-    user_store.add_user(touchlens.open(root).meta_engine(), "demo", password, "admin")
-    return "demo", password
+    try:
+        user_store.add_user(touchlens.open(root).meta_engine(), name, password, "admin")
+    except ValueError as exc:
+        raise TouchlensError(str(exc)) from None
+    return name, password

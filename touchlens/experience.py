@@ -111,7 +111,7 @@ class Experience:
         if "gaps" in sections:
             out.sections["gaps"] = gaps.map_gaps(m) + gaps.data_gaps(backend, m) + gaps.silent_periods(backend, m)
         if "friction" in sections and report is not None:
-            found = friction.loops(backend) + friction.repeats(backend) + friction.switches(backend, m)
+            found = friction.loops(backend, m) + friction.repeats(backend) + friction.switches(backend, m)
             if m.outcomes.conversion is not None:
                 found += friction.dead_ends(self.scorecard())
             out.sections["friction"] = found + friction.high_effort(report)

@@ -16,13 +16,20 @@ from touchlens.analytics.feedback import FeedbackReport
 from touchlens.analytics.journeys import JourneyOptions, in_order
 from touchlens.analytics.scorecard import Scorecard
 from touchlens.insights.items import Insight
-from touchlens.model.map import ChannelKind, TouchpointMap
+from touchlens.model.map import ChannelKind, Initiative, TouchpointMap
 
 DAY = timedelta(days=1)
 
 
-def loops(backend: ibis.BaseBackend, min_count: int = 20, min_share: float = 0.05) -> list[Insight]:
-    """A → B → A within a day: customers sent back where they came from."""
+def loops(backend: ibis.BaseBackend, m: TouchpointMap, min_count: int = 20, min_share: float = 0.05) -> list[Insight]:
+    """A → B → A within a day: customers sent back where they came from. A loop through help (a human channel
+    or a reactive touchpoint) weighs more than browsing back and forth, which shoppers do by choice."""
+    kind = {c.key: c.kind for c in m.channels}
+    helpful = {
+        t.key
+        for t in m.touchpoints
+        if t.initiative == Initiative.reactive or kind.get(t.channel or "") == ChannelKind.human
+    }
     t = JourneyOptions().apply(backend)
     w = in_order(t)
     s = t.mutate(b=t.touchpoint.lead(1).over(w), a2=t.touchpoint.lead(2).over(w), ts2=t.ts.lead(2).over(w))
@@ -34,11 +41,14 @@ def loops(backend: ibis.BaseBackend, min_count: int = 20, min_share: float = 0.0
         share = r["customers"] / reach.get(r["touchpoint"], 1)
         if r["loops"] >= min_count and share >= min_share:
             a, b = r["touchpoint"], r["b"]
+            through_help = a in helpful or b in helpful
             found.append(
                 Insight("loop", f"{a} → {b} → {a}: {r['customers']:,} customers sent back within a day", a,
-                        reach=int(r["customers"]), impact=min(5.0, 1.0 + 10 * share), confidence=0.9,
+                        reach=int(r["customers"]), impact=min(5.0, 1.0 + (10 if through_help else 2) * share),
+                        confidence=0.9,
                         evidence={"cycle": [a, b, a], "loops": int(r["loops"]), "customers": int(r["customers"]),
-                                  "share_of_customers": share, "within_seconds": DAY.total_seconds()})
+                                  "share_of_customers": share, "through_help": through_help,
+                                  "within_seconds": DAY.total_seconds()})
             )  # fmt: skip
     return sorted(found, key=lambda i: -i.reach)
 

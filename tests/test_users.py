@@ -1,0 +1,69 @@
+"""Users, sessions and tokens in the metadata store: hashed at rest, scoped, expiring."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+import touchlens
+from touchlens.store import users
+from touchlens.store.meta import sessions
+
+
+@pytest.fixture
+def engine(tmp_path):
+    return touchlens.init(tmp_path / "ws").meta_engine()
+
+
+def test_passwords_and_tokens_are_stored_only_as_hashes(engine) -> None:
+    users.add_user(engine, "ann", "correct horse", "editor")
+    token = users.add_token(engine, "ann", ("read",), "a script")
+    session, _ = users.start_session(engine, users.User("ann", "editor"))
+    with engine.connect() as conn:
+        dump = " ".join(str(v) for table in ("users", "api_tokens", "sessions")
+                        for row in conn.execute(sa.text(f"SELECT * FROM {table}")) for v in row)  # fmt: skip
+    for secret in ("correct horse", token, session):
+        assert secret not in dump
+
+
+def test_sign_in_checks_the_password_and_unknown_names_fail_alike(engine) -> None:
+    users.add_user(engine, "ann", "correct horse", "viewer")
+    assert users.authenticate(engine, "ann", "correct horse") == users.User("ann", "viewer")
+    assert users.authenticate(engine, "ann", "wrong horse") is None
+    assert users.authenticate(engine, "bob", "correct horse") is None
+
+
+def test_roles_and_scopes(engine) -> None:
+    users.add_user(engine, "ed", "password1", "editor")
+    reader = users.token_user(engine, users.add_token(engine, "ed", ("read",)))
+    assert reader is not None
+    assert reader.can("viewer")
+    assert not reader.can("editor", "write")  # a read token never writes, whatever the role
+    writer = users.token_user(engine, users.add_token(engine, "ed", ("read", "write")))
+    assert writer is not None
+    assert writer.can("editor", "write")
+    assert not writer.can("admin", "write")  # nor exceeds the role
+    assert users.token_user(engine, "tl_not-a-token") is None
+    with pytest.raises(ValueError, match="scopes"):
+        users.add_token(engine, "ed", ("delete",))
+    with pytest.raises(ValueError, match="role"):
+        users.add_user(engine, "x", "password1", "owner")
+    with pytest.raises(ValueError, match="8 characters"):
+        users.add_user(engine, "x", "short", "viewer")
+
+
+def test_sessions_expire_and_end(engine) -> None:
+    users.add_user(engine, "ann", "password1", "viewer")
+    token, csrf = users.start_session(engine, users.User("ann", "viewer"))
+    found = users.session_user(engine, token)
+    assert found == (users.User("ann", "viewer"), csrf)
+    with engine.begin() as conn:
+        conn.execute(sa.update(sessions).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    assert users.session_user(engine, token) is None
+    token, _ = users.start_session(engine, users.User("ann", "viewer"))
+    users.end_session(engine, token)
+    assert users.session_user(engine, token) is None
+    assert users.remove_user(engine, "ann")
+    assert users.list_users(engine) == []
