@@ -5,10 +5,12 @@ A mixin of `Workspace`, which supplies the map, the engine, the settings and the
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+import duckdb
 import ibis
 import sqlalchemy as sa
 
@@ -26,6 +28,22 @@ from touchlens.store import meta
 from touchlens.store.settings import Settings
 from touchlens.text.themes import find_themes
 
+# Values are bound as parameters; the text pattern escapes LIKE's wildcards so user text matches literally.
+COMMENTS_SQL = """
+SELECT response_id, ts, touchpoint, channel, metric, score, sentiment, comment FROM feedback
+WHERE comment IS NOT NULL
+  AND ($touchpoint::VARCHAR IS NULL OR touchpoint = $touchpoint)
+  AND ($metric::VARCHAR IS NULL OR metric = $metric)
+  AND ($pattern::VARCHAR IS NULL OR comment ILIKE $pattern ESCAPE '\\')
+  AND ($min_score::DOUBLE IS NULL OR score >= $min_score)
+  AND ($max_score::DOUBLE IS NULL OR score <= $max_score)
+ORDER BY ts DESC, response_id
+LIMIT $limit
+"""
+HISTORY_SQL = """
+SELECT source, kind, file, rows_read, accepted, duplicates, quarantined, started, finished FROM ingest_log
+ORDER BY started DESC LIMIT $limit
+"""
 SECTIONS = ("subpar", "gaps", "friction", "personalisation")
 
 
@@ -80,6 +98,35 @@ class Experience:
             for row in report.rows:
                 row.themes = _themes(comments.get(row.key, []))
         return report
+
+    def comments(
+        self,
+        touchpoint: str | None = None,
+        text: str | None = None,
+        metric: str | None = None,
+        min_score: float | None = None,
+        max_score: float | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        """The newest comments with their score, metric, sentiment, touchpoint and time, filtered (all optional;
+        `text` matches anywhere, case-insensitively, as plain text)."""
+        literal = None if not text else text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = None if literal is None else f"%{literal}%"
+        params = {"touchpoint": touchpoint, "metric": metric, "pattern": pattern, "limit": limit}
+        with self.events(read_only=True) as con:
+            cursor = con.execute(COMMENTS_SQL, {**params, "min_score": min_score, "max_score": max_score})
+            names = [d[0] for d in cursor.description or []]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def ingest_history(self, limit: int = 200) -> list[dict[str, Any]]:
+        """Every ingest run, newest first: source, kind, file, rows read, accepted, duplicates, quarantined."""
+        with self.events(read_only=True) as con:
+            cursor = con.execute(HISTORY_SQL, {"limit": limit})
+            names = [d[0] for d in cursor.description or []]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def events(self, read_only: bool = False) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        raise NotImplementedError
 
     def nps_drivers(self) -> dict[str, Any]:
         """Key drivers of overall NPS on touchpoint scores: each touchpoint's share of the explained variance."""

@@ -18,7 +18,9 @@ LOGIN_CSRF = "touchlens_login_csrf"
 
 def _safe_next(target: str | None) -> str:
     """Only a path on this site: an open redirect would let a link send people elsewhere after sign-in."""
-    return target if target and target.startswith("/") and not target.startswith("//") else "/"
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
 
 
 @router.get("/login", response_class=HTMLResponse)
