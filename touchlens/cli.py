@@ -19,6 +19,7 @@ from touchlens.cli_analyze import analyze_app
 from touchlens.cli_common import CsvOpt, JsonOpt
 from touchlens.cli_common import ws_of as _ws
 from touchlens.cli_insights import change_app, roadmap_app
+from touchlens.cli_report import export_app, report_app
 from touchlens.cli_web import demo_admin, serve, serve_workspace, tokens_app, users_app
 from touchlens.demo_workspace import build_demo
 from touchlens.errors import MapError, TouchlensError
@@ -41,6 +42,8 @@ app.add_typer(ingest_app, name="ingest")
 app.add_typer(analyze_app, name="analyze")
 app.add_typer(roadmap_app, name="roadmap")
 app.add_typer(change_app, name="change")
+app.add_typer(report_app, name="report")
+app.add_typer(export_app, name="export")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.command("serve")(serve)

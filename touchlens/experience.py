@@ -118,6 +118,10 @@ class Experience:
             names = [d[0] for d in cursor.description or []]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
+    def latest_comments(self, per_touchpoint: int = 3) -> dict[str, list[dict[str, Any]]]:
+        """Each touchpoint's newest comments, newest first."""
+        return CommentsQuery(limit=per_touchpoint).run(self._backend())
+
     def ingest_history(self, limit: int = 200) -> list[dict[str, Any]]:
         """Every ingest run, newest first: source, kind, file, rows read, accepted, duplicates, quarantined."""
         with self.events(read_only=True) as con:

@@ -180,7 +180,7 @@ class CommentsQuery:
             f = f.filter(f.ts < self.end)
         w = ibis.window(group_by=f.touchpoint, order_by=[ibis.desc(f.ts), f.response_id])
         ranked = f.mutate(rank=ibis.row_number().over(w))
-        kept = ranked.filter(ranked.rank < self.limit)
+        kept = ranked.filter(ranked.rank < self.limit).order_by(["touchpoint", "rank"])
         return kept.select("touchpoint", "response_id", "comment", "sentiment", "score", "metric", "ts")
 
     def run(self, backend: ibis.BaseBackend) -> dict[str, list[dict[str, Any]]]:
