@@ -345,7 +345,9 @@ def test_an_upload_is_ingested_logged_and_deleted(site: Site) -> None:
     after = client.get("/api/ingest/history").json()["ingests"]
     assert len(after) == len(history) + 1
     assert after[0]["accepted"] == 2
-    assert after[0]["file"].startswith("touchlens-upload-")  # a generated name, never the client's
+    # Stored in a generated folder under the client's name cut to its last part: never the client's path.
+    assert after[0]["file"] == "passwd.csv"
+    assert report["file"] == "passwd.csv"
     assert client.get("/api/scorecard").json()["customers"] == customers + 1  # the cache saw the new data
     assert client.get("/api/quarantine").json()["reasons"][0]["count"] == 1
     assert _uploads_left() == left

@@ -40,6 +40,10 @@ WHERE comment IS NOT NULL
 ORDER BY ts DESC, response_id
 LIMIT $limit
 """
+COUNTS_SQL = """
+SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM feedback), (SELECT count(*) FROM customers),
+  (SELECT count(*) FROM quarantine)
+"""
 HISTORY_SQL = """
 SELECT source, kind, file, rows_read, accepted, duplicates, quarantined, started, finished FROM ingest_log
 ORDER BY started DESC LIMIT $limit
@@ -117,6 +121,14 @@ class Experience:
             cursor = con.execute(COMMENTS_SQL, {**params, "min_score": min_score, "max_score": max_score})
             names = [d[0] for d in cursor.description or []]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def counts(self) -> dict[str, int]:
+        """Rows in the events store: events, feedback, customers and quarantined."""
+        with self.events(read_only=True) as con:
+            row = con.execute(COUNTS_SQL).fetchone()
+        return dict(
+            zip(("events", "feedback", "customers", "quarantine"), (int(x) for x in row or (0,) * 4), strict=True)
+        )
 
     def latest_comments(self, per_touchpoint: int = 3) -> dict[str, list[dict[str, Any]]]:
         """Each touchpoint's newest comments, newest first."""

@@ -8,10 +8,11 @@ or an invalid map 422 (with every problem), a missing map 409.
 
 from __future__ import annotations
 
-import os
+import re
+import shutil
 import tempfile
 from collections.abc import Callable, Coroutine
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Annotated, Any, Literal
 
 import duckdb
@@ -377,11 +378,13 @@ FormatField = Annotated[str, Form(alias="format", description="The file's format
 
 
 def _ingest(upload: UploadFile, ingest: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
-    """Copy the upload to a temporary file with a generated name, ingest it, and delete it whatever happens."""
-    suffix = Path(upload.filename or "").suffix.lower()
-    fd, name = tempfile.mkstemp(prefix="touchlens-upload-", suffix=suffix if suffix in UPLOAD_SUFFIXES else ".dat")
+    """Copy the upload into a new folder with a generated name, under the client's file name reduced to safe
+    characters (so the ingest history shows it), ingest it, and delete it whatever happens."""
+    name = _safe_name(upload.filename)
+    folder = Path(tempfile.mkdtemp(prefix="touchlens-upload-"))
+    path = folder / name
     try:
-        with os.fdopen(fd, "wb") as out:
+        with path.open("wb") as out:
             size = 0
             while chunk := upload.file.read(1 << 20):
                 size += len(chunk)
@@ -389,12 +392,22 @@ def _ingest(upload: UploadFile, ingest: Callable[[Path], dict[str, Any]]) -> dic
                     raise HTTPException(413, f"uploads are limited to {UPLOAD_LIMIT // 2**20} MB")
                 out.write(chunk)
         try:
-            report = ingest(Path(name))
+            report = ingest(path)
         except (duckdb.Error, pa.ArrowException) as exc:
-            raise HTTPException(422, f"{type(exc).__name__}: {exc}") from None
+            # The server's folder is no business of the client's: name the file as they sent it.
+            raise HTTPException(422, f"{type(exc).__name__}: {str(exc).replace(str(path), name)}") from None
     finally:
-        os.unlink(name)
-    return {**report, "file": upload.filename}
+        shutil.rmtree(folder, ignore_errors=True)
+    return {**report, "file": name}
+
+
+def _safe_name(filename: str | None) -> str:
+    """The last part of a client's file name with only letters, digits, '.', '-' and '_': never a path."""
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", PurePath((filename or "").replace("\\", "/")).name).strip("._")
+    suffix = PurePath(base).suffix.lower()
+    if not base or suffix not in UPLOAD_SUFFIXES:
+        base = (base or "upload") + ".dat"
+    return base[-120:]
 
 
 @router.post("/ingest/events")
