@@ -21,6 +21,7 @@ from touchlens.analytics.trends import ImpactQuery, TrendsQuery
 from touchlens.errors import UnknownItem, WorkspaceError
 from touchlens.insights import friction, gaps, personalisation, prioritise, subpar
 from touchlens.insights.conformance import Conformance, ConformanceQuery
+from touchlens.insights.health import Health, health
 from touchlens.insights.items import Insight
 from touchlens.model.durations import as_duration
 from touchlens.model.map import Horizon, Opportunity, OpportunitySource, OpportunityStatus, Phase, TouchpointMap
@@ -143,6 +144,15 @@ class Experience:
 
     def events(self, read_only: bool = False) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
         raise NotImplementedError
+
+    def touchpoint_health(
+        self, feedback: FeedbackReport | None = None, card: Scorecard | None = None
+    ) -> dict[str, Health]:
+        """Each touchpoint's health (good, watch, poor, or None unmeasured), from results already at hand or
+        computed here."""
+        feedback = feedback if feedback is not None else self.feedback()
+        card = card if card is not None else self.scorecard()
+        return health(self.map_or_empty(), feedback, card)
 
     def nps_drivers(self) -> dict[str, Any]:
         """Key drivers of overall NPS on touchpoint scores: each touchpoint's share of the explained variance."""

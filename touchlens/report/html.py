@@ -20,6 +20,7 @@ from touchlens.analytics.scorecard import Scorecard
 from touchlens.analytics.stats import Estimate
 from touchlens.api import Workspace
 from touchlens.experience import Insights
+from touchlens.insights.health import measured_emotion
 from touchlens.model.map import Horizon, Opportunity, TouchpointMap
 from touchlens.report import journey_svg
 from touchlens.report.charts import Bar, bar_chart
@@ -53,8 +54,8 @@ def context(ws: Workspace, journey: str | None = None, now: datetime | None = No
     m = ws.map()
     select(m, journey)  # an unknown journey fails before the analyses run
     feedback, card = ws.feedback(themes=True), ws.scorecard()
-    health = journey_svg.health(m, feedback, card)
-    svg = journey_svg.render(m, health, journey_svg.measured_emotion(ws.feedback(by="stage")), journey)
+    states = ws.touchpoint_health(feedback, card)
+    svg = journey_svg.render(m, states, measured_emotion(ws.feedback(by="stage")), journey)
     names = {t.key: t.label for t in m.touchpoints}
     return {
         "map": m,

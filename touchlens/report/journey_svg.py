@@ -9,17 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
 
-from touchlens.analytics.feedback import FeedbackReport
-from touchlens.analytics.scorecard import Score, Scorecard
-from touchlens.analytics.stats import Estimate
 from touchlens.api import Workspace
+from touchlens.insights.health import Health, measured_emotion
 from touchlens.model.map import Stage, Touchpoint, TouchpointMap
 from touchlens.report.markup import attr, fit, text
 from touchlens.report.selection import Selection, select
 
-Health = Literal["good", "watch", "poor"] | None
 # (fill, stroke) per health; grey where nothing is measured.
 COLOURS: dict[Health, tuple[str, str]] = {
     "good": ("#e3f4e8", "#2e8b57"),
@@ -30,7 +26,6 @@ COLOURS: dict[Health, tuple[str, str]] = {
 # (colour, dash pattern) of the two emotion curves.
 CURVES = {"designed": ("#2f6fb3", ""), "measured": ("#d9534f", "6 4")}
 LABELS: dict[Health, str] = {"good": "on target", "watch": "watch", "poor": "below", None: "not measured"}
-CSAT_BENCHMARK = 0.8  # the reference when a touchpoint has no target and no other touchpoint is measured
 ROWS = (
     ("tasks", "Tasks"),
     ("questions", "Questions"),
@@ -41,63 +36,6 @@ FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-ser
 LEFT, COL, PAD = 150, 220, 8
 CARD_H, LINE_H, ITEMS = 42, 15, 3
 CURVE_H = 150
-
-
-def health(m: TouchpointMap, feedback: FeedbackReport, scorecard: Scorecard | None = None) -> dict[str, Health]:
-    """Each touchpoint's health: its CSAT against its target (else its stage's other touchpoints, else all
-    others); without CSAT, its scorecard against its behaviour targets; None where neither is measured."""
-    rows = {r.key: r.csat for r in feedback.rows if r.csat.value is not None}
-    scores = {s.touchpoint: s for s in scorecard.scores} if scorecard else {}
-    out: dict[str, Health] = {}
-    for tp in m.touchpoints:
-        csat = rows.get(tp.key)
-        if csat is not None:
-            out[tp.key] = _against(csat, _csat_reference(m, tp, rows))
-        else:
-            out[tp.key] = _behaviour(tp, scores.get(tp.key))
-    return out
-
-
-def _csat_reference(m: TouchpointMap, tp: Touchpoint, rows: Mapping[str, Estimate]) -> float:
-    if tp.targets is not None and tp.targets.csat is not None:
-        return tp.targets.csat
-    stage = [rows[t.key] for t in m.touchpoints if t.key != tp.key and t.key in rows and t.stage == tp.stage]
-    peers = stage or [e for k, e in rows.items() if k != tp.key]
-    n = sum(e.n for e in peers)
-    return sum((e.value or 0.0) * e.n for e in peers) / n if n else CSAT_BENCHMARK
-
-
-def _against(csat: Estimate, reference: float) -> Health:
-    """good at or above the reference; watch when the interval still reaches it; poor when it lies below."""
-    if csat.value is not None and csat.value >= reference:
-        return "good"
-    return "watch" if csat.high is not None and csat.high >= reference else "poor"
-
-
-def _behaviour(tp: Touchpoint, score: Score | None) -> Health:
-    """Conversion (a floor), drop-off and repeats (ceilings) against the touchpoint's targets, if it has any."""
-    if score is None or not score.customers or tp.targets is None:
-        return None
-    t = tp.targets
-    checks = [
-        (score.conversion, t.conversion, False),
-        (score.drop_off, t.drop_off, True),
-        (score.repeat_rate, t.repeat_rate, True),
-    ]
-    misses = [
-        abs(actual - target) / max(target, 0.01)
-        for actual, target, ceiling in checks
-        if actual is not None and target is not None and (actual > target if ceiling else actual < target)
-    ]
-    if not any(a is not None and tgt is not None for a, tgt, _ in checks):
-        return None
-    # A miss by more than a quarter of the target is poor; a smaller one is worth watching.
-    return "good" if not misses else ("poor" if max(misses) > 0.25 else "watch")
-
-
-def measured_emotion(by_stage: FeedbackReport) -> dict[str, float]:
-    """Mean comment sentiment per stage (−1..1) scaled onto the designed emotion's axis (−2..2)."""
-    return {r.key: 2.0 * r.sentiment for r in by_stage.rows if r.sentiment is not None}
 
 
 @dataclass(frozen=True)
@@ -285,5 +223,5 @@ def journey_svg(ws: Workspace, journey: str | None = None) -> str:
     comment sentiment per stage."""
     m = ws.map()
     select(m, journey)  # an unknown journey fails before any analysis runs
-    states = health(m, ws.feedback(), ws.scorecard())
+    states = ws.touchpoint_health()
     return render(m, states, measured_emotion(ws.feedback(by="stage")), journey)

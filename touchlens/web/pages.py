@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import PurePath
@@ -164,36 +164,6 @@ class Card:
     score: Score | None
 
 
-def _pooled(values: Sequence[tuple[float, int]]) -> float | None:
-    n = sum(k for _, k in values)
-    return sum(v * k for v, k in values) / n if n else None
-
-
-def health(tp: Touchpoint, m: TouchpointMap, report: FeedbackReport, card: Scorecard) -> str:
-    """good / watch / poor / unmeasured. CSAT against its target (else the pooled CSAT of the stage's other
-    touchpoints): below it is watch, its whole interval below is poor. A drop-off over its target (else 15 points
-    over the stage's others' mean) worsens that by one step. Without CSAT it is unmeasured, or watch when the
-    drop-off is high."""
-    row, score = report.row(tp.key), next((s for s in card.scores if s.touchpoint == tp.key), None)
-    peers = [t.key for t in m.touchpoints if t.stage == tp.stage and t.key != tp.key]
-    level = 0
-    if row is not None and row.csat.value is not None:
-        pooled = [(r.csat.value, r.csat.n) for k in peers if (r := report.row(k)) and r.csat.value is not None]
-        target = tp.targets.csat if tp.targets and tp.targets.csat is not None else _pooled(pooled)
-        target = report.overall.csat.value if target is None else target
-        if target is not None and row.csat.value < target:
-            level = 2 if row.csat.high is not None and row.csat.high < target else 1
-    high_drop = False
-    if score is not None and score.drop_off is not None:
-        others = [s.drop_off for s in card.scores if s.touchpoint in peers and s.drop_off is not None]
-        limit = tp.targets.drop_off if tp.targets and tp.targets.drop_off is not None else None
-        limit = (sum(others) / len(others) + 0.15 if others else None) if limit is None else limit
-        high_drop = limit is not None and score.drop_off > limit
-    if row is None or row.csat.value is None:
-        return "watch" if high_drop else "unmeasured"
-    return ("good", "watch", "poor")[min(2, level + high_drop)]
-
-
 def _csat(report: FeedbackReport, key: str) -> Estimate | None:
     row = report.row(key)
     return row.csat if row is not None and row.csat.value is not None else None
@@ -202,8 +172,11 @@ def _csat(report: FeedbackReport, key: str) -> Estimate | None:
 def _cards(request: Request, m: TouchpointMap) -> dict[str, Card]:
     report, card = _feedback(request), _scorecard(request)
     scores = {s.touchpoint: s for s in card.scores}
+    # The library's one definition, shared with the SVG map and the report.
+    states = state(request).ws.touchpoint_health(report, card)
     return {
-        tp.key: Card(tp, health(tp, m, report, card), _csat(report, tp.key), scores.get(tp.key)) for tp in m.touchpoints
+        tp.key: Card(tp, states.get(tp.key) or "unmeasured", _csat(report, tp.key), scores.get(tp.key))
+        for tp in m.touchpoints
     }
 
 
