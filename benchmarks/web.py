@@ -20,18 +20,31 @@ from benchmarks.common import write_results
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).parent / ".data"
 REPEAT = 20
+# Queries for the routes that need one, and pages with a path parameter, on the outdoor-retail map.
+QUERIES = {
+    "/api/funnel": "?steps=homepage,product_page,cart,checkout&window=7d",
+    "/funnel": "?steps=homepage,product_page,cart,checkout&window=7d",
+    "/api/paths": "?from_=cart",
+}
+EXTRA = ["/touchpoints/product_page", "/api/touchpoints/product_page"]
 
 
 def _paths(app: Any) -> list[str]:
     """Every GET page and API route without path parameters."""
-    skip = ("/login", "/api/docs", "/api/openapi.json", "/logout")
-    found = []
-    for route in app.routes:
-        path = getattr(route, "path", "")
-        gets = "GET" in getattr(route, "methods", set())
-        if gets and "{" not in path and not path.startswith(("/static", "/vendor")) and path not in skip:
-            found.append(path)
-    return sorted(found)
+    skip = ("/login", "/api/docs", "/api/openapi.json", "/logout", "/docs/oauth2-redirect")
+    return sorted(p for method, p in _routes(app.routes) if method == "GET" and "{" not in p and not p.startswith(skip))
+
+
+def _routes(routes: list[Any], prefix: str = "") -> set[tuple[str, str]]:
+    """(method, path) of every route, inside included routers too (FastAPI 0.16x keeps them nested)."""
+    found: set[tuple[str, str]] = set()
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            found |= _routes(inner.routes, prefix + route.include_context.prefix)
+        elif hasattr(route, "methods") and not str(getattr(route, "path", "")).startswith(("/static", "/vendor")):
+            found |= {(method, prefix + route.path) for method in route.methods}
+    return found
 
 
 def _measure(n: int) -> list[dict[str, Any]]:
@@ -57,7 +70,7 @@ def _measure(n: int) -> list[dict[str, Any]]:
         csrf = re.search(r'name="csrf" value="([^"]+)"', page)
         assert csrf is not None
         client.post("/login", data={"name": "bench", "password": "benchmark-password", "csrf": csrf.group(1)})
-        for p in _paths(client.app):
+        for p in [path + QUERIES.get(path, "") for path in _paths(client.app)] + EXTRA:
             start = time.perf_counter()
             status = client.get(p).status_code
             first = time.perf_counter() - start

@@ -210,3 +210,28 @@ def attribution(
     if model == "time-decay":
         raise UnknownItem("--bootstrap works on paths; time-decay has no bootstrap yet")
     return with_intervals(result, bootstrap(paths, model, order, bootstrap_samples))
+
+
+def compare_attribution(
+    source: Analyses | list[Path_],
+    models: Sequence[str],
+    by: str = "touchpoint",
+    order: int = 1,
+    half_life: str | timedelta = "7d",
+    bootstrap_samples: int = 0,
+    lookback: str | timedelta | None = None,
+) -> list[Attribution]:
+    """Several models side by side over one read of the paths (the engine's part is the slow one)."""
+    if not isinstance(source, Analyses):
+        return [attribution(source, m, by, order, half_life, bootstrap_samples, lookback) for m in models]
+    paths = source.attribution_paths(by, lookback) if any(m != "time-decay" for m in models) else []
+    out = []
+    for m in models:
+        if m == "time-decay":
+            out.append(attribution(source, m, by, order, half_life, bootstrap_samples, lookback))
+            continue
+        result = attribute(paths, m, by=by, order=order)
+        if bootstrap_samples:
+            result = with_intervals(result, bootstrap(paths, m, order, bootstrap_samples))
+        out.append(result)
+    return out

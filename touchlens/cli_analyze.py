@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from touchlens import console as ui
-from touchlens.analyses import attribution
+from touchlens.analyses import compare_attribution
 from touchlens.analytics.attribution import MODELS
 from touchlens.analytics.journeys import JourneyOptions
 from touchlens.api import read_paths
@@ -186,7 +186,9 @@ def analyze_attribution(
         raise TouchlensError(f"unknown model '{model}' here; models are: {', '.join(every)}")
     chosen = every if compare else (model,)
     source = read_paths(paths) if paths is not None else _ws(ctx)
-    results = [attribution(source, m, by, order, half_life, bootstrap_samples, lookback).to_dict() for m in chosen]
+    results = [
+        r.to_dict() for r in compare_attribution(source, chosen, by, order, half_life, bootstrap_samples, lookback)
+    ]
     show(results if compare else results[0], as_json, as_csv, _credit_records, lambda _: ui.attribution_table(results))
 
 

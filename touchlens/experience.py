@@ -169,8 +169,11 @@ class Experience:
         query = DriversQuery(outcome, m.outcomes.conversion, m.outcomes.churn, samples=samples, exclude=purchase)
         return query.run(self._backend())
 
-    def insights(self, sections: tuple[str, ...] = SECTIONS, samples: int = 50) -> Insights:
-        """Sub-par touchpoints and moments of truth, gaps (map and data) and friction, each with its evidence."""
+    def insights(self, sections: tuple[str, ...] = SECTIONS, samples: int = 0) -> Insights:
+        """Sub-par touchpoints and moments of truth, gaps (map and data) and friction, each with its evidence.
+
+        Moments of truth rest on the drivers' tested comparison; `samples` > 0 also bootstraps the drivers' model
+        (as `analyze drivers` does), which costs time and only ever removes a driver the model contradicts."""
         unknown = [s for s in sections if s not in SECTIONS]
         if unknown:
             raise UnknownItem(f"unknown section '{unknown[0]}'; choose {', '.join(SECTIONS)}")
@@ -237,7 +240,7 @@ class Experience:
     def _meta_engine(self) -> sa.Engine:
         raise NotImplementedError
 
-    def roadmap_suggest(self, samples: int = 50) -> tuple[list[Opportunity], list[str]]:
+    def roadmap_suggest(self, samples: int = 0) -> tuple[list[Opportunity], list[str]]:
         """Turn the insights into scored opportunities in the map; returns the suggestions and the keys left
         alone because a person wrote or edited them."""
         r = self.settings.roadmap

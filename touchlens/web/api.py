@@ -23,7 +23,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from touchlens import editing
-from touchlens.analyses import attribution
+from touchlens.analyses import compare_attribution
 from touchlens.analytics.attribution import MODELS
 from touchlens.api import Workspace
 from touchlens.errors import BadOption, MapError, TouchlensError, UnknownItem, WorkspaceError
@@ -254,7 +254,7 @@ def get_attribution(
     ws, chosen = _ws(request), every if compare else (model,)
 
     def compute() -> list[dict[str, Any]]:
-        return [attribution(ws, m, by, order, half_life, 0, lookback).to_dict() for m in chosen]
+        return [r.to_dict() for r in compare_attribution(ws, chosen, by, order, half_life, 0, lookback)]
 
     results = state(request).cached("attribution", (chosen, by, order, half_life, lookback), compute)
     return results if compare else results[0]

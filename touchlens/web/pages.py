@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
-from touchlens.analyses import attribution
+from touchlens.analyses import compare_attribution
 from touchlens.analytics.attribution import MODELS
 from touchlens.analytics.drivers import Drivers
 from touchlens.analytics.feedback import FeedbackReport, FeedbackRow
@@ -35,7 +35,6 @@ from touchlens.web.security import PageViewer, state
 
 router = APIRouter(include_in_schema=False)
 T = TypeVar("T")
-INSIGHT_SAMPLES = 20  # bootstrap samples for the drivers behind insights: enough to rank, quick to serve
 ATTRIBUTION_MODELS = (*MODELS, "time-decay")
 NONE = "-"  # the column or row of touchpoints without a stage or channel
 
@@ -127,7 +126,7 @@ def _scorecard(request: Request) -> Scorecard:
 
 
 def _insights(request: Request) -> Insights:
-    return _cached(request, "insights", INSIGHT_SAMPLES, lambda ws: ws.insights(samples=INSIGHT_SAMPLES))
+    return _cached(request, "insights", (), lambda ws: ws.insights())
 
 
 def _flows(request: Request) -> Flows:
@@ -456,7 +455,8 @@ def funnel_page(
 @router.get("/attribution", response_class=HTMLResponse)
 def attribution_page(request: Request, user: PageViewer, by: str = "channel") -> Response:
     def compute(ws: Workspace) -> dict[str, Any]:
-        return {model: attribution(ws, model, by).to_dict() for model in ATTRIBUTION_MODELS}
+        results = compare_attribution(ws, ATTRIBUTION_MODELS, by)
+        return {model: r.to_dict() for model, r in zip(ATTRIBUTION_MODELS, results, strict=True)}
 
     problem, results = None, {}
     try:
