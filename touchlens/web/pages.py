@@ -36,6 +36,7 @@ from touchlens.web.security import PageViewer, state
 router = APIRouter(include_in_schema=False)
 T = TypeVar("T")
 ATTRIBUTION_MODELS = (*MODELS, "time-decay")
+DRIVER_SAMPLES = 0
 NONE = "-"  # the column or row of touchpoints without a stage or channel
 
 
@@ -319,7 +320,8 @@ STAGE_FIELDS = (("tasks", "Tasks"), ("questions", "Questions"), ("weaknesses", "
 
 
 def _drivers(request: Request, outcome: str) -> Drivers:
-    return _cached(request, "drivers", (outcome, INSIGHT_SAMPLES), lambda ws: ws.drivers(outcome, INSIGHT_SAMPLES))
+    # The touchpoint page lists the drivers that name it: the tested comparison is enough there.
+    return _cached(request, "drivers", (outcome, DRIVER_SAMPLES), lambda ws: ws.drivers(outcome, DRIVER_SAMPLES))
 
 
 def _touchpoint_drivers(request: Request, key: str) -> tuple[list[dict[str, Any]], str | None]:
