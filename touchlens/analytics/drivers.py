@@ -18,6 +18,8 @@ from typing import Any
 
 import ibis
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from touchlens.analytics import stats
 from touchlens.analytics.conditions import outcome_predicate
@@ -203,45 +205,52 @@ class DriversQuery:
         )
 
     def run(self, backend: ibis.BaseBackend) -> Drivers:
-        units = backend.to_pyarrow(self.units_expr(backend)).to_pylist()
+        units = backend.to_pyarrow(self.units_expr(backend))
         if self.outcome in ("repeat", "churn"):
             # Repeat and churn are about what follows a purchase: the periods after a first conversion.
-            units = [u for u in units if u["period"] > 0]
-        if not units:
+            units = units.filter(pc.greater(units.column("period"), 0))
+        if not units.num_rows:
             return Drivers(self.outcome, 0, None, [])
         names, x = self._matrix(backend, units)
-        y = np.array([u["churn" if self.outcome == "churn" else "converted"] for u in units], dtype=float)
-        later = np.array([u["period"] > 0 for u in units])
-        effects = {e.name: e for e in self._model(names, x, y, later, units)}
+        y = units.column("churn" if self.outcome == "churn" else "converted").to_numpy().astype(float)
+        later = units.column("period").to_numpy() > 0
+        touches = units.column("touches").to_numpy().astype(float)
+        effects = {e.name: e for e in self._model(names, x, y, later, touches)}
         drivers = _compare(names, x, y, later)
         for d in drivers:
             d.effect = effects.get(d.feature)
         drivers.sort(key=lambda d: (not d.significant, -abs(math.log(d.lift)) if d.lift else 0.0, d.feature))
-        return Drivers(self.outcome, len(units), float(y.mean()), drivers)
+        return Drivers(self.outcome, units.num_rows, float(y.mean()), drivers)
 
-    def _matrix(self, backend: ibis.BaseBackend, units: list[dict[str, Any]]) -> tuple[list[str], Any]:
-        """0/1 columns, one per feature with enough periods on both sides."""
-        index = {(u["customer_id"], u["period"]): i for i, u in enumerate(units)}
-        pairs = backend.to_pyarrow(self.features_expr(backend)).to_pylist()
-        support: dict[str, int] = {}
-        for p in pairs:
-            if (p["customer_id"], p["period"]) in index:
-                support[p["feature"]] = support.get(p["feature"], 0) + 1
+    def _matrix(self, backend: ibis.BaseBackend, units: pa.Table) -> tuple[list[str], Any]:
+        """0/1 columns, one per feature with enough periods on both sides; built with Arrow joins and numpy
+        indexing, since a big store has millions of (period, feature) pairs."""
+        pairs = backend.to_pyarrow(self.features_expr(backend))
+        keys = units.select(["customer_id", "period"]).cast(
+            pa.schema([("customer_id", pa.string()), ("period", pa.int64())])
+        )
+        indexed = keys.append_column("unit", pa.array(np.arange(units.num_rows, dtype=np.int64)))
+        joined = pairs.join(indexed, keys=["customer_id", "period"], join_type="inner")
+        encoded = joined.column("feature").combine_chunks().dictionary_encode()
+        every = encoded.dictionary.to_pylist()
+        codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        support = np.bincount(codes, minlength=len(every))
         excluded = {f"{kind}:{tp}" for kind in KINDS for tp in self.exclude}
+        most = units.num_rows - self.min_periods
         names = sorted(
             f
-            for f, n in support.items()
-            if self.min_periods <= n <= len(units) - self.min_periods and f not in excluded
+            for f, n in zip(every, support.tolist(), strict=True)
+            if self.min_periods <= n <= most and f not in excluded
         )
-        column = {f: j for j, f in enumerate(names)}
-        x = np.zeros((len(units), len(names)))
-        for p in pairs:
-            i, j = index.get((p["customer_id"], p["period"])), column.get(p["feature"])
-            if i is not None and j is not None:
-                x[i, j] = 1.0
+        column = np.full(len(every), -1, dtype=np.int64)
+        for j, f in enumerate(names):
+            column[every.index(f)] = j
+        x = np.zeros((units.num_rows, len(names)))
+        kept = column[codes] >= 0
+        x[joined.column("unit").to_numpy()[kept], column[codes][kept]] = 1.0
         return names, x
 
-    def _model(self, names: list[str], x: Any, y: Any, later: Any, units: list[dict[str, Any]]) -> list[Effect]:
+    def _model(self, names: list[str], x: Any, y: Any, later: Any, touches: Any) -> list[Effect]:
         """The logistic model over the touchpoints seen, low scores and negative comments (one column for
         features that always occur together), with controls for the first period and the period's size."""
         keep, seen_columns = [], set()
@@ -250,7 +259,7 @@ class DriversQuery:
             if name.partition(":")[0] in MODEL_KINDS and column not in seen_columns:
                 keep.append(j)
                 seen_columns.add(column)
-        controls = np.column_stack([~later, np.log1p([u["touches"] for u in units])]).astype(float)
+        controls = np.column_stack([~later, np.log1p(touches)]).astype(float)
         design = np.column_stack([x[:, keep], controls])
         model_names = [names[j] for j in keep] + ["first_period", "touches"]
         return logistic_effects(design, y, model_names, samples=self.samples, seed=self.seed, C=0.5)
