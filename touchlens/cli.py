@@ -337,7 +337,8 @@ def demo(
         ui.out.print(ui.demo_summary(report.to_dict()))
     name, password = demo_admin(target)
     ui.err.print(
-        f"Demo admin (one-time credentials, shown only now): name [bold]{name}[/]  password [bold]{password}[/]"
+        f"Demo admin (one-time credentials, shown only now): name [bold]{name}[/]  password [bold]{password}[/]",
+        soft_wrap=True,  # a password broken over two lines is easy to copy wrong
     )
     if serve:
         serve_workspace(target, host, port)

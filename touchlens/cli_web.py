@@ -42,9 +42,9 @@ def serve(
     ws = _ws(ctx)
     if admin is not None:
         name, password = demo_admin(ws.root, admin)
-        ui.err.print(
-            f"Admin (one-time credentials, shown only now): name [bold]{name}[/]  password [bold]{password}[/]"
-        )
+        shown = f"name [bold]{ui.text(name)}[/]  password [bold]{password}[/]"
+        # soft_wrap: a password broken over two lines is easy to copy wrong.
+        ui.err.print(f"Admin (one-time credentials, shown only now): {shown}", soft_wrap=True)
     if not user_store.list_users(ws.meta_engine()):
         raise TouchlensError("no users yet: add one first with touchlens users add NAME --role admin")
     serve_workspace(ws.root, host, port)
