@@ -32,19 +32,9 @@ EXTRA = ["/touchpoints/product_page", "/api/touchpoints/product_page"]
 def _paths(app: Any) -> list[str]:
     """Every GET page and API route without path parameters."""
     skip = ("/login", "/api/docs", "/api/openapi.json", "/logout", "/docs/oauth2-redirect")
-    return sorted(p for method, p in _routes(app.routes) if method == "GET" and "{" not in p and not p.startswith(skip))
+    from touchlens.web.app import routes
 
-
-def _routes(routes: list[Any], prefix: str = "") -> set[tuple[str, str]]:
-    """(method, path) of every route, inside included routers too (FastAPI 0.16x keeps them nested)."""
-    found: set[tuple[str, str]] = set()
-    for route in routes:
-        inner = getattr(route, "original_router", None)
-        if inner is not None:
-            found |= _routes(inner.routes, prefix + route.include_context.prefix)
-        elif hasattr(route, "methods") and not str(getattr(route, "path", "")).startswith(("/static", "/vendor")):
-            found |= {(method, prefix + route.path) for method in route.methods}
-    return found
+    return sorted(p for method, p in routes(app) if method == "GET" and "{" not in p and not p.startswith(skip))
 
 
 def _measure(n: int) -> list[dict[str, Any]]:

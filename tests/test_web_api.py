@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 import touchlens
@@ -22,7 +21,7 @@ from touchlens import editing
 from touchlens.model.map import Stage, Touchpoint
 from touchlens.store import users as user_store
 from touchlens.web import api as web_api
-from touchlens.web.app import create_app
+from touchlens.web.app import create_app, routes
 from touchlens.web.security import SESSION_COOKIE
 
 MAP = """
@@ -177,20 +176,8 @@ def _expected(who: str, least: str, writes: bool) -> str:
     return "allowed" if allowed else "403"
 
 
-def _routes(routes: list[Any], prefix: str = "") -> set[tuple[str, str]]:
-    """(method, path) of every API route, inside included routers too (FastAPI ≥ 0.16x keeps them nested)."""
-    found: set[tuple[str, str]] = set()
-    for route in routes:
-        inner = getattr(route, "original_router", None)
-        if inner is not None:
-            found |= _routes(inner.routes, prefix + route.include_context.prefix)
-        elif isinstance(route, APIRoute):
-            found |= {(method, prefix + route.path) for method in route.methods}
-    return found
-
-
 def test_every_route_answers_each_role_as_the_rules_say(site: Site) -> None:
-    served = {(m, path) for m, path in _routes(site.app.routes) if path.startswith("/api") and path != "/api/docs"}
+    served = {(m, path) for m, path in routes(site.app) if path.startswith("/api") and path != "/api/docs"}
     assert served - set(ROUTES) == set(), "a route of the app is missing from the role table"
     assert set(ROUTES) - served == set(), "the role table names a route the app does not serve"
     clients = {who: site.client(who) for who in ROLES}

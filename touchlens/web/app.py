@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import plotly
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -64,3 +66,20 @@ def create_app(root: str | Path) -> FastAPI:
         return response
 
     return app
+
+
+def routes(app: FastAPI) -> set[tuple[str, str]]:
+    """(method, path) of every route the app serves, inside included routers too (FastAPI 0.16x keeps them
+    nested): what the role-matrix test and the page benchmark walk."""
+    return _walk(list(app.routes))
+
+
+def _walk(found_routes: list[Any], prefix: str = "") -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    for route in found_routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            found |= _walk(list(inner.routes), prefix + route.include_context.prefix)
+        elif isinstance(route, APIRoute):
+            found |= {(method, prefix + route.path) for method in route.methods or ()}
+    return found
