@@ -441,3 +441,14 @@ def test_every_endpoint_is_in_the_docs_with_its_role() -> None:
     text = (Path(__file__).resolve().parent.parent / "docs" / "web.md").read_text(encoding="utf-8")
     for (method, route), (least, _, _, _) in ROUTES.items():
         assert f"| {method} | `{route}` | {least}" in text, f"docs/web.md does not list {method} {route}"
+
+
+def test_the_touchpoint_page_marks_its_changes_and_shows_their_notes_as_text(site: Site) -> None:
+    ws = site.app.state.web.ws
+    change = ws.add_change("track", datetime(2026, 1, 20).date(), "<script>alert(1)</script> new page")
+    page = site.client("viewer").get("/touchpoints/track")
+    assert page.status_code == 200
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; new page" in page.text
+    assert "<script>alert(1)</script>" not in page.text
+    trend = json.loads(page.text.split('id="trend-data">', 1)[1].split("</script>", 1)[0])
+    assert trend["changes"][0]["id"] == change

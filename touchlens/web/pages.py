@@ -359,10 +359,15 @@ def touchpoint(request: Request, key: str, user: PageViewer) -> Response:
         drivers=drivers,
         drivers_problem=drivers_problem,
         opportunities=[o for o in ws.roadmap() if key in o.touchpoints],
-        trend=series[0] if series else None,
+        # The touchpoint's recorded changes travel with its trend, drawn as markers on the chart.
+        trend={**series[0], "changes": _changes_of(ws, key)} if series else None,
         phases=[p.value for p in Phase],
         target_names=list(Targets.model_fields),
     )
+
+
+def _changes_of(ws: Workspace, key: str) -> list[dict[str, Any]]:
+    return [{"date": c["date"].isoformat(), "note": c["note"], "id": c["id"]} for c in ws.changes(key)]
 
 
 # ---- inventory and matrix --------------------------------------------------------------------------------------

@@ -32,6 +32,12 @@
         connectgaps: true, line: { color: "#2e8b57" } },
     ], Object.assign({}, base, {
       height: 240, yaxis: { title: "events" },
+      // A dashed line at each recorded change, labelled by its id only: Plotly reads some markup in labels, so
+      // the notes (people's text) are listed by the page, escaped, not drawn here.
+      shapes: (data.changes || []).map((c) => ({ type: "line", xref: "x", yref: "paper", x0: c.date, x1: c.date,
+        y0: 0, y1: 1, line: { color: "#c0392b", dash: "dash", width: 1 } })),
+      annotations: (data.changes || []).map((c) => ({ x: c.date, xref: "x", yref: "paper", y: 1, yanchor: "bottom",
+        text: "change " + Number(c.id), showarrow: false, font: { size: 10, color: "#c0392b" } })),
       yaxis2: { title: "CSAT", overlaying: "y", side: "right", range: [0, 1.05], dtick: 0.25, tickformat: ".0%",
         showgrid: false },
       legend: { orientation: "h", y: -0.3 },
