@@ -13,6 +13,7 @@ import pyarrow as pa
 import typer
 
 import touchlens
+from touchlens import cli_admin, cli_privacy
 from touchlens import console as ui
 from touchlens.api import read_map_file
 from touchlens.cli_analyze import analyze_app
@@ -47,6 +48,8 @@ app.add_typer(export_app, name="export")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.command("serve")(serve)
+cli_admin.register(app)
+cli_privacy.register(app)
 quarantine_app = typer.Typer(help="Rows ingest could not use, with the reason.", no_args_is_help=True)
 app.add_typer(quarantine_app, name="quarantine")
 
