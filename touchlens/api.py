@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import duckdb
 import ibis
+import pyarrow as pa
 import sqlalchemy as sa
 
 from touchlens.analyses import Analyses
@@ -31,6 +32,7 @@ from touchlens.experience import Experience
 from touchlens.ingest import pipeline
 from touchlens.ingest.customers import ingest_customers
 from touchlens.ingest.feedback import FeedbackIngest
+from touchlens.ingest.pseudonym import Pseudonymiser
 from touchlens.ingest.readers import EVENT_FORMATS, detect_format, reader_for
 from touchlens.ingest.readers.base import FEEDBACK_COLUMNS, ReaderError, ReadOptions, parse_columns
 from touchlens.ingest.readers.flat import DEFAULT_NAMES
@@ -42,8 +44,8 @@ from touchlens.model.map import Touchpoint, TouchpointMap
 from touchlens.model.mapfile import dotted, dump_map, parse_map
 from touchlens.model.merge import apply_inventory, merge_maps
 from touchlens.model.views import Matrix, TouchpointFilter, filter_touchpoints, matrix
+from touchlens.store import audit, erasure, meta
 from touchlens.store import events as events_store
-from touchlens.store import meta
 from touchlens.store.settings import Settings
 from touchlens.store.workspace import Storage, find_root, init_storage, open_storage
 
@@ -129,6 +131,12 @@ class Workspace(Analyses, Experience):
         if self._shared is None:
             limit = self.settings.store.memory_limit
             self._shared = events_store.connect(self._storage.events_path, memory_limit=limit)
+
+    def writer_cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor of the shared connection for the server's one writer thread."""
+        self.share_connection()
+        assert self._shared is not None
+        return self._shared.cursor()
 
     @property
     def root(self) -> Path:
@@ -229,7 +237,7 @@ class Workspace(Analyses, Experience):
                 paths,
                 lambda path: detect_format(path) if fmt == "auto" else fmt,
                 lambda path, kind: pipeline.EventIngest(con, m, source or kind).run(
-                    path, reader_for(kind)(path, opts), progress
+                    path, self._pseudonymised(con, reader_for(kind)(path, opts)), progress
                 ),
             )
             pipeline.assign_personas(con, m)
@@ -250,6 +258,44 @@ class Workspace(Analyses, Experience):
                 }
                 for kind, reason, n in groups
             ]
+
+    def pseudonymiser(self) -> Pseudonymiser | None:
+        """The settings' pseudonymiser, or None when ids are stored as sent."""
+        privacy = self.settings.privacy
+        return Pseudonymiser(privacy.salt) if privacy.pseudonymise else None
+
+    def _pseudonymised(
+        self, con: duckdb.DuckDBPyConnection, batches: Iterator[pa.RecordBatch]
+    ) -> Iterator[pa.RecordBatch]:
+        """The reader's batches with customer ids pseudonymised when the settings say so (on a cursor of its
+        own: the batches may be read on another thread)."""
+        pseudo = self.pseudonymiser()
+        return pseudo.batches(con.cursor(), batches) if pseudo else batches
+
+    def stored_id(self, customer_id: str) -> str:
+        """The id as the store holds it: the pseudonym when pseudonymisation is on."""
+        pseudo = self.pseudonymiser()
+        return pseudo.one(customer_id) if pseudo else customer_id.strip()
+
+    def forget(self, customer_ids: Sequence[str], actor: str, suppress: bool = True) -> list[dict[str, int]]:
+        """Erase customers from events, feedback, customers and quarantine, record each erasure (who, when,
+        how many rows: never the id) and, unless `suppress` is False, drop their later events at ingest."""
+        with self.events() as con:
+            found = [erasure.erase(con, self.stored_id(c), actor, suppress) for c in customer_ids]
+            erasure.compact(con)
+        for counts in found:
+            self.record_erasure(actor, counts, suppress)
+        return found
+
+    def record_erasure(self, actor: str, counts: dict[str, int], suppressed: bool) -> None:
+        audit.record(self.meta_engine(), actor, "erase", "customer", rows=counts, suppressed=suppressed)
+
+    def lift_suppression(self, customer_ids: Sequence[str], actor: str) -> list[bool]:
+        """Let events of these (erased) customers in again; True for each whose suppression was lifted."""
+        with self.events() as con:
+            lifted = [erasure.lift(con, self.stored_id(c)) for c in customer_ids]
+        audit.record(self.meta_engine(), actor, "suppression-lift", "customer", count=sum(lifted))
+        return lifted
 
     def clear_quarantine(self) -> int:
         with self.events() as con:
@@ -280,7 +326,7 @@ class Workspace(Analyses, Experience):
                 paths,
                 lambda path: detect_feedback_format(path) if fmt == "auto" else fmt,
                 lambda path, kind: FeedbackIngest(con, m, source or kind, window).run(
-                    path, FEEDBACK_READERS[kind](path, opts), progress
+                    path, self._pseudonymised(con, FEEDBACK_READERS[kind](path, opts)), progress
                 ),
             )
 

@@ -30,6 +30,9 @@ Progress = Callable[[int], None]
 IDENTIFY = "$identify"
 
 
+COUNTS = ("read", "accepted", "duplicates", "quarantined", "suppressed", "unmapped", "identified", "seconds")
+
+
 @dataclass
 class IngestReport:
     """Counts of one run (numbers are of this run only)."""
@@ -38,6 +41,7 @@ class IngestReport:
     accepted: int = 0
     duplicates: int = 0
     quarantined: int = 0
+    suppressed: int = 0
     unmapped: int = 0
     identified: int = 0
     by_touchpoint: Counter[str] = field(default_factory=Counter)
@@ -45,7 +49,7 @@ class IngestReport:
     files: list[str] = field(default_factory=list)
 
     def add(self, other: IngestReport) -> None:
-        for name in ("read", "accepted", "duplicates", "quarantined", "unmapped", "identified", "seconds"):
+        for name in COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.by_touchpoint.update(other.by_touchpoint)
 
@@ -55,6 +59,7 @@ class IngestReport:
             "accepted": self.accepted,
             "duplicates": self.duplicates,
             "quarantined": self.quarantined,
+            "suppressed": self.suppressed,
             "unmapped": self.unmapped,
             "identified": self.identified,
             "by_touchpoint": dict(sorted(self.by_touchpoint.items())),
@@ -107,6 +112,7 @@ SELECT *,
     WHEN event IS NULL THEN 'no event name'
     WHEN ts IS NULL THEN 'unparseable timestamp'
     WHEN ts < TIMESTAMPTZ '1990-01-01' OR ts > CAST(? AS TIMESTAMPTZ) + INTERVAL 1 DAY THEN 'impossible timestamp'
+    WHEN {suppressed} THEN 'suppressed'
   END AS reason,
   CASE
     WHEN _error IS NOT NULL THEN _field
@@ -132,7 +138,12 @@ FROM (
 """
 
 
+# Erased customers' events are dropped, not quarantined: quarantine keeps the raw record, which names them.
+SUPPRESSED_SQL = "sha256(customer_id) IN (SELECT customer_key FROM suppressions)"
+
+
 def _stage(con: duckdb.DuckDBPyConnection, batch: pa.RecordBatch, now: datetime, m: TouchpointMap, source: str) -> None:
+    any_suppressed = con.execute("SELECT 1 FROM suppressions LIMIT 1").fetchone() is not None
     con.register("_batch", batch)
     schema = batch.schema
     given = [name for name in schema.names if name.startswith("__p") and name.endswith("_in")]
@@ -142,6 +153,7 @@ def _stage(con: duckdb.DuckDBPyConnection, batch: pa.RecordBatch, now: datetime,
         props=_props_sql(schema.field("properties").type),
         prop_columns=f", {props.sql}" if props.sql else "",
         inner_props="".join(f", b.{name} AS {name}" for name in given),
+        suppressed=SUPPRESSED_SQL if any_suppressed else "false",
     )
     con.execute(sql, [source, now, *props.params])
     con.unregister("_batch")
@@ -155,7 +167,7 @@ SELECT ?, 'events', ?, _row, field, reason,
   COALESCE(_raw, to_json({'customer_id': customer_id, 'ts': CAST(ts_raw AS VARCHAR), 'event': event, 'channel': channel,
                           'event_id': given_id, 'properties': properties})::VARCHAR),
   ?
-FROM _stage s WHERE reason IS NOT NULL
+FROM _stage s WHERE reason IS NOT NULL AND reason <> 'suppressed'
   -- A re-run reports the same bad rows again but stores each only once.
   AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.kind = 'events' AND q.source = ? AND q.file = ?
                   AND q."row" = s._row AND q.reason = s.reason)
@@ -224,26 +236,34 @@ class EventIngest:
         return report
 
     def _batch(self, path: Path, batch: pa.RecordBatch) -> IngestReport:
+        with transaction(self.con):
+            return self.store(batch, str(path))
+
+    def store(self, batch: pa.RecordBatch, file: str | None) -> IngestReport:
+        """Stage, check, dedupe and insert one batch inside the caller's transaction. Bad rows go to quarantine
+        under `file`; with `file` None the caller quarantines them (they stay in ``_stage``)."""
         report = IngestReport(read=batch.num_rows)
         con = self.con
-        with transaction(con):
-            _stage(con, batch, self.now, self.m, self.source)
-            con.execute(QUARANTINE_SQL, [self.source, str(path), self.now, self.source, str(path)])
-            con.execute(HITS_SQL, [self.source])
-            insert = INSERT_SQL.format(touchpoint=self.rules.sql, identify=IDENTIFY)
-            report.accepted = _count(con.execute(insert, [self.source, *self.rules.params, self.now]))
-            bad, valid, identified = con.execute(
-                "SELECT count(*) FILTER (reason IS NOT NULL), count(*) FILTER (reason IS NULL AND event <> ?), "
-                "count(*) FILTER (reason IS NULL AND event = ?) FROM _stage",
-                [IDENTIFY, IDENTIFY],
-            ).fetchone() or (0, 0, 0)
-            report.quarantined, report.duplicates, report.identified = (
-                bad,
-                valid - report.accepted,
-                identified,
-            )
-            if identified:
-                apply_identifies(con)
+        _stage(con, batch, self.now, self.m, self.source)
+        if file is not None:
+            con.execute(QUARANTINE_SQL, [self.source, file, self.now, self.source, file])
+        con.execute(HITS_SQL, [self.source])
+        insert = INSERT_SQL.format(touchpoint=self.rules.sql, identify=IDENTIFY)
+        report.accepted = _count(con.execute(insert, [self.source, *self.rules.params, self.now]))
+        bad, suppressed, valid, identified = con.execute(
+            "SELECT count(*) FILTER (reason IS NOT NULL AND reason <> 'suppressed'), "
+            "count(*) FILTER (reason = 'suppressed'), count(*) FILTER (reason IS NULL AND event <> ?), "
+            "count(*) FILTER (reason IS NULL AND event = ?) FROM _stage",
+            [IDENTIFY, IDENTIFY],
+        ).fetchone() or (0, 0, 0, 0)
+        report.quarantined, report.suppressed, report.duplicates, report.identified = (
+            bad,
+            suppressed,
+            valid - report.accepted,
+            identified,
+        )
+        if identified:
+            apply_identifies(con)
         return report
 
     def _finish(self, path: Path, report: IngestReport) -> None:
@@ -360,10 +380,15 @@ def apply_identifies(con: duckdb.DuckDBPyConnection) -> None:
 
 def assign_personas(con: duckdb.DuckDBPyConnection, m: TouchpointMap) -> None:
     """Set every customer's persona from the map's segment rules (first match in map order)."""
-    expr = compile_personas([(p.key, p.segment) for p in m.personas])
     with transaction(con):
-        # The SQL text is compiled from our own column names; every map value is a bound parameter.
-        con.execute(f"UPDATE customers SET persona = {expr.sql}", expr.params)  # noqa: S608
+        apply_persona_rules(con, m)
+
+
+def apply_persona_rules(con: duckdb.DuckDBPyConnection, m: TouchpointMap, where: str = "true") -> None:
+    """Personas of the customers `where` selects (our own SQL, never user text), in the caller's transaction."""
+    expr = compile_personas([(p.key, p.segment) for p in m.personas])
+    # The SQL text is compiled from our own column names; every map value is a bound parameter.
+    con.execute(f"UPDATE customers SET persona = {expr.sql} WHERE {where}", expr.params)  # noqa: S608
 
 
 def remap(con: duckdb.DuckDBPyConnection, m: TouchpointMap) -> dict[str | None, int]:

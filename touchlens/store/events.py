@@ -65,6 +65,18 @@ CREATE TABLE IF NOT EXISTS quarantine (
     raw VARCHAR,
     "at" TIMESTAMPTZ NOT NULL
 );
+-- Customers erased on request: later events for them are dropped at ingest (unless the suppression is lifted).
+-- Only a SHA-256 of the stored id is kept, so this table names nobody.
+CREATE TABLE IF NOT EXISTS suppressions (
+    customer_key VARCHAR PRIMARY KEY,
+    since TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS erasures (
+    "at" TIMESTAMPTZ NOT NULL,
+    actor VARCHAR NOT NULL,
+    customer_key VARCHAR NOT NULL,
+    rows JSON NOT NULL
+);
 CREATE TABLE IF NOT EXISTS ingest_log (
     source VARCHAR NOT NULL,
     kind VARCHAR NOT NULL,
@@ -79,7 +91,7 @@ CREATE TABLE IF NOT EXISTS ingest_log (
 );
 """
 
-TABLES = ("events", "feedback", "customers", "quarantine", "ingest_log")
+TABLES = ("events", "feedback", "customers", "quarantine", "suppressions", "erasures", "ingest_log")
 
 
 class EventsStoreError(TouchlensError):

@@ -52,6 +52,35 @@ class IngestSettings(BaseModel):
     )
 
 
+class LiveSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_message_kb: int = Field(
+        default=32, gt=0, le=1024, description="Largest message (KB) the live endpoint takes; a larger one is refused."
+    )
+    max_batch_kb: int = Field(
+        default=500, gt=0, le=16384, description="Largest request body (KB) the live endpoint takes (400 beyond)."
+    )
+    group_rows: int = Field(
+        default=20_000,
+        gt=0,
+        description="Most live events the single writer commits in one transaction (requests queued meanwhile).",
+    )
+
+
+class PrivacySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pseudonymise: bool = Field(
+        default=False,
+        description="Replace customer ids with a salted HMAC-SHA256 at ingest, before anything is stored.",
+    )
+    salt: str = Field(
+        default="",
+        description="The HMAC secret for pseudonymise (16+ characters); better set as TOUCHLENS_PRIVACY__SALT.",
+    )
+
+
 class RoadmapSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     now_score: float = Field(
@@ -78,6 +107,10 @@ class Settings(BaseSettings):
 
     store: StoreSettings = Field(default_factory=StoreSettings, description="Where the workspace keeps its data.")
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="How files are read in.")
+    live: LiveSettings = Field(default_factory=LiveSettings, description="The live ingestion endpoint (/v1).")
+    privacy: PrivacySettings = Field(
+        default_factory=PrivacySettings, description="Pseudonymisation of customer ids at ingest."
+    )
     roadmap: RoadmapSettings = Field(
         default_factory=RoadmapSettings, description="How suggested opportunities are placed Now / Next / Later."
     )

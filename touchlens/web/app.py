@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 import touchlens
-from touchlens.web import api, auth, pages
+from touchlens.web import api, auth, collect, pages, privacy
 from touchlens.web.security import SignInRequired
 from touchlens.web.state import WebState
 
@@ -33,11 +35,15 @@ def create_app(root: str | Path) -> FastAPI:
         docs_url="/api/docs",
         openapi_url="/api/openapi.json",
         redoc_url=None,
+        lifespan=_lifespan,
     )
-    app.state.web = WebState(ws)
+    web = WebState(ws)
+    app.state.web = web
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(auth.router)
     app.include_router(api.router)
+    app.include_router(collect.router)
+    app.include_router(privacy.router)
     app.include_router(pages.router)
 
     @app.get("/vendor/plotly.min.js", include_in_schema=False)
@@ -66,6 +72,15 @@ def create_app(root: str | Path) -> FastAPI:
         return response
 
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    # On a clean shutdown the writer commits what is queued; after a crash, unacknowledged batches are resent.
+    writer = app.state.web.live
+    if writer is not None:
+        writer.stop()
 
 
 def routes(app: FastAPI) -> set[tuple[str, str]]:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
 from touchlens.api import Workspace
+from touchlens.ingest.live import LiveWriter
 
 T = TypeVar("T")
 CACHE_SIZE = 256
@@ -20,6 +21,8 @@ class WebState:
         self.ws = ws
         self._cache: OrderedDict[Hashable, Any] = OrderedDict()
         self._lock = threading.Lock()
+        self.lock = threading.Lock()  # guards starting the live writer
+        self.live: LiveWriter | None = None
 
     def data_version(self) -> tuple[Any, ...]:
         """Changes whenever events, feedback, customers or the map change: the cache's key."""

@@ -1,0 +1,326 @@
+"""Live events: messages from the ingestion endpoint, committed in groups by one writer thread.
+
+Requests hand their messages to the writer and wait. The writer takes everything queued (up to `group_rows`
+events), stores it in one transaction and only then answers each request, so an acknowledged event survives a
+crash (DuckDB writes its log on commit) and an unacknowledged one may be sent again: dedupe on `messageId`
+makes the retry safe. Readers use their own cursors and never wait for the writer.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import duckdb
+import pyarrow as pa
+
+from touchlens.ingest.pipeline import EventIngest, IngestReport, apply_persona_rules
+from touchlens.ingest.pseudonym import Pseudonymiser
+from touchlens.ingest.readers.base import RowBatcher
+from touchlens.ingest.readers.segment import TYPES, message_values
+from touchlens.model.map import TouchpointMap
+from touchlens.store.events import transaction
+
+LIVE_FILE = "live"
+T = TypeVar("T")
+MAP_CHECK_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A message of a request that was not stored, and why."""
+
+    index: int
+    message_id: str | None
+    reason: str
+    field: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "messageId": self.message_id, "reason": self.reason, "field": self.field}
+
+
+@dataclass
+class Outcome:
+    """What became of one request's messages."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    suppressed: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "success": True,
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "suppressed": self.suppressed,
+            "rejected": [r.to_dict() for r in self.rejected],
+        }
+
+
+@dataclass
+class Submission:
+    """One request's messages as canonical rows (``_row`` = the message's place, from 1)."""
+
+    source: str
+    file: str
+    batch: pa.RecordBatch
+    ids: list[str | None]
+    future: Future[Outcome] = field(default_factory=Future)
+
+
+def prepare(source: str, body: bytes, messages: list[Any], max_message_bytes: int) -> Submission:
+    """Canonical rows of a request's messages; a message too large, not an object or of an unknown type is kept
+    as a row with its error, so it is quarantined with the others' checks."""
+    batcher = RowBatcher(size=len(messages) + 1)
+    ids: list[str | None] = []
+    for index, message in enumerate(messages, start=1):
+        raw = json.dumps(message, ensure_ascii=False, default=str)
+        ids.append(_message_id(message))
+        if len(raw.encode()) > max_message_bytes:
+            batcher.add(index, raw[:2000], {}, (f"message larger than {max_message_bytes // 1024} KB", "message"))
+        elif not isinstance(message, dict):
+            batcher.add(index, raw, {}, ("not a JSON object", "message"))
+        elif message.get("type", "track") not in TYPES:
+            batcher.add(index, raw, {}, (f"unsupported message type '{message.get('type')}'", "type"))
+        else:
+            batcher.add(index, raw, message_values(message))
+    batches = list(batcher.flush())
+    # The same body sent again has the same label, so a retried bad message is quarantined once.
+    label = f"{LIVE_FILE}:{source}:{hashlib.sha256(body).hexdigest()[:32]}"
+    return Submission(source, label, batches[0] if batches else _empty(), ids)
+
+
+def _message_id(message: Any) -> str | None:
+    found = message.get("messageId") if isinstance(message, dict) else None
+    return str(found) if found is not None else None
+
+
+def _empty() -> pa.RecordBatch:
+    batcher = RowBatcher()
+    batcher.add(0, None, {})
+    return next(batcher.flush()).slice(0, 0)
+
+
+@dataclass
+class Job:
+    """Work for the writer's thread, with its result."""
+
+    work: Callable[[duckdb.DuckDBPyConnection], Any]
+    future: Future[Any] = field(default_factory=Future)
+
+    def run(self, con: duckdb.DuckDBPyConnection) -> None:
+        try:
+            self.future.set_result(self.work(con))
+        except Exception as exc:  # handed to whoever waits on the future
+            self.future.set_exception(exc)
+
+
+class LiveWriter:
+    """The one writer of live events into the store; `submit` from any thread, results come as futures."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        current_map: Callable[[], tuple[str | None, TouchpointMap]],
+        group_rows: int = 20_000,
+        pseudonymiser: Pseudonymiser | None = None,
+    ) -> None:
+        self._con = con
+        self._current_map = current_map
+        self._group_rows = group_rows
+        self._pseudo = pseudonymiser
+        self._queue: queue.Queue[Submission | Job | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._loop, name="touchlens-live-writer", daemon=True)
+        self._started = datetime.now(UTC)
+        self._ingests: dict[str, EventIngest] = {}
+        self._map: tuple[str | None, TouchpointMap] | None = None
+        self._map_checked = 0.0
+        self.total = IngestReport()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Commit what is queued, then end the thread."""
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def queued(self) -> int:
+        """Requests waiting for the writer."""
+        return self._queue.qsize()
+
+    def submit(self, submission: Submission) -> Future[Outcome]:
+        if not self._thread.is_alive():
+            submission.future.set_exception(RuntimeError("the live writer is not running"))
+        else:
+            self._queue.put(submission)
+        return submission.future
+
+    def call(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> Future[T]:
+        """Run `work` on the writer's thread, between commits: other writes (erasure) never race live ones."""
+        job = Job(work)
+        if self._thread.is_alive():
+            self._queue.put(job)
+        else:
+            job.future.set_exception(RuntimeError("the live writer is not running"))
+        return job.future
+
+    def _loop(self) -> None:
+        carried: list[Submission | Job | None] = []  # an item that ended the last group, handled next
+        while True:
+            first = carried.pop() if carried else self._queue.get()
+            if first is None:
+                return
+            if isinstance(first, Job):
+                first.run(self._con)
+                continue
+            group, rows = [first], first.batch.num_rows
+            while rows < self._group_rows:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if not isinstance(more, Submission):  # a job or the end: after this group
+                    carried.append(more)
+                    break
+                group.append(more)
+                rows += more.batch.num_rows
+            self._commit(group)
+
+    def _commit(self, group: list[Submission]) -> None:
+        """One transaction for the whole group; every request hears the result only after it."""
+        try:
+            with transaction(self._con):
+                outcomes = [o for source in {s.source for s in group} for o in self._store(source, group)]
+                self._log()
+        except Exception as exc:  # every waiting request gets the error: nothing of the group was stored
+            for submission in group:
+                submission.future.set_exception(exc)
+            return
+        for submission, outcome in outcomes:
+            submission.future.set_result(outcome)
+
+    def _store(self, source: str, group: list[Submission]) -> list[tuple[Submission, Outcome]]:
+        mine = [s for s in group if s.source == source]
+        offsets, batches, at = [], [], 0
+        for submission in mine:
+            offsets.append(at)
+            batches.append(_renumbered(submission.batch, at))
+            at += submission.batch.num_rows
+        if at == 0:
+            return [(s, Outcome()) for s in mine]
+        combined = pa.Table.from_batches(batches).combine_chunks().to_batches(max_chunksize=at)[0]
+        if self._pseudo is not None:
+            combined = self._pseudo.batch(self._con, combined)
+        ingest = self._ingest(source)
+        report = ingest.store(combined, None)
+        self.total.add(report)
+        rows = self._con.execute(
+            "SELECT _row, reason, field, _row IN (SELECT _row FROM _skip) FROM _stage "
+            "WHERE reason IS NOT NULL OR _row IN (SELECT _row FROM _skip)"
+        ).fetchall()
+        self._quarantine(source, mine, offsets)
+        self._customers(ingest.m)
+        return _outcomes(mine, offsets, rows)
+
+    def _quarantine(self, source: str, mine: list[Submission], offsets: list[int]) -> None:
+        """Bad messages under their request's label and place, once however often the request is retried."""
+        bad = self._con.execute(
+            "SELECT _row, field, reason, _error, _raw FROM _stage WHERE reason IS NOT NULL AND reason <> 'suppressed'"
+        ).fetchall()
+        now = datetime.now(UTC)
+        for row, field_name, reason, error, raw in bad:
+            at, index = _owner(offsets, row)
+            submission = mine[at]
+            detail = (error[len(reason) + 1 :].strip() or None) if error else None
+            key = [source, submission.file, index, reason]
+            self._con.execute(
+                "INSERT INTO quarantine SELECT ?, 'events', ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS "
+                "(SELECT 1 FROM quarantine WHERE kind = 'events' AND source = ? AND file = ? AND \"row\" = ? "
+                "AND reason = ?)",
+                [source, submission.file, index, field_name, reason, detail, raw, now, *key],
+            )
+
+    def _customers(self, m: TouchpointMap) -> None:
+        """First and last seen of the group's customers (only theirs: the table may be large), then personas."""
+        self._con.execute(
+            "INSERT INTO customers (customer_id, first_seen, last_seen) "
+            "SELECT customer_id, min(ts), max(ts) FROM _stage "
+            "WHERE reason IS NULL AND event <> '$identify' AND _row NOT IN (SELECT _row FROM _skip) GROUP BY 1 "
+            "ON CONFLICT (customer_id) DO UPDATE SET "
+            "first_seen = least(customers.first_seen, excluded.first_seen), "
+            "last_seen = greatest(customers.last_seen, excluded.last_seen)"
+        )
+        apply_persona_rules(self._con, m, "customer_id IN (SELECT customer_id FROM _stage WHERE reason IS NULL)")
+
+    def _ingest(self, source: str) -> EventIngest:
+        """The compiled rules of the current map, rebuilt when the map changes (checked once a second)."""
+        if self._map is None or time.monotonic() - self._map_checked > MAP_CHECK_SECONDS:
+            found = self._current_map()
+            if self._map is None or found[0] != self._map[0]:
+                self._ingests.clear()
+            self._map, self._map_checked = found, time.monotonic()
+        if source not in self._ingests:
+            self._ingests[source] = EventIngest(self._con, self._map[1], source)
+        ingest = self._ingests[source]
+        ingest.now = datetime.now(UTC)
+        return ingest
+
+    def _log(self) -> None:
+        """One ingest-log row for this writer's run, its counts brought up to date in the same transaction
+        (the web cache keys on it, so pages show live data)."""
+        t = self.total
+        values = [t.read, t.accepted, t.duplicates, t.quarantined, datetime.now(UTC)]
+        updated = self._con.execute(
+            "UPDATE ingest_log SET rows_read = ?, accepted = ?, duplicates = ?, quarantined = ?, finished = ? "
+            "WHERE kind = 'events' AND source = 'live' AND file = ? AND started = ? RETURNING 1",
+            [*values, LIVE_FILE, self._started],
+        ).fetchall()
+        if not updated:
+            self._con.execute(
+                "INSERT INTO ingest_log VALUES ('live', 'events', ?, NULL, ?, ?, ?, ?, ?, ?)",
+                [LIVE_FILE, *values[:4], self._started, values[4]],
+            )
+
+
+def _renumbered(batch: pa.RecordBatch, offset: int) -> pa.RecordBatch:
+    """Rows numbered across the group, so one staging pass serves every request in it."""
+    index = batch.schema.get_field_index("_row")
+    rows = pa.array(range(offset + 1, offset + batch.num_rows + 1), pa.int64())
+    return batch.set_column(index, batch.schema.field(index), rows)
+
+
+def _owner(offsets: list[int], row: int) -> tuple[int, int]:
+    """Which request of the group a row came from, and its place in that request."""
+    at = bisect.bisect_left(offsets, row) - 1
+    return at, row - offsets[at]
+
+
+def _outcomes(
+    mine: list[Submission], offsets: list[int], rows: list[tuple[int, str | None, str | None, bool]]
+) -> list[tuple[Submission, Outcome]]:
+    outcomes = [Outcome() for _ in mine]
+    not_accepted = [0] * len(mine)
+    for row, reason, field_name, duplicate in rows:
+        at, index = _owner(offsets, row)
+        submission, outcome = mine[at], outcomes[at]
+        not_accepted[at] += 1
+        if reason == "suppressed":
+            outcome.suppressed += 1
+        elif reason is not None:
+            outcome.rejected.append(Rejected(index, submission.ids[index - 1], reason, field_name))
+        elif duplicate:
+            outcome.duplicates += 1
+    for at, submission in enumerate(mine):
+        outcomes[at].accepted = submission.batch.num_rows - not_accepted[at]
+    return list(zip(mine, outcomes, strict=True))

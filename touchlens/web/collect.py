@@ -1,0 +1,248 @@
+"""The live ingestion endpoint: Segment's HTTP API (`/v1/batch`, `/v1/track`, `/v1/identify`, `/v1/page`,
+`/v1/screen`), authenticated by write keys, answered only after the events are committed.
+
+A write key comes as Basic auth (the key as user name, no password, as Segment's libraries send it) or as a
+bearer token. It sends events and reads nothing; a user's session or API token cannot send here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import threading
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from touchlens.ingest.live import LiveWriter, Outcome, prepare
+from touchlens.ingest.pseudonym import Pseudonymiser
+from touchlens.store import keys as key_store
+from touchlens.store.keys import WriteKey
+from touchlens.web.state import WebState
+
+KEY_CACHE_SECONDS = 10.0  # a revoked key stops working within this long
+MAX_QUEUED = 2000  # requests waiting for the writer; beyond it the answer is 503 and the client retries
+CHALLENGE = {"WWW-Authenticate": 'Basic realm="touchlens ingest"'}
+
+
+class Rejection(BaseModel):
+    index: int = Field(description="The message's place in the request, from 1.")
+    messageId: str | None = Field(description="The message's id, when it had one.")  # Segment's name
+    reason: str
+    field: str | None
+
+
+class LiveAnswer(BaseModel):
+    """What became of each message of a request: only sent once they are committed."""
+
+    success: bool
+    accepted: int = Field(description="Messages stored now (events, and identify calls applied to customers).")
+    duplicates: int = Field(description="Messages whose messageId was already stored: a retry, stored once.")
+    suppressed: int = Field(description="Events of erased customers, dropped.")
+    rejected: list[Rejection] = Field(description="Messages quarantined, with the reason; the others were stored.")
+
+
+class LiveError(BaseModel):
+    success: bool = False
+    detail: str
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": LiveError, "description": "The body is too large, not JSON, or not a batch; nothing stored."},
+    401: {"model": LiveError, "description": "No valid write key."},
+    503: {"model": LiveError, "description": "The store could not commit; nothing stored, send it again."},
+}
+MESSAGE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "type": {"type": "string"},
+        "messageId": {"type": "string"},
+        "userId": {"type": "string"},
+        "anonymousId": {"type": "string"},
+        "event": {"type": "string"},
+        "timestamp": {"type": "string"},
+        "properties": {"type": "object"},
+        "traits": {"type": "object"},
+        "context": {"type": "object"},
+    },
+}
+
+
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+router = APIRouter(prefix="/v1", tags=["live ingestion"])
+
+
+class KeyCache:
+    """Write keys looked up by their secret, remembered briefly so a busy sender costs no query per request."""
+
+    def __init__(self) -> None:
+        self._found: dict[tuple[str, str], tuple[float, WriteKey | None]] = {}
+        self._lock = threading.Lock()
+
+    def find(self, state: WebState, secret: str) -> WriteKey | None:
+        now, at = time.monotonic(), (str(state.ws.root), secret)
+        with self._lock:
+            hit = self._found.get(at)
+        if hit and now - hit[0] < KEY_CACHE_SECONDS:
+            return hit[1]
+        found = key_store.find_key(state.ws.meta_engine(), secret)
+        with self._lock:
+            if len(self._found) > 1000:
+                self._found.clear()
+            self._found[at] = (now, found)
+        return found
+
+
+def live_writer(state: WebState) -> LiveWriter:
+    """The app's one writer, started on the first live request."""
+    with state.lock:
+        writer = state.live
+        if writer is None:
+            ws = state.ws
+            privacy = ws.settings.privacy
+            pseudo = Pseudonymiser(privacy.salt) if privacy.pseudonymise else None
+            writer = LiveWriter(
+                ws.writer_cursor(),
+                lambda: (ws.map_version(), ws.map_or_empty()),
+                ws.settings.live.group_rows,
+                pseudo,
+            )
+            writer.start()
+            state.live = writer
+        return writer
+
+
+def _secret(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip() or None
+    if scheme.lower() == "basic":
+        try:
+            user, _, _ = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return user or None
+    return None
+
+
+def write_key(request: Request) -> WriteKey:
+    """The write key the request carries; 401 otherwise."""
+    state: WebState = request.app.state.web
+    secret = _secret(request)
+    found = _keys.find(state, secret) if secret else None
+    if found is None or found.scope != "ingest":
+        raise HTTPException(401, "send a write key: Basic auth with the key as user name, or Bearer KEY", CHALLENGE)
+    return found
+
+
+_keys = KeyCache()
+Key = Annotated[WriteKey, Depends(write_key)]
+
+
+def _fail(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"success": False, "detail": detail}, status_code=status, headers=headers)
+
+
+async def _read(request: Request, limit: int) -> bytes | None:
+    """The body, or None once it passes `limit` bytes (read no further than that)."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _receive(request: Request, key: WriteKey, kind: str | None) -> Response:
+    """Read, check and hand one request to the writer; answer when its messages are committed."""
+    state: WebState = request.app.state.web
+    live = state.ws.settings.live
+    body = await _read(request, live.max_batch_kb * 1024)
+    if body is None:
+        return _fail(400, f"request body larger than {live.max_batch_kb} KB; send smaller batches")
+    try:
+        doc = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return _fail(400, f"the body is not valid JSON: {exc}")
+    messages = _messages(doc, kind)
+    if isinstance(messages, str):
+        return _fail(400, messages)
+    writer = live_writer(state)
+    if writer.queued() > MAX_QUEUED:
+        return _fail(503, "the writer is busy; send again shortly", {"Retry-After": "1"})
+    submission = prepare(key.source, body, messages, live.max_message_kb * 1024)
+    try:
+        outcome: Outcome = await asyncio.wrap_future(writer.submit(submission))
+    except Exception as exc:  # the store refused the commit (disk full, read-only): nothing of it was stored
+        return _fail(503, f"the events store could not commit this batch ({exc}); nothing was stored, send it again")
+    return JSONResponse(outcome.to_dict())
+
+
+def _messages(doc: Any, kind: str | None) -> list[Any] | str:
+    """The request's messages, or why the request as a whole is unusable."""
+    if kind is not None:
+        if not isinstance(doc, dict):
+            return "the body must be one JSON object (a message)"
+        return [{"type": kind, **doc} if "type" not in doc else doc]
+    if not isinstance(doc, dict) or not isinstance(doc.get("batch"), list):
+        return 'the body must be a JSON object with a "batch" list of messages'
+    shared = doc.get("context")
+    if not isinstance(shared, dict):
+        return list(doc["batch"])
+    # Segment lets a batch carry a context for all its messages; a message's own context wins.
+    return [
+        {**m, "context": {**shared, **(m["context"] if isinstance(m.get("context"), dict) else {})}}
+        if isinstance(m, dict)
+        else m
+        for m in doc["batch"]
+    ]
+
+
+@router.post(
+    "/batch",
+    response_model=LiveAnswer,
+    responses=ERRORS,
+    openapi_extra=_body(
+        {"type": "object", "required": ["batch"], "properties": {"batch": {"type": "array", "items": MESSAGE_SCHEMA}}}
+    ),
+)
+async def batch(request: Request, key: Key) -> Response:
+    """Many messages of any type; each is stored, or quarantined with the reason given back."""
+    return await _receive(request, key, None)
+
+
+@router.post("/track", response_model=LiveAnswer, responses=ERRORS, openapi_extra=_body(MESSAGE_SCHEMA))
+async def track(request: Request, key: Key) -> Response:
+    """One event."""
+    return await _receive(request, key, "track")
+
+
+@router.post("/identify", response_model=LiveAnswer, responses=ERRORS, openapi_extra=_body(MESSAGE_SCHEMA))
+async def identify(request: Request, key: Key) -> Response:
+    """Traits of a customer, merged into their attributes."""
+    return await _receive(request, key, "identify")
+
+
+@router.post("/page", response_model=LiveAnswer, responses=ERRORS, openapi_extra=_body(MESSAGE_SCHEMA))
+async def page(request: Request, key: Key) -> Response:
+    """A page view (stored as the event `page_viewed`)."""
+    return await _receive(request, key, "page")
+
+
+@router.post("/screen", response_model=LiveAnswer, responses=ERRORS, openapi_extra=_body(MESSAGE_SCHEMA))
+async def screen(request: Request, key: Key) -> Response:
+    """A screen view in an app (stored as the event `screen_viewed`)."""
+    return await _receive(request, key, "screen")
