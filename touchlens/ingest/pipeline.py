@@ -241,7 +241,8 @@ class EventIngest:
 
     def store(self, batch: pa.RecordBatch, file: str | None) -> IngestReport:
         """Stage, check, dedupe and insert one batch inside the caller's transaction. Bad rows go to quarantine
-        under `file`; with `file` None the caller quarantines them (they stay in ``_stage``)."""
+        under `file`; with `file` None the caller quarantines them and counts outcomes from ``_stage`` and
+        ``_skip`` itself (only `accepted` is set then)."""
         report = IngestReport(read=batch.num_rows)
         con = self.con
         _stage(con, batch, self.now, self.m, self.source)
@@ -250,6 +251,10 @@ class EventIngest:
         con.execute(HITS_SQL, [self.source])
         insert = INSERT_SQL.format(touchpoint=self.rules.sql, identify=IDENTIFY)
         report.accepted = _count(con.execute(insert, [self.source, *self.rules.params, self.now]))
+        if file is None:
+            if IDENTIFY in batch.column("event").to_pylist():
+                apply_identifies(con)
+            return report
         bad, suppressed, valid, identified = con.execute(
             "SELECT count(*) FILTER (reason IS NOT NULL AND reason <> 'suppressed'), "
             "count(*) FILTER (reason = 'suppressed'), count(*) FILTER (reason IS NULL AND event <> ?), "

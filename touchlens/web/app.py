@@ -13,6 +13,8 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import touchlens
 from touchlens.web import api, auth, collect, pages, privacy
@@ -54,24 +56,45 @@ def create_app(root: str | Path) -> FastAPI:
     def sign_in(request: Request, exc: SignInRequired) -> Response:
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
-        response: Response = await call_next(request)
-        # Everything is served from here: scripts and styles from this origin only, no framing. The OpenAPI
-        # page is FastAPI's Swagger UI, which loads from its CDN (the JSON at /api/openapi.json needs nothing).
-        cdn = " https://cdn.jsdelivr.net" if request.url.path == "/api/docs" else ""
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            f"default-src 'self'{cdn}; img-src 'self' data:{cdn} https://fastapi.tiangolo.com; "
-            f"style-src 'self' 'unsafe-inline'{cdn}; script-src 'self'{cdn}"
-            + (" 'unsafe-inline'" if cdn else "")
-            + "; frame-ancestors 'none'",
-        )
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
+    app.add_middleware(SecurityHeaders)
 
     return app
+
+
+def _policy(path: str) -> str:
+    """Everything is served from here: scripts and styles from this origin only, no framing. The OpenAPI page
+    is FastAPI's Swagger UI, which loads from its CDN (the JSON at /api/openapi.json needs nothing)."""
+    cdn = " https://cdn.jsdelivr.net" if path == "/api/docs" else ""
+    return (
+        f"default-src 'self'{cdn}; img-src 'self' data:{cdn} https://fastapi.tiangolo.com; "
+        f"style-src 'self' 'unsafe-inline'{cdn}; script-src 'self'{cdn}"
+        + (" 'unsafe-inline'" if cdn else "")
+        + "; frame-ancestors 'none'"
+    )
+
+
+class SecurityHeaders:
+    """Security headers on every response, as plain ASGI: Starlette's BaseHTTPMiddleware costs a task group per
+    request, which the live endpoint felt at hundreds of requests a second."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        policy = _policy(scope["path"])
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("Content-Security-Policy", policy)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Referrer-Policy", "same-origin")
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 @asynccontextmanager

@@ -111,7 +111,8 @@ def live_writer(state: WebState) -> LiveWriter:
             pseudo = Pseudonymiser(privacy.salt) if privacy.pseudonymise else None
             writer = LiveWriter(
                 ws.writer_cursor(),
-                lambda: (ws.map_version(), ws.map_or_empty()),
+                ws.map_version,
+                ws.map_or_empty,
                 ws.settings.live.group_rows,
                 pseudo,
             )
