@@ -40,6 +40,11 @@ class Server:
         code = "from touchlens.cli import main; main()"
         args = [sys.executable, "-c", code, "-w", str(self.root), "serve", "--port", str(self.port)]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Until the server answers; raises with its error output when it exits instead."""
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

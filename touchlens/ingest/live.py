@@ -11,19 +11,20 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
+import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
 
-from touchlens.ingest.pipeline import EventIngest, IngestReport, apply_persona_rules
+from touchlens.ingest.pipeline import CUSTOMERS_SQL, EventIngest, IngestReport, apply_persona_rules
 from touchlens.ingest.pseudonym import Pseudonymiser
 from touchlens.ingest.readers.base import EVENT_COLUMNS
 from touchlens.ingest.readers.base import _text as text_value
@@ -31,6 +32,7 @@ from touchlens.ingest.readers.segment import TYPES, message_values
 from touchlens.model.map import TouchpointMap
 from touchlens.store.events import transaction
 
+logger = logging.getLogger(__name__)
 LIVE_FILE = "live"
 MAX_RAW = 40_000  # a quarantined message is kept whole up to the message limit, and a little over
 T = TypeVar("T")
@@ -38,6 +40,13 @@ MAP_CHECK_SECONDS = 1.0
 # The ingest log (which the web cache keys on) is brought up to date at most this often: pages lag live data
 # by no more than this, and a busy writer spares a statement per commit.
 LOG_SECONDS = 0.5
+CUSTOMERS_SECONDS = 1.0
+# Customers touched by live events, from the events themselves (exact, whatever order events came in).
+REFRESH_SQL = """
+INSERT INTO customers (customer_id, first_seen, last_seen)
+SELECT customer_id, min(ts), max(ts) FROM events WHERE customer_id IN (SELECT customer_id FROM _touched) GROUP BY 1
+ON CONFLICT (customer_id) DO UPDATE SET first_seen = excluded.first_seen, last_seen = excluded.last_seen
+"""
 
 
 @dataclass(frozen=True)
@@ -179,6 +188,8 @@ class LiveWriter:
         self._version: str | None = None
         self._map_checked = 0.0
         self._logged = 0.0
+        self._touched: set[str] = set()
+        self._refreshed = 0.0
         self.total = IngestReport()
 
     def start(self) -> None:
@@ -188,9 +199,13 @@ class LiveWriter:
         """Commit what is queued, bring the ingest log up to date, then end the thread."""
         self._queue.put(None)
         self._thread.join(timeout)
-        if not self._thread.is_alive():
+        if self._thread.is_alive() or not self.total.read:
+            return
+        try:
             with transaction(self._con):
                 self._log()
+        except duckdb.Error as exc:  # the counts only: every event is already committed or refused
+            logger.warning("live writer: ingest log not brought up to date at stop: %s", exc)
 
     def queued(self) -> int:
         """Requests waiting for the writer."""
@@ -213,10 +228,33 @@ class LiveWriter:
         return job.future
 
     def _loop(self) -> None:
+        try:
+            self._serve()
+        except BaseException as exc:  # never leave a request waiting on a writer that has gone
+            logger.error("live writer stopped: %s", exc)
+            self._fail_queued(exc)
+            raise
+
+    def _fail_queued(self, exc: BaseException) -> None:
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None and not item.future.done():
+                item.future.set_exception(RuntimeError(f"the live writer stopped: {exc}"))
+
+    def _serve(self) -> None:
+        self._recover()
         carried: list[Submission | Job | None] = []  # an item that ended the last group, handled next
         while True:
-            first = carried.pop() if carried else self._queue.get()
+            try:
+                first = carried.pop() if carried else self._queue.get(timeout=CUSTOMERS_SECONDS)
+            except queue.Empty:
+                self._refresh_customers()
+                continue
             if first is None:
+                self._refresh_customers(force=True)
                 return
             if isinstance(first, Job):
                 first.run(self._con)
@@ -233,15 +271,18 @@ class LiveWriter:
                 group.append(more)
                 rows += more.batch.num_rows
             self._commit(group)
+            self._refresh_customers()
 
     def _commit(self, group: list[Submission]) -> None:
         """One transaction for the whole group; every request hears the result only after it."""
+        before = replace(self.total)
         try:
             with transaction(self._con):
                 outcomes = [o for source in {s.source for s in group} for o in self._store(source, group)]
                 if time.monotonic() - self._logged > LOG_SECONDS:
                     self._log()
         except Exception as exc:  # every waiting request gets the error: nothing of the group was stored
+            self.total = before
             for submission in group:
                 submission.future.set_exception(exc)
             return
@@ -268,7 +309,8 @@ class LiveWriter:
             "WHERE reason IS NOT NULL OR _row IN (SELECT _row FROM _skip)"
         ).fetchall()
         self._quarantine(source, mine, offsets, [r[:5] for r in rows if r[1] not in (None, "suppressed")])
-        self._customers(ingest.m)
+        ids = combined.column("customer_id").drop_null().unique().to_pylist()
+        self._touched.update(i for i in ids if isinstance(i, str))
         outcomes = _outcomes(mine, offsets, [(r[0], r[1], r[2], r[5]) for r in rows])
         self._count(at, accepted, outcomes)
         return outcomes
@@ -296,17 +338,39 @@ class LiveWriter:
                 [source, submission.file, index, field_name, reason, detail, raw or submission.raw(index), now, *key],
             )
 
-    def _customers(self, m: TouchpointMap) -> None:
-        """First and last seen of the group's customers (only theirs: the table may be large), then personas."""
-        self._con.execute(
-            "INSERT INTO customers (customer_id, first_seen, last_seen) "
-            "SELECT customer_id, min(ts), max(ts) FROM _stage "
-            "WHERE reason IS NULL AND event <> '$identify' AND _row NOT IN (SELECT _row FROM _skip) GROUP BY 1 "
-            "ON CONFLICT (customer_id) DO UPDATE SET "
-            "first_seen = least(customers.first_seen, excluded.first_seen), "
-            "last_seen = greatest(customers.last_seen, excluded.last_seen)"
-        )
-        apply_persona_rules(self._con, m, "customer_id IN (SELECT customer_id FROM _stage WHERE reason IS NULL)")
+    def _refresh_customers(self, force: bool = False) -> None:
+        """First and last seen, and personas, of the customers whose events came since the last refresh (at most
+        once a second: customers follow from the events, so they may lag them that long, never more)."""
+        if not self._touched or (not force and time.monotonic() - self._refreshed < CUSTOMERS_SECONDS):
+            return
+        touched = pa.table({"customer_id": pa.array(sorted(self._touched), pa.string())})
+        self._touched.clear()
+        self._refreshed = time.monotonic()
+        self._con.register("_touched", touched)
+        try:
+            with transaction(self._con):
+                self._con.execute(REFRESH_SQL)
+                if self._map is not None:
+                    apply_persona_rules(self._con, self._map, "customer_id IN (SELECT customer_id FROM _touched)")
+        except duckdb.Error as exc:  # customers follow from events: the next start recomputes them
+            logger.warning("live writer: customers not refreshed: %s", exc)
+        finally:
+            self._con.unregister("_touched")
+
+    def _recover(self) -> None:
+        """At start, customers recomputed from all events: a crash may have come before a refresh. A store that
+        cannot be written is reported by each commit, so here it is only logged."""
+        try:
+            self._recompute_customers()
+        except duckdb.Error as exc:
+            logger.warning("live writer: customers not recomputed at start: %s", exc)
+
+    def _recompute_customers(self) -> None:
+        with transaction(self._con):
+            self._con.execute(CUSTOMERS_SQL)
+            if self._map is None:
+                self._map, self._version = self._load_map(), self._map_version()
+            apply_persona_rules(self._con, self._map)
 
     def _ingest(self, source: str) -> EventIngest:
         """The compiled rules of the current map, rebuilt when the map changes (checked once a second)."""
