@@ -107,12 +107,13 @@ SELECT *,
   COALESCE(given_id, 'fp:' || md5(CAST(json_array(customer_id, CAST(ts_raw AS VARCHAR), event, channel,
                                                    properties) AS VARCHAR))) AS event_id,
   CASE
+    -- First: a bad row of an erased customer must not reach quarantine, which keeps the raw record.
+    WHEN {suppressed} THEN 'suppressed'
     WHEN _error IS NOT NULL THEN split_part(_error, ':', 1)
     WHEN customer_id IS NULL THEN 'no customer id'
     WHEN event IS NULL THEN 'no event name'
     WHEN ts IS NULL THEN 'unparseable timestamp'
     WHEN ts < TIMESTAMPTZ '1990-01-01' OR ts > CAST(? AS TIMESTAMPTZ) + INTERVAL 1 DAY THEN 'impossible timestamp'
-    WHEN {suppressed} THEN 'suppressed'
   END AS reason,
   CASE
     WHEN _error IS NOT NULL THEN _field
@@ -139,11 +140,11 @@ FROM (
 
 
 # Erased customers' events are dropped, not quarantined: quarantine keeps the raw record, which names them.
-SUPPRESSED_SQL = "sha256(customer_id) IN (SELECT customer_key FROM suppressions)"
+SUPPRESSED_SQL = "COALESCE(sha256(customer_id) IN (SELECT customer_key FROM suppressions), false)"
 
 
 def _stage(con: duckdb.DuckDBPyConnection, batch: pa.RecordBatch, now: datetime, m: TouchpointMap, source: str) -> None:
-    any_suppressed = con.execute("SELECT 1 FROM suppressions LIMIT 1").fetchone() is not None
+    any_suppressed = bool(con.execute("SELECT 1 FROM suppressions LIMIT 1").fetchall())
     con.register("_batch", batch)
     schema = batch.schema
     given = [name for name in schema.names if name.startswith("__p") and name.endswith("_in")]
