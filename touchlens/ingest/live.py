@@ -352,7 +352,8 @@ class LiveWriter:
                 self._con.execute(REFRESH_SQL)
                 if self._map is not None:
                     apply_persona_rules(self._con, self._map, "customer_id IN (SELECT customer_id FROM _touched)")
-        except duckdb.Error as exc:  # customers follow from events: the next start recomputes them
+        except duckdb.Error as exc:  # tried again at the next refresh; a restart recomputes them all
+            self._touched.update(touched.column("customer_id").to_pylist())
             logger.warning("live writer: customers not refreshed: %s", exc)
         finally:
             self._con.unregister("_touched")
