@@ -19,7 +19,10 @@ from touchlens.store.meta import api_tokens, sessions, users
 
 ROLES = ("viewer", "editor", "admin")
 SCOPES = ("read", "write")
-SESSION_LIFETIME = timedelta(hours=12)
+SESSION_LIFETIME = timedelta(hours=12)  # from sign-in, however active the session is
+SESSION_IDLE = timedelta(hours=2)  # without a request
+# The idle deadline moves on at most this often: one write a minute per session, not one per request.
+SESSION_SLIDE_STEP = timedelta(minutes=1)
 _hasher = PasswordHasher()
 
 
@@ -51,6 +54,8 @@ def add_user(engine: sa.Engine, name: str, password: str, role: str) -> None:
         found = conn.execute(sa.select(users.c.name).where(users.c.name == name)).first()
         if found:
             conn.execute(sa.update(users).where(users.c.name == name).values(**values))
+            # A new password signs the user out everywhere: whoever knew the old one keeps no session.
+            conn.execute(sa.delete(sessions).where(sessions.c.user == name))
         else:
             conn.execute(sa.insert(users).values(name=name, **values))
 
@@ -81,20 +86,29 @@ def authenticate(engine: sa.Engine, name: str, password: str) -> User | None:
     return User(row.name, row.role) if row else None
 
 
-def start_session(engine: sa.Engine, user: User) -> tuple[str, str]:
-    """A new session for `user`: (session token for the cookie, CSRF token for forms and scripts)."""
-    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    expires = datetime.now(UTC) + SESSION_LIFETIME
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def start_session(engine: sa.Engine, user: User, now: datetime | None = None) -> tuple[str, str]:
+    """A new session for `user`: (session token for the cookie, CSRF token for forms and scripts).
+
+    The token starts with its sign-in time; only its hash is stored, so the time cannot be altered, and it caps
+    the session at SESSION_LIFETIME however active it stays."""
+    now = now if now is not None else _now()
+    token, csrf = f"{int(now.timestamp())}.{secrets.token_urlsafe(32)}", secrets.token_urlsafe(32)
+    expires = now + min(SESSION_IDLE, SESSION_LIFETIME)
     with engine.begin() as conn:
-        conn.execute(sa.delete(sessions).where(sessions.c.expires_at < datetime.now(UTC)))
+        conn.execute(sa.delete(sessions).where(sessions.c.expires_at < now))
         conn.execute(
             sa.insert(sessions).values(token_hash=_digest(token), user=user.name, csrf=csrf, expires_at=expires)
         )
     return token, csrf
 
 
-def session_user(engine: sa.Engine, token: str) -> tuple[User, str] | None:
-    """The signed-in user and the session's CSRF token, while the session lasts."""
+def session_user(engine: sa.Engine, token: str, now: datetime | None = None) -> tuple[User, str] | None:
+    """The signed-in user and the session's CSRF token, while the session lasts (each call counts as activity)."""
+    now = now if now is not None else _now()
     query = (
         sa.select(users.c.name, users.c.role, sessions.c.csrf, sessions.c.expires_at)
         .join(users, users.c.name == sessions.c.user)
@@ -102,9 +116,27 @@ def session_user(engine: sa.Engine, token: str) -> tuple[User, str] | None:
     )
     with engine.connect() as conn:
         row = conn.execute(query).first()
-    if row is None or _aware(row.expires_at) < datetime.now(UTC):
+    if row is None or _aware(row.expires_at) <= now:
         return None
+    _slide(engine, token, _aware(row.expires_at), now)
     return User(row.name, row.role), row.csrf
+
+
+def _slide(engine: sa.Engine, token: str, expires: datetime, now: datetime) -> None:
+    """Move the idle deadline to SESSION_IDLE from now, never past the session's absolute end."""
+    wanted = min(now + SESSION_IDLE, _absolute_end(token, expires))
+    if wanted - expires < SESSION_SLIDE_STEP:
+        return
+    with engine.begin() as conn:
+        conn.execute(sa.update(sessions).where(sessions.c.token_hash == _digest(token)).values(expires_at=wanted))
+
+
+def _absolute_end(token: str, stored: datetime) -> datetime:
+    """Sign-in time (from the token) plus the lifetime; a token without one ends at its stored expiry."""
+    issued, dot, _ = token.partition(".")
+    if not dot or not issued.isdigit():
+        return stored
+    return datetime.fromtimestamp(int(issued), UTC) + SESSION_LIFETIME
 
 
 def end_session(engine: sa.Engine, token: str) -> None:
