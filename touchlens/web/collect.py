@@ -135,7 +135,7 @@ def _secret(request: Request) -> str | None:
     return None
 
 
-def write_key(request: Request) -> WriteKey:
+async def write_key(request: Request) -> WriteKey:
     """The write key the request carries; 401 otherwise."""
     state: WebState = request.app.state.web
     secret = _secret(request)
