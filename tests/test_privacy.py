@@ -103,6 +103,11 @@ def test_an_erased_customer_stays_out_until_the_suppression_is_lifted(cli, tmp_p
     assert again.code == 0, again.err
     report = json.loads(again.out)
     assert report["suppressed"] == 3  # two events and the bad row: dropped, not quarantined
+    _, feedback, _ = _files(tmp_path)
+    answers = json.loads(cli("-w", root, "ingest", "feedback", feedback, "--json", "--source", "again").out)
+    assert answers["suppressed"] == 1
+    _, _, customers = _files(tmp_path)
+    assert cli("-w", root, "ingest", "customers", customers).code == 0
     assert _traces(root, GONE) == []
     lifted = cli("-w", root, "forget", GONE, "--lift", "--json")
     assert json.loads(lifted.out) == [{"customer": GONE, "lifted": True}]
@@ -143,14 +148,15 @@ def test_pseudonymised_files_store_the_hmac_and_forget_takes_the_real_id(cli, tm
     salt = "another-long-random-test-secret"
     text = settings.read_text().replace("pseudonymise = false", "pseudonymise = true")
     settings.write_text(text.replace('salt = ""', f'salt = "{salt}"'))
-    events, feedback, _ = _files(tmp_path)
-    assert cli("-w", root, "ingest", "events", events).code == 0
-    assert cli("-w", root, "ingest", "feedback", feedback).code == 0
+    events, feedback, customers = _files(tmp_path)
+    for kind, path in (("events", events), ("feedback", feedback), ("customers", customers)):
+        assert cli("-w", root, "ingest", kind, path).code == 0
     assert _traces(root, GONE) == []
     pseudonym = hmac.new(salt.encode(), GONE.encode(), hashlib.sha256).hexdigest()
     assert _traces(root, pseudonym)
     result = cli("-w", root, "forget", GONE, "--json")
-    assert json.loads(result.out)[0]["rows"]["events"] == 2
+    # The bad row is quarantined under the pseudonym too, and goes with the rest.
+    assert json.loads(result.out)[0]["rows"] == {"events": 2, "feedback": 1, "customers": 1, "quarantine": 1}
     assert _traces(root, pseudonym) == []
 
 

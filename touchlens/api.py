@@ -333,7 +333,9 @@ class Workspace(Analyses, Experience):
     def ingest_customers(self, path: str | os.PathLike[str], id_column: str | None = None) -> dict[str, int]:
         """Merge customer attributes from a CSV and reassign personas by the map's segment rules."""
         with self.events() as con:
-            counts = ingest_customers(con, _existing(path).resolve(), id_column)
+            pseudo = self.pseudonymiser()
+            rewrite = (lambda batch: pseudo.batch(con.cursor(), batch)) if pseudo else None
+            counts = ingest_customers(con, _existing(path).resolve(), id_column, rewrite)
             pipeline.assign_personas(con, self.map_or_empty())
             rows = con.execute("SELECT persona, count(*) FROM customers GROUP BY 1 ORDER BY 1").fetchall()
         return {**counts, **{f"persona:{k or '(none)'}": n for k, n in rows}}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ INSERT INTO customers (customer_id, attributes)
 SELECT customer_id, json_merge_patch('{}', to_json(attributes)) FROM (
   SELECT NULLIF(trim(customer_id), '') AS customer_id, attributes, _row FROM _cbatch
 ) WHERE customer_id IS NOT NULL
+  -- An erased customer stays erased: attributes for them are not taken in.
+  AND NOT COALESCE(sha256(customer_id) IN (SELECT customer_key FROM suppressions), false)
 QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY _row DESC) = 1
 ON CONFLICT (customer_id) DO UPDATE SET
   attributes = json_merge_patch(COALESCE(customers.attributes, '{}'), excluded.attributes)
@@ -35,8 +38,14 @@ FROM _cbatch b WHERE NULLIF(trim(customer_id), '') IS NULL
 """
 
 
-def ingest_customers(con: duckdb.DuckDBPyConnection, path: Path, id_column: str | None = None) -> dict[str, int]:
-    """Upsert every row's columns (except the id) as text attributes; returns read / updated / quarantined."""
+def ingest_customers(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    id_column: str | None = None,
+    ids: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None,
+) -> dict[str, int]:
+    """Upsert every row's columns (except the id) as text attributes; returns read / updated / quarantined.
+    `ids` rewrites the batch's ids first (pseudonymisation)."""
     names = header_names(path)
     column = id_column or next((c for c in ("customer_id", "user_id", "id") if c in names), None)
     if column is None or column not in names:
@@ -55,6 +64,8 @@ def ingest_customers(con: duckdb.DuckDBPyConnection, path: Path, id_column: str 
         convert_options=pa_csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True),
     )
     batch = _batch(table, column, invalid)
+    if ids is not None and batch.num_rows:
+        batch = pa.Table.from_batches([ids(batch.combine_chunks().to_batches()[0])])
     with transaction(con):
         con.register("_cbatch", batch)
         bad = int(scalar(con, "SELECT count(*) FROM _cbatch WHERE NULLIF(trim(customer_id), '') IS NULL"))

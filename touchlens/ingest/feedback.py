@@ -29,6 +29,8 @@ STAGE_SQL = """
 CREATE OR REPLACE TEMP TABLE _fstage AS
 SELECT *,
   CASE
+    -- An erased customer's responses are dropped, never quarantined (quarantine keeps the raw record).
+    WHEN COALESCE(sha256(customer_id) IN (SELECT customer_key FROM suppressions), false) THEN 'suppressed'
     WHEN _error IS NOT NULL THEN split_part(_error, ':', 1)
     WHEN customer_id IS NULL THEN 'no customer id'
     WHEN ts IS NULL THEN 'unparseable timestamp'
@@ -76,7 +78,7 @@ SELECT ?, 'feedback', ?, _row, field, reason,
   COALESCE(_raw, to_json({'response_id': given_id, 'customer_id': customer_id, 'ts': ts_raw, 'metric': metric,
                           'score': score_raw, 'touchpoint': touchpoint, 'comment': comment})::VARCHAR),
   ?
-FROM _fstage s WHERE reason IS NOT NULL
+FROM _fstage s WHERE reason IS NOT NULL AND reason <> 'suppressed'
   AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.kind = 'feedback' AND q.source = ? AND q.file = ?
                   AND q."row" = s._row AND q.reason = s.reason)
 """
@@ -146,7 +148,10 @@ class FeedbackIngest:
             con.execute(STAGE_SQL, [self.now, keys, self.now])
             con.unregister("_fbatch")
             con.execute(QUARANTINE_SQL, [self.source, str(path), self.now, self.source, str(path)])
-            report.quarantined = int(scalar(con, "SELECT count(*) FROM _fstage WHERE reason IS NOT NULL"))
+            report.quarantined = int(
+                scalar(con, "SELECT count(*) FROM _fstage WHERE reason IS NOT NULL AND reason <> 'suppressed'")
+            )
+            report.suppressed = int(scalar(con, "SELECT count(*) FROM _fstage WHERE reason = 'suppressed'"))
             con.execute(NEW_SQL, [self.source, window, window])
             con.register("_fsentiment", _sentiments(con))
             row = con.execute(INSERT_SQL, [self.source, self.now]).fetchone()
