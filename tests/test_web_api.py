@@ -3,10 +3,12 @@ edits that persist or are refused whole, uploads, the comments search, and JSON 
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ import touchlens
 from tests.conftest import write
 from touchlens import editing
 from touchlens.model.map import Stage, Touchpoint
+from touchlens.store import keys as key_store
 from touchlens.store import users as user_store
 from touchlens.web import api as web_api
 from touchlens.web.app import create_app, routes
@@ -75,6 +78,8 @@ class Template:
     root: Path
     read_token: str  # the admin's, read scope only
     write_token: str  # the editor's, read and write
+    admin_token: str  # the admin's, read and write
+    write_key: str  # an ingest key for /v1
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +95,10 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
         user_store.add_user(engine, role, PASSWORD, role)
     read_token = user_store.add_token(engine, "admin", ("read",))
     write_token = user_store.add_token(engine, "editor", ("read", "write"))
+    admin_token = user_store.add_token(engine, "admin", ("read", "write"))
+    _, write_key = key_store.add_key(engine, "ingest", "tests", "live", "tests")
     engine.dispose()
-    return Template(base / "ws", read_token, write_token)
+    return Template(base / "ws", read_token, write_token, admin_token, write_key)
 
 
 @dataclass
@@ -101,12 +108,17 @@ class Site:
     template: Template
 
     def client(self, who: str = "anonymous") -> TestClient:
-        """A client acting as `who`: anonymous, a role's session (sending its CSRF token), or read_token."""
+        """A client acting as `who`: anonymous, a role's session (sending its CSRF token), an API token, or the
+        write key (as a bearer token, or as Basic auth's user name the way Segment's libraries send it)."""
         client = TestClient(self.app, follow_redirects=False)
-        if who == "read_token":
-            client.headers["Authorization"] = f"Bearer {self.template.read_token}"
-        elif who == "write_token":
-            client.headers["Authorization"] = f"Bearer {self.template.write_token}"
+        tokens = {"read_token": self.template.read_token, "write_token": self.template.write_token,
+                  "admin_token": self.template.admin_token, "key_bearer": self.template.write_key}  # fmt: skip
+        if who in tokens:
+            client.headers["Authorization"] = f"Bearer {tokens[who]}"
+        elif who == "key_basic":
+            client.headers["Authorization"] = (
+                "Basic " + base64.b64encode(f"{self.template.write_key}:".encode()).decode()
+            )
         elif who != "anonymous":
             session, csrf = user_store.start_session(self.app.state.web.ws.meta_engine(), user_store.User(who, who))
             client.cookies.set(SESSION_COOKIE, session)
@@ -115,80 +127,155 @@ class Site:
 
 
 @pytest.fixture
-def site(template: Template, tmp_path: Path) -> Site:
+def site(template: Template, tmp_path: Path) -> Iterator[Site]:
     root = tmp_path / "ws"
     shutil.copytree(template.root, root)
-    return Site(root, create_app(root), template)
+    app = create_app(root)
+    yield Site(root, app, template)
+    if app.state.web.live is not None:  # an erasure started the live writer: stop its thread
+        app.state.web.live.stop()
 
 
 # -- the role matrix --------------------------------------------------------------------------------------
 
-ROLES = ("anonymous", "viewer", "editor", "admin", "read_token")
-# (method, route) → (least role, whether it writes, the request's path and keyword arguments)
-ROUTES: dict[tuple[str, str], tuple[str, bool, str, dict[str, Any]]] = {
-    ("GET", "/api/me"): ("viewer", False, "/api/me", {}),
-    ("GET", "/api/map"): ("viewer", False, "/api/map", {}),
-    ("GET", "/api/touchpoints"): ("viewer", False, "/api/touchpoints", {}),
-    ("GET", "/api/touchpoints/{key}"): ("viewer", False, "/api/touchpoints/ad", {}),
-    ("PATCH", "/api/touchpoints/{key}"): ("editor", True, "/api/touchpoints/ad", {"json": {"owner": "Ads"}}),
-    ("PATCH", "/api/journeys/{journey}/stages/{stage}"): (
-        "editor",
-        True,
-        "/api/journeys/main/stages/find",
-        {"json": {"emotion": 1}},
-    ),
-    ("GET", "/api/scorecard"): ("viewer", False, "/api/scorecard", {}),
-    ("GET", "/api/flows"): ("viewer", False, "/api/flows", {}),
-    ("GET", "/api/variants"): ("viewer", False, "/api/variants", {"params": {"top": 3}}),
-    ("GET", "/api/sankey"): ("viewer", False, "/api/sankey", {}),
-    ("GET", "/api/paths"): ("viewer", False, "/api/paths", {"params": {"from_": "ad"}}),
-    ("GET", "/api/funnel"): ("viewer", False, "/api/funnel", {"params": {"steps": "ad,order"}}),
-    ("GET", "/api/attribution"): ("viewer", False, "/api/attribution", {"params": {"model": "linear"}}),
-    ("GET", "/api/feedback"): ("viewer", False, "/api/feedback", {}),
-    ("GET", "/api/feedback/comments"): ("viewer", False, "/api/feedback/comments", {}),
-    ("GET", "/api/drivers"): ("viewer", False, "/api/drivers", {"params": {"outcome": "nps"}}),
-    ("GET", "/api/insights"): ("viewer", False, "/api/insights", {"params": {"sections": "gaps"}}),
-    ("GET", "/api/conformance"): ("viewer", False, "/api/conformance", {}),
-    ("GET", "/api/trends"): ("viewer", False, "/api/trends", {}),
-    ("GET", "/api/roadmap"): ("viewer", False, "/api/roadmap", {}),
-    ("PATCH", "/api/roadmap/{key}"): ("editor", True, "/api/roadmap/faster_calls", {"json": {"horizon": "now"}}),
-    ("POST", "/api/roadmap/suggest"): ("editor", True, "/api/roadmap/suggest", {}),
-    ("POST", "/api/ingest/events"): ("editor", True, "/api/ingest/events", {}),  # no file: 422 once allowed
-    ("POST", "/api/ingest/feedback"): ("editor", True, "/api/ingest/feedback", {}),
-    ("GET", "/api/ingest/history"): ("viewer", False, "/api/ingest/history", {}),
-    ("GET", "/api/quarantine"): ("viewer", False, "/api/quarantine", {}),
-    ("GET", "/api/users"): ("admin", False, "/api/users", {}),
-    ("POST", "/api/users"): (
-        "admin",
-        True,
-        "/api/users",
-        {"json": {"name": "temp", "password": PASSWORD, "role": "viewer"}},
-    ),
-    ("DELETE", "/api/users/{name}"): ("admin", True, "/api/users/temp", {}),
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may call a route: `least` is public, a role, or "write key" (the /v1 endpoint's only credential)."""
+
+    least: str
+    writes: bool = False
+    path: str = ""  # the request's path when the route's has parameters
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    page: bool = False  # a page: anonymous is sent to sign in rather than answered 401
+
+
+# (who) → (role, scopes) of the identities that are users
+IDENTITIES = {
+    "viewer": ("viewer", ("read", "write")),
+    "editor": ("editor", ("read", "write")),
+    "admin": ("admin", ("read", "write")),
+    "read_token": ("admin", ("read",)),
+    "write_token": ("editor", ("read", "write")),
+    "admin_token": ("admin", ("read", "write")),
 }
+WHO = ("anonymous", *IDENTITIES, "key_bearer", "key_basic")
+PAGE = Rule("viewer", page=True)
+PUBLIC = Rule("public")
+ROUTES: dict[tuple[str, str], Rule] = {
+    ("GET", "/api/me"): Rule("viewer"),
+    ("GET", "/api/map"): Rule("viewer"),
+    ("GET", "/api/touchpoints"): Rule("viewer"),
+    ("GET", "/api/touchpoints/{key}"): Rule("viewer", path="/api/touchpoints/ad"),
+    ("PATCH", "/api/touchpoints/{key}"): Rule("editor", True, "/api/touchpoints/ad", {"json": {"owner": "Ads"}}),
+    ("PATCH", "/api/journeys/{journey}/stages/{stage}"): Rule(
+        "editor", True, "/api/journeys/main/stages/find", {"json": {"emotion": 1}}
+    ),
+    ("GET", "/api/scorecard"): Rule("viewer"),
+    ("GET", "/api/flows"): Rule("viewer"),
+    ("GET", "/api/variants"): Rule("viewer", kwargs={"params": {"top": 3}}),
+    ("GET", "/api/sankey"): Rule("viewer"),
+    ("GET", "/api/paths"): Rule("viewer", kwargs={"params": {"from_": "ad"}}),
+    ("GET", "/api/funnel"): Rule("viewer", kwargs={"params": {"steps": "ad,order"}}),
+    ("GET", "/api/attribution"): Rule("viewer", kwargs={"params": {"model": "linear"}}),
+    ("GET", "/api/feedback"): Rule("viewer"),
+    ("GET", "/api/feedback/comments"): Rule("viewer"),
+    ("GET", "/api/drivers"): Rule("viewer", kwargs={"params": {"outcome": "nps"}}),
+    ("GET", "/api/insights"): Rule("viewer", kwargs={"params": {"sections": "gaps"}}),
+    ("GET", "/api/conformance"): Rule("viewer"),
+    ("GET", "/api/trends"): Rule("viewer"),
+    ("GET", "/api/roadmap"): Rule("viewer"),
+    ("PATCH", "/api/roadmap/{key}"): Rule("editor", True, "/api/roadmap/faster_calls", {"json": {"horizon": "now"}}),
+    ("POST", "/api/roadmap/suggest"): Rule("editor", True),
+    ("POST", "/api/ingest/events"): Rule("editor", True),  # no file: 422 once allowed
+    ("POST", "/api/ingest/feedback"): Rule("editor", True),
+    ("GET", "/api/ingest/history"): Rule("viewer"),
+    ("GET", "/api/quarantine"): Rule("viewer"),
+    ("GET", "/api/users"): Rule("admin"),
+    ("POST", "/api/users"): Rule(
+        "admin", True, kwargs={"json": {"name": "temp", "password": PASSWORD, "role": "viewer"}}
+    ),
+    ("DELETE", "/api/users/{name}"): Rule("admin", True, "/api/users/temp"),  # 404 after the first: still allowed
+    ("DELETE", "/api/customers/{customer_id}"): Rule("admin", True, "/api/customers/nobody"),
+    ("GET", "/api/audit"): Rule("admin"),
+    ("GET", "/"): PAGE,
+    ("GET", "/canvas"): PAGE,
+    ("GET", "/touchpoints/{key}"): Rule("viewer", path="/touchpoints/ad", page=True),
+    ("GET", "/inventory"): PAGE,
+    ("GET", "/inventory.csv"): PAGE,
+    ("GET", "/matrix"): PAGE,
+    ("GET", "/flows"): PAGE,
+    ("GET", "/funnel"): PAGE,
+    ("GET", "/attribution"): PAGE,
+    ("GET", "/feedback"): PAGE,
+    ("GET", "/insights"): PAGE,
+    ("GET", "/roadmap"): PAGE,
+    ("GET", "/data"): PAGE,
+    # Public: the sign-in form and its answers, and Plotly's script; none holds any of the workspace's data.
+    ("GET", "/login"): PUBLIC,
+    ("POST", "/login"): Rule("public", kwargs={"data": {"name": "x", "password": "y", "csrf": "not the token"}}),
+    ("POST", "/logout"): Rule("public", kwargs={"data": {"csrf": "not the token"}}),  # so no session ends here
+    ("GET", "/vendor/plotly.min.js"): PUBLIC,
+}
+# Every route under /v1 (live ingestion) takes a write key and nothing else; `[]` is refused (400) before any
+# event is stored, so what is checked is only who gets past authentication.
+LIVE = Rule("write key", True, kwargs={"json": []})
 
 
-def _expected(who: str, least: str, writes: bool) -> str:
+def _rules(app: FastAPI) -> dict[tuple[str, str], Rule]:
+    """The expected rule of every route the app serves: the table's, or LIVE for /v1."""
+    return {**{r: LIVE for r in routes(app) if r[1].startswith("/v1/")}, **ROUTES}
+
+
+def _expected(who: str, rule: Rule) -> set[str]:
+    if rule.least == "public":
+        return {"allowed"}
+    if who.startswith("key_"):  # a write key sends events and reads nothing
+        return {"allowed"} if rule.least == "write key" else {"401", "403"}
+    if rule.least == "write key":
+        return {"401"}
     if who == "anonymous":
-        return "401"
-    role = "admin" if who == "read_token" else who
-    allowed = user_store.ROLES.index(role) >= user_store.ROLES.index(least) and not (writes and who == "read_token")
-    return "allowed" if allowed else "403"
+        return {"sign-in"} if rule.page else {"401"}
+    role, scopes = IDENTITIES[who]
+    allowed = user_store.ROLES.index(role) >= user_store.ROLES.index(rule.least)
+    return {"allowed"} if allowed and (not rule.writes or "write" in scopes) else {"403"}
+
+
+def _outcome(response: Any) -> str:
+    status = response.status_code
+    if status in (401, 403):
+        return str(status)
+    if status == 303 and response.headers["location"].startswith("/login?next="):
+        return "sign-in"
+    return "allowed" if status < 500 else f"error {status}"
 
 
 def test_every_route_answers_each_role_as_the_rules_say(site: Site) -> None:
-    served = {(m, path) for m, path in routes(site.app) if path.startswith("/api") and path != "/api/docs"}
-    assert served - set(ROUTES) == set(), "a route of the app is missing from the role table"
-    assert set(ROUTES) - served == set(), "the role table names a route the app does not serve"
-    clients = {who: site.client(who) for who in ROLES}
+    served = routes(site.app)
+    rules = _rules(site.app)
+    assert served - set(rules) == set(), "a route of the app is missing from the role table"
+    assert set(rules) - served == set(), "the role table names a route the app does not serve"
+    clients = {who: site.client(who) for who in WHO}
     wrong = []
-    for (method, _), (least, writes, path, kwargs) in ROUTES.items():
-        for who in ROLES:
-            status = clients[who].request(method, path, **kwargs).status_code
-            got = str(status) if status in (401, 403) else "allowed" if status < 500 else f"error {status}"
-            if got != _expected(who, least, writes):
-                wrong.append(f"{method} {path} as {who}: {status}, expected {_expected(who, least, writes)}")
+    for (method, route), rule in rules.items():
+        for who in WHO:
+            response = clients[who].request(method, rule.path or route, **rule.kwargs)
+            got = _outcome(response)
+            if got not in _expected(who, rule):
+                wrong.append(f"{method} {route} as {who}: {response.status_code}, expected {_expected(who, rule)}")
+            elif who.startswith("key_") and got != "allowed" and set(response.json()) != {"detail"}:
+                wrong.append(f"{method} {route} as {who}: refused, but with more than a reason")
     assert wrong == []
+
+
+def test_an_expired_or_unknown_credential_reads_nothing(site: Site) -> None:
+    client = TestClient(site.app, follow_redirects=False)
+    for auth in ("Bearer tl_not-a-token", "Bearer tlw_not-a-key", "Basic " + base64.b64encode(b"tlw_x:").decode()):
+        for path in ("/api/map", "/canvas"):
+            assert client.get(path, headers={"Authorization": auth}).status_code == 401, (auth, path)
+    # Basic auth that is no write key may be a proxy's in front of the app: a browser is still sent to sign in.
+    proxy = "Basic " + base64.b64encode(b"team:secret").decode()
+    assert client.get("/canvas", headers={"Authorization": proxy}).headers["location"].startswith("/login")
 
 
 # -- sessions, CSRF and sign-in ---------------------------------------------------------------------------
@@ -429,7 +516,7 @@ def test_admins_manage_users(site: Site) -> None:
 
 def test_the_openapi_document_describes_every_endpoint(site: Site) -> None:
     schema = site.client().get("/api/openapi.json").json()
-    for (method, route), _ in ROUTES.items():
+    for method, route in (r for r in ROUTES if r[1].startswith("/api/")):
         operation = schema["paths"][route][method.lower()]
         assert operation.get("description"), f"{method} {route} has no description"
     params = {p["name"]: p for p in schema["paths"]["/api/funnel"]["get"]["parameters"]}
@@ -437,10 +524,11 @@ def test_the_openapi_document_describes_every_endpoint(site: Site) -> None:
     assert params["window"].get("description")
 
 
-def test_every_endpoint_is_in_the_docs_with_its_role() -> None:
+def test_every_endpoint_is_in_the_docs_with_its_role(site: Site) -> None:
     text = (Path(__file__).resolve().parent.parent / "docs" / "web.md").read_text(encoding="utf-8")
-    for (method, route), (least, _, _, _) in ROUTES.items():
-        assert f"| {method} | `{route}` | {least}" in text, f"docs/web.md does not list {method} {route}"
+    for (method, route), rule in _rules(site.app).items():
+        if route.startswith(("/api/", "/v1/")):
+            assert f"| {method} | `{route}` | {rule.least}" in text, f"docs/web.md does not list {method} {route}"
 
 
 def test_the_touchpoint_page_marks_its_changes_and_shows_their_notes_as_text(site: Site) -> None:

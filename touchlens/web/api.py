@@ -28,6 +28,7 @@ from touchlens.analytics.attribution import MODELS
 from touchlens.api import Workspace
 from touchlens.errors import BadOption, MapError, TouchlensError, UnknownItem, WorkspaceError
 from touchlens.model.views import TouchpointFilter
+from touchlens.store import audit
 from touchlens.store import users as user_store
 from touchlens.store.events import EventsStoreError
 from touchlens.store.users import User
@@ -81,6 +82,11 @@ router = APIRouter(prefix="/api", tags=["api"], route_class=TranslatingRoute)
 
 def _ws(request: Request) -> Workspace:
     return state(request).ws
+
+
+def _audit(request: Request, user: User, action: str, target: str, **detail: Any) -> None:
+    """One audit entry for a change `user` made: what it touched and how, never a secret."""
+    audit.record(_ws(request).meta_engine(), user.name, action, target, **detail)
 
 
 def _keys(text: str | None) -> tuple[str, ...]:
@@ -139,6 +145,7 @@ def get_touchpoint(user: Viewer, request: Request, key: str) -> dict[str, Any]:
 def patch_touchpoint(user: Editor, request: Request, key: str, changes: editing.TouchpointChanges) -> dict[str, Any]:
     """Change any of a touchpoint's fields; 422 with every problem (an unknown stage, say) and nothing stored."""
     updated = editing.update_touchpoint(_ws(request), key, changes)
+    _audit(request, user, "map-change", f"touchpoint {key}", fields=sorted(changes.model_fields_set))
     data: dict[str, Any] = updated.model_dump(mode="json", by_alias=True, exclude_none=True)
     return data
 
@@ -149,6 +156,7 @@ def patch_stage(
 ) -> dict[str, Any]:
     """Change a stage as one journey describes it: goal, tasks, questions, emotion (-2..2), weaknesses …"""
     updated = editing.update_stage(_ws(request), journey, stage, changes)
+    _audit(request, user, "map-change", f"stage {journey}/{stage}", fields=sorted(changes.model_fields_set))
     data: dict[str, Any] = updated.model_dump(mode="json", by_alias=True, exclude_none=True)
     return data
 
@@ -361,6 +369,7 @@ def roadmap(user: Viewer, request: Request) -> list[dict[str, Any]]:
 def patch_roadmap(user: Editor, request: Request, key: str, changes: editing.OpportunityChanges) -> dict[str, Any]:
     """Move an opportunity to now / next / later or set its status; it becomes a person's."""
     data: dict[str, Any] = editing.update_opportunity(_ws(request), key, changes).model_dump(mode="json")
+    _audit(request, user, "roadmap-change", f"opportunity {key}", **changes.as_data())
     return data
 
 
@@ -368,6 +377,7 @@ def patch_roadmap(user: Editor, request: Request, key: str, changes: editing.Opp
 def suggest_roadmap(user: Editor, request: Request) -> dict[str, Any]:
     """Turn the insights into scored opportunities; `kept` lists those left alone because a person edited them."""
     suggested, kept = editing.suggest_opportunities(_ws(request))
+    _audit(request, user, "roadmap-change", "roadmap", suggested=len(suggested), kept=kept)
     return {"suggested": [o.model_dump(mode="json") for o in suggested], "kept": kept}
 
 
@@ -468,10 +478,13 @@ def list_users(user: AdminReader, request: Request) -> list[dict[str, Any]]:
 @router.post("/users", status_code=201)
 def add_user(user: Admin, request: Request, new: NewUser) -> dict[str, Any]:
     """Add a user (or set an existing user's password and role)."""
+    engine = _ws(request).meta_engine()
+    existed = any(u.name == new.name for u in user_store.list_users(engine))
     try:
-        user_store.add_user(_ws(request).meta_engine(), new.name, new.password, new.role)
+        user_store.add_user(engine, new.name, new.password, new.role)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
+    _audit(request, user, "user-change", f"user {new.name}", role=new.role, change="update" if existed else "add")
     return {"name": new.name, "role": new.role}
 
 
@@ -482,4 +495,32 @@ def remove_user(user: Admin, request: Request, name: str) -> dict[str, Any]:
         raise HTTPException(409, "you cannot remove yourself; ask another admin")
     if not user_store.remove_user(_ws(request).meta_engine(), name):
         raise HTTPException(404, f"unknown user '{name}'")
+    _audit(request, user, "user-change", f"user {name}", change="remove")
     return {"removed": name}
+
+
+# -- audit ------------------------------------------------------------------------------------------------
+
+
+class AuditEntry(BaseModel):
+    """One recorded action: who did what to what, when; `detail` holds counts and names, never a secret."""
+
+    id: int
+    at: str = Field(description="When, ISO 8601 in UTC.")
+    actor: str = Field(description="A user's name, `cli:` and the operating-system user, or anonymous.")
+    action: str = Field(description=", ".join(audit.ACTIONS))
+    target: str = Field(description="What it touched: `touchpoint KEY`, `user NAME`, `roadmap`, …")
+    detail: dict[str, Any]
+
+
+@router.get("/audit", response_model=list[AuditEntry])
+def audit_log(
+    user: AdminReader,
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=10_000, description="How many of the newest entries.")] = 100,
+    action: Annotated[
+        str | None, Query(pattern=f"^({'|'.join(audit.ACTIONS)})$", description="Only this action.")
+    ] = None,
+) -> list[dict[str, Any]]:
+    """The audit log, newest first (as `touchlens audit --json`): sign-ins, map, roadmap and user changes."""
+    return audit.entries(_ws(request).meta_engine(), limit, action)

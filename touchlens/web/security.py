@@ -2,11 +2,14 @@
 
 A session request that changes anything (POST, PUT, PATCH, DELETE) must carry the session's CSRF token, in the
 `X-CSRF-Token` header or a `csrf` form field; a bearer-token request carries no ambient credential, so it needs
-none. Viewers read, editors also change the map and the roadmap, admins also manage users.
+none. Viewers read, editors also change the map and the roadmap, admins also manage users. A write key for the
+live endpoint (`tlw_…`) identifies nobody here: it gets 401 everywhere but /v1.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 from collections.abc import Callable
 from typing import Annotated
@@ -41,6 +44,18 @@ def _identify(request: Request) -> tuple[User, str | None] | None:
     return user_store.session_user(engine, cookie) if cookie else None
 
 
+def _scripted(request: Request) -> bool:
+    """Whether the request carries a script's credential (a bearer token, or a write key as Basic auth's user):
+    such a request gets a plain 401, never the sign-in page. Basic auth alone may be a proxy's, in a browser."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        return True
+    try:
+        return scheme.lower() == "basic" and base64.b64decode(value.strip(), validate=True).startswith(b"tlw_")
+    except binascii.Error:
+        return False
+
+
 async def _csrf_ok(request: Request, expected: str) -> bool:
     sent = request.headers.get("x-csrf-token")
     if sent is None and request.headers.get("content-type", "").startswith(
@@ -49,7 +64,7 @@ async def _csrf_ok(request: Request, expected: str) -> bool:
         form = await request.form()
         field = form.get("csrf")
         sent = field if isinstance(field, str) else None
-    return sent is not None and hmac.compare_digest(sent, expected)
+    return sent is not None and hmac.compare_digest(sent.encode(), expected.encode())
 
 
 def require(role: str = "viewer", scope: str = "read", page: bool = False) -> Callable[..., object]:
@@ -59,7 +74,7 @@ def require(role: str = "viewer", scope: str = "read", page: bool = False) -> Ca
     async def dependency(request: Request) -> User:
         who = _identify(request)
         if who is None:
-            if page:
+            if page and not _scripted(request):
                 raise SignInRequired()
             raise HTTPException(401, "sign in, or send an API token: Authorization: Bearer TOKEN")
         user, csrf = who
