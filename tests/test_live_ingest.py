@@ -170,3 +170,16 @@ def test_pseudonymised_ids_are_the_salted_hmac_and_forget_finds_them(tmp_path: P
     assert result.code == 0, result.err
     assert json.loads(result.out)[0]["rows"]["events"] == 1
     assert stored(client, "SELECT count(*) FROM events") == [(1,)]
+
+
+def test_dedupe_looks_back_seven_days_of_received_events(site: tuple[TestClient, str, Path]) -> None:
+    client, key, _ = site
+    old, recent = track("c1"), track("c2")
+    for message in (old, recent):
+        assert client.post("/v1/batch", json={"batch": [message]}, headers=basic(key)).json()["accepted"] == 1
+    with client.app.state.web.ws.events() as con:  # type: ignore[attr-defined]
+        con.execute(
+            "UPDATE events SET received_at = received_at - INTERVAL 8 DAY WHERE event_id = ?", [old["messageId"]]
+        )
+    again = client.post("/v1/batch", json={"batch": [old, recent]}, headers=basic(key)).json()
+    assert (again["accepted"], again["duplicates"]) == (1, 1)

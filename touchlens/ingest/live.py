@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import duckdb
@@ -41,6 +41,9 @@ MAP_CHECK_SECONDS = 1.0
 # by no more than this, and a busy writer spares a statement per commit.
 LOG_SECONDS = 0.5
 CUSTOMERS_SECONDS = 1.0
+# How far back a live message's id is checked against what is stored: client retries come within minutes, and
+# Segment's own dedupe looks back about a day. Bounded, a commit's cost stays flat as the store grows.
+DEDUPE_WINDOW = timedelta(days=7)
 # Customers touched by live events, from the events themselves (exact, whatever order events came in).
 REFRESH_SQL = """
 INSERT INTO customers (customer_id, first_seen, last_seen)
@@ -385,6 +388,7 @@ class LiveWriter:
             self._ingests[source] = EventIngest(self._con, self._map, source)
         ingest = self._ingests[source]
         ingest.now = datetime.now(UTC)
+        ingest.dedupe_since = ingest.now - DEDUPE_WINDOW
         return ingest
 
     def _log(self) -> None:

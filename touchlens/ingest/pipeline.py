@@ -180,7 +180,8 @@ HITS_SQL = """
 CREATE OR REPLACE TEMP TABLE _skip AS
 SELECT _row FROM _stage
 WHERE event_id IN (SELECT event_id FROM events
-                   WHERE id_hash IN (SELECT id_hash FROM _stage WHERE reason IS NULL) AND source = ?)
+                   WHERE id_hash IN (SELECT id_hash FROM _stage WHERE reason IS NULL) AND source = ?
+                     AND received_at >= ?)
 UNION ALL
 -- Repeats inside the batch: all but the first row of each id (a window over two narrow columns only).
 SELECT _row FROM (SELECT _row, event_id FROM _stage WHERE reason IS NULL)
@@ -216,6 +217,9 @@ class EventIngest:
     m: TouchpointMap
     source: str
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # Events received before this are not looked at for duplicates: files check everything; the live writer
+    # bounds the look-back so a commit's cost does not grow with the store (row groups outside are skipped).
+    dedupe_since: datetime = datetime(1970, 1, 1, tzinfo=UTC)
     rules: SqlExpr = field(init=False)
     prop_columns: dict[str, str] = field(init=False)
 
@@ -249,7 +253,7 @@ class EventIngest:
         _stage(con, batch, self.now, self.m, self.source)
         if file is not None:
             con.execute(QUARANTINE_SQL, [self.source, file, self.now, self.source, file])
-        con.execute(HITS_SQL, [self.source])
+        con.execute(HITS_SQL, [self.source, self.dedupe_since])
         insert = INSERT_SQL.format(touchpoint=self.rules.sql, identify=IDENTIFY)
         report.accepted = _count(con.execute(insert, [self.source, *self.rules.params, self.now]))
         if file is None:
