@@ -11,13 +11,14 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path, PurePath
 from typing import Annotated, Any, Literal
 
 import duckdb
 import pyarrow as pa
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
@@ -73,8 +74,18 @@ class TranslatingRoute(APIRoute):
                 return await handler(request)
             except TouchlensError as exc:
                 return error_response(exc)
+            except RequestValidationError as exc:
+                raise RequestValidationError(_without_body_inputs(exc.errors()), body=None) from None
 
         return translated
+
+
+def _without_body_inputs(errors: Sequence[Any]) -> list[Any]:
+    """Validation errors without the body's values: FastAPI would echo what was sent, a password included."""
+    return [
+        {k: v for k, v in e.items() if k != "input"} if isinstance(e, dict) and e.get("loc", ("",))[0] == "body" else e
+        for e in errors
+    ]
 
 
 router = APIRouter(prefix="/api", tags=["api"], route_class=TranslatingRoute)

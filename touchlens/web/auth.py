@@ -1,19 +1,91 @@
-"""Signing in and out: a form, a session cookie (HttpOnly, SameSite=Lax, Secure behind TLS), a CSRF token."""
+"""Signing in and out: a form, a session cookie (HttpOnly, SameSite=Lax, Secure behind TLS), a CSRF token, and a
+limit on failed sign-ins per name and per client address. Each sign-in, failure and sign-out is audited."""
 
 from __future__ import annotations
 
 import hmac
+import math
 import secrets
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from touchlens.store import audit
 from touchlens.store import users as user_store
 from touchlens.web.security import SESSION_COOKIE, state
 
 router = APIRouter(include_in_schema=False)
 LOGIN_CSRF = "touchlens_login_csrf"
+MAX_FAILURES = 5  # failed sign-ins per name, or per client address, within the window
+FAILURE_WINDOW = 15 * 60.0  # seconds
+LIMITED_PAGE = """{% extends "base.html" %}{% block title %}Too many sign-in attempts{% endblock %}
+{% block main %}<section class="login"><h1>Too many sign-in attempts</h1>
+<p class="error" role="alert">{{ message }}</p><p><a href="/login?next={{ next }}">Sign in</a></p></section>
+{% endblock %}"""
+
+
+class SignInLimiter:
+    """Recent failed sign-ins per key (a name, a client address), in a sliding window: after `limit` failures
+    within `window` seconds the key must wait until the oldest of them leaves the window.
+
+    It lives in the app's memory, so it is per process: behind several worker processes each counts on its own.
+    At most `capacity` keys are kept, the least recently failing dropped first, so memory stays bounded."""
+
+    def __init__(
+        self,
+        limit: int = MAX_FAILURES,
+        window: float = FAILURE_WINDOW,
+        clock: Callable[[], float] = time.monotonic,
+        capacity: int = 10_000,
+    ) -> None:
+        self.limit, self.window, self.clock, self.capacity = limit, window, clock, capacity
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def retry_after(self, keys: Iterable[str]) -> float:
+        """Seconds until every one of `keys` may try again: 0 when they all may now."""
+        now = self.clock()
+        with self._lock:
+            return max((self._wait(key, now) for key in keys), default=0.0)
+
+    def _wait(self, key: str, now: float) -> float:
+        times = self._failures.get(key)
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        if not times:
+            self._failures.pop(key, None)
+            return 0.0
+        return times[0] + self.window - now if len(times) >= self.limit else 0.0
+
+    def failed(self, keys: Iterable[str]) -> None:
+        now = self.clock()
+        with self._lock:
+            for key in keys:
+                self._failures.setdefault(key, deque(maxlen=self.limit)).append(now)
+                self._failures.move_to_end(key)
+            while len(self._failures) > self.capacity:
+                self._failures.popitem(last=False)
+
+    def succeeded(self, key: str) -> None:
+        with self._lock:
+            self._failures.pop(key, None)
+
+
+_CREATING = threading.Lock()
+
+
+def limiter(request: Request) -> SignInLimiter:
+    """The app's limiter, made on first use (a test may set `app.state.sign_in_limiter` to one with its clock)."""
+    with _CREATING:
+        found: SignInLimiter | None = getattr(request.app.state, "sign_in_limiter", None)
+        if found is None:
+            found = request.app.state.sign_in_limiter = SignInLimiter()
+    return found
 
 
 def _safe_next(target: str | None) -> str:
@@ -21,6 +93,10 @@ def _safe_next(target: str | None) -> str:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return "/"
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -35,6 +111,22 @@ def login_page(request: Request, next: str = "/", failed: bool = False) -> Respo
     return response
 
 
+def _limited(request: Request, wait: float, target: str) -> Response:
+    """429 with Retry-After, and a page that says why and for how long."""
+    from touchlens.web.app import templates
+
+    seconds = max(1, math.ceil(wait))
+    minutes = math.ceil(seconds / 60)
+    message = (
+        f"Too many failed sign-ins for this name or from this address. Try again in {minutes} minute"
+        f"{'s' if minutes != 1 else ''}."
+    )
+    page = templates.env.from_string(LIMITED_PAGE).render(
+        message=message, next=target, user=None, csrf="", map_name=state(request).ws.map_or_empty().name
+    )
+    return HTMLResponse(page, status_code=429, headers={"Retry-After": str(seconds)})
+
+
 @router.post("/login")
 def login(
     request: Request,
@@ -45,13 +137,26 @@ def login(
 ) -> Response:
     expected = request.cookies.get(LOGIN_CSRF, "")
     target = _safe_next(next)
-    if not expected or not hmac.compare_digest(csrf, expected):
+    if not expected or not hmac.compare_digest(csrf.encode(), expected.encode()):
         return RedirectResponse(f"/login?failed=true&next={target}", status_code=303)
+    limits, address = limiter(request), _address(request)
+    keys = (f"name:{name[:200]}", f"address:{address}")
+    wait = limits.retry_after(keys)
+    if wait > 0:  # checked before the password: while limited, even the right one is refused
+        return _limited(request, wait, target)
     engine = state(request).ws.meta_engine()
     user = user_store.authenticate(engine, name, password)
     if user is None:
+        limits.failed(keys)
+        audit.record(engine, "anonymous", "sign-in-failed", f"user {name}", address=address)
         return RedirectResponse(f"/login?failed=true&next={target}", status_code=303)
+    limits.succeeded(keys[0])
     session, _ = user_store.start_session(engine, user)
+    audit.record(engine, user.name, "sign-in", f"user {user.name}", address=address)
+    return _signed_in(request, target, session)
+
+
+def _signed_in(request: Request, target: str, session: str) -> Response:
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -67,11 +172,14 @@ def login(
 
 @router.post("/logout")
 def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+    """End the session in the store (the cookie alone would still work if copied), given its CSRF token."""
     engine = state(request).ws.meta_engine()
     cookie = request.cookies.get(SESSION_COOKIE)
     found = user_store.session_user(engine, cookie) if cookie else None
-    if cookie and found and hmac.compare_digest(csrf, found[1]):
+    sent = csrf or request.headers.get("x-csrf-token", "")
+    if cookie and found and hmac.compare_digest(sent.encode(), found[1].encode()):
         user_store.end_session(engine, cookie)
+        audit.record(engine, found[0].name, "sign-out", f"user {found[0].name}", address=_address(request))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response
