@@ -20,14 +20,16 @@ from touchlens.cli_analyze import analyze_app
 from touchlens.cli_common import CsvOpt, JsonOpt
 from touchlens.cli_common import ws_of as _ws
 from touchlens.cli_insights import change_app, roadmap_app
+from touchlens.cli_privacy import cli_actor
 from touchlens.cli_report import export_app, report_app
-from touchlens.cli_web import demo_admin, serve, serve_workspace, tokens_app, users_app
+from touchlens.cli_web import audit_log, demo_admin, serve, serve_workspace, tokens_app, users_app
 from touchlens.demo_workspace import build_demo
 from touchlens.errors import MapError, TouchlensError
 from touchlens.ingest.readers import EVENT_FORMATS
 from touchlens.model.checks import design_checks
 from touchlens.model.map import Phase
 from touchlens.model.views import TouchpointFilter
+from touchlens.store import audit
 from touchlens.store.workspace import ENV_VAR
 
 app = typer.Typer(
@@ -48,6 +50,7 @@ app.add_typer(export_app, name="export")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.command("serve")(serve)
+app.command("audit")(audit_log)
 cli_admin.register(app)
 cli_privacy.register(app)
 quarantine_app = typer.Typer(help="Rows ingest could not use, with the reason.", no_args_is_help=True)
@@ -122,7 +125,9 @@ def map_import(
     as_json: JsonOpt = False,
 ) -> None:
     """Replace the workspace map with FILE (or merge it in with --merge). A CSV fills the touchpoints."""
-    report = _ws(ctx).import_map(file, merge=merge, fmt=fmt.value)
+    ws = _ws(ctx)
+    report = ws.import_map(file, merge=merge, fmt=fmt.value)
+    audit.record(ws.meta_engine(), cli_actor(), "map-change", "map", file=file.name, merge=merge, counts=report.counts)
     for warning in report.warnings:
         ui.err.print(ui.text(warning), soft_wrap=True)
     for problem in report.problems:

@@ -12,6 +12,8 @@ from touchlens import console as ui
 from touchlens.cli_analyze import analyze_app
 from touchlens.cli_common import CsvOpt, JsonOpt, show
 from touchlens.cli_common import ws_of as _ws
+from touchlens.cli_privacy import cli_actor
+from touchlens.store import audit
 
 change_app = typer.Typer(help="Changes made to touchpoints, to measure their impact.", no_args_is_help=True)
 roadmap_app = typer.Typer(help="Opportunities to improve, scored and placed Now / Next / Later.", no_args_is_help=True)
@@ -164,7 +166,9 @@ def _opportunity_rows(items: list[Any]) -> list[dict[str, Any]]:
 @roadmap_app.command("suggest")
 def roadmap_suggest(ctx: typer.Context, as_json: JsonOpt = False, as_csv: CsvOpt = False) -> None:
     """Turn the insights into scored opportunities in the map, placed Now / Next / Later (people's edits kept)."""
-    suggested, kept = _ws(ctx).roadmap_suggest()
+    ws = _ws(ctx)
+    suggested, kept = ws.roadmap_suggest()
+    audit.record(ws.meta_engine(), cli_actor(), "roadmap-change", "roadmap", suggested=len(suggested), kept=kept)
     data = [o.model_dump(mode="json") for o in suggested]
     rows = _opportunity_rows(suggested)
     show(
@@ -193,7 +197,9 @@ def roadmap_move(
     horizon: Annotated[str, typer.Argument(help="now, next or later.")],
 ) -> None:
     """Move an opportunity to Now, Next or Later (it becomes a person's: suggestions never overwrite it)."""
-    o = _ws(ctx).roadmap_update(key, horizon=horizon)
+    ws = _ws(ctx)
+    o = ws.roadmap_update(key, horizon=horizon)
+    audit.record(ws.meta_engine(), cli_actor(), "roadmap-change", f"opportunity {key}", horizon=horizon)
     ui.err.print(f"{ui.text(o.key)} is in {ui.text(o.horizon)}")
 
 
@@ -206,7 +212,9 @@ def roadmap_done(
     ] = None,
 ) -> None:
     """Mark an opportunity done, linked to the change it produced."""
-    o = _ws(ctx).roadmap_update(key, status="done", change=change)
+    ws = _ws(ctx)
+    o = ws.roadmap_update(key, status="done", change=change)
+    audit.record(ws.meta_engine(), cli_actor(), "roadmap-change", f"opportunity {key}", status="done", change=change)
     linked = f", measured by: touchlens analyze impact {change}" if change is not None else ""
     ui.err.print(f"{ui.text(o.key)} is done{linked}")
 

@@ -1,7 +1,9 @@
-"""`touchlens serve`, `touchlens users …` and `touchlens tokens …`: the web app and who may use it."""
+"""`touchlens serve`, `touchlens users …`, `touchlens tokens …` and `touchlens audit`: the web app, who may use
+it, and what they did. Changes made here are audited as `cli:` and the operating-system user."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from typing import Annotated
@@ -11,7 +13,9 @@ import typer
 from touchlens import console as ui
 from touchlens.cli_common import JsonOpt, show
 from touchlens.cli_common import ws_of as _ws
+from touchlens.cli_privacy import cli_actor
 from touchlens.errors import TouchlensError
+from touchlens.store import audit
 from touchlens.store import users as user_store
 
 users_app = typer.Typer(help="Local users of the web app and their roles.", no_args_is_help=True)
@@ -61,10 +65,13 @@ def users_add(
 ) -> None:
     """Add a user (or set an existing user's password and role)."""
     secret = password or typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    engine = _ws(ctx).meta_engine()
+    existed = any(u.name == name for u in user_store.list_users(engine))
     try:
-        user_store.add_user(_ws(ctx).meta_engine(), name, secret, role)
+        user_store.add_user(engine, name, secret, role)
     except ValueError as exc:
         raise TouchlensError(str(exc)) from None
+    audit.record(engine, cli_actor(), "user-change", f"user {name}", role=role, change="update" if existed else "add")
     ui.err.print(f"{ui.text(name)} can sign in as {ui.text(role)}")
 
 
@@ -78,8 +85,10 @@ def users_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 @users_app.command("remove")
 def users_remove(ctx: typer.Context, name: Annotated[str, typer.Argument(help="The user to remove.")]) -> None:
     """Remove a user, their sessions and their API tokens."""
-    if not user_store.remove_user(_ws(ctx).meta_engine(), name):
+    engine = _ws(ctx).meta_engine()
+    if not user_store.remove_user(engine, name):
         raise TouchlensError(f"unknown user '{name}'")
+    audit.record(engine, cli_actor(), "user-change", f"user {name}", change="remove")
     ui.err.print(f"removed {ui.text(name)}")
 
 
@@ -91,11 +100,28 @@ def tokens_add(
     label: Annotated[str, typer.Option(help="What the token is for.")] = "",
 ) -> None:
     """Create an API token (shown once): send it as `Authorization: Bearer TOKEN`."""
+    engine, scopes = _ws(ctx).meta_engine(), tuple(scope or ["read"])
     try:
-        token = user_store.add_token(_ws(ctx).meta_engine(), user, tuple(scope or ["read"]), label)
+        token = user_store.add_token(engine, user, scopes, label)
     except ValueError as exc:
         raise TouchlensError(str(exc)) from None
+    audit.record(engine, cli_actor(), "token-create", f"user {user}", scopes=list(scopes), label=label)
     ui.out.print(token)
+
+
+def audit_log(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(min=1, help="How many of the newest entries.")] = 100,
+    action: Annotated[str | None, typer.Option(help=f"Only this action: {', '.join(audit.ACTIONS)}.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The audit log, newest first: sign-ins, map, roadmap, user, token and key changes, erasures."""
+    if action is not None and action not in audit.ACTIONS:
+        raise TouchlensError(f"unknown action '{action}'; actions are: {', '.join(audit.ACTIONS)}")
+    rows = audit.entries(_ws(ctx).meta_engine(), limit, action)
+    shown = [{**r, "detail": json.dumps(r["detail"], default=str)} for r in rows]
+    columns = ["at", "actor", "action", "target", "detail"]
+    show(rows, as_json, False, lambda _: shown, lambda _: ui.records_table("Audit log", shown, columns))
 
 
 def demo_admin(root: str | os.PathLike[str], name: str = "demo") -> tuple[str, str]:
