@@ -88,7 +88,38 @@ def _without_body_inputs(errors: Sequence[Any]) -> list[Any]:
     ]
 
 
-router = APIRouter(prefix="/api", tags=["api"], route_class=TranslatingRoute)
+class MapProblem(BaseModel):
+    path: str = Field(description="The field, as `touchpoints[3].stage`.")
+    message: str
+    file: str | None = None
+    line: int | None = None
+
+
+class ErrorAnswer(BaseModel):
+    """Why a request failed."""
+
+    detail: str | list[dict[str, Any]] = Field(
+        description="A sentence; for a parameter or body of the wrong shape, FastAPI's list of what is wrong."
+    )
+    problems: list[MapProblem] | None = Field(None, description="For an invalid map edit: every problem.")
+
+
+def _answer(description: str) -> dict[str, Any]:
+    return {"model": ErrorAnswer, "description": description}
+
+
+# Every route may answer these; the document says so, and the fuzz test checks nothing else comes back.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _answer("The body could not be parsed (not JSON, or a broken form)."),
+    401: _answer("Not signed in, and no valid API token."),
+    403: _answer("Without the role or scope this needs, or a session's change without its CSRF token."),
+    409: _answer("The workspace has no map yet (or an admin tried to remove themselves)."),
+    413: _answer(f"The request body is over {UPLOAD_LIMIT // 2**20} MB."),
+    422: _answer("A parameter or body that is malformed or names something unknown; nothing was changed."),
+    503: _answer("The events store could not be read or written; try again."),
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: _answer("The key in the path names nothing.")}
+router = APIRouter(prefix="/api", tags=["api"], route_class=TranslatingRoute, responses=ERRORS)
 
 
 def _ws(request: Request) -> Workspace:
@@ -137,7 +168,7 @@ def list_touchpoints(
     return {"touchpoints": [t.model_dump(mode="json", by_alias=True, exclude_defaults=True) for t in found]}
 
 
-@router.get("/touchpoints/{key}")
+@router.get("/touchpoints/{key}", responses=NOT_FOUND)
 def get_touchpoint(user: Viewer, request: Request, key: str) -> dict[str, Any]:
     """One touchpoint with its scorecard row and its feedback row (each null when there is no data)."""
     found = _ws(request).map_or_empty().touchpoint(key)
@@ -152,7 +183,7 @@ def get_touchpoint(user: Viewer, request: Request, key: str) -> dict[str, Any]:
     }
 
 
-@router.patch("/touchpoints/{key}")
+@router.patch("/touchpoints/{key}", responses=NOT_FOUND)
 def patch_touchpoint(user: Editor, request: Request, key: str, changes: editing.TouchpointChanges) -> dict[str, Any]:
     """Change any of a touchpoint's fields; 422 with every problem (an unknown stage, say) and nothing stored."""
     updated = editing.update_touchpoint(_ws(request), key, changes)
@@ -161,7 +192,7 @@ def patch_touchpoint(user: Editor, request: Request, key: str, changes: editing.
     return data
 
 
-@router.patch("/journeys/{journey}/stages/{stage}")
+@router.patch("/journeys/{journey}/stages/{stage}", responses=NOT_FOUND)
 def patch_stage(
     user: Editor, request: Request, journey: str, stage: str, changes: editing.StageChanges
 ) -> dict[str, Any]:
@@ -186,7 +217,9 @@ def scorecard(
     window: Annotated[
         str, Query(description="Count a conversion this soon after the touchpoint (30d, 7d, 48h).")
     ] = "30d",
-    by: Annotated[str, Query(description="touchpoint, or stage: one row per stage.")] = "touchpoint",
+    by: Annotated[Literal["touchpoint", "stage"], Query(description="touchpoint, or stage: one row per stage.")] = (
+        "touchpoint"
+    ),
 ) -> dict[str, Any]:
     """Per touchpoint (or stage): customers, events, conversion after it and lift, drop-off, repeats."""
     return _scorecard(request, window, by)
@@ -245,12 +278,16 @@ def funnel(
     request: Request,
     steps: Annotated[str, Query(description="Touchpoint keys in order, comma-separated: a,b,c.")],
     window: Annotated[str, Query(description="Time allowed from the first step to the last (30m, 48h, 7d).")] = "7d",
-    order: Annotated[str, Query(description="any: other events may come between steps; strict: none may.")] = "any",
+    order: Annotated[
+        Literal["any", "strict"], Query(description="any: other events may come between steps; strict: none may.")
+    ] = "any",
     exclude: Annotated[str | None, Query(description="Touchpoints (comma-separated) that spoil a journey.")] = None,
     breakdown: Annotated[str | None, Query(description="persona, channel or property:NAME.")] = None,
 ) -> dict[str, Any]:
     """How many customers reach each step of a touchpoint sequence within the window, and how fast."""
     ws = _ws(request)
+    if not _keys(steps):
+        raise HTTPException(422, "steps: give at least one touchpoint key, as steps=a,b,c")
     query = ws.funnel(_keys(steps), window, order, _keys(exclude))
     return state(request).cached("funnel", (query, breakdown), lambda: ws.run_funnel(query, breakdown).to_dict())
 
@@ -259,17 +296,19 @@ def funnel(
 def get_attribution(
     user: Viewer,
     request: Request,
-    model: Annotated[str, Query(description=f"One of: {', '.join(MODELS)}, time-decay.")] = "markov",
-    by: Annotated[str, Query(description="Credit touchpoint, channel or stage.")] = "touchpoint",
+    model: Annotated[
+        str, Query(pattern=f"^({'|'.join((*MODELS, 'time-decay'))})$", description=f"{', '.join(MODELS)}, time-decay.")
+    ] = "markov",
+    by: Annotated[
+        Literal["touchpoint", "channel", "stage"], Query(description="Credit touchpoint, channel or stage.")
+    ] = "touchpoint",
     order: Annotated[int, Query(ge=1, le=3, description="Markov order: 1 to 3.")] = 1,
     half_life: Annotated[str, Query(description="time-decay: credit halves this long before the conversion.")] = "7d",
     lookback: Annotated[str | None, Query(description="Only touches this close before their conversion.")] = None,
     compare: Annotated[bool, Query(description="Every model side by side (a list, one result per model).")] = False,
 ) -> dict[str, Any] | list[dict[str, Any]]:
     """Credit for conversions by touchpoint, channel or stage, with one model or every model."""
-    every = (*MODELS, "time-decay")
-    if model not in every:
-        raise HTTPException(422, f"unknown model '{model}'; models are: {', '.join(every)}")
+    every = (*MODELS, "time-decay")  # `model` is one of them: its pattern says so
     ws, chosen = _ws(request), every if compare else (model,)
 
     def compute() -> list[dict[str, Any]]:
@@ -291,8 +330,13 @@ def _feedback(request: Request, by: str, period: str, themes: bool) -> dict[str,
 def feedback(
     user: Viewer,
     request: Request,
-    by: Annotated[str, Query(description="touchpoint, stage, persona, channel or period.")] = "touchpoint",
-    period: Annotated[str, Query(description="With by=period: day, week or month.")] = "week",
+    by: Annotated[
+        Literal["touchpoint", "stage", "persona", "channel", "period"],
+        Query(description="touchpoint, stage, persona, channel or period."),
+    ] = "touchpoint",
+    period: Annotated[Literal["day", "week", "month"], Query(description="With by=period: day, week or month.")] = (
+        "week"
+    ),
     themes: Annotated[bool, Query(description="Recurring topics of each touchpoint's comments.")] = False,
 ) -> dict[str, Any]:
     """NPS, CSAT and CES with 95% intervals and comment sentiment, per group."""
@@ -319,7 +363,10 @@ def comments(
 def drivers(
     user: Viewer,
     request: Request,
-    outcome: Annotated[str, Query(description="conversion, repeat or churn; or nps (key drivers of NPS).")] = "churn",
+    outcome: Annotated[
+        Literal["conversion", "repeat", "churn", "nps"],
+        Query(description="conversion, repeat or churn; or nps (key drivers of NPS)."),
+    ] = "churn",
     samples: Annotated[int, Query(ge=0, le=1000, description="Resamples for the 95% intervals.")] = 100,
 ) -> dict[str, Any]:
     """What raises or lowers the odds of an outcome (or, for nps, which touchpoint scores explain NPS)."""
@@ -359,7 +406,7 @@ def conformance(
 def trends(
     user: Viewer,
     request: Request,
-    period: Annotated[str, Query(description="day, week or month.")] = "week",
+    period: Annotated[Literal["day", "week", "month"], Query(description="day, week or month.")] = "week",
     touchpoint: Annotated[list[str] | None, Query(description="Only these touchpoints (repeat the parameter).")] = None,
 ) -> dict[str, Any]:
     """Each touchpoint's events, customers, CSAT and sentiment per period, with anomalies flagged."""
@@ -376,7 +423,7 @@ def roadmap(user: Viewer, request: Request) -> list[dict[str, Any]]:
     return [o.model_dump(mode="json") for o in _ws(request).roadmap()]
 
 
-@router.patch("/roadmap/{key}")
+@router.patch("/roadmap/{key}", responses=NOT_FOUND)
 def patch_roadmap(user: Editor, request: Request, key: str, changes: editing.OpportunityChanges) -> dict[str, Any]:
     """Move an opportunity to now / next / later or set its status; it becomes a person's."""
     data: dict[str, Any] = editing.update_opportunity(_ws(request), key, changes).model_dump(mode="json")
@@ -499,7 +546,7 @@ def add_user(user: Admin, request: Request, new: NewUser) -> dict[str, Any]:
     return {"name": new.name, "role": new.role}
 
 
-@router.delete("/users/{name}")
+@router.delete("/users/{name}", responses=NOT_FOUND)
 def remove_user(user: Admin, request: Request, name: str) -> dict[str, Any]:
     """Remove a user, their sessions and their API tokens (not yourself: another admin must)."""
     if name == user.name:
