@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 import touchlens
 from tests.conftest import Result, workspace_with, write
 from touchlens.cli_privacy import cli_actor
+from touchlens.cli_web import demo_admin
 from touchlens.store import audit
 from touchlens.store import users as user_store
 from touchlens.web.app import create_app
@@ -187,6 +188,19 @@ def test_each_change_through_the_cli_leaves_one_entry(cli: Callable[..., Result]
     assert token.startswith("tl_")
     assert token not in json.dumps(_entries(root))
     assert PASSWORD not in json.dumps(_entries(root))
+
+
+def test_one_time_admin_credentials_are_recorded_without_the_password(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    root = workspace_with(cli, tmp_path, MAP)
+    for change in ("add", "update"):  # `serve --admin ops` and `demo` make (or remake) an admin this way
+        before = len(_entries(root))
+        _, password = demo_admin(root, "ops")
+        entry = _one_new(root, before)
+        assert (entry["actor"], entry["action"], entry["target"]) == (cli_actor(), "user-change", "user ops")
+        assert entry["detail"] == {"role": "admin", "change": change}
+        assert password not in json.dumps(entry)
 
 
 def test_the_audit_command_lists_filters_and_limits(cli: Callable[..., Result], tmp_path: Path) -> None:

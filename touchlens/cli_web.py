@@ -129,8 +129,13 @@ def demo_admin(root: str | os.PathLike[str], name: str = "demo") -> tuple[str, s
     import touchlens
 
     password = secrets.token_urlsafe(12)
+    engine = touchlens.open(root).meta_engine()
+    existed = any(u.name == name for u in user_store.list_users(engine))
     try:
-        user_store.add_user(touchlens.open(root).meta_engine(), name, password, "admin")
+        user_store.add_user(engine, name, password, "admin")
     except ValueError as exc:
         raise TouchlensError(str(exc)) from None
+    audit.record(
+        engine, cli_actor(), "user-change", f"user {name}", role="admin", change="update" if existed else "add"
+    )
     return name, password
