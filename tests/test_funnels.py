@@ -120,6 +120,8 @@ def test_the_funnel_command_reports_the_documented_shape(cli, tmp_path) -> None:
     assert set(steps[0]) == {"step", "count", "conversion_from_previous", "conversion_from_first", "median_seconds"}
     assert cli("-w", ws, "analyze", "funnel", "--steps", "home,moon").code == 1
     assert cli("-w", ws, "analyze", "funnel", "--steps", "home,cart", "--window", "soon").code == 1
+    no_steps = cli("-w", ws, "analyze", "funnel", "--steps", ",")
+    assert (no_steps.code, "at least one step" in no_steps.err) == (1, True)
 
 
 def test_exclusions_and_the_customers_who_dropped(cli, tmp_path) -> None:

@@ -29,7 +29,7 @@ from touchlens.analytics.funnels import Funnel, FunnelQuery, Order
 from touchlens.analytics.journeys import JourneyOptions
 from touchlens.analytics.paths import PathsQuery
 from touchlens.analytics.scorecard import Scorecard, ScorecardQuery
-from touchlens.errors import UnknownItem, WorkspaceError
+from touchlens.errors import BadOption, UnknownItem, WorkspaceError
 from touchlens.model.durations import as_duration
 from touchlens.model.map import TouchpointMap
 
@@ -81,6 +81,8 @@ class Analyses:
         options: JourneyOptions | None = None,
     ) -> FunnelQuery:
         """The funnel query for `steps` (touchpoint keys, in order), checked against the map; `.run()` it."""
+        if not steps:
+            raise BadOption("a funnel needs at least one step: --steps a,b,c")
         known = {t.key for t in self.map_or_empty().touchpoints}
         unknown = [s for s in (*steps, *exclude) if s not in known]
         if unknown:

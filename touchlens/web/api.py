@@ -33,6 +33,7 @@ from touchlens.store import audit
 from touchlens.store import users as user_store
 from touchlens.store.events import EventsStoreError
 from touchlens.store.users import User
+from touchlens.web.collect import on_writer
 from touchlens.web.security import Admin, Editor, Viewer, require, state
 
 UPLOAD_LIMIT = 200 * 1024 * 1024
@@ -482,7 +483,7 @@ def _safe_name(filename: str | None) -> str:
 def ingest_events(user: Editor, request: Request, file: UploadField, fmt: FormatField = "auto") -> dict[str, Any]:
     """Ingest an uploaded event file; the answer is `touchlens ingest events --json`'s report."""
     ws = _ws(request)
-    report = _ingest(file, lambda path: ws.ingest_events([path], fmt=fmt).to_dict())
+    report = _ingest(file, lambda path: on_writer(state(request), lambda: ws.ingest_events([path], fmt=fmt).to_dict()))
     return {k: v for k, v in report.items() if k != "files"}
 
 
@@ -490,7 +491,9 @@ def ingest_events(user: Editor, request: Request, file: UploadField, fmt: Format
 def ingest_feedback(user: Editor, request: Request, file: UploadField, fmt: FormatField = "auto") -> dict[str, Any]:
     """Ingest an uploaded survey or ticket export; the answer is `touchlens ingest feedback --json`'s report."""
     ws = _ws(request)
-    report = _ingest(file, lambda path: ws.ingest_feedback([path], fmt=fmt).to_dict())
+    report = _ingest(
+        file, lambda path: on_writer(state(request), lambda: ws.ingest_feedback([path], fmt=fmt).to_dict())
+    )
     return {k: v for k, v in report.items() if k not in ("files", "identified")}
 
 

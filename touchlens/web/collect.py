@@ -13,7 +13,8 @@ import binascii
 import json
 import threading
 import time
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
@@ -25,6 +26,7 @@ from touchlens.store import keys as key_store
 from touchlens.store.keys import WriteKey
 from touchlens.web.state import WebState
 
+T = TypeVar("T")
 KEY_CACHE_SECONDS = 10.0  # a revoked key stops working within this long
 MAX_QUEUED = 2000  # requests waiting for the writer; beyond it the answer is 503 and the client retries
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="touchlens ingest"'}
@@ -119,6 +121,12 @@ def live_writer(state: WebState) -> LiveWriter:
             writer.start()
             state.live = writer
         return writer
+
+
+def on_writer(state: WebState, work: Callable[[], T]) -> T:
+    """Run `work` (an upload's ingest) on the writer's thread, between live commits: one writer at a time, so
+    two never conflict over the same customers. Live requests wait meanwhile."""
+    return live_writer(state).call(lambda _con: work()).result()
 
 
 def _secret(request: Request) -> str | None:

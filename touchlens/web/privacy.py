@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from touchlens.store import erasure
+from touchlens.web.api import ERRORS
 from touchlens.web.collect import live_writer
 from touchlens.web.security import Admin
 from touchlens.web.state import WebState
@@ -24,7 +25,7 @@ class Erasure(BaseModel):
     suppressed: bool = Field(description="Whether later events for this customer are dropped at ingest.")
 
 
-@router.delete("/customers/{customer_id}", response_model=Erasure)
+@router.delete("/customers/{customer_id}", response_model=Erasure, responses=ERRORS)
 async def forget_customer(
     request: Request,
     customer_id: str,
