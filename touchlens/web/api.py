@@ -368,7 +368,7 @@ def drivers(
         Literal["conversion", "repeat", "churn", "nps"],
         Query(description="conversion, repeat or churn; or nps (key drivers of NPS)."),
     ] = "churn",
-    samples: Annotated[int, Query(ge=0, le=1000, description="Resamples for the 95% intervals.")] = 100,
+    samples: Annotated[int, Query(ge=0, le=200, description="Resamples for the 95% intervals.")] = 100,
 ) -> dict[str, Any]:
     """What raises or lowers the odds of an outcome (or, for nps, which touchpoint scores explain NPS)."""
     ws = _ws(request)
