@@ -1,16 +1,21 @@
-"""Shared fixtures: a fresh workspace, and the CLI run in-process with its exit code and output."""
+"""Shared fixtures: a fresh workspace, the CLI run in-process with its exit code and output, and the metadata
+store on PostgreSQL as well as SQLite (a throwaway server from tests/pg.py, started once per session)."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 import touchlens
+from tests.pg import PostgresServer, PostgresUnavailable, start_server
 from touchlens.cli import main
+from touchlens.store import meta, workspace
+from touchlens.store.settings import SETTINGS_FILE, settings_file_text
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -61,3 +66,112 @@ def workspace_with(cli: Callable[..., Result], tmp_path: Path, map_text: str, ev
         result = cli("-w", ws, "ingest", "events", write(tmp_path / "e.csv", events_csv))
         assert result.code == 0, result.err
     return ws
+
+
+# -- the metadata store on PostgreSQL ---------------------------------------------------------------------
+
+META_BACKENDS = ("sqlite", "postgresql")
+# Test files that run twice: as written (SQLite), and as `FILE[postgresql]`, where every workspace they create
+# keeps its metadata store on its own PostgreSQL database. Listed here, not marked, so those files stay untouched.
+BOTH_BACKENDS = ("test_web_api.py",)
+
+
+class PostgresModule(pytest.Module):
+    """A test file collected a second time, its workspaces' metadata on PostgreSQL."""
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
+    if file_path.name in BOTH_BACKENDS:
+        name = f"{file_path.name}[postgresql]"
+        # Its own node id, so its module-scoped fixtures (a template workspace) are its own too.
+        nodeid = f"{parent.nodeid}/{name}" if parent.nodeid else name
+        return PostgresModule.from_parent(parent, path=file_path, name=name, nodeid=nodeid)
+    return None
+
+
+class _Postgres:
+    """The session's server, with a migrated database to copy (a copy is quicker than migrating)."""
+
+    def __init__(self, server: PostgresServer) -> None:
+        self.server = server
+        self.migrated = server.database()
+        engine = sa.create_engine(server.url(self.migrated))
+        meta.migrate(engine)
+        engine.dispose()  # a database is copied only while nobody is connected to it
+
+    def fresh_url(self, migrated: bool = True) -> str:
+        """The URL of a new database: migrated already, or empty."""
+        return self.server.url(self.server.database(self.migrated if migrated else None))
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[_Postgres]:
+    """The PostgreSQL server; a test needing it fails (never skips) when it cannot start, so CI shows it ran."""
+    try:
+        server = start_server()
+    except PostgresUnavailable as exc:
+        pytest.fail(f"the PostgreSQL tests could not start a server: {exc}", pytrace=False)
+    try:
+        yield _Postgres(server)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=META_BACKENDS)
+def meta_backend(request: pytest.FixtureRequest) -> str:
+    """Run the test once per metadata backend."""
+    backend: str = request.param
+    return backend
+
+
+@pytest.fixture
+def meta_url(meta_backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A fresh metadata store's URL on the backend: a new SQLite file, or a new (migrated) PostgreSQL database."""
+    if meta_backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'meta.db'}"
+    pg: _Postgres = request.getfixturevalue("postgres")
+    return pg.fresh_url()
+
+
+def workspace_on(root: Path, url: str) -> touchlens.Workspace:
+    """A new workspace whose settings file puts its metadata store at `url`, as a team would write it."""
+    root.mkdir(parents=True, exist_ok=True)
+    default = 'meta_url = "sqlite:///touchlens.db"'
+    (root / SETTINGS_FILE).write_text(settings_file_text().replace(default, f'meta_url = "{url}"'), encoding="utf-8")
+    return touchlens.init(root)
+
+
+@pytest.fixture
+def meta_workspace(meta_url: str, tmp_path: Path) -> touchlens.Workspace:
+    """A fresh workspace with its metadata store on each backend in turn."""
+    return workspace_on(tmp_path / "ws", meta_url)
+
+
+MARKER = ".postgres-test-db"  # in a workspace folder: which folder it was made for, and its database
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _workspaces_on_postgres(request: pytest.FixtureRequest) -> Iterator[None]:
+    """In a PostgresModule, a workspace whose metadata would be a local SQLite file gets a PostgreSQL database.
+
+    Tests copy workspace folders (a template per module, a copy per test); a copy must not share the original's
+    database, so a folder notes its database and the folder it was made for, and a copied folder gets a copy."""
+    if not isinstance(request.node, PostgresModule):
+        yield
+        return
+    pg: _Postgres = request.getfixturevalue("postgres")
+    local = workspace.resolve_url
+
+    def resolve(url: str, root: Path) -> str:
+        if sa.make_url(url).get_backend_name() != "sqlite":
+            return local(url, root)
+        marker = root / MARKER
+        made_for, _, database = marker.read_text().partition("\n") if marker.is_file() else ("", "", "")
+        if made_for != str(root):
+            database = pg.server.database(template=database or pg.migrated)
+            marker.write_text(f"{root}\n{database}")
+        return pg.server.url(database)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(workspace, "resolve_url", resolve)
+        yield

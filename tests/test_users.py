@@ -1,7 +1,8 @@
-"""Users, sessions and tokens in the metadata store: hashed at rest, scoped, expiring."""
+"""Users, sessions and tokens in the metadata store: hashed at rest, scoped, expiring; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,8 +14,10 @@ from touchlens.store.meta import sessions
 
 
 @pytest.fixture
-def engine(tmp_path):
-    return touchlens.init(tmp_path / "ws").meta_engine()
+def engine(meta_workspace: touchlens.Workspace) -> Iterator[sa.Engine]:
+    engine = meta_workspace.meta_engine()
+    yield engine
+    engine.dispose()
 
 
 def test_passwords_and_tokens_are_stored_only_as_hashes(engine) -> None:
@@ -66,4 +69,18 @@ def test_sessions_expire_and_end(engine) -> None:
     users.end_session(engine, token)
     assert users.session_user(engine, token) is None
     assert users.remove_user(engine, "ann")
+    assert users.list_users(engine) == []
+
+
+def test_session_times_are_the_same_instant_on_every_backend(engine) -> None:
+    users.add_user(engine, "ann", "password1", "viewer")
+    start = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    token, _ = users.start_session(engine, users.User("ann", "viewer"), now=start)
+    assert users.session_user(engine, token, now=start + users.SESSION_IDLE - timedelta(seconds=1)) is not None
+    assert users.session_user(engine, token, now=start + users.SESSION_LIFETIME) is None
+
+
+def test_a_user_name_postgresql_cannot_store_is_refused_everywhere(engine) -> None:
+    with pytest.raises(ValueError, match="user name"):
+        users.add_user(engine, "ann\x00", "password1", "viewer")
     assert users.list_users(engine) == []

@@ -34,9 +34,14 @@ def record(engine: sa.Engine, actor: str, action: str, target: str = "", **detai
     with engine.begin() as conn:
         conn.execute(
             sa.insert(audit_log).values(
-                at=datetime.now(UTC), actor=actor[:200], action=action, target=target[:500], detail=detail
+                at=datetime.now(UTC), actor=_text(actor, 200), action=action, target=_text(target, 500), detail=detail
             )
         )
+
+
+def _text(value: str, length: int) -> str:
+    """PostgreSQL's text holds no NUL (a failed sign-in's name may carry one); SQLite's would, so both drop it."""
+    return value.replace("\x00", "")[:length]
 
 
 def entries(engine: sa.Engine, limit: int = 100, action: str | None = None) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from touchlens.store.meta import write_keys
+from touchlens.store.meta import utc, write_keys
 
 KEY_SCOPES = ("ingest",)
 _SOURCE = re.compile(r"[A-Za-z0-9_.:-]{1,120}")
@@ -83,6 +83,6 @@ def _key(row: sa.Row[tuple[object, ...]]) -> WriteKey:
         label=row.label,
         source=row.source,
         created_by=row.created_by,
-        created_at=str(row.created_at),
+        created_at=utc(row.created_at).isoformat(),  # the same text from SQLite and PostgreSQL
         revoked=row.revoked_at is not None,
     )

@@ -19,12 +19,13 @@ from alembic.script import ScriptDirectory
 from touchlens.model.map import Journey, TouchpointMap
 
 metadata = sa.MetaData()
+FREE_TEXT = 500  # length of the filter columns holding free text (the map's name, a touchpoint's owner)
 
 map_info = sa.Table(
     "map_info",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("name", sa.String(500), nullable=False),
+    sa.Column("name", sa.String(FREE_TEXT), nullable=False),
     sa.Column("doc", sa.JSON, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )
@@ -49,7 +50,7 @@ touchpoints = _item_table(
     sa.Column("stage", sa.String(120), index=True),
     sa.Column("channel", sa.String(120), index=True),
     sa.Column("phase", sa.String(20)),
-    sa.Column("owner", sa.String(500)),
+    sa.Column("owner", sa.String(FREE_TEXT)),
 )
 opportunities = _item_table(
     "opportunities",
@@ -153,6 +154,11 @@ def migrate(engine: sa.Engine) -> None:
         command.upgrade(cfg, "head")
 
 
+def utc(when: datetime) -> datetime:
+    """A stored time in UTC: PostgreSQL hands back aware times, SQLite naive ones (written in UTC)."""
+    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 def _doc(item: Any, *exclude: str) -> dict[str, Any]:
     data: dict[str, Any] = item.model_dump(mode="json", by_alias=True, exclude_defaults=True, exclude=set(exclude))
     return data
@@ -162,6 +168,12 @@ def _plain(value: Any) -> Any:
     return getattr(value, "value", value)
 
 
+def _indexed(value: str | None) -> str | None:
+    """Free text as a filter column holds it: PostgreSQL's text has no NUL and its columns have a length (SQLite
+    checks neither). The document beside it keeps the text exactly."""
+    return None if value is None else value.replace("\x00", "")[:FREE_TEXT]
+
+
 def save_map(engine: sa.Engine, m: TouchpointMap) -> None:
     """Replace the stored map with `m`, all or nothing."""
     head = _doc(m, "channels", "personas", "journeys", "touchpoints", "opportunities")
@@ -169,7 +181,8 @@ def save_map(engine: sa.Engine, m: TouchpointMap) -> None:
         for table in (stages, journeys, *_ITEM_TABLES.values(), map_info):
             conn.execute(table.delete())
         # An explicit time (SQLite's now() has whole seconds): the web cache keys on it.
-        conn.execute(map_info.insert().values(id=1, name=m.name, doc=head, updated_at=datetime.now(UTC)))
+        name = _indexed(m.name)
+        conn.execute(map_info.insert().values(id=1, name=name, doc=head, updated_at=datetime.now(UTC)))
         for section, table in _ITEM_TABLES.items():
             rows = [_item_row(section, pos, item) for pos, item in enumerate(getattr(m, section))]
             if rows:
@@ -181,12 +194,14 @@ def map_version(engine: sa.Engine) -> str | None:
     """When the map was last saved; None before the first import."""
     with engine.connect() as conn:
         found = conn.execute(sa.select(map_info.c.updated_at)).scalar()
-    return None if found is None else str(found)
+    return None if found is None else utc(found).isoformat()
 
 
 def _item_row(section: str, position: int, item: Any) -> dict[str, Any]:
     row = {"key": item.key, "position": position, "doc": _doc(item)}
     row.update({col: _plain(getattr(item, col)) for col in _INDEX_COLUMNS.get(section, ())})
+    if "owner" in row:
+        row["owner"] = _indexed(row["owner"])
     return row
 
 
@@ -228,7 +243,10 @@ def load_map(engine: sa.Engine) -> TouchpointMap | None:
 def add_change(engine: sa.Engine, touchpoint: str, when: date, note: str) -> int:
     """Record a change made to a touchpoint; returns its id."""
     with engine.begin() as conn:
-        result = conn.execute(sa.insert(changes).values(touchpoint=touchpoint, date=when, note=note))
+        # PostgreSQL's text holds no NUL; a NUL in a note is never meant, so it is dropped on every backend.
+        result = conn.execute(
+            sa.insert(changes).values(touchpoint=touchpoint, date=when, note=note.replace("\x00", ""))
+        )
         key = result.inserted_primary_key
         return int(key[0]) if key else 0
 

@@ -45,8 +45,8 @@ def add_user(engine: sa.Engine, name: str, password: str, role: str) -> None:
     """Create a user, or replace the password and role of an existing one."""
     if role not in ROLES:
         raise ValueError(f"unknown role '{role}'; roles are: {', '.join(ROLES)}")
-    if not name.strip() or len(name) > 120:
-        raise ValueError("a user name is 1 to 120 characters")
+    if not name.strip() or len(name) > 120 or "\x00" in name:
+        raise ValueError("a user name is 1 to 120 characters, none of them NUL")
     if len(password) < 8:
         raise ValueError("a password has at least 8 characters")
     values = {"password_hash": _hasher.hash(password), "role": role}
@@ -68,6 +68,8 @@ def list_users(engine: sa.Engine) -> list[User]:
 
 
 def remove_user(engine: sa.Engine, name: str) -> bool:
+    if not _storable(name):
+        return False
     with engine.begin() as conn:
         conn.execute(sa.delete(sessions).where(sessions.c.user == name))
         conn.execute(sa.delete(api_tokens).where(api_tokens.c.user == name))
@@ -76,8 +78,10 @@ def remove_user(engine: sa.Engine, name: str) -> bool:
 
 def authenticate(engine: sa.Engine, name: str, password: str) -> User | None:
     """The user when the password is right; None otherwise (the same answer for an unknown name)."""
-    with engine.connect() as conn:
-        row = conn.execute(sa.select(users).where(users.c.name == name)).first()
+    row = None
+    if _storable(name):
+        with engine.connect() as conn:
+            row = conn.execute(sa.select(users).where(users.c.name == name)).first()
     stored = row.password_hash if row else _hasher.hash("not a user: spend the same time")
     try:
         _hasher.verify(stored, password)
@@ -151,8 +155,9 @@ def add_token(engine: sa.Engine, user: str, scopes: tuple[str, ...], label: str 
         raise ValueError(f"scopes are: {', '.join(SCOPES)}")
     token = "tl_" + secrets.token_urlsafe(32)
     with engine.begin() as conn:
-        if conn.execute(sa.select(users.c.name).where(users.c.name == user)).first() is None:
+        if not _storable(user) or conn.execute(sa.select(users.c.name).where(users.c.name == user)).first() is None:
             raise ValueError(f"unknown user '{user}'")
+        label = label.replace("\x00", "")[:200]
         conn.execute(
             sa.insert(api_tokens).values(token_hash=_digest(token), user=user, scopes=",".join(scopes), label=label)
         )
@@ -168,6 +173,11 @@ def token_user(engine: sa.Engine, token: str) -> User | None:
     with engine.connect() as conn:
         row = conn.execute(query).first()
     return User(row.name, row.role, tuple(row.scopes.split(","))) if row else None
+
+
+def _storable(name: str) -> bool:
+    """Whether a name could be stored: PostgreSQL refuses NUL even in a query, and no stored name holds one."""
+    return "\x00" not in name
 
 
 def _aware(when: datetime) -> datetime:
