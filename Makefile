@@ -8,7 +8,7 @@ EXAMPLE ?= examples/outdoor_retail.yaml
 CUSTOMERS ?= 5000
 PORT ?= 8000
 
-.PHONY: install demo map-demo test lint typecheck unit browser bench lock clean
+.PHONY: install demo map-demo test lint typecheck unit browser postgres bench lock clean
 
 install: $(STAMP)
 
@@ -45,7 +45,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-unit: install browser
+unit: install browser postgres
 	$(BIN)/pytest -q
 
 # The browser tests drive Debian's chromium (Playwright downloads no browser); installed when missing.
@@ -53,6 +53,12 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+# The metadata-store tests start a throwaway PostgreSQL server (tests/pg.py); Debian's is installed when missing.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; }
 
 test: lint typecheck unit
 
