@@ -10,10 +10,9 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pa_csv
 
 from touchlens.ingest.readers.base import ReaderError
-from touchlens.ingest.readers.flat import header_names
+from touchlens.ingest.readers.flat import arrow_csv, csv_header
 from touchlens.store.events import scalar, transaction
 
 UPSERT_SQL = """
@@ -37,6 +36,15 @@ FROM _cbatch b WHERE NULLIF(trim(customer_id), '') IS NULL
   AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.kind = 'customers' AND q.file = ? AND q."row" = b._row)
 """
 
+# A row with the wrong number of cells cannot be read: kept with its text, like such rows of event files.
+INVALID_SQL = """
+INSERT INTO quarantine
+SELECT 'customers', 'customers', ?, _row, 'row', 'wrong number of cells', NULL, raw, ?
+FROM _cinvalid b
+WHERE NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.kind = 'customers' AND q.file = ? AND q."row" = b._row)
+"""
+INVALID_SCHEMA = pa.schema([("_row", pa.int64()), ("raw", pa.string())])
+
 
 def ingest_customers(
     con: duckdb.DuckDBPyConnection,
@@ -46,38 +54,41 @@ def ingest_customers(
 ) -> dict[str, int]:
     """Upsert every row's columns (except the id) as text attributes; returns read / updated / quarantined.
     `ids` rewrites the batch's ids first (pseudonymisation)."""
-    names = header_names(path)
+    header = csv_header(path)
+    names = header.names
     column = id_column or next((c for c in ("customer_id", "user_id", "id") if c in names), None)
     if column is None or column not in names:
         raise ReaderError(f"{path}: no customer id column; columns are: {', '.join(names)} (use --id-column COLUMN)")
-    invalid: list[int] = []
+    invalid: list[tuple[int, str]] = []
 
     def on_invalid(row: Any) -> str:
-        invalid.append(row.number or 0)
+        invalid.append((row.number or 0, row.text))
         return "skip"
 
     # Every cell is text: "02134" must stay a zip code, not become the number 2134.
-    table = pa_csv.read_csv(
-        str(path),
-        read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1, use_threads=False),
-        parse_options=pa_csv.ParseOptions(invalid_row_handler=on_invalid),
-        convert_options=pa_csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True),
-    )
-    batch = _batch(table, column, invalid)
+    empty = pa.schema([(name, pa.string()) for name in names])
+    table = pa.Table.from_batches(arrow_csv(path, header, on_invalid) if header.rows_follow else [], schema=empty)
+    batch = _batch(table, column, [n for n, _ in invalid], header.lines)
     if ids is not None and batch.num_rows:
         batch = pa.Table.from_batches([ids(batch.combine_chunks().to_batches()[0])])
+    unreadable = pa.table({"_row": [n for n, _ in invalid], "raw": [t for _, t in invalid]}, schema=INVALID_SCHEMA)
+    now = datetime.now(UTC)
     with transaction(con):
         con.register("_cbatch", batch)
+        con.register("_cinvalid", unreadable)
         bad = int(scalar(con, "SELECT count(*) FROM _cbatch WHERE NULLIF(trim(customer_id), '') IS NULL"))
-        con.execute(QUARANTINE_SQL, [str(path), datetime.now(UTC), str(path)])
+        con.execute(QUARANTINE_SQL, [str(path), now, str(path)])
+        con.execute(INVALID_SQL, [str(path), now, str(path)])
         con.execute(UPSERT_SQL)
         con.unregister("_cbatch")
+        con.unregister("_cinvalid")
     return {"read": table.num_rows + len(invalid), "updated": table.num_rows - bad, "quarantined": bad + len(invalid)}
 
 
-def _batch(table: pa.Table, column: str, invalid: list[int]) -> pa.Table:
-    """Id and attributes of each row, with its spreadsheet row number (stepping over rows the parser skipped)."""
-    rows = np.arange(table.num_rows, dtype=np.int64) + 2
+def _batch(table: pa.Table, column: str, invalid: list[int], header_lines: int = 1) -> pa.Table:
+    """Id and attributes of each row, with its row number (after the header's lines, stepping over rows the
+    parser skipped)."""
+    rows = np.arange(table.num_rows, dtype=np.int64) + header_lines + 1
     for line in sorted(invalid):
         rows[rows >= line] += 1
     others = [c for c in table.schema.names if c != column]

@@ -8,7 +8,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from touchlens.ingest.readers.base import Reader, ReaderError
+from touchlens.ingest.readers.base import Reader, ReaderError, eager
 from touchlens.ingest.readers.feedback import FEEDBACK_FORMATS, FEEDBACK_READERS, detect_feedback_format
 from touchlens.ingest.readers.flat import read_csv, read_jsonl, read_parquet
 from touchlens.ingest.readers.ga4 import read_ga4
@@ -16,15 +16,19 @@ from touchlens.ingest.readers.product import first_record, read_amplitude, read_
 from touchlens.ingest.readers.segment import read_segment
 from touchlens.ingest.readers.zendesk import read_zendesk
 
+# Eager: a file a reader refuses is refused before ingest writes anything.
 EVENT_READERS: dict[str, Reader] = {
-    "csv": read_csv,
-    "jsonl": read_jsonl,
-    "parquet": read_parquet,
-    "segment": read_segment,
-    "ga4": read_ga4,
-    "mixpanel": read_mixpanel,
-    "amplitude": read_amplitude,
-    "zendesk": read_zendesk,
+    name: eager(reader)
+    for name, reader in {
+        "csv": read_csv,
+        "jsonl": read_jsonl,
+        "parquet": read_parquet,
+        "segment": read_segment,
+        "ga4": read_ga4,
+        "mixpanel": read_mixpanel,
+        "amplitude": read_amplitude,
+        "zendesk": read_zendesk,
+    }.items()
 }
 EVENT_FORMATS = ("auto", *EVENT_READERS)
 GA4_COLUMNS = ("event_name", "event_timestamp")
@@ -49,7 +53,7 @@ def detect_format(path: Path) -> str:
 def _parquet_flavour(path: Path) -> str:
     try:
         names = pq.read_schema(str(path)).names
-    except (pa.ArrowInvalid, OSError):
+    except (pa.ArrowException, OSError, ValueError):
         return "parquet"  # the Parquet reader says what is wrong with it
     return "ga4" if all(c in names for c in GA4_COLUMNS) else "parquet"
 

@@ -8,6 +8,8 @@ columns). Checking values (missing customer, bad timestamp, …) is the pipeline
 
 from __future__ import annotations
 
+import csv
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -35,6 +37,8 @@ FEEDBACK_COLUMNS = (
 )
 META_COLUMNS = ("_row", "_raw", "_error", "_field")
 BATCH_ROWS = 200_000
+# Python's csv module refuses a cell over 128 KiB; a long comment or property is data, not a broken file.
+csv.field_size_limit(2**31 - 1)
 
 
 class ReaderError(TouchlensError):
@@ -53,6 +57,20 @@ class ReadOptions:
 
 
 Reader = Callable[[Path, ReadOptions], Iterator[pa.RecordBatch]]
+
+
+def eager(reader: Reader) -> Reader:
+    """`reader`, reading its first batch when called: a file it refuses outright fails before ingest has
+    written anything (the ingest log included), so a refused file leaves no trace."""
+
+    def read(path: Path, opts: ReadOptions) -> Iterator[pa.RecordBatch]:
+        batches = iter(reader(path, opts))
+        first = next(batches, None)
+        return batches if first is None else itertools.chain([first], batches)
+
+    read.__name__ = read.__qualname__ = getattr(reader, "__name__", "read")
+    read.__doc__ = reader.__doc__
+    return read
 
 
 def parse_columns(spec: str | None, allowed: tuple[str, ...]) -> dict[str, str]:
@@ -130,12 +148,8 @@ def json_lines(path: Path) -> Iterator[tuple[int, str, Any, str | None]]:
             yield from _whole_document(path)
             return
         for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield number, line.rstrip("\n"), json.loads(line), None
-            except json.JSONDecodeError as exc:
-                yield number, line.rstrip("\n"), None, f"not valid JSON: {exc.msg} (column {exc.colno})"
+            if line.strip():
+                yield number, line.rstrip("\n"), *parse_json(line)
 
 
 def _single_document(path: Path) -> bool:
@@ -151,5 +165,24 @@ def _whole_document(path: Path) -> Iterator[tuple[int, str, Any, str | None]]:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         yield exc.lineno, text[:2000], None, f"not valid JSON: {exc.msg} (line {exc.lineno})"
-        return
-    yield 1, "", doc, None
+    except (RecursionError, ValueError) as exc:
+        yield 1, text[:2000], None, _unreadable(exc)
+    else:
+        yield 1, "", doc, None
+
+
+def parse_json(line: str) -> tuple[Any, str | None]:
+    """(value, None) for one line of JSON, or (None, why it cannot be read)."""
+    try:
+        return json.loads(line), None
+    except json.JSONDecodeError as exc:
+        return None, f"not valid JSON: {exc.msg} (column {exc.colno})"
+    except (RecursionError, ValueError) as exc:
+        return None, _unreadable(exc)
+
+
+def _unreadable(exc: RecursionError | ValueError) -> str:
+    """JSON that parses in principle but not in Python: nested past its recursion limit, or an integer of over
+    4300 digits (its guard against slow conversions)."""
+    why = "nested too deeply" if isinstance(exc, RecursionError) else "a number with too many digits"
+    return f"not valid JSON: {why}"

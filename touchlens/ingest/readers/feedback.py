@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
 
-from touchlens.ingest.readers.base import FEEDBACK_COLUMNS, Reader, ReaderError, ReadOptions, RowBatcher
+from touchlens.ingest.readers.base import FEEDBACK_COLUMNS, Reader, ReaderError, ReadOptions, RowBatcher, eager
 from touchlens.ingest.readers.product import dump, first_record
 from touchlens.ingest.readers.zendesk import read_intercom, read_zendesk_ratings
 
@@ -255,7 +255,8 @@ def _zone(imports: list[str], index: int) -> tzinfo | None:
     try:
         name = json.loads(imports[index]).get("timeZone")
         return UTC if name in ("Z", "UTC") else ZoneInfo(name)
-    except (IndexError, ValueError, AttributeError, TypeError, ZoneInfoNotFoundError):
+    # A name that is a folder of the zone database ("America") or too long for a file name is an OSError.
+    except (IndexError, ValueError, AttributeError, TypeError, RecursionError, OSError, ZoneInfoNotFoundError):
         return None
 
 
@@ -287,10 +288,13 @@ def choice_score(text: str | None) -> str | None:
 
 
 FEEDBACK_READERS: dict[str, Reader] = {
-    "csv": read_feedback_csv,
-    "qualtrics": read_qualtrics,
-    "zendesk": read_zendesk_ratings,
-    "intercom": read_intercom,
+    name: eager(reader)  # a refused file is refused before ingest writes anything
+    for name, reader in {
+        "csv": read_feedback_csv,
+        "qualtrics": read_qualtrics,
+        "zendesk": read_zendesk_ratings,
+        "intercom": read_intercom,
+    }.items()
 }
 FEEDBACK_FORMATS = ("auto", *FEEDBACK_READERS)
 JSON_FLAVOURS = [

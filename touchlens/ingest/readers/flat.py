@@ -10,9 +10,9 @@ import codecs
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from touchlens.ingest.readers.arrowtypes import check_engine_reads, sane_batch
 from touchlens.ingest.readers.base import (
     EVENT_COLUMNS,
     META_COLUMNS,
@@ -40,6 +41,7 @@ DEFAULT_NAMES: dict[str, tuple[str, ...]] = {
     "channel": ("channel",),
 }
 REQUIRED = ("customer_id", "ts", "event")
+BLOCK_SIZE = 16 << 20  # Arrow's CSV reader cannot read a row longer than its block
 
 
 def resolve_columns(
@@ -79,7 +81,7 @@ def canonical_batch(
     for name in EVENT_COLUMNS:
         column = batch.column(mapping[name]) if name in mapping else pa.nulls(n, pa.string())
         keep_time = name == "ts" and pa.types.is_timestamp(column.type)
-        arrays[name] = column if keep_time else pc.cast(column, pa.string())
+        arrays[name] = column if keep_time else _as_string(column)
     rest = [c for c in batch.schema.names if c not in mapping.values()]
     if rest:
         arrays["properties"] = pa.StructArray.from_arrays([batch.column(c) for c in rest], names=rest)
@@ -92,6 +94,31 @@ def canonical_batch(
     return pa.RecordBatch.from_arrays(list(arrays.values()), names=list(arrays))
 
 
+def _as_string(column: pa.Array) -> pa.Array:
+    """A mapped column as text; binary (how some writers store strings) that is not UTF-8 gets U+FFFD, as in CSV."""
+    try:
+        return pc.cast(column, pa.string())
+    except pa.ArrowInvalid:
+        values = [v if v is None else v.decode("utf-8", "replace") for v in column.to_pylist()]
+        return pa.array(values, type=pa.string())
+
+
+def check_types(path: Path, schema: pa.Schema, mapping: dict[str, str]) -> None:
+    """Refuse a file whose mapped column has a type that has no text form (a list, a struct, a map)."""
+    for canonical, column in mapping.items():
+        kind = schema.field(column).type
+        if not (canonical == "ts" and pa.types.is_timestamp(kind)) and not _castable(kind):
+            raise ReaderError(f"{path}: column '{column}' (for {canonical}) holds {kind}, not text, numbers or times")
+
+
+def _castable(kind: pa.DataType) -> bool:
+    try:
+        pc.cast(pa.array([], type=kind), pa.string())
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
+        return False
+    return True
+
+
 def _as_text(column: pa.Array) -> pa.Array | None:
     """A property as JSON extraction would give it as text, for the types where both agree; else None."""
     if pa.types.is_boolean(column.type):
@@ -101,12 +128,31 @@ def _as_text(column: pa.Array) -> pa.Array | None:
     return None  # floats, times, nested: left to JSON extraction so every path renders them alike
 
 
+class CsvHeader(NamedTuple):
+    names: list[str]
+    lines: int  # a quoted name may hold a line break, and Arrow's reader skips lines, not records
+    rows_follow: bool  # False for a file that is its header only (Arrow refuses to skip it without a newline)
+
+
 def header_names(path: Path) -> list[str]:
     """The header row, made usable: a blank name becomes ``column_N``, a repeated one ``name_2``."""
+    return csv_header(path).names
+
+
+def csv_header(path: Path) -> CsvHeader:
+    """The usable header names, the lines they take, and whether anything follows them."""
     with path.open(newline="", encoding="utf-8-sig", errors="replace") as f:
-        raw = next(csv.reader(f), [])
+        reader = csv.reader(f)
+        raw = next(reader, [])
+        lines = reader.line_num
+        rows_follow = bool(f.read(1))
     if not raw:
         raise ReaderError(f"{path}: empty file, no header row")
+    return CsvHeader(usable_names(raw), lines, rows_follow)
+
+
+def usable_names(raw: list[str]) -> list[str]:
+    """Column names made usable: a blank one becomes ``column_N``, a repeated one ``name_2``."""
     names: list[str] = []
     for i, name in enumerate(raw, start=1):
         name = name.strip() or f"column_{i}"
@@ -116,6 +162,11 @@ def header_names(path: Path) -> list[str]:
             name = f"{base}_{n}"
         names.append(name)
     return names
+
+
+def csv_source(path: Path) -> Any:
+    """What Arrow's CSV reader should read: the file itself, or its bytes re-encoded when it is not all UTF-8."""
+    return str(path) if is_utf8(path) else io.BufferedReader(_Utf8Stream(path))
 
 
 def is_utf8(path: Path) -> bool:
@@ -160,28 +211,20 @@ class _Utf8Stream(io.RawIOBase):
 
 def read_csv(path: Path, opts: ReadOptions) -> Iterator[pa.RecordBatch]:
     """CSV with a header row; every cell read as text; rows with the wrong number of cells are reported."""
-    names = header_names(path)
-    mapping = resolve_columns(path, names, opts)
+    header = csv_header(path)
+    mapping = resolve_columns(path, header.names, opts)
+    if not header.rows_follow:
+        return
     invalid: list[tuple[int, str]] = []
 
     def on_invalid(row: Any) -> str:
         invalid.append((row.number or 0, row.text))
         return "skip"
 
-    source: Any = str(path) if is_utf8(path) else io.BufferedReader(_Utf8Stream(path))
-    reader = pa_csv.open_csv(
-        source,
-        read_options=pa_csv.ReadOptions(use_threads=False, block_size=16 << 20, column_names=names, skip_rows=1),
-        parse_options=pa_csv.ParseOptions(invalid_row_handler=on_invalid),
-        # An empty cell is a missing value, so `exists: false` rules see it as absent.
-        convert_options=pa_csv.ConvertOptions(
-            column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True, quoted_strings_can_be_null=True
-        ),
-    )
     seen = 0
     reported = 0
-    for batch in reader:
-        rows = _physical_rows(seen, batch.num_rows, sorted(n for n, _ in invalid))
+    for batch in arrow_csv(path, header, on_invalid):
+        rows = _physical_rows(seen + header.lines, batch.num_rows, sorted(n for n, _ in invalid))
         seen += batch.num_rows
         yield canonical_batch(batch, mapping, rows, opts.rule_properties)
         yield from _invalid_rows(invalid[reported:])
@@ -189,9 +232,33 @@ def read_csv(path: Path, opts: ReadOptions) -> Iterator[pa.RecordBatch]:
     yield from _invalid_rows(invalid[reported:])
 
 
+def arrow_csv(path: Path, header: CsvHeader, on_invalid: Callable[[Any], str]) -> Iterator[pa.RecordBatch]:
+    """The rows after the header, every cell text (an empty one null); rows with the wrong number of cells go to
+    `on_invalid`. What Arrow cannot read at all (a row over 16 MiB) is a `ReaderError` naming the file."""
+    names = header.names
+    try:
+        reader = pa_csv.open_csv(
+            csv_source(path),
+            read_options=pa_csv.ReadOptions(
+                use_threads=False, block_size=BLOCK_SIZE, column_names=names, skip_rows=header.lines
+            ),
+            parse_options=pa_csv.ParseOptions(invalid_row_handler=on_invalid),
+            # An empty cell is a missing value, so `exists: false` rules see it as absent.
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
+        )
+        yield from reader
+    except pa.ArrowInvalid as exc:
+        raise ReaderError(f"{path}: not a readable CSV file: {exc}") from None
+
+
 def _physical_rows(seen: int, n: int, skipped: list[int]) -> np.ndarray[Any, Any]:
-    """Spreadsheet rows (header = 1) of valid rows seen..seen+n, stepping over rows the parser skipped."""
-    rows = np.arange(seen, seen + n, dtype=np.int64) + 2
+    """Row numbers as Arrow's reader counts them (the header's lines first, so 2 follows a one-line header) of
+    the valid rows after `seen`, stepping over rows the parser skipped."""
+    rows = np.arange(seen, seen + n, dtype=np.int64) + 1
     for line in skipped:
         rows[rows >= line] += 1
     return rows
@@ -207,17 +274,35 @@ def _invalid_rows(rows: list[tuple[int, str]]) -> Iterator[pa.RecordBatch]:
 
 
 def read_parquet(path: Path, opts: ReadOptions) -> Iterator[pa.RecordBatch]:
-    try:
-        pf = pq.ParquetFile(str(path))
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise ReaderError(f"{path}: not a Parquet file: {exc}") from None
-    mapping = resolve_columns(path, pf.schema_arrow.names, opts)
+    pf = open_parquet(path)
+    names = usable_names(pf.schema_arrow.names)
+    schema = pa.schema([field.with_name(name) for field, name in zip(pf.schema_arrow, names, strict=True)])
+    mapping = resolve_columns(path, names, opts)
+    check_types(path, schema, mapping)
+    check_engine_reads(path, pa.schema([f for f in schema if f.name not in mapping.values()]))
     seen = 0
-    for batch in pf.iter_batches(batch_size=opts.batch_rows):
-        yield canonical_batch(
-            batch, mapping, np.arange(seen + 1, seen + 1 + batch.num_rows, dtype=np.int64), opts.rule_properties
-        )
+    for batch in parquet_batches(path, pf, opts.batch_rows):
+        rows = np.arange(seen + 1, seen + 1 + batch.num_rows, dtype=np.int64)
+        yield canonical_batch(batch.rename_columns(names), mapping, rows, opts.rule_properties)
         seen += batch.num_rows
+
+
+def open_parquet(path: Path) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(str(path))
+    except (pa.ArrowException, OSError, ValueError) as exc:  # ValueError: column names that are not UTF-8
+        raise ReaderError(f"{path}: not a Parquet file: {exc}") from None
+
+
+def parquet_batches(path: Path, pf: pq.ParquetFile, size: int) -> Iterator[pa.RecordBatch]:
+    """The file's batches, checked (text must be UTF-8) and made safe for the engine (`sane_batch`); damage
+    found on the way is a `ReaderError` naming the file."""
+    try:
+        for batch in pf.iter_batches(batch_size=size):
+            batch.validate(full=True)
+            yield sane_batch(path, batch)
+    except (pa.ArrowException, OSError) as exc:
+        raise ReaderError(f"{path}: not a readable Parquet file: {exc}") from None
 
 
 def read_jsonl(path: Path, opts: ReadOptions) -> Iterator[pa.RecordBatch]:

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from touchlens.ingest.readers.base import ReaderError, ReadOptions, RowBatcher
+from touchlens.ingest.readers.flat import open_parquet, parquet_batches
 from touchlens.ingest.readers.product import lower_text, read_json_records
 
 VALUE_KINDS = ("string_value", "int_value", "float_value", "double_value")
@@ -43,17 +43,14 @@ def is_parquet(path: Path) -> bool:
 
 
 def _read_parquet(path: Path, opts: ReadOptions) -> Iterator[pa.RecordBatch]:
-    try:
-        pf = pq.ParquetFile(str(path))
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise ReaderError(f"{path}: not a Parquet file: {exc}") from None
+    pf = open_parquet(path)
     names = pf.schema_arrow.names
     missing = [c for c in REQUIRED if c not in names]
     if missing:
         raise ReaderError(f"{path}: not a GA4 export: no column {', '.join(missing)}; columns are: {', '.join(names)}")
     batcher = RowBatcher(size=opts.batch_rows)
     number = 0
-    for batch in pf.iter_batches(batch_size=opts.batch_rows):
+    for batch in parquet_batches(path, pf, opts.batch_rows):
         for row in batch.to_pylist():
             number += 1
             batcher.add(number, None, ga4_values(row))
