@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from touchlens.errors import Problem
 from touchlens.model.map import OPERATORS, Condition, MatchRule, Targets, Touchpoint
-from touchlens.model.mapfile import error_message
+from touchlens.model.mapfile import error_message, unreadable
 
 PLAIN = ("key", "name", "description", "stage", "channel", "phase", "initiative", "directness", "owner")
 TEXTS = ("expectations", "annoyances", "script")
@@ -128,6 +128,9 @@ def _match_from_cells(get: dict[str, str], report: Any) -> dict[str, Any] | None
             parsed = json.loads(get["match"])
         except json.JSONDecodeError as exc:
             report("match", f"not valid JSON: {exc.msg}")
+            return None
+        except (RecursionError, ValueError) as exc:  # nested too deeply, or a number of 4300+ digits
+            report("match", f"not valid JSON: {unreadable(exc)}")
             return None
         return parsed if isinstance(parsed, dict) else {"event": parsed}
     rule: dict[str, Any] = {}

@@ -183,6 +183,8 @@ def _read_yaml(text: str) -> tuple[Any, Positions, list[RefProblem]]:
         node = yaml.compose(text, Loader=_COMPOSER)
     except yaml.YAMLError as exc:
         return None, _mark_position(exc), [RefProblem((), f"not valid YAML: {_yaml_reason(exc)}")]
+    except RecursionError:
+        return None, {}, [RefProblem((), f"not valid YAML: {TOO_DEEP}")]
     if node is None:
         return None, {}, []
     positions: Positions = {(): node.start_mark.line + 1}
@@ -191,7 +193,20 @@ def _read_yaml(text: str) -> tuple[Any, Positions, list[RefProblem]]:
         data = _construct(_Loader(""), node, (), positions, problems)
     except yaml.YAMLError as exc:
         return None, _mark_position(exc), [RefProblem((), f"not valid YAML: {_yaml_reason(exc)}")]
+    except (RecursionError, ValueError) as exc:
+        return None, positions, [RefProblem((), f"not valid YAML: {unreadable(exc)}")]
     return data, positions, problems
+
+
+# A map is a few levels deep; nesting that exhausts Python's stack is no map, and nor is a 4300-digit number
+# (Python refuses to convert one, as a guard against slow conversions).
+TOO_DEEP = "nested too deeply"
+
+
+def unreadable(exc: RecursionError | ValueError) -> str:
+    """Why Python could not read a value that parses in principle (the first clause of its message only: the
+    rest is advice for programmers)."""
+    return TOO_DEEP if isinstance(exc, RecursionError) else f"a value that cannot be read: {str(exc).split(':')[0]}"
 
 
 def _mark_position(exc: yaml.YAMLError) -> Positions:
@@ -249,6 +264,8 @@ def _read_json(text: str) -> tuple[Any, Positions, list[RefProblem]]:
         data = json.loads(text, object_pairs_hook=pairs)
     except json.JSONDecodeError as exc:
         return None, {(): exc.lineno}, [RefProblem((), f"not valid JSON: {exc.msg} (column {exc.colno})")]
+    except (RecursionError, ValueError) as exc:
+        return None, {(): 1}, [RefProblem((), f"not valid JSON: {unreadable(exc)}")]
     return data, {}, problems
 
 
