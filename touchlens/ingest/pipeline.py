@@ -380,8 +380,11 @@ def apply_identifies(con: duckdb.DuckDBPyConnection) -> None:
         traits.update(json.loads(props) if props else {})
         merged[customer] = (traits, ts)
     for customer, (traits, ts) in merged.items():
+        # Merging into {} drops null traits, as for customer files: a null never erases a known value, and a
+        # new customer's attributes hold no nulls that a second run would then merge away.
         con.execute(
-            "INSERT INTO customers (customer_id, attributes, first_seen, last_seen) VALUES (?, ?, ?, ?) "
+            "INSERT INTO customers (customer_id, attributes, first_seen, last_seen) "
+            "VALUES (?, json_merge_patch('{}', ?), ?, ?) "
             "ON CONFLICT (customer_id) DO UPDATE SET "
             "attributes = json_merge_patch(COALESCE(customers.attributes, '{}'), excluded.attributes)",
             [customer, json.dumps(traits), ts, ts],
