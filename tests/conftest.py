@@ -108,9 +108,11 @@ class _Postgres:
 def postgres() -> Iterator[_Postgres]:
     """The PostgreSQL server; a test needing it fails (never skips) when it cannot start, so CI shows it ran."""
     try:
-        server = start_server()
+        server, problem = start_server(), ""
     except PostgresUnavailable as exc:
-        pytest.fail(f"the PostgreSQL tests could not start a server: {exc}", pytrace=False)
+        problem = str(exc)
+    if problem:  # outside the except block, so the failure shows this message alone
+        pytest.fail(f"the PostgreSQL tests could not start a server: {problem}", pytrace=False)
     try:
         yield _Postgres(server)
     finally:
