@@ -102,8 +102,7 @@ def dump_metadata(conn: sa.Connection) -> tuple[str | None, dict[str, dict[str, 
     """(revision, {table: {"columns": [...], "rows": [[...], ...]}}) of every table, rows in key order."""
     out: dict[str, dict[str, Any]] = {}
     for table in _tables(conn):
-        order = list(table.primary_key.columns) or list(table.columns)
-        rows = conn.execute(sa.select(table).order_by(*order))
+        rows = conn.execute(sa.select(table).order_by(*table.primary_key.columns))
         out[table.name] = {"columns": list(rows.keys()), "rows": [[_encode(v) for v in row] for row in rows]}
     return revision_of(conn), out
 
@@ -251,6 +250,8 @@ def backup(root: Path, dest: Path) -> Summary:
     dest = dest.expanduser().resolve()
     if dest.exists():
         raise BackupError(f"{dest} exists already; choose another name or remove it first")
+    if not dest.parent.is_dir():
+        raise BackupError(f"no folder {dest.parent} to write the backup in")
     storage = open_storage(root)
     with storage.meta_engine.connect() as conn:
         revision, tables = dump_metadata(conn)
@@ -281,7 +282,7 @@ def _write_archive(
         _add(tar, MANIFEST, json.dumps(manifest, indent=1).encode())
         tar.add(settings, SETTINGS_FILE)
         for name, table in tables.items():
-            _add(tar, f"{TABLES}/{name}.json", json.dumps(table, ensure_ascii=False).encode())
+            _add(tar, f"{TABLES}/{name}.json", json.dumps(table).encode())  # ASCII: any text survives
         if events.exists():
             tar.add(events, EVENTS)
 
