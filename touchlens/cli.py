@@ -10,6 +10,7 @@ from typing import Annotated
 
 import duckdb
 import pyarrow as pa
+import sqlalchemy as sa
 import typer
 
 import touchlens
@@ -363,6 +364,10 @@ def main() -> None:
         sys.exit(1)
     except TouchlensError as exc:
         ui.err.print(f"[red]error:[/] {ui.text(exc)}", soft_wrap=True)
+        sys.exit(1)
+    except sa.exc.OperationalError as exc:
+        # The metadata store's server is down or refuses us (PostgreSQL): its own words, no traceback.
+        ui.err.print(f"[red]error:[/] the metadata store cannot be reached: {ui.text(exc.orig)}", soft_wrap=True)
         sys.exit(1)
     except (duckdb.Error, pa.ArrowException) as exc:
         # The engine refused something the checks before it did not catch: say so plainly, without a traceback.

@@ -7,8 +7,11 @@ from typing import Annotated
 
 import typer
 
+import touchlens
 from touchlens import console as ui
 from touchlens.cli_common import JsonOpt, ws_of
+from touchlens.cli_privacy import cli_actor
+from touchlens.store import audit
 from touchlens.store import backup as backups
 
 
@@ -36,7 +39,10 @@ def backup(
     first. The metadata goes in table by table, so the backup restores onto SQLite or PostgreSQL alike. The file
     holds password and token hashes and touchlens.toml (with any secret in it): keep it as safe as the workspace.
     """
-    _report("backed up", backups.backup(ws_of(ctx).root, file), as_json)
+    ws = ws_of(ctx)
+    summary = backups.backup(ws.root, file)
+    audit.record(ws.meta_engine(), cli_actor(), "backup", str(file.name))
+    _report("backed up", summary, as_json)
 
 
 def restore(
@@ -62,7 +68,10 @@ def restore(
     touchlens (a newer metadata schema) is refused; an older one is upgraded as it is restored.
     """
     root = into if into is not None else ws_of(ctx).root
-    _report("restored", backups.restore(file, root, force=force, meta_url=meta_url), as_json)
+    summary = backups.restore(file, root, force=force, meta_url=meta_url)
+    # Recorded in the restored store: its own log comes from the backup, and this entry says where it came from.
+    audit.record(touchlens.open(root).meta_engine(), cli_actor(), "restore", str(file.name), forced=force)
+    _report("restored", summary, as_json)
 
 
 def register(app: typer.Typer) -> None:

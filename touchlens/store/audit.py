@@ -24,6 +24,8 @@ ACTIONS = (
     "key-revoke",
     "erase",
     "suppression-lift",
+    "backup",
+    "restore",
 )
 
 
