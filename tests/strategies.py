@@ -201,3 +201,77 @@ def _opportunity(draw: st.DrawFn, touchpoints: list[str]) -> dict[str, Any]:
             "evidence": draw(st.dictionaries(keys, json_values, max_size=3)),
         }
     )
+
+
+# -- hostile input: strings, JSON and byte-level damage that every reader and the map loader must survive ------
+
+HOSTILE_STRINGS = (
+    "<script>window.__pwned=1</script>",
+    '<img src=x onerror="window.__pwned=1">',
+    '"><svg onload="window.__pwned=1">',
+    "javascript:window.__pwned=1",
+    "'; DROP TABLE events; --",
+    '"; DROP TABLE feedback; --',
+    "../../etc/passwd",
+    "{{7*7}} ${7*7} %s %n",
+    "\u202eevil\u202c",
+    "zero\u200bwidth\u200d\ufeff",
+    "bell\x07back\x08esc\x1b[31mnul\x00end",
+    "line\r\nbreak\u2028sep\u2029",
+    "ｆｕｌｌｗｉｄｔｈ ﷽ 𝕏 😀",
+    "x" * 10_000,
+)
+hostile_text = st.sampled_from(HOSTILE_STRINGS) | st.text(max_size=30)
+# JSON numbers Python's json module parses but little else expects: huge ints, NaN and infinities.
+odd_numbers = st.sampled_from([10**30, -(2**63), 2**64, 1e308, float("nan"), float("inf"), -0.0, 1e-320])
+any_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | odd_numbers | hostile_text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(hostile_text | keys, inner, max_size=4),
+    max_leaves=12,
+)
+# A value of the wrong type for a field that wants text or a time.
+wrong_typed = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | odd_numbers
+    | st.just("")
+    | st.just("   ")
+    | hostile_text
+    | st.lists(st.integers(), max_size=3)
+    | st.dictionaries(keys, st.integers(), max_size=2)
+)
+BOM = b"\xef\xbb\xbf"
+
+
+def deep_json(depth: int, opener: str = "[") -> str:
+    """A JSON value nested `depth` deep (Python's parser gives up near 1000)."""
+    closer = "]" if opener == "[" else "}"
+    inner = '{"a":' if opener == "{" else "["
+    return inner * depth + "1" + closer * depth
+
+
+@st.composite
+def damaged(draw: st.DrawFn, data: bytes) -> bytes:
+    """`data` with up to three kinds of damage: bytes cut, flipped, inserted (NUL, BOM, junk), re-encoded."""
+    for _ in range(draw(st.integers(0, 3))):
+        kind = draw(st.sampled_from(["cut", "flip", "insert", "drop", "encode", "newlines", "huge"]))
+        at = draw(st.integers(0, len(data)))
+        if kind == "cut":
+            data = data[:at]
+        elif kind == "flip" and data:
+            i = min(at, len(data) - 1)
+            data = data[:i] + bytes([data[i] ^ draw(st.integers(1, 255))]) + data[i + 1 :]
+        elif kind == "insert":
+            junk = draw(st.sampled_from([b"\x00", BOM, b"\xff\xfe", b"\xc3", b'"', b",", b"\n", b"{", b"]"]))
+            data = data[:at] + junk + data[at:]
+        elif kind == "drop":
+            data = data[:at] + data[at + draw(st.integers(1, 20)) :]
+        elif kind == "encode":
+            codec = draw(st.sampled_from(["utf-16", "utf-16-le", "latin-1", "cp1252", "utf-32"]))
+            data = data.decode("utf-8", "replace").encode(codec, "replace")
+        elif kind == "newlines":
+            data = data.replace(b"\n", draw(st.sampled_from([b"\r\n", b"\r", b"\n\n", b"\x85"])))
+        elif kind == "huge":
+            data = data[:at] + b"y" * 200_000 + data[at:]
+    return data
