@@ -614,6 +614,7 @@ def test_any_map_file_loads_or_is_refused_clearly_and_a_refused_one_changes_noth
     @example(data=b"name: !!int 0x", suffix=".yaml", merge=False)
     @example(data=b'key,match\nt1,"' + b"[" * 3_000 + b'"\n', suffix=".csv", merge=False)
     @example(data=b"key,match\nt1," + b"1" * 5_000 + b"\n", suffix=".csv", merge=False)
+    @example(data=b"\r\x00", suffix=".csv", merge=False)
     def check(data: bytes, suffix: str, merge: bool) -> None:
         path = inputs.file(data, suffix)
         before = (ws.map_version(), ws.export_map("json"))

@@ -63,8 +63,12 @@ def normalise_header(name: str) -> str:
 
 def parse_inventory(text: str, filename: str = "<inventory>") -> Inventory:
     """Read every row; a bad row is reported by its spreadsheet row (the header is row 1) and left out."""
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
-    header = [normalise_header(h) for h in next(reader, [])]
+    # newline="": a lone "\r" ends a line as the csv module expects, instead of being an error inside a cell.
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    try:
+        header = [normalise_header(h) for h in next(reader, [])]
+    except csv.Error as exc:
+        return Inventory(problems=[Problem(f"not valid CSV: {exc}", "", filename, 1)])
     inv = Inventory(unknown_columns=[h for h in header if h and h not in COLUMNS])
     if "key" not in header:
         found = ", ".join(header) or "none"
