@@ -279,7 +279,10 @@ def parquet_of(records: list[dict[str, Any]], typed: dict[str, pa.DataType]) -> 
     for name in header:
         kind = typed.get(name, pa.string())
         values = [_fit(r.get(name), kind) for r in records]
-        columns[name] = pa.array(values, type=kind)
+        try:
+            columns[name] = pa.array(values, type=kind)
+        except (pa.ArrowException, TypeError, ValueError):  # values that fit alone may not fit together
+            columns[name] = pa.nulls(len(values), kind)
     return parquet_bytes(pa.table(columns))
 
 
