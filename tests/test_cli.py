@@ -226,3 +226,14 @@ def test_the_installed_command_runs_end_to_end(tmp_path: Path) -> None:
     bad = run("--workspace", ws, "map", "import", tmp_path / "missing.yaml")
     assert bad.returncode == 1
     assert "missing.yaml: file not found" in bad.stderr
+
+
+def test_a_merge_that_breaks_references_names_the_merged_file(cli, tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    cli("init", ws)
+    assert cli("-w", ws, "map", "import", EXAMPLES / "outdoor_retail.yaml").code == 0
+    extra = write(tmp_path / "extra.yaml", "name: X\ntouchpoints:\n  - {key: t1, name: T, stage: nowhere}\n")
+    result = cli("-w", ws, "map", "import", extra, "--merge")
+    assert result.code == 1
+    assert f"{extra} (merged): touchpoints[" in result.err
+    assert "unknown stage 'nowhere'" in result.err

@@ -14,7 +14,7 @@ import io
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -182,7 +182,10 @@ class Workspace(Analyses, Experience):
             return self._import_inventory(path, existing, merge)
         incoming = parse_map(read_text(path), str(path), kind)
         new = merge_maps(existing, incoming) if merge and existing is not None else incoming
-        self.save_map(new)
+        try:
+            self.save_map(new)
+        except MapError as exc:  # a merge can break references neither map breaks alone: say which file did
+            raise MapError([replace(p, file=p.file or f"{path} (merged)") for p in exc.problems]) from None
         return ImportReport(str(path), kind, merge, _counts(new))
 
     def _import_inventory(
