@@ -3,7 +3,7 @@ time, then the store is checked to hold exactly the acknowledged events (none lo
 
 Reports sustained events/s (acknowledged events over the sending time) and p50/p99 latency of a batch, from
 send to the 200 that follows the commit. Targets on a 2-core machine: >= 20,000 events/s with batches of 100,
-p99 under 250 ms. Settings: TOUCHLENS_BENCH_LOAD_SECONDS (20), _CLIENTS (8), _BATCH (100).
+p99 under 250 ms. Settings: TOUCHLENS_BENCH_LOAD_SECONDS (20), _CLIENTS (32), _BATCH (100).
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def run() -> list[dict[str, Any]]:
     from touchlens.store import keys as key_store
     from touchlens.store.users import add_user
 
-    seconds, clients, size = _setting("SECONDS", 20), _setting("CLIENTS", 8), _setting("BATCH", 100)
+    seconds, clients, size = _setting("SECONDS", 20), _setting("CLIENTS", 32), _setting("BATCH", 100)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "ws"
         ws = touchlens.init(root)
