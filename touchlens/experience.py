@@ -15,7 +15,7 @@ import ibis
 import sqlalchemy as sa
 
 from touchlens.analytics.drivers import OUTCOMES, Drivers, DriversQuery, NpsDriversQuery
-from touchlens.analytics.feedback import GROUPINGS, CommentsQuery, FeedbackQuery, FeedbackReport
+from touchlens.analytics.feedback import GROUPINGS, CommentSearch, CommentsQuery, FeedbackQuery, FeedbackReport
 from touchlens.analytics.scorecard import Scorecard
 from touchlens.analytics.trends import ImpactQuery, TrendsQuery
 from touchlens.errors import UnknownItem, WorkspaceError
@@ -29,18 +29,6 @@ from touchlens.store import meta
 from touchlens.store.settings import Settings
 from touchlens.text.themes import find_themes
 
-# Values are bound as parameters; the text pattern escapes LIKE's wildcards so user text matches literally.
-COMMENTS_SQL = """
-SELECT response_id, ts, touchpoint, channel, metric, score, sentiment, comment FROM feedback
-WHERE comment IS NOT NULL
-  AND ($touchpoint::VARCHAR IS NULL OR touchpoint = $touchpoint)
-  AND ($metric::VARCHAR IS NULL OR metric = $metric)
-  AND ($pattern::VARCHAR IS NULL OR comment ILIKE $pattern ESCAPE '\\')
-  AND ($min_score::DOUBLE IS NULL OR score >= $min_score)
-  AND ($max_score::DOUBLE IS NULL OR score <= $max_score)
-ORDER BY ts DESC, response_id
-LIMIT $limit
-"""
 COUNTS_SQL = """
 SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM feedback), (SELECT count(*) FROM customers),
   (SELECT count(*) FROM quarantine)
@@ -115,13 +103,8 @@ class Experience:
     ) -> list[dict[str, Any]]:
         """The newest comments with their score, metric, sentiment, touchpoint and time, filtered (all optional;
         `text` matches anywhere, case-insensitively, as plain text)."""
-        literal = None if not text else text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        pattern = None if literal is None else f"%{literal}%"
-        params = {"touchpoint": touchpoint, "metric": metric, "pattern": pattern, "limit": limit}
-        with self.events(read_only=True) as con:
-            cursor = con.execute(COMMENTS_SQL, {**params, "min_score": min_score, "max_score": max_score})
-            names = [d[0] for d in cursor.description or []]
-            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        query = CommentSearch(touchpoint, text, metric, min_score, max_score, limit)
+        return query.run(self._backend())
 
     def counts(self) -> dict[str, int]:
         """Rows in the events store: events, feedback, customers and quarantined."""

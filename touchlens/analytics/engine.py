@@ -14,6 +14,8 @@ import ibis
 import ibis.expr.types as ir
 from ibis.backends.duckdb import Backend as DuckDBBackend
 
+from touchlens.errors import BadOption
+from touchlens.ingest.rules import json_path
 from touchlens.store.events import connect as connect_store
 
 
@@ -67,3 +69,28 @@ def seconds_between(
 def within(later: ir.TimestampValue, earlier: ir.TimestampValue, limit: timedelta) -> ir.BooleanValue:
     """True when `later` comes at most `limit` after `earlier` (a comparison every engine runs fast)."""
     return later <= earlier + ibis.interval(microseconds=int(limit / timedelta(microseconds=1)))
+
+
+@ibis.udf.scalar.builtin(name="json_extract_string")  # type: ignore[untyped-decorator]
+def _duckdb_json_text(doc: str, path: str) -> str:  # type: ignore[empty-body]
+    ...
+
+
+@ibis.udf.scalar.builtin(name="get_json_object")  # type: ignore[untyped-decorator]
+def _spark_json_text(doc: str, path: str) -> str:  # type: ignore[empty-body]
+    ...
+
+
+def property_text(t: ibis.Table, name: str) -> ir.StringValue:
+    """One top-level event property as text, as ingest's rules read it: strings unquoted, numbers and booleans as
+    written, objects as JSON; missing → NULL. Stores keep `properties` as JSON text, which every engine parses."""
+    text = t.properties.cast("string")
+    engine = t.get_backend().name
+    if engine == "duckdb":
+        return _duckdb_json_text(text, json_path(name))
+    if engine == "pyspark":
+        # Spark's JSON paths quote a name in single quotes and have no escape for one inside it.
+        if "'" in name or "]" in name:
+            raise BadOption(f"property name {name!r}: the pyspark engine cannot address a name with ' or ]")
+        return _spark_json_text(text, f"$['{name}']")
+    return text.cast("json")[name].str

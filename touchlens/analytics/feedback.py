@@ -134,7 +134,9 @@ class FeedbackQuery:
         scores: dict[tuple[str, str], list[float]] = {}
         for r in rows:
             scores.setdefault((r["key"], r["metric"]), []).extend([float(r["score"])] * int(r["n"]))
-        return FeedbackReport(self.by, sorted(result, key=order), summarise("(all)", rows), scores)
+        # Engines return groups in any order; sorted, the bootstrap draws the same samples on every engine.
+        ordered = {k: sorted(v) for k, v in scores.items()}
+        return FeedbackReport(self.by, sorted(result, key=order), summarise("(all)", rows), ordered)
 
 
 def summarise(key: str, counts: list[dict[str, Any]]) -> FeedbackRow:
@@ -188,3 +190,36 @@ class CommentsQuery:
         for r in backend.to_pyarrow(self.to_expr(backend)).to_pylist():
             out.setdefault(r["touchpoint"], []).append(r)
         return out
+
+
+@dataclass(frozen=True)
+class CommentSearch:
+    """The newest comments that pass every filter given; `text` matches anywhere, case-insensitively, as plain
+    text (no wildcards)."""
+
+    touchpoint: str | None = None
+    text: str | None = None
+    metric: str | None = None
+    min_score: float | None = None
+    max_score: float | None = None
+    limit: int = 50
+
+    def to_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
+        f = backend.table("feedback")
+        f = f.filter(f.comment.notnull())
+        if self.touchpoint is not None:
+            f = f.filter(f.touchpoint == self.touchpoint)
+        if self.metric is not None:
+            f = f.filter(f.metric == self.metric)
+        if self.text:
+            f = f.filter(f.comment.lower().contains(ibis.literal(self.text).lower()))
+        if self.min_score is not None:
+            f = f.filter(f.score >= self.min_score)
+        if self.max_score is not None:
+            f = f.filter(f.score <= self.max_score)
+        newest = f.order_by([ibis.desc(f.ts), f.response_id]).limit(self.limit)
+        return newest.select("response_id", "ts", "touchpoint", "channel", "metric", "score", "sentiment", "comment")
+
+    def run(self, backend: ibis.BaseBackend) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = backend.to_pyarrow(self.to_expr(backend)).to_pylist()
+        return rows

@@ -16,7 +16,7 @@ from typing import Any
 
 import ibis
 
-from touchlens.analytics.engine import seconds_between, within
+from touchlens.analytics.engine import property_text, seconds_between, within
 from touchlens.analytics.journeys import JourneyOptions, in_order
 
 
@@ -145,7 +145,7 @@ class FunnelQuery:
             return tagged.select("customer_id", "start", group=tagged.persona.fill_null("(none)"))
         if by == "channel" or by.startswith("property:"):
             t = self.options.apply(backend)
-            label = t.channel if by == "channel" else t.properties[by.removeprefix("property:")].str
+            label = t.channel if by == "channel" else property_text(t, by.removeprefix("property:"))
             firsts = t.filter(t.touchpoint == self.steps[0]).mutate(group=label.fill_null("(none)"))
             starts = firsts.select("customer_id", "group", start=firsts.ts)
             return starts.distinct(on=["customer_id", "start"], keep="first")
