@@ -236,13 +236,16 @@ class Workspace(Analyses, Experience):
         m = self.map_or_empty()
         opts = ReadOptions(mapping, self.settings.ingest.batch_rows, tuple(rule_properties(m.touchpoints)))
         with self.events() as con:
-            total = _each_file(
-                paths,
-                lambda path: detect_format(path) if fmt == "auto" else fmt,
-                lambda path, kind: pipeline.EventIngest(con, m, source or kind).run(
-                    path, self._pseudonymised(con, reader_for(kind)(path, opts)), progress
-                ),
-            )
+            try:
+                total = _each_file(
+                    paths,
+                    lambda path: detect_format(path) if fmt == "auto" else fmt,
+                    lambda path, kind: pipeline.EventIngest(con, m, source or kind).run(
+                        path, self._pseudonymised(con, reader_for(kind)(path, opts)), progress
+                    ),
+                )
+            finally:  # the files that landed before a bad one still bring their customers up to date
+                pipeline.refresh_customers(con)
             pipeline.assign_personas(con, m)
         return total
 

@@ -277,19 +277,24 @@ class EventIngest:
         return report
 
     def _finish(self, path: Path, report: IngestReport) -> None:
-        """Counts by touchpoint of what this run stored, customers brought up to date, the log closed."""
+        """Counts by touchpoint of what this run stored, and the log closed (customers are brought up to date once
+        a call, by `refresh_customers`: per file, its scan of every event made many small files quadratic)."""
         rows = self.con.execute(
             "SELECT touchpoint, count(*) FROM events WHERE source = ? AND received_at = ? GROUP BY 1",
             [self.source, self.now],
         ).fetchall()
         report.by_touchpoint = Counter({k: n for k, n in rows if k is not None})
         report.unmapped = sum(n for k, n in rows if k is None)
-        with transaction(self.con):
-            self.con.execute(CUSTOMERS_SQL)
         self._log(path, report, finished=True)
 
     def _log(self, path: Path, r: IngestReport, finished: bool) -> None:
         write_log(self.con, "events", self.source, path, self.now, r if finished else None)
+
+
+def refresh_customers(con: duckdb.DuckDBPyConnection) -> None:
+    """Every customer's first and last seen recomputed from the events (after a call's files are all in)."""
+    with transaction(con):
+        con.execute(CUSTOMERS_SQL)
 
 
 def write_log(

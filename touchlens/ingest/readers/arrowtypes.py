@@ -7,6 +7,7 @@ internal error), so they must never reach it. CSV and JSON readers hand over tex
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import duckdb
@@ -105,17 +106,23 @@ def _bounds(kind: pa.DataType) -> tuple[int, int] | None:
 def check_engine_reads(path: Path, schema: pa.Schema) -> None:
     """Refuse a file with a column DuckDB cannot turn into JSON (a half float, a union) or with times nested where
     `sane` cannot reach them, naming the column."""
+    for field in schema:
+        where = f"{path}: column '{field.name}' holds {field.type}"
+        if _hidden_times(field.type):
+            raise ReaderError(f"{where}: times nested so are not supported")
+        if not _storable(field.type):
+            raise ReaderError(f"{where}, which touchlens cannot store")
+
+
+@functools.cache
+def _storable(kind: pa.DataType) -> bool:
+    """Whether DuckDB turns a column of this type into JSON; asked once a type (a lake of many files shares them)."""
     con = duckdb.connect()
     try:
-        for field in schema:
-            where = f"{path}: column '{field.name}' holds {field.type}"
-            if _hidden_times(field.type):
-                raise ReaderError(f"{where}: times nested so are not supported")
-            try:
-                con.register("probe", pa.table({"x": pa.array([], type=field.type)}))
-                con.execute("SELECT CAST(to_json(x) AS VARCHAR) FROM probe").fetchall()
-            except (duckdb.Error, pa.ArrowException):
-                raise ReaderError(f"{where}, which touchlens cannot store") from None
-            con.unregister("probe")
+        con.register("probe", pa.table({"x": pa.array([], type=kind)}))
+        con.execute("SELECT CAST(to_json(x) AS VARCHAR) FROM probe").fetchall()
+    except (duckdb.Error, pa.ArrowException):
+        return False
     finally:
         con.close()
+    return True
