@@ -8,7 +8,7 @@ EXAMPLE ?= examples/outdoor_retail.yaml
 CUSTOMERS ?= 5000
 PORT ?= 8000
 
-.PHONY: install demo map-demo test lint typecheck unit browser postgres bench lock clean
+.PHONY: install demo map-demo test lint typecheck unit browser postgres java bench bench-scale lock clean
 
 install: $(STAMP)
 
@@ -45,7 +45,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-unit: install browser postgres
+unit: install browser postgres java
 	$(BIN)/pytest -q
 
 # The browser tests drive Debian's chromium (Playwright downloads no browser); installed when missing.
@@ -60,10 +60,21 @@ postgres:
 	  SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; }
 
+# The engine parity tests run PySpark in local mode, which needs a Java runtime (17 or 21: Spark 3.5 and 4.0 both
+# take 17); Debian's default one is installed when `java` is missing.
+java:
+	@command -v java >/dev/null 2>&1 || { \
+	  SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq default-jre-headless >/dev/null; }
+
 test: lint typecheck unit
 
 bench: install
 	$(BIN)/python -m benchmarks
+
+# 100 million events on one machine, and Spark against DuckDB on 10 million (about an hour; docs/scale.md).
+bench-scale: install java
+	$(BIN)/python -m benchmarks scale
 
 # Refreshes the constraints file from what is installed (run after changing pyproject.toml).
 lock: install

@@ -46,6 +46,7 @@ from touchlens.model.merge import apply_inventory, merge_maps
 from touchlens.model.views import Matrix, TouchpointFilter, filter_touchpoints, matrix
 from touchlens.store import audit, erasure, meta
 from touchlens.store import events as events_store
+from touchlens.store.lake import LakeError, duckdb_on_lake, resolve_root, spark_on_lake, spark_session
 from touchlens.store.settings import Settings
 from touchlens.store.workspace import Storage, find_root, init_storage, open_storage
 
@@ -121,6 +122,8 @@ class Workspace(Analyses, Experience):
     def __init__(self, storage: Storage) -> None:
         self._storage = storage
         self._shared: duckdb.DuckDBPyConnection | None = None
+        self._engine: ibis.BaseBackend | None = None
+        self._lake: str | None = None
 
     def share_connection(self) -> None:
         """Keep one read-write connection to the events store and give every caller a cursor of it.
@@ -346,10 +349,42 @@ class Workspace(Analyses, Experience):
             rows = con.execute("SELECT persona, count(*) FROM customers GROUP BY 1 ORDER BY 1").fetchall()
         return {**counts, **{f"persona:{k or '(none)'}": n for k, n in rows}}
 
+    def use_engine(self, backend: ibis.BaseBackend) -> None:
+        """Run every analysis on `backend`: any Ibis backend whose tables `events`, `feedback` and `customers`
+        have the lake's columns (see docs/scale.md), such as BigQuery views over a GA4 export."""
+        self._engine = backend
+
+    def use_spark(self, session: Any, lake: str | os.PathLike[str] | None = None) -> None:
+        """Run every analysis on an existing SparkSession (Databricks, EMR, spark-submit) over the Parquet lake
+        `lake` (default: the `engine.lake` setting)."""
+        self._engine = spark_on_lake(self._lake_root(lake), session)
+
+    def use_lake(self, lake: str | os.PathLike[str]) -> None:
+        """Run every analysis on DuckDB over the Parquet lake `lake` instead of the events store."""
+        self._lake, self._engine = self._lake_root(lake), None
+
+    def _lake_root(self, lake: str | os.PathLike[str] | None) -> str:
+        chosen = lake if lake is not None else self._lake or self.settings.engine.lake
+        if not chosen:
+            raise LakeError(
+                "the pyspark engine reads a Parquet lake: set [engine] lake in touchlens.toml "
+                "(write one with `touchlens export parquet --lake DIR`)"
+            )
+        return resolve_root(chosen, self.root)
+
     def _backend(self) -> ibis.BaseBackend:
+        """The engine the analyses run on: the one given to `use_*`, else as the `[engine]` settings say."""
+        if self._engine is not None:
+            return self._engine
+        engine, limit = self.settings.engine, self.settings.store.memory_limit
+        if engine.backend == "pyspark":
+            self._engine = spark_on_lake(self._lake_root(None), spark_session(engine.spark_master, engine.spark_conf))
+            return self._engine
+        if self._lake or engine.lake:
+            return duckdb_on_lake(self._lake_root(None), limit)
         if self._shared is not None:
             return backend_on(self._shared.cursor())
-        return duckdb_backend(self._storage.events_path, self.settings.store.memory_limit)
+        return duckdb_backend(self._storage.events_path, limit)
 
     def remap(self) -> dict[str | None, int]:
         """Re-apply the map's touchpoint rules to every stored event."""

@@ -116,11 +116,30 @@ def export_csv(ctx: typer.Context, output: StdoutOpt = None) -> None:
 @export_app.command("parquet")
 def export_parquet(
     ctx: typer.Context,
-    output: Annotated[Path, typer.Option("--output", "-o", help="The Parquet file to write.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="The Parquet file to write.")] = None,
+    lake: Annotated[
+        Path | None,
+        typer.Option(
+            "--lake",
+            help="Instead, write a Parquet lake to this folder: events/ and feedback/ as date=YYYY-MM-DD/ "
+            "partitions, and customers/; days already there are replaced, other days kept.",
+        ),
+    ] = None,
 ) -> None:
-    """Journeys as one Parquet file (the CSV export's columns, typed, zstd-compressed), in journey order."""
-    rows = export.write_parquet(_ws(ctx), _target(output))
-    _wrote(f"{rows:,} events", output)
+    """Journeys as one Parquet file (the CSV export's columns, typed, zstd-compressed), in journey order; or,
+    with --lake, the whole store as a Parquet lake that Spark, DuckDB and warehouses read (docs/scale.md)."""
+    if (output is None) == (lake is None):
+        raise BadOption("give one of --output FILE (the journeys) or --lake FOLDER (the whole store)")
+    if output is not None:
+        rows = export.write_parquet(_ws(ctx), _target(output))
+        _wrote(f"{rows:,} events", output)
+        return
+    assert lake is not None
+    if not lake.parent.is_dir():
+        raise BadOption(f"--lake: folder '{lake.parent}' does not exist")
+    with ui.row_progress() as advance:
+        counts = export.write_lake(_ws(ctx), lake, lambda _table, n: advance(n))
+    _wrote(", ".join(f"{n:,} {table}" for table, n in counts.items()), lake)
 
 
 @export_app.command("mermaid")

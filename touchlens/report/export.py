@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import pyarrow as pa
@@ -16,6 +17,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from touchlens.api import Workspace
+from touchlens.store import lake
 
 COLUMNS = ("customer_id", "ts", "touchpoint", "stage", "channel", "event", "event_id")
 BATCH_ROWS = 64_000
@@ -58,6 +60,14 @@ def write_parquet(ws: Workspace, path: str | os.PathLike[str]) -> int:
     """Write the journeys as one Parquet file (zstd), row groups in journey order; returns the rows written."""
     with journey_batches(ws) as reader, pq.ParquetWriter(path, reader.schema, compression="zstd") as writer:
         return _copy(reader, writer.write_batch)
+
+
+def write_lake(
+    ws: Workspace, root: str | os.PathLike[str], progress: Callable[[str, int], None] | None = None
+) -> dict[str, int]:
+    """Write the store's events, feedback and customers as a Parquet lake under `root` (see `store.lake`)."""
+    with ws.events(read_only=True) as con:
+        return lake.write_lake(con, Path(root), progress)
 
 
 def _copy(reader: pa.RecordBatchReader, write: Callable[[Any], object]) -> int:

@@ -7,7 +7,7 @@ the environment. `docs/settings.md` documents each one (a test checks).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import (
@@ -100,6 +100,29 @@ class RoadmapSettings(BaseModel):
     )
 
 
+class EngineSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    backend: Literal["duckdb", "pyspark"] = Field(
+        default="duckdb",
+        description="The engine that runs the analyses: duckdb (embedded) or pyspark (Apache Spark; needs "
+        "touchlens[spark], Java 17+ and a lake).",
+    )
+    lake: str = Field(
+        default="",
+        description="A Parquet lake to analyse instead of the events store: a folder or URL holding "
+        "events/date=YYYY-MM-DD/*.parquet, as `touchlens export parquet --lake` writes. Empty: the events store.",
+    )
+    spark_master: str = Field(
+        default="",
+        description="Spark master URL for the session touchlens starts (local[*], yarn, spark://…); empty: "
+        "Spark's default, or what spark-submit was given.",
+    )
+    spark_conf: dict[str, str] = Field(
+        default_factory=dict,
+        description='Spark settings for that session, e.g. { "spark.driver.memory" = "8g" }.',
+    )
+
+
 class Settings(BaseSettings):
     """Every setting of a workspace, with its default and help."""
 
@@ -113,6 +136,9 @@ class Settings(BaseSettings):
     )
     roadmap: RoadmapSettings = Field(
         default_factory=RoadmapSettings, description="How suggested opportunities are placed Now / Next / Later."
+    )
+    engine: EngineSettings = Field(
+        default_factory=EngineSettings, description="Where the analyses run: DuckDB or Spark, on the store or a lake."
     )
 
 
@@ -142,7 +168,8 @@ def documented_settings() -> list[tuple[str, Any, str]]:
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             continue
         for name, field in model.model_fields.items():
-            out.append((f"{section}.{name}", field.default, field.description or ""))
+            default = field.default_factory() if field.default_factory is not None else field.default  # type: ignore[call-arg]
+            out.append((f"{section}.{name}", default, field.description or ""))
     return out
 
 
@@ -160,6 +187,10 @@ def settings_file_text() -> str:
 
 
 def _toml_value(value: Any) -> str:
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        return "{ " + ", ".join(f"{_toml_value(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
