@@ -166,3 +166,35 @@ def test_a_lookback_leaves_out_touches_long_before_the_conversion(cli, tmp_path:
     args = ("-w", ws, "analyze", "attribution", "--model", "first", "--lookback", "7d", "--json")
     recent = json.loads(cli(*args).out)
     assert {r["key"]: r["conversions"] for r in recent["results"] if r["conversions"]} == {"mail": 1}
+
+
+@pytest.mark.parametrize(("by", "lookback"), [("touchpoint", None), ("channel", None), ("stage", "3d")])
+def test_the_chain_the_engine_counts_is_the_chain_of_the_paths(tmp_path: Path, by: str, lookback: str | None) -> None:
+    """Order-1 Markov counts its transitions in the engine; they and the credit must be those of the paths."""
+    import touchlens
+    from touchlens.analytics.attribution import _flatten, _order1_transitions
+    from touchlens.demo_workspace import build_demo
+
+    build_demo(tmp_path / "ws", customers=120)
+    ws = touchlens.open(tmp_path / "ws")
+    paths = ws.attribution_paths(by, lookback)
+    chain = ws._paths_query("channel" if by == "channel" else "touchpoint", lookback).transitions(ws._backend())
+    if by == "stage":
+        chain = chain.by({t.key: t.stage or "(none)" for t in ws.map().touchpoints})
+    assert chain.counts == pytest.approx(_order1_transitions(_flatten(paths)))
+    assert chain.conversions == sum(p.conversions for p in paths if p.steps) > 0
+    assert chain.value == pytest.approx(sum(p.value for p in paths if p.steps))
+    in_engine = {c.key: c.conversions for c in ws.attribution("markov", by, lookback=lookback).results}
+    from_paths = {c.key: c.conversions for c in attribute(paths, "markov").results}
+    assert in_engine == pytest.approx(from_paths, rel=1e-12)
+
+
+def test_markov_without_paths_credits_nothing(cli, tmp_path: Path) -> None:
+    text = "name: S\ntouchpoints: [{key: ad, match: {event: ad}}]\noutcomes: {conversion: {event: order}}\n"
+    ws = workspace_with(cli, tmp_path, text, "customer_id,ts,event\na,2026-01-01T00:00:00Z,other\n")
+    for args in (["--model", "markov"], ["--model", "markov", "--order", "2"], ["--compare"]):
+        result = cli("-w", ws, "analyze", "attribution", *args, "--json")
+        assert result.code == 0, result.err
+        data = json.loads(result.out)
+        for model in data if isinstance(data, list) else [data]:
+            assert (model["total_conversions"], model["results"]) == (0, [])

@@ -14,8 +14,16 @@ from typing import Any
 import duckdb
 import ibis
 
-from touchlens.analytics.attribution import Attribution, attribute, bootstrap, from_credit, with_intervals
+from touchlens.analytics.attribution import (
+    Attribution,
+    attribute,
+    bootstrap,
+    from_credit,
+    removal_credit,
+    with_intervals,
+)
 from touchlens.analytics.attribution import Path as Path_
+from touchlens.analytics.engine import mapped_events
 from touchlens.analytics.flows import (
     Flows,
     FlowsQuery,
@@ -118,6 +126,8 @@ class Analyses:
         lookback: str | timedelta | None = None,
     ) -> Attribution:
         """Credit for the workspace's conversions by touchpoint, channel or stage, with any model."""
+        if model == "markov" and order == 1:
+            return self._markov(by, lookback)
         if model != "time-decay":
             return attribute(self.attribution_paths(by, lookback), model, by=by, order=order)
         query = self._paths_query(by, lookback)
@@ -126,6 +136,14 @@ class Analyses:
             credit, value = self._by_stage(credit), self._by_stage(value)
         total = sum(p.conversions for p in self.attribution_paths(by, lookback) if p.steps)
         return from_credit("time-decay", by, total, credit, value)
+
+    def _markov(self, by: str, lookback: str | timedelta | None) -> Attribution:
+        """Order-1 Markov from the chain the engine counts: a few hundred rows, however many distinct paths."""
+        chain = self._paths_query(by, lookback).transitions(self._backend())
+        if by == "stage":
+            chain = chain.by({t.key: t.stage or "(none)" for t in self.map().touchpoints})
+        credit, value = removal_credit(chain)
+        return from_credit("markov order 1", by, chain.conversions, credit, value)
 
     def _paths_query(self, by: str, lookback: str | timedelta | None = None) -> PathsQuery:
         m = self.map()
@@ -175,9 +193,9 @@ class Analyses:
             groups = [p.key for p in self.map_or_empty().personas]
             options = {g: JourneyOptions(persona=g) for g in groups}
         elif breakdown == "channel":
-            with self.events(read_only=True) as con:
-                found = con.execute("SELECT DISTINCT channel FROM events WHERE touchpoint IS NOT NULL").fetchall()
-            groups = sorted(c for (c,) in found if c is not None)
+            backend = self._backend()
+            channels = mapped_events(backend).select("channel").distinct()
+            groups = sorted(c for c in backend.to_pyarrow(channels).column("channel").to_pylist() if c is not None)
             options = {g: JourneyOptions(channel=g) for g in groups}
         else:
             raise UnknownItem(f"unknown breakdown '{breakdown}'; choose persona or channel")
@@ -226,10 +244,12 @@ def compare_attribution(
     """Several models side by side over one read of the paths (the engine's part is the slow one)."""
     if not isinstance(source, Analyses):
         return [attribution(source, m, by, order, half_life, bootstrap_samples, lookback) for m in models]
-    paths = source.attribution_paths(by, lookback) if any(m != "time-decay" for m in models) else []
+    # Order-1 Markov counts its chain in the engine; the other models (and bootstrap) need the paths in Python.
+    in_engine = ("time-decay", "markov") if order == 1 and not bootstrap_samples else ("time-decay",)
+    paths = source.attribution_paths(by, lookback) if any(m not in in_engine for m in models) else []
     out = []
     for m in models:
-        if m == "time-decay":
+        if m in in_engine:
             out.append(attribution(source, m, by, order, half_life, bootstrap_samples, lookback))
             continue
         result = attribute(paths, m, by=by, order=order)

@@ -183,6 +183,8 @@ def _order1_transitions(flat: _Flat) -> dict[tuple[Any, Any], float]:
 def conversion_probability(counts: dict[tuple[Any, Any], float], removed: str | None = None) -> float:
     """P(reaching conversion from start), with every state that holds `removed` sent to null."""
     transient = sorted({a for a, _ in counts} - {CONVERSION, NULL}, key=str)
+    if START not in transient:
+        return 0.0  # no paths: nothing converts
     index = {s: i for i, s in enumerate(transient)}
     out: dict[Any, float] = defaultdict(float)
     for (a, _), n in counts.items():
@@ -210,19 +212,43 @@ def _holds(state: Any, key: str) -> bool:
     return state == key if isinstance(state, str) and state != START else isinstance(state, tuple) and key in state
 
 
+@dataclass(frozen=True)
+class Chain:
+    """A Markov chain's weighted transition counts, with the conversions and value of the paths it counts."""
+
+    counts: dict[tuple[Any, Any], float]
+    conversions: float
+    value: float
+
+    def by(self, group: dict[str, str]) -> Chain:
+        """The chain over groups of keys (touchpoints → stages): each transition counted between the groups."""
+        counts: dict[tuple[Any, Any], float] = defaultdict(float)
+        for (a, b), n in self.counts.items():
+            counts[(group.get(a, a), group.get(b, b))] += n
+        return Chain(dict(counts), self.conversions, self.value)
+
+
 def markov(paths: Sequence[Path], order: int = 1) -> tuple[dict[str, float], dict[str, float]]:
     """Credit by removal effect: how much the conversion probability falls when a key is taken out."""
     flat = _flatten(paths)
     counts = _order1_transitions(flat) if order == 1 else transitions(paths, order)
     keys = sorted(flat.keys)
+    return removal_credit(Chain(counts, float(flat.conversions.sum()), float(flat.values.sum())), keys)
+
+
+def removal_credit(chain: Chain, keys: Sequence[str] | None = None) -> tuple[dict[str, float], dict[str, float]]:
+    """Conversions and value split in proportion to each key's removal effect on the chain (`keys`: the keys
+    the paths hold; by default the order-1 chain's own states)."""
+    counts = chain.counts
+    if keys is None:
+        keys = sorted({s for pair in counts for s in pair} - {START, CONVERSION, NULL})
     base = conversion_probability(counts)
     effects = {k: (1 - conversion_probability(counts, k) / base) if base else 0.0 for k in keys}
     total_effect = sum(effects.values())
-    conversions, value = float(flat.conversions.sum()), float(flat.values.sum())
     if not total_effect:
         return dict.fromkeys(keys, 0.0), dict.fromkeys(keys, 0.0)
-    credit = {k: conversions * e / total_effect for k, e in effects.items()}
-    return credit, {k: value * e / total_effect for k, e in effects.items()}
+    credit = {k: chain.conversions * e / total_effect for k, e in effects.items()}
+    return credit, {k: chain.value * e / total_effect for k, e in effects.items()}
 
 
 def shapley(paths: Sequence[Path], samples: int = 2000, seed: int = 7) -> tuple[dict[str, float], dict[str, float]]:

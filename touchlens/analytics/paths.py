@@ -13,9 +13,9 @@ from typing import Any
 
 import ibis
 
-from touchlens.analytics.attribution import Path
+from touchlens.analytics.attribution import CONVERSION, NULL, START, Chain, Path
 from touchlens.analytics.conditions import outcome_predicate
-from touchlens.analytics.engine import events, seconds_between, within
+from touchlens.analytics.engine import events, property_text, seconds_between, within
 from touchlens.analytics.journeys import JourneyOptions
 from touchlens.model.map import OutcomeRule
 
@@ -43,7 +43,7 @@ class PathsQuery:
         touches = t.filter((t.conv == 0) & t.touchpoint.notnull())
         key = touches.touchpoint if self.by == "touchpoint" else touches.channel.fill_null("(none)")
         convs = t.filter(t.conv == 1)
-        value = _number(convs.properties[self.conversion.value]) if self.conversion.value else convs.conv * 0.0
+        value = _number(property_text(convs, self.conversion.value)) if self.conversion.value else convs.conv * 0.0
         won = convs.group_by(["customer_id", "path"]).aggregate(
             value=value.sum(), won=convs.count(), conv_ts=convs.ts.min()
         )
@@ -65,6 +65,26 @@ class PathsQuery:
         return joined.group_by("steps").aggregate(
             conversions=converted.sum(), nulls=(1 - converted).sum(), value=joined.value.fill_null(0.0).sum()
         )
+
+    def transitions(self, backend: ibis.BaseBackend) -> Chain:
+        """The order-1 Markov chain of the paths, counted in the engine: start → keys → conversion / null.
+
+        What `attribution.markov` counts from the paths themselves, but the engine returns one row per pair of
+        keys instead of one per distinct path (millions on a big store)."""
+        touches, won, _ = self._split(backend)
+        w = ibis.window(group_by=[touches.customer_id, touches.path], order_by=touches.step)
+        touches = touches.mutate(before=touches.key.lag().over(w), last=touches.step.lead().over(w).isnull())
+        inner = touches.group_by(a=touches.before.fill_null(START), b=touches.key).aggregate(n=touches.count())
+        ends = touches.filter(touches.last).left_join(won, ["customer_id", "path"])
+        won_ = ends.won.notnull()
+        outer = ends.group_by(a=ends.key, b=ibis.ifelse(won_, CONVERSION, NULL)).aggregate(
+            n=ends.count(), value=ends.value.fill_null(0.0).sum()
+        )
+        inner_rows = backend.to_pyarrow(inner).to_pylist()
+        outer_rows = backend.to_pyarrow(outer).to_pylist()
+        counts = {(r["a"], r["b"]): float(r["n"]) for r in inner_rows + outer_rows}
+        converted = [r for r in outer_rows if r["b"] == CONVERSION]
+        return Chain(counts, float(sum(r["n"] for r in converted)), float(sum(r["value"] or 0.0 for r in converted)))
 
     def time_decay(self, backend: ibis.BaseBackend, half_life: timedelta) -> tuple[dict[str, float], dict[str, float]]:
         """Credit halving every `half_life` before the conversion: weight 2^(−age / half-life), shares per path."""
@@ -88,12 +108,15 @@ class PathsQuery:
         return t
 
     def run(self, backend: ibis.BaseBackend) -> list[Path]:
+        """The distinct paths, sorted by their steps: engines group in any order, and the models' sums should
+        not depend on it."""
         rows = backend.to_pyarrow(self.to_expr(backend)).to_pylist()
-        return [
+        paths = [
             Path(tuple(r["steps"]), float(r["conversions"]), float(r["nulls"]), float(r["value"] or 0)) for r in rows
         ]
+        return sorted(paths, key=lambda p: p.steps)
 
 
 def _number(value: Any) -> Any:
     """A JSON property as a number, whether the source wrote 10 or "10" (CSV cells are text)."""
-    return ibis.coalesce(value.unwrap_as("float64"), value.str.try_cast("float64"))
+    return value.try_cast("float64")
