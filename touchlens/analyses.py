@@ -41,6 +41,10 @@ from touchlens.errors import BadOption, UnknownItem, WorkspaceError
 from touchlens.model.durations import as_duration
 from touchlens.model.map import TouchpointMap
 
+# DuckDB's holistic quantiles kept 10M transition times within an 800 MB limit, but spilled 40+ GiB with 98M
+# in 8 GB; past this much memory limit a mapped event, quantiles rank the values instead (engine.with_quantiles).
+HOLISTIC_BYTES = 96
+
 
 class Analyses:
     """Journeys' analyses over the events store; `Workspace` provides the methods below that raise."""
@@ -57,9 +61,20 @@ class Analyses:
     def _backend(self) -> ibis.BaseBackend:
         raise NotImplementedError
 
+    def _memory_bytes(self) -> int:
+        raise NotImplementedError
+
+    def _ranked(self, backend: ibis.BaseBackend) -> bool:
+        """Whether quantiles must rank values (bounded memory) instead of the engine's holistic aggregates."""
+        if backend.name != "duckdb":
+            return True  # Spark's exact percentile holds a group's values in one task's memory, too
+        mapped = int(backend.execute(mapped_events(backend).count()))
+        return mapped * HOLISTIC_BYTES > self._memory_bytes()
+
     def flows(self, options: JourneyOptions | None = None) -> Flows:
         """The directly-follows graph over touchpoints, with start and end counts."""
-        return FlowsQuery(options or JourneyOptions()).run(self._backend())
+        backend = self._backend()
+        return FlowsQuery(options or JourneyOptions(), ranked=self._ranked(backend)).run(backend)
 
     def flows_by_conversion(self, options: JourneyOptions | None = None) -> dict[str, Flows]:
         """Flows of customers who converted and of those who did not, side by side."""
@@ -180,8 +195,15 @@ class Analyses:
         m = self.map_or_empty()
         stage_of = tuple((t.key, t.stage or "(none)") for t in m.touchpoints) if by == "stage" else ()
         window_ = as_duration(window, "--window")
-        query = ScorecardQuery(m.outcomes.conversion, window_, options=options or JourneyOptions(), stage_of=stage_of)
-        card = query.run(self._backend())
+        backend = self._backend()
+        query = ScorecardQuery(
+            m.outcomes.conversion,
+            window_,
+            options=options or JourneyOptions(),
+            stage_of=stage_of,
+            ranked=self._ranked(backend),
+        )
+        card = query.run(backend)
         card.by = by
         return card
 

@@ -372,6 +372,9 @@ class Workspace(Analyses, Experience):
             )
         return resolve_root(chosen, self.root)
 
+    def _memory_bytes(self) -> int:
+        return events_store.size_bytes(self.settings.store.memory_limit)
+
     def _backend(self) -> ibis.BaseBackend:
         """The engine the analyses run on: the one given to `use_*`, else as the `[engine]` settings say."""
         if self._engine is not None:

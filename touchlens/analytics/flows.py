@@ -11,7 +11,7 @@ from typing import Any
 
 import ibis
 
-from touchlens.analytics.engine import seconds_between
+from touchlens.analytics.engine import seconds_between, with_quantiles
 from touchlens.analytics.journeys import JourneyOptions, in_order
 
 
@@ -43,6 +43,8 @@ class FlowsQuery:
     """The directly-follows graph of the journeys `options` selects."""
 
     options: JourneyOptions = field(default_factory=JourneyOptions)
+    # Quantiles by ranking, in bounded memory (for big data: `engine.with_quantiles`).
+    ranked: bool = False
 
     def to_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
         """Every (touchpoint, next touchpoint) pair with its count and times, plus journey starts.
@@ -56,27 +58,14 @@ class FlowsQuery:
             seconds=seconds_between(backend, t.ts.lead().over(w), t.ts),
             first=(ibis.row_number().over(w) == 0).cast("int64"),
         )
-        # Exact quantiles by ranking each pair's times, not by a holistic aggregate: those keep every value of a
-        # group in memory, and DuckDB's spilled 40 GiB at 100M events under an 8 GB limit (docs/scale.md).
-        pair = [steps.touchpoint, steps.target]
-        ranked = steps.mutate(
-            rank=ibis.row_number().over(ibis.window(group_by=pair, order_by=steps.seconds)),
-            size=steps.touchpoint.count().over(ibis.window(group_by=pair)),
-        )
-        at = {
-            f"{name}_{end}": ranked.seconds.min(where=ranked.rank == getattr((ranked.size - 1) * q, end)())
-            for name, q in QUANTILES.items()
-            for end in ("floor", "ceil")
-        }
-        out = ranked.group_by(source=ranked.touchpoint, target=ranked.target).aggregate(
-            count=ranked.count(), starts=ranked.first.sum(), **at
-        )
-        return out.select(
-            "source",
-            "target",
-            "count",
-            "starts",
-            **{f"{name}_seconds": _between(out, name, q) for name, q in QUANTILES.items()},
+        return with_quantiles(
+            steps.mutate(source=steps.touchpoint),
+            ["source", "target"],
+            "seconds",
+            {"median_seconds": 0.5, "p90_seconds": 0.9},
+            self.ranked,
+            count=lambda g: g.count(),
+            starts=lambda g: g.first.sum(),
         )
 
     def run(self, backend: ibis.BaseBackend) -> Flows:
@@ -95,16 +84,6 @@ class FlowsQuery:
             start=_ranked(start),
             end=_ranked(end),
         )
-
-
-QUANTILES = {"median": 0.5, "p90": 0.9}
-
-
-def _between(out: ibis.Table, name: str, q: float) -> ibis.ir.FloatingValue:
-    """The `q` quantile, interpolated between the two ranked values around it (quantile_cont's definition)."""
-    position = (out["count"] - 1) * q
-    low, high = out[f"{name}_floor"], out[f"{name}_ceil"]
-    return low + (position - position.floor()) * (high - low)
 
 
 def _ranked(counts: dict[str, int]) -> dict[str, int]:

@@ -15,7 +15,7 @@ from typing import Any
 import ibis
 
 from touchlens.analytics.conditions import outcome_predicate
-from touchlens.analytics.engine import events, seconds_between, within
+from touchlens.analytics.engine import events, seconds_between, with_quantiles, within
 from touchlens.analytics.journeys import JourneyOptions, in_order
 from touchlens.model.map import OutcomeRule
 
@@ -73,6 +73,8 @@ class ScorecardQuery:
     options: JourneyOptions = field(default_factory=JourneyOptions)
     # With a touchpoint → stage mapping, every row is a stage: its touchpoints count as one.
     stage_of: tuple[tuple[str, str], ...] = ()
+    # Quantiles by ranking, in bounded memory (for big data: `engine.with_quantiles`).
+    ranked: bool = False
 
     def _journeys(self, backend: ibis.BaseBackend) -> ibis.Table:
         t = self.options.apply(backend)
@@ -115,12 +117,15 @@ class ScorecardQuery:
             to_next=seconds_between(backend, t.ts.lead().over(w), t.ts),
             repeat=within(t.ts, t.ts.lag().over(same), self.repeat_window).fill_null(False).cast("int64"),
         )
-        return steps.group_by("touchpoint").aggregate(
-            customers=steps.customer_id.nunique(),
-            events=steps.count(),
-            repeats=steps.repeat.sum(),
-            median_next=steps.to_next.median(),
-            p90_next=steps.to_next.quantile(0.9),
+        return with_quantiles(
+            steps,
+            ["touchpoint"],
+            "to_next",
+            {"median_next": 0.5, "p90_next": 0.9},
+            self.ranked,
+            customers=lambda g: g.customer_id.nunique(),
+            events=lambda g: g.count(),
+            repeats=lambda g: g.repeat.sum(),
         )
 
     def _conversion(self, backend: ibis.BaseBackend) -> tuple[dict[str, int], float | None, dict[str, int]]:

@@ -139,8 +139,18 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = 
     return None if row is None else row[0]
 
 
+def size_bytes(text: str) -> int:
+    """The bytes of a memory size from the settings, counted in powers of 1024 (``1GB``: 2**30)."""
+    return int(_megabytes(text) * 2**20)
+
+
 def _size(text: str) -> str:
     """A memory size from the settings (``1GB``, ``512MB``), checked so only such a size reaches the SQL."""
+    _megabytes(text)
+    return text.strip()
+
+
+def _megabytes(text: str) -> float:
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", text, flags=re.IGNORECASE)
     if not match:
         raise EventsStoreError(f"store.memory_limit: '{text}' is not a size like 512MB or 2GB")
@@ -148,4 +158,4 @@ def _size(text: str) -> str:
     megabytes = float(match.group(1)) * {"KB": 1 / 1024, "MB": 1, "GB": 1024, "TB": 1024**2}[unit]
     if not 64 <= megabytes <= 1024**3:
         raise EventsStoreError(f"store.memory_limit: '{text}' is out of range; use between 64MB and 1000TB")
-    return text.strip()
+    return megabytes
