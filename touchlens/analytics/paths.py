@@ -7,6 +7,7 @@ did not convert. Paths come back aggregated (distinct sequence → conversions, 
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -74,17 +75,20 @@ class PathsQuery:
         touches, won, _ = self._split(backend)
         w = ibis.window(group_by=[touches.customer_id, touches.path], order_by=touches.step)
         touches = touches.mutate(before=touches.key.lag().over(w), last=touches.step.lead().over(w).isnull())
-        inner = touches.group_by(a=touches.before.fill_null(START), b=touches.key).aggregate(n=touches.count())
-        ends = touches.filter(touches.last).left_join(won, ["customer_id", "path"])
-        won_ = ends.won.notnull()
-        outer = ends.group_by(a=ends.key, b=ibis.ifelse(won_, CONVERSION, NULL)).aggregate(
-            n=ends.count(), value=ends.value.fill_null(0.0).sum()
+        # One pass: each touch is the step into its key; a path's last touch also steps out, to conversion or null.
+        j = touches.left_join(won, ["customer_id", "path"])
+        pairs = j.group_by(a=j.before.fill_null(START), b=j.key, last=j.last, won=j.won.notnull()).aggregate(
+            n=j.count(), value=j.value.fill_null(0.0).sum()
         )
-        inner_rows = backend.to_pyarrow(inner).to_pylist()
-        outer_rows = backend.to_pyarrow(outer).to_pylist()
-        counts = {(r["a"], r["b"]): float(r["n"]) for r in inner_rows + outer_rows}
-        converted = [r for r in outer_rows if r["b"] == CONVERSION]
-        return Chain(counts, float(sum(r["n"] for r in converted)), float(sum(r["value"] or 0.0 for r in converted)))
+        counts: dict[tuple[Any, Any], float] = defaultdict(float)
+        conversions = value = 0.0
+        for r in backend.to_pyarrow(pairs).to_pylist():
+            counts[(r["a"], r["b"])] += r["n"]
+            if r["last"]:
+                counts[(r["b"], CONVERSION if r["won"] else NULL)] += r["n"]
+                conversions += r["n"] if r["won"] else 0
+                value += (r["value"] or 0.0) if r["won"] else 0.0
+        return Chain(dict(counts), conversions, value)
 
     def time_decay(self, backend: ibis.BaseBackend, half_life: timedelta) -> tuple[dict[str, float], dict[str, float]]:
         """Credit halving every `half_life` before the conversion: weight 2^(−age / half-life), shares per path."""
