@@ -13,7 +13,7 @@ and the sampled RSS of its whole process tree (Spark's JVM is a grandchild). Sec
 Sizes: TOUCHLENS_SCALE_EVENTS (default 100,000,000), TOUCHLENS_SCALE_SPARK_EVENTS (default 10,000,000); parts:
 TOUCHLENS_SCALE_PARTS (default "duckdb,spark"); TOUCHLENS_SCALE_STEP_TIMEOUT seconds a step (default 7200);
 TOUCHLENS_SCALE_KEEP=1 keeps the workspaces under benchmarks/.data/, and TOUCHLENS_SCALE_REUSE=1 then reuses the
-kept 100M store and its ingest figures (the ingest alone takes most of an hour).
+kept 100M store and its ingest figures (the ingest alone takes ten minutes on two cores).
 """
 
 from __future__ import annotations
