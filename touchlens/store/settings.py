@@ -66,6 +66,43 @@ class LiveSettings(BaseModel):
         gt=0,
         description="Most live events the single writer commits in one transaction (requests queued meanwhile).",
     )
+    requests_per_second: float = Field(
+        default=100,
+        gt=0,
+        description="Requests one write key may send per second, on average (bursts of twice as many pass); "
+        "beyond it the answer is 429 with Retry-After.",
+    )
+    rejected_per_minute: int = Field(
+        default=1000,
+        gt=0,
+        description="Invalid messages one write key may send per minute; beyond it its requests get 429 with "
+        "Retry-After until the minute has passed.",
+    )
+
+
+class WebSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For is believed; from "
+        "anyone else the header is ignored and the connecting address is the client's.",
+    )
+    token_days: int = Field(
+        default=90, ge=1, le=3650, description="Days a new API token lasts unless `tokens add --days` says otherwise."
+    )
+    analysis_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="Longest one analysis may run for a web or API request; beyond it the engine query is "
+        "cancelled and the answer is 503.",
+    )
+    heavy_per_user: int = Field(
+        default=2,
+        ge=1,
+        description="Expensive analyses (funnels, attribution, drivers, insights, …) one user may run at once "
+        "through the web app or API; more get 429.",
+    )
 
 
 class PrivacySettings(BaseModel):
@@ -131,6 +168,9 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings, description="Where the workspace keeps its data.")
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="How files are read in.")
     live: LiveSettings = Field(default_factory=LiveSettings, description="The live ingestion endpoint (/v1).")
+    web: WebSettings = Field(
+        default_factory=WebSettings, description="The web app and REST API: proxies, tokens, analysis limits."
+    )
     privacy: PrivacySettings = Field(
         default_factory=PrivacySettings, description="Pseudonymisation of customer ids at ingest."
     )
@@ -187,6 +227,8 @@ def settings_file_text() -> str:
 
 
 def _toml_value(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
         if not value:
             return "{}"
