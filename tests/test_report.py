@@ -159,7 +159,7 @@ def test_mermaid_has_every_stage_and_touchpoint_scored_by_emotion_or_csat(run, s
     assert "    section Purchase pay" in lines
     assert "      Homepage: 4: Website" in lines
     assert "      Cart step 1: 2: Website" in lines  # the ':' of the name would end the task name
-    assert f"      {HOSTILE}: 4: Email" in lines
+    assert "      #lt;script#gt;alert(1)#lt;/script#gt;: 4: Email" in lines
     assert "      Receipt email: 2: Email" in lines
     measured = run("-w", shop, "export", "mermaid", "--journey", "buy", "--measured").out.splitlines()
     assert "      Receipt email: 1: Email" in measured  # CSAT 0 of 3 → 1

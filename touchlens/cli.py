@@ -22,12 +22,13 @@ from touchlens.cli_common import CsvOpt, JsonOpt
 from touchlens.cli_common import ws_of as _ws
 from touchlens.cli_insights import change_app, roadmap_app
 from touchlens.cli_privacy import cli_actor
-from touchlens.cli_report import export_app, report_app
+from touchlens.cli_report import RawCsvOpt, export_app, report_app
 from touchlens.cli_web import audit_log, demo_admin, serve, serve_workspace, tokens_app, users_app
 from touchlens.demo_workspace import build_demo
-from touchlens.errors import MapError, TouchlensError
+from touchlens.errors import BadOption, MapError, TouchlensError
 from touchlens.ingest.readers import EVENT_FORMATS
 from touchlens.model.checks import design_checks
+from touchlens.model.inventory import dump_inventory
 from touchlens.model.map import Phase
 from touchlens.model.views import TouchpointFilter
 from touchlens.store import audit
@@ -153,11 +154,16 @@ def map_export(
         typer.Option("--format", help="yaml, json or csv (touchpoints only); default: from -o, else yaml."),
     ] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
+    raw_csv: RawCsvOpt = False,
 ) -> None:
-    """Write the workspace map as YAML, JSON or a CSV inventory."""
+    """Write the workspace map as YAML, JSON or a CSV inventory (cells that would start a spreadsheet formula get
+    a leading ', which map import takes off again; --raw-csv writes them as stored)."""
     suffix = output.suffix.lower().lstrip(".") if output else ""
     chosen = fmt.value if fmt else {"json": "json", "csv": "csv"}.get(suffix, "yaml")
-    body = _ws(ctx).export_map(chosen)  # type: ignore[arg-type]
+    if raw_csv and chosen != "csv":
+        raise BadOption(f"--raw-csv applies to CSV only, not {chosen}: add --format csv")
+    ws = _ws(ctx)
+    body = dump_inventory(ws.map().touchpoints, raw=True) if raw_csv else ws.export_map(chosen)  # type: ignore[arg-type]
     if output is None:
         sys.stdout.write(body)
     else:

@@ -105,10 +105,21 @@ def export_xes(ctx: typer.Context, output: StdoutOpt = None) -> None:
     _wrote(f"{events:,} events in {traces:,} traces", output)
 
 
+RawCsvOpt = Annotated[
+    bool,
+    typer.Option(
+        "--raw-csv",
+        help="Write text cells as stored, even those a spreadsheet would run as formulas "
+        "(by default a cell starting with = + - @, tab or CR gets a leading ').",
+    ),
+]
+
+
 @export_app.command("csv")
-def export_csv(ctx: typer.Context, output: StdoutOpt = None) -> None:
-    """Journeys as CSV: customer_id, ts, touchpoint, stage, channel, event, event_id, in journey order."""
-    rows = export.write_csv(_ws(ctx), _stdout_bytes() if output is None else _target(output))
+def export_csv(ctx: typer.Context, output: StdoutOpt = None, raw_csv: RawCsvOpt = False) -> None:
+    """Journeys as CSV: customer_id, ts, touchpoint, stage, channel, event, event_id, in journey order. Cells
+    that would start a spreadsheet formula get a leading ' (docs/reports.md); --raw-csv writes them as stored."""
+    rows = export.write_csv(_ws(ctx), _stdout_bytes() if output is None else _target(output), raw=raw_csv)
     if output is not None:
         _wrote(f"{rows:,} events", output)
 

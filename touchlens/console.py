@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
+from touchlens.csvsafe import safe_cell
 from touchlens.model.checks import Finding
 from touchlens.model.map import Touchpoint, TouchpointMap
 from touchlens.model.views import Matrix
@@ -40,18 +41,25 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
-def print_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+def print_csv(header: Sequence[str], rows: Iterable[Sequence[Any]], raw: bool = False) -> None:
+    """Rows as CSV on stdout; text a spreadsheet would run as a formula gets a leading quote unless `raw`."""
+    cell: Callable[[Any], Any] = _as_is if raw else safe_cell
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(["" if v is None else getattr(v, "value", v) for v in row] for row in rows)
+    writer.writerow([cell(h) for h in header])  # a header can name touchpoints too
+    writer.writerows(["" if v is None else cell(getattr(v, "value", v)) for v in row] for row in rows)
     sys.stdout.write(buf.getvalue())
 
 
-def print_records(records: Sequence[dict[str, Any]], empty_header: Sequence[str] = ()) -> None:
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def print_records(records: Sequence[dict[str, Any]], empty_header: Sequence[str] = (), raw: bool = False) -> None:
     """Dicts as CSV, one column per key; lists (touchpoint sequences) become `a > b > c`."""
     header = list(records[0]) if records else list(empty_header)
-    print_csv(header, ([" > ".join(v) if isinstance(v, list) else v for v in r.values()] for r in records))
+    rows = ([" > ".join(v) if isinstance(v, list) else v for v in r.values()] for r in records)
+    print_csv(header, rows, raw)
 
 
 def records_table(title: str, records: Sequence[dict[str, Any]], columns: Sequence[str]) -> Table:

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from touchlens.csvsafe import safe_cell, unescape_cell
 from touchlens.errors import Problem
 from touchlens.model.map import OPERATORS, Condition, MatchRule, Targets, Touchpoint
 from touchlens.model.mapfile import error_message, unreadable
@@ -109,8 +110,10 @@ def _column(loc: tuple[Any, ...]) -> str:
 
 
 def row_to_data(cells: dict[str, str], report: Any) -> dict[str, Any]:
-    """Turn one row's cells into touchpoint data; syntax errors go to `report(column, message)`."""
-    get = {k: v.strip() for k, v in cells.items() if k in COLUMNS and v and v.strip()}
+    """Turn one row's cells into touchpoint data; syntax errors go to `report(column, message)`. A cell that
+    `dump_inventory` made formula-safe (a quote before ``= + - @``) reads as what was written."""
+    plain = {k: unescape_cell(v).strip() for k, v in cells.items() if k in COLUMNS and v}
+    get = {k: v for k, v in plain.items() if v}
     data: dict[str, Any] = {k: get[k] for k in (*PLAIN, *TEXTS) if k in get}
     if "personas" in get:
         data["personas"] = [p.strip() for p in re.split(r"[;,]", get["personas"]) if p.strip()]
@@ -207,13 +210,16 @@ def touchpoint_to_row(tp: Touchpoint) -> dict[str, str]:
     return row
 
 
-def dump_inventory(touchpoints: list[Touchpoint]) -> str:
+def dump_inventory(touchpoints: list[Touchpoint], raw: bool = False) -> str:
+    """The inventory as CSV text. Cells a spreadsheet would run as formulas get a leading quote (`csvsafe`),
+    which `parse_inventory` takes off again; `raw` writes them as they are."""
     out = io.StringIO()
     # CRLF, as RFC 4180 says; it also makes the writer quote a lone CR inside a cell.
     writer = csv.DictWriter(out, fieldnames=list(COLUMNS), restval="", lineterminator="\r\n")
     writer.writeheader()
     for tp in touchpoints:
-        writer.writerow(touchpoint_to_row(tp))
+        row = touchpoint_to_row(tp)
+        writer.writerow(row if raw else {k: safe_cell(v) for k, v in row.items()})
     return out.getvalue()
 
 

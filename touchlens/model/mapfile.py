@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import yaml
@@ -190,9 +191,11 @@ def _read_yaml(text: str) -> tuple[Any, Positions, list[RefProblem]]:
     positions: Positions = {(): node.start_mark.line + 1}
     problems: list[RefProblem] = []
     try:
-        data = _construct(_Loader(""), node, (), positions, problems)
+        data = _construct(_Loader(""), node, (), positions, problems, _Budget(max_values(text)))
     except yaml.YAMLError as exc:
         return None, _mark_position(exc), [RefProblem((), f"not valid YAML: {_yaml_reason(exc)}")]
+    except _TooManyValues as exc:
+        return None, {(): node.start_mark.line + 1}, [RefProblem((), f"not valid YAML: {exc}")]
     except (RecursionError, ValueError) as exc:
         return None, positions, [RefProblem((), f"not valid YAML: {unreadable(exc)}")]
     return data, positions, problems
@@ -218,6 +221,35 @@ def _yaml_reason(exc: yaml.YAMLError) -> str:
     return " ".join(str(part) for part in (getattr(exc, "context", None), getattr(exc, "problem", None)) if part)
 
 
+# Aliases (`*name`) repeat a node without repeating its text, so a few hundred bytes of nested aliases ("billion
+# laughs") expand to billions of values. A map's values are bounded by its text: at most one per two characters
+# (`[1,2,3]`), plus some slack. Expanding beyond that is refused before the work and memory it would take.
+VALUES_FLOOR = 100_000
+
+
+def max_values(text: str) -> int:
+    """How many values (scalars, lists, mappings) a YAML text of this size may expand to, aliases included."""
+    return VALUES_FLOOR + len(text)
+
+
+class _TooManyValues(Exception):
+    """Alias expansion went past the budget (a YAML 'billion laughs' document)."""
+
+
+@dataclass
+class _Budget:
+    limit: int
+    spent: int = 0
+
+    def spend(self) -> None:
+        self.spent += 1
+        if self.spent > self.limit:
+            raise _TooManyValues(
+                f"its aliases (*name) expand to more than {self.limit:,} values, far more than a map of this "
+                "size holds (an alias bomb?); write the repeated parts out or use fewer aliases"
+            )
+
+
 # libyaml's composer when present: the same nodes and marks, several times faster.
 _COMPOSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -229,22 +261,26 @@ class _Loader(yaml.SafeLoader):
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)  # type: ignore[type-var]
 
 
-def _construct(loader: _Loader, node: yaml.Node, path: Path, positions: Positions, problems: list[RefProblem]) -> Any:
+def _construct(
+    loader: _Loader, node: yaml.Node, path: Path, positions: Positions, problems: list[RefProblem], budget: _Budget
+) -> Any:
+    # Each alias is built again where it is used (the composer shares one node), so every value spends budget.
+    budget.spend()
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = _construct(loader, key_node, path, {}, problems)
+            key = _construct(loader, key_node, path, {}, problems, budget)
             child = (*path, key if isinstance(key, str | int) else str(key))
             positions[child] = key_node.start_mark.line + 1
             if key in out:
                 problems.append(RefProblem(child, f"duplicate field '{key}' (the later one would win)"))
-            out[key] = _construct(loader, value_node, child, positions, problems)
+            out[key] = _construct(loader, value_node, child, positions, problems, budget)
         return out
     if isinstance(node, yaml.SequenceNode):
         items = []
         for i, item in enumerate(node.value):
             positions[(*path, i)] = item.start_mark.line + 1
-            items.append(_construct(loader, item, (*path, i), positions, problems))
+            items.append(_construct(loader, item, (*path, i), positions, problems, budget))
         return items
     return loader.construct_object(node)
 

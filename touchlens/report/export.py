@@ -17,6 +17,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from touchlens.api import Workspace
+from touchlens.csvsafe import safe_batch
 from touchlens.store import lake
 
 COLUMNS = ("customer_id", "ts", "touchpoint", "stage", "channel", "event", "event_id")
@@ -50,10 +51,11 @@ def journey_batches(ws: Workspace, batch_rows: int = BATCH_ROWS) -> Iterator[pa.
         yield reader
 
 
-def write_csv(ws: Workspace, sink: str | os.PathLike[str] | BinaryIO) -> int:
-    """Write the journeys as CSV (header row, UTF-8) to a path or a binary stream; returns the rows written."""
+def write_csv(ws: Workspace, sink: str | os.PathLike[str] | BinaryIO, raw: bool = False) -> int:
+    """Write the journeys as CSV (header row, UTF-8) to a path or a binary stream; returns the rows written.
+    Text cells a spreadsheet would run as formulas get a leading quote (`csvsafe`) unless `raw`."""
     with journey_batches(ws) as reader, pa_csv.CSVWriter(sink, reader.schema) as writer:
-        return _copy(reader, writer.write_batch)
+        return _copy(reader, writer.write_batch if raw else lambda batch: writer.write_batch(safe_batch(batch)))
 
 
 def write_parquet(ws: Workspace, path: str | os.PathLike[str]) -> int:

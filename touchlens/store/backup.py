@@ -35,8 +35,9 @@ from sqlalchemy.pool import StaticPool
 from touchlens.errors import WorkspaceError
 from touchlens.store import meta
 from touchlens.store.events import scalar
+from touchlens.store.modes import create_private
 from touchlens.store.settings import SETTINGS_FILE, load_settings
-from touchlens.store.workspace import open_storage, resolve_url
+from touchlens.store.workspace import Storage, open_storage, resolve_url, tighten
 
 FORMAT = 1  # of the backup file; a newer one is refused
 MANIFEST = "touchlens-backup.json"
@@ -278,6 +279,7 @@ def _write_archive(
 ) -> None:
     manifest = {"format": FORMAT, "touchlens": _version(), "created": datetime.now(UTC).isoformat()}
     manifest |= {k: v for k, v in summary.to_dict().items() if k not in ("file",)}
+    create_private(path)  # the backup holds the salt, password hashes and every event: owner-only (0600)
     with tarfile.open(path, "w:gz", compresslevel=6) as tar:
         _add(tar, MANIFEST, json.dumps(manifest, indent=1).encode())
         tar.add(settings, SETTINGS_FILE)
@@ -424,6 +426,7 @@ def _restore(archive: Path, target: _Target, staging: Path, force: bool, meta_ur
             _replace_rows(conn, rows)  # the files go back as they were when this transaction fails
     finally:
         engine.dispose()
+    tighten(Storage(target.root, settings))  # restored files are owner-only, like those of a new workspace
     counts = {name: len(r) for name, r in rows.items()}
     return Summary(str(archive), str(target.root), _head(), counts, event_counts(events_path))
 
