@@ -9,28 +9,83 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import ibis
 import ibis.expr.types as ir
 from ibis.backends.duckdb import Backend as DuckDBBackend
 
-from touchlens.errors import BadOption
-from touchlens.ingest.rules import json_path
+from touchlens.errors import BadOption, TouchlensError
+from touchlens.ingest.rules import json_pointer, property_name
 from touchlens.store.events import connect as connect_store
+from touchlens.store.events import lock as lock_store
+from touchlens.store.events import locked as store_locked
 
 
 def duckdb_backend(events_path: Path, memory_limit: str | None = None) -> DuckDBBackend:
-    """An Ibis DuckDB backend reading the workspace's events store."""
-    return backend_on(connect_store(events_path, read_only=events_path.exists(), memory_limit=memory_limit))
+    """An Ibis DuckDB backend reading the workspace's events store, on a connection that reaches no other file
+    and no network, whose configuration is locked once Ibis has made its settings."""
+    con = connect_store(events_path, read_only=events_path.exists(), memory_limit=memory_limit, analysis_only=True)
+    backend = backend_on(con)
+    lock_store(con)
+    return backend
 
 
 def backend_on(con: duckdb.DuckDBPyConnection) -> DuckDBBackend:
-    """An Ibis DuckDB backend over an open connection (or a cursor of one)."""
-    # Ibis 12 still writes list lambdas with the single arrow that DuckDB 2 deprecates.
-    con.execute("SET lambda_syntax = 'ENABLE_SINGLE_ARROW'")
-    return ibis.duckdb.from_connection(con)
+    """An Ibis DuckDB backend over an open connection (or a cursor of one) that runs one statement per call."""
+    guarded = cast(duckdb.DuckDBPyConnection, OneStatement(con))
+    if store_locked(con):
+        return _adopt(guarded)
+    # Ibis 12 still writes list lambdas with the single arrow that DuckDB 2 deprecates. GLOBAL: cursors of this
+    # connection made after a lock inherit it.
+    con.execute("SET GLOBAL lambda_syntax = 'ENABLE_SINGLE_ARROW'")
+    return ibis.duckdb.from_connection(guarded)
+
+
+def _adopt(con: duckdb.DuckDBPyConnection) -> DuckDBBackend:
+    """`ibis.duckdb.from_connection` without the settings it makes (time zone UTC, no replacement scans), which a
+    locked configuration refuses: whoever locked it made them globally first (`store.events.connect`, above)."""
+    backend = DuckDBBackend()
+    backend._can_reconnect = False
+    backend.con = con
+    backend._record_batch_readers_consumed = {}
+    return backend
+
+
+class MultipleStatements(TouchlensError):
+    """SQL bound for the engine held more than one statement: refused unrun (it can only come from an attack)."""
+
+
+class OneStatement:
+    """A DuckDB connection that runs one statement per `execute` or `sql` call, as Ibis always sends.
+
+    DuckDB runs every statement of a text it is given, so a second one smuggled into an expression (``…; COPY
+    … TO 'file'``) would run too; this refuses the whole text first. Cheap: only a text holding ``;`` is parsed.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+
+    def execute(self, query: object, *args: Any, **kwargs: Any) -> Any:
+        result = self._con.execute(_one(query), *args, **kwargs)
+        # DuckDB returns the connection itself, on which Ibis may run its next statement: keep it guarded.
+        return self if result is self._con else result
+
+    def sql(self, query: object, *args: Any, **kwargs: Any) -> Any:
+        return self._con.sql(_one(query), *args, **kwargs)
+
+    def cursor(self) -> OneStatement:
+        return OneStatement(self._con.cursor())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._con, name)
+
+
+def _one(query: object) -> Any:
+    if isinstance(query, str) and ";" in query and len(duckdb.extract_statements(query)) > 1:
+        raise MultipleStatements("refused SQL with more than one statement; analyses run a single SELECT")
+    return query
 
 
 def events(backend: ibis.BaseBackend) -> ibis.Table:
@@ -85,17 +140,37 @@ def _spark_json_text(doc: str, path: str) -> str:  # type: ignore[empty-body]
 
 def property_text(t: ibis.Table, name: str) -> ir.StringValue:
     """One top-level event property as text, as ingest's rules read it: strings unquoted, numbers and booleans as
-    written, objects as JSON; missing → NULL. Stores keep `properties` as JSON text, which every engine parses."""
-    text = t.properties.cast("string")
-    engine = t.get_backend().name
+    written, objects as JSON; missing → NULL. Stores keep `properties` as JSON text, which every engine parses.
+
+    The name reaches the engine only as data inside a quoted string literal; a name an engine cannot address
+    exactly is refused with `BadOption` (never guessed at)."""
+    return json_text(t.properties.cast("string"), name, t.get_backend().name)
+
+
+def json_text(doc: ir.StringValue, name: str, engine: str) -> ir.StringValue:
+    """The property `name` of the JSON text `doc` on `engine` (a backend's name), by the one addressing rule."""
     if engine == "duckdb":
-        return _duckdb_json_text(text, json_path(name))
+        return _duckdb_json_text(doc, json_pointer(name))
     if engine == "pyspark":
-        # Spark's JSON paths quote a name in single quotes and have no escape for one inside it.
-        if "'" in name or "]" in name:
-            raise BadOption(f"property name {name!r}: the pyspark engine cannot address a name with ' or ]")
-        return _spark_json_text(text, f"$['{name}']")
-    return text.cast("json")[name].str
+        return _spark_json_text(doc, _spark_path(name))
+    return doc.cast("json")[property_name(name)].str
+
+
+# Whitespace Spark's JSON-path parser skips before a name (Java's \s): a name starting with it addresses another.
+_JAVA_SPACE = " \t\n\x0b\f\r"
+
+
+def _spark_path(name: str) -> ir.StringValue:
+    """``$['name']`` for Spark's get_json_object, which has no escape: names it would misread are refused."""
+    name = property_name(name)
+    if "'" in name or name == "*" or name[0] in _JAVA_SPACE:
+        raise BadOption(
+            f"property name {name!r}: the pyspark engine cannot address a name that contains ', is *, "
+            "or starts with whitespace"
+        )
+    # A CONCAT, not one literal: sqlglot parses a literal JSON path and re-renders it, dropping a backslash and
+    # what follows; the parts stay plain string literals, which it quotes correctly. Spark folds the constant.
+    return ibis.literal("$['").concat(ibis.literal(name), ibis.literal("']"))
 
 
 def with_quantiles(

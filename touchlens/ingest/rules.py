@@ -14,7 +14,11 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from touchlens.errors import BadOption
 from touchlens.model.map import Condition, PropertyCondition, Touchpoint
+
+# No real property name comes near this; a longer one is an attack or a mistake, and is refused.
+MAX_PROPERTY_NAME = 1000
 
 
 @dataclass
@@ -30,9 +34,26 @@ def as_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def json_path(name: str) -> str:
-    """A JSON path naming one top-level property, quoted so any name is safe."""
-    return "$." + json.dumps(name, ensure_ascii=False)  # DuckDB paths do not decode \u escapes
+def property_name(name: str) -> str:
+    """`name` when every engine can take it as a property name; a `BadOption` naming it otherwise."""
+    if not name:
+        raise BadOption("property name is empty; name a property, as in property:plan")
+    if "\x00" in name:
+        raise BadOption(f"property name {name!r}: a NUL character cannot be part of a property name")
+    if len(name) > MAX_PROPERTY_NAME:
+        raise BadOption(f"property name {name[:40]!r}…: longer than {MAX_PROPERTY_NAME} characters")
+    return name
+
+
+def json_pointer(name: str) -> str:
+    """The JSON pointer (RFC 6901) to one top-level property: the one way any engine addresses a property by name.
+
+    A pointer has a single escape (``~`` → ``~0``, ``/`` → ``~1``) and no quoting, so quotes, backslashes, dots,
+    brackets and control characters are plain characters in it; a JSON path (``$."name"``) needs JSON escapes
+    that DuckDB does not decode. sqlglot also leaves a path starting with ``/`` unparsed, so through Ibis it
+    reaches DuckDB as one correctly quoted string literal (a ``$.`` path is re-rendered without escaping).
+    """
+    return "/" + property_name(name).replace("~", "~0").replace("/", "~1")
 
 
 def condition_sql(column: SqlExpr, cond: Condition) -> SqlExpr:
@@ -48,7 +69,7 @@ def condition_sql(column: SqlExpr, cond: Condition) -> SqlExpr:
 
 
 def _property(json_column: str, name: str) -> SqlExpr:
-    return SqlExpr(f"json_extract_string({json_column}, ?)", [json_path(name)])
+    return SqlExpr(f"json_extract_string({json_column}, ?)", [json_pointer(name)])
 
 
 def _all(parts: list[SqlExpr]) -> SqlExpr:

@@ -7,7 +7,7 @@ store as it was before the batch in flight.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 
 from touchlens.errors import TouchlensError
+from touchlens.store.modes import make_private
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -98,8 +99,17 @@ class EventsStoreError(TouchlensError):
     """The events store cannot be opened or written (locked by another process, read-only, disk full)."""
 
 
-def connect(path: Path, read_only: bool = False, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
-    """Open (creating when needed) the events store; timestamps are read and written in UTC."""
+def connect(
+    path: Path,
+    read_only: bool = False,
+    memory_limit: str | None = None,
+    analysis_only: bool = False,
+    readable: Sequence[str] = (),
+) -> duckdb.DuckDBPyConnection:
+    """Open (creating when needed) the events store; timestamps are read and written in UTC.
+
+    `analysis_only` confines the database to the store itself and the `readable` folders (see `confine`).
+    """
     try:
         if read_only and not path.exists():
             con = duckdb.connect(":memory:")
@@ -107,9 +117,16 @@ def connect(path: Path, read_only: bool = False, memory_limit: str | None = None
             con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as exc:
         raise EventsStoreError(f"cannot open the events store {path}: {exc}") from None
-    con.execute("SET TimeZone = 'UTC'")
+    make_private(path)  # customer data: the owner's alone
+    if locked(con):
+        # DuckDB hands out the instance this process already holds for the file (a server's shared connection),
+        # whose settings, schema and confinement were made before its configuration was locked.
+        return con
+    # GLOBAL, so every cursor of this connection (the server hands out cursors) inherits them; cursors copy the
+    # progress bar setting, which is session-only.
+    con.execute("SET GLOBAL TimeZone = 'UTC'")
     # Row order inside a table carries no meaning here; letting DuckDB drop it makes big inserts cheaper.
-    con.execute("SET preserve_insertion_order = false")
+    con.execute("SET GLOBAL preserve_insertion_order = false")
     # DuckDB's own progress bar writes to stdout, which would corrupt --json output.
     con.execute("SET enable_progress_bar = false")
     if memory_limit:
@@ -119,7 +136,41 @@ def connect(path: Path, read_only: bool = False, memory_limit: str | None = None
             raise EventsStoreError(f"store.memory_limit: {exc}") from None
     if not read_only or not path.exists():
         con.execute(SCHEMA)
+    if analysis_only:
+        confine(con, readable)
     return con
+
+
+def confine(con: duckdb.DuckDBPyConnection, readable: Sequence[str] = ()) -> None:
+    """Cut the whole database instance (every cursor of `con`) off from files and the network, for good.
+
+    Afterwards it reads and writes only its own database file, its spill folder and the `readable` folders (a
+    Parquet lake): read_text, read_csv, COPY, ATTACH, INSTALL/LOAD and replacement scans of Python variables
+    are refused, so even SQL that reached the engine could not read a file. Arrow tables handed over by
+    `register` still work (ingest and the live writer use them). DuckDB cannot turn access back on.
+    """
+    if readable:
+        con.execute("SET allowed_directories = ?", [[_folder(d) for d in readable]])
+    con.execute("SET enable_external_access = false")
+
+
+def lock(con: duckdb.DuckDBPyConnection) -> None:
+    """Freeze the instance's configuration: any later SET (memory, threads, access) is refused.
+
+    Call once every setting is made, including Ibis's (see `analytics.engine.backend_on`).
+    """
+    if not locked(con):  # a second lock is refused like any other change
+        con.execute("SET lock_configuration = true")
+
+
+def locked(con: duckdb.DuckDBPyConnection) -> bool:
+    # fetchall, not fetchone: DuckDB 2 refuses other work on a connection while a result is unfinished.
+    return bool(con.execute("SELECT current_setting('lock_configuration')").fetchall()[0][0])
+
+
+def _folder(path: str) -> str:
+    """A folder as DuckDB's allowed_directories wants it: ending in a separator, so a sibling never matches."""
+    return path if path.endswith("/") else path + "/"
 
 
 @contextmanager

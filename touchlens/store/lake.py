@@ -21,6 +21,7 @@ import pyarrow.dataset as ds
 from touchlens.analytics.engine import backend_on
 from touchlens.errors import TouchlensError
 from touchlens.store.events import connect as connect_store
+from touchlens.store.events import lock as lock_store
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -167,7 +168,12 @@ def duckdb_on_lake(root: str, memory_limit: str | None = None) -> ibis.BaseBacke
     """An Ibis backend over a new in-memory DuckDB whose views `events`, `feedback` and `customers` read the
     lake at `root` (cheap: DuckDB reads Parquet footers only, so take one per analysis, as for the store)."""
     _check_root(root)
-    backend = backend_on(connect_store(Path(":memory:"), read_only=True, memory_limit=memory_limit))
+    # A local lake is the one folder this connection may read; a URL needs httpfs, so it cannot be confined.
+    confined = not _is_url(root)
+    con = connect_store(
+        Path(":memory:"), read_only=True, memory_limit=memory_limit, analysis_only=confined, readable=[root]
+    )
+    backend = backend_on(con)
     for table, columns in COLUMNS.items():
         backend.drop_table(table, force=True)
         if _has_files(root, table) is False:
@@ -180,6 +186,7 @@ def duckdb_on_lake(root: str, memory_limit: str | None = None) -> ibis.BaseBacke
             raise LakeError(f"{_table_root(root, table)}: {exc}") from None
         _check_columns(root, table, list(raw.columns))
         backend.create_view(table, raw.select(*columns), overwrite=True)
+    lock_store(con)
     return backend
 
 
