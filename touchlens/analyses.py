@@ -18,6 +18,7 @@ from touchlens.analytics.attribution import (
     Attribution,
     attribute,
     bootstrap,
+    check_options,
     from_credit,
     removal_credit,
     with_intervals,
@@ -106,6 +107,7 @@ class Analyses:
         """The funnel query for `steps` (touchpoint keys, in order), checked against the map; `.run()` it."""
         if not steps:
             raise BadOption("a funnel needs at least one step: --steps a,b,c")
+        exclude = tuple(dict.fromkeys(exclude))  # a repeated key excludes nothing more
         known = {t.key for t in self.map_or_empty().touchpoints}
         unknown = [s for s in (*steps, *exclude) if s not in known]
         if unknown:
@@ -141,12 +143,15 @@ class Analyses:
         lookback: str | timedelta | None = None,
     ) -> Attribution:
         """Credit for the workspace's conversions by touchpoint, channel or stage, with any model."""
+        check_options(order)
         if model == "markov" and order == 1:
             return self._markov(by, lookback)
         if model != "time-decay":
             return attribute(self.attribution_paths(by, lookback), model, by=by, order=order)
-        query = self._paths_query(by, lookback)
-        credit, value = query.time_decay(self._backend(), as_duration(half_life, "--half-life"))
+        query, half = self._paths_query(by, lookback), as_duration(half_life, "--half-life")
+        if not half:
+            raise BadOption("--half-life: give a duration longer than 0 (e.g. 7d)")
+        credit, value = query.time_decay(self._backend(), half)
         if by == "stage":
             credit, value = self._by_stage(credit), self._by_stage(value)
         total = sum(p.conversions for p in self.attribution_paths(by, lookback) if p.steps)
@@ -242,6 +247,7 @@ def attribution(
     lookback: str | timedelta | None = None,
 ) -> Attribution:
     """One model's credit, from a workspace's journeys or from given paths, with bootstrap intervals on request."""
+    check_options(order, bootstrap_samples)
     if isinstance(source, Analyses):
         result = source.attribution(model, by, order, half_life, lookback)
         paths = source.attribution_paths(by, lookback) if bootstrap_samples else []
@@ -264,6 +270,7 @@ def compare_attribution(
     lookback: str | timedelta | None = None,
 ) -> list[Attribution]:
     """Several models side by side over one read of the paths (the engine's part is the slow one)."""
+    check_options(order, bootstrap_samples)
     if not isinstance(source, Analyses):
         return [attribution(source, m, by, order, half_life, bootstrap_samples, lookback) for m in models]
     # Order-1 Markov counts its chain in the engine; the other models (and bootstrap) need the paths in Python.

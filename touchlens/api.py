@@ -12,6 +12,8 @@ from __future__ import annotations
 import csv
 import io
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -37,6 +39,7 @@ from touchlens.ingest.readers import EVENT_FORMATS, detect_format, reader_for
 from touchlens.ingest.readers.base import FEEDBACK_COLUMNS, ReaderError, ReadOptions, parse_columns
 from touchlens.ingest.readers.flat import DEFAULT_NAMES
 from touchlens.ingest.rules import rule_properties
+from touchlens.limits import watch
 from touchlens.model.checks import Finding, design_checks, model_duplicates, reference_problems
 from touchlens.model.durations import as_duration
 from touchlens.model.inventory import dump_inventory, parse_inventory
@@ -54,6 +57,8 @@ MapFormat = Literal["yaml", "json", "csv"]
 # --columns names for feedback: the canonical columns, plus wide files' one column per metric.
 FEEDBACK_NAMES = (*FEEDBACK_COLUMNS, "nps", "csat", "ces", "rating")
 SECTIONS = ("channels", "personas", "journeys", "touchpoints", "opportunities")
+# Uploads wait here while they are ingested: inside the workspace, so erasure and a restart can reach them.
+UPLOADS = ".uploads"
 
 
 @dataclass
@@ -124,6 +129,7 @@ class Workspace(Analyses, Experience):
         self._shared: duckdb.DuckDBPyConnection | None = None
         self._engine: ibis.BaseBackend | None = None
         self._lake: str | None = None
+        self._staged: set[str] = set()  # names of the upload folders an ingest in this process is using
 
     def share_connection(self) -> None:
         """Keep one read-write connection to the events store and give every caller a cursor of it.
@@ -133,7 +139,11 @@ class Workspace(Analyses, Experience):
         """
         if self._shared is None:
             limit = self.settings.store.memory_limit
-            self._shared = events_store.connect(self._storage.events_path, memory_limit=limit)
+            # Analyses share this connection, so it reaches no file and no network; ingest hands it Arrow.
+            shared = events_store.connect(self._storage.events_path, memory_limit=limit, analysis_only=True)
+            backend_on(shared)  # Ibis's own settings, made before the configuration is locked
+            events_store.lock(shared)
+            self._shared = shared
 
     def writer_cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor of the shared connection for the server's one writer thread."""
@@ -220,7 +230,7 @@ class Workspace(Analyses, Experience):
         else:
             con = events_store.connect(self._storage.events_path, read_only=read_only, memory_limit=limit)
         try:
-            yield con
+            yield watch(con)
         finally:
             con.close()
 
@@ -296,7 +306,37 @@ class Workspace(Analyses, Experience):
             self.record_erasure(actor, counts, suppress)
         return found
 
+    @contextmanager
+    def staged_upload(self, name: str) -> Iterator[Path]:
+        """Where to write an upload called `name` (a safe file name) before ingesting it: a new private folder
+        in the workspace's `.uploads`, removed with its file when the block ends, whatever happens."""
+        uploads = self.root / UPLOADS
+        uploads.mkdir(mode=0o700, exist_ok=True)
+        uploads.chmod(0o700)  # mkdir's mode is cut by the umask, and an older folder may be wider
+        folder = Path(tempfile.mkdtemp(prefix="upload-", dir=uploads))  # 0700, a name nobody can guess
+        self._staged.add(folder.name)
+        try:
+            yield folder / name
+        finally:
+            self._staged.discard(folder.name)
+            shutil.rmtree(folder, ignore_errors=True)  # a file that cannot go is swept at the next start
+
+    def clear_uploads(self) -> int:
+        """Remove staged uploads no ingest of this process is using (those a killed server or upload left);
+        how many were removed. The server calls it when it starts, erasure whenever it runs."""
+        uploads = self.root / UPLOADS
+        left = [p for p in uploads.iterdir() if p.name not in self._staged] if uploads.is_dir() else []
+        for path in left:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        return len(left)
+
     def record_erasure(self, actor: str, counts: dict[str, int], suppressed: bool) -> None:
+        """Finish an erasure (the CLI's and the API's): record it, and remove staged uploads, which may hold the
+        customer's raw events."""
+        self.clear_uploads()
         audit.record(self.meta_engine(), actor, "erase", "customer", rows=counts, suppressed=suppressed)
 
     def lift_suppression(self, customer_ids: Sequence[str], actor: str) -> list[bool]:
@@ -386,7 +426,7 @@ class Workspace(Analyses, Experience):
         if self._lake or engine.lake:
             return duckdb_on_lake(self._lake_root(None), limit)
         if self._shared is not None:
-            return backend_on(self._shared.cursor())
+            return backend_on(watch(self._shared.cursor()))
         return duckdb_backend(self._storage.events_path, limit)
 
     def remap(self) -> dict[str | None, int]:

@@ -18,6 +18,8 @@ import numpy as np
 from scipy.sparse import csr_matrix, identity
 from scipy.sparse.linalg import spsolve
 
+from touchlens.errors import BadOption
+
 START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
 
 
@@ -112,6 +114,17 @@ def _weights(flat: _Flat, model: str) -> np.ndarray[Any, Any]:
 HEURISTICS = ("first", "last", "linear", "position")
 MODELS = (*HEURISTICS, "markov", "shapley")
 EXACT_SHAPLEY_KEYS = 15
+# Order k's states are k-grams of keys, so the chain grows as keysᵏ; each bootstrap resample reruns the model.
+MAX_ORDER = 3
+MAX_SAMPLES = 200
+
+
+def check_options(order: int = 1, samples: int = 0) -> None:
+    """Refuse a Markov order or a number of bootstrap resamples beyond what an analysis may cost."""
+    if not 1 <= order <= MAX_ORDER:
+        raise BadOption(f"--order: the Markov order is 1 to {MAX_ORDER}, not {order}")
+    if not 0 <= samples <= MAX_SAMPLES:
+        raise BadOption(f"--bootstrap: 0 to {MAX_SAMPLES} resamples, not {samples}")
 
 
 def heuristic(paths: Sequence[Path], model: str) -> tuple[dict[str, float], dict[str, float]]:
@@ -298,25 +311,28 @@ def _exact_shapley(paths: Sequence[Path], keys: list[str]) -> dict[str, float]:
 
 
 def _sampled_shapley(paths: Sequence[Path], keys: list[str], samples: int, seed: int) -> dict[str, float]:
-    """Average marginal contributions over random orderings of the keys."""
+    """Average marginal contributions over random orderings of the keys. A path's conversions join the
+    coalition when the last of its keys does, so each ordering credits every path to that key: one numpy pass
+    per ordering (a Python loop over keys × paths took over a minute on 38 touchpoints and 7,000 paths)."""
     rng = np.random.default_rng(seed)
-    sets = [(frozenset(p.steps), p.conversions) for p in paths if p.steps and p.conversions]
-    phi = dict.fromkeys(keys, 0.0)
-    for _ in range(samples):
-        joined: set[str] = set()
-        before = 0.0
-        for key in rng.permutation(keys):
-            joined.add(str(key))
-            after = sum(c for s, c in sets if s <= joined)
-            phi[str(key)] += after - before
-            before = after
-    return {k: v / samples for k, v in phi.items()}
+    flat = _flatten([p for p in paths if p.conversions])
+    position = {k: i for i, k in enumerate(keys)}
+    member = np.array([position[k] for k in flat.keys], dtype=np.int64)[flat.codes]
+    phi = np.zeros(len(keys))
+    for _ in range(samples if len(flat.lengths) else 0):
+        order = rng.permutation(len(keys))  # the same draws as permuting the keys themselves
+        arrival = np.empty(len(keys), dtype=np.int64)
+        arrival[order] = np.arange(len(keys))
+        last = np.maximum.reduceat(arrival[member], flat.starts)
+        phi += np.bincount(order[last], weights=flat.conversions, minlength=len(keys))
+    return {k: float(v) / samples for k, v in zip(keys, phi, strict=True)}
 
 
 def attribute(paths: Sequence[Path], model: str, by: str = "touchpoint", order: int = 1) -> Attribution:
     """Credit for conversions (and their value) per key; the credits add up to the paths' conversions."""
     if model not in MODELS:
         raise ValueError(f"unknown model '{model}'; models are: {', '.join(MODELS)}")
+    check_options(order)
     if model == "markov":
         credit, value = markov(paths, order)
     elif model == "shapley":
@@ -341,6 +357,7 @@ def bootstrap(
     paths: Sequence[Path], model: str, order: int = 1, samples: int = 100, seed: int = 7
 ) -> dict[str, tuple[float, float]]:
     """95% intervals of each key's credit: the paths resampled (converting and not) with replacement."""
+    check_options(order, samples)
     rng = np.random.default_rng(seed)
     live = [p for p in paths if p.steps and (p.conversions or p.nulls)]
     counts = np.array([[p.conversions, p.nulls] for p in live]).ravel()

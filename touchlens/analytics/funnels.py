@@ -3,8 +3,8 @@
 A customer reaches step k when steps 1..k occur at strictly increasing times t1 < … < tk with tk − t1 within
 the window; in `any` order other events may come between steps, in `strict` order none may. For each start
 (an occurrence of step 1) the earliest next step is taken, which reaches at least as far as any other choice;
-a customer's depth is the best over their starts. Each step is one join in the engine, so there is no limit on
-the number of steps.
+a customer's depth is the best over their starts. Each step is one join in the engine; a funnel has at most
+`MAX_STEPS` steps (a 200-step funnel ran for minutes and a strict one ran DuckDB out of memory).
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ import ibis
 
 from touchlens.analytics.engine import property_text, seconds_between, within
 from touchlens.analytics.journeys import JourneyOptions, in_order
+from touchlens.errors import BadOption
+
+MAX_STEPS = 20
 
 
 class Order(StrEnum):
@@ -55,6 +58,12 @@ class FunnelQuery:
     order: Order = Order.any
     options: JourneyOptions = field(default_factory=JourneyOptions)
     exclude: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.steps) <= MAX_STEPS:
+            raise BadOption(f"--steps: a funnel has 1 to {MAX_STEPS} steps, not {len(self.steps)}")
+        if len(self.exclude) > MAX_STEPS:
+            raise BadOption(f"--exclude: at most {MAX_STEPS} touchpoints, not {len(self.exclude)}")
 
     def reached(self, backend: ibis.BaseBackend) -> list[ibis.Table]:
         """One table per step: (customer_id, start, at, prev, row) for every start that reached that step;

@@ -9,8 +9,6 @@ or an invalid map 422 (with every problem), a missing map 409.
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path, PurePath
 from typing import Annotated, Any, Literal
@@ -25,9 +23,11 @@ from pydantic import BaseModel, Field
 
 from touchlens import editing
 from touchlens.analyses import compare_attribution
-from touchlens.analytics.attribution import MODELS
+from touchlens.analytics.attribution import MAX_ORDER, MODELS
+from touchlens.analytics.funnels import MAX_STEPS
 from touchlens.api import Workspace
 from touchlens.errors import BadOption, MapError, TouchlensError, UnknownItem, WorkspaceError
+from touchlens.limits import Busy, TooSlow
 from touchlens.model.views import TouchpointFilter
 from touchlens.store import audit
 from touchlens.store import users as user_store
@@ -41,6 +41,8 @@ UPLOAD_LIMIT = 200 * 1024 * 1024
 BODY_LIMIT = UPLOAD_LIMIT + 1024 * 1024
 # The suffix of the client's file name (when it is one of these) tells ingest the format; the name never does.
 UPLOAD_SUFFIXES = (".csv", ".txt", ".json", ".jsonl", ".ndjson", ".parquet", ".pq")
+# Drivers' resamples through the web: each refits the model in Python, which no time limit interrupts.
+WEB_SAMPLES = 100
 AdminReader = Annotated[User, Depends(require("admin"))]
 # The first kind an error is decides its status; any other touchlens error is a bad input: 422.
 STATUS: tuple[tuple[type[TouchlensError], int], ...] = (
@@ -49,6 +51,8 @@ STATUS: tuple[tuple[type[TouchlensError], int], ...] = (
     (BadOption, 422),
     (WorkspaceError, 409),
     (EventsStoreError, 503),
+    (Busy, 429),
+    (TooSlow, 503),
 )
 
 
@@ -58,7 +62,8 @@ def error_response(exc: TouchlensError) -> JSONResponse:
         problems = [{"path": p.path, "message": p.message, "file": p.file, "line": p.line} for p in exc.problems]
         return JSONResponse({"detail": str(exc), "problems": problems}, status_code=422)
     status = next((code for kind, code in STATUS if isinstance(exc, kind)), 422)
-    return JSONResponse({"detail": str(exc)}, status_code=status)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Busy) else None
+    return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
 
 class TranslatingRoute(APIRoute):
@@ -117,7 +122,13 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     409: _answer("The workspace has no map yet (or an admin tried to remove themselves)."),
     413: _answer(f"The request body is over {UPLOAD_LIMIT // 2**20} MB."),
     422: _answer("A parameter or body that is malformed or names something unknown; nothing was changed."),
-    503: _answer("The events store could not be read or written; try again."),
+    429: _answer(
+        "You already run `[web] heavy_per_user` expensive analyses at once; send again after Retry-After seconds."
+    ),
+    503: _answer(
+        "The events store could not be read or written, or the analysis ran past `[web] analysis_seconds` and "
+        "was stopped; try again (narrower)."
+    ),
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: _answer("The key in the path names nothing.")}
 router = APIRouter(prefix="/api", tags=["api"], route_class=TranslatingRoute, responses=ERRORS)
@@ -277,7 +288,9 @@ def paths(
 def funnel(
     user: Viewer,
     request: Request,
-    steps: Annotated[str, Query(description="Touchpoint keys in order, comma-separated: a,b,c.")],
+    steps: Annotated[
+        str, Query(description=f"Touchpoint keys in order, comma-separated: a,b,c (at most {MAX_STEPS}).")
+    ],
     window: Annotated[str, Query(description="Time allowed from the first step to the last (30m, 48h, 7d).")] = "7d",
     order: Annotated[
         Literal["any", "strict"], Query(description="any: other events may come between steps; strict: none may.")
@@ -303,7 +316,7 @@ def get_attribution(
     by: Annotated[
         Literal["touchpoint", "channel", "stage"], Query(description="Credit touchpoint, channel or stage.")
     ] = "touchpoint",
-    order: Annotated[int, Query(ge=1, le=3, description="Markov order: 1 to 3.")] = 1,
+    order: Annotated[int, Query(ge=1, le=MAX_ORDER, description=f"Markov order: 1 to {MAX_ORDER}.")] = 1,
     half_life: Annotated[str, Query(description="time-decay: credit halves this long before the conversion.")] = "7d",
     lookback: Annotated[str | None, Query(description="Only touches this close before their conversion.")] = None,
     compare: Annotated[bool, Query(description="Every model side by side (a list, one result per model).")] = False,
@@ -368,7 +381,9 @@ def drivers(
         Literal["conversion", "repeat", "churn", "nps"],
         Query(description="conversion, repeat or churn; or nps (key drivers of NPS)."),
     ] = "churn",
-    samples: Annotated[int, Query(ge=0, le=200, description="Resamples for the 95% intervals.")] = 100,
+    samples: Annotated[
+        int, Query(ge=0, le=WEB_SAMPLES, description=f"Resamples for the 95% intervals (at most {WEB_SAMPLES}).")
+    ] = WEB_SAMPLES,
 ) -> dict[str, Any]:
     """What raises or lowers the odds of an outcome (or, for nps, which touchpoint scores explain NPS)."""
     ws = _ws(request)
@@ -446,13 +461,12 @@ UploadField = Annotated[UploadFile, File(description="The file to ingest (at mos
 FormatField = Annotated[str, Form(alias="format", description="The file's format (auto: from its name and content).")]
 
 
-def _ingest(upload: UploadFile, ingest: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
-    """Copy the upload into a new folder with a generated name, under the client's file name reduced to safe
-    characters (so the ingest history shows it), ingest it, and delete it whatever happens."""
+def _ingest(ws: Workspace, upload: UploadFile, ingest: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+    """Copy the upload into a private staging folder of the workspace (where erasure and a restart reach it),
+    under the client's file name reduced to safe characters (so the ingest history shows it), ingest it, and
+    delete it whatever happens."""
     name = _safe_name(upload.filename)
-    folder = Path(tempfile.mkdtemp(prefix="touchlens-upload-"))
-    path = folder / name
-    try:
+    with ws.staged_upload(name) as path:
         with path.open("wb") as out:
             size = 0
             while chunk := upload.file.read(1 << 20):
@@ -465,8 +479,6 @@ def _ingest(upload: UploadFile, ingest: Callable[[Path], dict[str, Any]]) -> dic
         except (duckdb.Error, pa.ArrowException) as exc:
             # The server's folder is no business of the client's: name the file as they sent it.
             raise HTTPException(422, f"{type(exc).__name__}: {str(exc).replace(str(path), name)}") from None
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
     return {**report, "file": name}
 
 
@@ -483,7 +495,9 @@ def _safe_name(filename: str | None) -> str:
 def ingest_events(user: Editor, request: Request, file: UploadField, fmt: FormatField = "auto") -> dict[str, Any]:
     """Ingest an uploaded event file; the answer is `touchlens ingest events --json`'s report."""
     ws = _ws(request)
-    report = _ingest(file, lambda path: on_writer(state(request), lambda: ws.ingest_events([path], fmt=fmt).to_dict()))
+    report = _ingest(
+        ws, file, lambda path: on_writer(state(request), lambda: ws.ingest_events([path], fmt=fmt).to_dict())
+    )
     return {k: v for k, v in report.items() if k != "files"}
 
 
@@ -492,7 +506,7 @@ def ingest_feedback(user: Editor, request: Request, file: UploadField, fmt: Form
     """Ingest an uploaded survey or ticket export; the answer is `touchlens ingest feedback --json`'s report."""
     ws = _ws(request)
     report = _ingest(
-        file, lambda path: on_writer(state(request), lambda: ws.ingest_feedback([path], fmt=fmt).to_dict())
+        ws, file, lambda path: on_writer(state(request), lambda: ws.ingest_feedback([path], fmt=fmt).to_dict())
     )
     return {k: v for k, v in report.items() if k not in ("files", "identified")}
 
@@ -526,7 +540,7 @@ class NewUser(BaseModel):
     """A user to add, or an existing user's new password and role."""
 
     name: str = Field(min_length=1, max_length=120)
-    password: str = Field(min_length=8, description="At least 8 characters.")
+    password: str = Field(min_length=8, max_length=1024, description="8 to 1024 characters, not only spaces.")
     role: Literal["viewer", "editor", "admin"] = Field(description="viewer, editor or admin.")
 
 
@@ -540,13 +554,14 @@ def list_users(user: AdminReader, request: Request) -> list[dict[str, Any]]:
 def add_user(user: Admin, request: Request, new: NewUser) -> dict[str, Any]:
     """Add a user (or set an existing user's password and role)."""
     engine = _ws(request).meta_engine()
-    existed = any(u.name == new.name for u in user_store.list_users(engine))
+    before = {u.name for u in user_store.list_users(engine)}
     try:
-        user_store.add_user(engine, new.name, new.password, new.role)
+        stored = user_store.add_user(engine, new.name, new.password, new.role)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
-    _audit(request, user, "user-change", f"user {new.name}", role=new.role, change="update" if existed else "add")
-    return {"name": new.name, "role": new.role}
+    change = "update" if stored in before else "add"  # the stored name: NFKC may have changed what was sent
+    _audit(request, user, "user-change", f"user {stored}", role=new.role, change=change)
+    return {"name": stored, "role": new.role}
 
 
 @router.delete("/users/{name}", responses=NOT_FOUND)

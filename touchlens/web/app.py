@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import traceback
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -9,7 +11,7 @@ from typing import Any
 
 import plotly
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -17,20 +19,23 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import touchlens
+from touchlens.errors import TouchlensError
 from touchlens.web import api, auth, collect, pages, privacy
 from touchlens.web.security import SignInRequired
-from touchlens.web.state import WebState
+from touchlens.web.state import REQUEST_STATE, WebState
 
 HERE = Path(__file__).parent
 # Plotly.js from the installed `plotly` package, so charts work with no network.
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 templates = Jinja2Templates(directory=HERE / "templates")
+log = logging.getLogger("touchlens.web")
 
 
 def create_app(root: str | Path) -> FastAPI:
     """The app for the workspace at `root`."""
     ws = touchlens.open(Path(root))
     ws.share_connection()
+    ws.clear_uploads()  # what a killed server left half-ingested: no request is using it now
     app = FastAPI(
         title="touchlens",
         description="Know, measure and improve every customer touchpoint.",
@@ -56,9 +61,37 @@ def create_app(root: str | Path) -> FastAPI:
     def sign_in(request: Request, exc: SignInRequired) -> Response:
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
 
+    @app.exception_handler(TouchlensError)
+    def library_error(request: Request, exc: TouchlensError) -> Response:
+        """A library error a page does not handle itself (a refused or stopped analysis): the API's status."""
+        return api.error_response(exc)
+
+    for kind in (RecursionError, OverflowError, ValueError):
+        app.add_exception_handler(kind, malformed)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestContext)
 
     return app
+
+
+def malformed(request: Request, exc: Exception) -> Response:
+    """Input too deep or too large to parse (10,000 nested brackets, a 5,000-digit number) is the client's
+    fault: 400, no traceback to them, one line and the traceback in the log. Any other ValueError is a bug,
+    re-raised so that the server answers 500 and logs it as one."""
+    if isinstance(exc, ValueError) and not _from_parsing(exc):
+        raise exc
+    log.warning("malformed input to %s %s: %s", request.method, request.url.path, type(exc).__name__, exc_info=exc)
+    return JSONResponse(
+        {"detail": "the request could not be parsed: it is nested too deeply or holds a number too large"}, 400
+    )
+
+
+def _from_parsing(exc: ValueError) -> bool:
+    """Whether a ValueError comes from parsing input: raised inside the json module, or Python's bound on the
+    digits of an integer read from text."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    inner = frames[-1].filename.replace("\\", "/") if frames else ""
+    return "/json/" in inner or "integer string conversion" in str(exc)
 
 
 def _policy(path: str) -> str:
@@ -95,6 +128,24 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+class RequestContext:
+    """Makes each request's `request.state` reachable from the code serving it (`WebState.cached` reads the
+    user there to count their expensive analyses), as plain ASGI like `SecurityHeaders`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        token = REQUEST_STATE.set(scope.setdefault("state", {}))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            REQUEST_STATE.reset(token)
 
 
 @asynccontextmanager

@@ -30,6 +30,7 @@ from touchlens.analytics.stats import Estimate
 from touchlens.api import Workspace
 from touchlens.errors import TouchlensError
 from touchlens.experience import Insights
+from touchlens.limits import Busy, TooSlow
 from touchlens.model.map import Horizon, Opportunity, Phase, Stage, Targets, Touchpoint, TouchpointMap
 from touchlens.web.security import PageViewer, state
 
@@ -204,6 +205,8 @@ def overview(request: Request, user: PageViewer) -> Response:
     problem, worst = None, []
     try:
         worst = _worst(_insights(request))
+    except (Busy, TooSlow):  # the app answers 429 / 503 for these, not a page's 400
+        raise
     except TouchlensError as exc:
         problem = str(exc)
     return render(
@@ -327,6 +330,8 @@ def _drivers(request: Request, outcome: str) -> Drivers:
 def _touchpoint_drivers(request: Request, key: str) -> tuple[list[dict[str, Any]], str | None]:
     try:
         found = _drivers(request, "churn").to_dict()["drivers"]
+    except (Busy, TooSlow):  # the app answers 429 / 503 for these, not a page's 400
+        raise
     except TouchlensError as exc:
         return [], str(exc)
     return [d for d in found if d.get("touchpoint") == key][:10], None
@@ -440,6 +445,8 @@ def funnel_page(
                 params,
                 lambda ws: ws.run_funnel(ws.funnel(chosen, window, order), breakdown or None).to_dict(),
             )
+        except (Busy, TooSlow):  # the app answers 429 / 503 for these, not a page's 400
+            raise
         except TouchlensError as exc:
             problem = str(exc)
     m = state(request).ws.map_or_empty()
@@ -468,6 +475,8 @@ def attribution_page(request: Request, user: PageViewer, by: str = "channel") ->
     problem, results = None, {}
     try:
         results = _cached(request, "attribution", by, compute)
+    except (Busy, TooSlow):  # the app answers 429 / 503 for these, not a page's 400
+        raise
     except TouchlensError as exc:
         problem = str(exc)
     keys: list[str] = []
@@ -534,6 +543,8 @@ def insights_page(request: Request, user: PageViewer) -> Response:
     problem, sections = None, {}
     try:
         sections = _insights(request).sections
+    except (Busy, TooSlow):  # the app answers 429 / 503 for these, not a page's 400
+        raise
     except TouchlensError as exc:
         problem = str(exc)
     m = state(request).ws.map_or_empty()

@@ -1,17 +1,37 @@
-"""What the app keeps between requests: the workspace and results cached per data version."""
+"""What the app keeps between requests: the workspace, results cached per data version, and the bounds on
+computing them.
+
+Every result computed here runs under `[web] analysis_seconds` (its engine queries interrupted past it: 503),
+and an expensive one (`HEAVY`) also takes one of the signed-in user's `[web] heavy_per_user` slots: one more at
+once is refused with 429 rather than queued, so nothing waits behind it. Cached answers take no slot.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from touchlens.api import Workspace
 from touchlens.ingest.live import LiveWriter
+from touchlens.limits import Busy, time_limit
 
 T = TypeVar("T")
 CACHE_SIZE = 256
+# Analyses whose cost grows with the data or a parameter (pages cache them as "page.NAME"); the rest (counts,
+# ingest history, quarantine, comments, feedback) are light and never limited.
+HEAVY = frozenset(
+    {"attribution", "conformance", "drivers", "flows", "funnel", "impact", "insights", "nps_drivers", "paths",
+     "sankey", "scorecard", "trends", "variants"}
+)  # fmt: skip
+# Most analyses end within seconds, and the same request is then answered from the cache.
+RETRY_AFTER = 5
+# The current request's `request.state` (its dict): set by the app's middleware, so `cached` knows the user
+# whom security's dependency put there, with no change to the routes that call it.
+REQUEST_STATE: ContextVar[dict[str, Any] | None] = ContextVar("touchlens_request_state", default=None)
 
 
 class WebState:
@@ -23,6 +43,7 @@ class WebState:
         self._lock = threading.Lock()
         self.lock = threading.Lock()  # guards starting the live writer
         self.live: LiveWriter | None = None
+        self._running: dict[str, int] = {}  # heavy analyses computing now, per user name
 
     def data_version(self) -> tuple[Any, ...]:
         """Changes whenever events, feedback, customers or the map change: the cache's key."""
@@ -40,9 +61,43 @@ class WebState:
                 self._cache.move_to_end(key)
                 value: T = self._cache[key]
                 return value
-        value = compute()
+        heavy = name.removeprefix("page.") in HEAVY
+        with self._slot(_user_name()) if heavy else nullcontext(), time_limit(self.ws.settings.web.analysis_seconds):
+            value = compute()
         with self._lock:
             self._cache[key] = value
             while len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
         return value
+
+    @contextmanager
+    def _slot(self, user: str | None) -> Iterator[None]:
+        """One of `user`'s heavy-analysis slots for the block; `Busy` when all are taken. No user (a library
+        caller, not a request): no limit."""
+        if user is None:
+            yield
+            return
+        allowed = self.ws.settings.web.heavy_per_user
+        with self._lock:
+            if self._running.get(user, 0) >= allowed:
+                raise Busy(
+                    f"you already run {allowed} expensive analyses at once ([web] heavy_per_user); "
+                    f"send again when one has finished",
+                    RETRY_AFTER,
+                )
+            self._running[user] = self._running.get(user, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running[user] -= 1
+                if not self._running[user]:
+                    del self._running[user]
+
+
+def _user_name() -> str | None:
+    """The signed-in user of the request being served, if any."""
+    found = REQUEST_STATE.get()
+    user = found.get("user") if found is not None else None
+    name = getattr(user, "name", None)
+    return name if isinstance(name, str) else None
