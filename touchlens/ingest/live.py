@@ -15,7 +15,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import duckdb
 import pyarrow as pa
 
+from touchlens.errors import TouchlensError
 from touchlens.ingest.pipeline import CUSTOMERS_SQL, EventIngest, IngestReport, apply_persona_rules
 from touchlens.ingest.pseudonym import Pseudonymiser
 from touchlens.ingest.readers.base import EVENT_COLUMNS
@@ -52,6 +53,17 @@ ON CONFLICT (customer_id) DO UPDATE SET first_seen = excluded.first_seen, last_s
 """
 
 
+# The rejects of a commit, inserted unless already quarantined under the same request label, place and reason
+# (a retried request, or the same request twice in one commit).
+QUARANTINE_SQL = """
+INSERT INTO quarantine
+SELECT ?, 'events', file, "row", field, reason, detail, raw, ? FROM _rejects r
+WHERE NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.kind = 'events' AND q.source = ? AND q.file = r.file
+                  AND q."row" = r."row" AND q.reason = r.reason)
+QUALIFY row_number() OVER (PARTITION BY file, "row", reason ORDER BY "row") = 1
+"""
+
+
 @dataclass(frozen=True)
 class Rejected:
     """A message of a request that was not stored, and why."""
@@ -73,6 +85,7 @@ class Outcome:
     duplicates: int = 0
     suppressed: int = 0
     rejected: list[Rejected] = field(default_factory=list)
+    refused: int = 0  # invalid messages over the sender's limit: neither stored nor quarantined
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +97,29 @@ class Outcome:
         }
 
 
+class OverLimit(TouchlensError):
+    """The sender has sent more invalid messages than its limit allows: the request was not staged."""
+
+
+def _all(rejected: int) -> int:
+    return rejected
+
+
+def _never() -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """A sender's limit on invalid messages, asked on the writer's thread, so requests are counted in the order
+    they are committed: `blocked` refuses a request whole before it costs any work (its sender is over the
+    limit), `take(n)` says how many of a request's n invalid messages may be quarantined (the others are
+    refused). The default allows everything."""
+
+    take: Callable[[int], int] = _all
+    blocked: Callable[[], bool] = _never
+
+
 @dataclass
 class Submission:
     """One request's messages as canonical rows (``_row`` = the message's place, from 1)."""
@@ -92,6 +128,7 @@ class Submission:
     file: str
     batch: pa.RecordBatch
     messages: list[Any]
+    allowance: Allowance = field(default_factory=Allowance)
     future: Future[Outcome] = field(default_factory=Future)
 
     def message_id(self, index: int) -> str | None:
@@ -103,7 +140,13 @@ class Submission:
         return json.dumps(self.messages[index - 1], ensure_ascii=False, default=str)[:MAX_RAW]
 
 
-def prepare(source: str, body: bytes, messages: list[Any], max_message_bytes: int) -> Submission:
+def prepare(
+    source: str,
+    body: bytes,
+    messages: list[Any],
+    max_message_bytes: int,
+    allowance: Allowance | None = None,
+) -> Submission:
     """Canonical rows of a request's messages; a message too large, not an object or of an unknown type is kept
     as a row with its error, so it is quarantined with the others' checks."""
     # No message can be larger than the body: the common case measures nothing.
@@ -116,7 +159,7 @@ def prepare(source: str, body: bytes, messages: list[Any], max_message_bytes: in
         rows.append({} if error else message_values(message))
     # The same body sent again has the same label, so a retried bad message is quarantined once.
     label = f"{LIVE_FILE}:{source}:{hashlib.sha256(body).hexdigest()[:32]}"
-    return Submission(source, label, canonical_batch(rows, errors), messages)
+    return Submission(source, label, canonical_batch(rows, errors), messages, allowance or Allowance())
 
 
 def _problem(message: Any, max_bytes: int | None) -> tuple[str, str] | None:
@@ -147,7 +190,7 @@ def canonical_batch(rows: list[dict[str, Any]], errors: list[tuple[str, str] | N
     return pa.RecordBatch.from_pydict(columns)
 
 
-def _strings(values: list[str | None]) -> pa.Array:
+def _strings(values: Sequence[str | None]) -> pa.Array:
     try:
         return pa.array(values, pa.string())
     except (UnicodeEncodeError, pa.ArrowInvalid):  # a lone surrogate from a JSON escape: replaced, as readers do
@@ -278,6 +321,9 @@ class LiveWriter:
 
     def _commit(self, group: list[Submission]) -> None:
         """One transaction for the whole group; every request hears the result only after it."""
+        group = _refuse_blocked(group)
+        if not group:
+            return
         before = replace(self.total)
         try:
             with transaction(self._con):
@@ -308,13 +354,15 @@ class LiveWriter:
         accepted = ingest.store(combined, None).accepted
         # Every row that was not simply stored, in one pass: quarantined, suppressed or already there.
         rows = self._con.execute(
-            "SELECT _row, reason, field, _error, _raw, _row IN (SELECT _row FROM _skip) FROM _stage "
-            "WHERE reason IS NOT NULL OR _row IN (SELECT _row FROM _skip)"
+            "SELECT _row, reason, field, _error, _row IN (SELECT _row FROM _skip) FROM _stage "
+            "WHERE reason IS NOT NULL OR _row IN (SELECT _row FROM _skip) ORDER BY _row"
         ).fetchall()
-        self._quarantine(source, mine, offsets, [r[:5] for r in rows if r[1] not in (None, "suppressed")])
+        bad = _within_allowance(mine, offsets, [r[:4] for r in rows if r[1] not in (None, "suppressed")])
+        self._quarantine(source, mine, offsets, bad)
         ids = combined.column("customer_id").drop_null().unique().to_pylist()
         self._touched.update(i for i in ids if isinstance(i, str))
-        outcomes = _outcomes(mine, offsets, [(r[0], r[1], r[2], r[5]) for r in rows])
+        kept = {r[0] for r in bad}
+        outcomes = _outcomes(mine, offsets, [(r[0], r[1], r[2], r[4], r[0] in kept) for r in rows])
         self._count(at, accepted, outcomes)
         return outcomes
 
@@ -327,19 +375,15 @@ class LiveWriter:
         t.quarantined += sum(len(o.rejected) for _, o in outcomes)
 
     def _quarantine(self, source: str, mine: list[Submission], offsets: list[int], bad: list[tuple[Any, ...]]) -> None:
-        """Bad messages under their request's label and place, once however often the request is retried."""
-        now = datetime.now(UTC)
-        for row, reason, field_name, error, raw in bad:
-            at, index = _owner(offsets, row)
-            submission = mine[at]
-            detail = (error[len(reason) + 1 :].strip() or None) if error else None
-            key = [source, submission.file, index, reason]
-            self._con.execute(
-                "INSERT INTO quarantine SELECT ?, 'events', ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS "
-                "(SELECT 1 FROM quarantine WHERE kind = 'events' AND source = ? AND file = ? AND \"row\" = ? "
-                "AND reason = ?)",
-                [source, submission.file, index, field_name, reason, detail, raw or submission.raw(index), now, *key],
-            )
+        """Bad messages under their request's label and place, once however often the request is retried: one
+        statement for all of them (a statement per message let one request of 10,000 hold the writer 43 s)."""
+        if not bad:
+            return
+        self._con.register("_rejects", _rejects_table(mine, offsets, bad))
+        try:
+            self._con.execute(QUARANTINE_SQL, [source, datetime.now(UTC), source])
+        finally:
+            self._con.unregister("_rejects")
 
     def _refresh_customers(self, force: bool = False) -> None:
         """First and last seen, and personas, of the customers whose events came since the last refresh (at most
@@ -425,19 +469,68 @@ def _owner(offsets: list[int], row: int) -> tuple[int, int]:
     return at, row - offsets[at]
 
 
+def _refuse_blocked(group: list[Submission]) -> list[Submission]:
+    """The group less the requests of senders over their limit, which are answered OverLimit unstaged: a burst
+    of invalid requests queued before the first one was counted costs the writer nothing more."""
+    kept = []
+    for submission in group:
+        if submission.allowance.blocked():
+            submission.future.set_exception(OverLimit("this sender is over its limit of invalid messages"))
+        else:
+            kept.append(submission)
+    return kept
+
+
+def _within_allowance(mine: list[Submission], offsets: list[int], bad: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The bad rows each request's sender may still have quarantined, first ones first (rows come in order)."""
+    by_request: dict[int, list[tuple[Any, ...]]] = {}
+    for row in bad:
+        by_request.setdefault(_owner(offsets, row[0])[0], []).append(row)
+    kept: list[tuple[Any, ...]] = []
+    for at, rows in by_request.items():
+        kept.extend(rows[: max(0, min(len(rows), mine[at].allowance.take(len(rows))))])
+    return kept
+
+
+def _rejects_table(mine: list[Submission], offsets: list[int], bad: list[tuple[Any, ...]]) -> pa.Table:
+    """The rows of quarantine for `bad` (_row, reason, field, _error), built in Python in one pass: the raw text
+    of a message is the request's own JSON, which the staged rows no longer hold."""
+    files, places, raws, details = [], [], [], []
+    for row, reason, _field, error in bad:
+        at, index = _owner(offsets, row)
+        files.append(mine[at].file)
+        places.append(index)
+        raws.append(mine[at].raw(index))
+        details.append((error[len(reason) + 1 :].strip() or None) if error else None)
+    return pa.table(
+        {
+            "file": pa.array(files, pa.string()),
+            "row": pa.array(places, pa.int64()),
+            "field": _strings([r[2] for r in bad]),
+            "reason": _strings([r[1] for r in bad]),
+            "detail": _strings(details),
+            "raw": _strings(raws),
+        }
+    )
+
+
 def _outcomes(
-    mine: list[Submission], offsets: list[int], rows: list[tuple[int, str | None, str | None, bool]]
+    mine: list[Submission], offsets: list[int], rows: list[tuple[int, str | None, str | None, bool, bool]]
 ) -> list[tuple[Submission, Outcome]]:
+    """Each request's counts from its rows that were not simply stored: (row, reason, field, duplicate, kept),
+    `kept` false for an invalid message over its sender's allowance."""
     outcomes = [Outcome() for _ in mine]
     not_accepted = [0] * len(mine)
-    for row, reason, field_name, duplicate in rows:
+    for row, reason, field_name, duplicate, kept in rows:
         at, index = _owner(offsets, row)
         submission, outcome = mine[at], outcomes[at]
         not_accepted[at] += 1
         if reason == "suppressed":
             outcome.suppressed += 1
-        elif reason is not None:
+        elif reason is not None and kept:
             outcome.rejected.append(Rejected(index, submission.message_id(index), reason, field_name))
+        elif reason is not None:
+            outcome.refused += 1
         elif duplicate:
             outcome.duplicates += 1
     for at, submission in enumerate(mine):

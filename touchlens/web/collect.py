@@ -2,7 +2,8 @@
 `/v1/screen`), authenticated by write keys, answered only after the events are committed.
 
 A write key comes as Basic auth (the key as user name, no password, as Segment's libraries send it) or as a
-bearer token. It sends events and reads nothing; a user's session or API token cannot send here.
+bearer token. It sends events and reads nothing; a user's session or API token cannot send here. Write keys ship
+inside apps, so each is limited (`[live] requests_per_second`, `rejected_per_minute`): beyond, 429.
 """
 
 from __future__ import annotations
@@ -20,15 +21,18 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from touchlens.ingest.live import LiveWriter, Outcome, prepare
+from touchlens.ingest.live import Allowance, LiveWriter, Outcome, OverLimit, Submission, prepare
 from touchlens.ingest.pseudonym import Pseudonymiser
 from touchlens.store import keys as key_store
 from touchlens.store.keys import WriteKey
+from touchlens.store.settings import LiveSettings
+from touchlens.web.keylimits import KeyLimits
 from touchlens.web.state import WebState
 
 T = TypeVar("T")
 KEY_CACHE_SECONDS = 10.0  # a revoked key stops working within this long
 MAX_QUEUED = 2000  # requests waiting for the writer; beyond it the answer is 503 and the client retries
+OFF_LOOP_MESSAGES = 1000  # a request of this many messages or more is made canonical on a worker thread
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="touchlens ingest"'}
 
 
@@ -54,9 +58,26 @@ class LiveError(BaseModel):
     detail: str
 
 
+class LiveLimited(LiveError):
+    """Over the key's limits. The request that crosses the invalid-message limit also says what became of its
+    messages: the valid ones are stored, the invalid ones up to the limit quarantined, the rest refused."""
+
+    accepted: int | None = None
+    duplicates: int | None = None
+    suppressed: int | None = None
+    rejected: list[Rejection] | None = None
+    refused: int | None = Field(None, description="Invalid messages over the limit: neither stored nor quarantined.")
+
+
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before sending again.", "schema": {"type": "integer"}}}
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": LiveError, "description": "The body is too large, not JSON, or not a batch; nothing stored."},
     401: {"model": LiveError, "description": "No valid write key."},
+    429: {
+        "model": LiveLimited,
+        "description": "The key sent too many requests, or too many invalid messages this minute.",
+        "headers": RETRY_AFTER,
+    },
     503: {"model": LiveError, "description": "The store could not commit; nothing stored, send it again."},
 }
 MESSAGE_SCHEMA: dict[str, Any] = {
@@ -154,6 +175,7 @@ async def write_key(request: Request) -> WriteKey:
 
 
 _keys = KeyCache()
+_limits = KeyLimits()
 Key = Annotated[WriteKey, Depends(write_key)]
 
 
@@ -179,12 +201,22 @@ async def _receive(request: Request, key: WriteKey, kind: str | None) -> Respons
     """Read, check and hand one request to the writer; answer when its messages are committed."""
     state: WebState = request.app.state.web
     live = state.ws.settings.live
+    ident = f"{state.ws.root}:{key.id}"
+    wait = _limits.admit(ident, live.requests_per_second, live.rejected_per_minute)
+    if wait is not None:
+        return _limited(wait)
     body = await _read(request, live.max_batch_kb * 1024)
     if body is None:
         return _fail(400, f"request body larger than {live.max_batch_kb} KB; send smaller batches")
+    if (wait := _limits.rejected_wait(ident, live.rejected_per_minute)) is not None:
+        return _limited(wait)  # the key crossed its limit while this body came in: parse nothing
     try:
         doc = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return _fail(400, f"the body is not valid JSON: {exc}")
+    except RecursionError:
+        return _fail(400, "the body is not valid JSON: nested too deeply")
+    except ValueError as exc:  # an integer past Python's digit limit
         return _fail(400, f"the body is not valid JSON: {exc}")
     messages = _messages(doc, kind)
     if isinstance(messages, str):
@@ -192,12 +224,47 @@ async def _receive(request: Request, key: WriteKey, kind: str | None) -> Respons
     writer = live_writer(state)
     if writer.queued() > MAX_QUEUED:
         return _fail(503, "the writer is busy; send again shortly", {"Retry-After": "1"})
-    submission = prepare(key.source, body, messages, live.max_message_kb * 1024)
+    submission = await _prepared(key.source, body, messages, live.max_message_kb * 1024, _allowance(ident, live))
     try:
         outcome: Outcome = await asyncio.wrap_future(writer.submit(submission))
+    except OverLimit:
+        return _limited(_limits.rejected_wait(ident, live.rejected_per_minute) or 1)
     except Exception as exc:  # the store refused the commit (disk full, read-only): nothing of it was stored
         return _fail(503, f"the events store could not commit this batch ({exc}); nothing was stored, send it again")
-    return JSONResponse(outcome.to_dict())
+    return _answer(outcome, _limits.rejected_wait(ident, live.rejected_per_minute))
+
+
+def _allowance(ident: str, live: LiveSettings) -> Allowance:
+    """The key's limit on invalid messages, as the writer asks it."""
+    per_minute = live.rejected_per_minute
+    return Allowance(
+        take=lambda count: _limits.allow_rejected(ident, count, per_minute),
+        blocked=lambda: _limits.rejected_wait(ident, per_minute) is not None,
+    )
+
+
+async def _prepared(source: str, body: bytes, messages: list[Any], max_bytes: int, allowance: Allowance) -> Submission:
+    """The canonical rows; a large request's on a worker thread, so the event loop goes on answering other keys
+    meanwhile (a small one stays on the loop: the hop would cost more than it saves)."""
+    if len(messages) < OFF_LOOP_MESSAGES:
+        return prepare(source, body, messages, max_bytes, allowance)
+    return await asyncio.to_thread(prepare, source, body, messages, max_bytes, allowance)
+
+
+def _limited(wait: int) -> JSONResponse:
+    return _fail(429, "this write key is over its limits; send again later", {"Retry-After": str(wait)})
+
+
+def _answer(outcome: Outcome, wait: int | None) -> Response:
+    """200 with the outcome; 429 with it when some invalid messages were refused over the key's limit."""
+    if not outcome.refused:
+        return JSONResponse(outcome.to_dict())
+    detail = (
+        f"{outcome.refused} invalid messages over this write key's limit were refused (neither stored nor "
+        "quarantined); the other messages are as counted here"
+    )
+    body = {**outcome.to_dict(), "success": False, "detail": detail, "refused": outcome.refused}
+    return JSONResponse(body, status_code=429, headers={"Retry-After": str(wait or 1)})
 
 
 def _messages(doc: Any, kind: str | None) -> list[Any] | str:
