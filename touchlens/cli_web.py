@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -26,11 +26,24 @@ def serve_workspace(root: str | os.PathLike[str], host: str, port: int) -> None:
     """Run the web app for the workspace at `root` until interrupted."""
     import uvicorn
 
+    import touchlens
     from touchlens.web.app import create_app
 
+    proxies = proxy_options(touchlens.open(root).settings.web.trusted_proxies)
     app = create_app(str(root))
     ui.err.print(f"Serving {ui.text(root)} at http://{host}:{port}/  (Ctrl+C stops)")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.run(app, host=host, port=port, log_level="warning", **proxies)
+
+
+def proxy_options(trusted: list[str]) -> dict[str, Any]:
+    """uvicorn's proxy options from `[web] trusted_proxies`: with none, X-Forwarded-For and X-Forwarded-Proto are
+    ignored (uvicorn would otherwise believe them from 127.0.0.1, letting any local process pick its address)."""
+    from touchlens.web.security import trusted_networks
+
+    trusted_networks(tuple(trusted))  # a wrong entry stops `serve` here, with a clear message
+    if not trusted:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": [entry.strip() for entry in trusted]}
 
 
 def serve(
@@ -60,19 +73,19 @@ def users_add(
     name: Annotated[str, typer.Argument(help="The user's sign-in name.")],
     role: Annotated[str, typer.Option(help="viewer (reads), editor (also edits), admin (also manages users).")],
     password: Annotated[
-        str | None, typer.Option(help="The password (asked for when omitted; at least 8 characters).")
+        str | None,
+        typer.Option(help="The password (asked for when omitted): 8 to 1024 characters, not only spaces."),
     ] = None,
 ) -> None:
     """Add a user (or set an existing user's password and role)."""
     secret = password or typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     engine = _ws(ctx).meta_engine()
-    existed = any(u.name == name for u in user_store.list_users(engine))
-    try:
-        user_store.add_user(engine, name, secret, role)
-    except ValueError as exc:
-        raise TouchlensError(str(exc)) from None
-    audit.record(engine, cli_actor(), "user-change", f"user {name}", role=role, change="update" if existed else "add")
-    ui.err.print(f"{ui.text(name)} can sign in as {ui.text(role)}")
+    before = {u.name for u in user_store.list_users(engine)}
+    stored = user_store.add_user(engine, name, secret, role)
+    existed = stored in before
+    audit.record(engine, cli_actor(), "user-change", f"user {stored}", role=role, change="update" if existed else "add")
+    ended = "; their sessions and API tokens have ended" if existed else ""
+    ui.err.print(f"{ui.text(stored)} can sign in as {ui.text(role)}{ended}")
 
 
 @users_app.command("list")
@@ -98,15 +111,58 @@ def tokens_add(
     user: Annotated[str, typer.Argument(help="The user the token acts as (it never exceeds their role).")],
     scope: Annotated[list[str] | None, typer.Option(help="read or write (repeat for both; default read).")] = None,
     label: Annotated[str, typer.Option(help="What the token is for.")] = "",
+    days: Annotated[
+        int | None,
+        typer.Option(min=1, max=user_store.MAX_TOKEN_DAYS, help="Days the token lasts (default: [web] token_days)."),
+    ] = None,
 ) -> None:
     """Create an API token (shown once): send it as `Authorization: Bearer TOKEN`."""
-    engine, scopes = _ws(ctx).meta_engine(), tuple(scope or ["read"])
-    try:
-        token = user_store.add_token(engine, user, scopes, label)
-    except ValueError as exc:
-        raise TouchlensError(str(exc)) from None
-    audit.record(engine, cli_actor(), "token-create", f"user {user}", scopes=list(scopes), label=label)
+    ws = _ws(ctx)
+    engine, scopes = ws.meta_engine(), tuple(scope or ["read"])
+    lasting = days if days is not None else ws.settings.web.token_days
+    token, kept = user_store.issue_token(engine, user, scopes, label, lasting)
+    audit.record(
+        engine, cli_actor(), "token-create", f"user {user}", scopes=list(scopes), label=label, id=kept.id, days=lasting
+    )
+    ui.err.print(f"token {kept.id} for {ui.text(user)}, expires {kept.expires_at:%Y-%m-%d %H:%M} UTC")
     ui.out.print(token)
+
+
+@tokens_app.command("list")
+def tokens_list(
+    ctx: typer.Context,
+    user: Annotated[str | None, typer.Option(help="Only this user's tokens.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every API token: id, user, scopes, label, created, expires; never the token itself."""
+    rows = [_token_row(t) for t in user_store.list_tokens(_ws(ctx).meta_engine(), user)]
+    columns = ["id", "user", "scopes", "label", "created", "expires", "expired"]
+    show(rows, as_json, False, lambda r: r, lambda r: ui.records_table("API tokens", r, columns))
+
+
+def _token_row(token: user_store.Token) -> dict[str, Any]:
+    return {
+        "id": token.id,
+        "user": token.user,
+        "scopes": ",".join(token.scopes),
+        "label": token.label,
+        "created": token.created_at.isoformat(timespec="seconds"),
+        "expires": token.expires_at.isoformat(timespec="seconds"),
+        "expired": token.expired(),
+    }
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(
+    ctx: typer.Context, token_id: Annotated[str, typer.Argument(metavar="ID", help="The token's id (tokens list).")]
+) -> None:
+    """End one API token at once; its requests get 401 from then on."""
+    engine = _ws(ctx).meta_engine()
+    found = user_store.revoke_token(engine, token_id)
+    if found is None:
+        raise TouchlensError(f"no API token has the id '{token_id}'; see touchlens tokens list")
+    audit.record(engine, cli_actor(), "token-revoke", f"user {found.user}", id=found.id, label=found.label)
+    ui.err.print(f"revoked token {found.id} of {ui.text(found.user)}")
 
 
 def audit_log(
@@ -130,12 +186,8 @@ def demo_admin(root: str | os.PathLike[str], name: str = "demo") -> tuple[str, s
 
     password = secrets.token_urlsafe(12)
     engine = touchlens.open(root).meta_engine()
-    existed = any(u.name == name for u in user_store.list_users(engine))
-    try:
-        user_store.add_user(engine, name, password, "admin")
-    except ValueError as exc:
-        raise TouchlensError(str(exc)) from None
-    audit.record(
-        engine, cli_actor(), "user-change", f"user {name}", role="admin", change="update" if existed else "add"
-    )
-    return name, password
+    before = {u.name for u in user_store.list_users(engine)}
+    stored = user_store.add_user(engine, name, password, "admin")
+    change = "update" if stored in before else "add"
+    audit.record(engine, cli_actor(), "user-change", f"user {stored}", role="admin", change=change)
+    return stored, password

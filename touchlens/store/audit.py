@@ -20,6 +20,7 @@ ACTIONS = (
     "roadmap-change",
     "user-change",
     "token-create",
+    "token-revoke",
     "key-create",
     "key-revoke",
     "erase",

@@ -1,4 +1,4 @@
-"""The metadata store: the map (and later the roadmap and users) in SQL through SQLAlchemy.
+"""The metadata store: the map, the roadmap, users and their credentials in SQL through SQLAlchemy.
 
 Each item keeps its full document as JSON, so what goes in comes back exactly; the columns beside it
 (stage, channel, owner, …) are there to filter and join on. Schema changes go through Alembic migrations.
@@ -102,6 +102,9 @@ api_tokens = sa.Table(
     sa.Column("scopes", sa.String(100), nullable=False),
     sa.Column("label", sa.String(200), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    # A public id that names the token in `tokens list` and `tokens revoke`; it is no part of the secret.
+    sa.Column("id", sa.String(16), nullable=False, index=True, unique=True),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 audit_log = sa.Table(

@@ -1,5 +1,8 @@
 """Signing in and out: a form, a session cookie (HttpOnly, SameSite=Lax, Secure behind TLS), a CSRF token, and a
-limit on failed sign-ins per name and per client address. Each sign-in, failure and sign-out is audited."""
+limit on failed sign-ins per name and per client address. Each sign-in, failure and sign-out is audited.
+
+Each attempt takes its place in the limit before the password is checked, so concurrent attempts cannot all slip
+in before the first failure is counted; a success gives the place back."""
 
 from __future__ import annotations
 
@@ -9,15 +12,15 @@ import secrets
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
-from typing import Annotated
+from collections.abc import Callable, Iterable, Sequence
+from typing import Annotated, NamedTuple
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from touchlens.store import audit
 from touchlens.store import users as user_store
-from touchlens.web.security import SESSION_COOKIE, state
+from touchlens.web.security import SESSION_COOKIE, client_address, state
 
 router = APIRouter(include_in_schema=False)
 LOGIN_CSRF = "touchlens_login_csrf"
@@ -27,6 +30,13 @@ LIMITED_PAGE = """{% extends "base.html" %}{% block title %}Too many sign-in att
 {% block main %}<section class="login"><h1>Too many sign-in attempts</h1>
 <p class="error" role="alert">{{ message }}</p><p><a href="/login?next={{ next }}">Sign in</a></p></section>
 {% endblock %}"""
+
+
+class Attempt(NamedTuple):
+    """A sign-in attempt as the limiter answered it: seconds to wait (0: go ahead), and when it was counted."""
+
+    wait: float
+    at: float
 
 
 class SignInLimiter:
@@ -62,14 +72,35 @@ class SignInLimiter:
             return 0.0
         return times[0] + self.window - now if len(times) >= self.limit else 0.0
 
+    def reserve(self, keys: Sequence[str]) -> Attempt:
+        """Check and count in one step, under the lock: when every key may try, the attempt is counted as a
+        failure at once (a success takes it back with `release`), so concurrent attempts see each other."""
+        now = self.clock()
+        with self._lock:
+            wait = max((self._wait(key, now) for key in keys), default=0.0)
+            if wait <= 0:
+                self._count(keys, now)
+        return Attempt(wait, now)
+
     def failed(self, keys: Iterable[str]) -> None:
         now = self.clock()
         with self._lock:
+            self._count(keys, now)
+
+    def _count(self, keys: Iterable[str], now: float) -> None:
+        for key in keys:
+            self._failures.setdefault(key, deque(maxlen=self.limit)).append(now)
+            self._failures.move_to_end(key)
+        while len(self._failures) > self.capacity:
+            self._failures.popitem(last=False)
+
+    def release(self, keys: Iterable[str], at: float) -> None:
+        """Take back the attempt `reserve` counted at `at`: it succeeded."""
+        with self._lock:
             for key in keys:
-                self._failures.setdefault(key, deque(maxlen=self.limit)).append(now)
-                self._failures.move_to_end(key)
-            while len(self._failures) > self.capacity:
-                self._failures.popitem(last=False)
+                times = self._failures.get(key)
+                if times is not None and at in times:
+                    times.remove(at)
 
     def succeeded(self, key: str) -> None:
         with self._lock:
@@ -96,7 +127,7 @@ def _safe_next(target: str | None) -> str:
 
 
 def _address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    return client_address(request)
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -140,16 +171,17 @@ def login(
     if not expected or not hmac.compare_digest(csrf.encode(), expected.encode()):
         return RedirectResponse(f"/login?failed=true&next={target}", status_code=303)
     limits, address = limiter(request), _address(request)
-    keys = (f"name:{name[:200]}", f"address:{address}")
-    wait = limits.retry_after(keys)
-    if wait > 0:  # checked before the password: while limited, even the right one is refused
-        return _limited(request, wait, target)
+    # Look-alikes of a name ("Ann", "ann ") sign in as the same user, so they share its count.
+    keys = (f"name:{user_store.name_key(name[:200])}", f"address:{address}")
+    attempt = limits.reserve(keys)
+    if attempt.wait > 0:  # checked before the password: while limited, even the right one is refused
+        return _limited(request, attempt.wait, target)
     engine = state(request).ws.meta_engine()
     user = user_store.authenticate(engine, name, password)
-    if user is None:
-        limits.failed(keys)
+    if user is None:  # the attempt reserve counted stays, as this failure
         audit.record(engine, "anonymous", "sign-in-failed", f"user {name}", address=address)
         return RedirectResponse(f"/login?failed=true&next={target}", status_code=303)
+    limits.release(keys[1:], attempt.at)
     limits.succeeded(keys[0])
     session, _ = user_store.start_session(engine, user)
     audit.record(engine, user.name, "sign-in", f"user {user.name}", address=address)
@@ -171,13 +203,16 @@ def _signed_in(request: Request, target: str, session: str) -> Response:
 
 
 @router.post("/logout")
-def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
-    """End the session in the store (the cookie alone would still work if copied), given its CSRF token."""
+def logout(request: Request) -> Response:
+    """End the session in the store (the cookie alone would still work if copied), however logout is called.
+
+    No CSRF token is needed: ending a session is no change a forger could profit from, and a sign-out that
+    left the server session alive (the old behaviour without the token) would leave a copied cookie working.
+    A `csrf` field or header is ignored, so the existing forms and scripts keep working."""
     engine = state(request).ws.meta_engine()
     cookie = request.cookies.get(SESSION_COOKIE)
     found = user_store.session_user(engine, cookie) if cookie else None
-    sent = csrf or request.headers.get("x-csrf-token", "")
-    if cookie and found and hmac.compare_digest(sent.encode(), found[1].encode()):
+    if cookie and found:
         user_store.end_session(engine, cookie)
         audit.record(engine, found[0].name, "sign-out", f"user {found[0].name}", address=_address(request))
     response = RedirectResponse("/login", status_code=303)

@@ -4,24 +4,31 @@ A session request that changes anything (POST, PUT, PATCH, DELETE) must carry th
 `X-CSRF-Token` header or a `csrf` form field; a bearer-token request carries no ambient credential, so it needs
 none. Viewers read, editors also change the map and the roadmap, admins also manage users. A write key for the
 live endpoint (`tlw_…`) identifies nobody here: it gets 401 everywhere but /v1.
+
+The client's address (for the audit log and the sign-in limiter) is the connecting peer's; `X-Forwarded-For` is
+believed only from the proxies listed in `[web] trusted_proxies`, so anyone else cannot choose their address.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hmac
+import ipaddress
 from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
+from touchlens.errors import BadOption
 from touchlens.store import users as user_store
 from touchlens.store.users import User
 from touchlens.web.state import WebState
 
 SESSION_COOKIE = "touchlens_session"
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class SignInRequired(Exception):
@@ -31,6 +38,50 @@ class SignInRequired(Exception):
 def state(request: Request) -> WebState:
     found: WebState = request.app.state.web
     return found
+
+
+@functools.lru_cache(maxsize=16)
+def trusted_networks(entries: tuple[str, ...]) -> tuple[Network, ...]:
+    """`[web] trusted_proxies` read: each entry an address or a network in CIDR form; anything else is refused."""
+    found: list[Network] = []
+    for entry in entries:
+        try:
+            found.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            raise BadOption(f"[web] trusted_proxies: '{entry}' is neither an IP address nor a network (CIDR)") from None
+    return tuple(found)
+
+
+def _address_in(host: str, networks: tuple[Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1 arriving on a dual-stack socket
+    return any(ip in network for network in networks)
+
+
+def client_address(request: Request) -> str:
+    """Who is connecting: the peer, or, when the peer is a trusted proxy, the nearest address in X-Forwarded-For
+    that is not one (entries further left were written by the client and may be anything)."""
+    peer = request.client.host if request.client else "unknown"
+    networks = trusted_networks(tuple(state(request).ws.settings.web.trusted_proxies))
+    if not _address_in(peer, networks):
+        return peer
+    hops = [hop.strip() for value in request.headers.getlist("x-forwarded-for") for hop in value.split(",")]
+    for hop in reversed(hops):
+        if not _address_in(hop, networks):
+            return hop if _is_address(hop) else peer
+    return peer
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _identify(request: Request) -> tuple[User, str | None] | None:
