@@ -6,6 +6,7 @@ named regression test."""
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import threading
 import time
@@ -141,6 +142,16 @@ def test_regression_look_alikes_of_a_name_share_its_sign_in_limit(root: Path) ->
     for i, name in enumerate(["Admin", "admin ", "ADMIN", " admin", "ａｄｍｉｎ"]):
         _login(_client(app, f"10.0.3.{i}"), name, "wrong password")
     assert _login(_client(app, "10.0.3.9"), "admin", PASSWORD).status_code == 429
+
+
+def test_regression_padding_a_name_past_200_characters_does_not_make_a_fresh_limit(root: Path) -> None:
+    """The red team's bypass: the limiter counted the first 200 characters while the lookup read the whole name
+    without its leading spaces, so each amount of padding was a new name with five fresh guesses."""
+    app = create_app(root)
+    for i in range(MAX_FAILURES):
+        _login(_client(app, f"10.0.4.{i}"), "admin", "wrong password")
+    for pad in (" " * 199, "\u3000" * 250):
+        assert _login(_client(app, "10.0.4.99"), pad + "admin", PASSWORD).status_code == 429
 
 
 class Spy:
@@ -450,3 +461,23 @@ def test_the_cli_refuses_a_look_alike_name_clearly(root: Path, cli: Callable[...
     result = cli("-w", root, "users", "add", "Editor", "--role", "admin", "--password", "long enough")
     assert result.code == 1
     assert "'Editor' looks the same as the existing user 'editor'" in result.err
+
+
+def test_regression_the_server_creates_files_for_its_owner_only(
+    root: Path, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The red team's finding: DuckDB's journal, made while the server ran, was 0644 until the next open."""
+    seen: list[int] = []
+
+    def run(app: Any, **options: Any) -> None:
+        current = os.umask(0o022)
+        os.umask(current)
+        seen.append(current)
+
+    monkeypatch.setattr(uvicorn, "run", run)
+    before = os.umask(0o022)
+    os.umask(before)
+    assert cli("-w", root, "serve", "--port", "8124").code == 0
+    assert seen == [0o077]
+    after = os.umask(before)
+    assert after == before  # given back when the server stops

@@ -298,3 +298,48 @@ touchpoints:
     assert "    title #lt;img src=x onerror=alert(1)#gt; #amp;lt Acme & Sons" in text.splitlines()
     assert "      #lt;img src=x onerror=alert(1)#gt;: 3: #quot;#93;--#gt;X#91;#96;#123;x#125;#96;" in text.splitlines()
     assert "      #quot;#93;--#gt;X#91;#96;#123;x#125;#96;: 3: #quot;#93;--#gt;X#91;#96;#123;x#125;#96;" in text
+
+
+def test_regression_funnel_dropped_at_writes_customer_ids_formula_safe(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    """The red team's finding: `--dropped-at` wrote ids as sent (by a public write key), unquoted and unescaped."""
+    from tests.test_flows import journeys
+
+    ws = tmp_path / "ws"
+    journeys(ws, tmp_path, {"=cmd|' /C calc'!A0": ["home", "x"], "@SUM(1)": ["home"], "ann": ["home", "cart"]}, cli)
+    result = cli("-w", ws, "analyze", "funnel", "--steps", "home,cart", "--dropped-at", "1")
+    assert result.code == 0, result.err
+    assert sorted(r["customer_id"] for r in _rows(result.out)) == ["'=cmd|' /C calc'!A0", "'@SUM(1)"]
+
+
+TERMINAL_ATTACK = "ann\x1b]0;owned\x07\x1b[2J\r\nfake line\u202e[bold]x[/bold]"
+
+
+def test_regression_a_name_tried_at_sign_in_cannot_drive_the_admins_terminal(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    """The red team's finding: a failed sign-in (no credentials needed) recorded the name as typed, and
+    `touchlens audit` printed its escape sequences raw: a cleared screen, a new title, a fake second row."""
+    ws = touchlens.init(tmp_path / "ws")
+    app = create_app(ws.root)
+    client = TestClient(app, follow_redirects=False)
+    client.get("/login")
+    form = {"name": TERMINAL_ATTACK, "password": "wrong password", "csrf": client.cookies.get("touchlens_login_csrf")}
+    assert client.post("/login", data=form).status_code == 303
+    shown = cli("-w", ws.root, "audit")
+    assert shown.code == 0, shown.err
+    assert "sign-in-failed" in shown.out
+    assert not {"\x1b", "\x07", "\r", "\u202e"} & set(shown.out)
+    assert "\\x1b]0;owned" in shown.out  # shown, inert
+    assert "fake line" in shown.out
+    assert "[bold]x[/bold]" in shown.out  # markup printed as text, not applied
+
+
+def test_every_table_cell_is_inert_text() -> None:
+    buf = io.StringIO()
+    console.Console(file=buf, force_terminal=True, width=200).print(
+        console.records_table("t", [{"a": TERMINAL_ATTACK, "b": [TERMINAL_ATTACK]}], ["a", "b"])
+    )
+    shown = buf.getvalue()
+    assert not [bad for bad in ("\x07", "\u202e", "\x1b]0", "\x1b[2J") if bad in shown]

@@ -37,9 +37,10 @@ from touchlens.analytics.engine import (
     json_text,
     property_text,
 )
-from touchlens.errors import BadOption
+from touchlens.errors import BadOption, MapError
 from touchlens.ingest.rules import MAX_PROPERTY_NAME, compile_rules, json_pointer
 from touchlens.model.map import Touchpoint
+from touchlens.model.mapfile import parse_map
 from touchlens.store import events as events_store
 from touchlens.store import users as user_store
 from touchlens.web.app import create_app
@@ -530,3 +531,28 @@ def test_the_viewer_fixture_is_signed_in(site: Site) -> None:
     # Guards the tests above: a client that was not signed in would be refused everything, proving nothing.
     assert site.client("viewer").get("/api/me").json()["role"] == "viewer"
     assert site.client("read_token").get("/api/funnel", params={"steps": "home,buy"}).status_code == 200
+
+
+# -- a property name no engine can take is a map error, never a failure of every later ingest -----------------
+
+
+@pytest.mark.parametrize("where", ['""', '"a\\u0000b"', '"' + "x" * 1001 + '"'], ids=["empty", "nul", "long"])
+def test_regression_a_map_rule_on_a_property_no_engine_can_take_is_refused_at_import(where: str) -> None:
+    """The red team's finding: such a rule was accepted, then every ingest (and all of /v1) failed on it."""
+    text = f'{{"name": "Shop", "touchpoints": [{{"key": "home", "match": {{"where": {{{where}: "x"}}}}}}]}}'
+    with pytest.raises(MapError, match=r"touchpoints\[0\]\.match\.where"):
+        parse_map(text, "shop.json")
+    value = f'{{"name": "Shop", "outcomes": {{"conversion": {{"event": "buy", "value": {where}}}}}}}'
+    with pytest.raises(MapError, match=r"outcomes\.conversion\.value"):
+        parse_map(value, "shop.json")
+
+
+def test_regression_an_editor_cannot_stop_live_ingestion_with_a_property_name(site: Site) -> None:
+    editor = site.client("admin")
+    rule = {"match": {"event": "home", "where": {"x" * 1500: {"exists": False}}}}
+    assert editor.patch("/api/touchpoints/home", json=rule).status_code == 422
+    assert site.scene.server is not None
+    home = site.scene.server.map().touchpoint("home")
+    assert home is not None
+    assert home.match is not None
+    assert home.match.where == {}

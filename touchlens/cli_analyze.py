@@ -144,7 +144,8 @@ def analyze_funnel(
     query = ws.funnel(_keys(steps), window, order, _keys(exclude or ""))
     if dropped_at is not None:
         customers = ws.funnel_dropped(query, dropped_at)
-        body = "customer_id\n" + "".join(f"{c}\n" for c in customers)
+        # Customer ids come from whoever sends events (a public write key): quoted and formula-safe like any CSV.
+        body = ui.csv_text(["customer_id"], ([c] for c in customers))
         if output is None:
             sys.stdout.write(body)
         else:

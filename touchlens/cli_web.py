@@ -32,7 +32,13 @@ def serve_workspace(root: str | os.PathLike[str], host: str, port: int) -> None:
     proxies = proxy_options(touchlens.open(root).settings.web.trusted_proxies)
     app = create_app(str(root))
     ui.err.print(f"Serving {ui.text(root)} at http://{host}:{port}/  (Ctrl+C stops)")
-    uvicorn.run(app, host=host, port=port, log_level="warning", **proxies)
+    # What the server creates while it runs (DuckDB's journal, staged uploads) is the owner's alone from the
+    # start, not only once the next open tightens it.
+    previous = os.umask(0o077)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", **proxies)
+    finally:
+        os.umask(previous)
 
 
 def proxy_options(trusted: list[str]) -> dict[str, Any]:

@@ -32,9 +32,18 @@ out = Console(width=_width(), highlight=False)
 err = Console(stderr=True, highlight=False)
 
 
+# Control characters in user text would drive the reader's terminal (clear it, retitle it, fake a line or a
+# colour); bidi overrides reorder what follows. They are shown as escapes; line breaks and tabs as a space.
+_INERT = {
+    **{c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))},
+    **{ord(c): " " for c in "\n\r\t"},
+    **{c: f"\\u{c:04x}" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))},
+}
+
+
 def text(value: Any) -> str:
-    """User text is data, never Rich markup."""
-    return escape("" if value is None else str(getattr(value, "value", value)))
+    """User text is data, never Rich markup or terminal control."""
+    return escape(("" if value is None else str(getattr(value, "value", value))).translate(_INERT))
 
 
 def print_json(data: Any) -> None:
@@ -43,12 +52,17 @@ def print_json(data: Any) -> None:
 
 def print_csv(header: Sequence[str], rows: Iterable[Sequence[Any]], raw: bool = False) -> None:
     """Rows as CSV on stdout; text a spreadsheet would run as a formula gets a leading quote unless `raw`."""
+    sys.stdout.write(csv_text(header, rows, raw))
+
+
+def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]], raw: bool = False) -> str:
+    """Rows as CSV text, quoted where needed and formula-safe unless `raw` (see `print_csv`)."""
     cell: Callable[[Any], Any] = _as_is if raw else safe_cell
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow([cell(h) for h in header])  # a header can name touchpoints too
     writer.writerows(["" if v is None else cell(getattr(v, "value", v)) for v in row] for row in rows)
-    sys.stdout.write(buf.getvalue())
+    return buf.getvalue()
 
 
 def _as_is(value: Any) -> Any:
@@ -78,8 +92,8 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
     if isinstance(value, list):
-        return " → ".join(str(v) for v in value)
-    return text(str(value)) if isinstance(value, str) else str(value)
+        return " → ".join(text(v) for v in value)
+    return text(value) if isinstance(value, str) else str(value)
 
 
 INVENTORY_COLUMNS = ("key", "name", "stage", "channel", "phase", "initiative", "directness", "owner")

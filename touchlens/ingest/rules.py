@@ -15,10 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from touchlens.errors import BadOption
-from touchlens.model.map import Condition, PropertyCondition, Touchpoint
-
-# No real property name comes near this; a longer one is an attack or a mistake, and is refused.
-MAX_PROPERTY_NAME = 1000
+from touchlens.model.map import MAX_PROPERTY_NAME, Condition, PropertyCondition, Touchpoint
 
 
 @dataclass

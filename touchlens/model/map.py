@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -35,6 +36,19 @@ Key = Annotated[
 ]
 Scalar = str | int | float | bool
 Text = Annotated[str, Field(max_length=20_000)]
+# No real event property name comes near this; the engines refuse longer ones, so the map does too.
+MAX_PROPERTY_NAME = 1000
+
+
+def _storable_name(name: str) -> str:
+    if "\x00" in name:
+        raise ValueError("a property name cannot hold a NUL character")
+    return name
+
+
+# An event property a rule reads: any text an engine can address (checked here so a bad one is a map error at
+# import or edit, never a failure of every later ingest).
+PropertyName = Annotated[str, Field(min_length=1, max_length=MAX_PROPERTY_NAME), AfterValidator(_storable_name)]
 
 
 class ChannelKind(StrEnum):
@@ -132,7 +146,7 @@ def where_shorthand(value: Any) -> Any:
 
 
 ConditionField = Annotated[Condition, BeforeValidator(condition_shorthand)]
-WhereField = Annotated[dict[str, Condition], BeforeValidator(where_shorthand)]
+WhereField = Annotated[dict[PropertyName, Condition], BeforeValidator(where_shorthand)]
 
 
 OPERATORS = ("equals", "in", "prefix", "exists")
@@ -254,7 +268,7 @@ class OutcomeRule(Item):
 
     event: ConditionField | None = None
     where: WhereField = Field(default_factory=dict)
-    value: str | None = Field(default=None, description="Property holding the conversion's value.")
+    value: PropertyName | None = Field(default=None, description="Property holding the conversion's value.")
     inactive_days: int | None = Field(default=None, gt=0)
     within_days: int | None = Field(default=None, gt=0)
 

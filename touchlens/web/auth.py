@@ -6,6 +6,7 @@ in before the first failure is counted; a success gives the place back."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import math
 import secrets
@@ -119,6 +120,12 @@ def limiter(request: Request) -> SignInLimiter:
     return found
 
 
+def _name_count(name: str) -> str:
+    """The limiter's key for a name: every spelling that signs in as one user ("Ann", "  ann", full-width
+    letters) shares it, whatever its length, since the lookup reads the whole name; hashed, to bound memory."""
+    return "name:" + hashlib.sha256(user_store.name_key(name).encode()).hexdigest()
+
+
 def _safe_next(target: str | None) -> str:
     """Only a path on this site: an open redirect would let a link send people elsewhere after sign-in."""
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
@@ -171,8 +178,7 @@ def login(
     if not expected or not hmac.compare_digest(csrf.encode(), expected.encode()):
         return RedirectResponse(f"/login?failed=true&next={target}", status_code=303)
     limits, address = limiter(request), _address(request)
-    # Look-alikes of a name ("Ann", "ann ") sign in as the same user, so they share its count.
-    keys = (f"name:{user_store.name_key(name[:200])}", f"address:{address}")
+    keys = (_name_count(name), f"address:{address}")
     attempt = limits.reserve(keys)
     if attempt.wait > 0:  # checked before the password: while limited, even the right one is refused
         return _limited(request, attempt.wait, target)

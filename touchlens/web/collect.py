@@ -216,8 +216,8 @@ async def _receive(request: Request, key: WriteKey, kind: str | None) -> Respons
         return _fail(400, f"the body is not valid JSON: {exc}")
     except RecursionError:
         return _fail(400, "the body is not valid JSON: nested too deeply")
-    except ValueError as exc:  # an integer past Python's digit limit
-        return _fail(400, f"the body is not valid JSON: {exc}")
+    except ValueError:  # an integer past Python's digit limit
+        return _fail(400, "the body is not valid JSON here: a number has more than 4,300 digits")
     messages = _messages(doc, kind)
     if isinstance(messages, str):
         return _fail(400, messages)
