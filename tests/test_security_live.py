@@ -30,12 +30,13 @@ from touchlens.web.keylimits import KeyLimits
 FLOOD = 10_000
 
 
-def _workspace(root: Path, rate: float = 100, rejected: int = 1000) -> tuple[str, str]:
+def _workspace(root: Path, rate: float = 100, rejected: int = 1000, events: int = 10_000) -> tuple[str, str]:
     """A workspace with two write keys of different senders, and the live limits given."""
     ws = touchlens.init(root)
     ws.import_map(EXAMPLES / "outdoor_retail.yaml")
     settings = root / "touchlens.toml"
     text = settings.read_text().replace("requests_per_second = 100", f"requests_per_second = {rate}")
+    text = text.replace("events_per_second = 10000", f"events_per_second = {events}")
     settings.write_text(text.replace("rejected_per_minute = 1000", f"rejected_per_minute = {rejected}"))
     _, attacker = key_store.add_key(ws.meta_engine(), "ingest", "leaked", "flood", "test")
     _, other = key_store.add_key(ws.meta_engine(), "ingest", "app", "app", "test")
@@ -136,6 +137,23 @@ def test_regression_a_key_over_its_request_rate_gets_429_and_other_keys_do_not(
     assert [_send(client, attacker, [_track()]).status_code for _ in range(4)] == [200] * 4
     with client.app.state.web.ws.events() as con:  # type: ignore[attr-defined]
         assert con.execute("SELECT count(*) FROM events WHERE customer_id = 'c-lost'").fetchall() == [(0,)]
+
+
+def test_regression_a_key_over_its_message_rate_gets_429_and_other_keys_do_not(tmp_path: Path, clock: Clock) -> None:
+    """The red team's finding: valid junk at 38,000 events a second from one public key made another key's
+    events wait over 2 s; only requests and invalid messages were counted."""
+    attacker, other = _workspace(tmp_path / "ws", events=10)  # ten a second, a bucket of twenty
+    with TestClient(create_app(tmp_path / "ws")) as client:
+        assert _send(client, attacker, [_track("c-junk") for _ in range(25)]).status_code == 200  # overdrawn once
+        limited = _send(client, attacker, [_track("c-lost")])
+        assert limited.status_code == 429
+        assert limited.headers["Retry-After"] == "1"  # five owed, and one to send: 0.6 s, in whole seconds
+        assert _send(client, other, [_track("c-other") for _ in range(15)]).status_code == 200
+        clock.now += 1  # ten repaid: five in hand
+        assert _send(client, attacker, [_track()]).status_code == 200
+        with client.app.state.web.ws.events() as con:  # type: ignore[attr-defined]
+            counts = dict(con.execute("SELECT customer_id, count(*) FROM events GROUP BY 1").fetchall())
+    assert (counts["c-junk"], counts.get("c-lost", 0), counts["c-other"]) == (25, 0, 15)
 
 
 def test_regression_a_key_over_its_rejected_limit_gets_429_until_the_minute_has_passed(

@@ -72,6 +72,12 @@ class LiveSettings(BaseModel):
         description="Requests one write key may send per second, on average (bursts of twice as many pass); "
         "beyond it the answer is 429 with Retry-After.",
     )
+    events_per_second: float = Field(
+        default=10_000,
+        gt=0,
+        description="Messages one write key may send per second, on average (a request may overdraw the budget "
+        "once; later ones wait until it is repaid); beyond it the answer is 429 with Retry-After.",
+    )
     rejected_per_minute: int = Field(
         default=1000,
         gt=0,

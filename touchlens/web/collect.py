@@ -221,6 +221,9 @@ async def _receive(request: Request, key: WriteKey, kind: str | None) -> Respons
     messages = _messages(doc, kind)
     if isinstance(messages, str):
         return _fail(400, messages)
+    # Valid messages cost the one writer too: a key may not fill it with them and make the others wait.
+    if (wait := _limits.take_messages(ident, len(messages), live.events_per_second)) is not None:
+        return _limited(wait)
     writer = live_writer(state)
     if writer.queued() > MAX_QUEUED:
         return _fail(503, "the writer is busy; send again shortly", {"Retry-After": "1"})

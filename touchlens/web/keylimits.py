@@ -1,4 +1,5 @@
-"""Limits per write key on the live endpoint: a request rate (a token bucket) and invalid messages per minute.
+"""Limits per write key on the live endpoint: a request rate and a message rate (token buckets) and invalid
+messages per minute.
 
 Write keys ship inside browser and mobile apps, so anyone may hold one: these limits keep one key from taking
 the single writer from the others. They live in memory (one server process), are thread-safe (requests are
@@ -25,6 +26,8 @@ class _Usage:
     counted_at: float
     window_start: float = 0.0
     rejected: int = 0
+    messages: float = math.inf  # the message bucket; below zero it is a debt the key repays by waiting
+    messages_at: float = 0.0
 
 
 class KeyLimits:
@@ -48,6 +51,20 @@ class KeyLimits:
             if usage.tokens < 1:
                 return _seconds((1 - usage.tokens) / per_second)
             usage.tokens -= 1
+            return None
+
+    def take_messages(self, key: str, count: int, per_second: float) -> int | None:
+        """None when the key may send `count` messages now (taken from its bucket, which one request may overdraw,
+        so a batch larger than the bucket still passes once); else the whole seconds until its debt is repaid."""
+        with self._lock:
+            now = self._clock()
+            usage = self._usage(key, now)
+            full = per_second * BURST
+            usage.messages = min(full, usage.messages + (now - usage.messages_at) * per_second)
+            usage.messages_at = now
+            if usage.messages < 1:
+                return _seconds((1 - usage.messages) / per_second)
+            usage.messages -= count
             return None
 
     def allow_rejected(self, key: str, count: int, per_minute: int) -> int:
@@ -77,7 +94,9 @@ class KeyLimits:
         burst when first used) and no invalid messages counted."""
         usage = self._keys.get(key)
         if usage is None:
-            usage = self._keys[key] = _Usage(tokens=math.inf, counted_at=now, window_start=now - WINDOW)
+            usage = self._keys[key] = _Usage(
+                tokens=math.inf, counted_at=now, window_start=now - WINDOW, messages_at=now
+            )
             while len(self._keys) > self._max_keys:
                 self._keys.popitem(last=False)
         self._keys.move_to_end(key)
