@@ -343,3 +343,8 @@ def test_every_table_cell_is_inert_text() -> None:
     )
     shown = buf.getvalue()
     assert not [bad for bad in ("\x07", "\u202e", "\x1b]0", "\x1b[2J") if bad in shown]
+
+
+def test_a_yaml_key_that_is_a_list_is_a_map_error_not_a_crash() -> None:
+    with pytest.raises(MapError, match=r"m\.yaml:2: .*unknown field"):
+        parse_map("name: x\n? [a]\n: 1\n", "m.yaml")

@@ -14,6 +14,7 @@ import io
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -130,6 +131,7 @@ class Workspace(Analyses, Experience):
         self._engine: ibis.BaseBackend | None = None
         self._lake: str | None = None
         self._staged: set[str] = set()  # names of the upload folders an ingest in this process is using
+        self._staging = threading.Lock()
 
     def share_connection(self) -> None:
         """Keep one read-write connection to the events store and give every caller a cursor of it.
@@ -313,31 +315,34 @@ class Workspace(Analyses, Experience):
         uploads = self.root / UPLOADS
         uploads.mkdir(mode=0o700, exist_ok=True)
         uploads.chmod(0o700)  # mkdir's mode is cut by the umask, and an older folder may be wider
-        folder = Path(tempfile.mkdtemp(prefix="upload-", dir=uploads))  # 0700, a name nobody can guess
-        self._staged.add(folder.name)
+        with self._staging:  # so that a sweep never sees the folder before it is known to be in use
+            folder = Path(tempfile.mkdtemp(prefix="upload-", dir=uploads))  # 0700, a name nobody can guess
+            self._staged.add(folder.name)
         try:
             yield folder / name
         finally:
-            self._staged.discard(folder.name)
             shutil.rmtree(folder, ignore_errors=True)  # a file that cannot go is swept at the next start
+            with self._staging:
+                self._staged.discard(folder.name)
 
     def clear_uploads(self) -> int:
         """Remove staged uploads no ingest of this process is using (those a killed server or upload left);
         how many were removed. The server calls it when it starts, erasure whenever it runs."""
         uploads = self.root / UPLOADS
-        left = [p for p in uploads.iterdir() if p.name not in self._staged] if uploads.is_dir() else []
-        for path in left:
+        with self._staging:
+            left = [p for p in uploads.iterdir() if p.name not in self._staged] if uploads.is_dir() else []
+        for path in left:  # another sweep may have taken one already: gone is what is wanted
             if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
+                shutil.rmtree(path, ignore_errors=True)
             else:
-                path.unlink()
+                path.unlink(missing_ok=True)
         return len(left)
 
     def record_erasure(self, actor: str, counts: dict[str, int], suppressed: bool) -> None:
         """Finish an erasure (the CLI's and the API's): record it, and remove staged uploads, which may hold the
         customer's raw events."""
-        self.clear_uploads()
         audit.record(self.meta_engine(), actor, "erase", "customer", rows=counts, suppressed=suppressed)
+        self.clear_uploads()
 
     def lift_suppression(self, customer_ids: Sequence[str], actor: str) -> list[bool]:
         """Let events of these (erased) customers in again; True for each whose suppression was lifted."""
@@ -424,7 +429,9 @@ class Workspace(Analyses, Experience):
             self._engine = spark_on_lake(self._lake_root(None), spark_session(engine.spark_master, engine.spark_conf))
             return self._engine
         if self._lake or engine.lake:
-            return duckdb_on_lake(self._lake_root(None), limit)
+            lake = duckdb_on_lake(self._lake_root(None), limit)
+            watch(lake.con)  # under a web request's time limit, its queries are interrupted too
+            return lake
         if self._shared is not None:
             return backend_on(watch(self._shared.cursor()))
         return duckdb_backend(self._storage.events_path, limit)

@@ -37,9 +37,19 @@ def property_name(name: str) -> str:
         raise BadOption("property name is empty; name a property, as in property:plan")
     if "\x00" in name:
         raise BadOption(f"property name {name!r}: a NUL character cannot be part of a property name")
+    if not name.isascii() and not _encodable(name):
+        raise BadOption(f"property name {name!r}: not valid text (a byte that is not UTF-8)")
     if len(name) > MAX_PROPERTY_NAME:
         raise BadOption(f"property name {name[:40]!r}…: longer than {MAX_PROPERTY_NAME} characters")
     return name
+
+
+def _encodable(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: what Python makes of a command-line byte that is not UTF-8
+        return False
+    return True
 
 
 def json_pointer(name: str) -> str:

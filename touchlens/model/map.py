@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
+    ValidationInfo,
     field_validator,
     model_serializer,
     model_validator,
@@ -40,7 +41,19 @@ Text = Annotated[str, Field(max_length=20_000)]
 MAX_PROPERTY_NAME = 1000
 
 
-def _storable_name(name: str) -> str:
+# Validation context of a map read back from the store: it was valid when saved, and an older version accepted
+# more property names than this one, so a stored map still loads (a rule it cannot run fails at ingest, naming
+# it) rather than making every command that reads the map fail.
+STORED = {"stored": True}
+
+
+def _property_name(name: str, info: ValidationInfo) -> str:
+    if isinstance(info.context, dict) and info.context.get("stored"):
+        return name
+    if not name:
+        raise ValueError("a property name cannot be empty")
+    if len(name) > MAX_PROPERTY_NAME:
+        raise ValueError(f"a property name has at most {MAX_PROPERTY_NAME} characters")
     if "\x00" in name:
         raise ValueError("a property name cannot hold a NUL character")
     return name
@@ -48,7 +61,7 @@ def _storable_name(name: str) -> str:
 
 # An event property a rule reads: any text an engine can address (checked here so a bad one is a map error at
 # import or edit, never a failure of every later ingest).
-PropertyName = Annotated[str, Field(min_length=1, max_length=MAX_PROPERTY_NAME), AfterValidator(_storable_name)]
+PropertyName = Annotated[str, AfterValidator(_property_name)]
 
 
 class ChannelKind(StrEnum):

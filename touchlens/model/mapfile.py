@@ -270,6 +270,8 @@ def _construct(
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = _construct(loader, key_node, path, {}, problems, budget)
+            if isinstance(key, list | dict):  # `? [a]` is legal YAML, but no field of a map is named by a list
+                key = str(key)
             child = (*path, key if isinstance(key, str | int) else str(key))
             positions[child] = key_node.start_mark.line + 1
             if key in out:

@@ -16,7 +16,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from touchlens.model.map import Journey, TouchpointMap
+from touchlens.model.map import STORED, Journey, TouchpointMap
 
 metadata = sa.MetaData()
 FREE_TEXT = 500  # length of the filter columns holding free text (the map's name, a touchpoint's owner)
@@ -240,7 +240,7 @@ def load_map(engine: sa.Engine) -> TouchpointMap | None:
             {**doc, "stages": by_journey.get(key, [])}
             for key, doc in conn.execute(sa.select(journeys.c.key, journeys.c.doc).order_by(journeys.c.position))
         ]
-    return TouchpointMap.model_validate(data)
+    return TouchpointMap.model_validate(data, context=STORED)
 
 
 def add_change(engine: sa.Engine, touchpoint: str, when: date, note: str) -> int:

@@ -78,7 +78,7 @@ def malformed(request: Request, exc: Exception) -> Response:
     """Input too deep or too large to parse (10,000 nested brackets, a 5,000-digit number) is the client's
     fault: 400, no traceback to them, one line and the traceback in the log. Any other ValueError is a bug,
     re-raised so that the server answers 500 and logs it as one."""
-    if isinstance(exc, ValueError) and not _from_parsing(exc):
+    if isinstance(exc, ValueError | RecursionError) and not _from_parsing(exc):
         raise exc
     log.warning("malformed input to %s %s: %s", request.method, request.url.path, type(exc).__name__, exc_info=exc)
     return JSONResponse(
@@ -86,12 +86,12 @@ def malformed(request: Request, exc: Exception) -> Response:
     )
 
 
-def _from_parsing(exc: ValueError) -> bool:
-    """Whether a ValueError comes from parsing input: raised inside the json module, or Python's bound on the
-    digits of an integer read from text."""
+def _from_parsing(exc: Exception) -> bool:
+    """Whether an error comes from parsing input: raised while decoding JSON (not encoding it: that would be
+    our bug), or Python's bound on the digits of an integer read from text."""
     frames = traceback.extract_tb(exc.__traceback__)
     inner = frames[-1].filename.replace("\\", "/") if frames else ""
-    return "/json/" in inner or "integer string conversion" in str(exc)
+    return inner.endswith(("/json/decoder.py", "/json/__init__.py")) or "integer string conversion" in str(exc)
 
 
 def _policy(path: str) -> str:
