@@ -84,10 +84,13 @@ def test_loops_and_switches_are_friction(cli, shop) -> None:
     assert [f["evidence"]["cycle"] for f in loops] == [["track", "call", "track"]]
     assert loops[0]["evidence"]["loops"] == 25
     assert loops[0]["evidence"]["share_of_customers"] == 1.0
-    assert loops[0]["evidence"]["through_help"] is True  # the call is on a human channel
-    switches = [f for f in friction if f["kind"] == "switch"]
-    assert switches[0]["evidence"]["from"] == "track"
-    assert switches[0]["evidence"]["switches"] == 25
+    assert loops[0]["touchpoints"] == ["track", "call"]  # the call is help: a human channel
+    # The switch from tracking to a call is the same problem as the loop: one finding, its evidence inside.
+    assert [f for f in friction if f["kind"] == "switch"] == []
+    assert loops[0]["evidence"]["switches"]["from"] == "track"
+    assert loops[0]["evidence"]["switches"]["switches"] == 25
+    assert loops[0]["section"] == "friction"
+    assert "Track" in loops[0]["summary"] or "track" in loops[0]["summary"]
 
 
 def test_conformance_counts_followers_backward_moves_and_skips(tmp_path) -> None:

@@ -41,7 +41,7 @@ def _found(world: dict[str, Any], section: str, kind: str, subject: str) -> list
 
 
 def _refund_subpar(world: dict[str, Any]) -> bool:
-    return bool(_found(world, "subpar", "subpar", "refund_issued_email"))
+    return any(i.subject == "refund_issued_email" for i in world["insights"].sections["problems"])
 
 
 def _refund_churn_rank(world: dict[str, Any]) -> int | None:
@@ -72,16 +72,24 @@ def _chat_lifts(world: dict[str, Any]) -> bool:
 
 def test_the_refund_email_is_sub_par_and_a_top_churn_driver(planted: dict[str, Any]) -> None:
     truth = planted["truths"]["refund_email_low_csat"]
-    item = _found(planted, "subpar", "subpar", truth["touchpoint"])[0]
-    assert item.evidence["metric"] == truth["metric"]
-    assert item.evidence["difference"] < 0
-    assert item.evidence["p_value"] < 0.05
     rank = _refund_churn_rank(planted)
     assert rank is not None
     assert rank < 3
-    moments = _found(planted, "subpar", "moment_of_truth", truth["touchpoint"])
-    assert moments
-    assert moments[0].evidence["outcome"] == "churn"
+    # Sub-par and costly: a moment of truth, with the customers it reached and what it costs a year.
+    item = _found(planted, "problems", "moment_of_truth", truth["touchpoint"])[0]
+    assert item.evidence["metric"] == truth["metric"]
+    assert item.evidence["gap"] < -0.05
+    assert item.evidence["p_value"] < 0.05
+    assert item.reach > item.evidence["answers"]  # customers reached, not survey answers
+    assert {e.outcome for e in item.effects} & {"churn", "conversion", "repeat"}
+    assert item.at_stake is not None and item.at_stake.low <= item.at_stake.value <= item.at_stake.high
+    assert "Refund issued email" in item.summary and "refund_issued_email" not in item.summary
+
+
+def test_live_chat_is_a_strength(planted: dict[str, Any]) -> None:
+    strengths = planted["insights"].sections["strengths"]
+    assert [i.subject for i in strengths if i.kind == "strength"] == ["support_chat"]
+    assert strengths[0].at_stake is not None
 
 
 def test_the_tracking_loop_is_friction(planted: dict[str, Any]) -> None:
@@ -113,16 +121,28 @@ def test_live_chat_lifts_conversion(planted: dict[str, Any]) -> None:
 def test_the_roadmap_puts_the_refund_email_fix_in_now_with_its_evidence(planted: dict[str, Any]) -> None:
     ws = planted["ws"]
     suggested, kept = ws.roadmap_suggest(samples=20)
-    refund = [o for o in suggested if o.touchpoints == ["refund_issued_email"]]
-    assert refund
+    # The example map already has a person's card on the refund e-mail: the suggestion is linked to it, with
+    # its findings and what is at stake, not added beside it.
+    refund = [o for o in suggested if "refund_issued_email" in o.touchpoints]
+    assert [o.key for o in refund] == ["refund_timing"]
+    assert "refund_timing" in kept
+    assert suggested[0].key == "refund_timing"  # first
+    assert ws.roadmap()[0].key == "refund_timing"
     assert refund[0].horizon.value == "now"
-    assert refund[0].evidence["insight"]["evidence"]
-    assert kept == []
+    assert refund[0].evidence["at_stake"]["value"] > 0
+    assert {f["kind"] for f in refund[0].evidence["findings"]} == {"moment_of_truth"}
+    assert refund[0].title == "Say when the refund lands" or refund[0].source.value == "person"
     # A person's move is kept when suggestions are made again.
-    ws.roadmap_update(refund[0].key, horizon="later")
+    ws.roadmap_update("refund_timing", horizon="later")
     _, kept = ws.roadmap_suggest(samples=20)
-    assert refund[0].key in kept
-    assert next(o for o in ws.roadmap() if o.key == refund[0].key).horizon.value == "later"
+    assert "refund_timing" in kept
+    assert next(o for o in ws.roadmap() if o.key == "refund_timing").horizon.value == "later"
+    # A done card leaves Now: open work comes first.
+    ws.roadmap_update("refund_timing", horizon="now", status="done")
+    order = [(o.key, o.status.value) for o in ws.roadmap()]
+    done = order.index(("refund_timing", "done"))
+    assert all(status != "done" for _, status in order[:done])
+    assert all(status == "done" for _, status in order[done:])
 
 
 def test_with_the_effects_switched_off_none_is_found(unplanted: dict[str, Any]) -> None:
@@ -133,6 +153,7 @@ def test_with_the_effects_switched_off_none_is_found(unplanted: dict[str, Any]) 
     assert not _unmapped(unplanted, "return_label_created")
     assert not _silent(unplanted)
     assert not _chat_lifts(unplanted)
+    assert unplanted["insights"].sections["strengths"] == []
 
 
 def test_insights_through_the_command_line(cli, planted: dict[str, Any]) -> None:

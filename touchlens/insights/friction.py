@@ -1,4 +1,4 @@
-"""Friction: loops (A → B → A within a day), one touchpoint repeated within a session, switching from a
+"""Friction: loops through help (A → B → A within a day), help repeated within a session, switching from a
 digital channel to a human one within a day for the same need, dead ends, and high effort (CES).
 
 Loops, repeats and switches are counted in the engine; each is reported when it happens often enough
@@ -8,6 +8,7 @@ Loops, repeats and switches are counted in the engine; each is reported when it 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import ibis
 
@@ -16,66 +17,104 @@ from touchlens.analytics.feedback import FeedbackReport
 from touchlens.analytics.journeys import JourneyOptions, in_order
 from touchlens.analytics.scorecard import Scorecard
 from touchlens.insights.items import Insight
-from touchlens.model.map import ChannelKind, Initiative, TouchpointMap
+from touchlens.insights.words import Names
+from touchlens.model.map import ChannelKind, Initiative, Phase, TouchpointMap
 
 DAY = timedelta(days=1)
 
 
-def loops(backend: ibis.BaseBackend, m: TouchpointMap, min_count: int = 20, min_share: float = 0.05) -> list[Insight]:
-    """A → B → A within a day: customers sent back where they came from. A loop through help (a human channel
-    or a reactive touchpoint) weighs more than browsing back and forth, which shoppers do by choice."""
+def help_touchpoints(m: TouchpointMap) -> set[str]:
+    """Where a customer goes for help: any touchpoint on a human channel, and touchpoints the customer starts
+    after buying (reactive, post-purchase: help pages, tracking, the returns portal). Before buying, a customer
+    who starts a touchpoint is shopping, not asking for help."""
     kind = {c.key: c.kind for c in m.channels}
-    helpful = {
+    return {
         t.key
         for t in m.touchpoints
-        if t.initiative == Initiative.reactive or kind.get(t.channel or "") == ChannelKind.human
+        if kind.get(t.channel or "") == ChannelKind.human
+        or (t.initiative == Initiative.reactive and t.phase == Phase.post_purchase)
     }
+
+
+def loops(
+    backend: ibis.BaseBackend, m: TouchpointMap, names: Names, min_count: int = 20, min_share: float = 0.05
+) -> list[Insight]:
+    """A → B → A within a day through help: customers sent back and forth to get one thing done.
+
+    Browsing back and forth between pages (product page and reviews) is what shoppers do by choice, so a loop is
+    reported only when one of its touchpoints is help (a human channel, or a reactive help or support
+    touchpoint). A → B → A and B → A → B between the same two touchpoints are one loop.
+    """
+    helpful = help_touchpoints(m)
     t = JourneyOptions().apply(backend)
     w = in_order(t)
     s = t.mutate(b=t.touchpoint.lead(1).over(w), a2=t.touchpoint.lead(2).over(w), ts2=t.ts.lead(2).over(w))
     hit = s.filter((s.a2 == s.touchpoint) & (s.b != s.touchpoint) & within(s.ts2, s.ts, DAY))
-    counted = hit.group_by(["touchpoint", "b"]).aggregate(loops=hit.count(), customers=hit.customer_id.nunique())
-    reach = _reach(backend)
+    hit = hit.mutate(lo=ibis.least(hit.touchpoint, hit.b), hi=ibis.greatest(hit.touchpoint, hit.b))
+    counted = hit.group_by(["lo", "hi"]).aggregate(loops=hit.count(), customers=hit.customer_id.nunique())
+    reach = touchpoint_reach(backend)
     found = []
     for r in backend.to_pyarrow(counted).to_pylist():
-        share = r["customers"] / reach.get(r["touchpoint"], 1)
-        if r["loops"] >= min_count and share >= min_share:
-            a, b = r["touchpoint"], r["b"]
-            through_help = a in helpful or b in helpful
-            found.append(
-                Insight("loop", f"{a} → {b} → {a}: {r['customers']:,} customers sent back within a day", a,
-                        reach=int(r["customers"]), impact=min(5.0, 1.0 + (10 if through_help else 2) * share),
-                        confidence=0.9,
-                        evidence={"cycle": [a, b, a], "loops": int(r["loops"]), "customers": int(r["customers"]),
-                                  "share_of_customers": share, "through_help": through_help,
-                                  "within_seconds": DAY.total_seconds()})
-            )  # fmt: skip
+        a, b = r["lo"], r["hi"]
+        share = r["customers"] / max(1, min(reach.get(a, 1), reach.get(b, 1)))
+        if r["loops"] < min_count or share < min_share or not ({a, b} & helpful):
+            continue
+        found.append(_loop(a, b, r, share, helpful, names))
     return sorted(found, key=lambda i: -i.reach)
 
 
+def _loop(a: str, b: str, r: dict[str, Any], share: float, helpful: set[str], names: Names) -> Insight:
+    first, second = (b, a) if a in helpful and b not in helpful else (a, b)
+    pair = f"{names.touchpoint(first)} and {names.touchpoint(second)}"
+    return Insight(
+        "loop", f"Customers go back and forth between {pair}", first, reach=int(r["customers"]),
+        impact=min(5.0, 1.0 + 10 * share), confidence=0.9, section="friction", touchpoints=[first, second],
+        stage=names.stage_of(first),
+        summary=f"{r['customers']:,} customers went back and forth between {pair} within a day "
+        f"({r['loops']:,} times; {share:.0%} of those who reach it): one thing took several tries.",
+        evidence={"cycle": [first, second, first], "loops": int(r["loops"]), "customers": int(r["customers"]),
+                  "share_of_customers": share, "within_seconds": DAY.total_seconds()},
+    )  # fmt: skip
+
+
 def repeats(
-    backend: ibis.BaseBackend, session_gap: timedelta = timedelta(minutes=30), times: int = 3, min_share: float = 0.05
+    backend: ibis.BaseBackend,
+    m: TouchpointMap,
+    names: Names,
+    session_gap: timedelta = timedelta(minutes=30),
+    times: int = 3,
+    min_share: float = 0.05,
 ) -> list[Insight]:
-    """One touchpoint `times` or more in one session: customers who cannot find what they came for."""
+    """A help touchpoint `times` or more in one session: customers who cannot find what they came for.
+
+    Only help counts: viewing many product pages in a session is shopping, not friction."""
+    helpful = help_touchpoints(m)
+    if not helpful:
+        return []
     t = JourneyOptions(session_gap=session_gap).apply(backend)
+    t = t.filter(t.touchpoint.isin(sorted(helpful)))
     per = t.group_by(["journey", "customer_id", "touchpoint"]).aggregate(n=t.count())
     many = per.filter(per.n >= times)
     counted = many.group_by("touchpoint").aggregate(sessions=many.count(), customers=many.customer_id.nunique())
-    reach = _reach(backend)
+    reach = touchpoint_reach(backend)
     found = []
     for r in backend.to_pyarrow(counted).to_pylist():
         share = r["customers"] / reach.get(r["touchpoint"], 1)
         if share >= min_share:
+            name = names.touchpoint(r["touchpoint"])
             found.append(
-                Insight("repeat", f"{r['touchpoint']}: {share:.0%} of its customers come {times}+ times in a session",
-                        r["touchpoint"], reach=int(r["customers"]), impact=min(5.0, 1.0 + 5 * share), confidence=0.8,
+                Insight("repeat", f"{name}: customers come back {times}+ times in one visit", r["touchpoint"],
+                        reach=int(r["customers"]), impact=min(5.0, 1.0 + 5 * share), confidence=0.8,
+                        section="friction", stage=names.stage_of(r["touchpoint"]),
+                        summary=f"{r['customers']:,} customers ({share:.0%} of those who use it) came to {name} "
+                        f"{times} or more times in one visit without finding what they needed.",
                         evidence={"sessions": int(r["sessions"]), "customers": int(r["customers"]),
                                   "share_of_customers": share, "times": times})
             )  # fmt: skip
     return sorted(found, key=lambda i: -i.reach)
 
 
-def switches(backend: ibis.BaseBackend, m: TouchpointMap, min_count: int = 20) -> list[Insight]:
+def switches(backend: ibis.BaseBackend, m: TouchpointMap, names: Names, min_count: int = 20) -> list[Insight]:
     """A digital touchpoint followed within a day by a human one: self-service that did not do the job."""
     kind = {c.key: c.kind for c in m.channels}
     digital = [t.key for t in m.touchpoints if t.channel and kind.get(t.channel) == ChannelKind.digital]
@@ -87,37 +126,72 @@ def switches(backend: ibis.BaseBackend, m: TouchpointMap, min_count: int = 20) -
     s = t.mutate(nxt=t.touchpoint.lead().over(w), nxt_ts=t.ts.lead().over(w))
     hit = s.filter(s.touchpoint.isin(digital) & s.nxt.isin(human) & within(s.nxt_ts, s.ts, DAY))
     counted = hit.group_by(["touchpoint", "nxt"]).aggregate(n=hit.count(), customers=hit.customer_id.nunique())
-    found = [
-        Insight("switch", f"{r['touchpoint']} → {r['nxt']}: {r['customers']:,} customers switch to a person",
-                r["touchpoint"], reach=int(r["customers"]), impact=2.0, confidence=0.7,
-                evidence={"from": r["touchpoint"], "to": r["nxt"], "switches": int(r["n"]),
-                          "customers": int(r["customers"]), "within_seconds": DAY.total_seconds()})
-        for r in backend.to_pyarrow(counted).to_pylist() if r["n"] >= min_count
-    ]  # fmt: skip
+    found = []
+    for r in backend.to_pyarrow(counted).to_pylist():
+        if r["n"] < min_count:
+            continue
+        a, b = names.touchpoint(r["touchpoint"]), names.touchpoint(r["nxt"])
+        found.append(
+            Insight("switch", f"From {a} to {b}: self-service did not do the job", r["touchpoint"],
+                    reach=int(r["customers"]), impact=2.0, confidence=0.7, section="friction",
+                    touchpoints=[r["touchpoint"], r["nxt"]], stage=names.stage_of(r["touchpoint"]),
+                    summary=f"{r['customers']:,} customers turned to {b} within a day of {a}.",
+                    evidence={"from": r["touchpoint"], "to": r["nxt"], "switches": int(r["n"]),
+                              "customers": int(r["customers"]), "within_seconds": DAY.total_seconds()})
+        )  # fmt: skip
     return sorted(found, key=lambda i: -i.reach)
 
 
-def dead_ends(card: Scorecard, top: int = 3, min_share: float = 0.1) -> list[Insight]:
-    """Touchpoints where the journeys of customers who never convert end most often."""
-    ends = sorted((s for s in card.scores if s.drop_off and s.drop_off >= min_share), key=lambda s: -(s.drop_off or 0))
+def dead_ends(card: Scorecard, m: TouchpointMap, names: Names, top: int = 3, min_share: float = 0.1) -> list[Insight]:
+    """Touchpoints the customer chose to visit where the journeys of customers who never convert end most often.
+
+    A proactive touchpoint (a reminder, a win-back e-mail) is no dead end: it comes last for every customer
+    who does not act on it by construction — the company sent it, the customer did nothing after."""
+    sent = {t.key for t in m.touchpoints if t.initiative == Initiative.proactive}
+    ends = sorted(
+        (s for s in card.scores if s.drop_off and s.drop_off >= min_share and s.touchpoint not in sent),
+        key=lambda s: -(s.drop_off or 0),
+    )
     return [
-        Insight("dead_end", f"{s.touchpoint}: {s.drop_off:.0%} of non-converting journeys end here", s.touchpoint,
-                reach=s.customers, impact=min(5.0, 1.0 + 4 * (s.drop_off or 0)), confidence=0.7,
+        Insight("dead_end", f"{names.touchpoint(s.touchpoint)}: journeys that do not convert end here",
+                s.touchpoint, reach=s.customers, impact=min(5.0, 1.0 + 4 * (s.drop_off or 0)), confidence=0.7,
+                section="friction", stage=names.stage_of(s.touchpoint),
+                summary=f"{s.drop_off:.0%} of journeys that do not convert end at {names.touchpoint(s.touchpoint)}.",
                 evidence={"drop_off": s.drop_off, "customers": s.customers, "conversion": s.conversion})
         for s in ends[:top]
     ]  # fmt: skip
 
 
-def high_effort(report: FeedbackReport, threshold: float = 5.0, min_responses: int = 20) -> list[Insight]:
+def high_effort(report: FeedbackReport, names: Names, threshold: float = 5.0, min_responses: int = 20) -> list[Insight]:
     """Touchpoints whose mean CES (1–7, higher is harder) is `threshold` or more."""
     return [
-        Insight("high_effort", f"{r.key}: customer effort {r.ces.value:.1f} of 7", r.key, reach=r.responses,
-                impact=2.0 + (r.ces.value or 0) - threshold, confidence=0.8, evidence={"ces": r.ces.to_dict()})
+        Insight("high_effort", f"{names.touchpoint(r.key)}: hard work for customers", r.key, reach=0,
+                impact=2.0 + (r.ces.value or 0) - threshold, confidence=0.8, section="friction",
+                stage=names.stage_of(r.key),
+                summary=f"Customers rate the effort of {names.touchpoint(r.key)} {r.ces.value:.1f} of 7 "
+                f"({r.ces.n:,} answers); {threshold:.0f} or more is hard work.",
+                evidence={"ces": r.ces.to_dict()})
         for r in report.rows if r.ces.value is not None and r.ces.n >= min_responses and r.ces.value >= threshold
     ]  # fmt: skip
 
 
-def _reach(backend: ibis.BaseBackend) -> dict[str, int]:
+def merge_pairs(found: list[Insight]) -> list[Insight]:
+    """A switch between the same two touchpoints as a loop is the same problem: its evidence joins the loop."""
+    loops_by_pair = {frozenset(i.touchpoints): i for i in found if i.kind == "loop"}
+    out = []
+    for item in found:
+        loop = loops_by_pair.get(frozenset(item.touchpoints)) if item.kind == "switch" else None
+        if loop is None:
+            out.append(item)
+            continue
+        loop.evidence["switches"] = item.evidence
+        loop.reach = max(loop.reach, item.reach)
+        loop.summary += f" {item.summary}"
+    return out
+
+
+def touchpoint_reach(backend: ibis.BaseBackend) -> dict[str, int]:
+    """Customers who met each touchpoint, over all the data."""
     t = JourneyOptions().apply(backend)
     rows = backend.to_pyarrow(t.group_by("touchpoint").aggregate(n=t.customer_id.nunique())).to_pylist()
     return {r["touchpoint"]: int(r["n"]) for r in rows}

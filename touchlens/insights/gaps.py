@@ -15,6 +15,7 @@ import ibis
 from touchlens.analytics.engine import seconds_between
 from touchlens.analytics.journeys import JourneyOptions, in_order
 from touchlens.insights.items import Insight
+from touchlens.insights.words import Names, days
 from touchlens.model.map import Initiative, TouchpointMap
 
 
@@ -23,18 +24,22 @@ def map_gaps(m: TouchpointMap) -> list[Insight]:
     used_stages = {t.stage for t in m.touchpoints}
     used_channels = {t.channel for t in m.touchpoints}
     found = [
-        Insight("gap", f"stage {s.key} of journey {j.key} has no touchpoint", s.key, "stage", impact=2.0,
-                confidence=1.0, evidence={"journey": j.key, "stage": s.key})
+        Insight("gap", f"stage {s.name or s.key} of journey {j.name or j.key} has no touchpoint", s.key, "stage",
+                impact=2.0, confidence=1.0, section="gaps", stage=s.key,
+                summary=f"The {s.name or s.key} stage of {j.name or j.key} has no touchpoint: nothing from us there.",
+                evidence={"journey": j.key, "stage": s.key})
         for j in m.journeys for s in j.stages if s.key not in used_stages
     ]  # fmt: skip
     found += [
-        Insight("gap", f"channel {c.key} has no touchpoint", c.key, "channel", impact=1.0, confidence=1.0,
-                evidence={"channel": c.key, "planned_stages": c.stages})
+        Insight("gap", f"channel {c.name or c.key} has no touchpoint", c.key, "channel", impact=1.0,
+                confidence=1.0, section="gaps", summary=f"The map plans the {c.name or c.key} channel but no "
+                "touchpoint uses it.", evidence={"channel": c.key, "planned_stages": c.stages})
         for c in m.channels if c.key not in used_channels
     ]  # fmt: skip
     with_journeys = {j.persona for j in m.journeys}
     found += [
-        Insight("gap", f"persona {p.key} has no journey", p.key, "persona", impact=1.0, confidence=1.0,
+        Insight("gap", f"persona {p.name or p.key} has no journey", p.key, "persona", impact=1.0,
+                confidence=1.0, section="gaps", summary=f"Persona {p.name or p.key} has no journey map.",
                 evidence={"persona": p.key})
         for p in m.personas if p.key not in with_journeys
     ]  # fmt: skip
@@ -50,13 +55,17 @@ def data_gaps(backend: ibis.BaseBackend, m: TouchpointMap, min_events: int = 20,
     rows = backend.to_pyarrow(unmapped.order_by([ibis.desc("events"), "event"]).limit(top)).to_pylist()
     found = [
         Insight("unmapped_event", f"event {r['event']} ({r['events']:,} events) is claimed by no touchpoint",
-                r["event"], "event", reach=int(r["customers"]), impact=2.0, confidence=1.0,
+                r["event"], "event", reach=int(r["customers"]), impact=2.0, confidence=1.0, section="gaps",
+                summary=f"{r['events']:,} {r['event']} events from {r['customers']:,} customers belong to no "
+                "touchpoint: map them, or the journey has a hole.",
                 evidence={"event": r["event"], "events": int(r["events"]), "customers": int(r["customers"])})
         for r in rows if r["events"] >= min_events
     ]  # fmt: skip
     seen = {r["touchpoint"] for r in backend.to_pyarrow(e.select("touchpoint").distinct()).to_pylist()}
     found += [
-        Insight("never_seen", f"touchpoint {t.key} never appears in the data", t.key, impact=1.0, confidence=0.8,
+        Insight("never_seen", f"touchpoint {t.name or t.key} never appears in the data", t.key, impact=1.0,
+                confidence=0.8, section="gaps", stage=t.stage,
+                summary=f"{t.name or t.key} never appears in the data: its match rule may be wrong.",
                 evidence={"touchpoint": t.key, "match": t.match.model_dump(exclude_none=True) if t.match else None})
         for t in m.touchpoints if t.key not in seen and t.match is not None
     ]  # fmt: skip
@@ -64,13 +73,16 @@ def data_gaps(backend: ibis.BaseBackend, m: TouchpointMap, min_events: int = 20,
     channels = backend.to_pyarrow(e.group_by("channel").aggregate(events=e.count())).to_pylist()
     found += [
         Insight("unknown_channel", f"channel {r['channel']} is in the data but not in the map", r["channel"],
-                "channel", impact=1.0, confidence=1.0, evidence={"channel": r["channel"], "events": int(r["events"])})
+                "channel", impact=1.0, confidence=1.0, section="gaps",
+                summary=f"{r['events']:,} events come through channel {r['channel']}, which the map does not have.",
+                evidence={"channel": r["channel"], "events": int(r["events"])})
         for r in channels if r["channel"] and known and r["channel"] not in known
     ]  # fmt: skip
     c = backend.table("customers")
     personas = {r["persona"] for r in backend.to_pyarrow(c.select("persona").distinct()).to_pylist()}
     found += [
-        Insight("empty_persona", f"persona {p.key} has no customers", p.key, "persona", impact=1.0, confidence=0.8,
+        Insight("empty_persona", f"persona {p.name or p.key} has no customers", p.key, "persona", impact=1.0,
+                confidence=0.8, section="gaps", summary=f"No customer matches persona {p.name or p.key}'s segment.",
                 evidence={"persona": p.key, "segment": [s.model_dump(by_alias=True, exclude_none=True)
                                                         for s in p.segment]})
         for p in m.personas if p.segment and p.key not in personas
@@ -79,7 +91,7 @@ def data_gaps(backend: ibis.BaseBackend, m: TouchpointMap, min_events: int = 20,
 
 
 def silent_periods(
-    backend: ibis.BaseBackend, m: TouchpointMap, longer_than: timedelta = timedelta(days=3)
+    backend: ibis.BaseBackend, m: TouchpointMap, names: Names, longer_than: timedelta = timedelta(days=3)
 ) -> list[Insight]:
     """Consecutive designed stages whose direct transitions take longer than `longer_than` at the median."""
     stage_of = {t.key: t.stage for t in m.touchpoints if t.stage}
@@ -109,8 +121,11 @@ def silent_periods(
         if (a, b) not in pairs or r["median"] is None or r["median"] < longer_than.total_seconds():
             continue
         found.append(
-            Insight("silent_period", f"{a} → {b}: customers wait {r['median'] / 86400:.1f} days with nothing from us",
-                    f"{a}→{b}", "stages", reach=int(r["customers"]), impact=2.5, confidence=0.8,
+            Insight("silent_period", f"{names.stage(a)} → {names.stage(b)}: {days(r['median'])} with nothing from us",
+                    f"{a}→{b}", "stages", reach=int(r["customers"]), impact=2.5, confidence=0.8, section="gaps",
+                    stage=a, touchpoints=sorted(r["after"]),
+                    summary=f"Between {names.stage(a)} and {names.stage(b)}, {r['customers']:,} customers waited "
+                    f"{days(r['median'])} (the median) with nothing from us.",
                     evidence={"from_stage": a, "to_stage": b, "median_seconds": float(r["median"]),
                               "transitions": int(r["n"]), "touchpoints_before": sorted(r["before"]),
                               "touchpoints_after": sorted(r["after"]),

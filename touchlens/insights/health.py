@@ -1,76 +1,74 @@
 """A touchpoint's health on the map: good, watch or poor, or None where nothing is measured.
 
-CSAT against the touchpoint's target, else the pooled CSAT of its stage's other touchpoints, else of all
-others: at or above is good, below with an interval that still reaches it is watch, wholly below is poor.
-Without CSAT, its scorecard against its behaviour targets (conversion a floor; drop-off and repeats ceilings):
-a miss by more than a quarter of the target is poor, a smaller one watch. One definition for the canvas, the
-SVG journey map and the report.
+One definition for the canvas, the inventory, the SVG journey map, the report, insights and `analyze health`:
+the touchpoint's scores judged by `subpar.judge` (poor only when significantly AND materially below its target
+or its stage; see that module), and without scores, its scorecard against its behaviour targets (conversion a
+floor; drop-off and repeats ceilings): a miss by more than a quarter of the target is poor, a smaller one watch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
 from touchlens.analytics.feedback import FeedbackReport
 from touchlens.analytics.scorecard import Score, Scorecard
-from touchlens.analytics.stats import Estimate
+from touchlens.insights.subpar import Judgement, Thresholds, judge, reason
+from touchlens.insights.words import Names, percent
 from touchlens.model.map import Touchpoint, TouchpointMap
 
 Health = Literal["good", "watch", "poor"] | None
-CSAT_BENCHMARK = 0.8  # the reference when a touchpoint has no target and no other touchpoint is measured
 
 
-def health(m: TouchpointMap, feedback: FeedbackReport, scorecard: Scorecard | None = None) -> dict[str, Health]:
-    """Each touchpoint's health: its CSAT against its target (else its stage's other touchpoints, else all
-    others); without CSAT, its scorecard against its behaviour targets; None where neither is measured."""
-    rows = {r.key: r.csat for r in feedback.rows if r.csat.value is not None}
+def health(
+    m: TouchpointMap, feedback: FeedbackReport, scorecard: Scorecard | None = None, t: Thresholds | None = None
+) -> dict[str, Health]:
+    """Each touchpoint's health: good, watch, poor, or None where nothing is measured."""
+    return {row["touchpoint"]: row["health"] for row in health_rows(m, feedback, scorecard, t)}
+
+
+def health_rows(
+    m: TouchpointMap, feedback: FeedbackReport, scorecard: Scorecard | None = None, t: Thresholds | None = None
+) -> list[dict[str, Any]]:
+    """`{"touchpoint", "health", "reason"}` per touchpoint, in map order; the reason is a sentence with units."""
+    judged = judge(feedback, m, t)
     scores = {s.touchpoint: s for s in scorecard.scores} if scorecard else {}
-    out: dict[str, Health] = {}
+    names = Names.of(m)
+    rows = []
     for tp in m.touchpoints:
-        csat = rows.get(tp.key)
-        if csat is not None:
-            out[tp.key] = _against(csat, _csat_reference(m, tp, rows))
-        else:
-            out[tp.key] = _behaviour(tp, scores.get(tp.key))
-    return out
+        j = judged.get(tp.key)
+        state, why = _scored(j, names) if j is not None else _behaviour(tp, scores.get(tp.key))
+        rows.append({"touchpoint": tp.key, "health": state, "reason": why})
+    return rows
 
 
-def _csat_reference(m: TouchpointMap, tp: Touchpoint, rows: Mapping[str, Estimate]) -> float:
-    if tp.targets is not None and tp.targets.csat is not None:
-        return tp.targets.csat
-    stage = [rows[t.key] for t in m.touchpoints if t.key != tp.key and t.key in rows and t.stage == tp.stage]
-    peers = stage or [e for k, e in rows.items() if k != tp.key]
-    n = sum(e.n for e in peers)
-    return sum((e.value or 0.0) * e.n for e in peers) / n if n else CSAT_BENCHMARK
+def _scored(j: Judgement, names: Names) -> tuple[Health, str]:
+    h: Health = "poor" if j.health == "poor" else ("watch" if j.health == "watch" else "good")
+    return h, reason(j, names)
 
 
-def _against(csat: Estimate, reference: float) -> Health:
-    """good at or above the reference; watch when the interval still reaches it; poor when it lies below."""
-    if csat.value is not None and csat.value >= reference:
-        return "good"
-    return "watch" if csat.high is not None and csat.high >= reference else "poor"
-
-
-def _behaviour(tp: Touchpoint, score: Score | None) -> Health:
+def _behaviour(tp: Touchpoint, score: Score | None) -> tuple[Health, str]:
     """Conversion (a floor), drop-off and repeats (ceilings) against the touchpoint's targets, if it has any."""
-    if score is None or not score.customers or tp.targets is None:
-        return None
+    if score is None or not score.customers:
+        return None, "not measured: no survey answers and no customers in the scorecard's window"
     t = tp.targets
-    checks = [
-        (score.conversion, t.conversion, False),
-        (score.drop_off, t.drop_off, True),
-        (score.repeat_rate, t.repeat_rate, True),
-    ]
+    checks = [] if t is None else [
+        ("conversion", score.conversion, t.conversion, False),
+        ("drop-off", score.drop_off, t.drop_off, True),
+        ("repeats", score.repeat_rate, t.repeat_rate, True),
+    ]  # fmt: skip
+    checks = [c for c in checks if c[1] is not None and c[2] is not None]
+    if not checks:
+        return None, "not measured: too few survey answers and no behaviour targets in the map"
     misses = [
-        abs(actual - target) / max(target, 0.01)
-        for actual, target, ceiling in checks
+        (abs(actual - target) / max(target, 0.01), f"{name} {percent(actual)} against a target of {percent(target)}")
+        for name, actual, target, ceiling in checks
         if actual is not None and target is not None and (actual > target if ceiling else actual < target)
     ]
-    if not any(a is not None and tgt is not None for a, tgt, _ in checks):
-        return None
+    if not misses:
+        return "good", "meets its behaviour targets"
+    size, words = max(misses)
     # A miss by more than a quarter of the target is poor; a smaller one is worth watching.
-    return "good" if not misses else ("poor" if max(misses) > 0.25 else "watch")
+    return ("poor" if size > 0.25 else "watch"), words
 
 
 def measured_emotion(by_stage: FeedbackReport) -> dict[str, float]:

@@ -44,7 +44,9 @@ def persona_gaps(scores: dict[tuple[str, str, str], list[float]], min_responses:
         if p < ALPHA and c.difference is not None and c.difference < 0:
             found.append(
                 Insight("persona_gap", f"{touchpoint}: {persona} rate it worse than other personas ({metric.upper()})",
-                        touchpoint, reach=n, impact=2.0, confidence=1 - p,
+                        touchpoint, reach=0, impact=2.0, confidence=1 - p, section="personalisation",
+                        summary=f"Persona {persona} rate {touchpoint} worse than other personas do "
+                        f"({metric.upper()}, {n:,} answers).",
                         evidence={"persona": persona, "metric": metric, "responses": n,
                                   "difference": c.difference if metric != "ces" else -c.difference,
                                   "p_value": p, "test": "as sub-par: per response, Holm-adjusted"})

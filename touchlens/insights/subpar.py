@@ -1,28 +1,72 @@
-"""Sub-par touchpoints: below their map target, or significantly below the other touchpoints of their stage.
+"""Judging each touchpoint's scores: good, watch or poor, and the sub-par and well-rated findings.
 
-Each metric is compared per response: CSAT as satisfied (1) or not (0) with a two-proportion test, NPS as
-promoter (+100), passive (0) or detractor (−100) and CES as its score (higher is more effort, so worse) with
-Welch's t-test; a touchpoint against the pooled responses of its stage's other touchpoints (all other
-touchpoints when its stage has none), and Holm's correction covers every test at once.
+A touchpoint is compared with a reference: its map target for the metric, else the pooled answers of its
+stage's other touchpoints, else of all other touchpoints. It is **poor** only when the gap is statistically
+significant after Holm's correction over every test at once AND practically large (`[insights]
+min_csat_points`, `min_nps_points`, `min_ces_points`): with 4,000 answers a one-point gap is significant and
+means nothing. A gap that is large but not yet sure, or sure but small, is **watch**; the rest is **good**.
+CSAT is judged first, then NPS, then CES, whichever the touchpoint has. Per response CSAT is satisfied (1) or
+not (0) with a two-proportion test; NPS is +100 / 0 / −100 and CES its score, by Welch's t-test; a target is a
+one-sample test of the answers against it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from scipy import stats as sps
 
 from touchlens.analytics import stats
-from touchlens.analytics.drivers import Driver, Drivers
 from touchlens.analytics.feedback import FeedbackReport
 from touchlens.insights.items import Insight
+from touchlens.insights.words import Names, metric_text
 from touchlens.model.map import TouchpointMap
 
 ALPHA = 0.05
+METRICS = ("csat", "nps", "ces")
 # Per-response values, oriented so that higher is better.
 VALUES: dict[str, Callable[[float], float]] = {
     "csat": lambda s: 1.0 if s >= 4 else 0.0,
     "nps": lambda s: 100.0 if s >= 9 else (-100.0 if s <= 6 else 0.0),
     "ces": lambda s: -s,
 }
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """How sure and how large a gap must be: see `[insights]` in the settings."""
+
+    alpha: float = ALPHA
+    min_responses: int = 20
+    csat_points: float = 5.0
+    nps_points: float = 10.0
+    ces_points: float = 0.5
+
+    def points(self, metric: str) -> float:
+        """The smallest gap that matters, on the metric's own scale (CSAT as a share)."""
+        return {"csat": self.csat_points / 100, "nps": self.nps_points, "ces": self.ces_points}[metric]
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """One touchpoint's score against its reference; `gap` > 0 means better than the reference (oriented)."""
+
+    touchpoint: str
+    metric: str
+    value: float
+    n: int
+    reference: float
+    compared_with: str  # "its target" | "stage <key>" | "all other touchpoints"
+    gap: float
+    low: float | None
+    high: float | None
+    p_value: float  # Holm-adjusted
+    health: str
+
+    @property
+    def material(self) -> float:
+        return abs(self.gap)
 
 
 def compare(metric: str, mine: list[float], others: list[float]) -> stats.Comparison:
@@ -33,115 +77,189 @@ def compare(metric: str, mine: list[float], others: list[float]) -> stats.Compar
     return stats.compare_means(mine, others)
 
 
-def subpar(report: FeedbackReport, m: TouchpointMap, min_responses: int = 20) -> list[Insight]:
-    """Touchpoints significantly below their stage's others, or whose interval lies below the map target."""
-    stage_of = {t.key: t.stage for t in m.touchpoints}
-    tests = []
-    for metric, value in VALUES.items():
-        scored = {k: [value(s) for s in v] for (k, mt), v in report.scores.items() if mt == metric and k in stage_of}
-        for key, mine in scored.items():
-            if len(mine) < min_responses:
-                continue
-            peers = [k for k in scored if k != key and stage_of[k] == stage_of[key] and stage_of[key]]
-            pool_name = f"stage {stage_of[key]}" if peers else "all other touchpoints"
-            peers = peers or [k for k in scored if k != key]
-            others = [x for k in peers for x in scored[k]]
-            if len(others) < min_responses:
-                continue
-            tests.append((key, metric, pool_name, compare(metric, mine, others)))
-    adjusted = stats.holm([t[3].p_value if t[3].p_value is not None else 1.0 for t in tests]) if tests else []
-    found = [
-        _below_peers(report, key, metric, pool, comparison, p)
-        for (key, metric, pool, comparison), p in zip(tests, adjusted, strict=True)
-        if p < ALPHA and comparison.difference is not None and comparison.difference < 0
-    ]
-    return found + _below_target(report, m)
+def _against_target(metric: str, mine: list[float], target: float) -> stats.Comparison:
+    """Answers against a fixed target: a binomial test for CSAT, a one-sample t-test otherwise."""
+    oriented = -target if metric == "ces" else target
+    n = len(mine)
+    if metric == "csat":
+        k = int(sum(mine))
+        test = sps.binomtest(k, n, min(max(target, 1e-9), 1 - 1e-9))
+        ci = test.proportion_ci(method="wilson")
+        return stats.Comparison(k / n - target, ci.low - target, ci.high - target, float(test.pvalue), n, 0)
+    mean = sum(mine) / n
+    if n < 2 or len(set(mine)) < 2:
+        return stats.Comparison(mean - oriented, None, None, None, n, 0)
+    t = sps.ttest_1samp(mine, oriented)
+    ci = t.confidence_interval()
+    return stats.Comparison(mean - oriented, ci.low - oriented, ci.high - oriented, float(t.pvalue), n, 0)
 
 
-def _below_peers(report: FeedbackReport, key: str, metric: str, pool: str, c: stats.Comparison, p: float) -> Insight:
-    row = report.row(key)
-    estimate = getattr(row, metric).to_dict() if row else None
-    difference, low, high = (c.difference, c.low, c.high)
-    if metric == "ces":  # CES values were negated to make higher better; report them as scored
-        difference, low, high = _neg(c.difference), _neg(c.high), _neg(c.low)
+def _target(m: TouchpointMap, key: str, metric: str) -> float | None:
+    tp = m.touchpoint(key)
+    return None if tp is None or tp.targets is None else getattr(tp.targets, metric, None)
+
+
+def _tests(report: FeedbackReport, m: TouchpointMap, t: Thresholds) -> list[tuple[str, str, str, float, int]]:
+    """(touchpoint, metric, compared_with, reference, n) for each touchpoint's first measured metric."""
+    stage_of = {tp.key: tp.stage for tp in m.touchpoints}
+    out = []
+    for key in stage_of:
+        for metric in METRICS:
+            mine = report.scores.get((key, metric), [])
+            if len(mine) < t.min_responses:
+                continue
+            found = _reference(report, m, key, metric, stage_of)
+            if found is not None:
+                out.append((key, metric, found[0], found[1], len(mine)))
+            break
+    return out
+
+
+def _reference(
+    report: FeedbackReport, m: TouchpointMap, key: str, metric: str, stage_of: Mapping[str, str | None]
+) -> tuple[str, float] | None:
+    target = _target(m, key, metric)
+    if target is not None:
+        return "its target", target
+    scored = [k for (k, mt) in report.scores if mt == metric and k != key and k in stage_of]
+    peers = [k for k in scored if stage_of[key] and stage_of[k] == stage_of[key]]
+    name = f"stage {stage_of[key]}" if peers else "all other touchpoints"
+    others = [VALUES[metric](s) for k in (peers or scored) for s in report.scores[(k, metric)]]
+    if not others:
+        return None
+    return name, sum(others) / len(others)
+
+
+def judge(report: FeedbackReport, m: TouchpointMap, t: Thresholds | None = None) -> dict[str, Judgement]:
+    """Every measured touchpoint's judgement, Holm-adjusted over all the tests made."""
+    t = t or Thresholds()
+    stage_of = {tp.key: tp.stage for tp in m.touchpoints}
+    rows = []
+    for key, metric, compared_with, _, n in _tests(report, m, t):
+        mine = [VALUES[metric](s) for s in report.scores[(key, metric)]]
+        if compared_with == "its target":
+            target = _target(m, key, metric) or 0.0
+            c, reference = _against_target(metric, mine, target), target
+        else:
+            others = [
+                VALUES[metric](s)
+                for k in _peer_keys(report, key, metric, compared_with, stage_of)
+                for s in report.scores[(k, metric)]
+            ]
+            c = compare(metric, mine, others)
+            reference = sum(others) / len(others)
+            reference = -reference if metric == "ces" else reference
+        rows.append((key, metric, compared_with, reference, n, c, sum(mine) / len(mine)))
+    adjusted = stats.holm([r[5].p_value if r[5].p_value is not None else 1.0 for r in rows]) if rows else []
+    return {
+        r[0]: _judgement(r[0], r[1], r[2], r[3], r[4], r[5], r[6], p, t) for r, p in zip(rows, adjusted, strict=True)
+    }
+
+
+def _peer_keys(
+    report: FeedbackReport, key: str, metric: str, compared_with: str, stage_of: Mapping[str, str | None]
+) -> list[str]:
+    scored = [k for (k, mt) in report.scores if mt == metric and k != key and k in stage_of]
+    if compared_with.startswith("stage "):
+        return [k for k in scored if stage_of[k] == stage_of[key]]
+    return scored
+
+
+def _judgement(
+    key: str,
+    metric: str,
+    compared_with: str,
+    reference: float,
+    n: int,
+    c: stats.Comparison,
+    mean: float,
+    p: float,
+    t: Thresholds,
+) -> Judgement:
+    value = -mean if metric == "ces" else mean
+    gap = c.difference or 0.0
+    sure, large = p < t.alpha, abs(gap) >= t.points(metric)
+    if gap < 0 and sure and large:
+        health = "poor"
+    elif gap < 0 and (sure or large or compared_with == "its target"):
+        health = "watch"  # a miss of the map's own target is worth watching even while it may be chance
+    else:
+        health = "good"
+    return Judgement(key, metric, value, n, reference, compared_with, gap, c.low, c.high, p, health)
+
+
+def reason(j: Judgement, names: Names) -> str:
+    """The judgement in one sentence with units: "CSAT 11% against 80% for the other Returns touchpoints
+    (69 points lower; 298 answers)"."""
+    ref = metric_text(j.metric, j.reference)
+    against = {
+        "its target": f"its target of {ref}",
+        "all other touchpoints": f"{ref} for all other touchpoints",
+    }.get(j.compared_with, f"{ref} for the other {names.stage(j.compared_with.removeprefix('stage '))} touchpoints")
+    side = "lower" if j.gap < 0 else "higher"
+    if j.metric == "ces":
+        side = "more effort" if j.gap < 0 else "less effort"
+    note = ""
+    if j.gap < 0 and j.health != "poor":
+        note = " — within what chance explains" if j.p_value >= ALPHA else " — sure, but small"
+    points = metric_text(j.metric, abs(j.gap), points=True)
+    value = metric_text(j.metric, j.value)
+    return f"{j.metric.upper()} {value} against {against} ({points} {side}; {j.n:,} answers){note}"
+
+
+def subpar(judged: Mapping[str, Judgement], names: Names) -> list[Insight]:
+    """The poor touchpoints as findings (kind `below_target` when judged against the map's target)."""
+    return [_finding(j, names) for j in judged.values() if j.health == "poor"]
+
+
+def well_rated(judged: Mapping[str, Judgement], names: Names, t: Thresholds | None = None) -> list[Insight]:
+    """Touchpoints scoring significantly and materially above their stage: strengths to keep."""
+    t = t or Thresholds()
+    found = []
+    for j in judged.values():
+        if j.compared_with == "its target" or j.gap <= 0 or j.p_value >= t.alpha or j.gap < t.points(j.metric):
+            continue
+        found.append(
+            Insight("well_rated", f"{names.touchpoint(j.touchpoint)} scores well above its stage", j.touchpoint,
+                    reach=0, impact=2.0, confidence=1 - j.p_value, section="strengths",
+                    summary=f"Customers rate {names.touchpoint(j.touchpoint)} well: {reason(j, names)}.",
+                    stage=names.stage_of(j.touchpoint), evidence=_evidence(j))
+        )  # fmt: skip
+    return found
+
+
+def _finding(j: Judgement, names: Names) -> Insight:
+    name = names.touchpoint(j.touchpoint)
+    kind = "below_target" if j.compared_with == "its target" else "subpar"
     return Insight(
-        kind="subpar",
-        title=f"{key}: {metric.upper()} significantly below {pool}",
-        subject=key,
-        reach=row.responses if row else 0,
-        impact=min(5.0, 1.0 + 4.0 * abs(c.difference or 0) / _scale(metric)),
-        confidence=max(0.0, 1.0 - p),
-        evidence={
-            "metric": metric,
-            "estimate": estimate,
-            "compared_with": pool,
-            "difference": difference,
-            "low": low,
-            "high": high,
-            "p_value": p,
-            "test": "two-proportion z-test (CSAT) or Welch's t-test per response, Holm-adjusted",
-        },
+        kind=kind,
+        title=f"{name}: {j.metric.upper()} {metric_text(j.metric, j.value)}, below "
+        + ("its target" if kind == "below_target" else "the rest of its stage"),
+        subject=j.touchpoint,
+        impact=min(5.0, 1.0 + 4.0 * abs(j.gap) / _scale(j.metric)),
+        confidence=max(0.0, 1.0 - j.p_value),
+        summary=f"Customers rate {name} poorly: {reason(j, names)}.",
+        stage=names.stage_of(j.touchpoint),
+        evidence=_evidence(j),
     )
 
 
-def _neg(x: float | None) -> float | None:
-    return None if x is None else -x
+def _evidence(j: Judgement) -> dict[str, object]:
+    return {
+        "metric": j.metric,
+        "value": j.value,
+        "answers": j.n,
+        "reference": j.reference,
+        "compared_with": j.compared_with,
+        "gap": j.gap,
+        "low": j.low,
+        "high": j.high,
+        "p_value": j.p_value,
+        "test": "two-proportion test (CSAT) or Welch's t-test per answer; a target by a one-sample test; "
+        "Holm-adjusted over every touchpoint",
+    }
 
 
 def _scale(metric: str) -> float:
     """The spread of a metric's per-response values, to put differences on one footing."""
     return {"csat": 1.0, "nps": 200.0, "ces": 6.0}[metric]
-
-
-def _below_target(report: FeedbackReport, m: TouchpointMap) -> list[Insight]:
-    found = []
-    for t in m.touchpoints:
-        row = report.row(t.key)
-        if t.targets is None or row is None:
-            continue
-        for metric, target in (("csat", t.targets.csat), ("nps", t.targets.nps), ("ces", t.targets.ces)):
-            e = getattr(row, metric)
-            if target is None or e.value is None:
-                continue
-            worse = e.value > target if metric == "ces" else e.value < target
-            sure = e.low is not None and e.high is not None and (e.low > target if metric == "ces" else e.high < target)
-            # Only a shortfall the interval confirms: a point estimate under target is often noise.
-            if worse and sure:
-                found.append(
-                    Insight(
-                        kind="below_target",
-                        title=f"{t.key}: {metric.upper()} {e.value:.2f} against a target of {target}",
-                        subject=t.key,
-                        reach=row.responses,
-                        impact=min(5.0, 1.0 + 4.0 * abs(e.value - target) / _scale(metric)),
-                        confidence=0.95,
-                        evidence={"metric": metric, "estimate": e.to_dict(), "target": target},
-                    )
-                )
-    return found
-
-
-def moments_of_truth(subpar_items: list[Insight], drivers: list[Drivers], top: int = 5) -> list[Insight]:
-    """Sub-par touchpoints that are also among the strongest drivers of an outcome: where to act first."""
-    found = []
-    for item in subpar_items:
-        for d in drivers:
-            ranked = [x for x in (d.raising() if d.outcome == "churn" else _lowering(d)) if x.touchpoint][:top]
-            hit = next((x for x in ranked if x.touchpoint == item.subject), None)
-            if hit is not None and item.kind == "subpar":
-                found.append(
-                    Insight(
-                        kind="moment_of_truth",
-                        title=f"{item.subject}: sub-par and a top driver of {d.outcome}",
-                        subject=item.subject,
-                        reach=max(item.reach, hit.periods_with),
-                        impact=5.0,
-                        confidence=item.confidence,
-                        evidence={"subpar": item.evidence, "driver": hit.to_dict(), "outcome": d.outcome},
-                    )
-                )
-    return found
-
-
-def _lowering(d: Drivers) -> list[Driver]:
-    return [x for x in d.drivers if x.significant and x.lift is not None and x.lift < 1]

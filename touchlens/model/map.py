@@ -284,6 +284,9 @@ class OutcomeRule(Item):
     value: PropertyName | None = Field(default=None, description="Property holding the conversion's value.")
     inactive_days: int | None = Field(default=None, gt=0)
     within_days: int | None = Field(default=None, gt=0)
+    label: str | None = Field(
+        default=None, min_length=1, max_length=60, description="What one outcome is called, e.g. renewal."
+    )
 
     @model_validator(mode="after")
     def _event_or_inactivity(self) -> OutcomeRule:

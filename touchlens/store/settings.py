@@ -143,6 +143,56 @@ class RoadmapSettings(BaseModel):
     )
 
 
+class InsightsSettings(BaseModel):
+    """When a gap is large enough to call a touchpoint poor, a finding material, or a change an anomaly."""
+
+    model_config = ConfigDict(extra="forbid")
+    alpha: float = Field(
+        default=0.05,
+        gt=0,
+        lt=1,
+        description="Significance level after multiplicity control (Holm or Benjamini–Hochberg) for every judgment.",
+    )
+    min_responses: int = Field(
+        default=20, ge=5, description="Fewest survey answers a touchpoint needs before its score is judged."
+    )
+    min_csat_points: float = Field(
+        default=5.0,
+        ge=0,
+        description="A touchpoint is poor only when its CSAT is at least this many points (of 100) below its "
+        "reference (its target, else its stage); a smaller significant gap is only worth watching.",
+    )
+    min_nps_points: float = Field(default=10.0, ge=0, description="The same for NPS, in NPS points (−100..100).")
+    min_ces_points: float = Field(
+        default=0.5, ge=0, description="The same for CES, in points of its 1–7 scale (higher is more effort)."
+    )
+    min_rate_points: float = Field(
+        default=3.0,
+        ge=0,
+        description="An effect on an outcome (renewal, churn, conversion) counts only when it moves the rate by at "
+        "least this many percentage points: smaller ones are not reported as strengths or problems.",
+    )
+    min_relative_effect: float = Field(
+        default=0.2,
+        ge=0,
+        description="…and by at least this share of the rate without it (0.2: 75% → 60% counts, 75% → 71% not).",
+    )
+    anomaly_fdr: float = Field(
+        default=0.05, gt=0, lt=1, description="False discovery rate across every series and period of a trends run."
+    )
+    anomaly_min_csat_points: float = Field(
+        default=10.0, ge=0, description="A CSAT anomaly must differ from its expected share by this many points."
+    )
+    anomaly_min_volume_change: float = Field(
+        default=0.3, ge=0, description="A volume anomaly must differ from its expected count by this share."
+    )
+    impact_min_responses: int = Field(
+        default=30,
+        ge=1,
+        description="Fewest answers on each side of a change before `analyze impact` judges its effect on CSAT.",
+    )
+
+
 class EngineSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     backend: Literal["duckdb", "pyspark"] = Field(
@@ -182,6 +232,10 @@ class Settings(BaseSettings):
     )
     roadmap: RoadmapSettings = Field(
         default_factory=RoadmapSettings, description="How suggested opportunities are placed Now / Next / Later."
+    )
+    insights: InsightsSettings = Field(
+        default_factory=InsightsSettings,
+        description="How large and how sure a gap must be to be judged: poor, material, anomalous.",
     )
     engine: EngineSettings = Field(
         default_factory=EngineSettings, description="Where the analyses run: DuckDB or Spark, on the store or a lake."

@@ -1,0 +1,243 @@
+"""What touchpoints do to outcomes, like with like, and what a finding puts at stake in outcome events a year.
+
+The unit is a customer's period between conversions (as drivers and attribution cut them). A period whose
+outcome is not known yet — the customer's last, still active at the end of the data, not converted — is left
+out of conversion and repeat: counting it as "did not convert" would make every touchpoint that comes late in a
+cycle look helpful. A touchpoint is compared **within its stage**: periods that reached the stage and met the
+touchpoint against periods that reached the stage and did not. A touchpoint nearly every period of its stage
+meets (a reminder everyone gets) has no comparison group, so nothing is said about it: its effect cannot be
+told apart from the stage itself. An effect counts when it is significant after Holm's correction over every
+test, moves the rate by at least `[insights] min_rate_points` and by `min_relative_effect` of its level, and is
+not a step of the outcome itself (a touchpoint after which every period converts, or none does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import ibis
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from touchlens.analytics import stats
+from touchlens.analytics.drivers import DriversQuery
+from touchlens.insights.items import Insight, OutcomeEffect, Stake
+from touchlens.insights.words import GOOD_OUTCOMES, Names, percent
+from touchlens.model.map import Initiative, Phase, TouchpointMap
+
+YEAR = 365.0
+MIN_PERIODS = 30
+ALPHA = 0.05
+
+
+@dataclass(frozen=True)
+class Periods:
+    """Each period's touchpoints (0/1 columns), outcomes and which comparisons it may enter."""
+
+    touchpoints: list[str]
+    seen: np.ndarray  # periods × touchpoints, bool
+    outcomes: dict[str, tuple[np.ndarray, np.ndarray]]  # outcome → (y, in_pool)
+    days: float  # the span of the data, to turn counts into counts a year
+
+
+@dataclass(frozen=True)
+class Effects:
+    """Every material, significant effect (within-stage), per touchpoint."""
+
+    by_touchpoint: dict[str, list[OutcomeEffect]]
+    days: float
+
+    def harmful(self, keys: Sequence[str], min_points: float) -> list[OutcomeEffect]:
+        return [e for k in keys for e in self.by_touchpoint.get(k, []) if _harm(e) >= min_points]
+
+    def helpful(self, key: str, min_points: float) -> list[OutcomeEffect]:
+        return [e for e in self.by_touchpoint.get(key, []) if -_harm(e) >= min_points]
+
+
+def _harm(e: OutcomeEffect) -> float:
+    """How many rate points worse the outcome is with the touchpoint (negative: better)."""
+    return -e.difference if GOOD_OUTCOMES.get(e.outcome, True) else e.difference
+
+
+def periods(backend: ibis.BaseBackend, m: TouchpointMap) -> Periods | None:
+    """The period matrix for the outcomes the map defines; None without a conversion outcome or data."""
+    if m.outcomes.conversion is None:
+        return None
+    purchase = tuple(t.key for t in m.touchpoints if t.phase == Phase.purchase)
+    query = DriversQuery("conversion", m.outcomes.conversion, m.outcomes.churn, samples=0, exclude=purchase)
+    query = _company_sent(query, m)
+    units = backend.to_pyarrow(query.units_expr(backend))
+    if units.num_rows == 0:
+        return None
+    keys = [t.key for t in m.touchpoints if t.key not in purchase]
+    seen = _seen(backend.to_pyarrow(query.features_expr(backend)), units, keys)
+    e = backend.table("events")
+    span = backend.to_pyarrow(e.aggregate(lo=e.ts.min(), hi=e.ts.max())).to_pylist()[0]
+    days = max(1.0, (span["hi"] - span["lo"]).total_seconds() / 86400) if span["lo"] else 1.0
+    return Periods(keys, seen, _outcomes(units, m), days)
+
+
+def _company_sent(query: DriversQuery, m: TouchpointMap) -> DriversQuery:
+    """Inactivity churn counts only what the customer did: proactive touchpoints are the company's doing."""
+    sent = tuple(t.key for t in m.touchpoints if t.initiative == Initiative.proactive)
+    if "company_sent" in DriversQuery.__dataclass_fields__:
+        from dataclasses import replace
+
+        return replace(query, company_sent=sent)  # type: ignore[call-arg]
+    return query
+
+
+def _seen(pairs: pa.Table, units: pa.Table, keys: list[str]) -> np.ndarray:
+    seen_pairs = pairs.filter(pc.starts_with(pairs.column("feature"), "seen:"))
+    index = units.select(["customer_id", "period"]).cast(
+        pa.schema([("customer_id", pa.string()), ("period", pa.int64())])
+    )
+    index = index.append_column("unit", pa.array(np.arange(units.num_rows, dtype=np.int64)))
+    joined = seen_pairs.join(index, keys=["customer_id", "period"], join_type="inner")
+    column = {f"seen:{k}": j for j, k in enumerate(keys)}
+    x = np.zeros((units.num_rows, len(keys)), dtype=bool)
+    features = joined.column("feature").to_pylist()
+    rows = joined.column("unit").to_numpy()
+    for row, feature in zip(rows, features, strict=True):
+        j = column.get(feature)
+        if j is not None:
+            x[row, j] = True
+    return x
+
+
+def _outcomes(units: pa.Table, m: TouchpointMap) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    period = units.column("period").to_numpy()
+    converted = units.column("converted").to_numpy().astype(bool)
+    churned = units.column("churn").to_numpy().astype(bool)
+    customers = units.column("customer_id").to_numpy(zero_copy_only=False)
+    last = _is_last(customers, period)
+    known = ~(last & ~converted & ~churned)  # an open period: the outcome is not known yet
+    out = {"conversion": (converted, known)}
+    if m.outcomes.repeat is not None:
+        out["repeat"] = (converted, known & (period > 0))
+    if m.outcomes.churn is not None:
+        out["churn"] = (churned, known & (period > 0))
+    return out
+
+
+def _is_last(customers: np.ndarray, period: np.ndarray) -> np.ndarray:
+    order = np.lexsort((period, customers))
+    last = np.zeros(period.size, dtype=bool)
+    ends = np.r_[customers[order][1:] != customers[order][:-1], True]
+    last[order[ends]] = True
+    return last
+
+
+def effects(
+    p: Periods, m: TouchpointMap, alpha: float = ALPHA, min_points: float = 3.0, min_relative: float = 0.2
+) -> Effects:
+    """Within-stage effects of each touchpoint on each outcome: significant (Holm) and material only — at least
+    `min_points` rate points and `min_relative` of the rate without it (4 points on a 75% rate is noise from how
+    periods are cut, 4 points on a 10% rate is not)."""
+    stage_of = {t.key: t.stage for t in m.touchpoints}
+    tests: list[tuple[str, OutcomeEffect]] = []
+    for j, key in enumerate(p.touchpoints):
+        stage = [i for i, k in enumerate(p.touchpoints) if stage_of.get(k) and stage_of.get(k) == stage_of.get(key)]
+        if len(stage) < 2:
+            continue  # alone in its stage: nothing like it to compare with
+        reached = p.seen[:, stage].any(axis=1)
+        for outcome, (y, pool) in p.outcomes.items():
+            found = _effect(outcome, y, pool & reached, p.seen[:, j])
+            if found is not None:
+                tests.append((key, found))
+    adjusted = stats.holm([e.p_value for _, e in tests]) if tests else []
+    by: dict[str, list[OutcomeEffect]] = {}
+    for (key, e), q in zip(tests, adjusted, strict=True):
+        if q < alpha and _material(e, min_points, min_relative):
+            by.setdefault(key, []).append(_with_p(e, q))
+    return Effects(by, p.days)
+
+
+def _material(e: OutcomeEffect, min_points: float, min_relative: float) -> bool:
+    """Large enough to matter, and not a step of the outcome itself (everyone who meets it converts)."""
+    structural = e.rate_with >= 0.99 or e.rate_with <= 0.01
+    relative = abs(e.difference) / max(e.rate_without, 1e-9)
+    return not structural and abs(e.difference) * 100 >= min_points and relative >= min_relative
+
+
+def _effect(outcome: str, y: np.ndarray, pool: np.ndarray, has: np.ndarray) -> OutcomeEffect | None:
+    with_, without = y[pool & has], y[pool & ~has]
+    if with_.size < MIN_PERIODS or without.size < MIN_PERIODS:
+        return None
+    c = stats.compare_shares(int(with_.sum()), with_.size, int(without.sum()), without.size)
+    if c.difference is None or c.low is None or c.high is None or c.p_value is None:
+        return None
+    return OutcomeEffect(outcome, float(with_.mean()), float(without.mean()), c.low, c.high, c.p_value, with_.size)
+
+
+def _with_p(e: OutcomeEffect, p: float) -> OutcomeEffect:
+    return OutcomeEffect(e.outcome, e.rate_with, e.rate_without, e.low, e.high, p, e.periods_with)
+
+
+def stake(found: Sequence[OutcomeEffect], days: float, names: Names, helpful: bool = False) -> Stake | None:
+    """The largest effect as outcome events a year: periods with the touchpoint × the rate difference."""
+    if not found:
+        return None
+
+    def size(e: OutcomeEffect) -> float:
+        return abs(e.difference) * e.periods_with
+
+    best = max(found, key=size)
+    per_year = YEAR / days
+    bounds = sorted(abs(b) * best.periods_with * per_year for b in (best.low, best.high))
+    low = 0.0 if best.low < 0 < best.high else bounds[0]
+    return Stake(size(best) * per_year, low, bounds[1], names.stake_unit(best.outcome, helpful))
+
+
+def attach(items: list[Insight], fx: Effects | None, names: Names, min_points: float) -> None:
+    """Give each finding about touchpoints the harmful effects of those touchpoints and what is at stake."""
+    if fx is None:
+        return
+    for item in items:
+        harmful = fx.harmful(item.touchpoints, min_points / 100)
+        if not harmful:
+            continue
+        item.effects = harmful
+        item.at_stake = stake(harmful, fx.days, names)
+        if item.at_stake is not None and item.section in ("problems", "friction"):
+            item.summary = f"{item.summary} {_cost(harmful, item.at_stake, names)}"
+
+
+def _cost(found: Sequence[OutcomeEffect], s: Stake, names: Names) -> str:
+    e = max(found, key=lambda e: abs(e.difference) * e.periods_with)
+    return (
+        f"Where customers meet it, {names.rate(e.outcome)} is {percent(e.rate_with)} against "
+        f"{percent(e.rate_without)} for the rest of its stage: about {s.text()}."
+    )
+
+
+def strengths(fx: Effects | None, m: TouchpointMap, names: Names, min_points: float) -> list[Insight]:
+    """Touchpoints customers choose that significantly and materially raise a good outcome or lower a bad one.
+
+    A proactive touchpoint is never called a strength from outcomes alone: the company chooses who receives it
+    (a win-back e-mail goes to customers it expects back, an exchange e-mail to those who did not want a refund),
+    so who gets it explains the difference as well as what it says; that takes a holdout to tell."""
+    if fx is None:
+        return []
+    sent = {t.key for t in m.touchpoints if t.initiative == Initiative.proactive}
+    found = []
+    for key in (k for k in fx.by_touchpoint if k not in sent):
+        good = fx.helpful(key, min_points / 100)
+        if not good:
+            continue
+        s = stake(good, fx.days, names, helpful=True)
+        e = max(good, key=lambda e: abs(e.difference) * e.periods_with)
+        name = names.touchpoint(key)
+        summary = (
+            f"{name} helps: where customers meet it, {names.rate(e.outcome)} is {percent(e.rate_with)} against "
+            f"{percent(e.rate_without)} for the rest of its stage" + (f" — worth about {s.text()}." if s else ".")
+        )
+        found.append(
+            Insight("strength", f"{name} raises {names.rate(e.outcome)}" if GOOD_OUTCOMES.get(e.outcome, True)
+                    else f"{name} lowers {names.rate(e.outcome)}", key, reach=0, impact=2.0,
+                    confidence=1 - e.p_value, section="strengths", summary=summary, stage=names.stage_of(key),
+                    effects=good, at_stake=s, evidence={"compared_with": "periods that reached its stage without it"})
+        )  # fmt: skip
+    return found
