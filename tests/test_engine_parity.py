@@ -256,7 +256,7 @@ def test_drivers_of_churn_and_nps(on: Callable[..., Any]) -> None:
 # -- insights: gaps, friction, conformance, trends ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("section", ["subpar", "gaps", "friction"])
+@pytest.mark.parametrize("section", ["problems", "gaps", "friction"])
 def test_insights(on: Callable[..., Any], section: str) -> None:
     found = on(f"insights:{section}", lambda ws: ws.insights((section,)).sections[section])
     assert found

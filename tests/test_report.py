@@ -64,6 +64,9 @@ FEEDBACK = [
     ("ed", "receipt", 2, ""),
     ("ann", "home", 5, "Lovely & quick"),
     ("bob", "home", 4, ""),
+    # Enough answers for a judgment ([insights] min_responses): the receipt poor against its target, home good.
+    *((f"r{i:02d}", "receipt", 1 + i % 2, "") for i in range(20)),
+    *((f"h{i:02d}", "home", 4 + i % 2, "") for i in range(20)),
 ]
 
 
@@ -162,8 +165,8 @@ def test_mermaid_has_every_stage_and_touchpoint_scored_by_emotion_or_csat(run, s
     assert "      #lt;script#gt;alert(1)#lt;/script#gt;: 4: Email" in lines
     assert "      Receipt email: 2: Email" in lines
     measured = run("-w", shop, "export", "mermaid", "--journey", "buy", "--measured").out.splitlines()
-    assert "      Receipt email: 1: Email" in measured  # CSAT 0 of 3 → 1
-    assert "      Homepage: 5: Website" in measured  # CSAT 2 of 2 → 5
+    assert "      Receipt email: 1: Email" in measured  # CSAT 0 of 23 → 1
+    assert "      Homepage: 5: Website" in measured  # CSAT 22 of 22 → 5
     assert "title Acme & Sons — Buy something" in measured[1]
 
 
@@ -262,4 +265,6 @@ def test_html_report_is_self_contained_and_escapes_untrusted_text(run, shop, tmp
     roadmap = page[page.index('id="roadmap"') :]
     now, later = roadmap.index("Now ("), roadmap.index("Later (")
     assert now < roadmap.index("Say when the parcel lands") < later < roadmap.index("Rethink the promo email")
-    assert "receipt: CSAT" in page  # the sub-par insight, with its evidence
+    # The poor touchpoint as a problem, said in words with its evidence, not JSON.
+    assert "Customers rate Receipt email poorly: CSAT 0% against its target of 80%" in page
+    assert '{"' not in page

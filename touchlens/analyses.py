@@ -172,7 +172,11 @@ class Analyses:
         if by not in ("touchpoint", "channel", "stage"):
             raise UnknownItem(f"unknown --by '{by}'; choose touchpoint, channel or stage")
         window = as_duration(lookback, "--lookback") if lookback is not None else None
-        return PathsQuery(m.outcomes.conversion, "channel" if by == "channel" else "touchpoint", lookback=window)
+        if by != "channel":
+            return PathsQuery(m.outcomes.conversion, "touchpoint", lookback=window)
+        # Events without a channel of their own (Segment's, say) take their touchpoint's channel in the map.
+        channel_of = tuple((t.key, t.channel) for t in m.touchpoints if t.channel)
+        return PathsQuery(m.outcomes.conversion, "channel", lookback=window, channel_of=channel_of)
 
     def _by_stage(self, per_touchpoint: dict[str, float]) -> dict[str, float]:
         stage_of = {t.key: t.stage or "(none)" for t in self.map().touchpoints}

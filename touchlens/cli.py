@@ -65,6 +65,11 @@ class ExportFormat(StrEnum):
     csv = "csv"
 
 
+class DemoBusiness(StrEnum):
+    retail = "retail"
+    subscription = "subscription"
+
+
 class ImportFormat(StrEnum):
     auto = "auto"
     yaml = "yaml"
@@ -340,12 +345,15 @@ def demo(
     planted: Annotated[
         bool, typer.Option("--planted/--no-planted", help="Plant the known effects listed in truths.json.")
     ] = True,
+    business: Annotated[
+        DemoBusiness, typer.Option(help="Which example business: the outdoor retailer or the coffee subscription.")
+    ] = DemoBusiness.retail,
     as_json: JsonOpt = False,
 ) -> None:
-    """Build a demo workspace (default ./touchlens-demo) from the retail example with realistic data."""
+    """Build a demo workspace (default ./touchlens-demo) from an example business with realistic data."""
     target = ctx.obj or Path("touchlens-demo")
     with ui.err.status("Simulating customers and ingesting their data…") if ui.err.is_terminal else _null():
-        report = build_demo(target, customers=customers, seed=seed, planted=planted)
+        report = build_demo(target, customers=customers, seed=seed, planted=planted, business=business.value)
     if as_json:
         ui.print_json(report.to_dict())
     else:

@@ -9,29 +9,24 @@ from typing import Annotated, Any
 import typer
 
 from touchlens import console as ui
+from touchlens import console_drivers as drivers_ui
 from touchlens.cli_analyze import analyze_app
 from touchlens.cli_common import CsvOpt, JsonOpt, show
 from touchlens.cli_common import ws_of as _ws
 from touchlens.cli_privacy import cli_actor
+from touchlens.console_insights import health_table, insights_table, roadmap_table
+from touchlens.console_success import success_table
+from touchlens.console_trends import anomalies_table, impact_table
+from touchlens.insights.items import SECTIONS
+from touchlens.insights.prioritise import card
 from touchlens.store import audit
 
 change_app = typer.Typer(help="Changes made to touchpoints, to measure their impact.", no_args_is_help=True)
 roadmap_app = typer.Typer(help="Opportunities to improve, scored and placed Now / Next / Later.", no_args_is_help=True)
 
 FEEDBACK_COLUMNS = ["key", "responses", "nps", "csat", "ces", "sentiment", "negative_share", "comments"]
-DRIVER_COLUMNS = [
-    "feature",
-    "periods_with",
-    "rate_with",
-    "rate_without",
-    "lift",
-    "p_value",
-    "coefficient",
-    "low",
-    "high",
-]
-INSIGHT_COLUMNS = ["kind", "title", "reach", "impact", "confidence"]
-ROADMAP_COLUMNS = ["horizon", "key", "title", "score", "impact", "effort", "confidence", "status", "source"]
+# The CSV's leading columns, in order (the rest follow as the JSON has them); the table is console_drivers'.
+DRIVER_COLUMNS = ["feature", "kind", "touchpoint", "direction", "rate_with", "rate_without", "difference"]
 
 
 @analyze_app.command("feedback")
@@ -68,35 +63,39 @@ def _flat(row: dict[str, Any]) -> dict[str, Any]:
 def analyze_drivers(
     ctx: typer.Context,
     outcome: Annotated[
-        str, typer.Option(help="conversion, repeat or churn (the map's outcomes), or nps (key drivers of NPS).")
-    ] = "churn",
+        str | None,
+        typer.Option(
+            help="conversion, repeat or churn (one of the map's outcomes; default: every one it defines), "
+            "or nps (key drivers of NPS)."
+        ),
+    ] = None,
     bootstrap_samples: Annotated[
         int, typer.Option("--bootstrap", min=0, help="Resamples for the model's 95% intervals (0: none).")
     ] = 100,
-    top: Annotated[int, typer.Option(min=1, help="Rows to show in the table.")] = 20,
+    top: Annotated[int, typer.Option(min=1, help="Rows to show in each table.")] = 20,
     as_json: JsonOpt = False,
     as_csv: CsvOpt = False,
 ) -> None:
-    """Which touchpoints and experiences raise or lower the odds of conversion, repeat purchase or churn (or, with
-    --outcome nps, which touchpoint scores explain overall NPS)."""
+    """Which touchpoints and experiences raise or lower the rate of each outcome the map defines — conversion,
+    repeat purchase, churn — and by how many points (or, with --outcome nps, which touchpoint scores explain NPS)."""
+    ws = _ws(ctx)
+    names = {t.key: t.name or t.key for t in ws.map_or_empty().touchpoints}
     if outcome == "nps":
-        nps = _ws(ctx).nps_drivers()
-        title = f"Key drivers of NPS — {nps['customers']:,} customers, R² {nps['r2'] or 0:.2f}"
-        columns = ["touchpoint", "weight", "share"]
-        show(nps, as_json, as_csv, lambda d: d["weights"], lambda d: ui.records_table(title, d["weights"], columns))
-        return
-    result = _ws(ctx).drivers(outcome, bootstrap_samples).to_dict()
-    show(
-        result,
-        as_json,
-        as_csv,
-        lambda d: d["drivers"],
-        lambda d: ui.records_table(
-            f"Drivers of {outcome} — {d['periods']:,} periods, base rate {d['base_rate'] or 0:.1%}",
-            d["drivers"][:top],
-            DRIVER_COLUMNS,
-        ),
-    )
+        nps = ws.nps_drivers()
+        show(nps, as_json, as_csv, lambda d: d["weights"], lambda d: drivers_ui.nps_view(d, names))
+    elif outcome is None:
+        report = ws.all_drivers(bootstrap_samples).to_dict()
+        rows = _driver_rows(drivers_ui.report_rows(report))
+        show(report, as_json, as_csv, lambda _: rows, lambda d: drivers_ui.report_view(d, names, top))
+    else:
+        one = ws.drivers(outcome, bootstrap_samples).to_dict()
+        table = drivers_ui.drivers_table
+        show(one, as_json, as_csv, lambda d: _driver_rows(d["drivers"]), lambda d: table(d, names, top))
+
+
+def _driver_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    first = ["outcome", *DRIVER_COLUMNS]
+    return [{**{k: r[k] for k in first if k in r}, **r} for r in rows]
 
 
 def _insights(ctx: typer.Context, sections: tuple[str, ...], as_json: bool, as_csv: bool, title: str) -> None:
@@ -105,15 +104,15 @@ def _insights(ctx: typer.Context, sections: tuple[str, ...], as_json: bool, as_c
         found.to_dict(),
         as_json,
         as_csv,
-        lambda _: [{"section": s, **i.record()} for s, items in found.sections.items() for i in items],
-        lambda _: ui.records_table(title, [i.to_dict() for i in found.items()], INSIGHT_COLUMNS),
+        lambda _: [i.record() for i in found.items()],
+        lambda d: insights_table(title, d),
     )
 
 
 @analyze_app.command("insights")
 def analyze_insights(ctx: typer.Context, as_json: JsonOpt = False, as_csv: CsvOpt = False) -> None:
     """Sub-par touchpoints and moments of truth, gaps, friction and persona gaps, each with its evidence."""
-    _insights(ctx, ("subpar", "gaps", "friction", "personalisation"), as_json, as_csv, "Insights")
+    _insights(ctx, SECTIONS, as_json, as_csv, "Insights")
 
 
 @analyze_app.command("gaps")
@@ -126,6 +125,17 @@ def analyze_gaps(ctx: typer.Context, as_json: JsonOpt = False, as_csv: CsvOpt = 
 def analyze_friction(ctx: typer.Context, as_json: JsonOpt = False, as_csv: CsvOpt = False) -> None:
     """Loops, repeats in a session, switches to a person, dead ends and high effort."""
     _insights(ctx, ("friction",), as_json, as_csv, "Friction")
+
+
+@analyze_app.command("health")
+def analyze_health(ctx: typer.Context, as_json: JsonOpt = False, as_csv: CsvOpt = False) -> None:
+    """Each touchpoint's health — good, watch or poor — and why, by the one definition the canvas, inventory,
+    journey map, report and insights share."""
+    ws = _ws(ctx)
+    rows = ws.health_report()
+    names = {t.key: t.name or t.key for t in ws.map_or_empty().touchpoints}
+    data = {"touchpoints": rows}
+    show(data, as_json, as_csv, lambda d: d["touchpoints"], lambda d: health_table(d["touchpoints"], names))
 
 
 @analyze_app.command("conformance")
@@ -146,21 +156,32 @@ def analyze_conformance(
         title, d["deviations"], ["stages", "count", "backward", "skipped"]))  # fmt: skip
 
 
-def _opportunity_rows(items: list[Any]) -> list[dict[str, Any]]:
-    return [
-        {
-            "horizon": o.horizon.value if o.horizon else None,
-            "key": o.key,
-            "title": o.title,
-            "score": o.evidence.get("score"),
-            "impact": o.impact,
-            "effort": o.effort,
-            "confidence": o.confidence,
-            "status": o.status.value,
-            "source": o.source.value,
-        }
-        for o in items
-    ]
+@analyze_app.command("success")
+def analyze_success(ctx: typer.Context, as_json: JsonOpt = False, as_csv: CsvOpt = False) -> None:
+    """The map's CX success statements measured: met, not met, unknown (too few answers) or not measurable, with
+    the value against the threshold and the touchpoints that miss it."""
+    data = {"statements": [s.to_dict() for s in _ws(ctx).success_status()]}
+    show(data, as_json, as_csv, lambda d: [_success_row(s) for s in d["statements"]],
+         lambda d: success_table(d["statements"]))  # fmt: skip
+
+
+def _success_row(s: dict[str, Any]) -> dict[str, Any]:
+    """A statement flattened for CSV: scope as its one `kind: value`, failing touchpoints as their keys."""
+    scope = " ".join(f"{k}: {' '.join(v) if isinstance(v, list) else v}" for k, v in (s["scope"] or {}).items())
+    flat = {k: v for k, v in s.items() if k not in ("scope", "failing", "measured")}
+    return flat | {"scope": scope, "failing": " ".join(f["touchpoint"] for f in s["failing"])}
+
+
+def _card_rows(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Cards flattened for CSV: at_stake spelled out, findings as their summaries."""
+    rows = []
+    for c in cards:
+        stake = c["at_stake"] or {}
+        flat = {k: v for k, v in c.items() if k not in ("at_stake", "findings", "touchpoints")}
+        rows.append(flat | {"touchpoints": " ".join(c["touchpoints"]),
+                            **{f"at_stake_{k}": stake.get(k) for k in ("value", "low", "high", "unit", "per")},
+                            "findings": " | ".join(f["summary"] for f in c["findings"])})  # fmt: skip
+    return rows
 
 
 @roadmap_app.command("suggest")
@@ -169,25 +190,18 @@ def roadmap_suggest(ctx: typer.Context, as_json: JsonOpt = False, as_csv: CsvOpt
     ws = _ws(ctx)
     suggested, kept = ws.roadmap_suggest()
     audit.record(ws.meta_engine(), cli_actor(), "roadmap-change", "roadmap", suggested=len(suggested), kept=kept)
-    data = [o.model_dump(mode="json") for o in suggested]
-    rows = _opportunity_rows(suggested)
-    show(
-        data,
-        as_json,
-        as_csv,
-        lambda _: rows,
-        lambda _: ui.records_table("Suggested opportunities", rows, ROADMAP_COLUMNS),
-    )
+    cards = [card(o) for o in suggested]
+    show(cards, as_json, as_csv, _card_rows, lambda d: roadmap_table("Suggested opportunities", d))
     if kept and not (as_json or as_csv):
-        ui.err.print(f"Left as people wrote them: {', '.join(ui.text(k) for k in kept)}")
+        linked = ", ".join(ui.text(k) for k in kept)
+        ui.err.print(f"Linked to the cards people wrote (their words and places kept): {linked}")
 
 
 @roadmap_app.command("list")
 def roadmap_list(ctx: typer.Context, as_json: JsonOpt = False, as_csv: CsvOpt = False) -> None:
     """Every opportunity, Now first, then Next and Later, best score first."""
-    items = _ws(ctx).roadmap()
-    show([o.model_dump(mode="json") for o in items], as_json, as_csv, lambda _: _opportunity_rows(items),
-         lambda _: ui.records_table("Roadmap", _opportunity_rows(items), ROADMAP_COLUMNS))  # fmt: skip
+    cards = [card(o) for o in _ws(ctx).roadmap()]
+    show(cards, as_json, as_csv, _card_rows, lambda d: roadmap_table("Roadmap", d))
 
 
 @roadmap_app.command("move")
@@ -260,12 +274,13 @@ def analyze_trends(
     as_json: JsonOpt = False,
     as_csv: CsvOpt = False,
 ) -> None:
-    """Each touchpoint's events, customers, CSAT and sentiment per period, with anomalies flagged."""
-    result = _ws(ctx).trends(period, tuple(touchpoint or ()))
+    """Each touchpoint's events, customers, CSAT and sentiment per period, and the periods that depart from
+    what was expected of them (last year's same period, else their neighbours) surely and by enough."""
+    ws = _ws(ctx)
+    result = ws.trends(period, tuple(touchpoint or ()))
     points = [{"touchpoint": s["touchpoint"], **p} for s in result["series"] for p in s["points"]]
-    flagged = [{"touchpoint": s["touchpoint"], **a} for s in result["series"] for a in s["anomalies"]]
-    columns = ["touchpoint", "period", "metric", "value", "z"]
-    show(result, as_json, as_csv, lambda _: points, lambda _: ui.records_table("Anomalies", flagged, columns))
+    fdr = ws.settings.insights.anomaly_fdr
+    show(result, as_json, as_csv, lambda _: points, lambda r: anomalies_table(r, fdr))
 
 
 @analyze_app.command("impact")
@@ -276,8 +291,17 @@ def analyze_impact(
     as_json: JsonOpt = False,
     as_csv: CsvOpt = False,
 ) -> None:
-    """A change's before/after impact on volume, CSAT and sentiment over equal windows, with a test."""
-    result = _ws(ctx).impact(change, window)
-    columns = ["metric", "before", "after", "change", "low", "high", "p_value"]
-    title = f"Change {change} on {result['touchpoint']}, {result['date']}: {result['window_days']} days each side"
-    show(result, as_json, as_csv, lambda r: r["metrics"], lambda r: ui.records_table(title, r["metrics"], columns))
+    """A change's impact on volume, CSAT and sentiment: equal windows before and after it, at its touchpoint and
+    at the touchpoints it did not touch (a difference in differences), with a verdict in words."""
+    ws = _ws(ctx)
+    result = ws.impact(change, window)
+    names = {t.key: t.name or t.key for t in ws.map_or_empty().touchpoints}
+    show(result, as_json, as_csv, lambda r: r["metrics"], lambda r: impact_table(_impact_title(r, names), r["metrics"]))
+
+
+def _impact_title(result: dict[str, Any], names: dict[str, str]) -> str:
+    """Which change, where, how long each side, and against what."""
+    change, key = result["change"], result["touchpoint"]
+    against = ", ".join(names.get(k, k) for k in result["comparison"]) or "nothing (no other touchpoint)"
+    return (f"Change {change['id']} on {ui.text(names.get(key, key))}, {result['date']}: {result['window_days']} "
+            f"days each side, compared with {ui.text(against)}")  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import sys
 import time
@@ -90,10 +91,21 @@ def _cell(value: Any) -> str:
     if value is None:
         return "–"
     if isinstance(value, float):
-        return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+        return _number(value)
     if isinstance(value, list):
         return " → ".join(text(v) for v in value)
     return text(value) if isinstance(value, str) else str(value)
+
+
+def _number(value: float) -> str:
+    """Three significant digits for reading, never scientific notation (a p-value of 1e-94 is "< 0.001")."""
+    if value != 0 and abs(value) < 0.001:
+        return "< 0.001" if value > 0 else "> −0.001"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    digits = max(0, 2 - math.floor(math.log10(abs(value)))) if value else 0
+    text = f"{value:,.{digits}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 INVENTORY_COLUMNS = ("key", "name", "stage", "channel", "phase", "initiative", "directness", "owner")

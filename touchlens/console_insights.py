@@ -8,6 +8,7 @@ from typing import Any
 from rich.table import Table
 
 from touchlens.console import text
+from touchlens.insights.items import stake_text
 
 SECTION_TITLES = {
     "problems": "Problems",
@@ -17,14 +18,6 @@ SECTION_TITLES = {
     "personalisation": "Personalisation",
 }
 HEALTH_WORDS = {"good": "[green]good[/]", "watch": "[yellow]watch[/]", "poor": "[red]poor[/]", None: "–"}
-
-
-def stake_text(stake: dict[str, Any] | None) -> str:
-    """`{"value": 83, "low": 73, "high": 91, "unit": "conversions", "per": "year"}` → "83 conversions a year
-    (73–91)"."""
-    if not stake:
-        return "–"
-    return f"{stake['value']:,} {stake['unit']} a {stake['per']} ({stake['low']:,}–{stake['high']:,})"
 
 
 def insights_table(title: str, sections: dict[str, list[dict[str, Any]]]) -> Table:

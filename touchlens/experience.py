@@ -5,26 +5,32 @@ A mixin of `Workspace`, which supplies the map, the engine, the settings and the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, overload
 
 import duckdb
 import ibis
 import sqlalchemy as sa
 
-from touchlens.analytics.drivers import OUTCOMES, Drivers, DriversQuery, NpsDriversQuery
+from touchlens.analytics.drivers import OUTCOMES, Drivers, NpsDriversQuery, every_outcome, query_for
+from touchlens.analytics.drivers_model import DriversReport
 from touchlens.analytics.feedback import GROUPINGS, CommentSearch, CommentsQuery, FeedbackQuery, FeedbackReport
 from touchlens.analytics.scorecard import Scorecard
 from touchlens.analytics.trends import ImpactQuery, TrendsQuery
 from touchlens.errors import UnknownItem, WorkspaceError
-from touchlens.insights import friction, gaps, personalisation, prioritise, subpar
+from touchlens.insights import effects, friction, gaps, personalisation, prioritise, subpar
 from touchlens.insights.conformance import Conformance, ConformanceQuery
-from touchlens.insights.health import Health, health
-from touchlens.insights.items import Insight
+from touchlens.insights.health import Health, health, health_rows
+from touchlens.insights.items import SECTIONS, Insight
+from touchlens.insights.subpar import Judgement, Thresholds, judge
+from touchlens.insights.success import SuccessStatus
+from touchlens.insights.success import status as success_statuses
+from touchlens.insights.words import Names
 from touchlens.model.durations import as_duration
-from touchlens.model.map import Horizon, Opportunity, OpportunitySource, OpportunityStatus, Phase, TouchpointMap
+from touchlens.model.map import Horizon, Opportunity, OpportunitySource, OpportunityStatus, TouchpointMap
 from touchlens.store import meta
 from touchlens.store.settings import Settings
 from touchlens.text.themes import find_themes
@@ -37,7 +43,75 @@ HISTORY_SQL = """
 SELECT source, kind, file, rows_read, accepted, duplicates, quarantined, started, finished FROM ingest_log
 ORDER BY started DESC LIMIT $limit
 """
-SECTIONS = ("subpar", "gaps", "friction", "personalisation")
+ALIASES = {"subpar": "problems"}  # the section's name before findings had sections of their own
+
+
+@dataclass(frozen=True)
+class Judging:
+    """The shared inputs of every section's judgment."""
+
+    m: TouchpointMap
+    backend: ibis.BaseBackend
+    names: Names
+    thresholds: Thresholds
+    min_rate_points: float
+    report: FeedbackReport | None
+    judged: dict[str, Judgement]
+    fx: effects.Effects | None
+    card: Scorecard | None
+
+
+def _problems(c: Judging) -> list[Insight]:
+    found = subpar.subpar(c.judged, c.names)
+    effects.attach(found, c.fx, c.names, c.min_rate_points)
+    for item in found:
+        if item.at_stake is not None:
+            item.kind = "moment_of_truth"
+    return sorted(found, key=lambda i: -(i.at_stake.value if i.at_stake else 0.0))
+
+
+def _strengths(c: Judging) -> list[Insight]:
+    return effects.strengths(c.fx, c.m, c.names, c.min_rate_points) + subpar.well_rated(c.judged, c.names, c.thresholds)
+
+
+def _gaps(c: Judging) -> list[Insight]:
+    return gaps.map_gaps(c.m) + gaps.data_gaps(c.backend, c.m) + gaps.silent_periods(c.backend, c.m, c.names)
+
+
+def _friction(c: Judging) -> list[Insight]:
+    found = friction.merge_pairs(
+        friction.loops(c.backend, c.m, c.names)
+        + friction.switches(c.backend, c.m, c.names)
+        + friction.repeats(c.backend, c.m, c.names)
+    )
+    if c.card is not None:
+        found += friction.dead_ends(c.card, c.m, c.names)
+    effort = friction.high_effort(c.report, c.names) if c.report is not None else []
+    effects.attach(effort, c.fx, c.names, c.min_rate_points)
+    return found + effort
+
+
+def _personalisation(c: Judging) -> list[Insight]:
+    return personalisation.persona_gaps(personalisation.persona_scores(c.backend))
+
+
+FINDERS: dict[str, Callable[[Judging], list[Insight]]] = {
+    "problems": _problems,
+    "strengths": _strengths,
+    "gaps": _gaps,
+    "friction": _friction,
+    "personalisation": _personalisation,
+}
+
+
+def _fill_reach(items: list[Insight], c: Judging) -> None:
+    """Customers who met the finding's touchpoints, where the finding itself did not count them."""
+    missing = [i for i in items if not i.reach and i.touchpoints]
+    if not missing:
+        return
+    reach = friction.touchpoint_reach(c.backend)
+    for item in missing:
+        item.reach = max((reach.get(t, 0) for t in item.touchpoints), default=0)
 
 
 @dataclass
@@ -135,48 +209,83 @@ class Experience:
         computed here."""
         feedback = feedback if feedback is not None else self.feedback()
         card = card if card is not None else self.scorecard()
-        return health(self.map_or_empty(), feedback, card)
+        s = self.settings.insights
+        t = Thresholds(s.alpha, s.min_responses, s.min_csat_points, s.min_nps_points, s.min_ces_points)
+        return health(self.map_or_empty(), feedback, card, t)
 
     def nps_drivers(self) -> dict[str, Any]:
-        """Key drivers of overall NPS on touchpoint scores: each touchpoint's share of the explained variance."""
+        """Key drivers of overall NPS on touchpoint scores: each touchpoint's share of the explained variance, and
+        a `message` in words when too few customers answered both surveys or the scores explain almost none of it."""
         return NpsDriversQuery().run(self._backend())
 
-    def drivers(self, outcome: str = "churn", samples: int = 100) -> Drivers:
-        """What raises or lowers the odds of conversion, repeat purchase or churn, period by period."""
+    @overload
+    def drivers(self, outcome: None = None, samples: int = 100) -> DriversReport: ...
+
+    @overload
+    def drivers(self, outcome: str, samples: int = 100) -> Drivers: ...
+
+    def drivers(self, outcome: str | None = None, samples: int = 100) -> Drivers | DriversReport:
+        """What raises or lowers the rate of conversion, repeat purchase or churn, period by period; with no
+        outcome, every outcome the map defines (`all_drivers`). An outcome the map lacks raises `MissingOutcome`,
+        whose message names the map lines to add."""
+        if outcome is None:
+            return self.all_drivers(samples)
         if outcome not in OUTCOMES:
             raise UnknownItem(f"unknown outcome '{outcome}'; choose {', '.join(OUTCOMES)}")
-        m = self.map()
-        if m.outcomes.conversion is None:
-            raise WorkspaceError("the map has no conversion outcome; add outcomes: {conversion: {event: …}}")
-        purchase = tuple(t.key for t in m.touchpoints if t.phase == Phase.purchase)
-        query = DriversQuery(outcome, m.outcomes.conversion, m.outcomes.churn, samples=samples, exclude=purchase)
-        return query.run(self._backend())
+        return query_for(self.map(), outcome, samples).run(self._backend())
+
+    def all_drivers(self, samples: int = 100) -> DriversReport:
+        """Drivers of every outcome the map defines, and for each it does not, the map lines to add."""
+        return every_outcome(self.map(), self._backend(), samples)
 
     def insights(self, sections: tuple[str, ...] = SECTIONS, samples: int = 0) -> Insights:
-        """Sub-par touchpoints and moments of truth, gaps (map and data) and friction, each with its evidence.
+        """Findings by section — problems, strengths, gaps, friction, personalisation — each with its reach
+        in customers, its effects on the map's outcomes and what is at stake (see `touchlens.insights`).
 
-        Moments of truth rest on the drivers' tested comparison; `samples` > 0 also bootstraps the drivers' model
-        (as `analyze drivers` does), which costs time and only ever removes a driver the model contradicts."""
-        unknown = [s for s in sections if s not in SECTIONS]
+        `samples` is kept for callers of earlier versions; the judgment no longer bootstraps."""
+        chosen = tuple(dict.fromkeys(ALIASES.get(s, s) for s in sections))
+        unknown = [s for s in chosen if s not in SECTIONS]
         if unknown:
             raise UnknownItem(f"unknown section '{unknown[0]}'; choose {', '.join(SECTIONS)}")
         m, backend = self.map(), self._backend()
-        report = self.feedback() if {"subpar", "friction"} & set(sections) else None
+        ctx = self._judging(m, backend, chosen)
         out = Insights()
-        if "subpar" in sections and report is not None:
-            found = subpar.subpar(report, m)
-            drivers = [self.drivers("churn", samples)] if m.outcomes.conversion is not None else []
-            out.sections["subpar"] = subpar.moments_of_truth(found, drivers) + found
-        if "gaps" in sections:
-            out.sections["gaps"] = gaps.map_gaps(m) + gaps.data_gaps(backend, m) + gaps.silent_periods(backend, m)
-        if "friction" in sections and report is not None:
-            found = friction.loops(backend, m) + friction.repeats(backend) + friction.switches(backend, m)
-            if m.outcomes.conversion is not None:
-                found += friction.dead_ends(self.scorecard())
-            out.sections["friction"] = found + friction.high_effort(report)
-        if "personalisation" in sections:
-            out.sections["personalisation"] = personalisation.persona_gaps(personalisation.persona_scores(backend))
+        for name in chosen:
+            out.sections[name] = FINDERS[name](ctx)
+        _fill_reach(out.items(), ctx)
         return out
+
+    def _judging(self, m: TouchpointMap, backend: ibis.BaseBackend, sections: tuple[str, ...]) -> Judging:
+        """What every section's judgment needs, computed once: scores judged, outcome effects, reach."""
+        s = self.settings.insights
+        t = Thresholds(s.alpha, s.min_responses, s.min_csat_points, s.min_nps_points, s.min_ces_points)
+        needs_scores = bool({"problems", "strengths", "friction"} & set(sections))
+        report = self.feedback() if needs_scores else None
+        judged = judge(report, m, t) if report is not None else {}
+        fx = None
+        if {"problems", "strengths"} & set(sections):
+            p = effects.periods(backend, m)
+            fx = effects.effects(p, m, s.alpha, s.min_rate_points, s.min_relative_effect) if p is not None else None
+        card = self.scorecard() if "friction" in sections and m.outcomes.conversion is not None else None
+        return Judging(m, backend, Names.of(m), t, s.min_rate_points, report, judged, fx, card)
+
+    def health_report(self) -> list[dict[str, Any]]:
+        """`{"touchpoint", "health", "reason"}` for every touchpoint of the map (see `insights.health`)."""
+        s = self.settings.insights
+        t = Thresholds(s.alpha, s.min_responses, s.min_csat_points, s.min_nps_points, s.min_ces_points)
+        return health_rows(self.map_or_empty(), self.feedback(), self.scorecard(), t)
+
+    def success_status(
+        self, feedback: FeedbackReport | None = None, card: Scorecard | None = None
+    ) -> list[SuccessStatus]:
+        """Each CX success statement judged on the data: met, not met, unknown (too few answers) or not measurable
+        (plain text); see `insights.success`. Results already at hand may be passed in."""
+        m = self.map_or_empty()
+        converts = any(not isinstance(s, str) and s.metric == "conversion" for s in m.success)
+        if card is None and converts and m.outcomes.conversion is not None:
+            card = self.scorecard()
+        feedback = feedback if feedback is not None else self.feedback()
+        return success_statuses(m, feedback, card, self.settings.insights.min_responses)
 
     def conformance(self, journey: str | None = None, top: int = 10) -> Conformance:
         """Actual journeys against a designed journey's stage order (the map's first journey by default)."""
@@ -194,7 +303,11 @@ class Experience:
         """Each touchpoint's events, customers, CSAT and sentiment per period, with anomalies flagged."""
         self._check_touchpoints(touchpoints)
         try:
-            return TrendsQuery(period, touchpoints).run(self._backend())
+            s = self.settings.insights
+            names = tuple((t.key, t.name or t.key) for t in self.map_or_empty().touchpoints)
+            query = TrendsQuery(period, touchpoints, fdr=s.anomaly_fdr, min_csat_points=s.anomaly_min_csat_points,
+                                min_volume_change=s.anomaly_min_volume_change, names=names)  # fmt: skip
+            return query.run(self._backend())
         except ValueError as exc:
             raise UnknownItem(str(exc)) from None
 
@@ -207,11 +320,18 @@ class Experience:
         return meta.list_changes(self._meta_engine(), touchpoint)
 
     def impact(self, change_id: int, window: str | timedelta = "28d") -> dict[str, Any]:
-        """A recorded change's before/after comparison over equal windows on each side of its date."""
+        """A recorded change's before/after comparison over equal windows on each side of its date, against the
+        touchpoints it did not touch: the others of its stage, else all the others (a difference in differences)."""
         found = next((c for c in self.changes() if c["id"] == change_id), None)
         if found is None:
             raise UnknownItem(f"unknown change {change_id}; see touchlens change list")
-        result = ImpactQuery(found["touchpoint"], found["date"], as_duration(window, "--window")).run(self._backend())
+        touchpoints = self.map_or_empty().touchpoints
+        stage = next((t.stage for t in touchpoints if t.key == found["touchpoint"]), None)
+        others = [t for t in touchpoints if t.key != found["touchpoint"]]
+        comparison = [t.key for t in others if stage and t.stage == stage] or [t.key for t in others]
+        query = ImpactQuery(found["touchpoint"], found["date"], as_duration(window, "--window"), tuple(comparison),
+                            self.settings.insights.impact_min_responses)  # fmt: skip
+        result = query.run(self._backend())
         return {"change": {**found, "date": found["date"].isoformat()}, **result}
 
     def _check_touchpoints(self, keys: tuple[str, ...]) -> None:
@@ -229,15 +349,15 @@ class Experience:
         r = self.settings.roadmap
         placement = prioritise.Placement(r.now_score, r.now_max_effort, r.next_score, r.success_weight)
         m = self.map()
-        suggested = prioritise.suggest(self.insights(samples=samples).items(), m, placement)
-        merged, _, kept = prioritise.merge(m, suggested)
+        suggested = prioritise.suggest(self.insights().items(), m, placement)
+        merged, changed, kept = prioritise.merge(m, suggested)
         self.save_map(merged)
-        return [o for o in suggested if o.key not in kept], kept
+        touched = set(changed) | set(kept)
+        return [o for o in _in_order(merged.opportunities) if o.key in touched], kept
 
     def roadmap(self) -> list[Opportunity]:
         """The map's opportunities, Now first, then Next, Later and unplaced; best score first within each."""
-        order = {Horizon.now: 0, Horizon.next: 1, Horizon.later: 2, None: 3}
-        return sorted(self.map_or_empty().opportunities, key=lambda o: (order[o.horizon], -_score(o), o.key))
+        return _in_order(self.map_or_empty().opportunities)
 
     def roadmap_update(
         self, key: str, horizon: str | None = None, status: str | None = None, change: int | None = None
@@ -264,6 +384,12 @@ class Experience:
         updated = found.model_copy(update=changes)
         self.save_map(m.model_copy(update={"opportunities": [updated if o.key == key else o for o in m.opportunities]}))
         return updated
+
+
+def _in_order(items: list[Opportunity]) -> list[Opportunity]:
+    """Now, Next, Later, unplaced; best score first within each. A done card leaves Now: open work comes first."""
+    order = {Horizon.now: 0, Horizon.next: 1, Horizon.later: 2, None: 3}
+    return sorted(items, key=lambda o: (o.status == OpportunityStatus.done, order[o.horizon], -_score(o), o.key))
 
 
 def _score(o: Opportunity) -> float:

@@ -1,17 +1,29 @@
-"""Drivers of conversion, repeat purchase and churn: which touchpoints and experiences raise or lower the odds.
+"""Drivers of conversion, repeat purchase and churn: which touchpoints and experiences raise or lower the rate.
 
 The unit is a customer's **period**: from the start (or a conversion) to the next conversion or the end of the
 data — the same cut as attribution's paths. A period's outcome: `conversion` it ends in a conversion;
 `repeat` the same, over the periods after a first conversion; `churn` it is the customer's last period and
-the customer churned (the map's churn event, or no activity for `inactive_days` before the data ends).
-Features, per touchpoint: seen in the period, repeated within 7 days, reached after a wait of 3 days or more,
-reached by switching channel within 24 hours, given a low score, or a negative comment. The engine builds the
-(period, feature) pairs; the model (`drivers_model`) runs on the small matrix.
+the customer churned (the map's churn event, or no activity of their own for `inactive_days` before the data
+ends). Features, per touchpoint: seen in the period, repeated within 7 days, reached after a wait of 3 days or
+more, reached by switching channel within 24 hours, given a low score, or a negative comment. The engine builds
+the (period, feature) pairs; the model (`drivers_model`) runs on the small matrix.
+
+**Company-sent touches are not customer activity.** Inactivity churn measures the customer's own last action:
+events on the query's `company_sent` touchpoints (the map's `proactive` ones, which the company starts) are left
+out of it. Example: a win-back e-mail goes to customers who have gone quiet. Counted as activity, each e-mail
+would restart the customer's inactivity clock, so customers who got one would look as if they had not churned
+and the e-mail would come out as the strongest churn-cutting driver — an artefact of who it is sent to. Counted
+as the company's doing, a customer whose own last action lies more than `inactive_days` before the data ends has
+churned however many e-mails kept arriving. The e-mails still count as touches: a period whose only touches are
+company-sent is still a period, and "saw the win-back e-mail" is still a feature whose effect is measured.
+
+An outcome the map does not define is no table: `MissingOutcome` says which map lines to add. Too little data
+(fewer periods than `min_periods`, no outcome in the data, no feature on both sides) is a `message` in words.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -19,93 +31,56 @@ from typing import Any
 import ibis
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from touchlens.analytics import stats
 from touchlens.analytics.conditions import outcome_predicate
-from touchlens.analytics.drivers_model import Effect, logistic_effects, relative_weights
+from touchlens.analytics.drivers_model import (
+    OUTCOME_WORDS,
+    SCOPE,
+    DriversReport,
+    Effect,
+    compare,
+    logistic_effects,
+    relative_weights,
+)
+from touchlens.analytics.drivers_model import Driver as Driver
+from touchlens.analytics.drivers_model import Drivers as Drivers
 from touchlens.analytics.engine import events, within
-from touchlens.errors import BadOption
-from touchlens.model.map import OutcomeRule
+from touchlens.errors import BadOption, WorkspaceError
+from touchlens.model.map import Initiative, OutcomeRule, Phase, TouchpointMap
 
 OUTCOMES = ("conversion", "churn", "repeat")
 # Each resample refits the model (about 0.1 s on 5,000 customers, ten times that on a busy server).
 MAX_SAMPLES = 200
 KINDS = ("seen", "repeated", "waited", "switched", "low_score", "negative")
 MODEL_KINDS = ("seen", "low_score", "negative")
-ALPHA = 0.05
 LOW_SHARE = 0.4  # a score in the worst 40% of its scale (CSAT 1–2, NPS 0–4, CES 5–7) is low
+MAP_LINES = {
+    "conversion": "`conversion: {event: order_placed}` (the event that counts as a conversion)",
+    "repeat": "`repeat: {event: order_placed, within_days: 365}`",
+    "churn": "`churn: {inactive_days: 90}` (no activity of the customer's own for 90 days; or `churn: {event: "
+    "account_closed}`)",
+}
 
 
-@dataclass
-class Driver:
-    """One feature's effect: the plain comparison (rate with it against without, tested) and, for the features
-    in the model, its standardised logistic effect with a bootstrap interval."""
+class MissingOutcome(WorkspaceError):
+    """The map defines no such outcome (or lacks the conversion every outcome's periods are cut by); the message
+    names the map lines to add."""
 
-    feature: str
-    kind: str
-    touchpoint: str | None
-    periods_with: int
-    rate_with: float | None
-    rate_without: float | None
-    lift: float | None
-    p_value: float | None  # Holm-adjusted over every feature tested
-    compared_with: str  # "all periods" or "periods after a first conversion"
-    effect: Effect | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        e = self.effect
-        return {
-            "feature": self.feature,
-            "kind": self.kind,
-            "touchpoint": self.touchpoint,
-            "periods_with": self.periods_with,
-            "rate_with": self.rate_with,
-            "rate_without": self.rate_without,
-            "lift": self.lift,
-            "p_value": self.p_value,
-            "compared_with": self.compared_with,
-            "coefficient": e.coefficient if e else None,
-            "odds_ratio": e.odds_ratio if e else None,
-            "low": e.low if e else None,
-            "high": e.high if e else None,
-            "significant": self.significant,
-        }
-
-    @property
-    def significant(self) -> bool:
-        """The plain comparison holds after Holm's correction (p < 0.05), and the model, where the feature is
-        in it, does not contradict it (its interval excludes zero on the same side)."""
-        if self.p_value is None or self.p_value >= ALPHA or self.lift is None:
-            return False
-        e = self.effect
-        if e is None or e.low is None or e.high is None:
-            return True
-        return e.low > 0 if self.lift > 1 else e.high < 0
+    def __init__(self, outcome: str, message: str) -> None:
+        self.outcome = outcome
+        super().__init__(message)
 
 
-@dataclass
-class Drivers:
-    outcome: str
-    periods: int
-    base_rate: float | None
-    drivers: list[Driver]
+def missing_message(outcome: str) -> str:
+    """The map lines to add for an outcome it does not define, in words."""
+    return f"The map defines no {outcome} outcome. Add under outcomes: {MAP_LINES[outcome]}."
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "outcome": self.outcome,
-            "periods": self.periods,
-            "base_rate": self.base_rate,
-            "drivers": [d.to_dict() for d in self.drivers],
-        }
 
-    def raising(self) -> list[Driver]:
-        """Significant drivers that raise the odds of the outcome, strongest lift first."""
-        found = [d for d in self.drivers if d.significant and d.lift is not None and d.lift > 1]
-        return sorted(found, key=lambda d: -(d.lift or 0))
-
-    def find(self, kind: str, touchpoint: str) -> Driver | None:
-        return next((d for d in self.drivers if d.kind == kind and d.touchpoint == touchpoint), None)
+def _needs_conversion(outcome: str) -> str:
+    return (
+        f"Drivers of {outcome} need the map's conversion outcome too: periods run from one conversion to the "
+        f"next. Add under outcomes: {MAP_LINES['conversion']}."
+    )
 
 
 @dataclass(frozen=True)
@@ -123,10 +98,16 @@ class DriversQuery:
     switch_window: timedelta = timedelta(hours=24)
     # Touchpoints that are the conversion itself (the map's purchase phase): they would "predict" it trivially.
     exclude: tuple[str, ...] = ()
+    # Touchpoints the company starts (e-mails, reminders): no sign the customer is still active (see above).
+    company_sent: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 <= self.samples <= MAX_SAMPLES:
             raise BadOption(f"--bootstrap: 0 to {MAX_SAMPLES} resamples, not {self.samples}")
+        if self.outcome not in OUTCOMES:
+            raise BadOption(f"unknown outcome '{self.outcome}'; choose {', '.join(OUTCOMES)}")
+        if self.outcome == "churn" and self.churn is None:
+            raise MissingOutcome("churn", missing_message("churn"))
 
     def _periods(self, backend: ibis.BaseBackend) -> tuple[ibis.Table, ibis.Table]:
         """Touches with their period number, and the conversions (one row per converting period)."""
@@ -191,16 +172,9 @@ class DriversQuery:
         j = j.mutate(converted=j.won.notnull().cast("int64")).drop("won", "customer_id_right", "period_right")
         last = j.group_by("customer_id").aggregate(last_period=j.period.max())
         j = j.join(last, "customer_id")
-        everything = events(backend)
-        data_end = everything.ts.max().as_scalar()
-        gone = everything.group_by("customer_id").aggregate(seen=everything.ts.max())
-        if self.churn is not None and self.churn.event is not None:
-            churned = everything.filter(outcome_predicate(everything, self.churn)).select("customer_id").distinct()
-            churned = churned.mutate(churned=ibis.literal(1))
-        else:
-            days = timedelta(days=(self.churn.inactive_days if self.churn and self.churn.inactive_days else 365))
-            quiet = gone.filter(~within(data_end, gone.seen, days))
-            churned = quiet.select("customer_id", churned=ibis.literal(1))
+        churned = self._churned(events(backend))
+        if churned is None:  # the map defines no churn: nobody has churned by it
+            return j.select("customer_id", "period", "touches", "converted", churn=ibis.literal(0).cast("int64"))
         j = j.left_join(churned, "customer_id")
         is_last = j.period == j.last_period
         return j.select(
@@ -211,27 +185,75 @@ class DriversQuery:
             churn=(is_last & j.churned.notnull() & (j.converted == 0)).cast("int64"),
         )
 
+    def _churned(self, t: ibis.Table) -> ibis.Table | None:
+        """(customer_id, churned=1) for each customer who churned: the churn event, or no action of their own
+        for `inactive_days` before the data ends (company-sent touches do not count as their action)."""
+        rule = self.churn
+        if rule is None:
+            return None
+        if rule.event is not None:
+            gone = t.filter(outcome_predicate(t, rule)).select("customer_id").distinct()
+            return gone.mutate(churned=ibis.literal(1))
+        acted = t.ts.max()
+        if self.company_sent:
+            sent = t.touchpoint.isin(self.company_sent).fill_null(False)
+            acted = t.ts.max(where=~sent | outcome_predicate(t, self.conversion).fill_null(False))
+        last = t.group_by("customer_id").aggregate(acted=acted, first=t.ts.min())
+        # A customer who never acted (only ever sent things) has been quiet since they first appeared.
+        since = last.acted.fill_null(last.first)
+        data_end = t.ts.max().as_scalar()
+        quiet = last.filter(~within(data_end, since, timedelta(days=rule.inactive_days or 0)))
+        return quiet.select("customer_id", churned=ibis.literal(1))
+
     def run(self, backend: ibis.BaseBackend) -> Drivers:
+        return self.run_each(backend, (self.outcome,))[0]
+
+    def run_each(self, backend: ibis.BaseBackend, outcomes: Sequence[str]) -> list[Drivers]:
+        """Drivers of several outcomes over one read of the periods and their features (the engine's part is
+        the slow one; the models run per outcome)."""
         units = backend.to_pyarrow(self.units_expr(backend))
-        if self.outcome in ("repeat", "churn"):
-            # Repeat and churn are about what follows a purchase: the periods after a first conversion.
-            units = units.filter(pc.greater(units.column("period"), 0))
-        if not units.num_rows:
-            return Drivers(self.outcome, 0, None, [])
-        names, x = self._matrix(backend, units)
-        y = units.column("churn" if self.outcome == "churn" else "converted").to_numpy().astype(float)
+        pairs = self._index(backend, units) if units.num_rows else _Pairs.none()
+        return [self._one(outcome, units, pairs) for outcome in outcomes]
+
+    def _one(self, outcome: str, all_units: pa.Table, pairs: _Pairs) -> Drivers:
+        # Repeat and churn are about what follows a purchase: the periods after a first conversion.
+        rows = np.ones(all_units.num_rows, dtype=bool)
+        if outcome in ("repeat", "churn"):
+            rows = all_units.column("period").to_numpy() > 0
+        units = all_units.filter(pa.array(rows))
+        y = units.column("churn" if outcome == "churn" else "converted").to_numpy().astype(float)
+        base = float(y.mean()) if y.size else None
+        names, x = self._matrix(pairs, rows)
+        message = self._too_little(outcome, y, names)
+        if message is not None:
+            return Drivers(outcome, units.num_rows, base, [], message)
         later = units.column("period").to_numpy() > 0
         touches = units.column("touches").to_numpy().astype(float)
         effects = {e.name: e for e in self._model(names, x, y, later, touches)}
-        drivers = _compare(names, x, y, later)
+        drivers = compare(names, x, y, later)
         for d in drivers:
             d.effect = effects.get(d.feature)
-        drivers.sort(key=lambda d: (not d.significant, -abs(math.log(d.lift)) if d.lift else 0.0, d.feature))
-        return Drivers(self.outcome, units.num_rows, float(y.mean()), drivers)
+        drivers.sort(key=lambda d: (not d.significant, -abs(d.comparison.difference or 0.0), d.feature))
+        return Drivers(outcome, units.num_rows, base, drivers)
 
-    def _matrix(self, backend: ibis.BaseBackend, units: pa.Table) -> tuple[list[str], Any]:
-        """0/1 columns, one per feature with enough periods on both sides; built with Arrow joins and numpy
-        indexing, since a big store has millions of (period, feature) pairs."""
+    def _too_little(self, outcome: str, y: Any, names: list[str]) -> str | None:
+        """Why the data cannot tell drivers of `outcome` apart, in words; None when it can."""
+        n, scope, what = int(y.size), SCOPE[outcome], OUTCOME_WORDS[outcome]
+        if n < self.min_periods:
+            return f"Too little data: {n:,} {scope}; drivers of {outcome} need {self.min_periods:,} or more."
+        if not y.any():
+            return f"No {outcome} in the data: none of the {n:,} {scope} ended in {what}, so nothing drives it yet."
+        if y.all():
+            return f"All {n:,} {scope} ended in {what}: there are no periods without it to compare with."
+        if not names:
+            return (
+                f"No touchpoint or experience is met in {self.min_periods:,} or more of the {n:,} {scope} and missed "
+                f"in as many: there is nothing to compare."
+            )
+        return None
+
+    def _index(self, backend: ibis.BaseBackend, units: pa.Table) -> _Pairs:
+        """Every (period, feature) pair as row and feature codes, joined with Arrow (a big store has millions)."""
         pairs = backend.to_pyarrow(self.features_expr(backend))
         keys = units.select(["customer_id", "period"]).cast(
             pa.schema([("customer_id", pa.string()), ("period", pa.int64())])
@@ -239,22 +261,28 @@ class DriversQuery:
         indexed = keys.append_column("unit", pa.array(np.arange(units.num_rows, dtype=np.int64)))
         joined = pairs.join(indexed, keys=["customer_id", "period"], join_type="inner")
         encoded = joined.column("feature").combine_chunks().dictionary_encode()
-        every = encoded.dictionary.to_pylist()
         codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        support = np.bincount(codes, minlength=len(every))
+        return _Pairs(encoded.dictionary.to_pylist(), codes, joined.column("unit").to_numpy().astype(np.int64))
+
+    def _matrix(self, pairs: _Pairs, rows: Any) -> tuple[list[str], Any]:
+        """0/1 columns over the chosen periods, one per feature with enough periods on both sides."""
+        kept_pairs = rows[pairs.units] if pairs.units.size else np.zeros(0, dtype=bool)
+        position = np.cumsum(rows) - 1  # a period's row among the chosen ones
+        codes, units = pairs.codes[kept_pairs], position[pairs.units[kept_pairs]]
+        n = int(rows.sum())
+        support = np.bincount(codes, minlength=len(pairs.every))
         excluded = {f"{kind}:{tp}" for kind in KINDS for tp in self.exclude}
-        most = units.num_rows - self.min_periods
         names = sorted(
             f
-            for f, n in zip(every, support.tolist(), strict=True)
-            if self.min_periods <= n <= most and f not in excluded
+            for f, count in zip(pairs.every, support.tolist(), strict=True)
+            if self.min_periods <= count <= n - self.min_periods and f not in excluded
         )
-        column = np.full(len(every), -1, dtype=np.int64)
+        column = np.full(len(pairs.every), -1, dtype=np.int64)
         for j, f in enumerate(names):
-            column[every.index(f)] = j
-        x = np.zeros((units.num_rows, len(names)))
-        kept = column[codes] >= 0
-        x[joined.column("unit").to_numpy()[kept], column[codes][kept]] = 1.0
+            column[pairs.every.index(f)] = j
+        x = np.zeros((n, len(names)))
+        known = column[codes] >= 0
+        x[units[known], column[codes][known]] = 1.0
         return names, x
 
     def _model(self, names: list[str], x: Any, y: Any, later: Any, touches: Any) -> list[Effect]:
@@ -272,26 +300,50 @@ class DriversQuery:
         return logistic_effects(design, y, model_names, samples=self.samples, seed=self.seed, C=0.5)
 
 
-def _compare(names: list[str], x: Any, y: Any, later: Any) -> list[Driver]:
-    """Each feature's outcome rate with it against without, like with like: a feature seen almost only after
-    a first conversion is compared with the other periods after a first conversion."""
-    rows, p_values = [], []
-    for j, name in enumerate(names):
-        has = x[:, j] > 0
-        only_later = later[has].mean() >= 0.9 and not later.all()
-        pool = later if only_later else np.ones_like(has)
-        with_, without = y[has & pool], y[~has & pool]
-        test = stats.compare_shares(int(with_.sum()), with_.size, int(without.sum()), without.size)
-        rate_with = float(with_.mean()) if with_.size else None
-        rate_without = float(without.mean()) if without.size else None
-        lift = rate_with / rate_without if rate_with is not None and rate_without else None
-        kind, _, touchpoint = name.partition(":")
-        where = "periods after a first conversion" if only_later else "all periods"
-        rows.append(Driver(name, kind, touchpoint or None, int(has.sum()), rate_with, rate_without, lift, None, where))
-        p_values.append(1.0 if test.p_value is None else test.p_value)
-    for row, p in zip(rows, stats.holm(p_values) if p_values else [], strict=True):
-        row.p_value = p
-    return rows
+@dataclass(frozen=True)
+class _Pairs:
+    """The (period, feature) pairs: feature names, and per pair its feature's code and its period's row."""
+
+    every: list[str]
+    codes: Any
+    units: Any
+
+    @classmethod
+    def none(cls) -> _Pairs:
+        return cls([], np.zeros(0, np.int64), np.zeros(0, np.int64))
+
+
+def defined(m: TouchpointMap) -> list[str]:
+    """The outcomes the map defines, in the order drivers report them."""
+    return [o for o in ("conversion", "repeat", "churn") if getattr(m.outcomes, o) is not None]
+
+
+def query_for(m: TouchpointMap, outcome: str, samples: int = 100) -> DriversQuery:
+    """The drivers query of one outcome of the map; `MissingOutcome` when the map does not define it."""
+    if outcome not in defined(m):
+        raise MissingOutcome(outcome, missing_message(outcome))
+    if m.outcomes.conversion is None:
+        raise MissingOutcome(outcome, _needs_conversion(outcome))
+    purchase = tuple(t.key for t in m.touchpoints if t.phase == Phase.purchase)
+    sent = tuple(t.key for t in m.touchpoints if t.initiative == Initiative.proactive)
+    return DriversQuery(
+        outcome, m.outcomes.conversion, m.outcomes.churn, samples=samples, exclude=purchase, company_sent=sent
+    )
+
+
+def every_outcome(m: TouchpointMap, backend: ibis.BaseBackend, samples: int = 100) -> DriversReport:
+    """Drivers of every outcome the map defines, over one read of the periods; the rest said in words."""
+    report = DriversReport()
+    runnable = []
+    for outcome in ("conversion", "repeat", "churn"):
+        try:
+            query_for(m, outcome, samples)
+            runnable.append(outcome)
+        except MissingOutcome as exc:
+            report.missing.append((outcome, str(exc)))
+    if runnable:
+        report.outcomes = query_for(m, runnable[0], samples).run_each(backend, runnable)
+    return report
 
 
 def _pairs(t: ibis.Table, kind: str) -> ibis.Table:
@@ -306,9 +358,15 @@ def _pairs(t: ibis.Table, kind: str) -> ibis.Table:
 @dataclass(frozen=True)
 class NpsDriversQuery:
     """Key drivers of overall NPS: each customer's latest NPS score regressed on their scores at each touchpoint
-    (0–1, higher better; a touchpoint a customer never rated gets its mean), split by Johnson's relative weights."""
+    (0–1, higher better; a touchpoint a customer never rated gets its mean), split by Johnson's relative weights.
+
+    The weights are computed from `min_customers` customers a touchpoint, but are only worth acting on with
+    `min_answered` customers who answered both surveys and an R² of `min_r2` or more: below either, `message`
+    says so in words (and the weights stay in the result, for reference)."""
 
     min_customers: int = 30
+    min_answered: int = 100
+    min_r2: float = 0.05
 
     def to_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
         f = backend.table("feedback")
@@ -324,6 +382,25 @@ class NpsDriversQuery:
 
     def run(self, backend: ibis.BaseBackend) -> dict[str, Any]:
         rows = backend.to_pyarrow(self.to_expr(backend)).to_pylist()
+        found = self._weights(rows)
+        return {**found, "message": self._message(found["customers"], found["r2"])}
+
+    def _message(self, customers: int, r2: float | None) -> str | None:
+        """Why the weights are not to be acted on, in words; None when they may be."""
+        if customers < self.min_answered:
+            return (
+                f"Too little data: {customers:,} customers answered both the NPS survey and a touchpoint survey; "
+                f"key drivers need {self.min_answered:,} or more."
+            )
+        if r2 is None or r2 < self.min_r2:
+            explained = "none" if not r2 else f"{r2:.1%}"
+            return (
+                f"Touchpoint scores explain {explained} of the differences in NPS across {customers:,} customers "
+                f"(under {self.min_r2:.0%}): no touchpoint is a key driver of it."
+            )
+        return None
+
+    def _weights(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         counts: dict[str, int] = {}
         for r in rows:
             counts[r["touchpoint"]] = counts.get(r["touchpoint"], 0) + 1

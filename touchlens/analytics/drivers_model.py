@@ -1,22 +1,45 @@
-"""Key-driver models on a small customer × factor matrix: logistic effects, relative weights and Shapley R².
+"""Key-driver models on a small customer × factor matrix: the plain comparison, logistic effects, relative weights
+and Shapley R².
 
-Rows are customers, columns are factors (seen a touchpoint, scored it low, waited, ...), y is the outcome.
-Every model works on standardised columns, so effects compare across factors measured in different units.
-Constant columns carry no information: they get effect 0 and are still reported, never dropped or crashed on.
+Rows are customers (or periods), columns are factors (seen a touchpoint, scored it low, waited, ...), y is the
+outcome. Every model works on standardised columns, so effects compare across factors measured in different
+units. Constant columns carry no information: they get effect 0 and are still reported, never dropped or crashed
+on. `Driver` and `Drivers` are the shaped result of `touchlens.analytics.drivers`: each factor's outcome rate with
+it and without, the difference in rate points with its interval, and the model's odds ratio with its interval.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from typing import Any
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from touchlens.analytics import stats
+
 MAX_SHAPLEY_PREDICTORS = 12  # 2¹² = 4096 subset regressions; each further predictor doubles the work
+ALPHA = 0.05
+LATER_ONLY = 0.9  # a factor met this often after a first conversion is compared with those periods only
+# Each feature kind as a person would say it of a customer; the query's default windows are in the words.
+FEATURE_WORDS = {
+    "seen": "saw it",
+    "repeated": "came back to it within 7 days",
+    "waited": "reached it after waiting 3+ days",
+    "switched": "switched channel to reach it",
+    "low_score": "gave it a low score",
+    "negative": "left a negative comment",
+}
+# What one outcome is, in a sentence; and the periods each outcome is measured over.
+OUTCOME_WORDS = {"conversion": "a conversion", "repeat": "a repeat purchase", "churn": "churn"}
+SCOPE = {
+    "conversion": "periods",
+    "repeat": "periods after a first conversion",
+    "churn": "periods after a first conversion",
+}
 
 
 @dataclass(frozen=True)
@@ -46,6 +69,166 @@ class Weight:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class Driver:
+    """One factor's effect: the plain comparison (rate with it against without, tested, and their difference in
+    rate points with a 95% interval) and, for the factors in the model, its standardised logistic effect with a
+    bootstrap interval (odds ratio per standard deviation of the factor)."""
+
+    feature: str
+    kind: str
+    touchpoint: str | None
+    periods_with: int
+    periods_without: int
+    rate_with: float | None
+    rate_without: float | None
+    comparison: stats.Comparison  # rate_with − rate_without, Newcombe's interval
+    p_value: float | None  # Holm-adjusted over every factor tested
+    compared_with: str  # "all periods" or "periods after a first conversion"
+    effect: Effect | None = None
+
+    @property
+    def lift(self) -> float | None:
+        w, wo = self.rate_with, self.rate_without
+        return w / wo if w is not None and wo else None
+
+    @property
+    def significant(self) -> bool:
+        """The plain comparison holds after Holm's correction (p < 0.05), and the model, where the factor is in
+        it, does not contradict it (its interval excludes zero on the same side)."""
+        d = self.comparison.difference
+        if self.p_value is None or self.p_value >= ALPHA or not d:
+            return False
+        e = self.effect
+        if e is None or e.low is None or e.high is None:
+            return True
+        return e.low > 0 if d > 0 else e.high < 0
+
+    @property
+    def direction(self) -> str | None:
+        """ "raises" or "lowers" the outcome's rate when significant; None when the data cannot tell."""
+        if not self.significant:
+            return None
+        return "raises" if (self.comparison.difference or 0) > 0 else "lowers"
+
+    def to_dict(self) -> dict[str, Any]:
+        e, c = self.effect, self.comparison
+        # `low`/`high` bound the coefficient (log-odds); the odds ratio has its own bounds, on its own scale.
+        return {
+            "feature": self.feature,
+            "kind": self.kind,
+            "touchpoint": self.touchpoint,
+            "direction": self.direction,
+            "periods_with": self.periods_with,
+            "periods_without": self.periods_without,
+            "rate_with": self.rate_with,
+            "rate_without": self.rate_without,
+            "difference": c.difference,
+            "difference_low": c.low,
+            "difference_high": c.high,
+            "lift": self.lift,
+            "p_value": self.p_value,
+            "compared_with": self.compared_with,
+            "coefficient": e.coefficient if e else None,
+            "low": e.low if e else None,
+            "high": e.high if e else None,
+            "odds_ratio": e.odds_ratio if e else None,
+            "odds_ratio_low": _exp(e.low) if e else None,
+            "odds_ratio_high": _exp(e.high) if e else None,
+            "significant": self.significant,
+        }
+
+
+def _exp(x: float | None) -> float | None:
+    return None if x is None else math.exp(x)
+
+
+@dataclass
+class Drivers:
+    """Every factor's effect on one outcome, or, when the data cannot answer, `message` saying why in words."""
+
+    outcome: str
+    periods: int
+    base_rate: float | None
+    drivers: list[Driver]
+    message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "periods": self.periods,
+            "base_rate": self.base_rate,
+            "message": self.message,
+            "drivers": [d.to_dict() for d in self.drivers],
+        }
+
+    def raising(self) -> list[Driver]:
+        """Significant drivers that raise the outcome's rate, strongest lift first."""
+        found = [d for d in self.drivers if d.direction == "raises"]
+        return sorted(found, key=lambda d: -(d.lift or 0))
+
+    def find(self, kind: str, touchpoint: str) -> Driver | None:
+        return next((d for d in self.drivers if d.kind == kind and d.touchpoint == touchpoint), None)
+
+
+@dataclass
+class DriversReport:
+    """Drivers of every outcome the map defines, and for each it does not, the map lines to add."""
+
+    outcomes: list[Drivers] = field(default_factory=list)
+    missing: list[tuple[str, str]] = field(default_factory=list)  # (outcome, message)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "outcomes": [d.to_dict() for d in self.outcomes],
+            "missing": [{"outcome": o, "message": m} for o, m in self.missing],
+        }
+
+
+def points(value: float | None) -> str:
+    """A rate difference (0.21) as signed percentage points ("+21.0"), with a true minus sign."""
+    return "–" if value is None else f"{value * 100:+.1f}".replace("-", "\u2212")
+
+
+def difference_text(d: dict[str, Any]) -> str:
+    """A driver row's difference with its interval: "+21.0 points (+15.2 to +26.8)"."""
+    if d["difference"] is None:
+        return "–"
+    return f"{points(d['difference'])} points ({points(d['difference_low'])} to {points(d['difference_high'])})"
+
+
+def compare(
+    names: Sequence[str], x: np.ndarray[Any, Any], y: np.ndarray[Any, Any], later: np.ndarray[Any, Any]
+) -> list[Driver]:
+    """Each factor's outcome rate with it against without, like with like: a factor met almost only after a
+    first conversion is compared with the other periods after a first conversion. P-values are Holm-adjusted."""
+    rows = [_compared(name, x[:, j] > 0, y, later) for j, name in enumerate(names)]
+    raw = [1.0 if r.comparison.p_value is None else r.comparison.p_value for r in rows]
+    for row, p in zip(rows, stats.holm(raw) if raw else [], strict=True):
+        row.p_value = p
+    return rows
+
+
+def _compared(name: str, has: np.ndarray[Any, Any], y: np.ndarray[Any, Any], later: np.ndarray[Any, Any]) -> Driver:
+    only_later = bool(later[has].mean() >= LATER_ONLY) and not later.all()
+    pool = later if only_later else np.ones_like(has)
+    with_, without = y[has & pool], y[~has & pool]
+    test = stats.compare_shares(int(with_.sum()), with_.size, int(without.sum()), without.size)
+    kind, _, touchpoint = name.partition(":")
+    return Driver(
+        name,
+        kind,
+        touchpoint or None,
+        int(with_.size),
+        int(without.size),
+        float(with_.mean()) if with_.size else None,
+        float(without.mean()) if without.size else None,
+        test,
+        None,
+        "periods after a first conversion" if only_later else "all periods",
+    )
 
 
 def _check(

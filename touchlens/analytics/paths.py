@@ -2,6 +2,9 @@
 
 The conversion event ends its path and is not part of it; what follows the last conversion is a path that
 did not convert. Paths come back aggregated (distinct sequence → conversions, non-conversions, value).
+
+By channel, a touch's channel is the event's own, else its touchpoint's channel in the map (`channel_of`): sources
+such as Segment carry no channel, while the map says each touchpoint's. `(none)` only when neither has one.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from touchlens.analytics.journeys import JourneyOptions
 from touchlens.model.map import OutcomeRule
 
 BY = ("touchpoint", "channel")
+NONE = "(none)"  # the channel of a touch whose event and touchpoint name none
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,8 @@ class PathsQuery:
     options: JourneyOptions = field(default_factory=JourneyOptions)
     # Touches longer than this before their conversion are left out of the converting path.
     lookback: timedelta | None = None
+    # (touchpoint, channel) pairs from the map: a touch's channel when its event names none.
+    channel_of: tuple[tuple[str, str], ...] = ()
 
     def _split(self, backend: ibis.BaseBackend) -> tuple[ibis.Table, ibis.Table, Any]:
         """Touches numbered into paths, the conversions (one a path), and the key column of the touches."""
@@ -42,7 +48,7 @@ class PathsQuery:
         w = ibis.cumulative_window(group_by=t.customer_id, order_by=[t.ts, t.event_id])
         t = t.mutate(path=t.conv.sum().over(w) - t.conv)  # conversions before this event
         touches = t.filter((t.conv == 0) & t.touchpoint.notnull())
-        key = touches.touchpoint if self.by == "touchpoint" else touches.channel.fill_null("(none)")
+        key = touches.touchpoint if self.by == "touchpoint" else self._channel(touches)
         convs = t.filter(t.conv == 1)
         value = _number(property_text(convs, self.conversion.value)) if self.conversion.value else convs.conv * 0.0
         won = convs.group_by(["customer_id", "path"]).aggregate(
@@ -54,6 +60,14 @@ class PathsQuery:
             recent = dated.conv_ts.isnull() | within(dated.conv_ts, dated.ts, self.lookback)
             touches = dated.filter(recent).drop("conv_ts", "customer_id_right", "path_right")
         return touches, won, key
+
+    def _channel(self, touches: ibis.Table) -> Any:
+        """The event's channel (an empty one is none), else the touchpoint's channel in the map, else (none)."""
+        own = touches.channel.nullif("")
+        if not self.channel_of:
+            return own.fill_null(NONE)
+        mapped = touches.touchpoint.cases(*self.channel_of, else_=ibis.null("string"))
+        return ibis.coalesce(own, mapped, ibis.literal(NONE))
 
     def to_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
         touches, won, _ = self._split(backend)

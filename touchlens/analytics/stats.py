@@ -193,3 +193,22 @@ def holm(p_values: Sequence[float]) -> list[float]:
     adjusted = np.empty(m)
     adjusted[order] = np.maximum.accumulate(stepped)  # monotone: a smaller p never gets a larger adjustment
     return [float(v) for v in adjusted]
+
+
+def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
+    """Benjamini–Hochberg adjusted p-values: the i-th smallest of m becomes min over j ≥ i of min(1, m·p₍ⱼ₎/j).
+
+    Returned in the input order. Keeping every adjusted p ≤ q keeps the expected share of false discoveries
+    among those kept at q or below (independent or positively dependent tests); when nothing is real, that is
+    the chance of keeping anything at all.
+    """
+    p = _finite(p_values, "p_values")
+    if np.any((p < 0) | (p > 1)):
+        raise ValueError(f"p-values must lie in [0, 1]; got {p[(p < 0) | (p > 1)][0]}")
+    m = int(p.size)
+    order = np.argsort(p, kind="stable")
+    scaled = p[order] * m / np.arange(1, m + 1)
+    adjusted = np.empty(m)
+    # Monotone: the running minimum from the largest down, so a smaller p never gets a larger adjustment.
+    adjusted[order] = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
+    return [float(v) for v in adjusted]

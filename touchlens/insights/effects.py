@@ -22,10 +22,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from touchlens.analytics import stats
-from touchlens.analytics.drivers import DriversQuery
+from touchlens.analytics.drivers import query_for
 from touchlens.insights.items import Insight, OutcomeEffect, Stake
 from touchlens.insights.words import GOOD_OUTCOMES, Names, percent
-from touchlens.model.map import Initiative, Phase, TouchpointMap
+from touchlens.model.map import Initiative, TouchpointMap
 
 YEAR = 365.0
 MIN_PERIODS = 30
@@ -65,9 +65,9 @@ def periods(backend: ibis.BaseBackend, m: TouchpointMap) -> Periods | None:
     """The period matrix for the outcomes the map defines; None without a conversion outcome or data."""
     if m.outcomes.conversion is None:
         return None
-    purchase = tuple(t.key for t in m.touchpoints if t.phase == Phase.purchase)
-    query = DriversQuery("conversion", m.outcomes.conversion, m.outcomes.churn, samples=0, exclude=purchase)
-    query = _company_sent(query, m)
+    # The drivers' own cut of periods and outcomes: purchase touchpoints out, company-sent mail no activity.
+    query = query_for(m, "conversion", samples=0)
+    purchase = query.exclude
     units = backend.to_pyarrow(query.units_expr(backend))
     if units.num_rows == 0:
         return None
@@ -77,16 +77,6 @@ def periods(backend: ibis.BaseBackend, m: TouchpointMap) -> Periods | None:
     span = backend.to_pyarrow(e.aggregate(lo=e.ts.min(), hi=e.ts.max())).to_pylist()[0]
     days = max(1.0, (span["hi"] - span["lo"]).total_seconds() / 86400) if span["lo"] else 1.0
     return Periods(keys, seen, _outcomes(units, m), days)
-
-
-def _company_sent(query: DriversQuery, m: TouchpointMap) -> DriversQuery:
-    """Inactivity churn counts only what the customer did: proactive touchpoints are the company's doing."""
-    sent = tuple(t.key for t in m.touchpoints if t.initiative == Initiative.proactive)
-    if "company_sent" in DriversQuery.__dataclass_fields__:
-        from dataclasses import replace
-
-        return replace(query, company_sent=sent)  # type: ignore[call-arg]
-    return query
 
 
 def _seen(pairs: pa.Table, units: pa.Table, keys: list[str]) -> np.ndarray:

@@ -115,10 +115,15 @@ def repeats(
 
 
 def switches(backend: ibis.BaseBackend, m: TouchpointMap, names: Names, min_count: int = 20) -> list[Insight]:
-    """A digital touchpoint followed within a day by a human one: self-service that did not do the job."""
+    """A digital touchpoint followed within a day by a human one the customer started: self-service that did not
+    do the job. A call the company makes (a proactive welcome call) is no switch: the customer did not ask."""
     kind = {c.key: c.kind for c in m.channels}
     digital = [t.key for t in m.touchpoints if t.channel and kind.get(t.channel) == ChannelKind.digital]
-    human = [t.key for t in m.touchpoints if t.channel and kind.get(t.channel) == ChannelKind.human]
+    human = [
+        t.key
+        for t in m.touchpoints
+        if t.channel and kind.get(t.channel) == ChannelKind.human and t.initiative != Initiative.proactive
+    ]
     if not digital or not human:
         return []
     t = JourneyOptions().apply(backend)

@@ -123,7 +123,7 @@ def silent_periods(
         found.append(
             Insight("silent_period", f"{names.stage(a)} → {names.stage(b)}: {days(r['median'])} with nothing from us",
                     f"{a}→{b}", "stages", reach=int(r["customers"]), impact=2.5, confidence=0.8, section="gaps",
-                    stage=a, touchpoints=sorted(r["after"]),
+                    stage=a,
                     summary=f"Between {names.stage(a)} and {names.stage(b)}, {r['customers']:,} customers waited "
                     f"{days(r['median'])} (the median) with nothing from us.",
                     evidence={"from_stage": a, "to_stage": b, "median_seconds": float(r["median"]),

@@ -68,6 +68,13 @@ class Stake:
         return f"{self.value:,.0f} {self.unit} a {self.per} ({self.low:,.0f}–{self.high:,.0f})"
 
 
+def stake_text(stake: dict[str, Any] | None) -> str:
+    """A stake as `Stake.to_dict` gives it, in words: "83 conversions lost a year (73–91)"."""
+    if not stake:
+        return "–"
+    return f"{stake['value']:,} {stake['unit']} a {stake['per']} ({stake['low']:,}–{stake['high']:,})"
+
+
 @dataclass
 class Insight:
     """A finding about touchpoints (or a stage, channel, persona or event) with its evidence.

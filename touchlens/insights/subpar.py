@@ -99,9 +99,11 @@ def _target(m: TouchpointMap, key: str, metric: str) -> float | None:
     return None if tp is None or tp.targets is None else getattr(tp.targets, metric, None)
 
 
-def _tests(report: FeedbackReport, m: TouchpointMap, t: Thresholds) -> list[tuple[str, str, str, float, int]]:
+def _tests(
+    report: FeedbackReport, m: TouchpointMap, t: Thresholds, leave_out: frozenset[str] = frozenset()
+) -> list[tuple[str, str, str, float, int]]:
     """(touchpoint, metric, compared_with, reference, n) for each touchpoint's first measured metric."""
-    stage_of = {tp.key: tp.stage for tp in m.touchpoints}
+    stage_of = {tp.key: tp.stage for tp in m.touchpoints if tp.key not in leave_out}
     out = []
     for key in stage_of:
         for metric in METRICS:
@@ -131,11 +133,23 @@ def _reference(
 
 
 def judge(report: FeedbackReport, m: TouchpointMap, t: Thresholds | None = None) -> dict[str, Judgement]:
-    """Every measured touchpoint's judgement, Holm-adjusted over all the tests made."""
+    """Every measured touchpoint's judgement, Holm-adjusted over all the tests made.
+
+    Two passes: the poor touchpoints found first are left out of the others' reference, so one bad touchpoint
+    does not make its stage's others look good (or its stage look worse than it is)."""
     t = t or Thresholds()
-    stage_of = {tp.key: tp.stage for tp in m.touchpoints}
+    first = _judge(report, m, t, frozenset())
+    poor = frozenset(k for k, j in first.items() if j.health == "poor")
+    if not poor:
+        return first
+    second = _judge(report, m, t, poor)
+    return {k: first[k] if k in poor else second.get(k, first[k]) for k in first}
+
+
+def _judge(report: FeedbackReport, m: TouchpointMap, t: Thresholds, leave_out: frozenset[str]) -> dict[str, Judgement]:
+    stage_of = {tp.key: tp.stage for tp in m.touchpoints if tp.key not in leave_out}
     rows = []
-    for key, metric, compared_with, _, n in _tests(report, m, t):
+    for key, metric, compared_with, _, n in _tests(report, m, t, leave_out):
         mine = [VALUES[metric](s) for s in report.scores[(key, metric)]]
         if compared_with == "its target":
             target = _target(m, key, metric) or 0.0

@@ -11,15 +11,17 @@ from __future__ import annotations
 import re
 import unicodedata
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     SerializerFunctionWrapHandler,
+    Tag,
     ValidationInfo,
     field_validator,
     model_serializer,
@@ -327,13 +329,128 @@ class Opportunity(Item):
         return data
 
 
+class SuccessMetric(StrEnum):
+    csat = "csat"
+    nps = "nps"
+    ces = "ces"
+    conversion = "conversion"
+
+
+# The scale of each metric a success statement can measure. Shares are written 0.85 or "85%"; a bare 85 is
+# refused rather than guessed at (it could mean 85% or a typo of 0.85). Effort (CES) is better when lower.
+METRIC_RANGES: dict[SuccessMetric, tuple[float, float]] = {
+    SuccessMetric.csat: (0, 1),
+    SuccessMetric.conversion: (0, 1),
+    SuccessMetric.nps: (-100, 100),
+    SuccessMetric.ces: (1, 7),
+}
+SHARE_METRICS = frozenset({SuccessMetric.csat, SuccessMetric.conversion})
+LOWER_IS_BETTER = frozenset({SuccessMetric.ces})
+Comparison = Literal[">=", "<="]
+
+
+class SuccessScope(Item):
+    """Where a success statement is measured: exactly one of touchpoints, stage, channel, phase or `all: true`."""
+
+    touchpoints: list[Key] | None = Field(default=None, min_length=1)
+    stage: Key | None = None
+    channel: Key | None = None
+    phase: Phase | None = None
+    all_: Literal[True] | None = Field(default=None, alias="all")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SuccessScope:
+        given = [name for name in SCOPES if self.part(name) is not None]
+        if len(given) != 1:
+            raise ValueError(f"a scope needs exactly one of {', '.join(SCOPES)}; got {', '.join(given) or 'none'}")
+        return self
+
+    def part(self, name: str) -> Any:
+        return getattr(self, "all_" if name == "all" else name)
+
+    @property
+    def kind(self) -> str:
+        return next(name for name in SCOPES if self.part(name) is not None)
+
+
+SCOPES = ("touchpoints", "stage", "channel", "phase", "all")
+
+
+class SuccessStatement(Item):
+    """A measurable CX success statement: `metric` `op` `threshold` over `scope`, e.g. CSAT ≥ 0.85 on every
+    post-purchase touchpoint. `str()` gives its text, so code that reads statements as text keeps working."""
+
+    text: Text = Field(min_length=1)
+    metric: SuccessMetric
+    threshold: float
+    op: Comparison | None = None
+    scope: SuccessScope
+    every: bool = False
+
+    @field_validator("threshold", mode="before")
+    @classmethod
+    def _percent(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool):  # YAML's `yes` is no threshold, though Python counts it as 1
+            raise ValueError("a threshold is a number, not true or false")
+        if not (isinstance(value, str) and value.strip().endswith("%")):
+            return value
+        metric = info.data.get("metric")  # absent when the metric itself is wrong (reported on its own)
+        if metric is not None and metric not in SHARE_METRICS:
+            raise ValueError(f"a percentage fits only shares ({', '.join(sorted(SHARE_METRICS))}); write a number")
+        try:
+            return float(value.strip().removesuffix("%")) / 100
+        except ValueError:
+            raise ValueError(f"'{value}' is not a percentage; write e.g. '85%' or 0.85") from None
+
+    @field_validator("threshold")
+    @classmethod
+    def _in_range(cls, value: float, info: ValidationInfo) -> float:
+        metric = info.data.get("metric")
+        if metric is None:
+            return value
+        low, high = METRIC_RANGES[metric]
+        if not low <= value <= high:
+            hint = f": write {value / 100:g} or '{value:g}%'" if metric in SHARE_METRICS and 1 < value <= 100 else ""
+            raise ValueError(f"a {metric} threshold is a number from {low:g} to {high:g}{hint}")
+        return value
+
+    @property
+    def comparison(self) -> Comparison:
+        """`op` as written, else "<=" for metrics where lower is better and ">=" for the rest."""
+        return self.op or ("<=" if self.metric in LOWER_IS_BETTER else ">=")
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _success_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "plain"
+    return "measured" if isinstance(value, dict | SuccessStatement) else None
+
+
+# A success statement: plain text (not measured) or a measurable statement. The tags appear in validation-error
+# locations after the index; `mapfile` drops them so errors read `success[0].metric`.
+SUCCESS_TAGS = ("plain", "measured")
+SuccessItem = Annotated[
+    Annotated[Text, Tag("plain")] | Annotated[SuccessStatement, Tag("measured")],
+    Discriminator(
+        _success_kind,
+        custom_error_type="success_statement",
+        custom_error_message="a success statement is text, or a mapping with text, metric, threshold and scope",
+    ),
+]
+
+
 class TouchpointMap(Item):
     """The whole designed world of one business."""
 
     name: str = Field(min_length=1)
     description: Text | None = None
     mission: Text | None = None
-    success: list[Text] = Field(default_factory=list)
+    success: list[SuccessItem] = Field(default_factory=list)
     channels: list[Channel] = Field(default_factory=list)
     personas: list[Persona] = Field(default_factory=list)
     journeys: list[Journey] = Field(default_factory=list)
@@ -344,13 +461,13 @@ class TouchpointMap(Item):
     @field_validator("success", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
+        return [value] if isinstance(value, str | dict | SuccessStatement) else value
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        # One success statement is written back as the plain string people usually write.
-        if isinstance(data.get("success"), list) and len(data["success"]) == 1:
+        # One plain success statement is written back as the string people usually write.
+        if isinstance(data.get("success"), list) and len(data["success"]) == 1 and isinstance(self.success[0], str):
             data["success"] = data["success"][0]
         return data
 

@@ -18,7 +18,16 @@ from pydantic import BaseModel, ValidationError
 
 from touchlens.errors import MapError, Problem
 from touchlens.model.checks import SECTIONS, Declared, Path, RefProblem, duplicate_keys, reference_problems
-from touchlens.model.map import Channel, Journey, Opportunity, Persona, Touchpoint, TouchpointMap
+from touchlens.model.map import (
+    SUCCESS_TAGS,
+    Channel,
+    Journey,
+    Opportunity,
+    Persona,
+    SuccessStatement,
+    Touchpoint,
+    TouchpointMap,
+)
 
 Format = Literal["yaml", "json"]
 Positions = dict[Path, int]
@@ -63,6 +72,7 @@ def _checked(data: Any, filename: str, positions: Positions, problems: list[RefP
     elif isinstance(data, dict):
         data = {k: v for k, v in data.items() if not (k in (*SECTIONS, "outcomes") and v is None)}
         problems += _validate_items(data)
+        _one_statement_positions(data, positions)
     if problems:
         problems.sort(key=lambda p: (line_of(p.path, positions) or 0, dotted(p.path)))
         raise MapError(locate(problems, positions, filename))
@@ -90,16 +100,57 @@ def _validate_items(data: dict[str, Any]) -> list[RefProblem]:
                 index[section].append(i)
     # References of the items valid on their own, against every key declared (valid or not).
     partial = TouchpointMap.model_validate({"name": "-", **kept})
-    problems += _reindex(reference_problems(partial, Declared.of_raw(data)), index)
-    return problems
+    declared = Declared.of_raw(data)
+    problems += _reindex(reference_problems(partial, declared), index)
+    return problems + list(_success_problems(data.get("success"), declared))
 
 
 def _errors(model: type[BaseModel], value: Any, prefix: Path) -> list[RefProblem]:
     try:
         model.model_validate(value)
     except ValidationError as exc:
-        return [RefProblem((*prefix, *err["loc"]), error_message(model, err)) for err in exc.errors()]
+        errors: list[dict[str, Any]] = [{**err, "loc": _untagged(err["loc"])} for err in exc.errors()]
+        return [RefProblem((*prefix, *err["loc"]), error_message(model, err)) for err in errors]
     return []
+
+
+def _untagged(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """A location without the tag of the success statement's kind: ``success[0].metric``, not
+    ``success[0].measured.metric``."""
+    if len(loc) > 2 and loc[0] == "success" and loc[2] in SUCCESS_TAGS:
+        return (*loc[:2], *loc[3:])
+    return loc
+
+
+def _success_problems(raw: Any, declared: Declared) -> Iterator[RefProblem]:
+    """Scopes of success statements that name a stage, channel or touchpoint the map does not declare (a section
+    nobody declared yet is not checked, as for other references)."""
+    for i, item in enumerate(raw if isinstance(raw, list) else [raw]):
+        if not isinstance(item, dict) or _errors(SuccessStatement, item, ()):
+            continue
+        scope = SuccessStatement.model_validate(item).scope
+        named: list[tuple[str, int | None, str | None, frozenset[str]]]
+        named = [("touchpoints", t, k, declared.touchpoints) for t, k in enumerate(scope.touchpoints or [])]
+        named += [(kind, None, getattr(scope, kind), getattr(declared, f"{kind}s")) for kind in ("stage", "channel")]
+        for kind, at, key, known in named:
+            if key is not None and known and key not in known:
+                path: Path = ("success", i, "scope", kind, *(() if at is None else (at,)))
+                yield RefProblem(path, _unknown_key(kind.removesuffix("s"), key, known))
+
+
+def _unknown_key(kind: str, key: str, known: frozenset[str]) -> str:
+    names = sorted(known)
+    return f"unknown {kind} '{key}'; {kind}s are: {', '.join(names[:25])}{', …' if len(names) > 25 else ''}"
+
+
+def _one_statement_positions(data: dict[str, Any], positions: Positions) -> None:
+    """A single success statement written as a mapping is checked as the list's first item: give the lines of
+    its fields to that item's paths."""
+    if not isinstance(data.get("success"), dict):
+        return
+    for path, line in list(positions.items()):
+        if path[:1] == ("success",):
+            positions[("success", 0, *path[1:])] = line
 
 
 def error_message(model: type[BaseModel], err: Any) -> str:

@@ -8,7 +8,6 @@ policy forbids it too). Jinja2 escapes every string; only our own SVG goes in as
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -21,12 +20,13 @@ from touchlens.analytics.stats import Estimate
 from touchlens.api import Workspace
 from touchlens.experience import Insights
 from touchlens.insights.health import measured_emotion
+from touchlens.insights.items import stake_text
 from touchlens.model.map import Horizon, Opportunity, TouchpointMap
 from touchlens.report import journey_svg
 from touchlens.report.charts import Bar, bar_chart
 from touchlens.report.selection import select
 
-SECTIONS = (("subpar", "Sub-par touchpoints"), ("gaps", "Gaps"), ("friction", "Friction"))
+SECTIONS = (("problems", "Problems"), ("strengths", "Strengths"), ("gaps", "Gaps"), ("friction", "Friction"))
 HORIZONS = ((Horizon.now, "Now"), (Horizon.next, "Next"), (Horizon.later, "Later"))
 COMMENTS = 3
 SVG_NS = ' xmlns="http://www.w3.org/2000/svg"'
@@ -59,6 +59,7 @@ def context(ws: Workspace, journey: str | None = None, now: datetime | None = No
     names = {t.key: t.label for t in m.touchpoints}
     return {
         "map": m,
+        "success": [s.to_dict() for s in ws.success_status(feedback, card)],
         "generated": now.strftime("%Y-%m-%d %H:%M %Z").strip() if now else None,
         "headline": _headline(m, feedback, card),
         "journey_svg": Markup(_inline(svg)),  # noqa: S704 - built by journey_svg.render, which escapes every string
@@ -172,11 +173,12 @@ def _insights(found: Insights, names: dict[str, str]) -> list[dict[str, Any]]:
             "entries": [
                 {
                     "title": i.title,
+                    "summary": i.summary,
+                    "section": i.section,
                     "kind": i.kind.replace("_", " "),
                     "subject": names.get(i.subject, i.subject),
-                    "reach": f"{i.reach:,}",
-                    "impact": f"{i.impact:.1f}",
-                    "confidence": f"{i.confidence:.0%}",
+                    "reach": f"{i.reach:,} customers" if i.reach else "",
+                    "at_stake": i.at_stake.text() if i.at_stake else "",
                     "evidence": _evidence(i.evidence),
                 }
                 for i in found.sections.get(section, [])
@@ -198,12 +200,15 @@ def _evidence(evidence: dict[str, Any], prefix: str = "") -> list[tuple[str, str
 
 
 def _value(value: Any) -> str:
+    """A value in words: no JSON, no scientific notation."""
     if isinstance(value, float):
-        return f"{value:.3g}"
+        return "< 0.001" if 0 < abs(value) < 0.001 else f"{value:,.3f}".rstrip("0").rstrip(".")
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return " → ".join(value)
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, default=str)
+    if isinstance(value, dict):
+        return "; ".join(f"{k.replace('_', ' ')} {_value(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return "; ".join(_value(v) for v in value)
     return str(value)
 
 
@@ -217,8 +222,10 @@ def _roadmap(opportunities: list[Opportunity], names: dict[str, str]) -> list[di
 
 def _opportunity(o: Opportunity, names: dict[str, str]) -> dict[str, Any]:
     score = o.evidence.get("score")
+    stake = o.evidence.get("at_stake")
     return {
         "key": o.key,
+        "at_stake": stake_text(stake) if isinstance(stake, dict) else "",
         "title": o.title,
         "description": o.description or "",
         "touchpoints": [names.get(k, k) for k in o.touchpoints],

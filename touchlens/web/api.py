@@ -27,6 +27,8 @@ from touchlens.analytics.attribution import MAX_ORDER, MODELS
 from touchlens.analytics.funnels import MAX_STEPS
 from touchlens.api import Workspace
 from touchlens.errors import BadOption, MapError, TouchlensError, UnknownItem, WorkspaceError
+from touchlens.insights.items import SECTIONS
+from touchlens.insights.prioritise import card
 from touchlens.limits import Busy, TooSlow
 from touchlens.model.views import TouchpointFilter
 from touchlens.store import audit
@@ -378,17 +380,22 @@ def drivers(
     user: Viewer,
     request: Request,
     outcome: Annotated[
-        Literal["conversion", "repeat", "churn", "nps"],
-        Query(description="conversion, repeat or churn; or nps (key drivers of NPS)."),
-    ] = "churn",
+        Literal["conversion", "repeat", "churn", "nps"] | None,
+        Query(
+            description="conversion, repeat or churn; or nps (key drivers of NPS). Omitted: every outcome "
+            "the map defines, as `analyze drivers --json` without --outcome."
+        ),
+    ] = None,
     samples: Annotated[
         int, Query(ge=0, le=WEB_SAMPLES, description=f"Resamples for the 95% intervals (at most {WEB_SAMPLES}).")
     ] = WEB_SAMPLES,
 ) -> dict[str, Any]:
-    """What raises or lowers the odds of an outcome (or, for nps, which touchpoint scores explain NPS)."""
+    """What raises or lowers the rate of an outcome (or, for nps, which touchpoint scores explain NPS)."""
     ws = _ws(request)
     if outcome == "nps":
         return state(request).cached("nps_drivers", (), ws.nps_drivers)
+    if outcome is None:
+        return state(request).cached("all_drivers", (samples,), lambda: ws.all_drivers(samples).to_dict())
     return state(request).cached("drivers", (outcome, samples), lambda: ws.drivers(outcome, samples).to_dict())
 
 
@@ -397,12 +404,20 @@ def insights(
     user: Viewer,
     request: Request,
     sections: Annotated[
-        str | None, Query(description="Comma-separated: subpar, gaps, friction, personalisation (default all).")
+        str | None,
+        Query(description="Comma-separated: problems, strengths, gaps, friction, personalisation (default all)."),
     ] = None,
 ) -> dict[str, Any]:
-    """Sub-par touchpoints and moments of truth, gaps, friction and persona gaps, each with its evidence."""
-    chosen = _keys(sections) or ("subpar", "gaps", "friction", "personalisation")
+    """Findings by section (as `touchlens analyze insights --json`), each with its reach in customers, effects on
+    the map's outcomes, what is at stake a year, a summary in words and its evidence."""
+    chosen = _keys(sections) or SECTIONS
     return state(request).cached("insights", chosen, lambda: _ws(request).insights(chosen).to_dict())
+
+
+@router.get("/health")
+def touchpoint_health(user: Viewer, request: Request) -> dict[str, Any]:
+    """Each touchpoint's health — good, watch, poor or null — and why (as `touchlens analyze health --json`)."""
+    return state(request).cached("health", (), lambda: {"touchpoints": _ws(request).health_report()})
 
 
 @router.get("/conformance")
@@ -435,8 +450,8 @@ def trends(
 
 @router.get("/roadmap")
 def roadmap(user: Viewer, request: Request) -> list[dict[str, Any]]:
-    """Every opportunity, Now first, then Next and Later, best score first (as `touchlens roadmap list --json`)."""
-    return [o.model_dump(mode="json") for o in _ws(request).roadmap()]
+    """Every card, Now first, then Next and Later, best score first, done last (as `touchlens roadmap list --json`)."""
+    return [card(o) for o in _ws(request).roadmap()]
 
 
 @router.patch("/roadmap/{key}", responses=NOT_FOUND)
@@ -449,10 +464,11 @@ def patch_roadmap(user: Editor, request: Request, key: str, changes: editing.Opp
 
 @router.post("/roadmap/suggest")
 def suggest_roadmap(user: Editor, request: Request) -> dict[str, Any]:
-    """Turn the insights into scored opportunities; `kept` lists those left alone because a person edited them."""
+    """Turn the findings into scored cards (as `touchlens roadmap suggest --json`); `kept` lists people's cards a
+    suggestion was linked to instead of added beside."""
     suggested, kept = editing.suggest_opportunities(_ws(request))
     _audit(request, user, "roadmap-change", "roadmap", suggested=len(suggested), kept=kept)
-    return {"suggested": [o.model_dump(mode="json") for o in suggested], "kept": kept}
+    return {"suggested": [card(o) for o in suggested], "kept": kept}
 
 
 # -- data -------------------------------------------------------------------------------------------------

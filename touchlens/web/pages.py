@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,7 +22,7 @@ from markupsafe import Markup
 
 from touchlens.analyses import compare_attribution
 from touchlens.analytics.attribution import MODELS
-from touchlens.analytics.drivers import Drivers
+from touchlens.analytics.drivers_model import FEATURE_WORDS, DriversReport, difference_text
 from touchlens.analytics.feedback import FeedbackReport, FeedbackRow
 from touchlens.analytics.flows import Flows
 from touchlens.analytics.funnels import Order
@@ -30,8 +31,20 @@ from touchlens.analytics.stats import Estimate
 from touchlens.api import Workspace
 from touchlens.errors import TouchlensError
 from touchlens.experience import Insights
+from touchlens.insights.items import Insight, Stake
+from touchlens.insights.prioritise import card as card_data
+from touchlens.insights.words import Names, days
 from touchlens.limits import Busy, TooSlow
-from touchlens.model.map import Horizon, Opportunity, Phase, Stage, Targets, Touchpoint, TouchpointMap
+from touchlens.model.map import (
+    Horizon,
+    Opportunity,
+    OpportunityStatus,
+    Phase,
+    Stage,
+    Targets,
+    Touchpoint,
+    TouchpointMap,
+)
 from touchlens.web.security import PageViewer, state
 
 router = APIRouter(include_in_schema=False)
@@ -144,12 +157,51 @@ def _counts(request: Request) -> dict[str, int]:
     return _cached(request, "counts", (), lambda ws: ws.counts())
 
 
+VERBATIMS = 60  # comments shown at once
+ORDERS = {"newest": "Newest first", "lowest": "Lowest score first", "highest": "Highest score first"}
+FEEDBACK_METRICS = {"nps": "NPS", "csat": "CSAT", "ces": "CES", "rating": "Rating"}
+
+
 def _verbatims(
-    request: Request, touchpoint: str | None, q: str | None, min_score: float | None
+    request: Request,
+    touchpoint: str | None,
+    q: str | None,
+    min_score: float | None,
+    metric: str | None = None,
+    order: str = "newest",
 ) -> list[dict[str, Any]]:
-    """The newest comments, filtered by touchpoint, lowest score and text."""
-    key = (touchpoint, q, min_score)
-    return _cached(request, "verbatims", key, lambda ws: ws.comments(touchpoint, q, min_score=min_score, limit=60))
+    """The comments that pass the filters (touchpoint, text, metric, lowest score): the newest; or the lowest (or
+    highest) scores first, newest first within a score. The library gives the newest comments between two scores,
+    and a metric has few possible scores (eleven at most), so asking score by score gives the lowest first exactly
+    without reading every comment."""
+    key = (touchpoint, q, min_score, metric, order)
+    if order not in ("lowest", "highest"):
+        return _cached(
+            request, "verbatims", key, lambda ws: ws.comments(touchpoint, q, metric, min_score, limit=VERBATIMS)
+        )
+    scores = _scores(_feedback(request, themes=True), touchpoint, metric)
+    values = sorted((v for v in scores if min_score is None or v >= min_score), reverse=order == "highest")
+    return _cached(request, "verbatims", key, lambda ws: _by_score(ws, touchpoint, q, metric, values))
+
+
+def _scores(report: FeedbackReport, touchpoint: str | None, metric: str | None) -> Counter[float]:
+    """How many answers gave each score, for one touchpoint (or all) and one metric (or all)."""
+    counts: Counter[float] = Counter()
+    for (key, name), values in report.scores.items():
+        if (touchpoint is None or key == touchpoint) and (metric is None or name == metric):
+            counts.update(values)
+    return counts
+
+
+def _by_score(
+    ws: Workspace, touchpoint: str | None, q: str | None, metric: str | None, values: list[float]
+) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for value in values:
+        if len(found) >= VERBATIMS:
+            break
+        found += ws.comments(touchpoint, q, metric, value, value, limit=VERBATIMS - len(found))
+    return found
 
 
 # ---- health of a touchpoint ------------------------------------------------------------------------------------
@@ -184,17 +236,37 @@ def _cards(request: Request, m: TouchpointMap) -> dict[str, Card]:
 # ---- overview --------------------------------------------------------------------------------------------------
 
 
-def _worst(insights: Insights, limit: int = 6) -> list[dict[str, Any]]:
-    """The sub-par touchpoints, each once, most severe first (moments of truth lead)."""
-    seen: dict[str, dict[str, Any]] = {}
-    for i in insights.sections.get("subpar", []):
-        seen.setdefault(i.subject, {"key": i.subject, "title": i.title, "kind": i.kind, "impact": i.impact})
+def _judged(request: Request) -> Insights:
+    """The problems and strengths the overview shows: cheaper than every section (no friction, no gaps)."""
+    chosen = ("problems", "strengths")
+    return _cached(request, "insights", chosen, lambda ws: ws.insights(chosen))
+
+
+def _stake_value(i: Insight) -> float:
+    return i.at_stake.value if i.at_stake is not None else -1.0
+
+
+def _worst(insights: Insights, names: Names, limit: int = 6) -> list[FindingView]:
+    """The problems, one per touchpoint, most at stake first; those with nothing at stake in outcome units after,
+    by impact."""
+    found = sorted(insights.sections.get("problems", []), key=lambda i: (-_stake_value(i), -i.impact))
+    seen: dict[str, FindingView] = {}
+    for i in found:
+        seen.setdefault(i.subject, finding_view(i.to_dict(), names))
     return list(seen.values())[:limit]
+
+
+def _strengths(insights: Insights, names: Names, limit: int = 6) -> list[FindingView]:
+    """What works: strengths most at stake first."""
+    found = sorted(insights.sections.get("strengths", []), key=lambda i: -_stake_value(i))
+    return [finding_view(i.to_dict(), names) for i in found[:limit]]
 
 
 def _anomalies(trends: dict[str, Any], limit: int = 8) -> list[dict[str, Any]]:
     found = [{"touchpoint": s["touchpoint"], **a} for s in trends["series"] for a in s["anomalies"]]
+    # The surest first (adjusted p-value), the latest among equals.
     found.sort(key=lambda a: str(a["period"]), reverse=True)
+    found.sort(key=lambda a: a["p_value"])
     return found[:limit]
 
 
@@ -202,9 +274,10 @@ def _anomalies(trends: dict[str, Any], limit: int = 8) -> list[dict[str, Any]]:
 def overview(request: Request, user: PageViewer) -> Response:
     ws = state(request).ws
     m = ws.map_or_empty()
-    problem, worst = None, []
+    problem, worst, strengths = None, [], []
     try:
-        worst = _worst(_insights(request))
+        judged, names = _judged(request), Names.of(m)
+        worst, strengths = _worst(judged, names), _strengths(judged, names)
     except (Busy, TooSlow):  # the app answers 429 / 503 for these, not a page's 400
         raise
     except TouchlensError as exc:
@@ -217,10 +290,14 @@ def overview(request: Request, user: PageViewer) -> Response:
         counts=_counts(request),
         overall=_feedback(request).overall,
         worst=worst,
+        strengths=strengths,
         problem=problem,
-        now=[o for o in ws.roadmap() if o.horizon == Horizon.now][:8],
+        now=[o for o in ws.roadmap() if o.horizon == Horizon.now and o.status != OpportunityStatus.done][:8],
         changes=sorted(ws.changes(), key=lambda c: str(c["date"]), reverse=True)[:6],
         anomalies=_anomalies(_trends(request)),
+        success=[
+            s.to_dict() for s in _cached(request, "success", (), lambda ws: ws.success_status(_feedback(request)))
+        ],
     )
 
 
@@ -322,19 +399,27 @@ STAGE_FIELDS = (("tasks", "Tasks"), ("questions", "Questions"), ("weaknesses", "
 # ---- touchpoint ------------------------------------------------------------------------------------------------
 
 
-def _drivers(request: Request, outcome: str) -> Drivers:
+def _drivers(request: Request) -> DriversReport:
     # The touchpoint page lists the drivers that name it: the tested comparison is enough there.
-    return _cached(request, "drivers", (outcome, DRIVER_SAMPLES), lambda ws: ws.drivers(outcome, DRIVER_SAMPLES))
+    return _cached(request, "drivers", (None, DRIVER_SAMPLES), lambda ws: ws.all_drivers(DRIVER_SAMPLES))
 
 
 def _touchpoint_drivers(request: Request, key: str) -> tuple[list[dict[str, Any]], str | None]:
+    """Per outcome the map defines, this touchpoint's drivers in words (or why there are none); then each
+    outcome the map lacks, with the map lines to add."""
     try:
-        found = _drivers(request, "churn").to_dict()["drivers"]
+        report = _drivers(request).to_dict()
     except (Busy, TooSlow):  # the app answers 429 / 503 for these, not a page's 400
         raise
     except TouchlensError as exc:
         return [], str(exc)
-    return [d for d in found if d.get("touchpoint") == key][:10], None
+    groups = [
+        {"outcome": d["outcome"], "message": d["message"],
+         "rows": [{**r, "what": FEATURE_WORDS.get(r["kind"], r["kind"]), "points": difference_text(r)}
+                  for r in d["drivers"] if r["touchpoint"] == key][:10]}
+        for d in report["outcomes"]
+    ]  # fmt: skip
+    return groups + [{**m, "rows": []} for m in report["missing"]], None
 
 
 @router.get("/touchpoints/{key}", response_class=HTMLResponse)
@@ -356,6 +441,8 @@ def touchpoint(request: Request, key: str, user: PageViewer) -> Response:
         m=m,
         tp=tp,
         health=_cards(request, m)[key].health,
+        health_reason=_health_reasons(request).get(key),
+        **_touchpoint_findings(request, key, Names.of(m)),
         score=next((s for s in _scorecard(request).scores if s.touchpoint == key), None),
         row=row,
         flows_in=sorted((e for e in flows.edges if e.target == key), key=lambda e: -e.count)[:8],
@@ -500,42 +587,282 @@ def attribution_page(request: Request, user: PageViewer, by: str = "channel") ->
 # ---- feedback and insights -------------------------------------------------------------------------------------
 
 
+SCALES = {"nps": range(0, 11), "csat": range(1, 6), "ces": range(1, 8)}
+
+
+@dataclass
+class Bars:
+    """One metric's score distribution: each score on its scale with its answers and its bar's height (0–1 of the
+    tallest)."""
+
+    metric: str
+    answers: int
+    bars: list[tuple[str, int, float]]
+
+
+def score_bars(report: FeedbackReport, touchpoint: str | None, metric: str | None, lowest: float | None) -> list[Bars]:
+    """The distribution of the scores that pass the filters, one chart per metric (their scales differ)."""
+    charts = []
+    for name in sorted({m for _, m in report.scores} if metric is None else {metric}):
+        counts = _scores(report, touchpoint, name)
+        shown = sorted({float(v) for v in SCALES.get(name, ())} | set(counts))
+        shown = [v for v in shown if lowest is None or v >= lowest]
+        answers = sum(counts[v] for v in shown)
+        if answers:
+            top = max(counts[v] for v in shown)
+            bars = [(plain(v), counts[v], counts[v] / top) for v in shown]
+            charts.append(Bars(FEEDBACK_METRICS.get(name, name), answers, bars))
+    return charts
+
+
+def _lowest(text: str) -> float | None:
+    try:
+        value = float(text) if text.strip() else None
+    except ValueError:
+        return None
+    return value if value is not None and math.isfinite(value) else None
+
+
 @router.get("/feedback", response_class=HTMLResponse)
 def feedback_page(
-    request: Request, user: PageViewer, touchpoint: str = "", q: str = "", min_score: str = ""
+    request: Request,
+    user: PageViewer,
+    touchpoint: str = "",
+    q: str = "",
+    min_score: str = "",
+    metric: str = "",
+    sort: str = "newest",
 ) -> Response:
-    try:
-        lowest = float(min_score) if min_score.strip() else None
-    except ValueError:
-        lowest = None
+    lowest, chosen = _lowest(min_score), metric if metric in FEEDBACK_METRICS else None
+    order = sort if sort in ORDERS else "newest"
     report = _feedback(request, themes=True)
-    rows = [r for r in report.rows if not touchpoint or r.key == touchpoint]
+    m = state(request).ws.map_or_empty()
     return render(
         request,
         "feedback.html",
         active="feedback",
-        m=state(request).ws.map_or_empty(),
+        m=m,
+        names={t.key: t.name or t.key for t in m.touchpoints},
         report=report,
-        rows=rows,
+        rows=[r for r in report.rows if not touchpoint or r.key == touchpoint],
         touchpoint=touchpoint,
         q=q,
         min_score=min_score,
-        verbatims=_verbatims(request, touchpoint or None, q.strip() or None, lowest),
+        metric=chosen or "",
+        metrics=FEEDBACK_METRICS,
+        sort=order,
+        orders=ORDERS,
+        charts=score_bars(report, touchpoint or None, chosen, lowest),
+        verbatims=_verbatims(request, touchpoint or None, q.strip() or None, lowest, chosen, order),
     )
 
 
-def evidence_items(evidence: dict[str, Any]) -> list[tuple[str, str]]:
-    """Evidence as (name, text) pairs for a definition list: numbers rounded, nested values as compact JSON."""
-    out = []
-    for name, value in evidence.items():
-        if isinstance(value, float):
-            text = f"{value:.3g}"
-        elif isinstance(value, dict | list):
-            text = json.dumps(value, default=str)[:400]
+# ---- findings in words: summaries, what is at stake, effects and evidence for people, never JSON ---------------
+
+MINUS = "\u2212"
+METRICS = {"csat": "CSAT", "nps": "NPS", "ces": "CES"}
+# Evidence keys read better under another name; the rest lose their underscores.
+LABELS = {
+    "p_value": "p-value", "share_of_customers": "share of customers", "within_seconds": "within",
+    "median_seconds": "median wait", "drop_off": "journeys that do not convert ending here", "value": "score",
+    "reference": "compared against", "n": "answers", "from_stage": "from stage", "to_stage": "to stage",
+    "proactive_in_stages": "proactive touchpoints in these stages", "change": "change recorded",
+}  # fmt: skip
+SHARES = {"share_of_customers", "drop_off", "conversion", "negative_share", "share", "rate"}
+# Values on a metric's own scale (a score, its reference) and differences between two of them (in points).
+LEVELS, GAPS = {"value", "reference"}, {"gap", "difference", "low", "high"}
+
+
+def signed(value: float, digits: int = 0) -> str:
+    """`+12`, `−54`, `0`: a difference with its sign, a real minus sign."""
+    text = f"{abs(value):,.{digits}f}"
+    if float(text.replace(",", "")) == 0:
+        return text
+    return f"{MINUS if value < 0 else '+'}{text}"
+
+
+def plain(value: float) -> str:
+    """A number without scientific notation: whole numbers with separators, others to 2–3 decimals."""
+    if float(value).is_integer() or abs(value) >= 100:
+        return f"{value:,.0f}"
+    text = f"{value:.2f}" if abs(value) >= 1 else f"{value:.3f}"
+    text = text.rstrip("0").rstrip(".")
+    return "about 0" if text in ("0", "-0") else text.replace("-", MINUS)
+
+
+def p_text(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _on_scale(metric: str, key: str, value: float) -> str:
+    """A metric's level (CSAT 12%, NPS +18, CES 5.2) or a difference of two levels in points."""
+    factor = 100.0 if metric == "csat" else 1.0
+    digits = 1 if metric == "ces" else 0
+    if key in GAPS:
+        return f"{signed(value * factor, digits)} points"
+    if metric == "csat":
+        return f"{value * 100:.0f}%"
+    return signed(value) if metric == "nps" else f"{value:.1f}"
+
+
+def _number(key: str, value: float, metric: str | None) -> str:
+    if key == "p_value":
+        return p_text(value)
+    if key.endswith("seconds"):
+        return days(value)
+    if metric in METRICS and key in LEVELS | GAPS:
+        return _on_scale(metric, key, value)
+    if _share(key, value):
+        return f"{value * 100:.0f}%"
+    return plain(value)
+
+
+def _share(key: str, value: float) -> bool:
+    """Whether a value is a share of something by its name (`share_of_customers`, `escalation_rate`, a card's
+    `csat_with_bot`): the measured ones by name alone, the hand-written ones only between 0 and 1."""
+    words = set(key.split("_"))
+    return key in SHARES or key.startswith("share") or (bool(words & {"share", "rate", "csat"}) and 0 <= value <= 1)
+
+
+def _scalar(key: str, value: Any, metric: str | None, names: dict[str, str]) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        return _number(key, float(value), metric)
+    text = str(value)
+    return METRICS.get(text, names.get(text, text))
+
+
+def _label(key: str, first: bool = True) -> str:
+    """`share_of_customers` → `Share of customers`; `csat_with_bot` → `CSAT with bot`; lower case inside a row
+    name (`Switches · customers`)."""
+    text = LABELS.get(key) or " ".join(METRICS.get(w, w) for w in key.split("_"))
+    return text if text.startswith("p-") or not first else text[:1].upper() + text[1:]
+
+
+def _rows(evidence: dict[str, Any], names: dict[str, str], prefix: str, metric: str | None) -> list[tuple[str, str]]:
+    """Evidence flattened: a nested dict gives rows of its own (`Switches · customers`), a list one joined row;
+    a `low`/`high` pair becomes one 95% interval row."""
+    metric = evidence.get("metric") if isinstance(evidence.get("metric"), str) else metric
+    out: list[tuple[str, str]] = []
+    for key, value in evidence.items():
+        label = prefix + _label(key, not prefix)
+        if value is None or (key == "high" and "low" in evidence):
+            continue
+        if isinstance(value, dict):
+            out += _rows(value, names, label + " · ", key if key in METRICS else metric)
+        elif isinstance(value, list | tuple):
+            out.append((label, _joined(key, value, metric, names)))
+        elif key == "low" and isinstance(evidence.get("high"), int | float):
+            interval = f"{_scalar(key, value, metric, names)} to {_scalar('high', evidence['high'], metric, names)}"
+            out.append((prefix + "95% interval", interval.replace(" points to", " to")))
         else:
-            text = str(value)
-        out.append((name.replace("_", " "), text))
+            out.append((label, _scalar(key, value, metric, names)))
     return out
+
+
+def _joined(key: str, values: list[Any] | tuple[Any, ...], metric: str | None, names: dict[str, str]) -> str:
+    parts = []
+    for v in values:
+        if isinstance(v, dict):
+            parts.append(", ".join(f"{k.replace('_', ' ')} {_scalar(k, x, metric, names)}" for k, x in v.items()))
+        else:
+            parts.append(_scalar(key, v, metric, names))
+    if key == "cycle":
+        return " → ".join(parts)
+    return ("; " if any("," in p for p in parts) else ", ").join(parts)
+
+
+def evidence_items(evidence: dict[str, Any], names: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """Evidence as (name, text) pairs for a definition list: names for keys (touchpoints and stages by their map
+    names), shares as %, seconds as minutes, hours or days, p-values as `0.003` or `< 0.001`, a metric's values in
+    its unit, nested values flattened into rows of their own; never JSON, never scientific notation."""
+    return _rows(evidence, names or {}, "", None)
+
+
+@dataclass
+class FindingView:
+    """A finding as the pages show it: its sentence, touchpoints by name, every number already in words."""
+
+    kind: str
+    section: str
+    title: str
+    summary: str
+    touchpoints: list[tuple[str, str]]  # (key, name)
+    stage: str | None
+    reach: int
+    stake: str | None
+    effects: list[tuple[str, str, str]]  # (outcome, rates with and without, difference with its interval)
+    confidence: float | None
+    evidence: list[tuple[str, str]]
+
+
+def stake_text(stake: Any) -> str | None:
+    """`about 83 conversions lost a year (73–91)`; None when nothing is at stake (or a hand-written card's
+    evidence holds something else)."""
+    if not isinstance(stake, dict):
+        return None
+    try:
+        return "about " + Stake(**stake).text()
+    except (TypeError, ValueError):
+        return None
+
+
+def _effect(e: Any, names: Names) -> tuple[str, str, str] | None:
+    """`Conversion` · `29% with it, 83% without` · `−54 points (95% interval −61 to −48)`."""
+    numbers = ("rate_with", "rate_without", "low", "high")
+    if not isinstance(e, dict) or not all(isinstance(e.get(k), int | float) for k in numbers):
+        return None
+    difference = e["rate_with"] - e["rate_without"]
+    rates = f"{pct(e['rate_with'])} with it, {pct(e['rate_without'])} without"
+    change = f"{signed(difference * 100)} points (95% interval {signed(e['low'] * 100)} to {signed(e['high'] * 100)})"
+    outcome = names.rate(str(e.get("outcome")))
+    return outcome[:1].upper() + outcome[1:], rates, change
+
+
+def _key_names(names: Names) -> dict[str, str]:
+    return {**names.stages, **names.touchpoints}
+
+
+def finding_view(d: dict[str, Any], names: Names) -> FindingView:
+    """A finding's JSON (`Insight.to_dict()`, or one a roadmap card carries) in words."""
+    keys = [t for t in d.get("touchpoints") or [] if isinstance(t, str)]
+    stage, confidence, evidence = d.get("stage"), d.get("confidence"), d.get("evidence")
+    return FindingView(
+        kind=str(d.get("kind") or "finding").replace("_", " "),
+        section=str(d.get("section") or ""),
+        title=str(d.get("title") or ""),
+        summary=str(d.get("summary") or d.get("title") or ""),
+        touchpoints=[(k, names.touchpoint(k)) for k in keys],
+        stage=names.stage(stage) if isinstance(stage, str) else None,
+        reach=d["reach"] if isinstance(d.get("reach"), int) else 0,
+        stake=stake_text(d.get("at_stake")),
+        effects=[row for e in d.get("effects") or [] if (row := _effect(e, names))],
+        confidence=float(confidence) if isinstance(confidence, int | float) else None,
+        evidence=evidence_items(evidence if isinstance(evidence, dict) else {}, _key_names(names)),
+    )
+
+
+def _health_reasons(request: Request) -> dict[str, str]:
+    """Why each touchpoint has its health, in a sentence (the library's one definition of health)."""
+    rows = _cached(request, "health", (), lambda ws: ws.health_report())
+    return {r["touchpoint"]: str(r["reason"]) for r in rows if r.get("reason")}
+
+
+FINDINGS_ON_TOUCHPOINT = ("problems", "strengths", "friction")
+
+
+def _touchpoint_findings(request: Request, key: str, names: Names) -> dict[str, Any]:
+    """The problems, strengths and friction that name a touchpoint (`findings`) for its page, or why there are
+    none to show (`findings_problem`)."""
+    try:
+        sections = _insights(request).sections
+    except (Busy, TooSlow):  # the app answers 429 / 503 for these, not a page's 400
+        raise
+    except TouchlensError as exc:
+        return {"findings": [], "findings_problem": str(exc)}
+    found = [i for s in FINDINGS_ON_TOUCHPOINT for i in sections.get(s, []) if key in i.touchpoints]
+    return {"findings": [finding_view(i.to_dict(), names) for i in found], "findings_problem": None}
 
 
 @router.get("/insights", response_class=HTMLResponse)
@@ -548,40 +875,96 @@ def insights_page(request: Request, user: PageViewer) -> Response:
     except TouchlensError as exc:
         problem = str(exc)
     m = state(request).ws.map_or_empty()
+    names = Names.of(m)
     return render(
         request,
         "insights.html",
         active="insights",
-        sections=sections,
+        sections={name: [finding_view(i.to_dict(), names) for i in items] for name, items in sections.items()},
         problem=problem,
-        touchpoints={t.key for t in m.touchpoints},
-        evidence=evidence_items,
+        known={t.key for t in m.touchpoints},
     )
 
 
 # ---- roadmap and data ------------------------------------------------------------------------------------------
 
+# What a card's evidence holds about its findings; anything else (a hand-written card's notes) is shown as is.
+CARD_EVIDENCE = {"score", "kind", "reach", "at_stake", "findings", "insight"}
+
+
+@dataclass
+class CardView:
+    """A roadmap card as the board shows it."""
+
+    key: str
+    title: str
+    description: str | None
+    status: str
+    source: str
+    score: float | None
+    effort: float | None
+    stake: str | None
+    touchpoints: list[tuple[str, str]]  # (key, name)
+    findings: list[FindingView]
+    evidence: list[tuple[str, str]]
+    link: str
+
+
+def _findings(o: Opportunity) -> list[dict[str, Any]]:
+    """The findings behind a card; a card suggested by an earlier version holds one, as `insight`."""
+    found = card_data(o)["findings"]
+    insight = o.evidence.get("insight")
+    return [f for f in found if isinstance(f, dict)] or ([insight] if isinstance(insight, dict) else [])
+
+
+def card_view(o: Opportunity, names: Names) -> CardView:
+    c = card_data(o)
+    findings = [finding_view(f, names) for f in _findings(o)]
+    score = c["score"]
+    return CardView(
+        key=o.key,
+        title=o.title,
+        description=o.description or (findings[0].summary if findings else None),
+        status=o.status.value.replace("_", " "),
+        source=o.source.value,
+        score=float(score) if isinstance(score, int | float) else None,
+        effort=o.effort,
+        stake=stake_text(c["at_stake"]),
+        touchpoints=[(t, names.touchpoint(t)) for t in o.touchpoints],
+        findings=findings,
+        evidence=evidence_items({k: v for k, v in o.evidence.items() if k not in CARD_EVIDENCE}, _key_names(names)),
+        link=_evidence_link(o),
+    )
+
 
 def _evidence_link(o: Opportunity) -> str:
-    insight = o.evidence.get("insight")
-    subject = insight.get("subject") if isinstance(insight, dict) else None
-    if isinstance(insight, dict) and insight.get("subject_type") == "touchpoint" and isinstance(subject, str):
+    """The page of the card's main finding: its touchpoint's, else the first touchpoint's, else its section."""
+    findings = _findings(o)
+    main = next((f for f in findings if f.get("kind") == o.evidence.get("kind")), findings[0] if findings else {})
+    subject = main.get("subject")
+    if main.get("subject_type") == "touchpoint" and isinstance(subject, str):
         return f"/touchpoints/{subject}"
-    return f"/touchpoints/{o.touchpoints[0]}" if o.touchpoints else "/insights"
+    if o.touchpoints:
+        return f"/touchpoints/{o.touchpoints[0]}"
+    section = main.get("section")
+    return f"/insights#{section}" if isinstance(section, str) else "/insights"
 
 
 @router.get("/roadmap", response_class=HTMLResponse)
 def roadmap_page(request: Request, user: PageViewer) -> Response:
-    items = state(request).ws.roadmap()
-    columns = {h.value: [o for o in items if o.horizon == h] for h in Horizon}
+    ws = state(request).ws
+    names = Names.of(ws.map_or_empty())
+    items = ws.roadmap()
+    # A done card leaves Now, Next and Later for a column of its own.
+    open_ = [o for o in items if o.status != OpportunityStatus.done]
+    columns = {h.value: [card_view(o, names) for o in open_ if o.horizon == h] for h in Horizon}
+    columns["done"] = [card_view(o, names) for o in items if o.status == OpportunityStatus.done]
     return render(
         request,
         "roadmap.html",
         active="roadmap",
         columns=columns,
-        unplaced=[o for o in items if o.horizon is None],
-        link=_evidence_link,
-        evidence=evidence_items,
+        unplaced=[card_view(o, names) for o in open_ if o.horizon is None],
     )
 
 

@@ -209,13 +209,17 @@
     tl().toast("Moved " + card.dataset.touchpoint + " to " + (stage || "no stage") + " · " + (channel || "no channel"));
   }
 
+  // The Done column sets the status and keeps the horizon; a card taken out of Done is planned again.
   async function moveOpportunity(card, column) {
     const horizon = column.dataset.horizon;
-    await tl().sendJSON("PATCH", "/api/roadmap/" + encodeURIComponent(card.dataset.key), { horizon });
+    const body = horizon ? { horizon } : { status: "done" };
+    if (horizon && card.dataset.status === "done") body.status = "planned";
+    await tl().sendJSON("PATCH", "/api/roadmap/" + encodeURIComponent(card.dataset.key), body);
+    if (body.status) card.dataset.status = body.status;
     document.querySelectorAll(".lane-col").forEach((col) => {
       col.querySelector(".count").textContent = String(col.querySelectorAll(".opp-card").length);
     });
-    tl().toast("Moved to " + horizon);
+    tl().toast(horizon ? "Moved to " + horizon : "Marked done");
   }
 
   document.addEventListener("DOMContentLoaded", () => {
