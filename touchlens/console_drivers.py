@@ -16,7 +16,8 @@ from touchlens.console import text
 DIRECTION_WORDS = {"raises": "raises", "lowers": "lowers", None: "unclear"}
 CAPTION = (
     "difference: rate with − rate without, in percentage points, 95% interval · odds ratio: the model's, per "
-    "standard deviation of the factor, 95% interval · unclear: not significant after Holm's correction"
+    "standard deviation of the factor, 95% interval · unclear: not significant after Holm's correction, or the "
+    "model (which weighs every touchpoint at once) does not bear the plain comparison out"
 )
 
 

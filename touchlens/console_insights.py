@@ -29,7 +29,7 @@ def insights_table(title: str, sections: dict[str, list[dict[str, Any]]]) -> Tab
     table.add_column("customers", justify="right")
     for name, items in sections.items():
         for i in items:
-            table.add_row(SECTION_TITLES.get(name, name), text(i["summary"]), stake_text(i["at_stake"]),
+            table.add_row(SECTION_TITLES.get(name, name), text(i["summary"]), text(stake_text(i["at_stake"])),
                           f"{i['reach']:,}" if i["reach"] else "–")  # fmt: skip
     if not any(sections.values()):
         table.add_row("", "Nothing found: no finding is both sure and large enough to report.", "", "")
@@ -56,5 +56,5 @@ def roadmap_table(title: str, cards: Sequence[dict[str, Any]]) -> Table:
         what = "\n".join([*(line for line in lines if line), f"[dim]{text(c['key'])} · {c['source']}[/]"])
         score = "–" if c["score"] is None else f"{c['score']:.0f}"
         effort = "–" if c["effort"] is None else f"{c['effort']:.0f}"
-        table.add_row(c["horizon"] or "–", what, stake_text(c["at_stake"]), score, effort, c["status"])
+        table.add_row(c["horizon"] or "–", what, text(stake_text(c["at_stake"])), score, effort, c["status"])
     return table

@@ -23,7 +23,7 @@ from touchlens.analytics.trends import ImpactQuery, TrendsQuery
 from touchlens.errors import UnknownItem, WorkspaceError
 from touchlens.insights import effects, friction, gaps, personalisation, prioritise, subpar
 from touchlens.insights.conformance import Conformance, ConformanceQuery
-from touchlens.insights.health import Health, health, health_rows
+from touchlens.insights.health import Health, below_target, health, health_rows
 from touchlens.insights.items import SECTIONS, Insight
 from touchlens.insights.subpar import Judgement, Thresholds, judge
 from touchlens.insights.success import SuccessStatus
@@ -62,11 +62,14 @@ class Judging:
 
 
 def _problems(c: Judging) -> list[Insight]:
-    found = subpar.subpar(c.judged, c.names)
-    effects.attach(found, c.fx, c.names, c.min_rate_points)
-    for item in found:
+    """Poor touchpoints; one customers rate poorly that also costs an outcome is a moment of truth. A miss of a
+    behaviour target (conversion after it) is not also given an outcome cost: it is already about outcomes."""
+    scored = subpar.subpar(c.judged, c.names)
+    effects.attach(scored, c.fx, c.m, c.names, c.min_rate_points)
+    for item in scored:
         if item.at_stake is not None:
             item.kind = "moment_of_truth"
+    found = scored + below_target(c.m, c.card, set(c.judged), c.thresholds)
     return sorted(found, key=lambda i: -(i.at_stake.value if i.at_stake else 0.0))
 
 
@@ -87,7 +90,7 @@ def _friction(c: Judging) -> list[Insight]:
     if c.card is not None:
         found += friction.dead_ends(c.card, c.m, c.names)
     effort = friction.high_effort(c.report, c.names) if c.report is not None else []
-    effects.attach(effort, c.fx, c.names, c.min_rate_points)
+    effects.attach(effort, c.fx, c.m, c.names, c.min_rate_points)
     return found + effort
 
 
@@ -209,8 +212,7 @@ class Experience:
         computed here."""
         feedback = feedback if feedback is not None else self.feedback()
         card = card if card is not None else self.scorecard()
-        s = self.settings.insights
-        t = Thresholds(s.alpha, s.min_responses, s.min_csat_points, s.min_nps_points, s.min_ces_points)
+        t = self._thresholds()
         return health(self.map_or_empty(), feedback, card, t)
 
     def nps_drivers(self) -> dict[str, Any]:
@@ -258,21 +260,25 @@ class Experience:
     def _judging(self, m: TouchpointMap, backend: ibis.BaseBackend, sections: tuple[str, ...]) -> Judging:
         """What every section's judgment needs, computed once: scores judged, outcome effects, reach."""
         s = self.settings.insights
-        t = Thresholds(s.alpha, s.min_responses, s.min_csat_points, s.min_nps_points, s.min_ces_points)
+        t = self._thresholds()
         needs_scores = bool({"problems", "strengths", "friction"} & set(sections))
         report = self.feedback() if needs_scores else None
         judged = judge(report, m, t) if report is not None else {}
         fx = None
-        if {"problems", "strengths"} & set(sections):
+        if {"problems", "strengths", "friction"} & set(sections):
             p = effects.periods(backend, m)
             fx = effects.effects(p, m, s.alpha, s.min_rate_points, s.min_relative_effect) if p is not None else None
-        card = self.scorecard() if "friction" in sections and m.outcomes.conversion is not None else None
+        card = self.scorecard() if {"problems", "friction"} & set(sections) else None
         return Judging(m, backend, Names.of(m), t, s.min_rate_points, report, judged, fx, card)
+
+    def _thresholds(self) -> Thresholds:
+        """How sure and how large a gap must be, from the `[insights]` settings (declared once there)."""
+        s = self.settings.insights
+        return Thresholds(s.alpha, s.min_responses, s.min_csat_points, s.min_nps_points, s.min_ces_points)
 
     def health_report(self) -> list[dict[str, Any]]:
         """`{"touchpoint", "health", "reason"}` for every touchpoint of the map (see `insights.health`)."""
-        s = self.settings.insights
-        t = Thresholds(s.alpha, s.min_responses, s.min_csat_points, s.min_nps_points, s.min_ces_points)
+        t = self._thresholds()
         return health_rows(self.map_or_empty(), self.feedback(), self.scorecard(), t)
 
     def success_status(

@@ -164,13 +164,16 @@ def _volume_expected(grid: Grid, counts: Array) -> tuple[tuple[Array, Array], tu
     near = grid.shifted(counts, offsets)
     earlier = _seasonal(grid, counts, near, offsets, -year)
     later = _seasonal(grid, counts, near, offsets, year)
-    like = np.where(~np.isnan(earlier[0]), earlier[0], later[0])
-    ratio = np.where(~np.isnan(earlier[0]), earlier[1], later[1])
     k = (~np.isnan(near)).sum(axis=1)
+    before = (~np.isnan(near[:, [i for i, o in enumerate(offsets) if o < 0]])).sum(axis=1)
+    # Neighbours on both sides: at the edge of the data a growing customer base cannot be told from an anomaly.
+    both = (before >= 1) & (k - before >= 1)
+    like = np.where(both, np.where(~np.isnan(earlier[0]), earlier[0], later[0]), np.nan)
+    ratio = np.where(~np.isnan(earlier[0]), earlier[1], later[1])
     with np.errstate(all="ignore"):  # a period with no neighbours has no median: it is not tested
         median = np.nanmedian(np.where(k[:, None] >= 2, near, 0.0), axis=1)
     # Var(ratio·x) = ratio²·φ·x = ratio·φ·expected; a median of k varies about π/2 times as much as a mean.
-    return (like, ratio), (np.where(k >= 2, median, np.nan), math.pi / (2 * np.maximum(k, 1)))
+    return (like, ratio), (np.where(both, median, np.nan), math.pi / (2 * np.maximum(k, 1)))
 
 
 def _seasonal(grid: Grid, counts: Array, near: Array, offsets: Sequence[int], shift: int) -> tuple[Array, Array]:

@@ -71,9 +71,30 @@ class MissingOutcome(WorkspaceError):
         super().__init__(message)
 
 
-def missing_message(outcome: str) -> str:
-    """The map lines to add for an outcome it does not define, in words."""
-    return f"The map defines no {outcome} outcome. Add under outcomes: {MAP_LINES[outcome]}."
+def missing_message(outcome: str, conversion_event: str | None = None) -> str:
+    """The map lines to add for an outcome it does not define, in words (with the map's own conversion event
+    where it has one: a repeat is another of those)."""
+    lines = MAP_LINES[outcome]
+    if conversion_event and outcome == "repeat":
+        lines = f"`repeat: {{event: {conversion_event}, within_days: 365}}`"
+    return f"The map defines no {outcome} outcome. Add under outcomes: {lines}."
+
+
+def known_periods(units: pa.Table, churn: OutcomeRule | None) -> np.ndarray[Any, Any]:
+    """Periods whose outcome is known: all but each customer's last when it is still open — not converted, and
+    the customer still active by the map's churn rule. Counting an open period as "did not convert" makes every
+    touchpoint late in a cycle look helpful. Without a churn rule nothing says a customer is still active, so
+    every period counts as it ends."""
+    if churn is None:
+        return np.ones(units.num_rows, dtype=bool)
+    period = units.column("period").to_numpy()
+    customers = units.column("customer_id").to_numpy(zero_copy_only=False)
+    order = np.lexsort((period, customers))
+    last = np.zeros(period.size, dtype=bool)
+    last[order[np.r_[customers[order][1:] != customers[order][:-1], True]]] = True
+    converted = units.column("converted").to_numpy().astype(bool)
+    churned = units.column("churn").to_numpy().astype(bool)
+    return np.asarray(~(last & ~converted & ~churned))
 
 
 def _needs_conversion(outcome: str) -> str:
@@ -217,9 +238,13 @@ class DriversQuery:
 
     def _one(self, outcome: str, all_units: pa.Table, pairs: _Pairs) -> Drivers:
         # Repeat and churn are about what follows a purchase: the periods after a first conversion.
+        # Conversion and repeat leave out the open period (its outcome is not known yet); churn keeps it as
+        # "not churned so far", which is what inactivity churn can say about a customer still active.
         rows = np.ones(all_units.num_rows, dtype=bool)
+        if outcome in ("conversion", "repeat") and all_units.num_rows:
+            rows = known_periods(all_units, self.churn)
         if outcome in ("repeat", "churn"):
-            rows = all_units.column("period").to_numpy() > 0
+            rows &= all_units.column("period").to_numpy() > 0
         units = all_units.filter(pa.array(rows))
         y = units.column("churn" if outcome == "churn" else "converted").to_numpy().astype(float)
         base = float(y.mean()) if y.size else None
@@ -321,7 +346,8 @@ def defined(m: TouchpointMap) -> list[str]:
 def query_for(m: TouchpointMap, outcome: str, samples: int = 100) -> DriversQuery:
     """The drivers query of one outcome of the map; `MissingOutcome` when the map does not define it."""
     if outcome not in defined(m):
-        raise MissingOutcome(outcome, missing_message(outcome))
+        event = m.outcomes.conversion.event if m.outcomes.conversion is not None else None
+        raise MissingOutcome(outcome, missing_message(outcome, event if isinstance(event, str) else None))
     if m.outcomes.conversion is None:
         raise MissingOutcome(outcome, _needs_conversion(outcome))
     purchase = tuple(t.key for t in m.touchpoints if t.phase == Phase.purchase)

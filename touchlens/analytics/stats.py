@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
+Values = Sequence[float] | np.ndarray[Any, Any]  # a list, or an array when there are many
 MAD_SCALE = 1.4826  # 1/Φ⁻¹(3/4): makes the MAD estimate σ for normal data
 MEAN_AD_SCALE = 1.2533  # √(π/2): makes the mean absolute deviation estimate σ for normal data
 
@@ -47,7 +48,7 @@ class Comparison:
         return asdict(self)
 
 
-def _finite(values: Sequence[float], what: str = "values") -> np.ndarray[Any, Any]:
+def _finite(values: Values, what: str = "values") -> np.ndarray[Any, Any]:
     array = np.asarray(values, dtype=float).reshape(-1)
     bad = np.flatnonzero(~np.isfinite(array))
     if bad.size:
@@ -113,7 +114,7 @@ def ces(scores: Sequence[float], confidence: float = 0.95) -> Estimate:
     return Estimate(mean, mean - half, mean + half, n)
 
 
-def compare_means(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> Comparison:
+def compare_means(a: Values, b: Values, confidence: float = 0.95) -> Comparison:
     """Welch's t-test of mean(a) − mean(b): t = d/√(s²a/na + s²b/nb) on Welch–Satterthwaite df.
 
     The difference needs one value on each side; the interval and p-value need two, and some variance.

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from touchlens.analytics import stats
-from touchlens.analytics.drivers import query_for
+from touchlens.analytics.drivers import known_periods, query_for
 from touchlens.insights.items import Insight, OutcomeEffect, Stake
 from touchlens.insights.words import GOOD_OUTCOMES, Names, percent
 from touchlens.model.map import Initiative, TouchpointMap
@@ -80,20 +80,19 @@ def periods(backend: ibis.BaseBackend, m: TouchpointMap) -> Periods | None:
 
 
 def _seen(pairs: pa.Table, units: pa.Table, keys: list[str]) -> np.ndarray:
+    """The 0/1 matrix of periods × touchpoints seen, set with Arrow joins and numpy indexing (a big store has
+    millions of pairs: no Python loop over them)."""
     seen_pairs = pairs.filter(pc.starts_with(pairs.column("feature"), "seen:"))
     index = units.select(["customer_id", "period"]).cast(
         pa.schema([("customer_id", pa.string()), ("period", pa.int64())])
     )
     index = index.append_column("unit", pa.array(np.arange(units.num_rows, dtype=np.int64)))
     joined = seen_pairs.join(index, keys=["customer_id", "period"], join_type="inner")
-    column = {f"seen:{k}": j for j, k in enumerate(keys)}
+    column = pc.index_in(joined.column("feature"), value_set=pa.array([f"seen:{k}" for k in keys]))
+    known = pc.is_valid(column)
     x = np.zeros((units.num_rows, len(keys)), dtype=bool)
-    features = joined.column("feature").to_pylist()
-    rows = joined.column("unit").to_numpy()
-    for row, feature in zip(rows, features, strict=True):
-        j = column.get(feature)
-        if j is not None:
-            x[row, j] = True
+    rows = pc.filter(joined.column("unit"), known).to_numpy()
+    x[rows, pc.filter(column, known).to_numpy()] = True
     return x
 
 
@@ -101,23 +100,13 @@ def _outcomes(units: pa.Table, m: TouchpointMap) -> dict[str, tuple[np.ndarray, 
     period = units.column("period").to_numpy()
     converted = units.column("converted").to_numpy().astype(bool)
     churned = units.column("churn").to_numpy().astype(bool)
-    customers = units.column("customer_id").to_numpy(zero_copy_only=False)
-    last = _is_last(customers, period)
-    known = ~(last & ~converted & ~churned)  # an open period: the outcome is not known yet
+    known = known_periods(units, m.outcomes.churn)  # an open period's outcome is not known yet
     out = {"conversion": (converted, known)}
     if m.outcomes.repeat is not None:
         out["repeat"] = (converted, known & (period > 0))
     if m.outcomes.churn is not None:
-        out["churn"] = (churned, known & (period > 0))
+        out["churn"] = (churned, period > 0)  # an active customer has not churned so far: as drivers count it
     return out
-
-
-def _is_last(customers: np.ndarray, period: np.ndarray) -> np.ndarray:
-    order = np.lexsort((period, customers))
-    last = np.zeros(period.size, dtype=bool)
-    ends = np.r_[customers[order][1:] != customers[order][:-1], True]
-    last[order[ends]] = True
-    return last
 
 
 def effects(
@@ -125,14 +114,33 @@ def effects(
 ) -> Effects:
     """Within-stage effects of each touchpoint on each outcome: significant (Holm) and material only — at least
     `min_points` rate points and `min_relative` of the rate without it (4 points on a 75% rate is noise from how
-    periods are cut, 4 points on a 10% rate is not)."""
+    periods are cut, 4 points on a 10% rate is not).
+
+    Two passes, as for scores: the periods that met a touchpoint found harmful are left out of the others'
+    comparison, so the alternative to a bad touchpoint (the self-install kit beside a poor engineer visit, the
+    exchange beside a refund) does not look helpful merely for not being it."""
+    first = _pass(p, m, alpha, min_points, min_relative, np.zeros(p.seen.shape[0], dtype=bool))
+    harmful = [p.touchpoints.index(k) for k, found in first.items() if any(_harm(e) > 0 for e in found)]
+    if not harmful:
+        return Effects(first, p.days)
+    second = _pass(p, m, alpha, min_points, min_relative, np.asarray(p.seen[:, harmful].any(axis=1)))
+    by = {k: [e for e in found if _harm(e) > 0] for k, found in first.items()}
+    for key, found in second.items():
+        if key not in {p.touchpoints[i] for i in harmful}:
+            by.setdefault(key, []).extend(e for e in found if _harm(e) < 0)
+    return Effects({k: v for k, v in by.items() if v}, p.days)
+
+
+def _pass(
+    p: Periods, m: TouchpointMap, alpha: float, min_points: float, min_relative: float, left_out: np.ndarray
+) -> dict[str, list[OutcomeEffect]]:
     stage_of = {t.key: t.stage for t in m.touchpoints}
     tests: list[tuple[str, OutcomeEffect]] = []
     for j, key in enumerate(p.touchpoints):
         stage = [i for i, k in enumerate(p.touchpoints) if stage_of.get(k) and stage_of.get(k) == stage_of.get(key)]
         if len(stage) < 2:
             continue  # alone in its stage: nothing like it to compare with
-        reached = p.seen[:, stage].any(axis=1)
+        reached = p.seen[:, stage].any(axis=1) & ~left_out
         for outcome, (y, pool) in p.outcomes.items():
             found = _effect(outcome, y, pool & reached, p.seen[:, j])
             if found is not None:
@@ -142,7 +150,7 @@ def effects(
     for (key, e), q in zip(tests, adjusted, strict=True):
         if q < alpha and _material(e, min_points, min_relative):
             by.setdefault(key, []).append(_with_p(e, q))
-    return Effects(by, p.days)
+    return by
 
 
 def _material(e: OutcomeEffect, min_points: float, min_relative: float) -> bool:
@@ -181,10 +189,14 @@ def stake(found: Sequence[OutcomeEffect], days: float, names: Names, helpful: bo
     return Stake(size(best) * per_year, low, bounds[1], names.stake_unit(best.outcome, helpful))
 
 
-def attach(items: list[Insight], fx: Effects | None, names: Names, min_points: float) -> None:
-    """Give each finding about touchpoints the harmful effects of those touchpoints and what is at stake."""
+def attach(items: list[Insight], fx: Effects | None, m: TouchpointMap, names: Names, min_points: float) -> None:
+    """Give each finding about touchpoints the harmful effects of those touchpoints and what is at stake.
+
+    On a touchpoint the company sends, the evidence says that who receives it (customers whose payment failed)
+    may explain part of the difference: only a holdout tells how much the message itself costs."""
     if fx is None:
         return
+    sent = {t.key for t in m.touchpoints if t.initiative == Initiative.proactive}
     for item in items:
         harmful = fx.harmful(item.touchpoints, min_points / 100)
         if not harmful:
@@ -193,6 +205,11 @@ def attach(items: list[Insight], fx: Effects | None, names: Names, min_points: f
         item.at_stake = stake(harmful, fx.days, names)
         if item.at_stake is not None and item.section in ("problems", "friction"):
             item.summary = f"{item.summary} {_cost(harmful, item.at_stake, names)}"
+        if set(item.touchpoints) & sent:
+            item.evidence["caveat"] = (
+                "The company sends this touchpoint, so who receives it may explain part of the difference; a "
+                "holdout (customers randomly not sent it) would tell how much is the touchpoint's own."
+            )
 
 
 def _cost(found: Sequence[OutcomeEffect], s: Stake, names: Names) -> str:

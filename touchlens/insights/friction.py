@@ -147,14 +147,27 @@ def switches(backend: ibis.BaseBackend, m: TouchpointMap, names: Names, min_coun
     return sorted(found, key=lambda i: -i.reach)
 
 
-def dead_ends(card: Scorecard, m: TouchpointMap, names: Names, top: int = 3, min_share: float = 0.1) -> list[Insight]:
-    """Touchpoints the customer chose to visit where the journeys of customers who never convert end most often.
+def dead_ends(
+    card: Scorecard, m: TouchpointMap, names: Names, top: int = 3, min_share: float = 0.1, over: float = 1.5
+) -> list[Insight]:
+    """Touchpoints the customer chose to visit where the journeys of customers who never convert end far more
+    often than the touchpoint's reach explains.
 
     A proactive touchpoint (a reminder, a win-back e-mail) is no dead end: it comes last for every customer
-    who does not act on it by construction — the company sent it, the customer did nothing after."""
+    who does not act on it by construction — the company sent it, the customer did nothing after. And a page
+    nearly everyone visits (the plans page, the product page) is where many journeys end simply because every
+    journey passes it: it must end `over` times more non-converting journeys than its share of customers."""
     sent = {t.key for t in m.touchpoints if t.initiative == Initiative.proactive}
+    everyone = max(card.customers, 1)
     ends = sorted(
-        (s for s in card.scores if s.drop_off and s.drop_off >= min_share and s.touchpoint not in sent),
+        (
+            s
+            for s in card.scores
+            if s.drop_off
+            and s.drop_off >= min_share
+            and s.touchpoint not in sent
+            and s.drop_off >= over * s.customers / everyone
+        ),
         key=lambda s: -(s.drop_off or 0),
     )
     return [

@@ -93,7 +93,10 @@ def data_gaps(backend: ibis.BaseBackend, m: TouchpointMap, min_events: int = 20,
 def silent_periods(
     backend: ibis.BaseBackend, m: TouchpointMap, names: Names, longer_than: timedelta = timedelta(days=3)
 ) -> list[Insight]:
-    """Consecutive designed stages whose direct transitions take longer than `longer_than` at the median."""
+    """Consecutive designed stages whose direct transitions take longer than `longer_than` at the median, counting
+    only the waits that end with our move (a proactive touchpoint: the shipped SMS after the order). A wait that
+    ends with the customer's own move — deciding to buy, coming for support — is their time, not our silence.
+    A map that marks no touchpoint proactive has every wait counted."""
     stage_of = {t.key: t.stage for t in m.touchpoints if t.stage}
     pairs = {(a.key, b.key) for j in m.journeys for a, b in zip(j.stages, j.stages[1:], strict=False)}
     if not pairs or not stage_of:
@@ -107,6 +110,9 @@ def silent_periods(
         gap=seconds_between(backend, t.ts, t.ts.lag().over(w)),
     )
     moves = steps.filter(steps.prev_stage.notnull() & steps.stage.notnull() & (steps.prev_stage != steps.stage))
+    proactive = {t.key for t in m.touchpoints if t.initiative == Initiative.proactive}
+    if proactive:
+        moves = moves.filter(moves.touchpoint.isin(sorted(proactive)))
     summary = moves.group_by(["prev_stage", "stage"]).aggregate(
         n=moves.count(),
         median=moves.gap.median(),
@@ -114,7 +120,6 @@ def silent_periods(
         before=moves.prev.collect(distinct=True),
         after=moves.touchpoint.collect(distinct=True),
     )
-    proactive = {t.key for t in m.touchpoints if t.initiative == Initiative.proactive}
     found = []
     for r in sorted(backend.to_pyarrow(summary).to_pylist(), key=lambda r: (r["prev_stage"], r["stage"])):
         a, b = r["prev_stage"], r["stage"]

@@ -95,12 +95,18 @@ def suggest(insights: list[Insight], m: TouchpointMap, placement: Placement | No
     cards = _cards(insights)
     staked = {c.key: _raw(c, m, p) for c in cards if c.main.at_stake is not None}
     loose = {c.key: _fallback(c, m, p) for c in cards if c.main.at_stake is None}
-    top, top_loose = max(staked.values(), default=0.0) or 1.0, max(loose.values(), default=0.0) or 1.0
+    # Problems set the scale: a large strength must not push the costliest problem out of Now.
+    fixing = [staked[c.key] for c in cards if c.key in staked and c.main.kind not in STRENGTHS]
+    top = max(fixing or list(staked.values()) or [0.0]) or 1.0
+    top_loose = max(loose.values(), default=0.0) or 1.0
     names = Names.of(m)
     out = []
     for c in cards:
         # Unstaked findings top out just under Now: without outcome units they cannot outrank a measured cost.
-        score = 100 * staked[c.key] / top if c.key in staked else (p.now_score - 0.1) * loose[c.key] / top_loose
+        if c.key in staked:
+            score = min(100.0, 100 * staked[c.key] / top)
+        else:
+            score = (p.now_score - 0.1) * loose[c.key] / top_loose
         out.append(_opportunity(c, round(score, 1), m, names, p))
     return sorted(out, key=lambda o: (-float(o.evidence["score"]), o.key))
 
@@ -196,6 +202,8 @@ def merge(m: TouchpointMap, suggested: list[Opportunity]) -> tuple[TouchpointMap
         old = existing.get(o.key)
         person = old if old is not None and old.source == OpportunitySource.person else _match(o, people)
         if person is not None:
+            if old is not None and old.source == OpportunitySource.suggested:
+                result.pop(o.key)  # the card suggested earlier is now the person's card: never both
             first = person.key not in kept
             result[person.key] = _link(result.get(person.key, person), o, first)
             if first:

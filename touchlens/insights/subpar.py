@@ -12,9 +12,11 @@ one-sample test of the answers against it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 from scipy import stats as sps
 
 from touchlens.analytics import stats
@@ -69,29 +71,44 @@ class Judgement:
         return abs(self.gap)
 
 
-def compare(metric: str, mine: list[float], others: list[float]) -> stats.Comparison:
+Answers = Mapping[tuple[str, str], "np.ndarray[Any, Any]"]
+
+
+def compare(
+    metric: str, mine: Sequence[float] | np.ndarray[Any, Any], others: Sequence[float] | np.ndarray[Any, Any]
+) -> stats.Comparison:
     """`mine` against `others` on oriented per-response values: CSAT as a share (two-proportion test, which a
     group of all-satisfied answers does not break), the others by Welch's t-test."""
     if metric == "csat":
-        return stats.compare_shares(int(sum(mine)), len(mine), int(sum(others)), len(others))
+        return stats.compare_shares(int(np.sum(mine)), len(mine), int(np.sum(others)), len(others))
     return stats.compare_means(mine, others)
 
 
-def _against_target(metric: str, mine: list[float], target: float) -> stats.Comparison:
-    """Answers against a fixed target: a binomial test for CSAT, a one-sample t-test otherwise."""
-    oriented = -target if metric == "ces" else target
-    n = len(mine)
+def oriented(metric: str, scores: Sequence[float]) -> np.ndarray[Any, Any]:
+    """Per-answer values, higher better, for a whole list at once (as `VALUES` does one by one)."""
+    x = np.asarray(scores, dtype=float)
     if metric == "csat":
-        k = int(sum(mine))
+        return (x >= 4).astype(float)
+    if metric == "nps":
+        return np.where(x >= 9, 100.0, np.where(x <= 6, -100.0, 0.0))
+    return -x
+
+
+def _against_target(metric: str, mine: np.ndarray[Any, Any], target: float) -> stats.Comparison:
+    """Answers against a fixed target: a binomial test for CSAT, a one-sample t-test otherwise."""
+    goal = -target if metric == "ces" else target
+    n = int(mine.size)
+    if metric == "csat":
+        k = int(mine.sum())
         test = sps.binomtest(k, n, min(max(target, 1e-9), 1 - 1e-9))
         ci = test.proportion_ci(method="wilson")
         return stats.Comparison(k / n - target, ci.low - target, ci.high - target, float(test.pvalue), n, 0)
-    mean = sum(mine) / n
-    if n < 2 or len(set(mine)) < 2:
-        return stats.Comparison(mean - oriented, None, None, None, n, 0)
-    t = sps.ttest_1samp(mine, oriented)
+    mean = float(mine.mean())
+    if n < 2 or float(np.ptp(mine)) == 0:
+        return stats.Comparison(mean - goal, None, None, None, n, 0)
+    t = sps.ttest_1samp(mine, goal)
     ci = t.confidence_interval()
-    return stats.Comparison(mean - oriented, ci.low - oriented, ci.high - oriented, float(t.pvalue), n, 0)
+    return stats.Comparison(mean - goal, ci.low - goal, ci.high - goal, float(t.pvalue), n, 0)
 
 
 def _target(m: TouchpointMap, key: str, metric: str) -> float | None:
@@ -100,36 +117,24 @@ def _target(m: TouchpointMap, key: str, metric: str) -> float | None:
 
 
 def _tests(
-    report: FeedbackReport, m: TouchpointMap, t: Thresholds, leave_out: frozenset[str] = frozenset()
-) -> list[tuple[str, str, str, float, int]]:
-    """(touchpoint, metric, compared_with, reference, n) for each touchpoint's first measured metric."""
-    stage_of = {tp.key: tp.stage for tp in m.touchpoints if tp.key not in leave_out}
-    out = []
+    answers: Answers, m: TouchpointMap, t: Thresholds, stage_of: Mapping[str, str | None]
+) -> list[tuple[str, str, str, list[str]]]:
+    """(touchpoint, metric, compared_with, peers) for each touchpoint's first metric with enough answers."""
+    out: list[tuple[str, str, str, list[str]]] = []
     for key in stage_of:
         for metric in METRICS:
-            mine = report.scores.get((key, metric), [])
-            if len(mine) < t.min_responses:
+            if len(answers.get((key, metric), ())) < t.min_responses:
                 continue
-            found = _reference(report, m, key, metric, stage_of)
-            if found is not None:
-                out.append((key, metric, found[0], found[1], len(mine)))
+            if _target(m, key, metric) is not None:
+                out.append((key, metric, "its target", []))
+            else:
+                scored = [k for (k, mt) in answers if mt == metric and k != key and k in stage_of]
+                peers = [k for k in scored if stage_of[key] and stage_of[k] == stage_of[key]]
+                if peers or scored:
+                    name = f"stage {stage_of[key]}" if peers else "all other touchpoints"
+                    out.append((key, metric, name, peers or scored))
             break
     return out
-
-
-def _reference(
-    report: FeedbackReport, m: TouchpointMap, key: str, metric: str, stage_of: Mapping[str, str | None]
-) -> tuple[str, float] | None:
-    target = _target(m, key, metric)
-    if target is not None:
-        return "its target", target
-    scored = [k for (k, mt) in report.scores if mt == metric and k != key and k in stage_of]
-    peers = [k for k in scored if stage_of[key] and stage_of[k] == stage_of[key]]
-    name = f"stage {stage_of[key]}" if peers else "all other touchpoints"
-    others = [VALUES[metric](s) for k in (peers or scored) for s in report.scores[(k, metric)]]
-    if not others:
-        return None
-    return name, sum(others) / len(others)
 
 
 def judge(report: FeedbackReport, m: TouchpointMap, t: Thresholds | None = None) -> dict[str, Judgement]:
@@ -138,45 +143,33 @@ def judge(report: FeedbackReport, m: TouchpointMap, t: Thresholds | None = None)
     Two passes: the poor touchpoints found first are left out of the others' reference, so one bad touchpoint
     does not make its stage's others look good (or its stage look worse than it is)."""
     t = t or Thresholds()
-    first = _judge(report, m, t, frozenset())
+    answers = {(k, metric): oriented(metric, v) for (k, metric), v in report.scores.items() if metric in METRICS}
+    first = _judge(answers, m, t, frozenset())
     poor = frozenset(k for k, j in first.items() if j.health == "poor")
     if not poor:
         return first
-    second = _judge(report, m, t, poor)
+    second = _judge(answers, m, t, poor)
     return {k: first[k] if k in poor else second.get(k, first[k]) for k in first}
 
 
-def _judge(report: FeedbackReport, m: TouchpointMap, t: Thresholds, leave_out: frozenset[str]) -> dict[str, Judgement]:
+def _judge(answers: Answers, m: TouchpointMap, t: Thresholds, leave_out: frozenset[str]) -> dict[str, Judgement]:
     stage_of = {tp.key: tp.stage for tp in m.touchpoints if tp.key not in leave_out}
     rows = []
-    for key, metric, compared_with, _, n in _tests(report, m, t, leave_out):
-        mine = [VALUES[metric](s) for s in report.scores[(key, metric)]]
+    for key, metric, compared_with, peers in _tests(answers, m, t, stage_of):
+        mine = answers[(key, metric)]
         if compared_with == "its target":
             target = _target(m, key, metric) or 0.0
             c, reference = _against_target(metric, mine, target), target
         else:
-            others = [
-                VALUES[metric](s)
-                for k in _peer_keys(report, key, metric, compared_with, stage_of)
-                for s in report.scores[(k, metric)]
-            ]
+            others = np.concatenate([answers[(k, metric)] for k in peers])
             c = compare(metric, mine, others)
-            reference = sum(others) / len(others)
+            reference = float(others.mean())
             reference = -reference if metric == "ces" else reference
-        rows.append((key, metric, compared_with, reference, n, c, sum(mine) / len(mine)))
+        rows.append((key, metric, compared_with, reference, int(mine.size), c, float(mine.mean())))
     adjusted = stats.holm([r[5].p_value if r[5].p_value is not None else 1.0 for r in rows]) if rows else []
     return {
         r[0]: _judgement(r[0], r[1], r[2], r[3], r[4], r[5], r[6], p, t) for r, p in zip(rows, adjusted, strict=True)
     }
-
-
-def _peer_keys(
-    report: FeedbackReport, key: str, metric: str, compared_with: str, stage_of: Mapping[str, str | None]
-) -> list[str]:
-    scored = [k for (k, mt) in report.scores if mt == metric and k != key and k in stage_of]
-    if compared_with.startswith("stage "):
-        return [k for k in scored if stage_of[k] == stage_of[key]]
-    return scored
 
 
 def _judgement(
@@ -195,8 +188,8 @@ def _judgement(
     sure, large = p < t.alpha, abs(gap) >= t.points(metric)
     if gap < 0 and sure and large:
         health = "poor"
-    elif gap < 0 and (sure or large or compared_with == "its target"):
-        health = "watch"  # a miss of the map's own target is worth watching even while it may be chance
+    elif gap < 0 and (sure or large):
+        health = "watch"
     else:
         health = "good"
     return Judgement(key, metric, value, n, reference, compared_with, gap, c.low, c.high, p, health)
@@ -247,8 +240,7 @@ def _finding(j: Judgement, names: Names) -> Insight:
     kind = "below_target" if j.compared_with == "its target" else "subpar"
     return Insight(
         kind=kind,
-        title=f"{name}: {j.metric.upper()} {metric_text(j.metric, j.value)}, below "
-        + ("its target" if kind == "below_target" else "the rest of its stage"),
+        title=f"{name}: {j.metric.upper()} {metric_text(j.metric, j.value)}, below " + _against_words(j, names),
         subject=j.touchpoint,
         impact=min(5.0, 1.0 + 4.0 * abs(j.gap) / _scale(j.metric)),
         confidence=max(0.0, 1.0 - j.p_value),
@@ -256,6 +248,12 @@ def _finding(j: Judgement, names: Names) -> Insight:
         stage=names.stage_of(j.touchpoint),
         evidence=_evidence(j),
     )
+
+
+def _against_words(j: Judgement, names: Names) -> str:
+    if j.compared_with.startswith("stage "):
+        return f"the rest of {names.stage(j.compared_with.removeprefix('stage '))}"
+    return j.compared_with
 
 
 def _evidence(j: Judgement) -> dict[str, object]:

@@ -55,9 +55,10 @@ class Names:
         return f"{self.unit(outcome)} {'won' if helpful else 'lost'}"
 
     def rate(self, outcome: str) -> str:
-        """The outcome as a rate's name: "renewal", "churn"."""
+        """The outcome as a rate's name: "the renewal rate", "the churn rate"."""
         unit = self.unit(outcome)
-        return {"customers lost": "churn", "repeat purchases": "repeat purchase"}.get(unit, unit.removesuffix("s"))
+        name = {"customers lost": "churn", "repeat purchases": "repeat purchase"}.get(unit, unit.removesuffix("s"))
+        return f"the {name} rate"
 
 
 def _plural(label: str) -> str:
@@ -66,11 +67,12 @@ def _plural(label: str) -> str:
 
 def metric_text(metric: str, value: float, points: bool = False) -> str:
     """A score in its unit: CSAT 79% (or 5 points), NPS +32 (or 10 points), CES 2.4 (or 0.5 points)."""
+    if points:
+        shown = f"{value * 100:.0f}" if metric == "csat" else f"{value:.0f}" if metric == "nps" else f"{value:.1f}"
+        return f"{shown} point" if shown == "1" else f"{shown} points"
     if metric == "csat":
-        return f"{value * 100:.0f} points" if points else f"{value * 100:.0f}%"
-    if metric == "nps":
-        return f"{value:.0f} points" if points else f"{value:+.0f}"
-    return f"{value:.1f} points" if points else f"{value:.1f}"
+        return f"{value * 100:.0f}%"
+    return f"{value:+.0f}" if metric == "nps" else f"{value:.1f}"
 
 
 def percent(share: float | None) -> str:

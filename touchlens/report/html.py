@@ -19,6 +19,7 @@ from touchlens.analytics.scorecard import Scorecard
 from touchlens.analytics.stats import Estimate
 from touchlens.api import Workspace
 from touchlens.experience import Insights
+from touchlens.insights.evidence import evidence_items
 from touchlens.insights.health import measured_emotion
 from touchlens.insights.items import stake_text
 from touchlens.model.map import Horizon, Opportunity, TouchpointMap
@@ -179,37 +180,13 @@ def _insights(found: Insights, names: dict[str, str]) -> list[dict[str, Any]]:
                     "subject": names.get(i.subject, i.subject),
                     "reach": f"{i.reach:,} customers" if i.reach else "",
                     "at_stake": i.at_stake.text() if i.at_stake else "",
-                    "evidence": _evidence(i.evidence),
+                    "evidence": evidence_items(i.evidence, names),
                 }
                 for i in found.sections.get(section, [])
             ],
         }
         for section, title in SECTIONS
     ]
-
-
-def _evidence(evidence: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
-    """Evidence as (name, value) lines: nested dicts flattened to dotted names, numbers rounded for reading."""
-    lines: list[tuple[str, str]] = []
-    for name, value in evidence.items():
-        if isinstance(value, dict) and not prefix:
-            lines += _evidence(value, f"{name}.")
-        else:
-            lines.append((prefix + name, _value(value)))
-    return lines
-
-
-def _value(value: Any) -> str:
-    """A value in words: no JSON, no scientific notation."""
-    if isinstance(value, float):
-        return "< 0.001" if 0 < abs(value) < 0.001 else f"{value:,.3f}".rstrip("0").rstrip(".")
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return " → ".join(value)
-    if isinstance(value, dict):
-        return "; ".join(f"{k.replace('_', ' ')} {_value(v)}" for k, v in value.items())
-    if isinstance(value, list):
-        return "; ".join(_value(v) for v in value)
-    return str(value)
 
 
 def _roadmap(opportunities: list[Opportunity], names: dict[str, str]) -> list[dict[str, Any]]:
