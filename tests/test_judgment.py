@@ -88,6 +88,11 @@ def test_one_card_per_planted_problem(planted: dict[str, Any]) -> None:
     kinds = sorted(f["kind"] for f in loop.evidence["findings"])
     assert kinds == ["loop"]  # the loop, its reverse and the switch: one finding on one card
     assert loop.evidence["findings"][0]["evidence"]["switches"]["to"] == "support_chat"
+    # What the loop costs is measured on the loop itself (periods with it against the rest of its stages): some
+    # renewals or customers a year, less than the billing problem, so it ranks below it.
+    assert loop.evidence["at_stake"] is not None
+    assert loop.evidence["at_stake"]["unit"] in ("renewals lost", "customers lost")
+    assert loop.evidence["score"] < planted["roadmap"][0].evidence["score"]
 
 
 def test_the_planted_helpful_touchpoint_is_a_strength(planted: dict[str, Any]) -> None:
@@ -118,6 +123,9 @@ def test_the_twin_has_nothing_poor_no_strength_and_no_problem_in_now(twin: dict[
     assert twin["insights"].sections["strengths"] == []
     assert [o.key for o in twin["roadmap"] if o.horizon is not None and o.horizon.value == "now"] == []
     assert not [i for i in twin["insights"].sections["friction"] if i.kind == "loop"]
+    assert [i.at_stake for i in twin["insights"].sections["friction"]] == [None] * len(
+        twin["insights"].sections["friction"]
+    )
 
 
 def test_the_twin_shows_no_anomaly(twin: dict[str, Any]) -> None:

@@ -89,9 +89,10 @@ def _friction(c: Judging) -> list[Insight]:
     )
     if c.card is not None:
         found += friction.dead_ends(c.card, c.m, c.names)
-    effort = friction.high_effort(c.report, c.names) if c.report is not None else []
-    effects.attach(effort, c.fx, c.m, c.names, c.min_rate_points)
-    return found + effort
+    found += friction.high_effort(c.report, c.names) if c.report is not None else []
+    # What a loop costs is the loop's own comparison; high effort, its touchpoint's. Other friction: not measured.
+    effects.attach([i for i in found if i.kind in ("loop", "high_effort")], c.fx, c.m, c.names, c.min_rate_points)
+    return found
 
 
 def _personalisation(c: Judging) -> list[Insight]:

@@ -141,6 +141,21 @@ class DriversQuery:
         convs = t.filter(t.conv == 1).group_by(["customer_id", "period"]).aggregate(won=ibis.literal(1))
         return touches, convs
 
+    def loops_expr(self, backend: ibis.BaseBackend, within_time: timedelta = timedelta(days=1)) -> ibis.Table:
+        """(customer_id, period, lo, hi): the periods in which the customer went A → B → A within `within_time`,
+        the pair's two touchpoints in sorted order (A → B → A and B → A → B are one loop)."""
+        touches, _ = self._periods(backend)
+        w = ibis.window(group_by=[touches.customer_id, touches.period], order_by=[touches.ts, touches.event_id])
+        s = touches.mutate(b=touches.touchpoint.lead(1).over(w), a2=touches.touchpoint.lead(2).over(w),
+                           ts2=touches.ts.lead(2).over(w))  # fmt: skip
+        hit = s.filter((s.a2 == s.touchpoint) & (s.b != s.touchpoint) & within(s.ts2, s.ts, within_time))
+        return hit.select(
+            customer_id=hit.customer_id.cast("string"),
+            period=hit.period.cast("int64"),
+            lo=ibis.least(hit.touchpoint, hit.b),
+            hi=ibis.greatest(hit.touchpoint, hit.b),
+        ).distinct()
+
     def features_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
         """(customer_id, period, feature) for every feature a period has."""
         touches, _ = self._periods(backend)

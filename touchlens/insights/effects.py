@@ -14,7 +14,7 @@ not a step of the outcome itself (a touchpoint after which every period converts
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import ibis
 import numpy as np
@@ -40,6 +40,7 @@ class Periods:
     seen: np.ndarray  # periods × touchpoints, bool
     outcomes: dict[str, tuple[np.ndarray, np.ndarray]]  # outcome → (y, in_pool)
     days: float  # the span of the data, to turn counts into counts a year
+    loops: dict[frozenset[str], np.ndarray] = field(default_factory=dict)  # pair → periods with A → B → A
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Effects:
 
     by_touchpoint: dict[str, list[OutcomeEffect]]
     days: float
+    by_loop: dict[frozenset[str], list[OutcomeEffect]] = field(default_factory=dict)
 
     def harmful(self, keys: Sequence[str], min_points: float) -> list[OutcomeEffect]:
         return [e for k in keys for e in self.by_touchpoint.get(k, []) if _harm(e) >= min_points]
@@ -73,10 +75,30 @@ def periods(backend: ibis.BaseBackend, m: TouchpointMap) -> Periods | None:
         return None
     keys = [t.key for t in m.touchpoints if t.key not in purchase]
     seen = _seen(backend.to_pyarrow(query.features_expr(backend)), units, keys)
+    loops = _loops(backend.to_pyarrow(query.loops_expr(backend)), units)
     e = backend.table("events")
     span = backend.to_pyarrow(e.aggregate(lo=e.ts.min(), hi=e.ts.max())).to_pylist()[0]
     days = max(1.0, (span["hi"] - span["lo"]).total_seconds() / 86400) if span["lo"] else 1.0
-    return Periods(keys, seen, _outcomes(units, m), days)
+    return Periods(keys, seen, _outcomes(units, m), days, loops)
+
+
+def _loops(hits: pa.Table, units: pa.Table) -> dict[frozenset[str], np.ndarray]:
+    """Per pair of touchpoints, the periods in which the customer went back and forth between them."""
+    index = units.select(["customer_id", "period"]).cast(
+        pa.schema([("customer_id", pa.string()), ("period", pa.int64())])
+    )
+    index = index.append_column("unit", pa.array(np.arange(units.num_rows, dtype=np.int64)))
+    joined = hits.join(index, keys=["customer_id", "period"], join_type="inner")
+    rows = joined.column("unit").to_numpy()
+    codes = pc.binary_join_element_wise(joined.column("lo"), joined.column("hi"), "\x00").dictionary_encode()
+    index_of = codes.combine_chunks() if isinstance(codes, pa.ChunkedArray) else codes
+    which = index_of.indices.to_numpy(zero_copy_only=False)
+    out: dict[frozenset[str], np.ndarray] = {}
+    for j, pair in enumerate(index_of.dictionary.to_pylist()):
+        column = np.zeros(units.num_rows, dtype=bool)
+        column[rows[which == j]] = True
+        out[frozenset(pair.split("\x00"))] = column
+    return out
 
 
 def _seen(pairs: pa.Table, units: pa.Table, keys: list[str]) -> np.ndarray:
@@ -120,15 +142,39 @@ def effects(
     comparison, so the alternative to a bad touchpoint (the self-install kit beside a poor engineer visit, the
     exchange beside a refund) does not look helpful merely for not being it."""
     first = _pass(p, m, alpha, min_points, min_relative, np.zeros(p.seen.shape[0], dtype=bool))
+    loops = _loop_pass(p, m, alpha, min_points, min_relative)
     harmful = [p.touchpoints.index(k) for k, found in first.items() if any(_harm(e) > 0 for e in found)]
     if not harmful:
-        return Effects(first, p.days)
+        return Effects(first, p.days, loops)
     second = _pass(p, m, alpha, min_points, min_relative, np.asarray(p.seen[:, harmful].any(axis=1)))
     by = {k: [e for e in found if _harm(e) > 0] for k, found in first.items()}
     for key, found in second.items():
         if key not in {p.touchpoints[i] for i in harmful}:
             by.setdefault(key, []).extend(e for e in found if _harm(e) < 0)
-    return Effects({k: v for k, v in by.items() if v}, p.days)
+    return Effects({k: v for k, v in by.items() if v}, p.days, loops)
+
+
+def _loop_pass(
+    p: Periods, m: TouchpointMap, alpha: float, min_points: float, min_relative: float
+) -> dict[frozenset[str], list[OutcomeEffect]]:
+    """What going back and forth costs: periods with the loop against the other periods that reached either of
+    its touchpoints' stages; harmful, significant (Holm over the loops) and material effects only."""
+    stage_of = {t.key: t.stage for t in m.touchpoints}
+    tests: list[tuple[frozenset[str], OutcomeEffect]] = []
+    for pair, has in p.loops.items():
+        stages = {stage_of.get(k) for k in pair} - {None}
+        columns = [i for i, k in enumerate(p.touchpoints) if stage_of.get(k) in stages or k in pair]
+        reached = p.seen[:, columns].any(axis=1) if columns else np.zeros(has.size, dtype=bool)
+        for outcome, (y, pool) in p.outcomes.items():
+            found = _effect(outcome, y, pool & reached, has)
+            if found is not None:
+                tests.append((pair, found))
+    adjusted = stats.holm([e.p_value for _, e in tests]) if tests else []
+    by: dict[frozenset[str], list[OutcomeEffect]] = {}
+    for (pair, e), q in zip(tests, adjusted, strict=True):
+        if q < alpha and _material(e, min_points, min_relative) and _harm(e) > 0:
+            by.setdefault(pair, []).append(_with_p(e, q))
+    return by
 
 
 def _pass(
@@ -198,7 +244,10 @@ def attach(items: list[Insight], fx: Effects | None, m: TouchpointMap, names: Na
         return
     sent = {t.key for t in m.touchpoints if t.initiative == Initiative.proactive}
     for item in items:
-        harmful = fx.harmful(item.touchpoints, min_points / 100)
+        if item.kind == "loop":
+            harmful = fx.by_loop.get(frozenset(item.touchpoints), [])
+        else:
+            harmful = fx.harmful(item.touchpoints, min_points / 100)
         if not harmful:
             continue
         item.effects = harmful

@@ -4,10 +4,10 @@ Findings on the same problem share a card: the sub-par score, the missed target 
 touchpoint; a loop and the switch between the same two touchpoints. A card's score is at_stake × confidence ÷
 effort (times `success_weight` when the CX success statements name its touchpoint, stage or channel), scaled so
 the best card scores 100. Now: score ≥ `now_score` and effort ≤ `now_max_effort`; Next: score ≥ `next_score`;
-Later: the rest. A finding with nothing at stake in outcome units (a gap in the map, a loop whose cost is not
-measured) can rank no higher than Next, and a strength ("keep it", "extend it") never goes to Now, which is for
-fixing what costs customers. Cards people wrote or edited are never replaced: a suggestion on the same
-touchpoints is linked to the person's card instead of added beside it.
+Later: the rest. A finding with nothing at stake in outcome units (a gap in the map, a silent period, a loop
+whose cost is not significant) can rank no higher than Next, and a strength ("keep it", "extend it") never goes
+to Now, which is for fixing what costs customers. Cards people wrote or edited are never replaced: a suggestion
+on the same touchpoints is linked to the person's card instead of added beside it.
 """
 
 from __future__ import annotations
