@@ -394,9 +394,11 @@ class Experience:
 
 
 def _in_order(items: list[Opportunity]) -> list[Opportunity]:
-    """Now, Next, Later, unplaced; best score first within each. A done card leaves Now: open work comes first."""
+    """Now, Next, Later, unplaced; best score first within each. A done (or dropped) card leaves Now: open work
+    comes first."""
     order = {Horizon.now: 0, Horizon.next: 1, Horizon.later: 2, None: 3}
-    return sorted(items, key=lambda o: (o.status == OpportunityStatus.done, order[o.horizon], -_score(o), o.key))
+    closed = (OpportunityStatus.done, OpportunityStatus.dropped)
+    return sorted(items, key=lambda o: (o.status in closed, order[o.horizon], -_score(o), o.key))
 
 
 def _score(o: Opportunity) -> float:

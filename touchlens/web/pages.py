@@ -293,7 +293,7 @@ def overview(request: Request, user: PageViewer) -> Response:
         worst=worst,
         strengths=strengths,
         problem=problem,
-        now=[o for o in ws.roadmap() if o.horizon == Horizon.now and o.status != OpportunityStatus.done][:8],
+        now=[o for o in ws.roadmap() if o.horizon == Horizon.now and o.status not in CLOSED][:8],
         changes=sorted(ws.changes(), key=lambda c: str(c["date"]), reverse=True)[:6],
         anomalies=_anomalies(_trends(request)),
         success=[
@@ -765,15 +765,18 @@ def _evidence_link(o: Opportunity) -> str:
     return f"/insights#{section}" if isinstance(section, str) else "/insights"
 
 
+CLOSED = (OpportunityStatus.done, OpportunityStatus.dropped)
+
+
 @router.get("/roadmap", response_class=HTMLResponse)
 def roadmap_page(request: Request, user: PageViewer) -> Response:
     ws = state(request).ws
     names = Names.of(ws.map_or_empty())
     items = ws.roadmap()
-    # A done card leaves Now, Next and Later for a column of its own.
-    open_ = [o for o in items if o.status != OpportunityStatus.done]
+    # A done (or dropped) card leaves Now, Next and Later for a column of its own.
+    open_ = [o for o in items if o.status not in CLOSED]
     columns = {h.value: [card_view(o, names) for o in open_ if o.horizon == h] for h in Horizon}
-    columns["done"] = [card_view(o, names) for o in items if o.status == OpportunityStatus.done]
+    columns["done"] = [card_view(o, names) for o in items if o.status in CLOSED]
     return render(
         request,
         "roadmap.html",
