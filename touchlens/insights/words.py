@@ -22,7 +22,10 @@ class Names:
 
     @classmethod
     def of(cls, m: TouchpointMap) -> Names:
-        stages = {s.key: s.name or s.key for j in m.journeys for s in j.stages}
+        stages: dict[str, str] = {}
+        for s in (s for j in m.journeys for s in j.stages):
+            # A stage seen by several personas keeps the name the first journey gives it.
+            stages.setdefault(s.key, s.name or s.key)
         outcomes = {}
         for name, unit in OUTCOME_UNITS.items():
             rule = getattr(m.outcomes, name, None)
