@@ -8,7 +8,7 @@ EXAMPLE ?= examples/outdoor_retail.yaml
 CUSTOMERS ?= 5000
 PORT ?= 8000
 
-.PHONY: install demo map-demo test lint typecheck unit browser postgres java bench bench-scale lock clean
+.PHONY: install demo map-demo test test-fast lint typecheck unit browser postgres java bench bench-scale lock clean
 
 install: $(STAMP)
 
@@ -41,6 +41,7 @@ map-demo: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy
@@ -68,6 +69,12 @@ java:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq default-jre-headless >/dev/null; }
 
 test: lint typecheck unit
+
+# The quick loop while writing code (under 90 s on two cores): every test but the oracle, engine, browser and slow
+# ones (docs/testing.md), on both cores; loadscope keeps a file's tests, and its module fixtures, on one worker.
+# `make test` still runs them all.
+test-fast: install
+	$(BIN)/pytest -q -m "not oracle and not engine and not browser and not slow" -n 2 --dist loadscope
 
 bench: install
 	$(BIN)/python -m benchmarks

@@ -1,11 +1,16 @@
-"""Shared fixtures: a fresh workspace, the CLI run in-process with its exit code and output, and the metadata
-store on PostgreSQL as well as SQLite (a throwaway server from tests/pg.py, started once per session)."""
+"""Shared fixtures: journeys declared as data (`journeys_for`), the CLI run in-process with its exit code and
+output, and the metadata store on PostgreSQL as well as SQLite (a throwaway server from tests/pg.py, started once
+per session)."""
 
 from __future__ import annotations
 
+import csv
+import itertools
+import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,6 +18,7 @@ import sqlalchemy as sa
 
 import touchlens
 from tests.pg import PostgresServer, PostgresUnavailable, start_server
+from touchlens import console
 from touchlens.cli import main
 from touchlens.store import meta, workspace
 from touchlens.store.settings import SETTINGS_FILE, settings_file_text
@@ -29,14 +35,13 @@ class Result:
 
 
 @pytest.fixture
-def fresh_workspace(tmp_path: Path) -> touchlens.Workspace:
-    return touchlens.init(tmp_path / "ws")
-
-
-@pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
-    """Run `touchlens ARGS…` in this process, as a user would from a shell."""
+    """Run `touchlens ARGS…` in this process, as a user would from a shell, its output piped."""
     monkeypatch.delenv("TOUCHLENS_WORKSPACE", raising=False)
+    # Piped, tables are 200 columns wide (console.py); pytest-xdist's workers start with COLUMNS=80, and the
+    # console reads COLUMNS once, at import, so the width is set here as a pipe would get it.
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.setattr(console.out, "width", 200)
 
     def run(*args: str | Path) -> Result:
         capsys.readouterr()
@@ -68,6 +73,44 @@ def workspace_with(cli: Callable[..., Result], tmp_path: Path, map_text: str, ev
     return ws
 
 
+# -- journeys declared as data -------------------------------------------------------------------------------
+
+JOURNEYS_START = datetime(2026, 1, 1, 10, tzinfo=UTC)
+JourneysFor = Callable[..., touchlens.Workspace]
+
+
+def journeys_workspace(
+    folder: Path, paths: Mapping[str, Sequence[str]], gap: timedelta = timedelta(minutes=1)
+) -> touchlens.Workspace:
+    """A workspace in `folder`/ws whose map has a touchpoint per step name (claiming the event of that name) and
+    whose events are `paths`: each customer's steps `gap` apart from JOURNEYS_START, in the order given."""
+    folder.mkdir(parents=True)
+    names = sorted({step for steps in paths.values() for step in steps})
+    touchpoints = [{"key": name, "match": {"event": name}} for name in names]
+    write(folder / "map.json", json.dumps({"name": "Journeys", "touchpoints": touchpoints}))
+    with (folder / "events.csv").open("w", newline="", encoding="utf-8") as f:
+        rows = csv.writer(f)
+        rows.writerow(["customer_id", "ts", "event"])
+        for customer, steps in paths.items():
+            rows.writerows([customer, (JOURNEYS_START + i * gap).isoformat(), step] for i, step in enumerate(steps))
+    ws = touchlens.init(folder / "ws")
+    ws.import_map(folder / "map.json")
+    ws.ingest_events([folder / "events.csv"])
+    return ws
+
+
+@pytest.fixture
+def journeys_for(tmp_path: Path) -> JourneysFor:
+    """`journeys_for({"ann": ["home", "cart", "buy"], "bob": ["home"]})`: a new workspace (DuckDB, in tmp_path)
+    holding those journeys (see `journeys_workspace`); each call makes another. Like PostHog's journeys_for."""
+    made = itertools.count()
+
+    def build(paths: Mapping[str, Sequence[str]], gap: timedelta = timedelta(minutes=1)) -> touchlens.Workspace:
+        return journeys_workspace(tmp_path / f"journeys-{next(made)}", paths, gap)
+
+    return build
+
+
 # -- the metadata store on PostgreSQL ---------------------------------------------------------------------
 
 META_BACKENDS = ("sqlite", "postgresql")
@@ -87,6 +130,16 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Mod
         nodeid = f"{parent.nodeid}/{name}" if parent.nodeid else name
         return PostgresModule.from_parent(parent, path=file_path, name=name, nodeid=nodeid)
     return None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test on the PostgreSQL server is an `engine` test: its file runs twice, its `meta_backend` is
+    postgresql, or it asks for the server itself. Marked here, as parameters and copied files cannot be marked."""
+    for item in items:
+        params = item.callspec.params if isinstance(item, pytest.Function) and hasattr(item, "callspec") else {}
+        on_server = item.getparent(PostgresModule) is not None or params.get("meta_backend") == "postgresql"
+        if on_server or "postgres" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.engine)
 
 
 class _Postgres:

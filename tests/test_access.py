@@ -62,6 +62,7 @@ def _signed_in(response: Any) -> bool:
 # -- the sign-in rate limit -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_after_five_failures_for_a_name_even_the_right_password_waits_out_the_window(
     app: FastAPI, clock: Clock
 ) -> None:
@@ -79,6 +80,7 @@ def test_after_five_failures_for_a_name_even_the_right_password_waits_out_the_wi
     assert _signed_in(_login(app, "editor", PASSWORD, "10.0.9.9"))
 
 
+@pytest.mark.slow
 def test_five_failures_from_one_address_hold_back_every_name_from_it(app: FastAPI, clock: Clock) -> None:
     for name in ("a", "b", "c", "d", "e"):
         _login(app, name, "wrong password", "10.0.0.7")
@@ -88,6 +90,7 @@ def test_five_failures_from_one_address_hold_back_every_name_from_it(app: FastAP
     assert _signed_in(_login(app, "admin", PASSWORD, "10.0.0.7"))
 
 
+@pytest.mark.slow
 def test_a_success_clears_the_names_count(app: FastAPI) -> None:
     for i in range(MAX_FAILURES - 1):
         _login(app, "viewer", "wrong password", f"10.1.0.{i}")
@@ -202,6 +205,7 @@ SECRET = "Zq7-never-log-this-password"
 SHORT = "Zq7-sh"  # too short to be accepted: refused without being echoed
 
 
+@pytest.mark.slow
 def test_a_password_reaches_no_log_no_audit_entry_and_no_answer(
     root: Path, cli: Callable[..., Result], caplog: pytest.LogCaptureFixture
 ) -> None:

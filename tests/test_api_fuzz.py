@@ -23,6 +23,8 @@ from touchlens.store import keys as key_store
 from touchlens.store import users as user_store
 from touchlens.web.app import create_app
 
+pytestmark = pytest.mark.slow
+
 ADMIN = "fuzz-admin-4c1e"
 EXAMPLES = 12  # per operation: the whole file stays near a minute on two cores
 CHECKS = [

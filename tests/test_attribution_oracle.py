@@ -15,6 +15,8 @@ import pytest
 from tests.test_attribution import DATA, _data
 from touchlens.analytics.attribution import attribute
 
+pytestmark = pytest.mark.oracle
+
 
 def _quietly(fn: Any, *args: Any, **kwargs: Any) -> Any:
     with contextlib.redirect_stdout(io.StringIO()):  # it prints a banner and progress

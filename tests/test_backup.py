@@ -141,6 +141,7 @@ def test_ids_carry_on_after_a_restore(
     engine.dispose()
 
 
+@pytest.mark.slow
 def test_restore_over_data_needs_force_and_then_replaces_it_all(tmp_path: Path, cli: Callable[..., Result]) -> None:
     source = touchlens.init(tmp_path / "a")
     _fill(source, tmp_path)

@@ -13,6 +13,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow
+
 BUSINESSES = 100
 CUSTOMERS = 400
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import EXAMPLES, write
 from tests.test_mapfile import BROKEN
 
@@ -126,6 +128,7 @@ def test_version_and_export_format_from_the_file_name(cli, tmp_path: Path) -> No
     assert json.loads((tmp_path / "m.json").read_text())["name"] == "Trailhead Outfitters"
 
 
+@pytest.mark.slow
 def test_touchpoint_filters(cli, tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     cli("init", ws)
@@ -213,6 +216,7 @@ def test_hostile_names_print_as_text_not_markup(cli, tmp_path: Path) -> None:
     assert "[link=x]click[/link]" in out
 
 
+@pytest.mark.slow
 def test_the_installed_command_runs_end_to_end(tmp_path: Path) -> None:
     exe = shutil.which("touchlens", path=str(Path(sys.executable).parent))
     assert exe is not None, "touchlens is not installed next to this Python"

@@ -203,6 +203,7 @@ def test_same_seed_gives_identical_files_and_another_seed_different(tmp_path: Pa
     assert a.feedback.read_bytes() != c.feedback.read_bytes()
 
 
+@pytest.mark.slow
 def test_every_line_is_a_segment_track_message_with_a_unique_id(planted: Demo) -> None:
     ids = [e["messageId"] for e in planted.events]
     assert len(set(ids)) == len(ids)
@@ -248,6 +249,7 @@ def test_customers_carry_the_attributes_persona_segments_test(planted: Demo) -> 
 # ------------------------------------------------------------------------------------------------ truths
 
 
+@pytest.mark.slow
 def test_refund_email_scores_far_below_other_post_purchase_touchpoints(planted: Demo, unplanted: Demo) -> None:
     refund, others = csat_means(planted)
     assert refund <= 2.5

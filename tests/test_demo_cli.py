@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 import touchlens
 
 
+@pytest.mark.slow
 def test_demo_builds_a_workspace_with_truths_and_exact_unmapped_counts(cli, tmp_path: Path) -> None:
     ws = tmp_path / "demo"
     result = cli("-w", ws, "demo", "--no-serve", "--customers", "300", "--seed", "3", "--json")

@@ -184,6 +184,7 @@ def test_every_generated_event_maps_to_a_touchpoint_when_ingested(tmp_path: Path
     assert truths["customers"] == 300
 
 
+@pytest.mark.slow
 def test_billing_problem_halves_renewal_and_scores_eleven_percent(planted: Data) -> None:
     t = truth(planted, "billing_problem")
     hits, n = planted.renewal(lambda s: s.has("payment_failed_email"))
@@ -248,6 +249,7 @@ def test_billing_problem_loses_the_most_renewals(planted: Data) -> None:
     assert max(lost, key=lambda k: lost[k]) == "billing_problem"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", ["payment_failed_email", "brew_guide_webinar", "support_chat"])
 def test_in_the_null_twin_renewal_is_the_same_with_and_without_each_touchpoint(null: Data, key: str) -> None:
     with_ = null.renewal(lambda s: s.has(key))

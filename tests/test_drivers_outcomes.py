@@ -127,6 +127,7 @@ def _newcombe(a: int, n_a: int, b: int, n_b: int) -> tuple[float, float, float]:
     return d, d - math.sqrt((pa - la) ** 2 + (ub - pb) ** 2), d + math.sqrt((ua - pa) ** 2 + (pb - lb) ** 2)
 
 
+@pytest.mark.oracle
 def test_difference_and_its_interval_match_a_hand_computation(shop: Path) -> None:
     d = touchlens.open(shop).drivers("conversion", samples=30).to_dict()
     chat = next(r for r in d["drivers"] if r["feature"] == "seen:chat")
@@ -171,6 +172,7 @@ def test_without_a_churn_outcome_every_defined_outcome_is_shown_and_churn_is_sai
     assert "The map defines no churn outcome" in " ".join(one.err.split())
 
 
+@pytest.mark.slow
 def test_the_json_of_every_outcome_lists_tables_and_missing_outcomes(cli, shop: Path) -> None:
     data = json.loads(cli("-w", shop, "analyze", "drivers", "--bootstrap", "0", "--json").out)
     assert [d["outcome"] for d in data["outcomes"]] == ["conversion"]
@@ -278,6 +280,7 @@ def _page(root: Path, path: str) -> str:
     return " ".join(response.text.split())
 
 
+@pytest.mark.slow
 def test_the_touchpoint_page_shows_every_outcome_and_says_which_are_missing(shop: Path) -> None:
     page = _page(shop, "/touchpoints/chat")
     assert "Drivers of conversion" in page

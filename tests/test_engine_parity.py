@@ -4,7 +4,8 @@ events store (the reference), DuckDB over a Parquet lake, and PySpark (local mod
 The data is the demo workspace (planted findings, 300 customers, two years of events and feedback); the lake is
 what `touchlens export parquet --lake` writes of it. Engines are chosen through touchlens.toml's `[engine]`
 settings, as a user would. Each test also checks a property its result must have, so the reference itself is
-tested, not only copied. Floats compare to 1e-9: engines sum in different orders.
+tested, not only copied. Floats compare to 1e-9: engines sum in different orders. Funnels are also checked against
+a pure-Python reading of their definition (tests/funnel_reference.py) over the lake's files.
 """
 
 from __future__ import annotations
@@ -17,12 +18,16 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow.dataset as ds
 import pytest
 
 import touchlens
+from tests.funnel_reference import Event, ReferenceFunnel
 from touchlens.analytics.journeys import JourneyOptions
 from touchlens.demo_workspace import build_demo
 from touchlens.store.settings import SETTINGS_FILE
+
+pytestmark = pytest.mark.engine
 
 ENGINES = ("duckdb", "duckdb-lake", "pyspark")
 SETTINGS = {
@@ -187,13 +192,35 @@ def test_scorecard_and_its_breakdowns(on: Callable[..., Any]) -> None:
         assert groups
 
 
-@pytest.mark.parametrize("order", ["any", "strict"])
-def test_funnel_steps_never_grow(on: Callable[..., Any], order: str) -> None:
-    steps = ["homepage", "product_page", "checkout", "order_confirmation_email"]
-    funnel = on(f"funnel:{order}", lambda ws: ws.run_funnel(ws.funnel(steps, "14d", order)).to_dict())
+PURCHASE = ("homepage", "product_page", "checkout", "order_confirmation_email")
+BROWSING = ("homepage", "site_search", "product_page", "product_reviews")  # often one straight after another
+
+
+@pytest.fixture(scope="module")
+def lake_journeys(demo: Path) -> dict[str, list[Event]]:
+    """The demo's journeys as plain Python, read from the lake's files."""
+    events = ds.dataset(demo / "lake" / "events", partitioning="hive").to_table()
+    return ReferenceFunnel.journeys(events.select(["customer_id", "event_id", "ts", "touchpoint"]).to_pylist())
+
+
+@pytest.mark.parametrize(
+    ("steps", "order", "exclude"),
+    [(PURCHASE, "any", ()), (BROWSING, "strict", ()), (PURCHASE, "any", ("size_guide",))],
+    ids=["any", "strict", "exclude"],
+)
+def test_funnels_equal_the_pure_python_reference(
+    on: Callable[..., Any],
+    lake_journeys: dict[str, list[Event]],
+    steps: tuple[str, ...],
+    order: str,
+    exclude: tuple[str, ...],
+) -> None:
+    name = f"funnel:{order}:{','.join(exclude)}"
+    funnel = on(name, lambda ws: ws.run_funnel(ws.funnel(steps, "14d", order, exclude)).to_dict())
     counts = [s["count"] for s in funnel["steps"]]
-    assert counts[0] > 0
+    assert counts[-1] > 0
     assert counts == sorted(counts, reverse=True)
+    assert counts == ReferenceFunnel(steps, timedelta(days=14), order == "strict", exclude).counts(lake_journeys)
 
 
 def test_funnel_breakdowns_and_drop_outs(on: Callable[..., Any]) -> None:

@@ -11,36 +11,20 @@ from typing import Any
 import pytest
 
 import touchlens
-from tests.conftest import ROOT, workspace_with, write
+from tests.conftest import ROOT, JourneysFor, workspace_with
 from touchlens.model.map import slugify
 
 SHARED = ROOT.parent / "shared" / "data"
 
 
-def journeys(ws: Path, tmp_path: Path, paths: dict[str, list[str]], cli: Any) -> None:
-    """Ingest journeys declared as data: one event a step, a minute apart; one touchpoint per step name."""
-    names = sorted({step for steps in paths.values() for step in steps})
-    lines = ["name: J", "touchpoints:"] + [f"  - {{key: {n}, match: {{event: {n}}}}}" for n in names]
-    cli("init", ws)
-    cli("-w", ws, "map", "import", write(tmp_path / "m.yaml", "\n".join(lines) + "\n"))
-    rows = [
-        f"{customer},2026-01-01T10:{i:02d}:00Z,{step}"
-        for customer, steps in paths.items()
-        for i, step in enumerate(steps)
-    ]
-    events = write(tmp_path / "e.csv", "customer_id,ts,event\n" + "\n".join(rows) + "\n")
-    assert cli("-w", ws, "ingest", "events", events, "--json").code == 0
-
-
-def test_flows_count_each_step_to_the_next_and_variants_whole_sequences(cli, tmp_path: Path) -> None:
-    ws = tmp_path / "ws"
+def test_flows_count_each_step_to_the_next_and_variants_whole_sequences(cli, journeys_for: JourneysFor) -> None:
     paths = {
         "ann": ["home", "cart", "buy"],
         "bob": ["home", "cart", "home", "cart"],
         "cy": ["home", "cart", "buy"],
         "di": ["help"],
     }
-    journeys(ws, tmp_path, paths, cli)
+    ws = journeys_for(paths).root
     flows = json.loads(cli("-w", ws, "analyze", "flows", "--json").out)
     edges = {(e["source"], e["target"]): e["count"] for e in flows["edges"]}
     assert edges == {("home", "cart"): 4, ("cart", "buy"): 2, ("cart", "home"): 1}
@@ -98,6 +82,7 @@ def helpdesk(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     return pm4py, log, ws
 
 
+@pytest.mark.oracle
 def test_the_directly_follows_graph_equals_pm4py_edge_for_edge(helpdesk) -> None:
     pm4py, log, ws = helpdesk
     dfg, start, end = pm4py.discover_dfg(log)
@@ -110,6 +95,7 @@ def test_the_directly_follows_graph_equals_pm4py_edge_for_edge(helpdesk) -> None
     assert flows["end"] == {key[a]: n for a, n in end.items()}
 
 
+@pytest.mark.oracle
 def test_variants_equal_pm4py(helpdesk) -> None:
     pm4py, log, ws = helpdesk
     ordered = log.sort_values(["case:concept:name", "time:timestamp"], kind="stable")
@@ -124,9 +110,8 @@ def test_variants_equal_pm4py(helpdesk) -> None:
     assert top10 == sorted(theirs.values(), reverse=True)[:10]
 
 
-def test_paths_after_and_before_a_touchpoint(cli, tmp_path: Path) -> None:
-    ws = tmp_path / "ws"
-    journeys(ws, tmp_path, {"a": ["x", "y", "z"], "b": ["x", "y"], "c": ["w", "x"], "d": ["x", "y", "z"]}, cli)
+def test_paths_after_and_before_a_touchpoint(cli, journeys_for: JourneysFor) -> None:
+    ws = journeys_for({"a": ["x", "y", "z"], "b": ["x", "y"], "c": ["w", "x"], "d": ["x", "y", "z"]}).root
     after = json.loads(cli("-w", ws, "analyze", "paths", "--from", "x", "--steps", "2", "--json").out)
     assert [(p["steps"], p["count"]) for p in after["paths"]] == [(["y", "z"], 2), ([], 1), (["y"], 1)]
     before = json.loads(cli("-w", ws, "analyze", "paths", "--to", "z", "--steps", "2", "--json").out)
@@ -154,10 +139,9 @@ def test_a_session_gap_splits_journeys(cli, tmp_path: Path) -> None:
     assert cli("-w", ws, "analyze", "flows", "--session-gap", "soon").code == 1
 
 
-def test_sankey_links_add_up_and_small_touchpoints_become_other(cli, tmp_path: Path) -> None:
-    ws = tmp_path / "ws"
+def test_sankey_links_add_up_and_small_touchpoints_become_other(cli, journeys_for: JourneysFor) -> None:
     paths = {"a": ["x", "y", "z"], "b": ["x", "y"], "c": ["w", "y", "z"], "d": ["x"], "e": ["v", "y", "z"]}
-    journeys(ws, tmp_path, paths, cli)
+    ws = journeys_for(paths).root
     sankey = json.loads(cli("-w", ws, "analyze", "sankey", "--depth", "3", "--top", "1").out)
     out_of = Counter()
     for link in sankey["links"]:
@@ -192,9 +176,8 @@ def test_converters_and_non_converters_side_by_side(cli, tmp_path: Path) -> None
         (("scorecard",), lambda d: d["touchpoints"]),
     ],
 )
-def test_csv_holds_the_same_rows_as_json(cli, tmp_path: Path, args: tuple[str, ...], rows_of: Any) -> None:
-    ws = tmp_path / "ws"
-    journeys(ws, tmp_path, {"ann": ["home", "cart", "buy"], "bob": ["home", "cart", "home"], "cy": ["help"]}, cli)
+def test_csv_holds_the_same_rows_as_json(cli, journeys_for: JourneysFor, args: tuple[str, ...], rows_of: Any) -> None:
+    ws = journeys_for({"ann": ["home", "cart", "buy"], "bob": ["home", "cart", "home"], "cy": ["help"]}).root
     data = rows_of(json.loads(cli("-w", ws, "analyze", *args, "--json").out))
     table = list(csv.DictReader(cli("-w", ws, "analyze", *args, "--csv").out.splitlines()))
     assert data

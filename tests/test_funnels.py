@@ -1,16 +1,23 @@
-"""Funnels equal a brute-force reading of the definition on generated journeys; counts never grow."""
+"""Funnels equal a brute-force reading of the definition (tests/funnel_reference.py) on generated journeys; counts
+never grow."""
 
 from __future__ import annotations
 
 import itertools
+import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import ibis
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import JourneysFor, Result
+from tests.funnel_reference import ReferenceFunnel
 from touchlens.analytics.funnels import FunnelQuery, Order
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -38,29 +45,6 @@ def backend(journeys: dict[str, list[tuple[str, int]]]) -> Any:
     return con
 
 
-def reference_depth(
-    events: list[tuple[str, int]], steps: list[str], window: int, strict: bool, exclude: tuple[str, ...] = ()
-) -> int:
-    """How many steps a customer reaches, by trying every choice of events (the definition, literally)."""
-    ordered = sorted(enumerate(events), key=lambda p: (p[1][1], p[0]))  # by time, then id (list order)
-    best = 0
-    for k in range(1, len(steps) + 1):
-        for combo in itertools.combinations(range(len(ordered)), k):
-            picked = [ordered[i][1] for i in combo]
-            if [tp for tp, _ in picked] != steps[:k]:
-                continue
-            times = [t for _, t in picked]
-            if any(b <= a for a, b in itertools.pairwise(times)) or times[-1] - times[0] > window:
-                continue
-            if strict and any(b != a + 1 for a, b in itertools.pairwise(combo)):
-                continue
-            if any(tp in exclude and times[0] < t < times[-1] for tp, t in events):
-                continue
-            best = k
-            break
-    return best
-
-
 journeys = st.dictionaries(
     st.sampled_from([f"c{i}" for i in range(8)]),
     st.lists(st.tuples(st.sampled_from(TOUCHPOINTS), st.integers(0, 30)), min_size=1, max_size=6),
@@ -69,6 +53,7 @@ journeys = st.dictionaries(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(
     journeys,
@@ -82,9 +67,11 @@ def test_funnel_counts_equal_the_definition(
 ) -> None:
     query = FunnelQuery(tuple(steps), timedelta(minutes=window), order, exclude=exclude)
     funnel = query.run(backend(data)).to_dict()
-    depths = [reference_depth(events, steps, window, order is Order.strict, exclude) for events in data.values()]
+    reference = ReferenceFunnel(tuple(steps), window, order is Order.strict, exclude)
+    depths = [reference.depth_by_definition(events) for events in data.values()]
     expected = [sum(d >= k for d in depths) for k in range(1, len(steps) + 1)]
     assert [s["count"] for s in funnel["steps"]] == expected
+    assert reference.counts(data) == expected  # the quick reading the parity suite uses agrees with the definition
     counts = [s["count"] for s in funnel["steps"]]
     assert all(b <= a for a, b in itertools.pairwise(counts))  # a funnel never grows
 
@@ -103,15 +90,8 @@ def test_twenty_steps_and_conversion_rates() -> None:
     assert funnel[1]["median_seconds"] == 60.0
 
 
-def test_the_funnel_command_reports_the_documented_shape(cli, tmp_path) -> None:
-    import json
-
-    from tests.test_flows import journeys
-
-    ws = tmp_path / "ws"
-    journeys(
-        ws, tmp_path, {"ann": ["home", "cart", "buy"], "bob": ["home", "help", "cart"], "cy": ["cart", "home"]}, cli
-    )
+def test_the_funnel_command_reports_the_documented_shape(cli: Callable[..., Result], journeys_for: JourneysFor) -> None:
+    ws = journeys_for({"ann": ["home", "cart", "buy"], "bob": ["home", "help", "cart"], "cy": ["cart", "home"]}).root
     strict = json.loads(cli("-w", ws, "analyze", "funnel", "--steps", "home,cart", "--order", "strict", "--json").out)
     assert [s["count"] for s in strict["steps"]] == [3, 1]
     result = cli("-w", ws, "analyze", "funnel", "--steps", "home,cart,buy", "--window", "1h", "--json")
@@ -124,13 +104,10 @@ def test_the_funnel_command_reports_the_documented_shape(cli, tmp_path) -> None:
     assert (no_steps.code, "at least one step" in no_steps.err) == (1, True)
 
 
-def test_exclusions_and_the_customers_who_dropped(cli, tmp_path) -> None:
-    import json
-
-    from tests.test_flows import journeys
-
-    ws = tmp_path / "ws"
-    journeys(ws, tmp_path, {"ann": ["home", "cart", "buy"], "bob": ["home", "help", "cart"], "cy": ["home", "x"]}, cli)
+def test_exclusions_and_the_customers_who_dropped(
+    cli: Callable[..., Result], journeys_for: JourneysFor, tmp_path: Path
+) -> None:
+    ws = journeys_for({"ann": ["home", "cart", "buy"], "bob": ["home", "help", "cart"], "cy": ["home", "x"]}).root
     excluded = json.loads(cli("-w", ws, "analyze", "funnel", "--steps", "home,cart", "--exclude", "help", "--json").out)
     assert [s["count"] for s in excluded["steps"]] == [3, 1]
     out = tmp_path / "dropped.csv"
@@ -139,9 +116,8 @@ def test_exclusions_and_the_customers_who_dropped(cli, tmp_path) -> None:
     assert cli("-w", ws, "analyze", "funnel", "--steps", "home,cart", "--dropped-at", "2").code == 1
 
 
-def test_a_persona_breakdown_adds_up_to_the_funnel(cli, tmp_path) -> None:
-    import json
-
+@pytest.mark.slow
+def test_a_persona_breakdown_adds_up_to_the_funnel(cli: Callable[..., Result], tmp_path: Path) -> None:
     ws = tmp_path / "demo"
     assert cli("-w", ws, "demo", "--no-serve", "--customers", "200", "--seed", "5").code == 0
     args = ("-w", ws, "analyze", "funnel", "--steps", "homepage,product_page,cart", "--json")

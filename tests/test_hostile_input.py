@@ -41,6 +41,8 @@ from touchlens.ingest.pipeline import IngestReport
 from touchlens.ingest.readers import EVENT_FORMATS
 from touchlens.ingest.readers.feedback import FEEDBACK_FORMATS
 
+pytestmark = pytest.mark.slow
+
 MAP = """\
 name: Hostile
 personas: [{key: gold, segment: [{property: plan, equals: gold}]}]

@@ -11,7 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 import touchlens
+
+pytestmark = pytest.mark.slow
 
 
 def _events_file(path: Path, n: int) -> int:

@@ -125,6 +125,7 @@ def test_a_persona_rated_worse_is_a_persona_gap(tmp_path) -> None:
     assert [(i.subject, i.evidence["persona"]) for i in found] == [("track", "hobby")]
 
 
+@pytest.mark.slow
 def test_feedback_scores_equal_a_hand_count_and_comments_are_scrubbed(cli, shop, tmp_path) -> None:
     nps = [10, 10, 9, 8, 7, 6, 0, 3, 9, 10]  # promoters 5, detractors 3 of 10: NPS 20
     rows = [f"c{i:02d},2026-01-06T10:00:00Z,nps,{s},order," for i, s in enumerate(nps)]

@@ -13,6 +13,8 @@ import pytest
 
 from tests.business import business
 
+pytestmark = pytest.mark.slow
+
 
 def _world(tmp_path_factory: pytest.TempPathFactory, planted: bool) -> dict[str, Any]:
     ws, truths = business(tmp_path_factory.mktemp("planted" if planted else "twin"), planted=planted)

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pytest
 from fastapi.testclient import TestClient
 
 import touchlens
@@ -23,6 +24,8 @@ from touchlens.store import keys as key_store
 from touchlens.store.events import TABLES, connect
 from touchlens.store.users import add_user
 from touchlens.web.app import create_app
+
+pytestmark = pytest.mark.slow
 
 SIZE = 50  # messages a batch
 DROPPED = (ConnectionError, OSError, asyncio.IncompleteReadError, TimeoutError)

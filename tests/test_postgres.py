@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+
 import touchlens
 from touchlens.store import audit, keys, meta, users
 
 
+@pytest.mark.slow
 def test_text_with_nul_never_reaches_the_database(meta_workspace: touchlens.Workspace) -> None:
     engine = meta_workspace.meta_engine()
     users.add_user(engine, "ann", "password1", "viewer")

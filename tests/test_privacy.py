@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
@@ -80,6 +81,7 @@ def _holds(value: str, text: str) -> bool:
     return re.search(rf"(?<![\w.@-]){re.escape(text)}(?![\w.@-])", value) is not None
 
 
+@pytest.mark.slow
 def test_forget_leaves_no_trace_in_any_table(cli: Callable[..., Result], tmp_path: Path) -> None:
     root, _ = _loaded(cli, tmp_path)
     assert _traces(root, GONE), "the customer was never there"
@@ -96,6 +98,7 @@ def test_forget_leaves_no_trace_in_any_table(cli: Callable[..., Result], tmp_pat
     assert entry["actor"].startswith("cli:")
 
 
+@pytest.mark.slow
 def test_an_erased_customer_stays_out_until_the_suppression_is_lifted(cli, tmp_path: Path) -> None:
     root, events = _loaded(cli, tmp_path)
     assert cli("-w", root, "forget", GONE).code == 0
@@ -116,6 +119,7 @@ def test_an_erased_customer_stays_out_until_the_suppression_is_lifted(cli, tmp_p
     assert back["accepted"] == 8
 
 
+@pytest.mark.slow
 def test_the_api_erases_for_admins_only(cli: Callable[..., Result], tmp_path: Path) -> None:
     root, _ = _loaded(cli, tmp_path)
     engine = touchlens.open(root).meta_engine()
@@ -138,6 +142,7 @@ def test_the_api_erases_for_admins_only(cli: Callable[..., Result], tmp_path: Pa
     assert audit.entries(engine, action="erase")[0]["actor"] == "ann"
 
 
+@pytest.mark.slow
 def test_pseudonymised_files_store_the_hmac_and_forget_takes_the_real_id(cli, tmp_path: Path) -> None:
     import hashlib
     import hmac

@@ -51,6 +51,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> touchlens.Workspace:
     return touchlens.open(root)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("options", [JourneyOptions(), JourneyOptions(session_gap=timedelta(hours=2))])
 def test_ranked_flows_and_scorecard_equal_the_holistic_ones(demo: touchlens.Workspace, options) -> None:
     backend = demo._backend()

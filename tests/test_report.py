@@ -104,6 +104,7 @@ def _mapped_events(ws: Path) -> int:
     return int(found[0]) if found else 0
 
 
+@pytest.mark.oracle
 def test_xes_read_back_by_pm4py_gives_the_directly_follows_graph_of_flows(run, shop, tmp_path) -> None:
     import pm4py  # a dev-only oracle (AGPL), installed by `make install`; touchlens never imports it
 
@@ -224,6 +225,7 @@ def test_png_needs_chromium_and_says_so(monkeypatch) -> None:
         png.svg_to_png("<svg/>", "x.png")
 
 
+@pytest.mark.browser
 @pytest.mark.skipif(not Path(png.CHROMIUM).exists(), reason="needs Debian's chromium")
 def test_png_is_rendered_by_chromium(run, shop, tmp_path) -> None:
     pytest.importorskip("playwright")
@@ -243,6 +245,7 @@ class _Tags(HTMLParser):
         self.tags.append((tag, dict(attrs)))
 
 
+@pytest.mark.slow
 def test_html_report_is_self_contained_and_escapes_untrusted_text(run, shop, tmp_path) -> None:
     result = run("-w", shop, "report", "html", "-o", tmp_path / "report.html")
     assert result.code == 0, result.err

@@ -20,6 +20,7 @@ from touchlens.store import meta
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+@pytest.mark.slow
 @FAST
 @given(maps(), st.sampled_from(["yaml", "json"]))
 def test_any_valid_map_survives_dump_and_parse(data: dict[str, Any], fmt: str) -> None:
@@ -27,6 +28,7 @@ def test_any_valid_map_survives_dump_and_parse(data: dict[str, Any], fmt: str) -
     assert parse_map(dump_map(m, fmt), f"m.{fmt}") == m  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 @FAST
 @given(maps())
 def test_dump_then_parse_gives_the_same_text(data: dict[str, Any]) -> None:
@@ -45,6 +47,7 @@ def store(meta_url: str) -> Iterator[sa.Engine]:
 
 
 # One store for all examples is right: each save replaces the whole map.
+@pytest.mark.slow
 @settings(
     max_examples=30,
     deadline=None,
@@ -69,6 +72,7 @@ def test_free_text_postgresql_cannot_index_still_round_trips(store: sa.Engine) -
 stripped = st.text(max_size=20).map(str.strip)
 
 
+@pytest.mark.slow
 @FAST
 @given(maps())
 def test_the_csv_inventory_round_trips_touchpoints(data: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -51,6 +52,7 @@ rules = st.builds(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300)
 @given(rules, rules)
 def test_two_rules_overlap_exactly_when_some_event_meets_both(a: MatchRule, b: MatchRule) -> None:

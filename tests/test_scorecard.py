@@ -71,6 +71,7 @@ def test_stage_rows_count_a_stage_s_touchpoints_together(cli, tmp_path: Path) ->
     assert cli("-w", ws, "analyze", "scorecard", "--by", "moon").code == 1
 
 
+@pytest.mark.slow
 def test_persona_and_channel_breakdowns_split_the_scorecard(cli, tmp_path: Path) -> None:
     ws = tmp_path / "demo"
     assert cli("-w", ws, "demo", "--no-serve", "--customers", "200", "--seed", "5").code == 0

@@ -96,6 +96,7 @@ def test_regression_concurrent_reservations_never_exceed_the_limit() -> None:
     assert len(granted) == MAX_FAILURES
 
 
+@pytest.mark.slow
 def test_regression_eight_concurrent_wrong_passwords_reach_the_password_check_at_most_five_times(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -127,6 +128,7 @@ def test_regression_eight_concurrent_wrong_passwords_reach_the_password_check_at
     assert sorted(a.status_code for a in answers) == [303] * len(checked) + [429] * (8 - len(checked))
 
 
+@pytest.mark.slow
 def test_a_success_gives_back_its_place_in_the_address_count(root: Path) -> None:
     app = create_app(root)
     client = _client(app, "10.0.2.1")
@@ -137,6 +139,7 @@ def test_a_success_gives_back_its_place_in_the_address_count(root: Path) -> None
     assert _signed_in(_login(client, "viewer", PASSWORD))  # 4 failures from the address: still below 5
 
 
+@pytest.mark.slow
 def test_regression_look_alikes_of_a_name_share_its_sign_in_limit(root: Path) -> None:
     app = create_app(root)
     for i, name in enumerate(["Admin", "admin ", "ADMIN", " admin", "ａｄｍｉｎ"]):
@@ -144,6 +147,7 @@ def test_regression_look_alikes_of_a_name_share_its_sign_in_limit(root: Path) ->
     assert _login(_client(app, "10.0.3.9"), "admin", PASSWORD).status_code == 429
 
 
+@pytest.mark.slow
 def test_regression_padding_a_name_past_200_characters_does_not_make_a_fresh_limit(root: Path) -> None:
     """The red team's bypass: the limiter counted the first 200 characters while the lookup read the whole name
     without its leading spaces, so each amount of padding was a new name with five fresh guesses."""
@@ -176,6 +180,7 @@ class Spy:
 # -- 2. unknown names cost what known ones do -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_regression_unknown_user_names_take_as_long_as_known_ones(root: Path) -> None:
     """The attack: an unknown name took two Argon2 runs (745 ms), a known one with a wrong password one (375 ms).
     Medians of interleaved runs, so load on the machine hits both alike; the issue asks for within 20%."""
@@ -192,6 +197,7 @@ def test_regression_unknown_user_names_take_as_long_as_known_ones(root: Path) ->
     assert 0.8 <= ratio <= 1.2, (known, unknown)
 
 
+@pytest.mark.slow
 def test_regression_an_unknown_name_is_verified_against_one_hash_made_once(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -222,6 +228,7 @@ def test_regression_an_expired_api_token_gets_401(root: Path) -> None:
     assert user_store.token_user(engine, fresh, now=kept.expires_at) is None  # it ends at its expiry exactly
 
 
+@pytest.mark.slow
 def test_regression_a_revoked_api_token_gets_401(root: Path, cli: Callable[..., Result]) -> None:
     made = cli("-w", root, "tokens", "add", "editor", "--scope", "read", "--scope", "write", "--label", "ci")
     token = made.out.strip()
@@ -237,6 +244,7 @@ def test_regression_a_revoked_api_token_gets_401(root: Path, cli: Callable[..., 
     assert cli("-w", root, "tokens", "revoke", listed[0]["id"]).code == 1  # gone: a clear error
 
 
+@pytest.mark.slow
 def test_regression_a_password_reset_ends_the_users_api_tokens(root: Path, cli: Callable[..., Result]) -> None:
     engine = touchlens.open(root).meta_engine()
     editor = user_store.add_token(engine, "editor", ("read",))
@@ -247,6 +255,7 @@ def test_regression_a_password_reset_ends_the_users_api_tokens(root: Path, cli: 
     assert [t.user for t in user_store.list_tokens(engine)] == ["viewer"]
 
 
+@pytest.mark.slow
 def test_tokens_last_token_days_or_days_and_their_list_never_shows_a_secret(
     root: Path, cli: Callable[..., Result]
 ) -> None:
@@ -301,6 +310,7 @@ def test_tokens_made_before_expiry_existed_get_one_on_upgrade(tmp_path: Path) ->
 # -- 4. X-Forwarded-For only from trusted proxies -------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_regression_a_spoofed_forwarded_for_from_loopback_is_not_believed(root: Path) -> None:
     app = create_app(root)
     client = _client(app, "127.0.0.1")
@@ -310,6 +320,7 @@ def test_regression_a_spoofed_forwarded_for_from_loopback_is_not_believed(root: 
     assert _login(client, "viewer", PASSWORD, **{"X-Forwarded-For": "203.0.113.99"}).status_code == 429
 
 
+@pytest.mark.slow
 def test_a_trusted_proxys_forwarded_address_is_the_clients(root: Path) -> None:
     _set_web(root, 'trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]')
     app = create_app(root)
@@ -331,6 +342,7 @@ def test_a_wrong_trusted_proxy_entry_stops_serve_with_a_clear_error(
     assert "trusted_proxies: 'my-proxy' is neither an IP address nor a network" in result.err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("setting", "expected"),
     [
@@ -366,6 +378,7 @@ def served(root: Path) -> Iterator[str]:
     thread.join(10)
 
 
+@pytest.mark.slow
 def test_regression_behind_uvicorn_a_spoofed_forwarded_for_from_loopback_is_audited_as_loopback(
     root: Path, served: str
 ) -> None:
@@ -380,6 +393,7 @@ def test_regression_behind_uvicorn_a_spoofed_forwarded_for_from_loopback_is_audi
 # -- 5. logout ends the session however it is called ---------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_regression_logout_without_its_csrf_token_ends_the_server_session(root: Path) -> None:
     app = create_app(root)
     cookie = _login(_client(app), "viewer", PASSWORD).cookies[SESSION_COOKIE]
@@ -396,6 +410,7 @@ def test_regression_logout_without_its_csrf_token_ends_the_server_session(root: 
 # -- 6. a password policy, and user names normalised and unique ---------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "password", [" " * 8, "\t \u3000 \n   ", "x" * 7, "x" * 1025], ids=["spaces", "blanks", "short", "long"]
 )
@@ -414,6 +429,7 @@ def test_regression_a_one_megabyte_password_is_refused_before_hashing(
     assert user_store.authenticate(engine, "admin", "x" * 1_000_000) is None
 
 
+@pytest.mark.slow
 def test_regression_weak_passwords_get_422_from_the_api(root: Path) -> None:
     app = create_app(root)
     admin = _client(app)
@@ -426,6 +442,7 @@ def test_regression_weak_passwords_get_422_from_the_api(root: Path) -> None:
         assert password not in answer.text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["admin ", " admin", "Admin", "ADMIN", "admin\u200b", "ad\u00admin", "admin\n"])
 def test_regression_look_alike_user_names_are_refused(root: Path, name: str) -> None:
     engine = touchlens.open(root).meta_engine()
@@ -435,6 +452,7 @@ def test_regression_look_alike_user_names_are_refused(root: Path, name: str) -> 
     assert user_store.authenticate(engine, "admin", PASSWORD) is not None  # admin's password is unchanged
 
 
+@pytest.mark.slow
 def test_a_compatibility_form_of_a_name_is_that_user(root: Path) -> None:
     engine = touchlens.open(root).meta_engine()
     assert user_store.add_user(engine, "ｖｉｅｗｅｒ", "a new password", "viewer") == "viewer"  # full-width: NFKC
@@ -444,6 +462,7 @@ def test_a_compatibility_form_of_a_name_is_that_user(root: Path) -> None:
         assert user_store.authenticate(engine, typed, "a new password") == user_store.User("viewer", "viewer")
 
 
+@pytest.mark.slow
 def test_names_stored_before_the_policy_still_sign_in_and_can_be_changed(root: Path) -> None:
     engine = touchlens.open(root).meta_engine()
     with engine.begin() as conn:  # two legacy users a look-alike could confuse
@@ -457,6 +476,7 @@ def test_names_stored_before_the_policy_still_sign_in_and_can_be_changed(root: P
     assert user_store.authenticate(engine, "Bob ", "a new password") == user_store.User("Bob ", "editor")
 
 
+@pytest.mark.slow
 def test_the_cli_refuses_a_look_alike_name_clearly(root: Path, cli: Callable[..., Result]) -> None:
     result = cli("-w", root, "users", "add", "Editor", "--role", "admin", "--password", "long enough")
     assert result.code == 1

@@ -205,6 +205,7 @@ def _open_to_others(root: Path) -> list[str]:
     return [f"{p.name} {_mode(p):o}" for p in (root, *root.iterdir()) if _mode(p) & 0o077]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
 def test_regression_workspace_files_and_backups_are_owner_only(
     cli: Callable[..., Result], hostile_ws: Path, tmp_path: Path
@@ -301,13 +302,10 @@ touchpoints:
 
 
 def test_regression_funnel_dropped_at_writes_customer_ids_formula_safe(
-    cli: Callable[..., Result], tmp_path: Path
+    cli: Callable[..., Result], journeys_for: Callable[..., touchlens.Workspace]
 ) -> None:
     """The red team's finding: `--dropped-at` wrote ids as sent (by a public write key), unquoted and unescaped."""
-    from tests.test_flows import journeys
-
-    ws = tmp_path / "ws"
-    journeys(ws, tmp_path, {"=cmd|' /C calc'!A0": ["home", "x"], "@SUM(1)": ["home"], "ann": ["home", "cart"]}, cli)
+    ws = journeys_for({"=cmd|' /C calc'!A0": ["home", "x"], "@SUM(1)": ["home"], "ann": ["home", "cart"]}).root
     result = cli("-w", ws, "analyze", "funnel", "--steps", "home,cart", "--dropped-at", "1")
     assert result.code == 0, result.err
     assert sorted(r["customer_id"] for r in _rows(result.out)) == ["'=cmd|' /C calc'!A0", "'@SUM(1)"]

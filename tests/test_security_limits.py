@@ -103,6 +103,7 @@ def test_regression_a_200_step_funnel_is_refused_on_the_command_line(root: Path,
     assert cli("-w", root, "analyze", "funnel", "--steps", ",".join(steps[:20]), "--json").code == 0
 
 
+@pytest.mark.slow
 def test_regression_markov_order_and_bootstrap_resamples_are_capped_in_the_library(root: Path) -> None:
     paths = [P(("a", "b"), 1.0, 1.0), P(("b",), 0.0, 2.0)]
     with pytest.raises(BadOption, match="order is 1 to 3"):
@@ -179,6 +180,7 @@ def _reference(paths: list[P], keys: list[str], samples: int, seed: int) -> dict
 # -- concurrent expensive analyses per user ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_regression_a_third_heavy_analysis_of_one_user_gets_429_while_light_pages_answer(
     root: Path, app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -240,6 +242,7 @@ def _slow(ended: list[BaseException | None]) -> Callable[..., Any]:
     return run
 
 
+@pytest.mark.slow
 def test_regression_an_analysis_past_analysis_seconds_is_interrupted_and_answers_503(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -256,6 +259,7 @@ def test_regression_an_analysis_past_analysis_seconds_is_interrupted_and_answers
     assert client.get("/api/scorecard").status_code == 200  # and the server goes on
 
 
+@pytest.mark.slow
 def test_regression_a_page_whose_analysis_is_stopped_answers_503_not_500(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -286,6 +290,7 @@ def test_a_deadline_interrupts_every_cursor_of_its_block_and_refuses_new_ones() 
 # -- malformed input ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "body",
     ["[" * 10_000 + "]" * 10_000, '{"a":' * 10_000 + "1" + "}" * 10_000, '{"batch": [], "n": ' + "9" * 5000 + "}"],
@@ -325,6 +330,7 @@ def test_a_value_error_that_is_a_bug_still_reaches_the_server_as_a_500(app: Fast
 HOSTILE = [HUGE, "9" * 5000, "-1", "1e308", "NaN", "0", "", "%00", "' OR 1=1 --", "1" * 300 + "d"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("value", HOSTILE)
 def test_hostile_values_in_analysis_parameters_never_answer_500(root: Path, app: FastAPI, value: str) -> None:
     client = _client(app, _token(root, "ann"))

@@ -82,6 +82,7 @@ async def _flood_and_others(port: int, attacker: str, other: str) -> tuple[tuple
     return await flood, latencies, ids
 
 
+@pytest.mark.slow
 def test_regression_invalid_flood_does_not_stall_other_keys(tmp_path: Path) -> None:
     # The limit is high enough that the flood is processed, not refused: what is tested is the writer's time.
     root = tmp_path / "ws"

@@ -30,19 +30,14 @@ from hypothesis import strategies as st
 
 import touchlens
 from tests.conftest import Result, workspace_with
-from touchlens.analytics.engine import (
-    MultipleStatements,
-    backend_on,
-    duckdb_backend,
-    json_text,
-    property_text,
-)
+from touchlens.analytics.engine import json_text, property_text
 from touchlens.errors import BadOption, MapError
 from touchlens.ingest.rules import MAX_PROPERTY_NAME, compile_rules, json_pointer
 from touchlens.model.map import STORED, Touchpoint, TouchpointMap
 from touchlens.model.mapfile import parse_map
 from touchlens.store import events as events_store
 from touchlens.store import users as user_store
+from touchlens.store.backends import MultipleStatements, backend_on, duckdb_backend
 from touchlens.web.app import create_app
 from touchlens.web.security import SESSION_COOKIE
 
@@ -103,6 +98,7 @@ def refused(name: str) -> bool:
     return not name or "\x00" in name or len(name) > MAX_PROPERTY_NAME
 
 
+@pytest.mark.slow
 @given(name=names, value=values)
 @example(name="a'b", value="v")
 @example(name='a"b\\', value="v")
@@ -194,6 +190,7 @@ def spark() -> Iterator[Any]:
     session.stop()
 
 
+@pytest.mark.engine
 def test_pyspark_reads_every_name_it_accepts_exactly(spark: Any) -> None:
     rows = [
         (i, json.dumps({n: f"v{i}", "plain": "decoy" if n != "plain" else f"v{i}"})) for i, n in enumerate(SPARK_NAMES)
@@ -332,6 +329,7 @@ def funnel_cli(cli: Callable[..., Result], scene: Scene, name: str) -> Result:
     return cli("-w", scene.ws, "analyze", "funnel", "--steps", "home,buy", "--breakdown", f"property:{name}", "--json")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("attack", ["read_text", "read_blob", "copy", "create_table", "drop_table", "json_path"])
 def test_regression_cli_funnel_breakdown_runs_no_sql_from_a_property_name(
     cli: Callable[..., Result], scene: Scene, attack: str
@@ -487,6 +485,7 @@ def test_regression_empty_property_breakdown_is_a_422(site: Site) -> None:
     assert "property name is empty" in answer.text
 
 
+@pytest.mark.slow
 def test_read_only_roles_change_nothing_through_any_get_route(site: Site) -> None:
     """Every GET route, every query and path parameter, every hostile value, a viewer and a read token in turn."""
     clients = [site.client("viewer"), site.client("read_token")]
@@ -506,6 +505,7 @@ def test_read_only_roles_change_nothing_through_any_get_route(site: Site) -> Non
     assert site.meta() == meta
 
 
+@pytest.mark.slow
 def test_read_only_roles_are_refused_every_route_that_changes_something(site: Site) -> None:
     # /login and /logout are public (logging out a session is no change to the workspace's data).
     public = {"/login", "/logout"}
@@ -527,6 +527,7 @@ def test_read_only_roles_are_refused_every_route_that_changes_something(site: Si
     assert site.meta() == meta
 
 
+@pytest.mark.slow
 def test_the_viewer_fixture_is_signed_in(site: Site) -> None:
     # Guards the tests above: a client that was not signed in would be refused everything, proving nothing.
     assert site.client("viewer").get("/api/me").json()["role"] == "viewer"
@@ -547,6 +548,7 @@ def test_regression_a_map_rule_on_a_property_no_engine_can_take_is_refused_at_im
         parse_map(value, "shop.json")
 
 
+@pytest.mark.slow
 def test_regression_an_editor_cannot_stop_live_ingestion_with_a_property_name(site: Site) -> None:
     editor = site.client("admin")
     rule = {"match": {"event": "home", "where": {"x" * 1500: {"exists": False}}}}
@@ -558,6 +560,7 @@ def test_regression_an_editor_cannot_stop_live_ingestion_with_a_property_name(si
     assert home.match.where == {}
 
 
+@pytest.mark.slow
 def test_a_map_stored_by_an_older_version_with_such_a_name_still_loads_and_exports(
     cli: Callable[..., Result], tmp_path: Path
 ) -> None:

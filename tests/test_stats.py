@@ -105,6 +105,7 @@ def test_csat_interval_stays_in_zero_one_around_the_share(scores: list[int]) -> 
 # --- CES -------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.oracle
 def test_ces_t_interval_worked_by_hand_and_by_scipy() -> None:
     # [2, 3, 4, 5, 6]: mean 4, s² = (4 + 1 + 0 + 1 + 4)/4 = 2.5, se = √(2.5/5) = 0.7071068;
     # t(0.975, 4) = 2.7764451, half-width 1.9632432 → [2.0367568, 5.9632432].
@@ -118,6 +119,7 @@ def test_ces_t_interval_worked_by_hand_and_by_scipy() -> None:
 # --- comparisons -----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.oracle
 def test_welch_matches_scipy() -> None:
     rng = np.random.default_rng(3)
     a, b = rng.normal(5.0, 1.0, 30), rng.normal(4.2, 2.5, 17)
@@ -220,6 +222,7 @@ def _synthetic_outcome(n: int = 800, seed: int = 11) -> tuple[np.ndarray, np.nda
     return x, y
 
 
+@pytest.mark.slow
 def test_logistic_effects_find_the_planted_drivers() -> None:
     x, y = _synthetic_outcome()
     effects = {e.name: e for e in logistic_effects(x, y, ["pos", "neg", "noise"], samples=100)}  # 100: time

@@ -324,6 +324,7 @@ def test_the_overview_shows_each_statement_with_its_status(viewer_client: TestCl
     assert '<a href="/touchpoints/refund">Refund email</a>' in block
 
 
+@pytest.mark.slow
 def test_the_report_shows_each_statement_with_its_status(shop: Path) -> None:
     html = html_report(touchlens.open(shop))
     part = html[html.index("Success looks like") : html.index("</header>")]

@@ -112,6 +112,7 @@ def _luhn_cards_in(text: str) -> list[str]:
     return found
 
 
+@pytest.mark.slow
 @FAST
 @given(st.text() | pieces)
 def test_scrubbing_twice_changes_nothing_more(text: str) -> None:
@@ -125,6 +126,7 @@ def test_text_without_digits_or_at_signs_is_left_unchanged(text: str) -> None:
     assert scrub(text) == text
 
 
+@pytest.mark.slow
 @FAST
 @given(st.text() | pieces)
 def test_scrubbed_text_holds_no_luhn_valid_card_number(text: str) -> None:
@@ -377,6 +379,7 @@ def _shared(path: str) -> Path:
     return file
 
 
+@pytest.mark.oracle
 def test_vader_agrees_with_human_ratings_of_tweets() -> None:
     # 4,200 tweets, each rated by 20+ people on -4..4 (tab-separated: id, mean rating, text).
     with _shared("vader_groundtruth/tweets_GroundTruth.txt").open(encoding="utf-8", newline="") as f:
@@ -385,6 +388,7 @@ def test_vader_agrees_with_human_ratings_of_tweets() -> None:
     assert r > 0.85  # measured 0.872 (2026-11-25); VADER's paper reports 0.881
 
 
+@pytest.mark.oracle
 def test_themes_recover_the_complaint_reasons_of_airline_tweets() -> None:
     with _shared("airline_tweets/Tweets.csv").open(encoding="utf-8", newline="") as f:
         # "Can't Tell" is the annotators' no-reason bucket, not a topic a method could recover.

@@ -27,6 +27,7 @@ def weeks(n: int, start: date = MONDAY) -> list[date]:
     return [start + timedelta(weeks=i) for i in range(n)]
 
 
+@pytest.mark.oracle
 def test_benjamini_hochberg_matches_a_hand_worked_example_and_scipy() -> None:
     # Sorted 0.005, 0.01, 0.03, 0.04 of m = 4: ×4/1, ×4/2, ×4/3, ×4/4 = 0.02, 0.02, 0.04, 0.04 (already monotone).
     assert stats.benjamini_hochberg([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.02, 0.04, 0.04, 0.02])
@@ -40,6 +41,7 @@ def test_benjamini_hochberg_matches_a_hand_worked_example_and_scipy() -> None:
 # -- CSAT: binomial noise is not an anomaly ------------------------------------------------------------------
 
 
+@pytest.mark.oracle
 def test_a_csat_week_within_binomial_noise_is_not_flagged_but_a_real_drop_is() -> None:
     # 20 weeks of 90/120 = 75%; week 3 at 85/123 = 69% (z ≈ −1.5), week 15 at 48/120 = 40%.
     answers = {3: (85, 123), 15: (48, 120)}
@@ -135,11 +137,13 @@ def business(seed: int, plant: bool = False) -> tuple[dict[str, list[Point]], tu
     return series, planted
 
 
+@pytest.mark.slow
 def test_at_most_five_percent_of_businesses_with_nothing_going_on_show_any_anomaly() -> None:
     flagged = sum(any(find(business(seed)[0], "week").values()) for seed in range(200))
     assert flagged <= 10
 
 
+@pytest.mark.slow
 def test_a_planted_csat_drop_is_found_in_at_least_nine_businesses_of_ten() -> None:
     seeds = range(1000, 1100)
     found = 0

@@ -11,6 +11,8 @@ import pytest
 import touchlens
 from touchlens.demo_workspace import build_demo
 
+pytestmark = pytest.mark.slow
+
 
 def _world(tmp_path_factory: pytest.TempPathFactory, planted: bool) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("planted" if planted else "unplanted") / "ws"

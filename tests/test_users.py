@@ -31,6 +31,7 @@ def test_passwords_and_tokens_are_stored_only_as_hashes(engine) -> None:
         assert secret not in dump
 
 
+@pytest.mark.slow
 def test_sign_in_checks_the_password_and_unknown_names_fail_alike(engine) -> None:
     users.add_user(engine, "ann", "correct horse", "viewer")
     assert users.authenticate(engine, "ann", "correct horse") == users.User("ann", "viewer")

@@ -21,6 +21,7 @@ import touchlens
 from tests.conftest import write
 from touchlens import editing
 from touchlens.model.map import Stage, Touchpoint
+from touchlens.registry import ANALYSES
 from touchlens.store import keys as key_store
 from touchlens.store import users as user_store
 from touchlens.web import api as web_api
@@ -173,6 +174,8 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ),
     ("GET", "/api/scorecard"): Rule("viewer"),
     ("GET", "/api/flows"): Rule("viewer"),
+    ("GET", "/api/analyses"): Rule("viewer"),
+    ("GET", "/api/analyses/{name}"): Rule("viewer", path="/api/analyses/weekdays"),
     ("GET", "/api/variants"): Rule("viewer", kwargs={"params": {"top": 3}}),
     ("GET", "/api/sankey"): Rule("viewer"),
     ("GET", "/api/paths"): Rule("viewer", kwargs={"params": {"from_": "ad"}}),
@@ -206,6 +209,7 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/inventory.csv"): PAGE,
     ("GET", "/matrix"): PAGE,
     ("GET", "/flows"): PAGE,
+    ("GET", "/analyses/{name}"): Rule("viewer", path="/analyses/weekdays", page=True),
     ("GET", "/funnel"): PAGE,
     ("GET", "/attribution"): PAGE,
     ("GET", "/feedback"): PAGE,
@@ -251,6 +255,7 @@ def _outcome(response: Any) -> str:
     return "allowed" if status < 500 else f"error {status}"
 
 
+@pytest.mark.slow
 def test_every_route_answers_each_role_as_the_rules_say(site: Site) -> None:
     served = routes(site.app)
     rules = _rules(site.app)
@@ -473,6 +478,7 @@ def test_the_comments_search_takes_text_as_text(site: Site) -> None:
 # -- shapes and errors ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_answers_are_what_the_cli_prints(cli, template: Template, tmp_path: Path) -> None:
     root = tmp_path / "ws"
     shutil.copytree(template.root, root)
@@ -484,6 +490,8 @@ def test_answers_are_what_the_cli_prints(cli, template: Template, tmp_path: Path
         "/api/attribution?model=linear&by=channel": ["analyze", "attribution", "--model", "linear", "--by", "channel"],
         "/api/roadmap": ["roadmap", "list"],
         "/api/touchpoints": ["touchpoints"],
+        "/api/analyses/variants?top=2&session_gap=30m": ["analyze", "variants", "--top", "2", "--session-gap", "30m"],
+        "/api/analyses/weekdays?count=customers": ["analyze", "weekdays", "--count", "customers"],
     }
     # The CLI first: the app keeps the events store open read-write for as long as it lives.
     printed = {url: json.loads(cli("-w", root, *args, "--json").out) for url, args in commands.items()}
@@ -492,6 +500,25 @@ def test_answers_are_what_the_cli_prints(cli, template: Template, tmp_path: Path
         assert client.get(url).json() == expected, url
 
 
+def test_every_registry_analysis_has_a_route_and_a_page(site: Site) -> None:
+    client = site.client("viewer")
+    listed = client.get("/api/analyses").json()["analyses"]
+    assert [a["name"] for a in listed] == list(ANALYSES)
+    for name in ANALYSES:
+        page = client.get(f"/analyses/{name}")
+        assert page.status_code == 200, name
+        assert f"touchlens analyze {name}" in page.text
+    week = client.get("/analyses/weekdays", params={"count": "customers"}).text
+    assert "Mon" in week
+    assert "busiest" in week
+    wrong = client.get("/api/analyses/variants", params={"top": "many"})
+    assert wrong.status_code == 422
+    assert wrong.json()["field"] == "top"
+    assert "is not a number" in client.get("/analyses/variants", params={"top": "many"}).text
+    assert client.get("/api/analyses/horoscope").status_code == 404
+
+
+@pytest.mark.slow
 def test_library_errors_become_http_answers(site: Site, tmp_path: Path) -> None:
     client = site.client("viewer")
     assert client.get("/api/scorecard", params={"by": "nope"}).status_code == 422
@@ -537,6 +564,7 @@ def test_every_endpoint_is_in_the_docs_with_its_role(site: Site) -> None:
             assert f"| {method} | `{route}` | {rule.least}" in text, f"docs/web.md does not list {method} {route}"
 
 
+@pytest.mark.slow
 def test_the_touchpoint_page_marks_its_changes_and_shows_their_notes_as_text(site: Site) -> None:
     ws = site.app.state.web.ws
     change = ws.add_change("track", datetime(2026, 1, 20).date(), "<script>alert(1)</script> new page")

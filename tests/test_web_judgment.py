@@ -111,6 +111,7 @@ def test_at_stake_in_words() -> None:
 # -- pages --------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_insights_show_sections_summaries_and_at_stake_never_json(site: Site) -> None:
     found = site.ws.insights()
     page = site.client("viewer").get("/insights")
@@ -128,6 +129,7 @@ def test_insights_show_sections_summaries_and_at_stake_never_json(site: Site) ->
     assert f'<a href="/touchpoints/{REFUND}">' in page.text
 
 
+@pytest.mark.slow
 def test_a_hostile_touchpoint_name_in_a_summary_stays_text(site: Site) -> None:
     client = site.client("viewer")
     for path in ("/insights", "/", f"/touchpoints/{REFUND}", "/roadmap"):
@@ -139,6 +141,7 @@ def test_a_hostile_touchpoint_name_in_a_summary_stays_text(site: Site) -> None:
     assert HOSTILE in text_of(page)
 
 
+@pytest.mark.slow
 def test_roadmap_cards_show_at_stake_findings_and_a_done_column(site: Site) -> None:
     editor = site.client("editor")
     answer = editor.post("/api/roadmap/suggest")
@@ -167,6 +170,7 @@ def test_suggest_is_offered_to_editors_not_viewers(site: Site) -> None:
     assert viewer.post("/api/roadmap/suggest").status_code == 403
 
 
+@pytest.mark.slow
 def test_overview_lists_strengths_and_the_worst_by_what_is_at_stake(site: Site) -> None:
     judged = site.ws.insights(("problems", "strengths"))
     text = text_of(site.client("viewer").get("/").text)
@@ -178,6 +182,7 @@ def test_overview_lists_strengths_and_the_worst_by_what_is_at_stake(site: Site) 
     assert positions == sorted(positions)
 
 
+@pytest.mark.slow
 def test_touchpoint_page_gives_health_with_its_reason_and_its_findings(site: Site) -> None:
     health = {r["touchpoint"]: r for r in site.ws.health_report()}[REFUND]
     text = text_of(site.client("viewer").get(f"/touchpoints/{REFUND}").text)

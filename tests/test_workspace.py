@@ -104,6 +104,7 @@ def test_the_metadata_url_can_come_from_the_environment(tmp_path: Path, monkeypa
     assert load_settings(toml).store.meta_url == "postgresql+psycopg://app@db/touchlens"
 
 
+@pytest.mark.slow
 def test_the_settings_file_lists_every_setting_with_its_help() -> None:
     text = settings_file_text()
     for dotted, _default, help_text in documented_settings():

@@ -24,12 +24,10 @@ from touchlens.analytics.attribution import (
     with_intervals,
 )
 from touchlens.analytics.attribution import Path as Path_
-from touchlens.analytics.engine import mapped_events
 from touchlens.analytics.flows import (
     Flows,
     FlowsQuery,
     NextPaths,
-    PathsFromQuery,
     SankeyQuery,
     Variants,
     VariantsQuery,
@@ -37,10 +35,13 @@ from touchlens.analytics.flows import (
 from touchlens.analytics.funnels import Funnel, FunnelQuery, Order
 from touchlens.analytics.journeys import JourneyOptions
 from touchlens.analytics.paths import PathsQuery
-from touchlens.analytics.scorecard import Scorecard, ScorecardQuery
+from touchlens.analytics.scorecard import Scorecard
+from touchlens.engines import Engine
 from touchlens.errors import BadOption, UnknownItem, WorkspaceError
 from touchlens.model.durations import as_duration
 from touchlens.model.map import TouchpointMap
+from touchlens.queries import journeys as queries
+from touchlens.queries.base import Query
 
 # DuckDB's holistic quantiles kept 10M transition times within an 800 MB limit, but spilled 40+ GiB with 98M
 # in 8 GB; past this much memory limit a mapped event, quantiles rank the values instead (engine.with_quantiles).
@@ -65,12 +66,14 @@ class Analyses:
     def _memory_bytes(self) -> int:
         raise NotImplementedError
 
+    def run(self, query: Query) -> Any:
+        raise NotImplementedError
+
     def _ranked(self, backend: ibis.BaseBackend) -> bool:
-        """Whether quantiles must rank values (bounded memory) instead of the engine's holistic aggregates."""
-        if backend.name != "duckdb":
-            return True  # Spark's exact percentile holds a group's values in one task's memory, too
-        mapped = int(backend.execute(mapped_events(backend).count()))
-        return mapped * HOLISTIC_BYTES > self._memory_bytes()
+        return Engine(backend, self._memory_bytes()).ranked
+
+    # The journey analyses below are the registry's (touchlens.queries.journeys), kept as methods for callers
+    # that predate `ws.run(query)`; each is one call of it.
 
     def flows(self, options: JourneyOptions | None = None) -> Flows:
         """The directly-follows graph over touchpoints, with start and end counts."""
@@ -195,50 +198,26 @@ class Analyses:
             Path_(tuple(stage_of.get(s, "(none)") for s in p.steps), p.conversions, p.nulls, p.value) for p in paths
         ]
 
-    def scorecard(
-        self, window: str | timedelta = "30d", by: str = "touchpoint", options: JourneyOptions | None = None
-    ) -> Scorecard:
+    def scorecard(self, window: str | timedelta = "30d", by: str = "touchpoint") -> Scorecard:
         """Per touchpoint (or stage): reach, volume, conversion within `window` after it, lift, drop-off, repeats."""
-        if by not in ("touchpoint", "stage"):
-            raise UnknownItem(f"unknown --by '{by}'; choose touchpoint or stage")
-        m = self.map_or_empty()
-        stage_of = tuple((t.key, t.stage or "(none)") for t in m.touchpoints) if by == "stage" else ()
-        window_ = as_duration(window, "--window")
-        backend = self._backend()
-        query = ScorecardQuery(
-            m.outcomes.conversion,
-            window_,
-            options=options or JourneyOptions(),
-            stage_of=stage_of,
-            ranked=self._ranked(backend),
-        )
-        card = query.run(backend)
-        card.by = by
-        return card
+        text = window if isinstance(window, str) else f"{int(window.total_seconds())}s"
+        return self.run(queries.ScorecardQuery(window=text, by=by))  # type: ignore[no-any-return]
 
     def scorecard_breakdown(
         self, breakdown: str, window: str | timedelta = "30d", by: str = "touchpoint"
     ) -> dict[str, Any]:
         """One scorecard per persona (its customers) or per channel (the journeys' events through it)."""
-        if breakdown == "persona":
-            groups = [p.key for p in self.map_or_empty().personas]
-            options = {g: JourneyOptions(persona=g) for g in groups}
-        elif breakdown == "channel":
-            backend = self._backend()
-            channels = mapped_events(backend).select("channel").distinct()
-            groups = sorted(c for c in backend.to_pyarrow(channels).column("channel").to_pylist() if c is not None)
-            options = {g: JourneyOptions(channel=g) for g in groups}
-        else:
-            raise UnknownItem(f"unknown breakdown '{breakdown}'; choose persona or channel")
-        cards = [{"group": g, **self.scorecard(window, by, options[g]).to_dict()} for g in groups]
-        return {"breakdown": breakdown, "groups": [c for c in cards if c["customers"]]}
+        text = window if isinstance(window, str) else f"{int(window.total_seconds())}s"
+        return self.run(queries.ScorecardQuery(window=text, by=by, breakdown=breakdown)).to_dict()  # type: ignore[no-any-return]
 
     def paths_around(self, anchor: str, steps: int = 3, before: bool = False, top: int = 20) -> NextPaths:
         """The touchpoints customers visit right after (or before) `anchor`, as counted sequences."""
-        known = {t.key for t in self.map_or_empty().touchpoints}
-        if anchor not in known:
-            raise UnknownItem(f"unknown touchpoint '{anchor}'; touchpoints are: {', '.join(sorted(known))}")
-        return PathsFromQuery(anchor, steps, before, top).run(self._backend())
+        query = (
+            queries.PathsQuery(to=anchor, steps=steps, top=top)
+            if before
+            else queries.PathsQuery(anchor, None, steps, top)
+        )
+        return self.run(query)  # type: ignore[no-any-return]
 
 
 def attribution(

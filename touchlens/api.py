@@ -27,9 +27,11 @@ import ibis
 import pyarrow as pa
 import sqlalchemy as sa
 
+from touchlens import admin, engines
+from touchlens.admin import LIBRARY, Backups, Keys, Users
 from touchlens.analyses import Analyses
 from touchlens.analytics.attribution import Path as Path_
-from touchlens.analytics.engine import backend_on, duckdb_backend
+from touchlens.engines import Engine, EngineChoice
 from touchlens.errors import MapError, Problem, WorkspaceError
 from touchlens.experience import Experience
 from touchlens.ingest import pipeline
@@ -48,9 +50,12 @@ from touchlens.model.map import Touchpoint, TouchpointMap
 from touchlens.model.mapfile import dotted, dump_map, parse_map
 from touchlens.model.merge import apply_inventory, merge_maps
 from touchlens.model.views import Matrix, TouchpointFilter, filter_touchpoints, matrix
-from touchlens.store import audit, erasure, meta
+from touchlens.queries.base import Query
+from touchlens.registry import analysis_of
+from touchlens.store import erasure, meta
 from touchlens.store import events as events_store
-from touchlens.store.lake import LakeError, duckdb_on_lake, resolve_root, spark_on_lake, spark_session
+from touchlens.store.backends import backend_on
+from touchlens.store.lake import LakeError, resolve_root, spark_on_lake
 from touchlens.store.settings import Settings
 from touchlens.store.workspace import Storage, find_root, init_storage, open_storage
 
@@ -168,6 +173,29 @@ class Workspace(Analyses, Experience):
         """The metadata store (map, roadmap, changes, users)."""
         return self._storage.meta_engine
 
+    @property
+    def users(self) -> Users:
+        """Users of the web app, their sessions and API tokens; each change audited (`touchlens.admin`)."""
+        return Users(self._storage.meta_engine)
+
+    @property
+    def keys(self) -> Keys:
+        """Write keys for live ingestion; each change audited."""
+        return Keys(self._storage.meta_engine)
+
+    @property
+    def backup(self) -> Backups:
+        """Backups of the whole workspace, and restores; each audited."""
+        return Backups(self.root, self._storage.meta_engine)
+
+    def audit_entries(self, limit: int = 100, action: str | None = None) -> list[dict[str, Any]]:
+        """The audit log, newest first: the newest `limit` entries (of one of `admin.ACTIONS`)."""
+        return admin.entries(self._storage.meta_engine, limit, action)
+
+    def _record(self, actor: str, action: str, target: str = "", **detail: Any) -> None:
+        """The audit entry of a change this facade made: who (`actor`), what, to what; never a secret."""
+        admin.record(self._storage.meta_engine, actor, action, target, **detail)
+
     def map_version(self) -> str | None:
         """Changes each time the map is saved."""
         return meta.map_version(self._storage.meta_engine)
@@ -182,23 +210,39 @@ class Workspace(Analyses, Experience):
             raise WorkspaceError(f"no map in workspace {self.root} yet; run: touchlens map import FILE")
         return stored
 
-    def save_map(self, m: TouchpointMap) -> None:
-        """Store `m`, replacing the map; refused with every problem when keys clash or references break."""
+    def save_map(self, m: TouchpointMap, *, actor: str = LIBRARY, target: str = "map", **detail: Any) -> None:
+        """Store `m`, replacing the map; refused with every problem when keys clash or references break.
+        Audited as a change of `target` (the map, or the item an edit changed), with `detail`."""
+        self._store_map(m)
+        self._record(actor, "map-change", target, **detail)
+
+    def _store_map(self, m: TouchpointMap) -> None:
+        """`save_map` without its audit entry, for the changes that record one of their own."""
         problems = model_duplicates(m) + reference_problems(m)
         if problems:
             raise MapError([Problem(p.message, dotted(p.path)) for p in problems])
         meta.save_map(self._storage.meta_engine, m)
 
-    def import_map(self, path: str | os.PathLike[str], merge: bool = False, fmt: str = "auto") -> ImportReport:
+    def import_map(
+        self, path: str | os.PathLike[str], merge: bool = False, fmt: str = "auto", *, actor: str = LIBRARY
+    ) -> ImportReport:
         """Replace the map with a file's (or merge it in by key). A CSV inventory fills the touchpoints."""
         kind = map_format(path, fmt)
         existing = meta.load_map(self._storage.meta_engine)
         if kind == "csv":
-            return self._import_inventory(path, existing, merge)
+            report = self._import_inventory(path, existing, merge)
+        else:
+            report = self._import_file(path, kind, existing, merge)
+        self._record(actor, "map-change", "map", file=Path(path).name, merge=merge, counts=report.counts)
+        return report
+
+    def _import_file(
+        self, path: str | os.PathLike[str], kind: Literal["yaml", "json"], existing: TouchpointMap | None, merge: bool
+    ) -> ImportReport:
         incoming = parse_map(read_text(path), str(path), kind)
         new = merge_maps(existing, incoming) if merge and existing is not None else incoming
         try:
-            self.save_map(new)
+            self._store_map(new)
         except MapError as exc:  # a merge can break references neither map breaks alone: say which file did
             raise MapError([replace(p, file=p.file or f"{path} (merged)") for p in exc.problems]) from None
         return ImportReport(str(path), kind, merge, _counts(new))
@@ -209,7 +253,7 @@ class Workspace(Analyses, Experience):
         inv = parse_inventory(read_text(path, newline=""), str(path))
         base = existing or TouchpointMap(name=Path(path).stem)
         new, problems = apply_inventory(base, inv, merge, str(path))
-        self.save_map(new)
+        self._store_map(new)
         warnings = [f"{path}:1: unknown column '{c}' (ignored)" for c in inv.unknown_columns]
         report = ImportReport(str(path), "csv", merge, _counts(new), problems, warnings)
         report.problems.sort(key=lambda p: p.line or 0)
@@ -243,6 +287,8 @@ class Workspace(Analyses, Experience):
         columns: str | dict[str, str] | None = None,
         source: str | None = None,
         progress: Callable[[int], None] | None = None,
+        *,
+        actor: str = LIBRARY,
     ) -> pipeline.IngestReport:
         """Read event files into the store: mapped to touchpoints, bad rows quarantined, nothing twice."""
         if fmt not in EVENT_FORMATS:
@@ -262,6 +308,7 @@ class Workspace(Analyses, Experience):
             finally:  # the files that landed before a bad one still bring their customers up to date
                 pipeline.refresh_customers(con)
             pipeline.assign_personas(con, m)
+        self._record(actor, "ingest", "events", **_ingested(total, fmt, source))
         return total
 
     def quarantine(self, examples: int = 3) -> list[dict[str, Any]]:
@@ -298,12 +345,24 @@ class Workspace(Analyses, Experience):
         pseudo = self.pseudonymiser()
         return pseudo.one(customer_id) if pseudo else customer_id.strip()
 
-    def forget(self, customer_ids: Sequence[str], actor: str, suppress: bool = True) -> list[dict[str, int]]:
+    def forget(self, customer_ids: Sequence[str], actor: str = LIBRARY, suppress: bool = True) -> list[dict[str, int]]:
         """Erase customers from events, feedback, customers and quarantine, record each erasure (who, when,
         how many rows: never the id) and, unless `suppress` is False, drop their later events at ingest."""
         with self.events() as con:
-            found = [erasure.erase(con, self.stored_id(c), actor, suppress) for c in customer_ids]
-            erasure.compact(con)
+            return self.forget_on(con, customer_ids, actor=actor, suppress=suppress)
+
+    def forget_on(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        customer_ids: Sequence[str],
+        *,
+        actor: str = LIBRARY,
+        suppress: bool = True,
+    ) -> list[dict[str, int]]:
+        """`forget` on a connection the caller holds (the server's live writer, so erasure never races live
+        events); the ids are the customers' own, pseudonymised here when the settings say so."""
+        found = [erasure.erase(con, self.stored_id(c), actor, suppress) for c in customer_ids]
+        erasure.compact(con)
         for counts in found:
             self.record_erasure(actor, counts, suppress)
         return found
@@ -341,20 +400,22 @@ class Workspace(Analyses, Experience):
     def record_erasure(self, actor: str, counts: dict[str, int], suppressed: bool) -> None:
         """Finish an erasure (the CLI's and the API's): record it, and remove staged uploads, which may hold the
         customer's raw events."""
-        audit.record(self.meta_engine(), actor, "erase", "customer", rows=counts, suppressed=suppressed)
+        self._record(actor, "erase", "customer", rows=counts, suppressed=suppressed)
         self.clear_uploads()
 
-    def lift_suppression(self, customer_ids: Sequence[str], actor: str) -> list[bool]:
+    def lift_suppression(self, customer_ids: Sequence[str], actor: str = LIBRARY) -> list[bool]:
         """Let events of these (erased) customers in again; True for each whose suppression was lifted."""
         with self.events() as con:
             lifted = [erasure.lift(con, self.stored_id(c)) for c in customer_ids]
-        audit.record(self.meta_engine(), actor, "suppression-lift", "customer", count=sum(lifted))
+        self._record(actor, "suppression-lift", "customer", count=sum(lifted))
         return lifted
 
-    def clear_quarantine(self) -> int:
+    def clear_quarantine(self, *, actor: str = LIBRARY) -> int:
+        """Delete every quarantined row; how many there were."""
         with self.events() as con:
             n = int(events_store.scalar(con, "SELECT count(*) FROM quarantine") or 0)
             con.execute("DELETE FROM quarantine")
+        self._record(actor, "quarantine-clear", "quarantine", rows=n)
         return n
 
     def ingest_feedback(
@@ -365,6 +426,8 @@ class Workspace(Analyses, Experience):
         source: str | None = None,
         attach_window: str | timedelta | None = None,
         progress: Callable[[int], None] | None = None,
+        *,
+        actor: str = LIBRARY,
     ) -> pipeline.IngestReport:
         """Read survey responses: scores checked, each tied to a touchpoint (named, or the latest within the window)."""
         from touchlens.ingest.readers.feedback import FEEDBACK_READERS, detect_feedback_format
@@ -376,15 +439,19 @@ class Workspace(Analyses, Experience):
         opts = ReadOptions(columns=mapping, batch_rows=self.settings.ingest.batch_rows)
         m = self.map_or_empty()
         with self.events() as con:
-            return _each_file(
+            total = _each_file(
                 paths,
                 lambda path: detect_feedback_format(path) if fmt == "auto" else fmt,
                 lambda path, kind: FeedbackIngest(con, m, source or kind, window).run(
                     path, self._pseudonymised(con, FEEDBACK_READERS[kind](path, opts)), progress
                 ),
             )
+        self._record(actor, "ingest", "feedback", **_ingested(total, fmt, source))
+        return total
 
-    def ingest_customers(self, path: str | os.PathLike[str], id_column: str | None = None) -> dict[str, int]:
+    def ingest_customers(
+        self, path: str | os.PathLike[str], id_column: str | None = None, *, actor: str = LIBRARY
+    ) -> dict[str, int]:
         """Merge customer attributes from a CSV and reassign personas by the map's segment rules."""
         with self.events() as con:
             pseudo = self.pseudonymiser()
@@ -392,6 +459,7 @@ class Workspace(Analyses, Experience):
             counts = ingest_customers(con, _existing(path).resolve(), id_column, rewrite)
             pipeline.assign_personas(con, self.map_or_empty())
             rows = con.execute("SELECT persona, count(*) FROM customers GROUP BY 1 ORDER BY 1").fetchall()
+        self._record(actor, "ingest", "customers", files=[Path(path).name], **counts)
         return {**counts, **{f"persona:{k or '(none)'}": n for k, n in rows}}
 
     def use_engine(self, backend: ibis.BaseBackend) -> None:
@@ -424,24 +492,41 @@ class Workspace(Analyses, Experience):
         """The engine the analyses run on: the one given to `use_*`, else as the `[engine]` settings say."""
         if self._engine is not None:
             return self._engine
-        engine, limit = self.settings.engine, self.settings.store.memory_limit
+        engine = self.settings.engine
+        chosen = self._lake or engine.lake
+        choice = EngineChoice(
+            engine.backend,
+            self._storage.events_path,
+            self.settings.store.memory_limit,
+            resolve_root(chosen, self.root) if chosen else None,
+            engine.spark_master,
+            engine.spark_conf,
+            self._shared,
+        )
+        backend = engines.build(choice)
         if engine.backend == "pyspark":
-            self._engine = spark_on_lake(self._lake_root(None), spark_session(engine.spark_master, engine.spark_conf))
-            return self._engine
-        if self._lake or engine.lake:
-            lake = duckdb_on_lake(self._lake_root(None), limit)
-            watch(lake.con)  # under a web request's time limit, its queries are interrupted too
-            return lake
-        if self._shared is not None:
-            return backend_on(watch(self._shared.cursor()))
-        return duckdb_backend(self._storage.events_path, limit)
+            self._engine = backend  # one Spark session for the workspace's life
+        return backend
 
-    def remap(self) -> dict[str | None, int]:
+    def run(self, query: Query) -> Any:
+        """Any analysis of the registry: its query checked against the map, then run on the engine.
+
+        ``ws.run(FlowsQuery(session_gap="30m")).to_dict()``; `touchlens.registry.ANALYSES` lists them all.
+        """
+        return analysis_of(query).run(self.engine(), query.resolve(self.map_or_empty()))
+
+    def engine(self) -> Engine:
+        """The backend with what the analyses need to know about it (`registry` run functions take one)."""
+        return Engine(self._backend(), self._memory_bytes())
+
+    def remap(self, *, actor: str = LIBRARY) -> dict[str | None, int]:
         """Re-apply the map's touchpoint rules to every stored event."""
         m = self.map()
         with self.events() as con:
             counts = pipeline.remap(con, m)
             pipeline.assign_personas(con, m)
+        unmapped = counts.get(None, 0)
+        self._record(actor, "remap", "events", mapped=sum(counts.values()) - unmapped, unmapped=unmapped)
         return counts
 
     def design_checks(self) -> list[Finding]:
@@ -509,6 +594,12 @@ def _existing(path: str | os.PathLike[str]) -> Path:
     if not p.is_file():
         raise ReaderError(f"{p}: file not found")
     return p
+
+
+def _ingested(report: pipeline.IngestReport, fmt: str, source: str | None) -> dict[str, Any]:
+    """An ingest's audit detail: the files' names (not where they were), the format, the source and the counts."""
+    counts = {name: getattr(report, name) for name in ("read", "accepted", "duplicates", "quarantined")}
+    return {"files": [Path(f).name for f in report.files], "format": fmt, "source": source, **counts}
 
 
 def _counts(m: TouchpointMap) -> dict[str, int]:

@@ -16,6 +16,7 @@ import typer
 import touchlens
 from touchlens import cli_admin, cli_privacy
 from touchlens import console as ui
+from touchlens.admin import ENV_VAR
 from touchlens.api import read_map_file
 from touchlens.cli_analyze import analyze_app
 from touchlens.cli_common import CsvOpt, JsonOpt
@@ -25,14 +26,12 @@ from touchlens.cli_privacy import cli_actor
 from touchlens.cli_report import RawCsvOpt, export_app, report_app
 from touchlens.cli_web import audit_log, demo_admin, serve, serve_workspace, tokens_app, users_app
 from touchlens.demo_workspace import build_demo
-from touchlens.errors import BadOption, MapError, TouchlensError
+from touchlens.errors import BadOption, MapError, TouchlensError, UsageError
 from touchlens.ingest.readers import EVENT_FORMATS
 from touchlens.model.checks import design_checks
 from touchlens.model.inventory import dump_inventory
 from touchlens.model.map import Phase
 from touchlens.model.views import TouchpointFilter
-from touchlens.store import audit
-from touchlens.store.workspace import ENV_VAR
 
 app = typer.Typer(
     help="touchlens: know, measure and improve every customer touchpoint.",
@@ -133,8 +132,7 @@ def map_import(
 ) -> None:
     """Replace the workspace map with FILE (or merge it in with --merge). A CSV fills the touchpoints."""
     ws = _ws(ctx)
-    report = ws.import_map(file, merge=merge, fmt=fmt.value)
-    audit.record(ws.meta_engine(), cli_actor(), "map-change", "map", file=file.name, merge=merge, counts=report.counts)
+    report = ws.import_map(file, merge=merge, fmt=fmt.value, actor=cli_actor())
     for warning in report.warnings:
         ui.err.print(ui.text(warning), soft_wrap=True)
     for problem in report.problems:
@@ -249,7 +247,7 @@ def ingest_events(
     """Ingest event files: map them to touchpoints, quarantine bad rows, never store a row twice."""
     ws = _ws(ctx)
     with ui.row_progress(enabled=not as_json) as advance:
-        report = ws.ingest_events(files, fmt=fmt, columns=columns, source=source, progress=advance)
+        report = ws.ingest_events(files, fmt=fmt, columns=columns, source=source, progress=advance, actor=cli_actor())
     if as_json:
         ui.print_json({k: v for k, v in report.to_dict().items() if k != "files"})
     else:
@@ -272,7 +270,7 @@ def ingest_feedback(
     """Ingest survey responses (NPS, CSAT, CES, ratings with comments), each tied to a touchpoint."""
     ws = _ws(ctx)
     with ui.row_progress(enabled=not as_json) as advance:
-        report = ws.ingest_feedback(files, fmt, columns, source, attach_window, progress=advance)
+        report = ws.ingest_feedback(files, fmt, columns, source, attach_window, progress=advance, actor=cli_actor())
     if as_json:
         ui.print_json({k: v for k, v in report.to_dict().items() if k not in ("files", "identified")})
     else:
@@ -290,7 +288,7 @@ def ingest_customers(
     as_json: JsonOpt = False,
 ) -> None:
     """Merge customer attributes (segment, plan, country, …) and assign personas by the map's segment rules."""
-    counts = _ws(ctx).ingest_customers(file, id_column)
+    counts = _ws(ctx).ingest_customers(file, id_column, actor=cli_actor())
     if as_json:
         ui.print_json(counts)
     else:
@@ -300,7 +298,7 @@ def ingest_customers(
 @app.command()
 def remap(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Re-apply the map's touchpoint rules to every stored event (after editing the map)."""
-    counts = _ws(ctx).remap()
+    counts = _ws(ctx).remap(actor=cli_actor())
     mapped = {str(k): v for k, v in sorted(counts.items(), key=lambda kv: str(kv[0])) if k}
     if as_json:
         ui.print_json({"by_touchpoint": mapped, "unmapped": counts.get(None, 0)})
@@ -328,7 +326,7 @@ def quarantine_list(
 @quarantine_app.command("clear")
 def quarantine_clear(ctx: typer.Context) -> None:
     """Delete every quarantined row (before re-ingesting fixed files, so only what is still wrong returns)."""
-    n = _ws(ctx).clear_quarantine()
+    n = _ws(ctx).clear_quarantine(actor=cli_actor())
     ui.out.print(f"Cleared {n} quarantined rows")
 
 
@@ -353,7 +351,9 @@ def demo(
     """Build a demo workspace (default ./touchlens-demo) from an example business with realistic data."""
     target = ctx.obj or Path("touchlens-demo")
     with ui.err.status("Simulating customers and ingesting their data…") if ui.err.is_terminal else _null():
-        report = build_demo(target, customers=customers, seed=seed, planted=planted, business=business.value)
+        report = build_demo(
+            target, customers=customers, seed=seed, planted=planted, business=business.value, actor=cli_actor()
+        )
     if as_json:
         ui.print_json(report.to_dict())
     else:
@@ -367,6 +367,13 @@ def demo(
         serve_workspace(target, host, port)
 
 
+def flag_message(exc: TouchlensError) -> str:
+    """The error as the command line says it: the field at fault named as its flag (``--half-life: …``)."""
+    if exc.field is None:
+        return str(exc)
+    return f"--{exc.field.rstrip('_').replace('_', '-')}: {exc.message}"
+
+
 def main() -> None:
     """Entry point: touchlens errors print their message (every problem, one a line) and exit 1."""
     try:
@@ -377,8 +384,8 @@ def main() -> None:
         ui.err.print(f"[red]{len(exc.problems)} error(s)[/]")
         sys.exit(1)
     except TouchlensError as exc:
-        ui.err.print(f"[red]error:[/] {ui.text(exc)}", soft_wrap=True)
-        sys.exit(1)
+        ui.err.print(f"[red]error:[/] {ui.text(flag_message(exc))}", soft_wrap=True)
+        sys.exit(2 if isinstance(exc, UsageError) else 1)
     except sa.exc.OperationalError as exc:
         # The metadata store's server is down or refuses us (PostgreSQL): its own words, no traceback.
         ui.err.print(f"[red]error:[/] the metadata store cannot be reached: {ui.text(exc.orig)}", soft_wrap=True)

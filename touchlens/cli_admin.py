@@ -7,15 +7,14 @@ from typing import Annotated
 
 import typer
 
-import touchlens
 from touchlens import console as ui
+from touchlens.admin import Summary
+from touchlens.admin import restore as restore_backup
 from touchlens.cli_common import JsonOpt, ws_of
 from touchlens.cli_privacy import cli_actor
-from touchlens.store import audit
-from touchlens.store import backup as backups
 
 
-def _report(verb: str, summary: backups.Summary, as_json: bool) -> None:
+def _report(verb: str, summary: Summary, as_json: bool) -> None:
     if as_json:
         ui.print_json(summary.to_dict())
         return
@@ -39,9 +38,7 @@ def backup(
     first. The metadata goes in table by table, so the backup restores onto SQLite or PostgreSQL alike. The file
     holds password and token hashes and touchlens.toml (with any secret in it): keep it as safe as the workspace.
     """
-    ws = ws_of(ctx)
-    summary = backups.backup(ws.root, file)
-    audit.record(ws.meta_engine(), cli_actor(), "backup", str(file.name))
+    summary = ws_of(ctx).backup.create(file, actor=cli_actor())
     _report("backed up", summary, as_json)
 
 
@@ -68,9 +65,7 @@ def restore(
     touchlens (a newer metadata schema) is refused; an older one is upgraded as it is restored.
     """
     root = into if into is not None else ws_of(ctx).root
-    summary = backups.restore(file, root, force=force, meta_url=meta_url)
-    # Recorded in the restored store: its own log comes from the backup, and this entry says where it came from.
-    audit.record(touchlens.open(root).meta_engine(), cli_actor(), "restore", str(file.name), forced=force)
+    summary = restore_backup(file, root, force=force, meta_url=meta_url, actor=cli_actor())
     _report("restored", summary, as_json)
 
 

@@ -11,111 +11,15 @@ import typer
 from touchlens import console as ui
 from touchlens.analyses import compare_attribution
 from touchlens.analytics.attribution import MODELS
-from touchlens.analytics.journeys import JourneyOptions
 from touchlens.api import read_paths
 from touchlens.cli_common import CsvOpt, JsonOpt, show
 from touchlens.cli_common import ws_of as _ws
+from touchlens.cli_generated import add_analyses
 from touchlens.errors import TouchlensError
-from touchlens.model.durations import parse_duration
 
 analyze_app = typer.Typer(help="Analyses of the journeys customers actually take.", no_args_is_help=True)
-
-
-@analyze_app.command("scorecard")
-def analyze_scorecard(
-    ctx: typer.Context,
-    window: Annotated[
-        str, typer.Option(help="Count a conversion this soon after the touchpoint (30d, 7d, 48h).")
-    ] = "30d",
-    by: Annotated[
-        str, typer.Option(help="touchpoint (default) or stage: one row per stage of the journey.")
-    ] = "touchpoint",
-    breakdown: Annotated[str | None, typer.Option(help="One scorecard per persona or per channel (JSON).")] = None,
-    as_json: JsonOpt = False,
-    as_csv: CsvOpt = False,
-) -> None:
-    """Per touchpoint: customers reached, events, conversion after it and lift (95% interval), drop-off, repeats."""
-    if breakdown is not None:
-        ui.print_json(_ws(ctx).scorecard_breakdown(breakdown, window, by))
-        return
-    card = _ws(ctx).scorecard(window, by).to_dict()
-    show(card, as_json, as_csv, lambda c: c[f"{c['by']}s"], ui.scorecard_table)
-
-
-SessionGap = Annotated[
-    str | None, typer.Option("--session-gap", help="Split journeys where a customer is silent this long (e.g. 30m).")
-]
-
-
-def _journey_options(session_gap: str | None) -> JourneyOptions:
-    if session_gap is None:
-        return JourneyOptions()
-    try:
-        return JourneyOptions(session_gap=parse_duration(session_gap))
-    except ValueError as exc:
-        raise TouchlensError(f"--session-gap: {exc}") from None
-
-
-@analyze_app.command("flows")
-def analyze_flows(
-    ctx: typer.Context,
-    session_gap: SessionGap = None,
-    by_conversion: Annotated[
-        bool, typer.Option("--by-conversion", help="Converters' and non-converters' flows side by side (JSON).")
-    ] = False,
-    as_json: JsonOpt = False,
-    as_csv: CsvOpt = False,
-) -> None:
-    """The directly-follows graph over touchpoints: edges with counts and median / p90 time, starts, ends."""
-    if by_conversion:
-        both = _ws(ctx).flows_by_conversion(_journey_options(session_gap))
-        ui.print_json({name: flows.to_dict() for name, flows in both.items()})
-        return
-    flows = _ws(ctx).flows(_journey_options(session_gap)).to_dict()
-    show(flows, as_json, as_csv, lambda f: f["edges"], ui.flows_table)
-
-
-@analyze_app.command("paths")
-def analyze_paths(
-    ctx: typer.Context,
-    from_: Annotated[str | None, typer.Option("--from", help="Show what follows this touchpoint.")] = None,
-    to: Annotated[str | None, typer.Option("--to", help="Show what leads to this touchpoint.")] = None,
-    steps: Annotated[int, typer.Option(min=1, max=20, help="How many steps after (or before).")] = 3,
-    top: Annotated[int, typer.Option(min=1, help="How many of the most frequent paths to show.")] = 20,
-    as_json: JsonOpt = False,
-    as_csv: CsvOpt = False,
-) -> None:
-    """The N touchpoints right after (--from) or before (--to) a touchpoint, with counts and shares."""
-    if (from_ is None) == (to is None):
-        raise typer.BadParameter("give exactly one of --from or --to")
-    result = _ws(ctx).paths_around(from_ or to or "", steps, before=to is not None, top=top).to_dict()
-    show(result, as_json, as_csv, lambda r: r["paths"], ui.paths_table)
-
-
-@analyze_app.command("sankey")
-def analyze_sankey(
-    ctx: typer.Context,
-    depth: Annotated[int, typer.Option(min=2, max=20, help="How many first steps of each journey.")] = 5,
-    top: Annotated[int, typer.Option(min=1, help="Touchpoints kept per step; the rest become 'other'.")] = 8,
-    session_gap: SessionGap = None,
-    as_csv: Annotated[bool, typer.Option("--csv", help="Print the links as CSV instead of JSON.")] = False,
-) -> None:
-    """Sankey data (JSON) for the first steps of the journeys: nodes per step and the links between them."""
-    sankey = _ws(ctx).sankey(depth, top, _journey_options(session_gap))
-    show(sankey, not as_csv, as_csv, lambda s: s["links"], ui.flows_table)
-
-
-@analyze_app.command("variants")
-def analyze_variants(
-    ctx: typer.Context,
-    top: Annotated[int, typer.Option(min=1, help="How many of the most frequent variants to show.")] = 10,
-    session_gap: SessionGap = None,
-    as_json: JsonOpt = False,
-    as_csv: CsvOpt = False,
-) -> None:
-    """Journey variants: each distinct full touchpoint sequence with its count, share and cumulative coverage."""
-    variants = _ws(ctx).variants(top, _journey_options(session_gap)).to_dict()
-    show(variants, as_json, as_csv, lambda v: v["variants"], ui.variants_table)
+# flows, variants, sankey, paths, scorecard, weekdays …: one command per registry entry (cli_generated.py).
+add_analyses(analyze_app)
 
 
 @analyze_app.command("funnel")

@@ -19,7 +19,6 @@ from touchlens.console_success import success_table
 from touchlens.console_trends import anomalies_table, impact_table
 from touchlens.insights.items import SECTIONS
 from touchlens.insights.prioritise import card
-from touchlens.store import audit
 
 change_app = typer.Typer(help="Changes made to touchpoints, to measure their impact.", no_args_is_help=True)
 roadmap_app = typer.Typer(help="Opportunities to improve, scored and placed Now / Next / Later.", no_args_is_help=True)
@@ -188,8 +187,7 @@ def _card_rows(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def roadmap_suggest(ctx: typer.Context, as_json: JsonOpt = False, as_csv: CsvOpt = False) -> None:
     """Turn the insights into scored opportunities in the map, placed Now / Next / Later (people's edits kept)."""
     ws = _ws(ctx)
-    suggested, kept = ws.roadmap_suggest()
-    audit.record(ws.meta_engine(), cli_actor(), "roadmap-change", "roadmap", suggested=len(suggested), kept=kept)
+    suggested, kept = ws.roadmap_suggest(actor=cli_actor())
     cards = [card(o) for o in suggested]
     show(cards, as_json, as_csv, _card_rows, lambda d: roadmap_table("Suggested opportunities", d))
     if kept and not (as_json or as_csv):
@@ -211,9 +209,7 @@ def roadmap_move(
     horizon: Annotated[str, typer.Argument(help="now, next or later.")],
 ) -> None:
     """Move an opportunity to Now, Next or Later (it becomes a person's: suggestions never overwrite it)."""
-    ws = _ws(ctx)
-    o = ws.roadmap_update(key, horizon=horizon)
-    audit.record(ws.meta_engine(), cli_actor(), "roadmap-change", f"opportunity {key}", horizon=horizon)
+    o = _ws(ctx).roadmap_update(key, horizon=horizon, actor=cli_actor())
     ui.err.print(f"{ui.text(o.key)} is in {ui.text(o.horizon)}")
 
 
@@ -226,9 +222,7 @@ def roadmap_done(
     ] = None,
 ) -> None:
     """Mark an opportunity done, linked to the change it produced."""
-    ws = _ws(ctx)
-    o = ws.roadmap_update(key, status="done", change=change)
-    audit.record(ws.meta_engine(), cli_actor(), "roadmap-change", f"opportunity {key}", status="done", change=change)
+    o = _ws(ctx).roadmap_update(key, status="done", change=change, actor=cli_actor())
     linked = f", measured by: touchlens analyze impact {change}" if change is not None else ""
     ui.err.print(f"{ui.text(o.key)} is done{linked}")
 
@@ -245,7 +239,7 @@ def change_add(
         day = date.fromisoformat(when) if when else date.today()
     except ValueError:
         raise typer.BadParameter(f"--date takes YYYY-MM-DD, not {when!r}") from None
-    change_id = _ws(ctx).add_change(touchpoint, day, note)
+    change_id = _ws(ctx).add_change(touchpoint, day, note, actor=cli_actor())
     ui.out.print(f"change {change_id}: {ui.text(touchpoint)} on {day.isoformat()}")
 
 

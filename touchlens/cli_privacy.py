@@ -12,8 +12,6 @@ from touchlens import console as ui
 from touchlens.cli_common import JsonOpt
 from touchlens.cli_common import ws_of as _ws
 from touchlens.errors import TouchlensError
-from touchlens.store import audit
-from touchlens.store import keys as key_store
 
 keys_app = typer.Typer(help="Write keys for the live ingestion endpoint (/v1): they send events, read nothing.")
 
@@ -36,12 +34,7 @@ def keys_add(
     ] = "live",
 ) -> None:
     """Create a write key (shown once): Segment-style Basic auth with the key as user name, or Bearer KEY."""
-    engine = _ws(ctx).meta_engine()
-    try:
-        key_id, key = key_store.add_key(engine, scope, label, source, cli_actor())
-    except ValueError as exc:
-        raise TouchlensError(str(exc)) from None
-    audit.record(engine, cli_actor(), "key-create", f"key {key_id}", scope=scope, label=label, source=source)
+    key_id, key = _ws(ctx).keys.create(scope, label, source, actor=cli_actor())
     ui.out.print(key, soft_wrap=True)
     ui.err.print(f"key {key_id} ({scope}, source {ui.text(source)}): keep it secret; it is not shown again")
 
@@ -49,7 +42,7 @@ def keys_add(
 @keys_app.command("list")
 def keys_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Every write key (never the key itself): id, scope, label, source, who made it, revoked or not."""
-    found = key_store.list_keys(_ws(ctx).meta_engine())
+    found = _ws(ctx).keys.list()
     if as_json:
         ui.print_json([k.__dict__ for k in found])
         return
@@ -70,10 +63,8 @@ def keys_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 @keys_app.command("revoke")
 def keys_revoke(ctx: typer.Context, key_id: Annotated[int, typer.Argument(help="The key's id (keys list).")]) -> None:
     """Stop a write key from working (within ten seconds on a running server)."""
-    engine = _ws(ctx).meta_engine()
-    if not key_store.revoke_key(engine, key_id):
+    if not _ws(ctx).keys.revoke(key_id, actor=cli_actor()):
         raise TouchlensError(f"no live write key with id {key_id}")
-    audit.record(engine, cli_actor(), "key-revoke", f"key {key_id}")
     ui.err.print(f"revoked key {key_id}")
 
 
@@ -93,7 +84,7 @@ def forget(
     """
     ws = _ws(ctx)
     if lift:
-        lifted = ws.lift_suppression(customer_ids, cli_actor())
+        lifted = ws.lift_suppression(customer_ids, actor=cli_actor())
         result: list[dict[str, object]] = [
             {"customer": c, "lifted": done} for c, done in zip(customer_ids, lifted, strict=True)
         ]
@@ -101,7 +92,7 @@ def forget(
             f"{'lifted' if done else 'no suppression for'} {c}" for c, done in zip(customer_ids, lifted, strict=True)
         ]
     else:
-        counts = ws.forget(customer_ids, cli_actor(), suppress=not keep_sending)
+        counts = ws.forget(customer_ids, actor=cli_actor(), suppress=not keep_sending)
         result = [
             {"customer": c, "rows": n, "suppressed": not keep_sending}
             for c, n in zip(customer_ids, counts, strict=True)

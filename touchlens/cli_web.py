@@ -11,12 +11,11 @@ from typing import Annotated, Any
 import typer
 
 from touchlens import console as ui
+from touchlens.admin import ACTIONS, MAX_TOKEN_DAYS, Token
 from touchlens.cli_common import JsonOpt, show
 from touchlens.cli_common import ws_of as _ws
 from touchlens.cli_privacy import cli_actor
 from touchlens.errors import TouchlensError
-from touchlens.store import audit
-from touchlens.store import users as user_store
 
 users_app = typer.Typer(help="Local users of the web app and their roles.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens for scripts (read, write).", no_args_is_help=True)
@@ -68,7 +67,7 @@ def serve(
         shown = f"name [bold]{ui.text(name)}[/]  password [bold]{password}[/]"
         # soft_wrap: a password broken over two lines is easy to copy wrong.
         ui.err.print(f"Admin (one-time credentials, shown only now): {shown}", soft_wrap=True)
-    if not user_store.list_users(ws.meta_engine()):
+    if not ws.users.list():
         raise TouchlensError("no users yet: add one first with touchlens users add NAME --role admin")
     serve_workspace(ws.root, host, port)
 
@@ -85,11 +84,7 @@ def users_add(
 ) -> None:
     """Add a user (or set an existing user's password and role)."""
     secret = password or typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    engine = _ws(ctx).meta_engine()
-    before = {u.name for u in user_store.list_users(engine)}
-    stored = user_store.add_user(engine, name, secret, role)
-    existed = stored in before
-    audit.record(engine, cli_actor(), "user-change", f"user {stored}", role=role, change="update" if existed else "add")
+    stored, existed = _ws(ctx).users.add(name, secret, role, actor=cli_actor())
     ended = "; their sessions and API tokens have ended" if existed else ""
     ui.err.print(f"{ui.text(stored)} can sign in as {ui.text(role)}{ended}")
 
@@ -97,17 +92,15 @@ def users_add(
 @users_app.command("list")
 def users_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Every user and their role."""
-    rows = [{"name": u.name, "role": u.role} for u in user_store.list_users(_ws(ctx).meta_engine())]
+    rows = [{"name": u.name, "role": u.role} for u in _ws(ctx).users.list()]
     show(rows, as_json, False, lambda r: r, lambda r: ui.records_table("Users", r, ["name", "role"]))
 
 
 @users_app.command("remove")
 def users_remove(ctx: typer.Context, name: Annotated[str, typer.Argument(help="The user to remove.")]) -> None:
     """Remove a user, their sessions and their API tokens."""
-    engine = _ws(ctx).meta_engine()
-    if not user_store.remove_user(engine, name):
+    if not _ws(ctx).users.remove(name, actor=cli_actor()):
         raise TouchlensError(f"unknown user '{name}'")
-    audit.record(engine, cli_actor(), "user-change", f"user {name}", change="remove")
     ui.err.print(f"removed {ui.text(name)}")
 
 
@@ -119,17 +112,13 @@ def tokens_add(
     label: Annotated[str, typer.Option(help="What the token is for.")] = "",
     days: Annotated[
         int | None,
-        typer.Option(min=1, max=user_store.MAX_TOKEN_DAYS, help="Days the token lasts (default: [web] token_days)."),
+        typer.Option(min=1, max=MAX_TOKEN_DAYS, help="Days the token lasts (default: [web] token_days)."),
     ] = None,
 ) -> None:
     """Create an API token (shown once): send it as `Authorization: Bearer TOKEN`."""
     ws = _ws(ctx)
-    engine, scopes = ws.meta_engine(), tuple(scope or ["read"])
     lasting = days if days is not None else ws.settings.web.token_days
-    token, kept = user_store.issue_token(engine, user, scopes, label, lasting)
-    audit.record(
-        engine, cli_actor(), "token-create", f"user {user}", scopes=list(scopes), label=label, id=kept.id, days=lasting
-    )
+    token, kept = ws.users.issue_token(user, tuple(scope or ["read"]), label, lasting, actor=cli_actor())
     ui.err.print(f"token {kept.id} for {ui.text(user)}, expires {kept.expires_at:%Y-%m-%d %H:%M} UTC")
     ui.out.print(token)
 
@@ -141,12 +130,12 @@ def tokens_list(
     as_json: JsonOpt = False,
 ) -> None:
     """Every API token: id, user, scopes, label, created, expires; never the token itself."""
-    rows = [_token_row(t) for t in user_store.list_tokens(_ws(ctx).meta_engine(), user)]
+    rows = [_token_row(t) for t in _ws(ctx).users.tokens(user)]
     columns = ["id", "user", "scopes", "label", "created", "expires", "expired"]
     show(rows, as_json, False, lambda r: r, lambda r: ui.records_table("API tokens", r, columns))
 
 
-def _token_row(token: user_store.Token) -> dict[str, Any]:
+def _token_row(token: Token) -> dict[str, Any]:
     return {
         "id": token.id,
         "user": token.user,
@@ -163,24 +152,20 @@ def tokens_revoke(
     ctx: typer.Context, token_id: Annotated[str, typer.Argument(metavar="ID", help="The token's id (tokens list).")]
 ) -> None:
     """End one API token at once; its requests get 401 from then on."""
-    engine = _ws(ctx).meta_engine()
-    found = user_store.revoke_token(engine, token_id)
+    found = _ws(ctx).users.revoke_token(token_id, actor=cli_actor())
     if found is None:
         raise TouchlensError(f"no API token has the id '{token_id}'; see touchlens tokens list")
-    audit.record(engine, cli_actor(), "token-revoke", f"user {found.user}", id=found.id, label=found.label)
     ui.err.print(f"revoked token {found.id} of {ui.text(found.user)}")
 
 
 def audit_log(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(min=1, help="How many of the newest entries.")] = 100,
-    action: Annotated[str | None, typer.Option(help=f"Only this action: {', '.join(audit.ACTIONS)}.")] = None,
+    action: Annotated[str | None, typer.Option(help=f"Only this action: {', '.join(ACTIONS)}.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The audit log, newest first: sign-ins, map, roadmap, user, token and key changes, erasures."""
-    if action is not None and action not in audit.ACTIONS:
-        raise TouchlensError(f"unknown action '{action}'; actions are: {', '.join(audit.ACTIONS)}")
-    rows = audit.entries(_ws(ctx).meta_engine(), limit, action)
+    rows = _ws(ctx).audit_entries(limit, action)  # an unknown action: an error naming those there are
     shown = [{**r, "detail": json.dumps(r["detail"], default=str)} for r in rows]
     columns = ["at", "actor", "action", "target", "detail"]
     show(rows, as_json, False, lambda _: shown, lambda _: ui.records_table("Audit log", shown, columns))
@@ -191,9 +176,5 @@ def demo_admin(root: str | os.PathLike[str], name: str = "demo") -> tuple[str, s
     import touchlens
 
     password = secrets.token_urlsafe(12)
-    engine = touchlens.open(root).meta_engine()
-    before = {u.name for u in user_store.list_users(engine)}
-    stored = user_store.add_user(engine, name, password, "admin")
-    change = "update" if stored in before else "add"
-    audit.record(engine, cli_actor(), "user-change", f"user {stored}", role="admin", change=change)
+    stored, _ = touchlens.open(root).users.add(name, password, "admin", actor=cli_actor())
     return stored, password

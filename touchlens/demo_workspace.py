@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from touchlens.admin import LIBRARY
 from touchlens.api import Workspace, init
 from touchlens.errors import BadOption, WorkspaceError
 from touchlens.ingest.pipeline import IngestReport
@@ -57,9 +58,11 @@ def build_demo(
     seed: int = 7,
     planted: bool = True,
     business: str = "retail",
+    *,
+    actor: str = LIBRARY,
 ) -> DemoReport:
     """A workspace with an example map (`business`: the outdoor retailer or the coffee subscription) and
-    realistic data with planted truths (`truths.json`).
+    realistic data with planted truths (`truths.json`); the import and the ingests are audited as `actor`'s.
 
     Refuses a folder that holds anything but an earlier demo, so it never overwrites a real workspace.
     """
@@ -74,12 +77,12 @@ def build_demo(
     _reset_demo(root)
     ws = init(root)
     (root / DEMO_MARKER).write_text("made by touchlens demo; safe to delete\n", encoding="utf-8")
-    ws.import_map(example)
+    ws.import_map(example, actor=actor)
     files = _writer(business)(root / "demo-data", customers=customers, seed=seed, planted=planted)
     (root / "truths.json").write_bytes(files.truths.read_bytes())
-    people = ws.ingest_customers(files.customers)
-    events = ws.ingest_events([files.events])
-    feedback = ws.ingest_feedback([files.feedback])
+    people = ws.ingest_customers(files.customers, actor=actor)
+    events = ws.ingest_events([files.events], actor=actor)
+    feedback = ws.ingest_feedback([files.feedback], actor=actor)
     names = {"events": files.events, "feedback": files.feedback, "customers": files.customers}
     return DemoReport(ws, {k: str(v) for k, v in names.items()}, events, feedback, people)
 

@@ -1,18 +1,21 @@
 """Edits to the stored map from the edges: a touchpoint's fields, a journey stage's, an opportunity's place.
 
 Each edit builds the whole updated map, validates it as a map file would be (every problem at once) and stores it
-through `Workspace.save_map`, so a broken reference is refused and nothing changes. Example::
+through `Workspace.save_map`, so a broken reference is refused and nothing changes. Each edit that changes the
+map is audited once, as `actor`'s, naming the item and the fields sent. Example::
 
-    update_touchpoint(ws, "refund_email", TouchpointChanges(expectations="Know when the money arrives."))
+    update_touchpoint(ws, "refund_email", TouchpointChanges(expectations="Know when the money arrives."), actor="ann")
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from touchlens.admin import LIBRARY
 from touchlens.api import Workspace
 from touchlens.errors import MapError, Problem, UnknownItem
 from touchlens.model.map import (
@@ -91,17 +94,17 @@ class OpportunityChanges(Changes):
     status: OpportunityStatus | None = None
 
 
-def update_touchpoint(ws: Workspace, key: str, changes: TouchpointChanges) -> Touchpoint:
+def update_touchpoint(ws: Workspace, key: str, changes: TouchpointChanges, *, actor: str = LIBRARY) -> Touchpoint:
     """Change some fields of touchpoint `key`; a `MapError` lists every problem (an unknown stage, say)."""
     with LOCK:
         m = ws.map()
         i = _index([t.key for t in m.touchpoints], key, "touchpoint")
         data = map_to_data(m)
         data["touchpoints"][i] = _merged(data["touchpoints"][i], changes)
-        return _save(ws, m, data).touchpoints[i]
+        return _save(ws, m, data, Edit(actor, f"touchpoint {key}", changes)).touchpoints[i]
 
 
-def update_stage(ws: Workspace, journey: str, stage: str, changes: StageChanges) -> Stage:
+def update_stage(ws: Workspace, journey: str, stage: str, changes: StageChanges, *, actor: str = LIBRARY) -> Stage:
     """Change some fields of `stage` as journey `journey` describes it (its persona's tasks, emotion …)."""
     with LOCK:
         m = ws.map()
@@ -110,22 +113,22 @@ def update_stage(ws: Workspace, journey: str, stage: str, changes: StageChanges)
         data = map_to_data(m)
         stages = data["journeys"][j]["stages"]
         stages[s] = _merged(stages[s], changes)
-        return _save(ws, m, data).journeys[j].stages[s]
+        return _save(ws, m, data, Edit(actor, f"stage {journey}/{stage}", changes)).journeys[j].stages[s]
 
 
-def update_opportunity(ws: Workspace, key: str, changes: OpportunityChanges) -> Opportunity:
+def update_opportunity(ws: Workspace, key: str, changes: OpportunityChanges, *, actor: str = LIBRARY) -> Opportunity:
     """Move opportunity `key` to another horizon or set its status (it becomes a person's)."""
     with LOCK:
         _index([o.key for o in ws.map().opportunities], key, "opportunity")
         horizon = changes.horizon.value if changes.horizon is not None else None
         status = changes.status.value if changes.status is not None else None
-        return ws.roadmap_update(key, horizon=horizon, status=status)
+        return ws.roadmap_update(key, horizon=horizon, status=status, actor=actor)
 
 
-def suggest_opportunities(ws: Workspace) -> tuple[list[Opportunity], list[str]]:
+def suggest_opportunities(ws: Workspace, *, actor: str = LIBRARY) -> tuple[list[Opportunity], list[str]]:
     """`Workspace.roadmap_suggest`, serialised with the other edits."""
     with LOCK:
-        return ws.roadmap_suggest()
+        return ws.roadmap_suggest(actor=actor)
 
 
 def _index(keys: list[str], key: str, kind: str) -> int:
@@ -139,13 +142,23 @@ def _merged(item: dict[str, Any], changes: Changes) -> dict[str, Any]:
     return {name: value for name, value in merged.items() if value is not None}
 
 
-def _save(ws: Workspace, old: TouchpointMap, data: dict[str, Any]) -> TouchpointMap:
-    """Validate the edited map data and store it (unless nothing changed: cached results stay valid)."""
+@dataclass(frozen=True)
+class Edit:
+    """Who edited which item (`touchpoint KEY`, `stage JOURNEY/STAGE`), sending which changes: its audit entry."""
+
+    actor: str
+    target: str
+    changes: Changes
+
+
+def _save(ws: Workspace, old: TouchpointMap, data: dict[str, Any], edit: Edit) -> TouchpointMap:
+    """Validate the edited map data and store it, audited (unless nothing changed: cached results stay valid, and
+    there is no change to record)."""
     try:
         m = validate_map(data)
     except MapError as exc:
         # No file here: the problems name the field, as `touchpoints[3].stage: unknown stage 'x'`.
         raise MapError([Problem(p.message, p.path) for p in exc.problems]) from None
     if m != old:
-        ws.save_map(m)
+        ws.save_map(m, actor=edit.actor, target=edit.target, fields=sorted(edit.changes.model_fields_set))
     return m

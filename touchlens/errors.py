@@ -25,7 +25,22 @@ class Problem:
 
 
 class TouchlensError(Exception):
-    """Base of every error touchlens raises on purpose."""
+    """Base of every error touchlens raises on purpose.
+
+    `field` names the option or field at fault (``window``), never a command-line flag: the CLI shows it as
+    ``--window``, the web API returns it as ``"field"``; `message` is the rest.
+    """
+
+    def __init__(self, message: str = "", *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+    @property
+    def message(self) -> str:
+        return super().__str__()
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
 
 
 class WorkspaceError(TouchlensError):
@@ -46,3 +61,7 @@ class UnknownItem(TouchlensError):
 
 class BadOption(TouchlensError):
     """An option's value cannot be used (a duration that is not one, say); names the option."""
+
+
+class UsageError(BadOption):
+    """Options that cannot go together, or one that is missing: the command line exits 2, as for a typo."""

@@ -147,6 +147,12 @@ class Experience:
     def save_map(self, m: TouchpointMap) -> None:
         raise NotImplementedError
 
+    def _store_map(self, m: TouchpointMap) -> None:
+        raise NotImplementedError
+
+    def _record(self, actor: str, action: str, target: str = "", **detail: Any) -> None:
+        raise NotImplementedError
+
     def _backend(self) -> ibis.BaseBackend:
         raise NotImplementedError
 
@@ -318,10 +324,12 @@ class Experience:
         except ValueError as exc:
             raise UnknownItem(str(exc)) from None
 
-    def add_change(self, touchpoint: str, when: date, note: str) -> int:
+    def add_change(self, touchpoint: str, when: date, note: str, *, actor: str = "library") -> int:
         """Record a change made to a touchpoint on a date, so `impact` can measure it."""
         self._check_touchpoints((touchpoint,))
-        return meta.add_change(self._meta_engine(), touchpoint, when, note)
+        change = meta.add_change(self._meta_engine(), touchpoint, when, note)
+        self._record(actor, "change-add", f"touchpoint {touchpoint}", id=change, date=when.isoformat())
+        return change
 
     def changes(self, touchpoint: str | None = None) -> list[dict[str, Any]]:
         return meta.list_changes(self._meta_engine(), touchpoint)
@@ -350,7 +358,7 @@ class Experience:
     def _meta_engine(self) -> sa.Engine:
         raise NotImplementedError
 
-    def roadmap_suggest(self, samples: int = 0) -> tuple[list[Opportunity], list[str]]:
+    def roadmap_suggest(self, samples: int = 0, *, actor: str = "library") -> tuple[list[Opportunity], list[str]]:
         """Turn the insights into scored opportunities in the map; returns the suggestions and the keys left
         alone because a person wrote or edited them."""
         r = self.settings.roadmap
@@ -358,16 +366,24 @@ class Experience:
         m = self.map()
         suggested = prioritise.suggest(self.insights().items(), m, placement)
         merged, changed, kept = prioritise.merge(m, suggested)
-        self.save_map(merged)
+        self._store_map(merged)
         touched = set(changed) | set(kept)
-        return [o for o in _in_order(merged.opportunities) if o.key in touched], kept
+        found = [o for o in _in_order(merged.opportunities) if o.key in touched]
+        self._record(actor, "roadmap-change", "roadmap", suggested=len(found), kept=kept)
+        return found, kept
 
     def roadmap(self) -> list[Opportunity]:
         """The map's opportunities, Now first, then Next, Later and unplaced; best score first within each."""
         return _in_order(self.map_or_empty().opportunities)
 
     def roadmap_update(
-        self, key: str, horizon: str | None = None, status: str | None = None, change: int | None = None
+        self,
+        key: str,
+        horizon: str | None = None,
+        status: str | None = None,
+        change: int | None = None,
+        *,
+        actor: str = "library",
     ) -> Opportunity:
         """Move an opportunity to now / next / later or set its status; the edit makes it a person's, so later
         suggestions never overwrite it."""
@@ -389,7 +405,11 @@ class Experience:
             # The change it produced, so `touchlens analyze impact` can measure whether it worked.
             changes["evidence"] = {**found.evidence, "change": change}
         updated = found.model_copy(update=changes)
-        self.save_map(m.model_copy(update={"opportunities": [updated if o.key == key else o for o in m.opportunities]}))
+        self._store_map(
+            m.model_copy(update={"opportunities": [updated if o.key == key else o for o in m.opportunities]})
+        )
+        given = {"horizon": horizon, "status": status, "change": change}
+        self._record(actor, "roadmap-change", f"opportunity {key}", **{k: v for k, v in given.items() if v is not None})
         return updated
 
 

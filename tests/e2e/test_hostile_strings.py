@@ -30,6 +30,8 @@ from touchlens.api import Workspace
 from touchlens.store.users import add_user
 from touchlens.web.app import create_app, routes
 
+pytestmark = pytest.mark.browser
+
 
 def attack(field: str) -> str:
     """Every markup attack at once, tagged with the field it sits in."""

@@ -26,6 +26,8 @@ from touchlens.demo_workspace import build_demo
 from touchlens.store.users import add_user
 from touchlens.web.app import create_app
 
+pytestmark = pytest.mark.browser
+
 EDITOR, VIEWER = "editor", "reader"
 
 

@@ -124,7 +124,7 @@ class DriversQuery:
 
     def __post_init__(self) -> None:
         if not 0 <= self.samples <= MAX_SAMPLES:
-            raise BadOption(f"--bootstrap: 0 to {MAX_SAMPLES} resamples, not {self.samples}")
+            raise BadOption(f"0 to {MAX_SAMPLES} resamples, not {self.samples}", field="bootstrap")
         if self.outcome not in OUTCOMES:
             raise BadOption(f"unknown outcome '{self.outcome}'; choose {', '.join(OUTCOMES)}")
         if self.outcome == "churn" and self.churn is None:

@@ -61,9 +61,9 @@ class FunnelQuery:
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.steps) <= MAX_STEPS:
-            raise BadOption(f"--steps: a funnel has 1 to {MAX_STEPS} steps, not {len(self.steps)}")
+            raise BadOption(f"a funnel has 1 to {MAX_STEPS} steps, not {len(self.steps)}", field="steps")
         if len(self.exclude) > MAX_STEPS:
-            raise BadOption(f"--exclude: at most {MAX_STEPS} touchpoints, not {len(self.exclude)}")
+            raise BadOption(f"at most {MAX_STEPS} touchpoints, not {len(self.exclude)}", field="exclude")
 
     def reached(self, backend: ibis.BaseBackend) -> list[ibis.Table]:
         """One table per step: (customer_id, start, at, prev, row) for every start that reached that step;

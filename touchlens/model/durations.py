@@ -29,13 +29,14 @@ def parse_duration(text: str) -> timedelta:
 
 
 def as_duration(value: str | timedelta, option: str) -> timedelta:
-    """A duration given to `option` (text or already a timedelta); a `BadOption` names the option."""
+    """A duration given to the field `option` (text or already a timedelta); a `BadOption` names the field."""
+    field = option.lstrip("-").replace("-", "_")  # a flag's name (--half-life) is the field's (half_life)
     try:
         found = value if isinstance(value, timedelta) else parse_duration(value)
     except ValueError as exc:
-        raise BadOption(f"{option}: {exc}") from None
+        raise BadOption(str(exc), field=field) from None
     if found > MAX_DURATION:
         raise BadOption(
-            f"{option}: {found.days} days is longer than the longest duration allowed, {MAX_DURATION.days}d"
+            f"{found.days} days is longer than the longest duration allowed, {MAX_DURATION.days}d", field=field
         )
     return found

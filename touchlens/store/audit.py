@@ -1,4 +1,5 @@
-"""The audit log: who signed in, changed the map or the roadmap, created a key or erased a customer, and when.
+"""The audit log: who signed in, changed the map or the roadmap, ingested data, created a key or erased a customer,
+and when.
 
 Entries are only ever added. `detail` holds counts and names, never a password, a token or an erased id.
 """
@@ -18,6 +19,10 @@ ACTIONS = (
     "sign-out",
     "map-change",
     "roadmap-change",
+    "change-add",
+    "ingest",
+    "remap",
+    "quarantine-clear",
     "user-change",
     "token-create",
     "token-revoke",

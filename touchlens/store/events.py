@@ -157,7 +157,7 @@ def confine(con: duckdb.DuckDBPyConnection, readable: Sequence[str] = ()) -> Non
 def lock(con: duckdb.DuckDBPyConnection) -> None:
     """Freeze the instance's configuration: any later SET (memory, threads, access) is refused.
 
-    Call once every setting is made, including Ibis's (see `analytics.engine.backend_on`).
+    Call once every setting is made, including Ibis's (see `store.backends.backend_on`).
     """
     if not locked(con):  # a second lock is refused like any other change
         con.execute("SET lock_configuration = true")

@@ -18,8 +18,8 @@ import ibis
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from touchlens.analytics.engine import backend_on
 from touchlens.errors import TouchlensError
+from touchlens.store.backends import backend_on
 from touchlens.store.events import connect as connect_store
 from touchlens.store.events import lock as lock_store
 

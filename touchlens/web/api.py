@@ -22,6 +22,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from touchlens import editing
+from touchlens.admin import ACTIONS, User
 from touchlens.analyses import compare_attribution
 from touchlens.analytics.attribution import MAX_ORDER, MODELS
 from touchlens.analytics.funnels import MAX_STEPS
@@ -31,10 +32,7 @@ from touchlens.insights.items import SECTIONS
 from touchlens.insights.prioritise import card
 from touchlens.limits import Busy, TooSlow
 from touchlens.model.views import TouchpointFilter
-from touchlens.store import audit
-from touchlens.store import users as user_store
 from touchlens.store.events import EventsStoreError
-from touchlens.store.users import User
 from touchlens.web.collect import on_writer
 from touchlens.web.security import Admin, Editor, Viewer, require, state
 
@@ -65,7 +63,8 @@ def error_response(exc: TouchlensError) -> JSONResponse:
         return JSONResponse({"detail": str(exc), "problems": problems}, status_code=422)
     status = next((code for kind, code in STATUS if isinstance(exc, kind)), 422)
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Busy) else None
-    return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+    body = {"detail": str(exc), **({"field": exc.field} if exc.field else {})}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 class TranslatingRoute(APIRoute):
@@ -140,11 +139,6 @@ def _ws(request: Request) -> Workspace:
     return state(request).ws
 
 
-def _audit(request: Request, user: User, action: str, target: str, **detail: Any) -> None:
-    """One audit entry for a change `user` made: what it touched and how, never a secret."""
-    audit.record(_ws(request).meta_engine(), user.name, action, target, **detail)
-
-
 def _keys(text: str | None) -> tuple[str, ...]:
     return tuple(s.strip() for s in (text or "").split(",") if s.strip())
 
@@ -200,8 +194,7 @@ def get_touchpoint(user: Viewer, request: Request, key: str) -> dict[str, Any]:
 @router.patch("/touchpoints/{key}", responses=NOT_FOUND)
 def patch_touchpoint(user: Editor, request: Request, key: str, changes: editing.TouchpointChanges) -> dict[str, Any]:
     """Change any of a touchpoint's fields; 422 with every problem (an unknown stage, say) and nothing stored."""
-    updated = editing.update_touchpoint(_ws(request), key, changes)
-    _audit(request, user, "map-change", f"touchpoint {key}", fields=sorted(changes.model_fields_set))
+    updated = editing.update_touchpoint(_ws(request), key, changes, actor=user.name)
     data: dict[str, Any] = updated.model_dump(mode="json", by_alias=True, exclude_none=True)
     return data
 
@@ -211,8 +204,7 @@ def patch_stage(
     user: Editor, request: Request, journey: str, stage: str, changes: editing.StageChanges
 ) -> dict[str, Any]:
     """Change a stage as one journey describes it: goal, tasks, questions, emotion (-2..2), weaknesses …"""
-    updated = editing.update_stage(_ws(request), journey, stage, changes)
-    _audit(request, user, "map-change", f"stage {journey}/{stage}", fields=sorted(changes.model_fields_set))
+    updated = editing.update_stage(_ws(request), journey, stage, changes, actor=user.name)
     data: dict[str, Any] = updated.model_dump(mode="json", by_alias=True, exclude_none=True)
     return data
 
@@ -457,8 +449,8 @@ def roadmap(user: Viewer, request: Request) -> list[dict[str, Any]]:
 @router.patch("/roadmap/{key}", responses=NOT_FOUND)
 def patch_roadmap(user: Editor, request: Request, key: str, changes: editing.OpportunityChanges) -> dict[str, Any]:
     """Move an opportunity to now / next / later or set its status; it becomes a person's."""
-    data: dict[str, Any] = editing.update_opportunity(_ws(request), key, changes).model_dump(mode="json")
-    _audit(request, user, "roadmap-change", f"opportunity {key}", **changes.as_data())
+    updated = editing.update_opportunity(_ws(request), key, changes, actor=user.name)
+    data: dict[str, Any] = updated.model_dump(mode="json")
     return data
 
 
@@ -466,8 +458,7 @@ def patch_roadmap(user: Editor, request: Request, key: str, changes: editing.Opp
 def suggest_roadmap(user: Editor, request: Request) -> dict[str, Any]:
     """Turn the findings into scored cards (as `touchlens roadmap suggest --json`); `kept` lists people's cards a
     suggestion was linked to instead of added beside."""
-    suggested, kept = editing.suggest_opportunities(_ws(request))
-    _audit(request, user, "roadmap-change", "roadmap", suggested=len(suggested), kept=kept)
+    suggested, kept = editing.suggest_opportunities(_ws(request), actor=user.name)
     return {"suggested": [card(o) for o in suggested], "kept": kept}
 
 
@@ -512,7 +503,9 @@ def ingest_events(user: Editor, request: Request, file: UploadField, fmt: Format
     """Ingest an uploaded event file; the answer is `touchlens ingest events --json`'s report."""
     ws = _ws(request)
     report = _ingest(
-        ws, file, lambda path: on_writer(state(request), lambda: ws.ingest_events([path], fmt=fmt).to_dict())
+        ws,
+        file,
+        lambda path: on_writer(state(request), lambda: ws.ingest_events([path], fmt=fmt, actor=user.name).to_dict()),
     )
     return {k: v for k, v in report.items() if k != "files"}
 
@@ -522,7 +515,9 @@ def ingest_feedback(user: Editor, request: Request, file: UploadField, fmt: Form
     """Ingest an uploaded survey or ticket export; the answer is `touchlens ingest feedback --json`'s report."""
     ws = _ws(request)
     report = _ingest(
-        ws, file, lambda path: on_writer(state(request), lambda: ws.ingest_feedback([path], fmt=fmt).to_dict())
+        ws,
+        file,
+        lambda path: on_writer(state(request), lambda: ws.ingest_feedback([path], fmt=fmt, actor=user.name).to_dict()),
     )
     return {k: v for k, v in report.items() if k not in ("files", "identified")}
 
@@ -563,20 +558,16 @@ class NewUser(BaseModel):
 @router.get("/users")
 def list_users(user: AdminReader, request: Request) -> list[dict[str, Any]]:
     """Every user and their role (as `touchlens users list --json`)."""
-    return [{"name": u.name, "role": u.role} for u in user_store.list_users(_ws(request).meta_engine())]
+    return [{"name": u.name, "role": u.role} for u in _ws(request).users.list()]
 
 
 @router.post("/users", status_code=201)
 def add_user(user: Admin, request: Request, new: NewUser) -> dict[str, Any]:
     """Add a user (or set an existing user's password and role)."""
-    engine = _ws(request).meta_engine()
-    before = {u.name for u in user_store.list_users(engine)}
     try:
-        stored = user_store.add_user(engine, new.name, new.password, new.role)
+        stored, _ = _ws(request).users.add(new.name, new.password, new.role, actor=user.name)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
-    change = "update" if stored in before else "add"  # the stored name: NFKC may have changed what was sent
-    _audit(request, user, "user-change", f"user {stored}", role=new.role, change=change)
     return {"name": stored, "role": new.role}
 
 
@@ -585,9 +576,8 @@ def remove_user(user: Admin, request: Request, name: str) -> dict[str, Any]:
     """Remove a user, their sessions and their API tokens (not yourself: another admin must)."""
     if name == user.name:
         raise HTTPException(409, "you cannot remove yourself; ask another admin")
-    if not user_store.remove_user(_ws(request).meta_engine(), name):
+    if not _ws(request).users.remove(name, actor=user.name):
         raise HTTPException(404, f"unknown user '{name}'")
-    _audit(request, user, "user-change", f"user {name}", change="remove")
     return {"removed": name}
 
 
@@ -600,7 +590,7 @@ class AuditEntry(BaseModel):
     id: int
     at: str = Field(description="When, ISO 8601 in UTC.")
     actor: str = Field(description="A user's name, `cli:` and the operating-system user, or anonymous.")
-    action: str = Field(description=", ".join(audit.ACTIONS))
+    action: str = Field(description=", ".join(ACTIONS))
     target: str = Field(description="What it touched: `touchpoint KEY`, `user NAME`, `roadmap`, …")
     detail: dict[str, Any]
 
@@ -610,9 +600,7 @@ def audit_log(
     user: AdminReader,
     request: Request,
     limit: Annotated[int, Query(ge=1, le=10_000, description="How many of the newest entries.")] = 100,
-    action: Annotated[
-        str | None, Query(pattern=f"^({'|'.join(audit.ACTIONS)})$", description="Only this action.")
-    ] = None,
+    action: Annotated[str | None, Query(pattern=f"^({'|'.join(ACTIONS)})$", description="Only this action.")] = None,
 ) -> list[dict[str, Any]]:
     """The audit log, newest first (as `touchlens audit --json`): sign-ins, map, roadmap and user changes."""
-    return audit.entries(_ws(request).meta_engine(), limit, action)
+    return _ws(request).audit_entries(limit, action)

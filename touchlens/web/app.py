@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import touchlens
 from touchlens.errors import TouchlensError
-from touchlens.web import api, auth, collect, pages, privacy
+from touchlens.web import api, auth, collect, pages, privacy, registry_routes
 from touchlens.web.security import SignInRequired
 from touchlens.web.state import REQUEST_STATE, WebState
 
@@ -49,9 +49,11 @@ def create_app(root: str | Path) -> FastAPI:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(auth.router)
     app.include_router(api.router)
+    app.include_router(registry_routes.api_router)
     app.include_router(collect.router)
     app.include_router(privacy.router)
     app.include_router(pages.router)
+    app.include_router(registry_routes.page_router)
 
     @app.get("/vendor/plotly.min.js", include_in_schema=False)
     def plotly_js() -> FileResponse:

@@ -19,8 +19,7 @@ from typing import Annotated, NamedTuple
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from touchlens.store import audit
-from touchlens.store import users as user_store
+from touchlens.admin import SESSION_LIFETIME, name_key
 from touchlens.web.security import SESSION_COOKIE, client_address, state
 
 router = APIRouter(include_in_schema=False)
@@ -123,7 +122,7 @@ def limiter(request: Request) -> SignInLimiter:
 def _name_count(name: str) -> str:
     """The limiter's key for a name: every spelling that signs in as one user ("Ann", "  ann", full-width
     letters) shares it, whatever its length, since the lookup reads the whole name; hashed, to bound memory."""
-    return "name:" + hashlib.sha256(user_store.name_key(name).encode()).hexdigest()
+    return "name:" + hashlib.sha256(name_key(name).encode()).hexdigest()
 
 
 def _safe_next(target: str | None) -> str:
@@ -182,16 +181,12 @@ def login(
     attempt = limits.reserve(keys)
     if attempt.wait > 0:  # checked before the password: while limited, even the right one is refused
         return _limited(request, attempt.wait, target)
-    engine = state(request).ws.meta_engine()
-    user = user_store.authenticate(engine, name, password)
-    if user is None:  # the attempt reserve counted stays, as this failure
-        audit.record(engine, "anonymous", "sign-in-failed", f"user {name}", address=address)
+    signed_in = state(request).ws.users.sign_in(name, password, address=address)  # audited, either way
+    if signed_in is None:  # the attempt reserve counted stays, as this failure
         return RedirectResponse(f"/login?failed=true&next={target}", status_code=303)
     limits.release(keys[1:], attempt.at)
     limits.succeeded(keys[0])
-    session, _ = user_store.start_session(engine, user)
-    audit.record(engine, user.name, "sign-in", f"user {user.name}", address=address)
-    return _signed_in(request, target, session)
+    return _signed_in(request, target, signed_in[1])
 
 
 def _signed_in(request: Request, target: str, session: str) -> Response:
@@ -202,7 +197,7 @@ def _signed_in(request: Request, target: str, session: str) -> Response:
         httponly=True,
         samesite="lax",
         secure=request.url.scheme == "https",
-        max_age=int(user_store.SESSION_LIFETIME.total_seconds()),
+        max_age=int(SESSION_LIFETIME.total_seconds()),
     )
     response.delete_cookie(LOGIN_CSRF)
     return response
@@ -215,12 +210,9 @@ def logout(request: Request) -> Response:
     No CSRF token is needed: ending a session is no change a forger could profit from, and a sign-out that
     left the server session alive (the old behaviour without the token) would leave a copied cookie working.
     A `csrf` field or header is ignored, so the existing forms and scripts keep working."""
-    engine = state(request).ws.meta_engine()
     cookie = request.cookies.get(SESSION_COOKIE)
-    found = user_store.session_user(engine, cookie) if cookie else None
-    if cookie and found:
-        user_store.end_session(engine, cookie)
-        audit.record(engine, found[0].name, "sign-out", f"user {found[0].name}", address=_address(request))
+    if cookie:  # audited when the session was live
+        state(request).ws.users.sign_out(cookie, address=_address(request))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response

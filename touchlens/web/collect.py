@@ -21,10 +21,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
+from touchlens.admin import WriteKey
 from touchlens.ingest.live import Allowance, LiveWriter, Outcome, OverLimit, Submission, prepare
 from touchlens.ingest.pseudonym import Pseudonymiser
-from touchlens.store import keys as key_store
-from touchlens.store.keys import WriteKey
 from touchlens.store.settings import LiveSettings
 from touchlens.web.keylimits import KeyLimits
 from touchlens.web.state import WebState
@@ -116,7 +115,7 @@ class KeyCache:
             hit = self._found.get(at)
         if hit and now - hit[0] < KEY_CACHE_SECONDS:
             return hit[1]
-        found = key_store.find_key(state.ws.meta_engine(), secret)
+        found = state.ws.keys.find(secret)
         with self._lock:
             if len(self._found) > 1000:
                 self._found.clear()

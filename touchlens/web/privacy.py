@@ -9,7 +9,6 @@ import duckdb
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from touchlens.store import erasure
 from touchlens.web.api import ERRORS
 from touchlens.web.collect import live_writer
 from touchlens.web.security import Admin
@@ -35,13 +34,9 @@ async def forget_customer(
     """Erase one customer from every table of the events store and record the erasure (admin)."""
     state: WebState = request.app.state.web
     ws = state.ws
-    stored = ws.stored_id(customer_id)
 
-    def work(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-        found = erasure.erase(con, stored, user.name, suppress)
-        erasure.compact(con)
-        return found
+    def work(con: duckdb.DuckDBPyConnection) -> dict[str, int]:  # erased, compacted and audited by the facade
+        return ws.forget_on(con, [customer_id], actor=user.name, suppress=suppress)[0]
 
     counts = await asyncio.wrap_future(live_writer(state).call(work))
-    ws.record_erasure(user.name, counts, suppress)
     return Erasure(rows=counts, suppressed=suppress)

@@ -21,9 +21,8 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
+from touchlens.admin import User
 from touchlens.errors import BadOption
-from touchlens.store import users as user_store
-from touchlens.store.users import User
 from touchlens.web.state import WebState
 
 SESSION_COOKIE = "touchlens_session"
@@ -86,13 +85,13 @@ def _is_address(text: str) -> bool:
 
 def _identify(request: Request) -> tuple[User, str | None] | None:
     """(user, the session's CSRF token or None for a token request), or None when nobody is signed in."""
-    engine = state(request).ws.meta_engine()
+    users = state(request).ws.users
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
-        found = user_store.token_user(engine, auth[7:].strip())
+        found = users.token_user(auth[7:].strip())
         return (found, None) if found else None
     cookie = request.cookies.get(SESSION_COOKIE)
-    return user_store.session_user(engine, cookie) if cookie else None
+    return users.session_user(cookie) if cookie else None
 
 
 def _scripted(request: Request) -> bool:

@@ -79,9 +79,9 @@ def parse_columns(spec: str | None, allowed: tuple[str, ...]) -> dict[str, str]:
     for part in filter(None, (p.strip() for p in (spec or "").split(","))):
         name, eq, column = part.partition("=")
         if not eq or not column.strip():
-            raise TouchlensError(f"--columns: '{part}' is not NAME=COLUMN")
+            raise TouchlensError(f"'{part}' is not NAME=COLUMN", field="columns")
         if name.strip() not in allowed:
-            raise TouchlensError(f"--columns: unknown name '{name.strip()}'; names are: {', '.join(allowed)}")
+            raise TouchlensError(f"unknown name '{name.strip()}'; names are: {', '.join(allowed)}", field="columns")
         out[name.strip()] = column.strip()
     return out
 

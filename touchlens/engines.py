@@ -1,0 +1,88 @@
+"""The one place an engine is chosen and built, and the policy its quantiles follow.
+
+`BACKENDS` maps the `[engine] backend` setting to the function that builds an Ibis backend; every analysis then
+runs on `Engine.backend` and asks `Engine.ranked` how to take quantiles there. A test checks the keys are the
+setting's choices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import ibis
+
+from touchlens.analytics.engine import mapped_events
+from touchlens.limits import watch
+from touchlens.store.backends import backend_on, duckdb_backend
+from touchlens.store.lake import LakeError, duckdb_on_lake, spark_on_lake, spark_session
+
+# DuckDB's holistic quantiles kept 10M transition times within an 800 MB limit, but spilled 40+ GiB with 98M
+# in 8 GB; past this much memory limit a mapped event, quantiles rank the values instead (engine.with_quantiles).
+HOLISTIC_BYTES = 96
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    """What the settings (and `Workspace.use_lake`) ask for: the inputs of a `BACKENDS` builder."""
+
+    backend: str
+    events_path: Path
+    memory_limit: str | None = None
+    lake: str | None = None  # a resolved lake root, or None for the events store
+    spark_master: str = ""
+    spark_conf: Mapping[str, str] = field(default_factory=dict)
+    shared: duckdb.DuckDBPyConnection | None = None  # a server's one connection, when it keeps one
+
+
+def _duckdb(choice: EngineChoice) -> ibis.BaseBackend:
+    if choice.lake:
+        lake = duckdb_on_lake(choice.lake, choice.memory_limit)
+        watch(lake.con)  # under a web request's time limit, its queries are interrupted too
+        return lake
+    if choice.shared is not None:
+        return backend_on(watch(choice.shared.cursor()))
+    return duckdb_backend(choice.events_path, choice.memory_limit)
+
+
+def _pyspark(choice: EngineChoice) -> ibis.BaseBackend:
+    if not choice.lake:
+        raise LakeError(
+            "the pyspark engine reads a Parquet lake: set [engine] lake in touchlens.toml "
+            "(write one with `touchlens export parquet --lake DIR`)"
+        )
+    return spark_on_lake(choice.lake, spark_session(choice.spark_master, choice.spark_conf))
+
+
+BACKENDS: dict[str, Callable[[EngineChoice], ibis.BaseBackend]] = {"duckdb": _duckdb, "pyspark": _pyspark}
+
+
+def build(choice: EngineChoice) -> ibis.BaseBackend:
+    """The Ibis backend `choice` names."""
+    try:
+        return BACKENDS[choice.backend](choice)
+    except KeyError:
+        raise LakeError(f"unknown engine '{choice.backend}'; engines are: {', '.join(BACKENDS)}") from None
+
+
+@dataclass
+class Engine:
+    """An Ibis backend with what the analyses need to know about it (run functions take one of these)."""
+
+    backend: ibis.BaseBackend
+    memory_bytes: int = 1 << 62
+
+    @cached_property
+    def ranked(self) -> bool:
+        """Whether quantiles must rank values (bounded memory) instead of the engine's holistic aggregates."""
+        if self.backend.name != "duckdb":
+            return True  # Spark's exact percentile holds a group's values in one task's memory, too
+        mapped = int(self.backend.execute(mapped_events(self.backend).count()))
+        return mapped * HOLISTIC_BYTES > self.memory_bytes
+
+    def execute(self, expr: Any) -> Any:
+        return self.backend.execute(expr)
