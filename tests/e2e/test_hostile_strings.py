@@ -27,6 +27,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 import touchlens
 from tests.e2e.test_browser import CHROMIUM, FLAGS, PASSWORD, Site, _free_port, sign_in
 from touchlens.api import Workspace
+from touchlens.registry import ANALYSES
 from touchlens.store.users import add_user
 from touchlens.web.app import create_app, routes
 
@@ -227,9 +228,14 @@ QUERIES: dict[str, list[str]] = {
     "/funnel": ["?steps=browse%2Cbuy", "?steps=" + quote(attack("query.steps"))],
     "/attribution": ["?by=touchpoint", "?by=" + quote(attack("query.by"))],
     "/flows": ["?depth=3"],
+    # A bad option comes back on the form with the problem: both must stay text.
+    "/analyses/{name}": ["?session_gap=" + quote(attack("query.session_gap")), "?touchpoint=" + quote(attack("q.tp"))],
 }
 # A key with a "/" (as in "</script>") matches no route; one without reaches the page, which must refuse it.
-PATH_VALUES = {"key": [*TOUCHPOINTS, quote(attack("path.key"), safe=""), quote(USER.replace("user.name", "path"))]}
+PATH_VALUES = {
+    "key": [*TOUCHPOINTS, quote(attack("path.key"), safe=""), quote(USER.replace("user.name", "path"))],
+    "name": [*ANALYSES, quote(USER.replace("user.name", "path"))],
+}
 PLAIN = {"sql": SQL, "traversal": TRAVERSAL, "js_url": JS_URL, "odd": ODD, "user": USER, "file": FILE}
 NOT_PAGES = re.compile(r"^/(api|v1|vendor|static)/|\.(csv|js)$|^/login$|^/logout$")
 

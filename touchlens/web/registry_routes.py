@@ -17,7 +17,7 @@ from touchlens.web.pages import render
 from touchlens.web.security import PageViewer, Viewer, state
 
 api_router = APIRouter(prefix="/api", tags=["api"], route_class=TranslatingRoute, responses=ERRORS)
-page_router = APIRouter()
+page_router = APIRouter(include_in_schema=False)
 
 
 def _result(request: Request, query: Query) -> dict[str, Any]:
@@ -49,7 +49,8 @@ def run_analysis(request: Request, name: str, user: Viewer) -> dict[str, Any]:
 
 @page_router.get("/analyses/{name}", response_class=HTMLResponse)
 def analysis_page(request: Request, name: str, user: PageViewer) -> Response:
-    _known(name)
+    if name not in ANALYSES:
+        return render(request, "error.html", 404, message=f"no analysis '{name}'; analyses are: {', '.join(ANALYSES)}")
     spec = analysis(name)
     params = _params(request)
     rows: list[dict[str, Any]] = []
