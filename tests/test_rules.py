@@ -70,3 +70,29 @@ def test_two_rules_overlap_exactly_when_some_event_meets_both(a: MatchRule, b: M
 def _rule_holds(rule: MatchRule, event: dict[str, Any]) -> bool:
     conds = {"event": rule.event, **rule.where}
     return all(holds(c, event[name]) for name, c in conds.items() if c is not None)
+
+
+@pytest.fixture(scope="module")
+def values_table() -> Any:
+    """The universe of values (and a missing one) as a one-column table both compilers run against."""
+    import ibis
+
+    backend = ibis.duckdb.connect()
+    backend.con.execute("CREATE TABLE t AS SELECT * FROM (VALUES " + ", ".join(["(?)"] * (len(VALUES) + 1)) + ") v(v)",
+                        [*VALUES, None])  # fmt: skip
+    return backend
+
+
+@settings(max_examples=200, deadline=None)
+@given(cond=conditions)
+def test_one_operator_table_compiles_the_same_condition_to_sql_and_to_ibis(cond: Condition, values_table: Any) -> None:
+    """Ingest's SQL and the analyses' Ibis predicate select the rows the reference semantics say."""
+    from touchlens.ingest.operators import SqlExpr, condition_ibis, condition_sql
+
+    expected = {v for v in VALUES if holds(cond, v)} | ({None} if holds(cond, ABSENT) else set())
+    expr = condition_sql(SqlExpr("v"), cond)
+    by_sql = {r[0] for r in values_table.con.execute(f"SELECT v FROM t WHERE {expr.sql}", expr.params).fetchall()}
+    table = values_table.table("t")
+    by_ibis = set(values_table.to_pyarrow(table.filter(condition_ibis(table.v, cond))).column("v").to_pylist())
+    assert by_sql == expected
+    assert by_ibis == expected

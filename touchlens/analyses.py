@@ -117,7 +117,7 @@ class Analyses:
             raise UnknownItem(f"unknown touchpoint '{unknown[0]}'; touchpoints are: {', '.join(sorted(known))}")
         if order not in Order.__members__:
             raise UnknownItem(f"unknown order '{order}'; orders are: {', '.join(Order.__members__)}")
-        window_ = as_duration(window, "--window")
+        window_ = as_duration(window, "window")
         return FunnelQuery(tuple(steps), window_, Order(order), options or JourneyOptions(), tuple(exclude))
 
     def run_funnel(self, query: FunnelQuery, breakdown: str | None = None) -> Funnel:
@@ -151,7 +151,7 @@ class Analyses:
             return self._markov(by, lookback)
         if model != "time-decay":
             return attribute(self.attribution_paths(by, lookback), model, by=by, order=order)
-        query, half = self._paths_query(by, lookback), as_duration(half_life, "--half-life")
+        query, half = self._paths_query(by, lookback), as_duration(half_life, "half_life")
         if not half:
             raise BadOption("--half-life: give a duration longer than 0 (e.g. 7d)")
         credit, value = query.time_decay(self._backend(), half)
@@ -174,7 +174,7 @@ class Analyses:
             raise WorkspaceError("the map has no conversion outcome; add outcomes: {conversion: {event: …}}")
         if by not in ("touchpoint", "channel", "stage"):
             raise UnknownItem(f"unknown --by '{by}'; choose touchpoint, channel or stage")
-        window = as_duration(lookback, "--lookback") if lookback is not None else None
+        window = as_duration(lookback, "lookback") if lookback is not None else None
         if by != "channel":
             return PathsQuery(m.outcomes.conversion, "touchpoint", lookback=window)
         # Events without a channel of their own (Segment's, say) take their touchpoint's channel in the map.
@@ -239,7 +239,7 @@ def attribution(
     if not bootstrap_samples:
         return result
     if model == "time-decay":
-        raise UnknownItem("--bootstrap works on paths; time-decay has no bootstrap yet")
+        raise UnknownItem("works on paths; time-decay has no bootstrap yet", field="bootstrap")
     return with_intervals(result, bootstrap(paths, model, order, bootstrap_samples))
 
 

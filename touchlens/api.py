@@ -434,7 +434,7 @@ class Workspace(Analyses, Experience):
 
         if fmt != "auto" and fmt not in FEEDBACK_READERS:
             raise ReaderError(f"unknown format '{fmt}'; formats are: auto, {', '.join(FEEDBACK_READERS)}")
-        window = as_duration(attach_window or self.settings.ingest.attach_window, "--attach-window")
+        window = as_duration(attach_window or self.settings.ingest.attach_window, "attach_window")
         mapping = columns if isinstance(columns, dict) else parse_columns(columns, FEEDBACK_NAMES)
         opts = ReadOptions(columns=mapping, batch_rows=self.settings.ingest.batch_rows)
         m = self.map_or_empty()

@@ -344,7 +344,7 @@ class Experience:
         stage = next((t.stage for t in touchpoints if t.key == found["touchpoint"]), None)
         others = [t for t in touchpoints if t.key != found["touchpoint"]]
         comparison = [t.key for t in others if stage and t.stage == stage] or [t.key for t in others]
-        query = ImpactQuery(found["touchpoint"], found["date"], as_duration(window, "--window"), tuple(comparison),
+        query = ImpactQuery(found["touchpoint"], found["date"], as_duration(window, "window"), tuple(comparison),
                             self.settings.insights.impact_min_responses)  # fmt: skip
         result = query.run(self._backend())
         return {"change": {**found, "date": found["date"].isoformat()}, **result}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,6 +113,8 @@ def _weights(flat: _Flat, model: str) -> np.ndarray[Any, Any]:
 
 HEURISTICS = ("first", "last", "linear", "position")
 MODELS = (*HEURISTICS, "markov", "shapley")
+# Time-decay needs event times, so the workspace runs it in the engine; the rest take paths.
+EVERY_MODEL = (*MODELS, "time-decay")
 EXACT_SHAPLEY_KEYS = 15
 # Order k's states are k-grams of keys, so the chain grows as keysᵏ; each bootstrap resample reruns the model.
 MAX_ORDER = 3
@@ -122,9 +124,9 @@ MAX_SAMPLES = 200
 def check_options(order: int = 1, samples: int = 0) -> None:
     """Refuse a Markov order or a number of bootstrap resamples beyond what an analysis may cost."""
     if not 1 <= order <= MAX_ORDER:
-        raise BadOption(f"--order: the Markov order is 1 to {MAX_ORDER}, not {order}")
+        raise BadOption(f"the Markov order is 1 to {MAX_ORDER}, not {order}", field="order")
     if not 0 <= samples <= MAX_SAMPLES:
-        raise BadOption(f"--bootstrap: 0 to {MAX_SAMPLES} resamples, not {samples}")
+        raise BadOption(f"0 to {MAX_SAMPLES} resamples, not {samples}", field="bootstrap")
 
 
 def heuristic(paths: Sequence[Path], model: str) -> tuple[dict[str, float], dict[str, float]]:
@@ -333,15 +335,19 @@ def attribute(paths: Sequence[Path], model: str, by: str = "touchpoint", order: 
     if model not in MODELS:
         raise ValueError(f"unknown model '{model}'; models are: {', '.join(MODELS)}")
     check_options(order)
-    if model == "markov":
-        credit, value = markov(paths, order)
-    elif model == "shapley":
-        credit, value = shapley(paths)
-    else:
-        credit, value = heuristic(paths, model)
+    credit, value = CREDIT[model](paths, model, order)
     total = sum(p.conversions for p in paths if p.steps)
     name = f"markov order {order}" if model == "markov" else model
     return from_credit(name, by, total, credit, value)
+
+
+Credits = tuple[dict[str, float], dict[str, float]]
+# Each model's credit from paths, the model's name and the Markov order in hand.
+CREDIT: dict[str, Callable[[Sequence[Path], str, int], Credits]] = {
+    **{h: lambda paths, model, order: heuristic(paths, model) for h in HEURISTICS},
+    "markov": lambda paths, model, order: markov(paths, order),
+    "shapley": lambda paths, model, order: shapley(paths),
+}
 
 
 def from_credit(model: str, by: str, total: float, credit: dict[str, float], value: dict[str, float]) -> Attribution:

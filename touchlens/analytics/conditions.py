@@ -7,20 +7,13 @@ from typing import Any
 import ibis
 
 from touchlens.analytics.engine import property_text
-from touchlens.ingest.rules import as_text
+from touchlens.ingest.operators import condition_ibis
 from touchlens.model.map import Condition, OutcomeRule
 
 
 def condition(column: Any, cond: Condition) -> Any:
-    """One map condition as an Ibis predicate (values compared as text)."""
-    op = cond.operator
-    if op == "exists":
-        return column.notnull() if cond.exists else column.isnull()
-    if op == "in":
-        return column.isin([as_text(v) for v in cond.in_ or []])
-    if op == "prefix":
-        return column.startswith(cond.prefix or "")
-    return column == as_text(cond.equals)
+    """One map condition as an Ibis predicate (values compared as text), from the one operator table."""
+    return condition_ibis(column, cond)
 
 
 def outcome_predicate(t: ibis.Table, rule: OutcomeRule) -> Any:

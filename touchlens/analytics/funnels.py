@@ -98,7 +98,7 @@ class FunnelQuery:
         """Customers who reached step `step` (1-based) but not the next one."""
         levels = self.reached(backend)
         if not 1 <= step < len(levels):
-            raise ValueError(f"--dropped-at takes a step from 1 to {len(levels) - 1}")
+            raise BadOption(f"takes a step from 1 to {len(levels) - 1}", field="dropped_at")
         here = levels[step - 1].select("customer_id").distinct()
         dropped = here.anti_join(levels[step].select("customer_id").distinct(), "customer_id")
         return sorted(backend.to_pyarrow(dropped).column("customer_id").to_pylist())

@@ -22,7 +22,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from touchlens.ingest.rules import SqlExpr, compile_personas, compile_rules, property_columns
+from touchlens.ingest.operators import SqlExpr
+from touchlens.ingest.rules import compile_personas, compile_rules, property_columns
 from touchlens.model.map import TouchpointMap
 from touchlens.store.events import transaction
 

@@ -9,26 +9,11 @@ user text is ever spliced into a statement. Example::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection
-from dataclasses import dataclass, field
-from typing import Any
 
 from touchlens.errors import BadOption
-from touchlens.model.map import MAX_PROPERTY_NAME, Condition, PropertyCondition, Touchpoint
-
-
-@dataclass
-class SqlExpr:
-    """SQL text with `?` placeholders and the values to bind to them, in order."""
-
-    sql: str
-    params: list[Any] = field(default_factory=list)
-
-
-def as_text(value: Any) -> str:
-    """A map value as the text JSON extraction yields: ``True`` → ``true``, ``1.5`` → ``1.5``."""
-    return value if isinstance(value, str) else json.dumps(value)
+from touchlens.ingest.operators import SqlExpr, condition_sql
+from touchlens.model.map import MAX_PROPERTY_NAME, PropertyCondition, Touchpoint
 
 
 def property_name(name: str) -> str:
@@ -61,18 +46,6 @@ def json_pointer(name: str) -> str:
     reaches DuckDB as one correctly quoted string literal (a ``$.`` path is re-rendered without escaping).
     """
     return "/" + property_name(name).replace("~", "~0").replace("/", "~1")
-
-
-def condition_sql(column: SqlExpr, cond: Condition) -> SqlExpr:
-    """One condition on a column expression of ours (its own parameters kept in place)."""
-    col, op = column, cond.operator
-    if op == "exists":
-        return SqlExpr(f"({col.sql} IS {'NOT ' if cond.exists else ''}NULL)", col.params)
-    if op == "in":
-        return SqlExpr(f"list_contains(?::VARCHAR[], {col.sql})", [[as_text(v) for v in cond.in_ or []], *col.params])
-    if op == "prefix":
-        return SqlExpr(f"starts_with({col.sql}, ?)", [*col.params, cond.prefix])
-    return SqlExpr(f"({col.sql} = ?)", [*col.params, as_text(cond.equals)])
 
 
 def _property(json_column: str, name: str) -> SqlExpr:

@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from touchlens import editing
 from touchlens.admin import ACTIONS, User
 from touchlens.analyses import compare_attribution
-from touchlens.analytics.attribution import MAX_ORDER, MODELS
+from touchlens.analytics.attribution import EVERY_MODEL, MAX_ORDER, MODELS
 from touchlens.analytics.funnels import MAX_STEPS
 from touchlens.api import Workspace
 from touchlens.errors import BadOption, MapError, TouchlensError, UnknownItem, WorkspaceError
@@ -305,7 +305,7 @@ def get_attribution(
     user: Viewer,
     request: Request,
     model: Annotated[
-        str, Query(pattern=f"^({'|'.join((*MODELS, 'time-decay'))})$", description=f"{', '.join(MODELS)}, time-decay.")
+        str, Query(pattern=f"^({'|'.join(EVERY_MODEL)})$", description=f"{', '.join(MODELS)}, time-decay.")
     ] = "markov",
     by: Annotated[
         Literal["touchpoint", "channel", "stage"], Query(description="Credit touchpoint, channel or stage.")
@@ -316,7 +316,7 @@ def get_attribution(
     compare: Annotated[bool, Query(description="Every model side by side (a list, one result per model).")] = False,
 ) -> dict[str, Any] | list[dict[str, Any]]:
     """Credit for conversions by touchpoint, channel or stage, with one model or every model."""
-    every = (*MODELS, "time-decay")  # `model` is one of them: its pattern says so
+    every = EVERY_MODEL  # `model` is one of them: its pattern says so
     ws, chosen = _ws(request), every if compare else (model,)
 
     def compute() -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
 from touchlens.analyses import compare_attribution
-from touchlens.analytics.attribution import MODELS
+from touchlens.analytics.attribution import EVERY_MODEL
 from touchlens.analytics.drivers_model import FEATURE_WORDS, DriversReport, difference_text
 from touchlens.analytics.feedback import FeedbackReport, FeedbackRow
 from touchlens.analytics.flows import Flows
@@ -50,7 +50,7 @@ from touchlens.web.security import PageViewer, state
 
 router = APIRouter(include_in_schema=False)
 T = TypeVar("T")
-ATTRIBUTION_MODELS = (*MODELS, "time-decay")
+ATTRIBUTION_MODELS = EVERY_MODEL
 DRIVER_SAMPLES = 0
 NONE = "-"  # the column or row of touchpoints without a stage or channel
 
