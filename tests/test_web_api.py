@@ -534,6 +534,30 @@ def test_library_errors_become_http_answers(site: Site, tmp_path: Path) -> None:
     assert bare.get("/api/insights").status_code == 409  # no map yet
 
 
+def test_one_handler_answers_a_library_error_as_json_to_the_api_and_as_a_page_to_a_person(site: Site) -> None:
+    from touchlens.errors import WorkspaceError
+    from touchlens.limits import Busy
+
+    def refuse() -> None:
+        raise WorkspaceError("the map has no <b>conversion</b> outcome")
+
+    def busy() -> None:
+        raise Busy("three analyses are running", retry_after=7)
+
+    for path, call in (("/api/test-refuse", refuse), ("/test-refuse", refuse), ("/test-busy", busy)):
+        site.app.add_api_route(path, call, methods=["GET"])
+    client = site.client("viewer")
+    api = client.get("/api/test-refuse")
+    assert (api.status_code, api.json()) == (409, {"detail": "the map has no <b>conversion</b> outcome"})
+    page = client.get("/test-refuse")
+    assert page.status_code == 409
+    assert page.headers["content-type"].startswith("text/html")
+    assert "the map has no &lt;b&gt;conversion&lt;/b&gt; outcome" in page.text  # the message, as text
+    assert "<h1>Not ready</h1>" in page.text
+    busy_page = client.get("/test-busy")
+    assert (busy_page.status_code, busy_page.headers["retry-after"]) == (429, "7")
+
+
 def test_admins_manage_users(site: Site) -> None:
     client = site.client("admin")
     assert client.post("/api/users", json={"name": "ann", "password": PASSWORD, "role": "editor"}).status_code == 201

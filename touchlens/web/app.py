@@ -14,7 +14,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -23,11 +22,13 @@ from touchlens.errors import TouchlensError
 from touchlens.web import api, auth, collect, pages, privacy, registry_routes
 from touchlens.web.security import SignInRequired
 from touchlens.web.state import REQUEST_STATE, WebState
+from touchlens.web.templating import render
 
 HERE = Path(__file__).parent
+JSON_PREFIXES = ("/api/", "/v1/")
+TITLES = {404: "Not found", 409: "Not ready", 422: "Cannot show this", 429: "Busy", 503: "Not available now"}
 # Plotly.js from the installed `plotly` package, so charts work with no network.
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-templates = Jinja2Templates(directory=HERE / "templates")
 log = logging.getLogger("touchlens.web")
 
 
@@ -65,8 +66,14 @@ def create_app(root: str | Path) -> FastAPI:
 
     @app.exception_handler(TouchlensError)
     def library_error(request: Request, exc: TouchlensError) -> Response:
-        """A library error a page does not handle itself (a refused or stopped analysis): the API's status."""
-        return api.error_response(exc)
+        """A library error a route does not handle itself (a refused or stopped analysis): the API's status, as
+        JSON to a client of the API and as a page, with the same status and message, to a person."""
+        answer = api.error_response(exc)
+        if request.url.path.startswith(JSON_PREFIXES):
+            return answer
+        title = TITLES.get(answer.status_code, "Cannot show this")
+        wait = {"Retry-After": answer.headers["retry-after"]} if "retry-after" in answer.headers else None
+        return render(request, "error.html", answer.status_code, wait, title=title, message=str(exc))
 
     for kind in (RecursionError, OverflowError, ValueError):
         app.add_exception_handler(kind, malformed)

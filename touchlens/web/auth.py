@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from touchlens.admin import SESSION_LIFETIME, name_key
 from touchlens.web.security import SESSION_COOKIE, client_address, state
+from touchlens.web.templating import templates
 
 router = APIRouter(include_in_schema=False)
 LOGIN_CSRF = "touchlens_login_csrf"
@@ -138,8 +139,6 @@ def _address(request: Request) -> str:
 
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, next: str = "/", failed: bool = False) -> Response:
-    from touchlens.web.app import templates
-
     token = secrets.token_urlsafe(32)
     response = templates.TemplateResponse(
         request, "login.html", {"csrf": token, "next": _safe_next(next), "failed": failed, "user": None}
@@ -150,8 +149,6 @@ def login_page(request: Request, next: str = "/", failed: bool = False) -> Respo
 
 def _limited(request: Request, wait: float, target: str) -> Response:
     """429 with Retry-After, and a page that says why and for how long."""
-    from touchlens.web.app import templates
-
     seconds = max(1, math.ceil(wait))
     minutes = math.ceil(seconds / 60)
     message = (

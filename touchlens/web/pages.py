@@ -6,7 +6,6 @@ until the data or the map changes. Charts are drawn in the browser by Plotly fro
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from collections.abc import Callable, Hashable
@@ -17,8 +16,6 @@ from typing import Any, TypeVar
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
-from jinja2.utils import htmlsafe_json_dumps
-from markupsafe import Markup
 
 from touchlens.analyses import compare_attribution
 from touchlens.analytics.attribution import EVERY_MODEL
@@ -47,81 +44,13 @@ from touchlens.model.map import (
     TouchpointMap,
 )
 from touchlens.web.security import PageViewer, state
+from touchlens.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 T = TypeVar("T")
 ATTRIBUTION_MODELS = EVERY_MODEL
 DRIVER_SAMPLES = 0
 NONE = "-"  # the column or row of touchpoints without a stage or channel
-
-
-# ---- rendering and formatting ----------------------------------------------------------------------------------
-
-
-def pct(value: float | None, digits: int = 0) -> str:
-    return "—" if value is None else f"{value * 100:.{digits}f}%"
-
-
-def num(value: float | None, digits: int = 0) -> str:
-    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,.{digits}f}"
-
-
-def estimate(e: Estimate | dict[str, Any] | None, metric: str) -> str:
-    """`81% (65–91%)` for CSAT, `+12 (−3 to +27)` for NPS, `2.2 (1.6–2.8)` for CES; `—` when unmeasured."""
-    d = e.to_dict() if isinstance(e, Estimate) else (e or {})
-    value, low, high = d.get("value"), d.get("low"), d.get("high")
-    if value is None:
-        return "—"
-    show: Callable[[float], str] = {
-        "csat": lambda x: f"{x * 100:.0f}%",
-        "nps": lambda x: f"{x:+.0f}",
-    }.get(metric, lambda x: f"{x:.1f}")
-    interval = f" ({show(low)} to {show(high)})" if low is not None and high is not None else ""
-    return f"{show(value)}{interval}"
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.1f} {unit}"
-    return f"{seconds:.0f} s"
-
-
-def as_json(data: Any) -> Markup:
-    """JSON for a `<script type="application/json">` element: `<`, `>`, `&` and `'` written as \\u escapes, so
-    no text inside (a comment's `</script>`, say) can end the element; the page reads it with `JSON.parse`."""
-    return htmlsafe_json_dumps(data, dumps=lambda obj, **kw: json.dumps(obj, default=str, **kw))
-
-
-def pretty(data: Any) -> str:
-    """Indented JSON as text (autoescaped where shown)."""
-    return json.dumps(data, indent=1, default=str)
-
-
-FILTERS: dict[str, Callable[..., str | Markup]] = {
-    "pct": pct,
-    "num": num,
-    "est": estimate,
-    "dur": duration,
-    "json": as_json,
-    "pretty": pretty,
-}
-
-
-def render(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
-    from touchlens.web.app import templates
-
-    templates.env.filters.update(FILTERS)
-    user = getattr(request.state, "user", None)
-    base = {
-        "user": user,
-        "editor": user is not None and user.can("editor", "write"),
-        "csrf": getattr(request.state, "csrf", ""),
-        "map_name": state(request).ws.map_or_empty().name,
-    }
-    return templates.TemplateResponse(request, template, {**base, **context}, status_code=status_code)
 
 
 # ---- library results, cached per data version -------------------------------------------------------------------

@@ -13,8 +13,8 @@ from touchlens.errors import TouchlensError
 from touchlens.queries.base import Query
 from touchlens.registry import ANALYSES, analysis, as_dict, query_from
 from touchlens.web.api import ERRORS, NOT_FOUND, TranslatingRoute
-from touchlens.web.pages import render
 from touchlens.web.security import PageViewer, Viewer, state
+from touchlens.web.templating import render
 
 api_router = APIRouter(prefix="/api", tags=["api"], route_class=TranslatingRoute, responses=ERRORS)
 page_router = APIRouter(include_in_schema=False)
