@@ -315,3 +315,20 @@ def test_trends_and_impact(on: Callable[..., Any]) -> None:
     assert trends["series"]
     impact = on("impact", lambda ws: ws.impact(ws.changes()[0]["id"]))
     assert impact["change"]["touchpoint"] == "refund_issued_email"
+
+
+# -- exports -------------------------------------------------------------------------------------------------------
+
+
+def test_the_journeys_export_streams_the_same_rows_from_every_engine(on: Callable[..., Any]) -> None:
+    from touchlens.report.export import COLUMNS, journey_batches
+
+    def rows(ws: touchlens.Workspace) -> list[list[Any]]:
+        with journey_batches(ws, batch_rows=5_000) as reader:
+            assert tuple(reader.schema.names) == COLUMNS
+            return [list(r.values()) for batch in reader for r in batch.to_pylist()]
+
+    exported = on("export", rows)
+    assert exported, "the demo has mapped events"
+    order = [(r[0], r[1], r[6]) for r in exported]
+    assert order == sorted(order)  # journey order: customer, time, event id

@@ -196,6 +196,11 @@ class Workspace(Analyses, Experience):
         """The audit entry of a change this facade made: who (`actor`), what, to what; never a secret."""
         admin.record(self._storage.meta_engine, actor, action, target, **detail)
 
+    def data_version(self) -> tuple[Any, ...]:
+        """Changes whenever events, feedback or customers change (ingest runs, the latest one, customers)."""
+        with self.events() as con:
+            return events_store.version(con)
+
     def map_version(self) -> str | None:
         """Changes each time the map is saved."""
         return meta.map_version(self._storage.meta_engine)
@@ -314,18 +319,7 @@ class Workspace(Analyses, Experience):
     def quarantine(self, examples: int = 3) -> list[dict[str, Any]]:
         """Quarantined rows grouped by kind and reason, largest group first, with a few examples each."""
         with self.events(read_only=True) as con:
-            groups = con.execute(
-                "SELECT kind, reason, count(*) FROM quarantine GROUP BY 1, 2 ORDER BY 3 DESC, 2"
-            ).fetchall()
-            return [
-                {
-                    "kind": kind,
-                    "reason": reason,
-                    "count": n,
-                    "examples": _examples(con, kind, reason, examples),
-                }
-                for kind, reason, n in groups
-            ]
+            return events_store.quarantine_groups(con, examples)
 
     def pseudonymiser(self) -> Pseudonymiser | None:
         """The settings' pseudonymiser, or None when ids are stored as sent."""
@@ -413,8 +407,7 @@ class Workspace(Analyses, Experience):
     def clear_quarantine(self, *, actor: str = LIBRARY) -> int:
         """Delete every quarantined row; how many there were."""
         with self.events() as con:
-            n = int(events_store.scalar(con, "SELECT count(*) FROM quarantine") or 0)
-            con.execute("DELETE FROM quarantine")
+            n = events_store.clear_quarantine(con)
         self._record(actor, "quarantine-clear", "quarantine", rows=n)
         return n
 
@@ -458,9 +451,9 @@ class Workspace(Analyses, Experience):
             rewrite = (lambda batch: pseudo.batch(con.cursor(), batch)) if pseudo else None
             counts = ingest_customers(con, _existing(path).resolve(), id_column, rewrite)
             pipeline.assign_personas(con, self.map_or_empty())
-            rows = con.execute("SELECT persona, count(*) FROM customers GROUP BY 1 ORDER BY 1").fetchall()
+            personas = events_store.persona_counts(con)
         self._record(actor, "ingest", "customers", files=[Path(path).name], **counts)
-        return {**counts, **{f"persona:{k or '(none)'}": n for k, n in rows}}
+        return {**counts, **{f"persona:{k or '(none)'}": n for k, n in personas.items()}}
 
     def use_engine(self, backend: ibis.BaseBackend) -> None:
         """Run every analysis on `backend`: any Ibis backend whose tables `events`, `feedback` and `customers`
@@ -538,15 +531,6 @@ class Workspace(Analyses, Experience):
     def matrix(self, persona: str | None = None) -> Matrix:
         m = self.map()
         return matrix(m, filter_touchpoints(m, TouchpointFilter(persona=persona)) if persona else None)
-
-
-def _examples(con: duckdb.DuckDBPyConnection, kind: str, reason: str, limit: int) -> list[dict[str, Any]]:
-    rows = con.execute(
-        'SELECT file, "row", field, detail, raw FROM quarantine WHERE kind = ? AND reason = ? '
-        'ORDER BY file, "row" LIMIT ?',
-        [kind, reason, limit],
-    ).fetchall()
-    return [{"file": f, "row": r, "field": fl, "detail": d, "raw": raw} for f, r, fl, d, raw in rows]
 
 
 def read_paths(path: str | os.PathLike[str]) -> list[Path_]:

@@ -84,5 +84,12 @@ class Engine:
         mapped = int(self.backend.execute(mapped_events(self.backend).count()))
         return mapped * HOLISTIC_BYTES > self.memory_bytes
 
+    def batches(self, expr: ibis.Table, rows: int) -> Any:
+        """The rows of `expr` as a stream of Arrow batches (`pyarrow.RecordBatchReader`), in its order. DuckDB's
+        own reader, since the DB-API one Ibis uses for DuckDB streams sorted results out of order (DuckDB 2.0)."""
+        if self.backend.name == "duckdb":
+            return self.backend.con.sql(self.backend.compile(expr)).to_arrow_reader(rows)
+        return self.backend.to_pyarrow_batches(expr, chunk_size=rows)
+
     def execute(self, expr: Any) -> Any:
         return self.backend.execute(expr)

@@ -31,18 +31,11 @@ from touchlens.insights.success import status as success_statuses
 from touchlens.insights.words import Names
 from touchlens.model.durations import as_duration
 from touchlens.model.map import Horizon, Opportunity, OpportunitySource, OpportunityStatus, TouchpointMap
+from touchlens.store import events as events_store
 from touchlens.store import meta
 from touchlens.store.settings import Settings
 from touchlens.text.themes import find_themes
 
-COUNTS_SQL = """
-SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM feedback), (SELECT count(*) FROM customers),
-  (SELECT count(*) FROM quarantine)
-"""
-HISTORY_SQL = """
-SELECT source, kind, file, rows_read, accepted, duplicates, quarantined, started, finished FROM ingest_log
-ORDER BY started DESC LIMIT $limit
-"""
 ALIASES = {"subpar": "problems"}  # the section's name before findings had sections of their own
 
 
@@ -193,10 +186,7 @@ class Experience:
     def counts(self) -> dict[str, int]:
         """Rows in the events store: events, feedback, customers and quarantined."""
         with self.events(read_only=True) as con:
-            row = con.execute(COUNTS_SQL).fetchone()
-        return dict(
-            zip(("events", "feedback", "customers", "quarantine"), (int(x) for x in row or (0,) * 4), strict=True)
-        )
+            return events_store.counts(con)
 
     def latest_comments(self, per_touchpoint: int = 3) -> dict[str, list[dict[str, Any]]]:
         """Each touchpoint's newest comments, newest first."""
@@ -205,9 +195,7 @@ class Experience:
     def ingest_history(self, limit: int = 200) -> list[dict[str, Any]]:
         """Every ingest run, newest first: source, kind, file, rows read, accepted, duplicates, quarantined."""
         with self.events(read_only=True) as con:
-            cursor = con.execute(HISTORY_SQL, {"limit": limit})
-            names = [d[0] for d in cursor.description or []]
-            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+            return events_store.ingest_history(con, limit)
 
     def events(self, read_only: bool = False) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
         raise NotImplementedError

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import ibis
+import ibis.expr.types as ir
 
 from touchlens.analytics.conditions import outcome_predicate
 from touchlens.analytics.engine import mapped_events, within
-from touchlens.model.map import OutcomeRule
+from touchlens.model.map import OutcomeRule, Touchpoint
 
 
 @dataclass(frozen=True)
@@ -61,3 +62,21 @@ class JourneyOptions:
 def in_order(t: ibis.Table) -> ibis.expr.builders.LegacyWindowBuilder:
     """Each journey's events by time, then event id, so equal timestamps still give one order."""
     return ibis.window(group_by=t.journey, order_by=[t.ts, t.event_id])
+
+
+def export_rows(touchpoints: list[Touchpoint], backend: ibis.BaseBackend) -> ibis.Table:
+    """Every mapped event as an export row (customer, time, touchpoint, stage, channel, event, event id) in
+    journey order; the stage is its touchpoint's, the channel its own or else its touchpoint's (process-mining
+    tools want a resource). The map's values reach the engine as Ibis literals, escaped by its compiler."""
+    e = mapped_events(backend)
+    stage = _lookup(e.touchpoint, {t.key: t.stage for t in touchpoints if t.stage})
+    channel = e.channel.fill_null(_lookup(e.touchpoint, {t.key: t.channel for t in touchpoints if t.channel}))
+    return e.select(
+        "customer_id", "ts", "touchpoint", stage=stage, channel=channel, event=e.event, event_id=e.event_id
+    ).order_by(["customer_id", "ts", "event_id"])
+
+
+def _lookup(key: ir.StringValue, table: dict[str, str]) -> ir.StringValue:
+    if not table:
+        return ibis.null("string")
+    return key.cases(*table.items(), else_=ibis.null("string"))

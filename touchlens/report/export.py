@@ -1,7 +1,7 @@
 """Journeys (touchpoint-mapped events in journey order) out of the events store, as CSV or Parquet.
 
-Rows stream from DuckDB as Arrow record batches straight into the writer, so an export of any size holds one
-batch in memory at a time; DuckDB does the sort (and spills to disk when it must).
+Rows stream from the engine as Arrow record batches straight into the writer, so an export of any size holds
+one batch in memory at a time; the engine does the sort (DuckDB spills to disk when it must).
 """
 
 from __future__ import annotations
@@ -16,39 +16,27 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from touchlens.analytics.journeys import export_rows
 from touchlens.api import Workspace
 from touchlens.csvsafe import safe_batch
 from touchlens.store import lake
 
 COLUMNS = ("customer_id", "ts", "touchpoint", "stage", "channel", "event", "event_id")
 BATCH_ROWS = 64_000
-# The map's touchpoint → stage and channel, registered as an Arrow table under the name the query below joins.
-# An event without a channel of its own takes its touchpoint's (process-mining tools want a resource).
-TOUCHPOINTS_VIEW = "touchlens_export_touchpoints"
-JOURNEYS_SQL = """
-SELECT e.customer_id, e.ts, e.touchpoint, t.stage, coalesce(e.channel, t.channel) AS channel, e.event, e.event_id
-FROM events AS e LEFT JOIN touchlens_export_touchpoints AS t ON t.touchpoint = e.touchpoint
-WHERE e.touchpoint IS NOT NULL
-ORDER BY e.customer_id, e.ts, e.event_id
-"""
 
 
 @contextmanager
 def journey_batches(ws: Workspace, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatchReader]:
-    """Every mapped event (`COLUMNS`) ordered by customer, time and event id, as a stream of Arrow batches; the
-    stage is its touchpoint's, the channel its own or else its touchpoint's."""
-    m = ws.map_or_empty()
-    touchpoints = pa.table(
-        {
-            "touchpoint": pa.array([t.key for t in m.touchpoints], pa.string()),
-            "stage": pa.array([t.stage for t in m.touchpoints], pa.string()),
-            "channel": pa.array([t.channel for t in m.touchpoints], pa.string()),
-        }
+    """Every mapped event (`COLUMNS`) ordered by customer, time and event id, as a stream of Arrow batches from
+    the workspace's engine (DuckDB or Spark); see `analytics.journeys.export_rows`."""
+    engine = ws.engine()
+    reader: pa.RecordBatchReader = engine.batches(
+        export_rows(ws.map_or_empty().touchpoints, engine.backend), batch_rows
     )
-    with ws.events(read_only=True) as con:
-        con.register(TOUCHPOINTS_VIEW, touchpoints)
-        reader: pa.RecordBatchReader = con.sql(JOURNEYS_SQL).to_arrow_reader(batch_rows)
+    try:
         yield reader
+    finally:
+        reader.close()
 
 
 def write_csv(ws: Workspace, sink: str | os.PathLike[str] | BinaryIO, raw: bool = False) -> int:

@@ -210,3 +210,64 @@ def _megabytes(text: str) -> float:
     if not 64 <= megabytes <= 1024**3:
         raise EventsStoreError(f"store.memory_limit: '{text}' is out of range; use between 64MB and 1000TB")
     return megabytes
+
+
+# ---- the reads and small writes the facade and the web make (ingest writes through ingest/pipeline.py) ----------
+
+COUNTS_SQL = """
+SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM feedback), (SELECT count(*) FROM customers),
+  (SELECT count(*) FROM quarantine)
+"""
+HISTORY_SQL = """
+SELECT source, kind, file, rows_read, accepted, duplicates, quarantined, started, finished FROM ingest_log
+ORDER BY started DESC LIMIT $limit
+"""
+
+
+def counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Rows in the store: events, feedback, customers and quarantined."""
+    row = con.execute(COUNTS_SQL).fetchone()
+    return dict(zip(("events", "feedback", "customers", "quarantine"), (int(x) for x in row or (0,) * 4), strict=True))
+
+
+def ingest_history(con: duckdb.DuckDBPyConnection, limit: int) -> list[dict[str, Any]]:
+    """Every ingest run, newest first."""
+    cursor = con.execute(HISTORY_SQL, {"limit": limit})
+    names = [d[0] for d in cursor.description or []]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def version(con: duckdb.DuckDBPyConnection) -> tuple[Any, ...]:
+    """What changes whenever events, feedback or customers change: ingest runs, the latest one, customers."""
+    row = con.execute("SELECT count(*), max(finished), (SELECT count(*) FROM customers) FROM ingest_log").fetchone()
+    return tuple(row or ())
+
+
+def quarantine_groups(con: duckdb.DuckDBPyConnection, examples: int) -> list[dict[str, Any]]:
+    """Quarantined rows grouped by kind and reason, largest group first, with a few examples each."""
+    groups = con.execute("SELECT kind, reason, count(*) FROM quarantine GROUP BY 1, 2 ORDER BY 3 DESC, 2").fetchall()
+    return [
+        {"kind": kind, "reason": reason, "count": n, "examples": _examples(con, kind, reason, examples)}
+        for kind, reason, n in groups
+    ]
+
+
+def _examples(con: duckdb.DuckDBPyConnection, kind: str, reason: str, limit: int) -> list[dict[str, Any]]:
+    rows = con.execute(
+        'SELECT file, "row", field, detail, raw FROM quarantine WHERE kind = ? AND reason = ? '
+        'ORDER BY file, "row" LIMIT ?',
+        [kind, reason, limit],
+    ).fetchall()
+    return [{"file": f, "row": r, "field": fl, "detail": d, "raw": raw} for f, r, fl, d, raw in rows]
+
+
+def clear_quarantine(con: duckdb.DuckDBPyConnection) -> int:
+    """Delete every quarantined row; how many there were."""
+    n = int(scalar(con, "SELECT count(*) FROM quarantine") or 0)
+    con.execute("DELETE FROM quarantine")
+    return n
+
+
+def persona_counts(con: duckdb.DuckDBPyConnection) -> dict[str | None, int]:
+    """Customers per persona (None: no persona's segment takes them)."""
+    return dict(con.execute("SELECT persona, count(*) FROM customers GROUP BY 1 ORDER BY 1").fetchall())

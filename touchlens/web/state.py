@@ -47,11 +47,7 @@ class WebState:
 
     def data_version(self) -> tuple[Any, ...]:
         """Changes whenever events, feedback, customers or the map change: the cache's key."""
-        with self.ws.events() as con:
-            row = con.execute(
-                "SELECT count(*), max(finished), (SELECT count(*) FROM customers) FROM ingest_log"
-            ).fetchone()
-        return (*(row or ()), self.ws.map_version())
+        return (*self.ws.data_version(), self.ws.map_version())
 
     def cached(self, name: str, params: Hashable, compute: Callable[[], T]) -> T:
         """`compute()` once per (name, params, data version); later calls with the same data are instant."""
