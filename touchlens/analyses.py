@@ -40,6 +40,7 @@ from touchlens.engines import Engine
 from touchlens.errors import BadOption, UnknownItem, WorkspaceError
 from touchlens.model.durations import as_duration
 from touchlens.model.map import TouchpointMap
+from touchlens.queries import funnels as funnel_queries
 from touchlens.queries import journeys as queries
 from touchlens.queries.base import Query
 
@@ -129,6 +130,10 @@ class Analyses:
             except ValueError as exc:
                 raise UnknownItem(str(exc)) from None
         return funnel
+
+    def funnel_dropped_at(self, query: funnel_queries.FunnelQuery, step: int) -> list[str]:
+        """Customers who reached `step` (1-based) of the registry's funnel query but not the next."""
+        return funnel_queries.dropped_at(Engine(self._backend()), query.resolve(self.map_or_empty()), step)
 
     def funnel_dropped(self, query: FunnelQuery, step: int) -> list[str]:
         """Customers who reached `step` (1-based) of the funnel but not the next."""

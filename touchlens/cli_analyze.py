@@ -16,52 +16,49 @@ from touchlens.cli_common import CsvOpt, JsonOpt, show
 from touchlens.cli_common import ws_of as _ws
 from touchlens.cli_generated import add_analyses
 from touchlens.errors import TouchlensError
+from touchlens.queries import funnels as fq
+from touchlens.queries.base import keys
 
 analyze_app = typer.Typer(help="Analyses of the journeys customers actually take.", no_args_is_help=True)
-# flows, variants, sankey, paths, scorecard, weekdays …: one command per registry entry (cli_generated.py).
-add_analyses(analyze_app)
+# flows, variants, sankey, paths, scorecard, weekdays …: one command per registry entry (cli_generated.py);
+# the funnel's is written below, for its --dropped-at export.
+add_analyses(analyze_app, written=("funnel",))
 
 
 @analyze_app.command("funnel")
 def analyze_funnel(
     ctx: typer.Context,
-    steps: Annotated[str, typer.Option(help="Touchpoint keys in order, comma-separated: a,b,c (any number).")],
-    window: Annotated[str, typer.Option(help="Time allowed from the first step to the last (30m, 48h, 7d).")] = "7d",
-    order: Annotated[str, typer.Option(help="any: other events may come between steps; strict: none may.")] = "any",
-    exclude: Annotated[
-        str | None, typer.Option(help="Touchpoints (comma-separated) that spoil a journey between first and last step.")
-    ] = None,
+    steps: Annotated[str, typer.Option(help=fq.STEPS)],
+    window: Annotated[str, typer.Option(help=fq.WINDOW)] = "7d",
+    order: Annotated[str, typer.Option(help=fq.ORDER)] = "any",
+    exclude: Annotated[str | None, typer.Option(help=fq.EXCLUDE)] = None,
     dropped_at: Annotated[
         int | None, typer.Option("--dropped-at", help="Export the customers who reached step K but not the next.")
     ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="File for --dropped-at (default: stdout).")
     ] = None,
-    breakdown: Annotated[
-        str | None, typer.Option(help="Counts per persona, channel or property:NAME (of the first step's event).")
-    ] = None,
+    breakdown: Annotated[str | None, typer.Option(help=fq.BREAKDOWN)] = None,
     as_json: JsonOpt = False,
     as_csv: CsvOpt = False,
 ) -> None:
     """How many customers reach each step of a touchpoint sequence within the window, and how fast."""
     ws = _ws(ctx)
-    query = ws.funnel(_keys(steps), window, order, _keys(exclude or ""))
+    query = fq.FunnelQuery(keys(steps), window, order, keys(exclude or ""), breakdown)
     if dropped_at is not None:
-        customers = ws.funnel_dropped(query, dropped_at)
-        # Customer ids come from whoever sends events (a public write key): quoted and formula-safe like any CSV.
-        body = ui.csv_text(["customer_id"], ([c] for c in customers))
-        if output is None:
-            sys.stdout.write(body)
-        else:
-            output.write_text(body, encoding="utf-8")
-            ui.err.print(f"Wrote {len(customers):,} customers to {ui.text(output)}")
+        _write_dropped(ws.funnel_dropped_at(query, dropped_at), output)
         return
-    funnel = ws.run_funnel(query, breakdown).to_dict()
-    show(funnel, as_json, as_csv, lambda f: f["steps"], ui.funnel_table)
+    show(ws.run(query).to_dict(), as_json, as_csv, lambda f: f["steps"], ui.funnel_table)
 
 
-def _keys(text: str) -> list[str]:
-    return [s.strip() for s in text.split(",") if s.strip()]
+def _write_dropped(customers: list[str], output: Path | None) -> None:
+    # Customer ids come from whoever sends events (a public write key): quoted and formula-safe like any CSV.
+    body = ui.csv_text(["customer_id"], ([c] for c in customers))
+    if output is None:
+        sys.stdout.write(body)
+    else:
+        output.write_text(body, encoding="utf-8")
+        ui.err.print(f"Wrote {len(customers):,} customers to {ui.text(output)}")
 
 
 @analyze_app.command("attribution")

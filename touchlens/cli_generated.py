@@ -26,6 +26,7 @@ TABLES: dict[str, Callable[[dict[str, Any]], RenderableType]] = {
     "variants": ui.variants_table,
     "paths": ui.paths_table,
     "scorecard": ui.scorecard_table,
+    "funnel": ui.funnel_table,
 }
 # Queries whose result has no table (another shape): printed as JSON whatever the flags say.
 JSON_ONLY: dict[str, Callable[[Any], bool]] = {
@@ -87,7 +88,9 @@ def command_for(spec: Analysis) -> Callable[..., None]:
     return command
 
 
-def add_analyses(app: typer.Typer) -> None:
-    """One command per registry entry, in registry order."""
+def add_analyses(app: typer.Typer, written: tuple[str, ...] = ()) -> None:
+    """One command per registry entry, in registry order, but those `written` by hand (an analysis whose command
+    does more than show it, such as `funnel --dropped-at`)."""
     for spec in ANALYSES.values():
-        app.command(spec.name)(command_for(spec))
+        if spec.name not in written:
+            app.command(spec.name)(command_for(spec))

@@ -13,7 +13,7 @@ from typing import Any
 
 from touchlens.engines import Engine
 from touchlens.errors import UnknownItem
-from touchlens.queries import journeys, weekly
+from touchlens.queries import funnels, journeys, weekly
 from touchlens.queries.base import Field, Query
 
 Rows = Callable[[dict[str, Any]], list[dict[str, Any]]]
@@ -57,6 +57,7 @@ ANALYSES: dict[str, Analysis] = dict(
         _entry(journeys.SankeyQuery, journeys.run_sankey, _key("links")),
         _entry(journeys.PathsQuery, journeys.run_paths, _key("paths")),
         _entry(journeys.ScorecardQuery, journeys.run_scorecard, lambda r: list(r.get(f"{r.get('by')}s", []))),
+        _entry(funnels.FunnelQuery, funnels.run_funnel, _key("steps")),
         _entry(weekly.WeekdaysQuery, weekly.run_weekdays, _key("touchpoints")),
     ]
 )
