@@ -159,3 +159,23 @@ def test_a_new_registry_entry_gets_a_command(monkeypatch: pytest.MonkeyPatch, we
     assert out.exit_code == 0, out.output
     assert json.loads(out.output) == {"rows": [{"touchpoints": 6}]}
     assert "A multiplier." in runner.invoke(app, ["echo", "--help"]).output
+
+
+def test_the_funnel_is_one_query_and_one_call(week: touchlens.Workspace) -> None:
+    """`ws.run(FunnelQuery(...))` counts what a hand count says and refuses unknown steps and exclusions by
+    their field."""
+    from touchlens.queries import FunnelQuery
+
+    funnel = week.run(FunnelQuery(steps=("visit", "call"), window="7d")).to_dict()
+    # bob: visit Wed 4th, call Mon 9th (5 days later); cy: visits only; ann: calls only.
+    assert [s["count"] for s in funnel["steps"]] == [2, 1]
+    wider = week.run(FunnelQuery(steps=("call",), breakdown="channel")).to_dict()
+    assert wider["steps"][0]["count"] == 2
+    assert sum(g["counts"][0] for g in wider["breakdown"]["groups"]) == 2
+    with pytest.raises(UnknownItem) as unknown:
+        week.run(FunnelQuery(steps=("call",), exclude=("nope",)))
+    assert unknown.value.field == "exclude"
+    with pytest.raises(BadOption) as empty:
+        FunnelQuery(steps=())
+    assert empty.value.field == "steps"
+    assert week.funnel_dropped_at(FunnelQuery(steps=("visit", "call")), 1) == ["cy"]
