@@ -449,9 +449,9 @@ def test_an_upload_is_ingested_logged_and_deleted(site: Site) -> None:
 def test_uploads_are_size_limited(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
     client = site.client("editor")
     files = {"file": ("e.csv", "customer_id,ts,event\n" + "c1,2026-02-01T10:00:00Z,ad\n" * 50, "text/csv")}
-    monkeypatch.setattr(web_api, "UPLOAD_LIMIT", 100)
+    monkeypatch.setattr(web_api.data, "UPLOAD_LIMIT", 100)
     assert client.post("/api/ingest/events", files=files).status_code == 413
-    monkeypatch.setattr(web_api, "BODY_LIMIT", 100)
+    monkeypatch.setattr(web_api.base, "BODY_LIMIT", 100)
     assert client.post("/api/ingest/events", files=files).status_code == 413
     assert len(client.get("/api/ingest/history").json()["ingests"]) == 2  # the template's two, nothing new
 

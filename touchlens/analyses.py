@@ -158,7 +158,7 @@ class Analyses:
             return attribute(self.attribution_paths(by, lookback), model, by=by, order=order)
         query, half = self._paths_query(by, lookback), as_duration(half_life, "half_life")
         if not half:
-            raise BadOption("--half-life: give a duration longer than 0 (e.g. 7d)")
+            raise BadOption("give a duration longer than 0 (e.g. 7d)", field="half_life")
         credit, value = query.time_decay(self._backend(), half)
         if by == "stage":
             credit, value = self._by_stage(credit), self._by_stage(value)
