@@ -28,7 +28,6 @@ from touchlens.store import users as user_store
 from touchlens.store.backup import BackupError, Summary
 from touchlens.store.keys import WriteKey
 from touchlens.store.users import (
-    MAX_TOKEN_DAYS,
     ROLES,
     SCOPES,
     SESSION_LIFETIME,
@@ -39,8 +38,8 @@ from touchlens.store.users import (
     name_key,
 )
 from touchlens.store.workspace import ENV_VAR, find_root, open_storage
+from touchlens.vocabulary import ACTIONS, MAX_TOKEN_DAYS
 
-ACTIONS = audit.ACTIONS
 LIBRARY = "library"  # the actor of a change whose caller did not say who made it
 
 __all__ = [

@@ -8,26 +8,20 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-import duckdb
-import pyarrow as pa
-import sqlalchemy as sa
 import typer
 
 import touchlens
 from touchlens import cli_admin, cli_privacy
 from touchlens import console as ui
-from touchlens.admin import ENV_VAR
-from touchlens.api import read_map_file
 from touchlens.cli_analyze import analyze_app
-from touchlens.cli_common import CsvOpt, JsonOpt
+from touchlens.cli_common import WORKSPACE_ENV, CsvOpt, JsonOpt
 from touchlens.cli_common import ws_of as _ws
 from touchlens.cli_insights import change_app, roadmap_app
 from touchlens.cli_privacy import cli_actor
 from touchlens.cli_report import RawCsvOpt, export_app, report_app
 from touchlens.cli_web import audit_log, demo_admin, serve, serve_workspace, tokens_app, users_app
-from touchlens.demo_workspace import build_demo
 from touchlens.errors import BadOption, MapError, TouchlensError, UsageError
-from touchlens.ingest.readers import EVENT_FORMATS
+from touchlens.ingest.formats import EVENT_FORMATS
 from touchlens.model.checks import design_checks
 from touchlens.model.inventory import dump_inventory
 from touchlens.model.map import Phase
@@ -90,7 +84,7 @@ def _root(
         typer.Option(
             "--workspace",
             "-w",
-            envvar=ENV_VAR,
+            envvar=WORKSPACE_ENV,
             help="Workspace folder (default: the nearest folder upward holding touchlens.toml).",
         ),
     ] = None,
@@ -182,6 +176,8 @@ def map_check(
     as_json: JsonOpt = False,
 ) -> None:
     """Validate a map, then run the design checks: what a complete journey map still lacks."""
+    from touchlens.api import read_map_file
+
     m = read_map_file(file) if file is not None else _ws(ctx).map()
     findings = design_checks(m)
     if as_json:
@@ -349,6 +345,8 @@ def demo(
     as_json: JsonOpt = False,
 ) -> None:
     """Build a demo workspace (default ./touchlens-demo) from an example business with realistic data."""
+    from touchlens.demo_workspace import build_demo
+
     target = ctx.obj or Path("touchlens-demo")
     with ui.err.status("Simulating customers and ingesting their data…") if ui.err.is_terminal else _null():
         report = build_demo(
@@ -386,11 +384,22 @@ def main() -> None:
     except TouchlensError as exc:
         ui.err.print(f"[red]error:[/] {ui.text(flag_message(exc))}", soft_wrap=True)
         sys.exit(2 if isinstance(exc, UsageError) else 1)
-    except sa.exc.OperationalError as exc:
-        # The metadata store's server is down or refuses us (PostgreSQL): its own words, no traceback.
-        ui.err.print(f"[red]error:[/] the metadata store cannot be reached: {ui.text(exc.orig)}", soft_wrap=True)
+    except Exception as exc:
+        message = _plain_failure(exc)
+        if message is None:
+            raise
+        ui.err.print(f"[red]error:[/] {message}", soft_wrap=True)
         sys.exit(1)
-    except (duckdb.Error, pa.ArrowException) as exc:
-        # The engine refused something the checks before it did not catch: say so plainly, without a traceback.
-        ui.err.print(f"[red]error:[/] {ui.text(type(exc).__name__)}: {ui.text(exc)}", soft_wrap=True)
-        sys.exit(1)
+
+
+def _plain_failure(exc: Exception) -> str | None:
+    """What to say, without a traceback, when the metadata store cannot be reached (PostgreSQL down or refusing)
+    or the engine refused something the checks before it did not catch; None for anything else (a bug). Only a
+    library that was loaded can have raised, so none is imported here for the check."""
+    sa, duckdb, pa = (sys.modules.get(name) for name in ("sqlalchemy", "duckdb", "pyarrow"))
+    if sa is not None and isinstance(exc, sa.exc.OperationalError):
+        return f"the metadata store cannot be reached: {ui.text(exc.orig)}"
+    engine_errors = tuple(e for e in (getattr(duckdb, "Error", None), getattr(pa, "ArrowException", None)) if e)
+    if engine_errors and isinstance(exc, engine_errors):
+        return f"{ui.text(type(exc).__name__)}: {ui.text(exc)}"
+    return None

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from touchlens import console as ui
-from touchlens.admin import Summary
-from touchlens.admin import restore as restore_backup
 from touchlens.cli_common import JsonOpt, ws_of
 from touchlens.cli_privacy import cli_actor
+
+if TYPE_CHECKING:
+    from touchlens.admin import Summary
 
 
 def _report(verb: str, summary: Summary, as_json: bool) -> None:
@@ -65,6 +66,8 @@ def restore(
     touchlens (a newer metadata schema) is refused; an older one is upgraded as it is restored.
     """
     root = into if into is not None else ws_of(ctx).root
+    from touchlens.admin import restore as restore_backup
+
     summary = restore_backup(file, root, force=force, meta_url=meta_url, actor=cli_actor())
     _report("restored", summary, as_json)
 

@@ -9,9 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from touchlens import console as ui
-from touchlens.analyses import compare_attribution
-from touchlens.analytics.attribution import MODELS
-from touchlens.api import read_paths
+from touchlens.analytics.attribution_models import MODELS
 from touchlens.cli_common import CsvOpt, JsonOpt, show
 from touchlens.cli_common import ws_of as _ws
 from touchlens.cli_generated import add_analyses
@@ -83,6 +81,9 @@ def analyze_attribution(
     as_csv: CsvOpt = False,
 ) -> None:
     """Credit conversions to touchpoints, channels or stages (first, last, linear, position, time-decay, Markov…)."""
+    from touchlens.analyses import compare_attribution
+    from touchlens.api import read_paths
+
     every = (*MODELS, "time-decay") if paths is None else MODELS
     if model not in every:
         raise TouchlensError(f"unknown model '{model}' here; models are: {', '.join(every)}")

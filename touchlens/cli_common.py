@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import RenderableType
 
 import touchlens
 from touchlens import console as ui
-from touchlens.api import Workspace
 
+if TYPE_CHECKING:  # the facade loads the engine: a command opens it when it runs, not when the CLI starts
+    from touchlens.api import Workspace
+
+# store.workspace.ENV_VAR, named here so the command line starts without the store (tests/test_startup.py).
+WORKSPACE_ENV = "TOUCHLENS_WORKSPACE"
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 CsvOpt = Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")]
 

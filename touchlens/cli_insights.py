@@ -9,16 +9,13 @@ from typing import Annotated, Any
 import typer
 
 from touchlens import console as ui
-from touchlens import console_drivers as drivers_ui
 from touchlens.cli_analyze import analyze_app
 from touchlens.cli_common import CsvOpt, JsonOpt, show
 from touchlens.cli_common import ws_of as _ws
 from touchlens.cli_privacy import cli_actor
 from touchlens.console_insights import health_table, insights_table, roadmap_table
-from touchlens.console_success import success_table
 from touchlens.console_trends import anomalies_table, impact_table
 from touchlens.insights.items import SECTIONS
-from touchlens.insights.prioritise import card
 
 change_app = typer.Typer(help="Changes made to touchpoints, to measure their impact.", no_args_is_help=True)
 roadmap_app = typer.Typer(help="Opportunities to improve, scored and placed Now / Next / Later.", no_args_is_help=True)
@@ -77,6 +74,8 @@ def analyze_drivers(
 ) -> None:
     """Which touchpoints and experiences raise or lower the rate of each outcome the map defines — conversion,
     repeat purchase, churn — and by how many points (or, with --outcome nps, which touchpoint scores explain NPS)."""
+    from touchlens import console_drivers as drivers_ui  # its model loads scikit-learn: only when asked
+
     ws = _ws(ctx)
     names = {t.key: t.name or t.key for t in ws.map_or_empty().touchpoints}
     if outcome == "nps":
@@ -159,6 +158,8 @@ def analyze_conformance(
 def analyze_success(ctx: typer.Context, as_json: JsonOpt = False, as_csv: CsvOpt = False) -> None:
     """The map's CX success statements measured: met, not met, unknown (too few answers) or not measurable, with
     the value against the threshold and the touchpoints that miss it."""
+    from touchlens.console_success import success_table
+
     data = {"statements": [s.to_dict() for s in _ws(ctx).success_status()]}
     show(data, as_json, as_csv, lambda d: [_success_row(s) for s in d["statements"]],
          lambda d: success_table(d["statements"]))  # fmt: skip
@@ -186,6 +187,8 @@ def _card_rows(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @roadmap_app.command("suggest")
 def roadmap_suggest(ctx: typer.Context, as_json: JsonOpt = False, as_csv: CsvOpt = False) -> None:
     """Turn the insights into scored opportunities in the map, placed Now / Next / Later (people's edits kept)."""
+    from touchlens.insights.prioritise import card
+
     ws = _ws(ctx)
     suggested, kept = ws.roadmap_suggest(actor=cli_actor())
     cards = [card(o) for o in suggested]
@@ -198,6 +201,8 @@ def roadmap_suggest(ctx: typer.Context, as_json: JsonOpt = False, as_csv: CsvOpt
 @roadmap_app.command("list")
 def roadmap_list(ctx: typer.Context, as_json: JsonOpt = False, as_csv: CsvOpt = False) -> None:
     """Every opportunity, Now first, then Next and Later, best score first."""
+    from touchlens.insights.prioritise import card
+
     cards = [card(o) for o in _ws(ctx).roadmap()]
     show(cards, as_json, as_csv, _card_rows, lambda d: roadmap_table("Roadmap", d))
 

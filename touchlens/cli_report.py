@@ -13,10 +13,6 @@ import typer
 from touchlens import console as ui
 from touchlens.cli_common import ws_of as _ws
 from touchlens.errors import BadOption
-from touchlens.report import export, xes
-from touchlens.report.html import html_report
-from touchlens.report.journey_svg import journey_svg
-from touchlens.report.mermaid import mermaid
 
 report_app = typer.Typer(
     help="Reports a person can send: one self-contained HTML file, the journey map as SVG or PNG.",
@@ -59,6 +55,8 @@ def report_html(
 ) -> None:
     """One self-contained HTML report: mission, headline numbers, journey map, scorecard, feedback, insights and
     the Now / Next / Later roadmap. Inline CSS and charts, no script, nothing loaded from anywhere."""
+    from touchlens.report.html import html_report
+
     body = html_report(_ws(ctx), journey, now=datetime.now(UTC))
     _target(output).write_text(body, encoding="utf-8")
     _wrote(f"the report ({len(body.encode()) / 1024:,.0f} KiB)", output)
@@ -77,6 +75,8 @@ def report_svg(
 ) -> None:
     """The journey map canvas: stages across, channel swimlanes down, touchpoint cards coloured by health, the
     stages' tasks, questions, weaknesses and opportunities, and the designed and measured emotion curves."""
+    from touchlens.report.journey_svg import journey_svg
+
     if png and output is None:
         raise BadOption("--png writes a file: add --output FILE.png")
     svg = journey_svg(_ws(ctx), journey)
@@ -96,6 +96,8 @@ def report_svg(
 def export_xes(ctx: typer.Context, output: StdoutOpt = None) -> None:
     """Journeys as an XES event log (IEEE 1849) for process-mining tools: a trace per customer, an event per
     touchpoint visit with its time and channel. A file name ending in .gz is gzip-compressed."""
+    from touchlens.report import xes
+
     ws = _ws(ctx)
     if output is None:
         xes.write_xes(ws, sys.stdout)
@@ -119,6 +121,8 @@ RawCsvOpt = Annotated[
 def export_csv(ctx: typer.Context, output: StdoutOpt = None, raw_csv: RawCsvOpt = False) -> None:
     """Journeys as CSV: customer_id, ts, touchpoint, stage, channel, event, event_id, in journey order. Cells
     that would start a spreadsheet formula get a leading ' (docs/reports.md); --raw-csv writes them as stored."""
+    from touchlens.report import export
+
     rows = export.write_csv(_ws(ctx), _stdout_bytes() if output is None else _target(output), raw=raw_csv)
     if output is not None:
         _wrote(f"{rows:,} events", output)
@@ -139,6 +143,8 @@ def export_parquet(
 ) -> None:
     """Journeys as one Parquet file (the CSV export's columns, typed, zstd-compressed), in journey order; or,
     with --lake, the whole store as a Parquet lake that Spark, DuckDB and warehouses read (docs/scale.md)."""
+    from touchlens.report import export
+
     if (output is None) == (lake is None):
         raise BadOption("give one of --output FILE (the journeys) or --lake FOLDER (the whole store)")
     if output is not None:
@@ -165,6 +171,8 @@ def export_mermaid(
 ) -> None:
     """The map's journey as a Mermaid `journey` diagram: a section per stage, a task per touchpoint, scored 1–5
     from the stage's designed emotion (or, with --measured, the touchpoint's CSAT)."""
+    from touchlens.report.mermaid import mermaid
+
     ws = _ws(ctx)
     csat = {r.key: r.csat.value for r in ws.feedback().rows} if measured else None
     text = mermaid(ws.map(), journey, csat)

@@ -6,16 +6,19 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from touchlens import console as ui
-from touchlens.admin import ACTIONS, MAX_TOKEN_DAYS, Token
 from touchlens.cli_common import JsonOpt, show
 from touchlens.cli_common import ws_of as _ws
 from touchlens.cli_privacy import cli_actor
 from touchlens.errors import TouchlensError
+from touchlens.vocabulary import ACTIONS, MAX_TOKEN_DAYS
+
+if TYPE_CHECKING:
+    from touchlens.admin import Token
 
 users_app = typer.Typer(help="Local users of the web app and their roles.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens for scripts (read, write).", no_args_is_help=True)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from touchlens.engines import Engine
 from touchlens.errors import UnknownItem
 from touchlens.queries import funnels, journeys, weekly
 from touchlens.queries.base import Field, Query
+
+if TYPE_CHECKING:  # the registry is read when the CLI starts; the engine loads when an analysis runs
+    from touchlens.engines import Engine
 
 Rows = Callable[[dict[str, Any]], list[dict[str, Any]]]
 

@@ -18,6 +18,7 @@ import numpy as np
 from scipy.sparse import csr_matrix, identity
 from scipy.sparse.linalg import spsolve
 
+from touchlens.analytics.attribution_models import HEURISTICS, MAX_ORDER, MAX_SAMPLES, MODELS
 from touchlens.errors import BadOption
 
 START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
@@ -111,14 +112,7 @@ def _weights(flat: _Flat, model: str) -> np.ndarray[Any, Any]:
     return np.where(n <= 2, 1.0 / n, np.where(first | last, 0.4, middle))
 
 
-HEURISTICS = ("first", "last", "linear", "position")
-MODELS = (*HEURISTICS, "markov", "shapley")
-# Time-decay needs event times, so the workspace runs it in the engine; the rest take paths.
-EVERY_MODEL = (*MODELS, "time-decay")
 EXACT_SHAPLEY_KEYS = 15
-# Order k's states are k-grams of keys, so the chain grows as keysᵏ; each bootstrap resample reruns the model.
-MAX_ORDER = 3
-MAX_SAMPLES = 200
 
 
 def check_options(order: int = 1, samples: int = 0) -> None:

@@ -1,28 +1,33 @@
 """Analyses of the journeys customers take: flows, variants, Sankey, the paths around a touchpoint, the scorecard.
 
-Each is a query (its options, checked when made) and a pure run function over an `Engine`.
+Each is a query (its options, checked when made) and a pure run function over an `Engine`. The run functions
+import the engine's side (Ibis, the analytics) when they run: the command line builds its commands from these
+queries at startup, which must not load the engine (`tests/test_startup.py`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from touchlens.analytics import flows as fl
-from touchlens.analytics import scorecard as sc
-from touchlens.analytics.engine import mapped_events
-from touchlens.analytics.journeys import JourneyOptions
-from touchlens.engines import Engine
 from touchlens.errors import UsageError, WorkspaceError
 from touchlens.model.durations import as_duration
 from touchlens.model.map import OutcomeRule
 from touchlens.queries.base import Query, option
+
+if TYPE_CHECKING:
+    from touchlens.analytics import flows as fl
+    from touchlens.analytics import scorecard as sc
+    from touchlens.analytics.journeys import JourneyOptions
+    from touchlens.engines import Engine
 
 SESSION_GAP = "Split journeys where a customer is silent this long (e.g. 30m)."
 NO_CONVERSION = "the map has no conversion outcome; add outcomes: {conversion: {event: …}}"
 
 
 def journey_options(session_gap: str | None) -> JourneyOptions:
+    from touchlens.analytics.journeys import JourneyOptions
+
     if session_gap is None:
         return JourneyOptions()
     return JourneyOptions(session_gap=as_duration(session_gap, "session_gap"))
@@ -58,6 +63,8 @@ class FlowsByConversion:
 
 
 def run_flows(engine: Engine, q: FlowsQuery) -> fl.Flows | FlowsByConversion:
+    from touchlens.analytics import flows as fl
+
     base = journey_options(q.session_gap)
     if not q.by_conversion:
         return fl.FlowsQuery(base, ranked=engine.ranked).run(engine.backend)
@@ -80,6 +87,8 @@ class VariantsQuery(Query):
 
 
 def run_variants(engine: Engine, q: VariantsQuery) -> fl.Variants:
+    from touchlens.analytics import flows as fl
+
     return fl.VariantsQuery(q.top, journey_options(q.session_gap)).run(engine.backend)
 
 
@@ -93,6 +102,8 @@ class SankeyQuery(Query):
 
 
 def run_sankey(engine: Engine, q: SankeyQuery) -> dict[str, Any]:
+    from touchlens.analytics import flows as fl
+
     return fl.SankeyQuery(q.depth, q.top, journey_options(q.session_gap)).run(engine.backend)
 
 
@@ -112,6 +123,8 @@ class PathsQuery(Query):
 
 
 def run_paths(engine: Engine, q: PathsQuery) -> fl.NextPaths:
+    from touchlens.analytics import flows as fl
+
     anchor = q.from_ or q.to or ""
     return fl.PathsFromQuery(anchor, q.steps, q.to is not None, q.top).run(engine.backend)
 
@@ -153,6 +166,9 @@ def run_scorecard(engine: Engine, q: ScorecardQuery) -> sc.Scorecard | Scorecard
 
 
 def _scorecard(engine: Engine, q: ScorecardQuery) -> sc.Scorecard:
+    from touchlens.analytics import scorecard as sc
+    from touchlens.analytics.journeys import JourneyOptions
+
     m = q.the_map
     stage_of = tuple((t.key, t.stage or "(none)") for t in m.touchpoints) if q.by == "stage" else ()
     options = JourneyOptions(persona=q.persona, channel=q.channel)
@@ -166,6 +182,8 @@ def _scorecard(engine: Engine, q: ScorecardQuery) -> sc.Scorecard:
 
 def channels_seen(engine: Engine) -> list[str]:
     """The channels the mapped events went through (for a scorecard per channel)."""
+    from touchlens.analytics.engine import mapped_events
+
     channels = mapped_events(engine.backend).select("channel").distinct()
     found = engine.backend.to_pyarrow(channels).column("channel").to_pylist()
     return sorted(c for c in found if c is not None)

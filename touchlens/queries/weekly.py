@@ -4,11 +4,12 @@ and time the proactive ones. The worked example of adding an analysis (docs/arch
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from touchlens.analytics.engine import mapped_events
-from touchlens.engines import Engine
 from touchlens.queries.base import Query, option
+
+if TYPE_CHECKING:
+    from touchlens.engines import Engine
 
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -34,6 +35,8 @@ class Weekdays:
 
 
 def run_weekdays(engine: Engine, q: WeekdaysQuery) -> Weekdays:
+    from touchlens.analytics.engine import mapped_events  # when it runs, not when the CLI starts
+
     t = mapped_events(engine.backend)
     if q.touchpoints:
         t = t.filter(t.touchpoint.isin(q.touchpoints))

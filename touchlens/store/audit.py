@@ -12,27 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from touchlens.store.meta import audit_log
-
-ACTIONS = (
-    "sign-in",
-    "sign-in-failed",
-    "sign-out",
-    "map-change",
-    "roadmap-change",
-    "change-add",
-    "ingest",
-    "remap",
-    "quarantine-clear",
-    "user-change",
-    "token-create",
-    "token-revoke",
-    "key-create",
-    "key-revoke",
-    "erase",
-    "suppression-lift",
-    "backup",
-    "restore",
-)
+from touchlens.vocabulary import ACTIONS
 
 
 def record(engine: sa.Engine, actor: str, action: str, target: str = "", **detail: Any) -> None:

@@ -24,6 +24,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from touchlens.errors import TouchlensError
 from touchlens.store.meta import api_tokens, sessions, users
+from touchlens.vocabulary import MAX_TOKEN_DAYS
 
 ROLES = ("viewer", "editor", "admin")
 SCOPES = ("read", "write")
@@ -34,7 +35,6 @@ SESSION_SLIDE_STEP = timedelta(minutes=1)
 MIN_PASSWORD, MAX_PASSWORD = 8, 1024  # characters; the upper bound refuses a huge text before hashing it
 MAX_NAME = 120
 TOKEN_DAYS = 90  # a token's life when the caller names none (the CLI passes `[web] token_days`)
-MAX_TOKEN_DAYS = 3650
 # Characters that do not show, or show as something else: a name holding one looks like another name.
 _HIDDEN = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
 _hasher = PasswordHasher()

@@ -8,6 +8,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from touchlens.ingest.formats import EVENT_FORMATS
 from touchlens.ingest.readers.base import Reader, ReaderError, eager
 from touchlens.ingest.readers.feedback import FEEDBACK_FORMATS, FEEDBACK_READERS, detect_feedback_format
 from touchlens.ingest.readers.flat import read_csv, read_jsonl, read_parquet
@@ -30,7 +31,8 @@ EVENT_READERS: dict[str, Reader] = {
         "zendesk": read_zendesk,
     }.items()
 }
-EVENT_FORMATS = ("auto", *EVENT_READERS)
+if ("auto", *EVENT_READERS) != EVENT_FORMATS:  # a reader added here is named in formats.py too
+    raise RuntimeError(f"ingest/formats.py names {EVENT_FORMATS[1:]}, the readers are {tuple(EVENT_READERS)}")
 GA4_COLUMNS = ("event_name", "event_timestamp")
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Request
 
 from touchlens.analyses import compare_attribution
-from touchlens.analytics.attribution import EVERY_MODEL, MAX_ORDER, MODELS
+from touchlens.analytics.attribution_models import EVERY_MODEL, MAX_ORDER, MODELS
 from touchlens.analytics.funnels import MAX_STEPS
 from touchlens.insights.items import SECTIONS
 from touchlens.web.api.base import TranslatingRoute, _feedback, _keys, _scorecard, _ws

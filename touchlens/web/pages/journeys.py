@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from touchlens.analyses import compare_attribution
-from touchlens.analytics.attribution import EVERY_MODEL
+from touchlens.analytics.attribution_models import EVERY_MODEL
 from touchlens.analytics.funnels import Order
 from touchlens.api import Workspace
 from touchlens.errors import TouchlensError

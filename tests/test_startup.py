@@ -1,0 +1,51 @@
+"""The command line starts at once: importing it loads none of the heavy libraries, which only the commands that
+use them import (issue 19). Checked in a fresh interpreter, since this one has loaded everything already."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("sklearn", "scipy", "ibis", "fastapi", "pyarrow", "pandas", "duckdb", "sqlalchemy", "numpy")
+
+
+def _loaded_after(code: str) -> list[str]:
+    probe = f"import sys, json\n{code}\nprint(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    loaded: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return loaded
+
+
+def test_importing_the_command_line_loads_no_heavy_library() -> None:
+    assert _loaded_after("import touchlens.cli") == []
+
+
+@pytest.mark.parametrize("args", [["--help"], ["analyze", "--help"], ["analyze", "funnel", "--help"]])
+def test_help_loads_no_heavy_library(args: list[str]) -> None:
+    code = (
+        "from typer.testing import CliRunner\nfrom touchlens.cli import app\n"
+        f"assert CliRunner().invoke(app, {args!r}).exit_code == 0"
+    )
+    assert _loaded_after(code) == []
+
+
+def test_the_light_names_equal_the_ones_the_heavy_modules_use() -> None:
+    """Names the CLI shows without loading their modules (formats, models, actions) are the modules' own."""
+    from touchlens.analytics import attribution
+    from touchlens.analytics.funnels import Order
+    from touchlens.cli_common import WORKSPACE_ENV
+    from touchlens.ingest.formats import EVENT_FORMATS
+    from touchlens.ingest.readers import EVENT_READERS
+    from touchlens.queries.funnels import ORDERS
+    from touchlens.store import audit, users, workspace
+    from touchlens.vocabulary import ACTIONS, MAX_TOKEN_DAYS
+
+    assert EVENT_FORMATS == ("auto", *EVENT_READERS)
+    assert ORDERS == tuple(Order.__members__)
+    assert WORKSPACE_ENV == workspace.ENV_VAR
+    assert attribution.MODELS[:4] == attribution.HEURISTICS
+    assert audit.ACTIONS is ACTIONS
+    assert users.MAX_TOKEN_DAYS is MAX_TOKEN_DAYS
