@@ -43,8 +43,8 @@ def test_the_light_names_equal_the_ones_the_heavy_modules_use() -> None:
     from touchlens.store import audit, users, workspace
     from touchlens.vocabulary import ACTIONS, MAX_TOKEN_DAYS
 
-    assert EVENT_FORMATS == ("auto", *EVENT_READERS)
-    assert ORDERS == tuple(Order.__members__)
+    assert ("auto", *EVENT_READERS) == EVENT_FORMATS
+    assert tuple(Order.__members__) == ORDERS
     assert WORKSPACE_ENV == workspace.ENV_VAR
     assert attribution.MODELS[:4] == attribution.HEURISTICS
     assert audit.ACTIONS is ACTIONS
