@@ -64,6 +64,8 @@ def create_app(root: str | Path) -> FastAPI:
     def sign_in(request: Request, exc: SignInRequired) -> Response:
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
 
+    app.add_exception_handler(collect.LiveRefused, collect.refused)
+
     @app.exception_handler(TouchlensError)
     def library_error(request: Request, exc: TouchlensError) -> Response:
         """A library error a route does not handle itself (a refused or stopped analysis): the API's status, as

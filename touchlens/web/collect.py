@@ -2,7 +2,11 @@
 `/v1/screen`), authenticated by write keys, answered only after the events are committed.
 
 A write key comes as Basic auth (the key as user name, no password, as Segment's libraries send it) or as a
-bearer token. It sends events and reads nothing; a user's session or API token cannot send here. Write keys ship
+bearer token. A body may be gzip-compressed (`Content-Encoding: gzip`, as RudderStack's libraries send by default);
+the size limit holds for the decompressed body, and decompression stops there. Errors answer in Segment's shape,
+`{"code", "message"}`, which its libraries and RudderStack's read, beside our `success` and `detail`.
+
+A write key sends events and reads nothing; a user's session or API token cannot send here. Write keys ship
 inside apps, so each is limited (`[live] requests_per_second`, `rejected_per_minute`): beyond, 429.
 """
 
@@ -14,6 +18,7 @@ import binascii
 import json
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -55,6 +60,8 @@ class LiveAnswer(BaseModel):
 class LiveError(BaseModel):
     success: bool = False
     detail: str
+    code: str = Field(description="What went wrong, as a word (Segment's field): too_large, invalid_json, …")
+    message: str = Field(description="The same as `detail` (Segment's field, which its libraries log).")
 
 
 class LiveLimited(LiveError):
@@ -72,6 +79,7 @@ RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before sending ag
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": LiveError, "description": "The body is too large, not JSON, or not a batch; nothing stored."},
     401: {"model": LiveError, "description": "No valid write key."},
+    415: {"model": LiveError, "description": "A Content-Encoding other than gzip (or none); nothing stored."},
     429: {
         "model": LiveLimited,
         "description": "The key sent too many requests, or too many invalid messages this minute.",
@@ -163,13 +171,28 @@ def _secret(request: Request) -> str | None:
     return None
 
 
+class LiveRefused(HTTPException):
+    """A request refused before it is read (no write key): answered in the endpoint's error shape."""
+
+    def __init__(self, status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status, detail, headers)
+        self.code = code
+
+
+def refused(request: Request, exc: Exception) -> Response:
+    """The app's handler for `LiveRefused`."""
+    assert isinstance(exc, LiveRefused)
+    return _fail(exc.status_code, exc.code, str(exc.detail), dict(exc.headers or {}))
+
+
 async def write_key(request: Request) -> WriteKey:
     """The write key the request carries; 401 otherwise."""
     state: WebState = request.app.state.web
     secret = _secret(request)
     found = _keys.find(state, secret) if secret else None
     if found is None or found.scope != "ingest":
-        raise HTTPException(401, "send a write key: Basic auth with the key as user name, or Bearer KEY", CHALLENGE)
+        message = "send a write key: Basic auth with the key as user name, or Bearer KEY"
+        raise LiveRefused(401, "unauthorized", message, CHALLENGE)
     return found
 
 
@@ -178,8 +201,35 @@ _limits = KeyLimits()
 Key = Annotated[WriteKey, Depends(write_key)]
 
 
-def _fail(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"success": False, "detail": detail}, status_code=status, headers=headers)
+def _fail(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    body = {"success": False, "detail": detail, "code": code, "message": detail}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _decoded(body: bytes, encoding: str, limit: int) -> bytes | Response:
+    """The body as sent before compression, or the answer refusing it. A gzip body inflates to at most `limit`
+    bytes (one more tells it is too large), so a small bomb costs no more memory than a large plain body."""
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding != "gzip":
+        return _fail(
+            415, "unsupported_encoding", f"Content-Encoding '{encoding[:20]}' is not read here; send gzip or none"
+        )
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        plain = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        return _fail(400, "invalid_gzip", f"the body is not valid gzip: {exc}")
+    if len(plain) > limit:
+        return _too_large(limit)
+    if not inflater.eof or inflater.unused_data:
+        return _fail(400, "invalid_gzip", "the body is not one whole gzip stream")
+    return plain
+
+
+def _too_large(limit: int) -> Response:
+    return _fail(400, "too_large", f"request body larger than {limit // 1024} KB; send smaller batches")
 
 
 async def _read(request: Request, limit: int) -> bytes | None:
@@ -204,35 +254,40 @@ async def _receive(request: Request, key: WriteKey, kind: str | None) -> Respons
     wait = _limits.admit(ident, live.requests_per_second, live.rejected_per_minute)
     if wait is not None:
         return _limited(wait)
-    body = await _read(request, live.max_batch_kb * 1024)
-    if body is None:
-        return _fail(400, f"request body larger than {live.max_batch_kb} KB; send smaller batches")
+    limit = live.max_batch_kb * 1024
+    raw = await _read(request, limit)
+    if raw is None:
+        return _too_large(limit)
+    body = _decoded(raw, request.headers.get("content-encoding", ""), limit)
+    if isinstance(body, Response):
+        return body
     if (wait := _limits.rejected_wait(ident, live.rejected_per_minute)) is not None:
         return _limited(wait)  # the key crossed its limit while this body came in: parse nothing
     try:
         doc = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return _fail(400, f"the body is not valid JSON: {exc}")
+        return _fail(400, "invalid_json", f"the body is not valid JSON: {exc}")
     except RecursionError:
-        return _fail(400, "the body is not valid JSON: nested too deeply")
+        return _fail(400, "invalid_json", "the body is not valid JSON: nested too deeply")
     except ValueError:  # an integer past Python's digit limit
-        return _fail(400, "the body is not valid JSON here: a number has more than 4,300 digits")
+        return _fail(400, "invalid_json", "the body is not valid JSON here: a number has more than 4,300 digits")
     messages = _messages(doc, kind)
     if isinstance(messages, str):
-        return _fail(400, messages)
+        return _fail(400, "invalid_batch", messages)
     # Valid messages cost the one writer too: a key may not fill it with them and make the others wait.
     if (wait := _limits.take_messages(ident, len(messages), live.events_per_second)) is not None:
         return _limited(wait)
     writer = live_writer(state)
     if writer.queued() > MAX_QUEUED:
-        return _fail(503, "the writer is busy; send again shortly", {"Retry-After": "1"})
+        return _fail(503, "busy", "the writer is busy; send again shortly", {"Retry-After": "1"})
     submission = await _prepared(key.source, body, messages, live.max_message_kb * 1024, _allowance(ident, live))
     try:
         outcome: Outcome = await asyncio.wrap_future(writer.submit(submission))
     except OverLimit:
         return _limited(_limits.rejected_wait(ident, live.rejected_per_minute) or 1)
     except Exception as exc:  # the store refused the commit (disk full, read-only): nothing of it was stored
-        return _fail(503, f"the events store could not commit this batch ({exc}); nothing was stored, send it again")
+        message = f"the events store could not commit this batch ({exc}); nothing was stored, send it again"
+        return _fail(503, "not_stored", message)
     return _answer(outcome, _limits.rejected_wait(ident, live.rejected_per_minute))
 
 
@@ -254,7 +309,7 @@ async def _prepared(source: str, body: bytes, messages: list[Any], max_bytes: in
 
 
 def _limited(wait: int) -> JSONResponse:
-    return _fail(429, "this write key is over its limits; send again later", {"Retry-After": str(wait)})
+    return _fail(429, "rate_limited", "this write key is over its limits; send again later", {"Retry-After": str(wait)})
 
 
 def _answer(outcome: Outcome, wait: int | None) -> Response:
@@ -265,7 +320,8 @@ def _answer(outcome: Outcome, wait: int | None) -> Response:
         f"{outcome.refused} invalid messages over this write key's limit were refused (neither stored nor "
         "quarantined); the other messages are as counted here"
     )
-    body = {**outcome.to_dict(), "success": False, "detail": detail, "refused": outcome.refused}
+    body = {**outcome.to_dict(), "success": False, "detail": detail, "code": "rate_limited", "message": detail}
+    body["refused"] = outcome.refused
     return JSONResponse(body, status_code=429, headers={"Retry-After": str(wait or 1)})
 
 
