@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -85,3 +87,24 @@ def test_a_user_name_postgresql_cannot_store_is_refused_everywhere(engine) -> No
     with pytest.raises(ValueError, match="user name"):
         users.add_user(engine, "ann\x00", "password1", "viewer")
     assert users.list_users(engine) == []
+
+
+def _touchlens(root: object, *args: str, stdin: str | None) -> subprocess.CompletedProcess[str]:
+    """The installed command in its own process, its standard input a pipe (never a terminal)."""
+    command = [sys.executable, "-c", "from touchlens.cli import main; main()", "-w", str(root), *args]
+    return subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=120)
+
+
+def test_users_add_reads_the_password_from_stdin_and_says_what_to_do_without_a_terminal(tmp_path) -> None:
+    ws = touchlens.init(tmp_path / "ws")
+    added = _touchlens(ws.root, "users", "add", "ann", "--role", "viewer", "--password-stdin", stdin="s3cret pass\n")
+    assert added.returncode == 0, added.stderr
+    assert users.authenticate(ws.meta_engine(), "ann", "s3cret pass") is not None  # the newline is not in it
+    asked = _touchlens(ws.root, "users", "add", "bob", "--role", "viewer", stdin="")
+    assert asked.returncode == 2
+    assert "--password-stdin" in asked.stderr
+    assert "Traceback" not in asked.stderr
+    both = _touchlens(ws.root, "users", "add", "cy", "--role", "viewer", "--password", "x" * 9, "--password-stdin",
+                      stdin="y" * 9)  # fmt: skip
+    assert both.returncode == 2
+    assert [u.name for u in ws.users.list()] == ["ann"]

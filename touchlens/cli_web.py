@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -14,7 +15,7 @@ from touchlens import console as ui
 from touchlens.cli_common import JsonOpt, show
 from touchlens.cli_common import ws_of as _ws
 from touchlens.cli_privacy import cli_actor
-from touchlens.errors import TouchlensError
+from touchlens.errors import TouchlensError, UsageError
 from touchlens.vocabulary import ACTIONS, MAX_TOKEN_DAYS
 
 if TYPE_CHECKING:
@@ -84,12 +85,31 @@ def users_add(
         str | None,
         typer.Option(help="The password (asked for when omitted): 8 to 1024 characters, not only spaces."),
     ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from the first line of standard input.")
+    ] = False,
 ) -> None:
     """Add a user (or set an existing user's password and role)."""
-    secret = password or typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    secret = _password(password, password_stdin)
     stored, existed = _ws(ctx).users.add(name, secret, role, actor=cli_actor())
     ended = "; their sessions and API tokens have ended" if existed else ""
     ui.err.print(f"{ui.text(stored)} can sign in as {ui.text(role)}{ended}")
+
+
+def _password(given: str | None, from_stdin: bool) -> str:
+    """The password from --password, from standard input, or asked at the terminal (twice, hidden)."""
+    if given is not None and from_stdin:
+        raise UsageError("give the password one way: --password or --password-stdin", field="password_stdin")
+    if from_stdin:
+        return sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    if given is not None:
+        return given
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "no terminal to ask for the password on: pipe it in with --password-stdin "
+            "(printf '%s\\n' \"$PASSWORD\" | touchlens users add NAME --role ROLE --password-stdin)"
+        )
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
 
 
 @users_app.command("list")
