@@ -225,3 +225,22 @@ def test_empty_csv_cells_are_absent_and_a_json_array_file_is_read_item_by_item(c
     events = [{"customer_id": "c3", "ts": "2026-01-02", "event": "order"}, "not an object"]
     report = _ingest(cli, ws, write(tmp_path / "a.json", json.dumps(events, indent=2)))
     assert (report["accepted"], report["quarantined"], report["by_touchpoint"]) == (1, 1, {"without_coupon": 1})
+
+
+def test_unmapped_events_are_named_by_event_most_frequent_first(cli, tmp_path: Path) -> None:
+    from tests.conftest import workspace_with
+
+    ws = workspace_with(cli, tmp_path, "name: M\ntouchpoints:\n  - {key: home, name: Home, match: {event: home}}\n")
+    rows = ["c1,2026-01-01T10:00:00Z,home", "c1,2026-01-01T10:01:00Z,promo_click", "c2,2026-01-01T10:02:00Z,chat",
+            "c2,2026-01-01T10:03:00Z,promo_click", "c3,2026-01-01T10:04:00Z,promo_click"]  # fmt: skip
+    events = write(tmp_path / "u.csv", "customer_id,ts,event\n" + "\n".join(rows) + "\n")
+    report = json.loads(cli("-w", ws, "ingest", "events", events, "--json").out)
+    assert report["unmapped"] == 4
+    assert list(report["unmapped_events"].items()) == [("promo_click", 3), ("chat", 1)]
+    again = cli("-w", ws, "ingest", "events", events)  # nothing new: nothing unmapped to name
+    assert "unmapped, by event" not in again.out
+    table = cli(
+        "-w", ws, "ingest", "events", write(tmp_path / "v.csv", "customer_id,ts,event\nc9,2026-01-02T00:00:00Z,chat\n")
+    )
+    assert "unmapped, by event" in table.out
+    assert "touchlens remap" in table.err

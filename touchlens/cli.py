@@ -248,6 +248,14 @@ def ingest_events(
         ui.print_json({k: v for k, v in report.to_dict().items() if k != "files"})
     else:
         ui.out.print(ui.ingest_table(report.to_dict()))
+    if report.unmapped_events:
+        ui.err.print(UNMAPPED_HINT, soft_wrap=True)
+
+
+UNMAPPED_HINT = (
+    "Some events have no touchpoint (named above, or under unmapped_events): add a touchpoint whose match is the "
+    "event (touchlens map import, or the Data page), then run `touchlens remap`."
+)
 
 
 @ingest_app.command("feedback")

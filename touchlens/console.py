@@ -187,6 +187,11 @@ def ingest_table(report: dict[str, Any]) -> Table:
             table.add_row(name, f"{report[name]:,}")
     for key, n in report["by_touchpoint"].items():
         table.add_row(f"  {text(key)}", f"{n:,}")
+    unmapped = report.get("unmapped_events") or {}
+    if unmapped:
+        table.add_row("unmapped, by event", "")
+        for event, n in unmapped.items():
+            table.add_row(f"  {text(event)}", f"{n:,}")
     return table
 
 

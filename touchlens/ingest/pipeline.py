@@ -31,6 +31,7 @@ Progress = Callable[[int], None]
 IDENTIFY = "$identify"
 
 
+UNMAPPED_NAMED = 20  # the most frequent unmapped event names a report names
 COUNTS = ("read", "accepted", "duplicates", "quarantined", "suppressed", "unmapped", "identified", "seconds")
 
 
@@ -46,6 +47,8 @@ class IngestReport:
     unmapped: int = 0
     identified: int = 0
     by_touchpoint: Counter[str] = field(default_factory=Counter)
+    # The events no touchpoint claimed, by event name: what to map next.
+    unmapped_events: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     files: list[str] = field(default_factory=list)
 
@@ -53,6 +56,7 @@ class IngestReport:
         for name in COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.by_touchpoint.update(other.by_touchpoint)
+        self.unmapped_events.update(other.unmapped_events)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -64,6 +68,7 @@ class IngestReport:
             "unmapped": self.unmapped,
             "identified": self.identified,
             "by_touchpoint": dict(sorted(self.by_touchpoint.items())),
+            "unmapped_events": dict(self.unmapped_events.most_common(UNMAPPED_NAMED)),
             "seconds": round(self.seconds, 3),
             "files": self.files,
         }
@@ -286,6 +291,12 @@ class EventIngest:
         ).fetchall()
         report.by_touchpoint = Counter({k: n for k, n in rows if k is not None})
         report.unmapped = sum(n for k, n in rows if k is None)
+        if report.unmapped:
+            report.unmapped_events = Counter(dict(self.con.execute(
+                "SELECT event, count(*) FROM events WHERE source = ? AND received_at = ? AND touchpoint IS NULL "
+                "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?",
+                [self.source, self.now, UNMAPPED_NAMED],
+            ).fetchall()))  # fmt: skip
         self._log(path, report, finished=True)
 
     def _log(self, path: Path, r: IngestReport, finished: bool) -> None:
