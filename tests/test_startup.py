@@ -6,8 +6,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+import touchlens
+from tests.conftest import EXAMPLES
 
 HEAVY = ("sklearn", "scipy", "ibis", "fastapi", "pyarrow", "pandas", "duckdb", "sqlalchemy", "numpy")
 
@@ -49,3 +53,11 @@ def test_the_light_names_equal_the_ones_the_heavy_modules_use() -> None:
     assert attribution.MODELS[:4] == attribution.HEURISTICS
     assert audit.ACTIONS is ACTIONS
     assert users.MAX_TOKEN_DAYS is MAX_TOKEN_DAYS
+
+
+def test_opening_a_workspace_and_reading_its_map_loads_no_engine(tmp_path: Path) -> None:
+    """`touchlens touchpoints` and the like open the facade and read the map: the metadata store, nothing more."""
+    touchlens.init(tmp_path).import_map(EXAMPLES / "outdoor_retail.yaml")
+    code = f"import touchlens\nassert touchlens.open({str(tmp_path)!r}).map().touchpoints"
+    engine_and_statistics = {"sklearn", "scipy", "ibis", "pyarrow", "pandas", "duckdb", "numpy"}
+    assert engine_and_statistics & set(_loaded_after(code)) == set()

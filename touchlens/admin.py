@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import builtins
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from touchlens.errors import BadOption
 from touchlens.store import audit
-from touchlens.store import backup as backups
 from touchlens.store import keys as key_store
 from touchlens.store import users as user_store
-from touchlens.store.backup import BackupError, Summary
 from touchlens.store.keys import WriteKey
 from touchlens.store.users import (
     ROLES,
@@ -39,6 +37,9 @@ from touchlens.store.users import (
 )
 from touchlens.store.workspace import ENV_VAR, find_root, open_storage
 from touchlens.vocabulary import ACTIONS, MAX_TOKEN_DAYS
+
+if TYPE_CHECKING:
+    from touchlens.store.backup import BackupError, Summary
 
 LIBRARY = "library"  # the actor of a change whose caller did not say who made it
 
@@ -195,6 +196,10 @@ class Backups:
 
     def create(self, dest: str | Path, *, actor: str = LIBRARY) -> Summary:
         """Write a backup to `dest` (a new .tar.gz); recorded with the file's name."""
+        # The backup module loads DuckDB: imported here, since the CLI opens the facade for light commands too
+        # (tests/test_startup.py).
+        from touchlens.store import backup as backups
+
         dest = Path(dest)
         summary = backups.backup(self._root, dest)
         record(self._engine, actor, "backup", dest.name)
@@ -219,6 +224,8 @@ def restore(
     """Restore a backup into the workspace or empty folder `root`, all or nothing (no workspace needs to be open).
 
     Recorded in the restored store: its log comes from the backup, and this entry says where it came from."""
+    from touchlens.store import backup as backups
+
     archive = Path(archive)
     summary = backups.restore(archive, Path(root), force=force, meta_url=meta_url)
     storage = open_storage(find_root(root))
@@ -227,3 +234,12 @@ def restore(
     finally:
         storage.meta_engine.dispose()
     return summary
+
+
+def __getattr__(name: str) -> Any:
+    """`BackupError` and `Summary`, still importable from here, without loading DuckDB until one is asked for."""
+    if name in ("BackupError", "Summary"):
+        from touchlens.store import backup
+
+        return getattr(backup, name)
+    raise AttributeError(f"module 'touchlens.admin' has no attribute '{name}'")

@@ -9,40 +9,26 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
-import ibis
-
-from touchlens.analytics.attribution import (
-    Attribution,
-    attribute,
-    bootstrap,
-    check_options,
-    from_credit,
-    removal_credit,
-    with_intervals,
-)
-from touchlens.analytics.attribution import Path as Path_
-from touchlens.analytics.flows import (
-    Flows,
-    FlowsQuery,
-    NextPaths,
-    SankeyQuery,
-    Variants,
-    VariantsQuery,
-)
-from touchlens.analytics.funnels import Funnel, FunnelQuery, Order
-from touchlens.analytics.journeys import JourneyOptions
-from touchlens.analytics.paths import PathsQuery
-from touchlens.analytics.scorecard import Scorecard
-from touchlens.engines import Engine
 from touchlens.errors import BadOption, UnknownItem, WorkspaceError
 from touchlens.model.durations import as_duration
-from touchlens.model.map import TouchpointMap
 from touchlens.queries import funnels as funnel_queries
 from touchlens.queries import journeys as queries
-from touchlens.queries.base import Query
+
+if TYPE_CHECKING:
+    import duckdb
+    import ibis
+
+    from touchlens.analytics.attribution import Attribution
+    from touchlens.analytics.attribution import Path as Path_
+    from touchlens.analytics.flows import Flows, NextPaths, Variants
+    from touchlens.analytics.funnels import Funnel, FunnelQuery
+    from touchlens.analytics.journeys import JourneyOptions
+    from touchlens.analytics.paths import PathsQuery
+    from touchlens.analytics.scorecard import Scorecard
+    from touchlens.model.map import TouchpointMap
+    from touchlens.queries.base import Query
 
 # DuckDB's holistic quantiles kept 10M transition times within an 800 MB limit, but spilled 40+ GiB with 98M
 # in 8 GB; past this much memory limit a mapped event, quantiles rank the values instead (engine.with_quantiles).
@@ -71,6 +57,10 @@ class Analyses:
         raise NotImplementedError
 
     def _ranked(self, backend: ibis.BaseBackend) -> bool:
+        # The engine, Ibis and the statistics load inside the methods that use them: the CLI opens this facade for
+        # light commands too (tests/test_startup.py).
+        from touchlens.engines import Engine
+
         return Engine(backend, self._memory_bytes()).ranked
 
     # The journey analyses below are the registry's (touchlens.queries.journeys), kept as methods for callers
@@ -78,6 +68,9 @@ class Analyses:
 
     def flows(self, options: JourneyOptions | None = None) -> Flows:
         """The directly-follows graph over touchpoints, with start and end counts."""
+        from touchlens.analytics.flows import FlowsQuery
+        from touchlens.analytics.journeys import JourneyOptions
+
         backend = self._backend()
         return FlowsQuery(options or JourneyOptions(), ranked=self._ranked(backend)).run(backend)
 
@@ -86,6 +79,8 @@ class Analyses:
         rule = self.map().outcomes.conversion
         if rule is None:
             raise WorkspaceError("the map has no conversion outcome; add outcomes: {conversion: {event: …}}")
+        from touchlens.analytics.journeys import JourneyOptions
+
         base = options or JourneyOptions()
         return {
             name: self.flows(replace(base, conversion=rule, converted=won))
@@ -94,10 +89,16 @@ class Analyses:
 
     def sankey(self, depth: int = 5, top: int = 8, options: JourneyOptions | None = None) -> dict[str, Any]:
         """Sankey nodes and links of the journeys' first `depth` steps, small touchpoints grouped as "other"."""
+        from touchlens.analytics.flows import SankeyQuery
+        from touchlens.analytics.journeys import JourneyOptions
+
         return SankeyQuery(depth, top, options or JourneyOptions()).run(self._backend())
 
     def variants(self, top: int | None = 10, options: JourneyOptions | None = None) -> Variants:
         """The most frequent full touchpoint sequences, with share and cumulative coverage."""
+        from touchlens.analytics.flows import VariantsQuery
+        from touchlens.analytics.journeys import JourneyOptions
+
         return VariantsQuery(top, options or JourneyOptions()).run(self._backend())
 
     def funnel(
@@ -109,6 +110,9 @@ class Analyses:
         options: JourneyOptions | None = None,
     ) -> FunnelQuery:
         """The funnel query for `steps` (touchpoint keys, in order), checked against the map; `.run()` it."""
+        from touchlens.analytics.funnels import FunnelQuery, Order
+        from touchlens.analytics.journeys import JourneyOptions
+
         if not steps:
             raise BadOption("a funnel needs at least one step: --steps a,b,c")
         exclude = tuple(dict.fromkeys(exclude))  # a repeated key excludes nothing more
@@ -133,6 +137,8 @@ class Analyses:
 
     def funnel_dropped_at(self, query: funnel_queries.FunnelQuery, step: int) -> list[str]:
         """Customers who reached `step` (1-based) of the registry's funnel query but not the next."""
+        from touchlens.engines import Engine
+
         return funnel_queries.dropped_at(Engine(self._backend()), query.resolve(self.map_or_empty()), step)
 
     def funnel_dropped(self, query: FunnelQuery, step: int) -> list[str]:
@@ -151,6 +157,8 @@ class Analyses:
         lookback: str | timedelta | None = None,
     ) -> Attribution:
         """Credit for the workspace's conversions by touchpoint, channel or stage, with any model."""
+        from touchlens.analytics.attribution import attribute, check_options, from_credit
+
         check_options(order)
         if model == "markov" and order == 1:
             return self._markov(by, lookback)
@@ -167,6 +175,8 @@ class Analyses:
 
     def _markov(self, by: str, lookback: str | timedelta | None) -> Attribution:
         """Order-1 Markov from the chain the engine counts: a few hundred rows, however many distinct paths."""
+        from touchlens.analytics.attribution import from_credit, removal_credit
+
         chain = self._paths_query(by, lookback).transitions(self._backend())
         if by == "stage":
             chain = chain.by({t.key: t.stage or "(none)" for t in self.map().touchpoints})
@@ -174,6 +184,8 @@ class Analyses:
         return from_credit("markov order 1", by, chain.conversions, credit, value)
 
     def _paths_query(self, by: str, lookback: str | timedelta | None = None) -> PathsQuery:
+        from touchlens.analytics.paths import PathsQuery
+
         m = self.map()
         if m.outcomes.conversion is None:
             raise WorkspaceError("the map has no conversion outcome; add outcomes: {conversion: {event: …}}")
@@ -195,6 +207,8 @@ class Analyses:
 
     def attribution_paths(self, by: str = "touchpoint", lookback: str | timedelta | None = None) -> list[Path_]:
         """Journeys cut at each conversion (the map's conversion outcome), grouped by touchpoint, channel or stage."""
+        from touchlens.analytics.attribution import Path as Path_
+
         paths = self._paths_query(by, lookback).run(self._backend())
         if by != "stage":
             return paths
@@ -235,6 +249,8 @@ def attribution(
     lookback: str | timedelta | None = None,
 ) -> Attribution:
     """One model's credit, from a workspace's journeys or from given paths, with bootstrap intervals on request."""
+    from touchlens.analytics.attribution import attribute, bootstrap, check_options, with_intervals
+
     check_options(order, bootstrap_samples)
     if isinstance(source, Analyses):
         result = source.attribution(model, by, order, half_life, lookback)
@@ -258,6 +274,8 @@ def compare_attribution(
     lookback: str | timedelta | None = None,
 ) -> list[Attribution]:
     """Several models side by side over one read of the paths (the engine's part is the slow one)."""
+    from touchlens.analytics.attribution import attribute, bootstrap, check_options, with_intervals
+
     check_options(order, bootstrap_samples)
     if not isinstance(source, Analyses):
         return [attribution(source, m, by, order, half_life, bootstrap_samples, lookback) for m in models]

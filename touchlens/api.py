@@ -20,29 +20,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import duckdb
-import ibis
-import pyarrow as pa
-import sqlalchemy as sa
-
-from touchlens import admin, engines
+from touchlens import admin
 from touchlens.admin import LIBRARY, Backups, Keys, Users
 from touchlens.analyses import Analyses
-from touchlens.analytics.attribution import Path as Path_
-from touchlens.engines import Engine, EngineChoice
 from touchlens.errors import MapError, Problem, WorkspaceError
 from touchlens.experience import Experience
-from touchlens.ingest import pipeline
-from touchlens.ingest.customers import ingest_customers
-from touchlens.ingest.feedback import FeedbackIngest
-from touchlens.ingest.pseudonym import Pseudonymiser
-from touchlens.ingest.readers import EVENT_FORMATS, detect_format, reader_for
-from touchlens.ingest.readers.base import FEEDBACK_COLUMNS, ReaderError, ReadOptions, parse_columns
-from touchlens.ingest.readers.flat import DEFAULT_NAMES
-from touchlens.ingest.rules import rule_properties
-from touchlens.limits import watch
+from touchlens.ingest.formats import EVENT_FORMATS
 from touchlens.model.checks import Finding, design_checks, model_duplicates, reference_problems
 from touchlens.model.durations import as_duration
 from touchlens.model.inventory import dump_inventory, parse_inventory
@@ -50,18 +35,23 @@ from touchlens.model.map import Touchpoint, TouchpointMap
 from touchlens.model.mapfile import dotted, dump_map, parse_map
 from touchlens.model.merge import apply_inventory, merge_maps
 from touchlens.model.views import Matrix, TouchpointFilter, filter_touchpoints, matrix
-from touchlens.queries.base import Query
-from touchlens.registry import analysis_of
-from touchlens.store import erasure, meta
-from touchlens.store import events as events_store
-from touchlens.store.backends import backend_on
-from touchlens.store.lake import LakeError, resolve_root, spark_on_lake
-from touchlens.store.settings import Settings
+from touchlens.store import meta
 from touchlens.store.workspace import Storage, find_root, init_storage, open_storage
 
+if TYPE_CHECKING:
+    import duckdb
+    import ibis
+    import pyarrow as pa
+    import sqlalchemy as sa
+
+    from touchlens.analytics.attribution import Path as Path_
+    from touchlens.engines import Engine
+    from touchlens.ingest import pipeline
+    from touchlens.ingest.pseudonym import Pseudonymiser
+    from touchlens.queries.base import Query
+    from touchlens.store.settings import Settings
+
 MapFormat = Literal["yaml", "json", "csv"]
-# --columns names for feedback: the canonical columns, plus wide files' one column per metric.
-FEEDBACK_NAMES = (*FEEDBACK_COLUMNS, "nps", "csat", "ces", "rating")
 SECTIONS = ("channels", "personas", "journeys", "touchpoints", "opportunities")
 # Uploads wait here while they are ingested: inside the workspace, so erasure and a restart can reach them.
 UPLOADS = ".uploads"
@@ -145,6 +135,11 @@ class Workspace(Analyses, Experience):
         process, so uploads and analyses must share one.
         """
         if self._shared is None:
+            # The events store, the engine, ingest and the statistics load inside the methods that use them: the
+            # CLI opens this facade for light commands too (tests/test_startup.py).
+            from touchlens.store import events as events_store
+            from touchlens.store.backends import backend_on
+
             limit = self.settings.store.memory_limit
             # Analyses share this connection, so it reaches no file and no network; ingest hands it Arrow.
             shared = events_store.connect(self._storage.events_path, memory_limit=limit, analysis_only=True)
@@ -198,6 +193,8 @@ class Workspace(Analyses, Experience):
 
     def data_version(self) -> tuple[Any, ...]:
         """Changes whenever events, feedback or customers change (ingest runs, the latest one, customers)."""
+        from touchlens.store import events as events_store
+
         with self.events() as con:
             return events_store.version(con)
 
@@ -275,6 +272,9 @@ class Workspace(Analyses, Experience):
     @contextmanager
     def events(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """The events store, open for the duration of the block."""
+        from touchlens.limits import watch
+        from touchlens.store import events as events_store
+
         limit = self.settings.store.memory_limit
         if self._shared is not None:
             con = self._shared.cursor()
@@ -296,6 +296,12 @@ class Workspace(Analyses, Experience):
         actor: str = LIBRARY,
     ) -> pipeline.IngestReport:
         """Read event files into the store: mapped to touchpoints, bad rows quarantined, nothing twice."""
+        from touchlens.ingest import pipeline
+        from touchlens.ingest.readers import detect_format, reader_for
+        from touchlens.ingest.readers.base import ReaderError, ReadOptions, parse_columns
+        from touchlens.ingest.readers.flat import DEFAULT_NAMES
+        from touchlens.ingest.rules import rule_properties
+
         if fmt not in EVENT_FORMATS:
             raise ReaderError(f"unknown format '{fmt}'; formats are: {', '.join(EVENT_FORMATS)}")
         mapping = columns if isinstance(columns, dict) else parse_columns(columns, tuple(DEFAULT_NAMES))
@@ -318,11 +324,15 @@ class Workspace(Analyses, Experience):
 
     def quarantine(self, examples: int = 3) -> list[dict[str, Any]]:
         """Quarantined rows grouped by kind and reason, largest group first, with a few examples each."""
+        from touchlens.store import events as events_store
+
         with self.events(read_only=True) as con:
             return events_store.quarantine_groups(con, examples)
 
     def pseudonymiser(self) -> Pseudonymiser | None:
         """The settings' pseudonymiser, or None when ids are stored as sent."""
+        from touchlens.ingest.pseudonym import Pseudonymiser
+
         privacy = self.settings.privacy
         return Pseudonymiser(privacy.salt) if privacy.pseudonymise else None
 
@@ -355,6 +365,8 @@ class Workspace(Analyses, Experience):
     ) -> list[dict[str, int]]:
         """`forget` on a connection the caller holds (the server's live writer, so erasure never races live
         events); the ids are the customers' own, pseudonymised here when the settings say so."""
+        from touchlens.store import erasure
+
         found = [erasure.erase(con, self.stored_id(c), actor, suppress) for c in customer_ids]
         erasure.compact(con)
         for counts in found:
@@ -399,6 +411,8 @@ class Workspace(Analyses, Experience):
 
     def lift_suppression(self, customer_ids: Sequence[str], actor: str = LIBRARY) -> list[bool]:
         """Let events of these (erased) customers in again; True for each whose suppression was lifted."""
+        from touchlens.store import erasure
+
         with self.events() as con:
             lifted = [erasure.lift(con, self.stored_id(c)) for c in customer_ids]
         self._record(actor, "suppression-lift", "customer", count=sum(lifted))
@@ -406,6 +420,8 @@ class Workspace(Analyses, Experience):
 
     def clear_quarantine(self, *, actor: str = LIBRARY) -> int:
         """Delete every quarantined row; how many there were."""
+        from touchlens.store import events as events_store
+
         with self.events() as con:
             n = events_store.clear_quarantine(con)
         self._record(actor, "quarantine-clear", "quarantine", rows=n)
@@ -423,12 +439,14 @@ class Workspace(Analyses, Experience):
         actor: str = LIBRARY,
     ) -> pipeline.IngestReport:
         """Read survey responses: scores checked, each tied to a touchpoint (named, or the latest within the window)."""
+        from touchlens.ingest.feedback import FeedbackIngest
+        from touchlens.ingest.readers.base import ReaderError, ReadOptions, parse_columns
         from touchlens.ingest.readers.feedback import FEEDBACK_READERS, detect_feedback_format
 
         if fmt != "auto" and fmt not in FEEDBACK_READERS:
             raise ReaderError(f"unknown format '{fmt}'; formats are: auto, {', '.join(FEEDBACK_READERS)}")
         window = as_duration(attach_window or self.settings.ingest.attach_window, "attach_window")
-        mapping = columns if isinstance(columns, dict) else parse_columns(columns, FEEDBACK_NAMES)
+        mapping = columns if isinstance(columns, dict) else parse_columns(columns, _feedback_names())
         opts = ReadOptions(columns=mapping, batch_rows=self.settings.ingest.batch_rows)
         m = self.map_or_empty()
         with self.events() as con:
@@ -446,6 +464,10 @@ class Workspace(Analyses, Experience):
         self, path: str | os.PathLike[str], id_column: str | None = None, *, actor: str = LIBRARY
     ) -> dict[str, int]:
         """Merge customer attributes from a CSV and reassign personas by the map's segment rules."""
+        from touchlens.ingest import pipeline
+        from touchlens.ingest.customers import ingest_customers
+        from touchlens.store import events as events_store
+
         with self.events() as con:
             pseudo = self.pseudonymiser()
             rewrite = (lambda batch: pseudo.batch(con.cursor(), batch)) if pseudo else None
@@ -463,6 +485,8 @@ class Workspace(Analyses, Experience):
     def use_spark(self, session: Any, lake: str | os.PathLike[str] | None = None) -> None:
         """Run every analysis on an existing SparkSession (Databricks, EMR, spark-submit) over the Parquet lake
         `lake` (default: the `engine.lake` setting)."""
+        from touchlens.store.lake import spark_on_lake
+
         self._engine = spark_on_lake(self._lake_root(lake), session)
 
     def use_lake(self, lake: str | os.PathLike[str]) -> None:
@@ -470,6 +494,8 @@ class Workspace(Analyses, Experience):
         self._lake, self._engine = self._lake_root(lake), None
 
     def _lake_root(self, lake: str | os.PathLike[str] | None) -> str:
+        from touchlens.store.lake import LakeError, resolve_root
+
         chosen = lake if lake is not None else self._lake or self.settings.engine.lake
         if not chosen:
             raise LakeError(
@@ -479,15 +505,20 @@ class Workspace(Analyses, Experience):
         return resolve_root(chosen, self.root)
 
     def _memory_bytes(self) -> int:
+        from touchlens.store import events as events_store
+
         return events_store.size_bytes(self.settings.store.memory_limit)
 
     def _backend(self) -> ibis.BaseBackend:
         """The engine the analyses run on: the one given to `use_*`, else as the `[engine]` settings say."""
         if self._engine is not None:
             return self._engine
+        from touchlens import engines
+        from touchlens.store.lake import resolve_root
+
         engine = self.settings.engine
         chosen = self._lake or engine.lake
-        choice = EngineChoice(
+        choice = engines.EngineChoice(
             engine.backend,
             self._storage.events_path,
             self.settings.store.memory_limit,
@@ -506,14 +537,20 @@ class Workspace(Analyses, Experience):
 
         ``ws.run(FlowsQuery(session_gap="30m")).to_dict()``; `touchlens.registry.ANALYSES` lists them all.
         """
+        from touchlens.registry import analysis_of
+
         return analysis_of(query).run(self.engine(), query.resolve(self.map_or_empty()))
 
     def engine(self) -> Engine:
         """The backend with what the analyses need to know about it (`registry` run functions take one)."""
+        from touchlens.engines import Engine
+
         return Engine(self._backend(), self._memory_bytes())
 
     def remap(self, *, actor: str = LIBRARY) -> dict[str | None, int]:
         """Re-apply the map's touchpoint rules to every stored event."""
+        from touchlens.ingest import pipeline
+
         m = self.map()
         with self.events() as con:
             counts = pipeline.remap(con, m)
@@ -536,6 +573,8 @@ class Workspace(Analyses, Experience):
 def read_paths(path: str | os.PathLike[str]) -> list[Path_]:
     """Aggregated paths in ChannelAttribution's layout: path (keys joined by " > "), total_conversions,
     total_conversion_value, total_null; comma or semicolon separated."""
+    from touchlens.analytics.attribution import Path as Path_
+
     text = read_text(path, newline="")
     dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
     rows = list(csv.DictReader(io.StringIO(text), dialect=dialect))
@@ -565,6 +604,8 @@ def _each_file(
     ingest: Callable[[Path, str], pipeline.IngestReport],
 ) -> pipeline.IngestReport:
     """Ingest each file with its format (checked to exist first) and add up the reports."""
+    from touchlens.ingest import pipeline
+
     total = pipeline.IngestReport()
     for raw_path in paths:
         path = _existing(raw_path).resolve()
@@ -574,6 +615,8 @@ def _each_file(
 
 
 def _existing(path: str | os.PathLike[str]) -> Path:
+    from touchlens.ingest.readers.base import ReaderError
+
     p = Path(path)
     if not p.is_file():
         raise ReaderError(f"{p}: file not found")
@@ -584,6 +627,13 @@ def _ingested(report: pipeline.IngestReport, fmt: str, source: str | None) -> di
     """An ingest's audit detail: the files' names (not where they were), the format, the source and the counts."""
     counts = {name: getattr(report, name) for name in ("read", "accepted", "duplicates", "quarantined")}
     return {"files": [Path(f).name for f in report.files], "format": fmt, "source": source, **counts}
+
+
+def _feedback_names() -> tuple[str, ...]:
+    """--columns names for feedback: the canonical columns, plus wide files' one column per metric."""
+    from touchlens.ingest.readers.base import FEEDBACK_COLUMNS
+
+    return (*FEEDBACK_COLUMNS, "nps", "csat", "ces", "rating")
 
 
 def _counts(m: TouchpointMap) -> dict[str, int]:
@@ -601,3 +651,10 @@ def init(path: str | os.PathLike[str] = ".") -> Workspace:
 def open(path: str | os.PathLike[str] | None = None) -> Workspace:
     """Open the workspace at `path`, `$TOUCHLENS_WORKSPACE`, or the nearest `touchlens.toml` upward."""
     return Workspace(open_storage(find_root(path)))
+
+
+def __getattr__(name: str) -> Any:
+    """`FEEDBACK_NAMES`, still importable from here, without loading the readers (and Arrow) until asked for."""
+    if name == "FEEDBACK_NAMES":
+        return _feedback_names()
+    raise AttributeError(f"module 'touchlens.api' has no attribute '{name}'")

@@ -9,32 +9,30 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
-import duckdb
-import ibis
-import sqlalchemy as sa
-
-from touchlens.analytics.drivers import OUTCOMES, Drivers, NpsDriversQuery, every_outcome, query_for
-from touchlens.analytics.drivers_model import DriversReport
-from touchlens.analytics.feedback import GROUPINGS, CommentSearch, CommentsQuery, FeedbackQuery, FeedbackReport
-from touchlens.analytics.scorecard import Scorecard
-from touchlens.analytics.trends import ImpactQuery, TrendsQuery
 from touchlens.errors import UnknownItem, WorkspaceError
-from touchlens.insights import effects, friction, gaps, personalisation, prioritise, subpar
-from touchlens.insights.conformance import Conformance, ConformanceQuery
-from touchlens.insights.health import Health, below_target, health, health_rows
 from touchlens.insights.items import SECTIONS, Insight
-from touchlens.insights.subpar import Judgement, Thresholds, judge
-from touchlens.insights.success import SuccessStatus
-from touchlens.insights.success import status as success_statuses
 from touchlens.insights.words import Names
 from touchlens.model.durations import as_duration
 from touchlens.model.map import Horizon, Opportunity, OpportunitySource, OpportunityStatus, TouchpointMap
-from touchlens.store import events as events_store
 from touchlens.store import meta
-from touchlens.store.settings import Settings
-from touchlens.text.themes import find_themes
+
+if TYPE_CHECKING:
+    import duckdb
+    import ibis
+    import sqlalchemy as sa
+
+    from touchlens.analytics.drivers import Drivers
+    from touchlens.analytics.drivers_model import DriversReport
+    from touchlens.analytics.feedback import FeedbackReport
+    from touchlens.analytics.scorecard import Scorecard
+    from touchlens.insights.conformance import Conformance
+    from touchlens.insights.effects import Effects
+    from touchlens.insights.health import Health
+    from touchlens.insights.subpar import Judgement, Thresholds
+    from touchlens.insights.success import SuccessStatus
+    from touchlens.store.settings import Settings
 
 ALIASES = {"subpar": "problems"}  # the section's name before findings had sections of their own
 
@@ -50,13 +48,18 @@ class Judging:
     min_rate_points: float
     report: FeedbackReport | None
     judged: dict[str, Judgement]
-    fx: effects.Effects | None
+    fx: Effects | None
     card: Scorecard | None
 
 
 def _problems(c: Judging) -> list[Insight]:
     """Poor touchpoints; one customers rate poorly that also costs an outcome is a moment of truth. A miss of a
     behaviour target (conversion after it) is not also given an outcome cost: it is already about outcomes."""
+    # The insights load Ibis and the statistics: imported where used, since the CLI opens this facade for light
+    # commands too (tests/test_startup.py).
+    from touchlens.insights import effects, subpar
+    from touchlens.insights.health import below_target
+
     scored = subpar.subpar(c.judged, c.names)
     effects.attach(scored, c.fx, c.m, c.names, c.min_rate_points)
     for item in scored:
@@ -67,14 +70,20 @@ def _problems(c: Judging) -> list[Insight]:
 
 
 def _strengths(c: Judging) -> list[Insight]:
+    from touchlens.insights import effects, subpar
+
     return effects.strengths(c.fx, c.m, c.names, c.min_rate_points) + subpar.well_rated(c.judged, c.names, c.thresholds)
 
 
 def _gaps(c: Judging) -> list[Insight]:
+    from touchlens.insights import gaps
+
     return gaps.map_gaps(c.m) + gaps.data_gaps(c.backend, c.m) + gaps.silent_periods(c.backend, c.m, c.names)
 
 
 def _friction(c: Judging) -> list[Insight]:
+    from touchlens.insights import effects, friction
+
     found = friction.merge_pairs(
         friction.loops(c.backend, c.m, c.names)
         + friction.switches(c.backend, c.m, c.names)
@@ -89,6 +98,8 @@ def _friction(c: Judging) -> list[Insight]:
 
 
 def _personalisation(c: Judging) -> list[Insight]:
+    from touchlens.insights import personalisation
+
     return personalisation.persona_gaps(personalisation.persona_scores(c.backend))
 
 
@@ -106,6 +117,8 @@ def _fill_reach(items: list[Insight], c: Judging) -> None:
     missing = [i for i in items if not i.reach and i.touchpoints]
     if not missing:
         return
+    from touchlens.insights import friction
+
     reach = friction.touchpoint_reach(c.backend)
     for item in missing:
         item.reach = max((reach.get(t, 0) for t in item.touchpoints), default=0)
@@ -155,6 +168,8 @@ class Experience:
     def feedback(self, by: str = "touchpoint", period: str = "week", themes: bool = False) -> FeedbackReport:
         """NPS, CSAT and CES with 95% intervals and comment sentiment, per touchpoint, stage, persona, channel
         or period; with `themes`, each touchpoint's recurring topics and example comments."""
+        from touchlens.analytics.feedback import GROUPINGS, CommentsQuery, FeedbackQuery
+
         if by not in GROUPINGS:
             raise UnknownItem(f"unknown --by '{by}'; choose {', '.join(GROUPINGS)}")
         m = self.map_or_empty()
@@ -180,20 +195,28 @@ class Experience:
     ) -> list[dict[str, Any]]:
         """The newest comments with their score, metric, sentiment, touchpoint and time, filtered (all optional;
         `text` matches anywhere, case-insensitively, as plain text)."""
+        from touchlens.analytics.feedback import CommentSearch
+
         query = CommentSearch(touchpoint, text, metric, min_score, max_score, limit)
         return query.run(self._backend())
 
     def counts(self) -> dict[str, int]:
         """Rows in the events store: events, feedback, customers and quarantined."""
+        from touchlens.store import events as events_store
+
         with self.events(read_only=True) as con:
             return events_store.counts(con)
 
     def latest_comments(self, per_touchpoint: int = 3) -> dict[str, list[dict[str, Any]]]:
         """Each touchpoint's newest comments, newest first."""
+        from touchlens.analytics.feedback import CommentsQuery
+
         return CommentsQuery(limit=per_touchpoint).run(self._backend())
 
     def ingest_history(self, limit: int = 200) -> list[dict[str, Any]]:
         """Every ingest run, newest first: source, kind, file, rows read, accepted, duplicates, quarantined."""
+        from touchlens.store import events as events_store
+
         with self.events(read_only=True) as con:
             return events_store.ingest_history(con, limit)
 
@@ -205,6 +228,8 @@ class Experience:
     ) -> dict[str, Health]:
         """Each touchpoint's health (good, watch, poor, or None unmeasured), from results already at hand or
         computed here."""
+        from touchlens.insights.health import health
+
         feedback = feedback if feedback is not None else self.feedback()
         card = card if card is not None else self.scorecard()
         t = self._thresholds()
@@ -213,6 +238,8 @@ class Experience:
     def nps_drivers(self) -> dict[str, Any]:
         """Key drivers of overall NPS on touchpoint scores: each touchpoint's share of the explained variance, and
         a `message` in words when too few customers answered both surveys or the scores explain almost none of it."""
+        from touchlens.analytics.drivers import NpsDriversQuery
+
         return NpsDriversQuery().run(self._backend())
 
     @overload
@@ -227,12 +254,16 @@ class Experience:
         whose message names the map lines to add."""
         if outcome is None:
             return self.all_drivers(samples)
+        from touchlens.analytics.drivers import OUTCOMES, query_for
+
         if outcome not in OUTCOMES:
             raise UnknownItem(f"unknown outcome '{outcome}'; choose {', '.join(OUTCOMES)}")
         return query_for(self.map(), outcome, samples).run(self._backend())
 
     def all_drivers(self, samples: int = 100) -> DriversReport:
         """Drivers of every outcome the map defines, and for each it does not, the map lines to add."""
+        from touchlens.analytics.drivers import every_outcome
+
         return every_outcome(self.map(), self._backend(), samples)
 
     def insights(self, sections: tuple[str, ...] = SECTIONS, samples: int = 0) -> Insights:
@@ -254,6 +285,9 @@ class Experience:
 
     def _judging(self, m: TouchpointMap, backend: ibis.BaseBackend, sections: tuple[str, ...]) -> Judging:
         """What every section's judgment needs, computed once: scores judged, outcome effects, reach."""
+        from touchlens.insights import effects
+        from touchlens.insights.subpar import judge
+
         s = self.settings.insights
         t = self._thresholds()
         needs_scores = bool({"problems", "strengths", "friction"} & set(sections))
@@ -268,11 +302,15 @@ class Experience:
 
     def _thresholds(self) -> Thresholds:
         """How sure and how large a gap must be, from the `[insights]` settings (declared once there)."""
+        from touchlens.insights.subpar import Thresholds
+
         s = self.settings.insights
         return Thresholds(s.alpha, s.min_responses, s.min_csat_points, s.min_nps_points, s.min_ces_points)
 
     def health_report(self) -> list[dict[str, Any]]:
         """`{"touchpoint", "health", "reason"}` for every touchpoint of the map (see `insights.health`)."""
+        from touchlens.insights.health import health_rows
+
         t = self._thresholds()
         return health_rows(self.map_or_empty(), self.feedback(), self.scorecard(), t)
 
@@ -281,6 +319,8 @@ class Experience:
     ) -> list[SuccessStatus]:
         """Each CX success statement judged on the data: met, not met, unknown (too few answers) or not measurable
         (plain text); see `insights.success`. Results already at hand may be passed in."""
+        from touchlens.insights.success import status as success_statuses
+
         m = self.map_or_empty()
         converts = any(not isinstance(s, str) and s.metric == "conversion" for s in m.success)
         if card is None and converts and m.outcomes.conversion is not None:
@@ -290,6 +330,8 @@ class Experience:
 
     def conformance(self, journey: str | None = None, top: int = 10) -> Conformance:
         """Actual journeys against a designed journey's stage order (the map's first journey by default)."""
+        from touchlens.insights.conformance import ConformanceQuery
+
         m = self.map()
         if not m.journeys:
             raise WorkspaceError("the map has no journeys: conformance needs a designed stage order")
@@ -302,6 +344,8 @@ class Experience:
 
     def trends(self, period: str = "week", touchpoints: tuple[str, ...] = ()) -> dict[str, Any]:
         """Each touchpoint's events, customers, CSAT and sentiment per period, with anomalies flagged."""
+        from touchlens.analytics.trends import TrendsQuery
+
         self._check_touchpoints(touchpoints)
         try:
             s = self.settings.insights
@@ -325,6 +369,8 @@ class Experience:
     def impact(self, change_id: int, window: str | timedelta = "28d") -> dict[str, Any]:
         """A recorded change's before/after comparison over equal windows on each side of its date, against the
         touchpoints it did not touch: the others of its stage, else all the others (a difference in differences)."""
+        from touchlens.analytics.trends import ImpactQuery
+
         found = next((c for c in self.changes() if c["id"] == change_id), None)
         if found is None:
             raise UnknownItem(f"unknown change {change_id}; see touchlens change list")
@@ -349,6 +395,8 @@ class Experience:
     def roadmap_suggest(self, samples: int = 0, *, actor: str = "library") -> tuple[list[Opportunity], list[str]]:
         """Turn the insights into scored opportunities in the map; returns the suggestions and the keys left
         alone because a person wrote or edited them."""
+        from touchlens.insights import prioritise
+
         r = self.settings.roadmap
         placement = prioritise.Placement(r.now_score, r.now_max_effort, r.next_score, r.success_weight)
         m = self.map()
@@ -416,6 +464,8 @@ def _score(o: Opportunity) -> float:
 
 def _themes(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Themes of one touchpoint's comments, with example comments in place of their indexes."""
+    from touchlens.text.themes import find_themes
+
     texts = [r["comment"] for r in rows]
     found = find_themes(texts)
     out = []
