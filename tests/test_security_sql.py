@@ -143,7 +143,7 @@ def test_regression_property_names_with_control_characters_match_at_ingest(probe
     assert probe.con.fetchall() == [("yes",)]
 
 
-@pytest.mark.parametrize("name", ["", "a\x00b", "x" * (MAX_PROPERTY_NAME + 1), "\udcff", "\ud800"])
+@pytest.mark.parametrize("name", ["", "a\x00b", "x" * (MAX_PROPERTY_NAME + 1), "\udcff"])
 def test_names_no_engine_can_take_are_refused_with_the_name(name: str) -> None:
     with pytest.raises(BadOption, match="property name"):
         json_pointer(name)
