@@ -22,10 +22,7 @@ from touchlens.cli_report import RawCsvOpt, export_app, report_app
 from touchlens.cli_web import audit_log, demo_admin, serve, serve_workspace, tokens_app, users_app
 from touchlens.errors import BadOption, MapError, TouchlensError, UsageError
 from touchlens.ingest.formats import EVENT_FORMATS
-from touchlens.model.checks import design_checks
-from touchlens.model.inventory import dump_inventory
-from touchlens.model.map import Phase
-from touchlens.model.views import TouchpointFilter
+from touchlens.model.phases import Phase
 
 app = typer.Typer(
     help="touchlens: know, measure and improve every customer touchpoint.",
@@ -159,6 +156,8 @@ def map_export(
     chosen = fmt.value if fmt else {"json": "json", "csv": "csv"}.get(suffix, "yaml")
     if raw_csv and chosen != "csv":
         raise BadOption(f"--raw-csv applies to CSV only, not {chosen}: add --format csv")
+    from touchlens.model.inventory import dump_inventory
+
     ws = _ws(ctx)
     body = dump_inventory(ws.map().touchpoints, raw=True) if raw_csv else ws.export_map(chosen)  # type: ignore[arg-type]
     if output is None:
@@ -177,6 +176,7 @@ def map_check(
 ) -> None:
     """Validate a map, then run the design checks: what a complete journey map still lacks."""
     from touchlens.api import read_map_file
+    from touchlens.model.checks import design_checks
 
     m = read_map_file(file) if file is not None else _ws(ctx).map()
     findings = design_checks(m)
@@ -202,6 +202,8 @@ def touchpoints(
 ) -> None:
     """List the touchpoint inventory, optionally filtered."""
     ws = _ws(ctx)
+    from touchlens.model.views import TouchpointFilter
+
     flt = TouchpointFilter(stage, channel, persona, owner, phase.value if phase else None)
     found = ws.touchpoints(flt)
     if as_json:

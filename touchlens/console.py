@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -19,9 +19,11 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from touchlens.csvsafe import safe_cell
-from touchlens.model.checks import Finding
-from touchlens.model.map import Touchpoint, TouchpointMap
-from touchlens.model.views import Matrix
+
+if TYPE_CHECKING:  # the map's models build at first use, not when the command line starts
+    from touchlens.model.checks import Finding
+    from touchlens.model.map import Touchpoint, TouchpointMap
+    from touchlens.model.views import Matrix
 
 
 def _width() -> int | None:

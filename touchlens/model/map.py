@@ -28,6 +28,8 @@ from pydantic import (
     model_validator,
 )
 
+from touchlens.model.phases import Phase as Phase  # re-exported: the map's own enum
+
 Key = Annotated[
     str,
     Field(
@@ -70,12 +72,6 @@ class ChannelKind(StrEnum):
     digital = "digital"
     offline = "offline"
     human = "human"
-
-
-class Phase(StrEnum):
-    pre_purchase = "pre-purchase"
-    purchase = "purchase"
-    post_purchase = "post-purchase"
 
 
 class Initiative(StrEnum):

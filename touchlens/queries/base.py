@@ -11,11 +11,13 @@ import dataclasses
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from touchlens.errors import BadOption, UnknownItem
 from touchlens.model.durations import as_duration
-from touchlens.model.map import TouchpointMap
+
+if TYPE_CHECKING:  # the map's models build when a query resolves, not when the command line lists the queries
+    from touchlens.model.map import TouchpointMap
 
 KINDS = ("text", "int", "float", "bool", "duration", "keys", "choice")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
@@ -97,7 +99,7 @@ class Query:
 
     @classmethod
     def fields(cls) -> list[Field]:
-        hints = typing.get_type_hints(cls)
+        hints = typing.get_type_hints(cls, localns={"TouchpointMap": Any})  # `map_` is no option: its type unused
         return [_field(f, hints[f.name]) for f in dataclasses.fields(cls) if f.name != "map_"]
 
     @classmethod

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from touchlens.errors import UsageError, WorkspaceError
 from touchlens.model.durations import as_duration
-from touchlens.model.map import OutcomeRule
 from touchlens.queries.base import Query, option
 
 if TYPE_CHECKING:
@@ -20,6 +19,7 @@ if TYPE_CHECKING:
     from touchlens.analytics import scorecard as sc
     from touchlens.analytics.journeys import JourneyOptions
     from touchlens.engines import Engine
+    from touchlens.model.map import OutcomeRule
 
 SESSION_GAP = "Split journeys where a customer is silent this long (e.g. 30m)."
 NO_CONVERSION = "the map has no conversion outcome; add outcomes: {conversion: {event: …}}"
