@@ -195,6 +195,11 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/ingest/feedback"): Rule("editor", True),
     ("GET", "/api/ingest/history"): Rule("viewer"),
     ("GET", "/api/quarantine"): Rule("viewer"),
+    ("DELETE", "/api/quarantine"): Rule("editor", True),
+    ("GET", "/api/unmapped"): Rule("viewer"),
+    ("POST", "/api/touchpoints"): Rule(
+        "editor", True, kwargs={"json": {"key": "chat", "name": "Chat", "event": "chat"}}
+    ),
     ("GET", "/api/users"): Rule("admin"),
     ("POST", "/api/users"): Rule(
         "admin", True, kwargs={"json": {"name": "temp", "password": PASSWORD, "role": "viewer"}}
@@ -556,6 +561,35 @@ def test_one_handler_answers_a_library_error_as_json_to_the_api_and_as_a_page_to
     assert "<h1>Not ready</h1>" in page.text
     busy_page = client.get("/test-busy")
     assert (busy_page.status_code, busy_page.headers["retry-after"]) == (429, "7")
+
+
+def test_the_data_page_maps_an_unmapped_event_and_clears_the_quarantine(site: Site) -> None:
+    editor = site.client("editor")
+    rows = "customer_id,ts,event\n" + "".join(f"c{i:02d},2026-01-09T10:0{i}:00Z,chat\n" for i in range(3))
+    bad = "c99,not a time,chat\n"
+    upload = editor.post("/api/ingest/events", files={"file": ("chat.csv", rows + bad, "text/csv")})
+    assert upload.json()["unmapped_events"] == {"chat": 3}
+    assert editor.get("/api/unmapped").json()["events"][0] | {"last_seen": None} == {
+        "event": "chat", "events": 3, "customers": 3, "last_seen": None}  # fmt: skip
+    page = editor.get("/data").text
+    assert 'data-event="chat"' in page
+    assert 'id="clear-quarantine"' in page
+    seen_by_viewer = site.client("viewer").get("/data").text
+    assert "chat" in seen_by_viewer
+    assert "Create touchpoint" not in seen_by_viewer
+    assert 'id="clear-quarantine"' not in seen_by_viewer
+    taken = editor.post("/api/touchpoints", json={"key": "ad", "name": "Chat", "event": "chat"})
+    assert taken.status_code == 422  # the key is the ad's: nothing stored
+    made = editor.post("/api/touchpoints", json={"key": "chat", "name": "Chat", "event": "chat", "stage": "get"})
+    assert (made.status_code, made.json()["mapped"], made.json()["touchpoint"]["stage"]) == (201, 3, "get")
+    assert editor.get("/api/unmapped").json()["events"] == []
+    claimed = editor.post("/api/touchpoints", json={"key": "chat2", "name": "Chat again", "event": "chat"})
+    assert claimed.status_code == 422  # another touchpoint's rule already claims the event
+    assert editor.get("/api/quarantine").json()["reasons"]
+    assert editor.delete("/api/quarantine").json() == {"cleared": 1}
+    assert editor.get("/api/quarantine").json()["reasons"] == []
+    actions = [e["action"] for e in site.client("admin").get("/api/audit").json()[:3]]
+    assert actions == ["quarantine-clear", "remap", "map-change"]
 
 
 def test_admins_manage_users(site: Site) -> None:

@@ -87,6 +87,17 @@ class StageChanges(Changes):
     opportunities: list[str] | None = None
 
 
+class NewTouchpoint(Changes):
+    """A touchpoint made from events no touchpoint claims: its key and name, the event it matches, and where it
+    sits (all checked against the map, as any edit is)."""
+
+    key: Key
+    name: str = Field(min_length=1, max_length=200)
+    event: str = Field(min_length=1, max_length=500, description="The event name its match rule claims.")
+    stage: Key | None = Field(default=None, description="A stage key of the map's journeys.")
+    channel: Key | None = Field(default=None, description="A channel key of the map.")
+
+
 class OpportunityChanges(Changes):
     """Where an opportunity sits on the roadmap and how far it got."""
 
@@ -102,6 +113,17 @@ def update_touchpoint(ws: Workspace, key: str, changes: TouchpointChanges, *, ac
         data = map_to_data(m)
         data["touchpoints"][i] = _merged(data["touchpoints"][i], changes)
         return _save(ws, m, data, Edit(actor, f"touchpoint {key}", changes)).touchpoints[i]
+
+
+def add_touchpoint(ws: Workspace, new: NewTouchpoint, *, actor: str = LIBRARY) -> Touchpoint:
+    """Add a touchpoint whose match rule claims `new.event`; refused whole (a `MapError` naming every problem) when
+    the key is taken, the stage or channel unknown, or another touchpoint's rule already claims the event."""
+    with LOCK:
+        m = ws.map()
+        data = map_to_data(m)
+        item = {k: v for k, v in new.as_data().items() if k != "event" and v is not None}
+        data.setdefault("touchpoints", []).append({**item, "match": {"event": new.event}})
+        return _save(ws, m, data, Edit(actor, f"touchpoint {new.key}", new)).touchpoints[-1]
 
 
 def update_stage(ws: Workspace, journey: str, stage: str, changes: StageChanges, *, actor: str = LIBRARY) -> Stage:

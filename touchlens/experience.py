@@ -213,6 +213,13 @@ class Experience:
 
         return CommentsQuery(limit=per_touchpoint).run(self._backend())
 
+    def unmapped_events(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The events no touchpoint claims, by event name, most frequent first (what to map next)."""
+        from touchlens.store import events as events_store
+
+        with self.events(read_only=True) as con:
+            return events_store.unmapped_events(con, limit)
+
     def ingest_history(self, limit: int = 200) -> list[dict[str, Any]]:
         """Every ingest run, newest first: source, kind, file, rows read, accepted, duplicates, quarantined."""
         from touchlens.store import events as events_store

@@ -271,3 +271,13 @@ def clear_quarantine(con: duckdb.DuckDBPyConnection) -> int:
 def persona_counts(con: duckdb.DuckDBPyConnection) -> dict[str | None, int]:
     """Customers per persona (None: no persona's segment takes them)."""
     return dict(con.execute("SELECT persona, count(*) FROM customers GROUP BY 1 ORDER BY 1").fetchall())
+
+
+def unmapped_events(con: duckdb.DuckDBPyConnection, limit: int) -> list[dict[str, Any]]:
+    """The events no touchpoint claims, by event name, most frequent first: events, customers, last seen."""
+    rows = con.execute(
+        "SELECT event, count(*), count(DISTINCT customer_id), max(ts) FROM events WHERE touchpoint IS NULL "
+        "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?",
+        [limit],
+    ).fetchall()
+    return [{"event": e, "events": n, "customers": c, "last_seen": last} for e, n, c, last in rows]

@@ -101,3 +101,22 @@ def quarantine(
 ) -> dict[str, Any]:
     """Rows ingest could not use, grouped by reason, with examples (as `touchlens quarantine list --json`)."""
     return {"reasons": _ws(request).quarantine(examples)}
+
+
+@router.delete("/quarantine")
+def clear_quarantine(user: Editor, request: Request) -> dict[str, int]:
+    """Delete every quarantined row (before uploading fixed files, so only what is still wrong returns), as
+    `touchlens quarantine clear`; audited. `cleared`: how many there were."""
+    ws = _ws(request)
+    return {"cleared": on_writer(state(request), lambda: ws.clear_quarantine(actor=user.name))}
+
+
+@router.get("/unmapped")
+def unmapped(
+    user: Viewer,
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=1000, description="How many event names, most frequent first.")] = 20,
+) -> dict[str, Any]:
+    """The events no touchpoint claims, by event name: `{"events": [{"event", "events", "customers",
+    "last_seen"}]}`, most frequent first (what to map next)."""
+    return {"events": _ws(request).unmapped_events(limit)}

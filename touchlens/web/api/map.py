@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from touchlens import editing
 from touchlens.model.views import TouchpointFilter
 from touchlens.web.api.base import NOT_FOUND, TranslatingRoute, _feedback, _scorecard, _ws
+from touchlens.web.collect import on_writer
 from touchlens.web.security import Editor, Viewer, state
 
 router = APIRouter(route_class=TranslatingRoute)
@@ -45,6 +46,20 @@ def list_touchpoints(
     ws = _ws(request)
     found = ws.touchpoints(TouchpointFilter(stage, channel, persona, owner, phase)) if ws.has_map() else []
     return {"touchpoints": [t.model_dump(mode="json", by_alias=True, exclude_defaults=True) for t in found]}
+
+
+@router.post("/touchpoints", status_code=201)
+def create_touchpoint(user: Editor, request: Request, new: editing.NewTouchpoint) -> dict[str, Any]:
+    """A new touchpoint claiming an event no touchpoint claims (the Data page's "map it"), then every stored event
+    remapped; 422 with every problem (key taken, unknown stage, the event already claimed) and nothing stored.
+    `mapped`: the stored events it now holds."""
+    ws = _ws(request)
+    created = editing.add_touchpoint(ws, new, actor=user.name)
+    counts = on_writer(state(request), lambda: ws.remap(actor=user.name))
+    return {
+        "touchpoint": created.model_dump(mode="json", by_alias=True, exclude_none=True),
+        "mapped": counts.get(new.key, 0),
+    }
 
 
 @router.get("/touchpoints/{key}", responses=NOT_FOUND)

@@ -14,7 +14,7 @@ from touchlens.api import Workspace
 from touchlens.insights.evidence import FindingView, evidence_items, finding_view, key_names, stake_text
 from touchlens.insights.prioritise import card as card_data
 from touchlens.insights.words import Names
-from touchlens.model.map import Horizon, Opportunity
+from touchlens.model.map import Horizon, Opportunity, Stage, TouchpointMap, slugify
 from touchlens.web.pages.common import CLOSED, _cached, _counts
 from touchlens.web.security import PageViewer, state
 from touchlens.web.templating import render
@@ -113,6 +113,7 @@ def _history(request: Request) -> list[dict[str, Any]]:
 
 @router.get("/data", response_class=HTMLResponse)
 def data_page(request: Request, user: PageViewer) -> Response:
+    m = state(request).ws.map_or_empty()
     return render(
         request,
         "data.html",
@@ -120,5 +121,19 @@ def data_page(request: Request, user: PageViewer) -> Response:
         counts=_counts(request),
         history=_history(request),
         quarantine=_cached(request, "quarantine", (), lambda w: w.quarantine()),
+        unmapped=_cached(request, "unmapped", (), lambda w: w.unmapped_events(20)),
+        stages=_stages(m),
+        channels=m.channels,
+        slug=slugify,
+        title=lambda event: event.replace("_", " ").replace("-", " ").strip().capitalize(),
         when=lambda t: t.strftime("%Y-%m-%d %H:%M") if isinstance(t, datetime) else "—",
     )
+
+
+def _stages(m: TouchpointMap) -> list[Stage]:
+    """Every stage of the map's journeys, once each, in journey order (a new touchpoint's choices)."""
+    seen: dict[str, Stage] = {}
+    for journey in m.journeys:
+        for stage in journey.stages:
+            seen.setdefault(stage.key, stage)
+    return list(seen.values())

@@ -5,8 +5,11 @@
   const KEPT = "touchlens-upload-report";
 
   function summary(report) {
-    const parts = ["read", "accepted", "duplicates", "quarantined"]
+    const parts = ["read", "accepted", "duplicates", "quarantined", "unmapped"]
       .filter((k) => typeof report[k] === "number").map((k) => report[k].toLocaleString() + " " + k);
+    // The unmapped events by name: what to map next (the table below offers to).
+    const named = Object.entries(report.unmapped_events || {}).map(([event, n]) => event + " " + n.toLocaleString());
+    if (named.length) parts.push("unmapped by event: " + named.join(", "));
     return parts.length ? parts.join(", ") : "done";
   }
 
