@@ -586,7 +586,9 @@ def test_the_data_page_maps_an_unmapped_event_and_clears_the_quarantine(site: Si
     claimed = editor.post("/api/touchpoints", json={"key": "chat2", "name": "Chat again", "event": "chat"})
     assert claimed.status_code == 422  # another touchpoint's rule already claims the event
     assert editor.get("/api/quarantine").json()["reasons"]
+    assert 'id="count-quarantine">1<' in editor.get("/data").text  # cached until the quarantine changes
     assert editor.delete("/api/quarantine").json() == {"cleared": 1}
+    assert 'id="count-quarantine">0<' in editor.get("/data").text
     assert editor.get("/api/quarantine").json()["reasons"] == []
     actions = [e["action"] for e in site.client("admin").get("/api/audit").json()[:3]]
     assert actions == ["quarantine-clear", "remap", "map-change"]

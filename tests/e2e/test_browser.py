@@ -243,6 +243,32 @@ def test_uploading_events_on_the_data_page_changes_the_counts(page: Page, site: 
     expect(form.locator(".status")).to_contain_text("5 accepted")
 
 
+def test_the_data_page_maps_an_unmapped_event_and_clears_the_quarantine(page: Page, site: Site, tmp_path: Path) -> None:
+    events = tmp_path / "app-events.csv"
+    rows = [f"app-{i},c0000{i},2026-01-0{i + 1}T10:00:00Z,loyalty_app_opened,app" for i in range(3)]
+    events.write_text("event_id,customer_id,ts,event,channel\n" + "\n".join([*rows, "bad,,x,y,z"]) + "\n")
+    page.goto(site.url + "/data")
+    form = page.locator('form.upload[data-endpoint="/api/ingest/events"]')
+    form.locator("input[type=file]").set_input_files(events)
+    with page.expect_navigation():
+        form.get_by_role("button", name="Upload").click()
+    expect(form.locator(".status")).to_contain_text("unmapped by event: loyalty_app_opened 3")
+    mapper = page.locator('form.map-event[data-event="loyalty_app_opened"]')
+    expect(mapper.locator('input[name="key"]')).to_have_value("loyalty_app_opened")  # prefilled from the event
+    mapper.locator('select[name="stage"]').select_option(index=1)
+    with page.expect_navigation():
+        mapper.get_by_role("button", name="Create touchpoint").click()
+    expect(page.locator('form.map-event[data-event="loyalty_app_opened"]')).to_have_count(0)
+    created = site.ws.map().touchpoint("loyalty_app_opened")
+    assert created is not None
+    assert created.stage is not None
+    assert int(page.locator("#count-quarantine").inner_text().replace(",", "")) > 0
+    page.once("dialog", lambda dialog: dialog.accept())
+    with page.expect_navigation():
+        page.get_by_role("button", name="Clear quarantine").click()
+    expect(page.locator("#count-quarantine")).to_have_text("0")
+
+
 def test_a_comment_with_markup_shows_as_text_and_runs_nothing(page: Page, site: Site) -> None:
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))

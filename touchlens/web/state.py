@@ -44,10 +44,18 @@ class WebState:
         self.lock = threading.Lock()  # guards starting the live writer
         self.live: LiveWriter | None = None
         self._running: dict[str, int] = {}  # heavy analyses computing now, per user name
+        # Changes the server makes that leave the ingest log as it was (a remap, a cleared quarantine): counted
+        # here, since this server is the store's only writer while it runs.
+        self.generation = 0
 
     def data_version(self) -> tuple[Any, ...]:
         """Changes whenever events, feedback, customers or the map change: the cache's key."""
-        return (*self.ws.data_version(), self.ws.map_version())
+        return (*self.ws.data_version(), self.ws.map_version(), self.generation)
+
+    def changed(self) -> None:
+        """The store changed in a way its ingest log does not show: every cached result is stale."""
+        with self._lock:
+            self.generation += 1
 
     def cached(self, name: str, params: Hashable, compute: Callable[[], T]) -> T:
         """`compute()` once per (name, params, data version); later calls with the same data are instant."""

@@ -108,7 +108,9 @@ def clear_quarantine(user: Editor, request: Request) -> dict[str, int]:
     """Delete every quarantined row (before uploading fixed files, so only what is still wrong returns), as
     `touchlens quarantine clear`; audited. `cleared`: how many there were."""
     ws = _ws(request)
-    return {"cleared": on_writer(state(request), lambda: ws.clear_quarantine(actor=user.name))}
+    cleared = on_writer(state(request), lambda: ws.clear_quarantine(actor=user.name))
+    state(request).changed()
+    return {"cleared": cleared}
 
 
 @router.get("/unmapped")

@@ -56,6 +56,7 @@ def create_touchpoint(user: Editor, request: Request, new: editing.NewTouchpoint
     ws = _ws(request)
     created = editing.add_touchpoint(ws, new, actor=user.name)
     counts = on_writer(state(request), lambda: ws.remap(actor=user.name))
+    state(request).changed()  # a page computed between the map's save and the remap is stale too
     return {
         "touchpoint": created.model_dump(mode="json", by_alias=True, exclude_none=True),
         "mapped": counts.get(new.key, 0),
