@@ -332,3 +332,12 @@ def test_the_journeys_export_streams_the_same_rows_from_every_engine(on: Callabl
     assert exported, "the demo has mapped events"
     order = [(r[0], r[1], r[6]) for r in exported]
     assert order == sorted(order)  # journey order: customer, time, event id
+
+
+def test_neighbours_of_a_touchpoint(on: Callable[..., Any]) -> None:
+    from touchlens.queries import NeighboursQuery
+
+    around = on("neighbours", lambda ws: ws.run(NeighboursQuery(touchpoint="order_tracking_page")).to_dict())
+    sides = around["comes_from"] + around["goes_to"]
+    assert sides
+    assert all(r["moves"] >= r["customers"] >= 1 for r in sides)

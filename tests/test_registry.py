@@ -179,3 +179,16 @@ def test_the_funnel_is_one_query_and_one_call(week: touchlens.Workspace) -> None
         FunnelQuery(steps=())
     assert empty.value.field == "steps"
     assert week.funnel_dropped_at(FunnelQuery(steps=("visit", "call")), 1) == ["cy"]
+
+
+def test_neighbours_count_customers_and_moves_apart(journeys_for) -> None:
+    """ann goes help → home twice (two moves, one customer); bob once; cy never reaches home from help."""
+    from touchlens.queries import NeighboursQuery
+
+    ws = journeys_for({"ann": ["help", "home", "help", "home", "buy"], "bob": ["help", "home"], "cy": ["help", "buy"]})
+    around = ws.run(NeighboursQuery(touchpoint="home")).to_dict()
+    assert [(r["touchpoint"], r["customers"], r["moves"]) for r in around["comes_from"]] == [("help", 2, 3)]
+    assert [(r["touchpoint"], r["customers"], r["moves"]) for r in around["goes_to"]] == [("buy", 1, 1), ("help", 1, 1)]
+    assert around["comes_from"][0]["median_seconds"] == 60.0  # a minute between steps
+    loop = ws.run(NeighboursQuery(touchpoint="help")).to_dict()
+    assert ("home", 1, 1) in [(r["touchpoint"], r["customers"], r["moves"]) for r in loop["comes_from"]]

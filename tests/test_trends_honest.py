@@ -331,3 +331,16 @@ def test_rules_default_to_the_documented_settings() -> None:
         s.anomaly_min_volume_change,
     )
     assert anomalies.MIN_RESPONSES == 10
+
+
+def test_each_point_says_whether_the_data_covers_its_whole_period(journeys_for) -> None:
+    """Events from 1 Jan 10:00 one day apart for 70 days (to 11 Mar): January is covered from its tenth hour
+    (98.7%, whole by the 98% rule), February whole, March only to the 11th; a chart can then mark March as
+    partial instead of showing it as a collapse."""
+    ws = journeys_for({"ann": ["visit"] * 70}, gap=timedelta(days=1))
+    points = ws.trends("month")["series"][0]["points"]
+    assert [(p["period"], p["complete"], p["events"]) for p in points] == [
+        ("2026-01-01", True, 31),
+        ("2026-02-01", True, 28),
+        ("2026-03-01", False, 11),
+    ]

@@ -48,6 +48,11 @@ def _key(name: str) -> Rows:
     return lambda result: list(result.get(name, []))
 
 
+def _neighbour_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    sides = (("from", result.get("comes_from", [])), ("to", result.get("goes_to", [])))
+    return [{"direction": d, **row} for d, rows in sides for row in rows]
+
+
 def _entry(query: type[Query], run: Callable[[Engine, Any], Any], rows: Rows) -> tuple[str, Analysis]:
     return query.name, Analysis(query, run, rows)
 
@@ -58,6 +63,7 @@ ANALYSES: dict[str, Analysis] = dict(
         _entry(journeys.VariantsQuery, journeys.run_variants, _key("variants")),
         _entry(journeys.SankeyQuery, journeys.run_sankey, _key("links")),
         _entry(journeys.PathsQuery, journeys.run_paths, _key("paths")),
+        _entry(journeys.NeighboursQuery, journeys.run_neighbours, _neighbour_rows),
         _entry(journeys.ScorecardQuery, journeys.run_scorecard, lambda r: list(r.get(f"{r.get('by')}s", []))),
         _entry(funnels.FunnelQuery, funnels.run_funnel, _key("steps")),
         _entry(weekly.WeekdaysQuery, weekly.run_weekdays, _key("touchpoints")),

@@ -86,6 +86,49 @@ class FlowsQuery:
         )
 
 
+@dataclass(frozen=True)
+class NeighboursQuery:
+    """The touchpoints right before and right after `key` in the journeys: the moves (each step from one to the
+    next) and the customers who made them, who are fewer when some make the move again."""
+
+    key: str
+    options: JourneyOptions = field(default_factory=JourneyOptions)
+
+    def to_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
+        t = self.options.apply(backend).select("customer_id", "journey", "touchpoint", "ts", "event_id")
+        w = in_order(t)
+        s = t.mutate(nxt=t.touchpoint.lead().over(w), wait=seconds_between(backend, t.ts.lead().over(w), t.ts))
+        s = s.filter(s.nxt.notnull())
+        # A move from the touchpoint to itself is both an arrival and a departure: both sides list it.
+        out = s.filter(s.touchpoint == self.key).mutate(direction=ibis.literal("out"), other=s.nxt)
+        into = s.filter(s.nxt == self.key).mutate(direction=ibis.literal("in"), other=s.touchpoint)
+        moves = out.union(into)
+        return moves.group_by(["direction", "other"]).aggregate(
+            moves=moves.count(), customers=moves.customer_id.nunique(), median_seconds=moves.wait.median()
+        )
+
+    def run(self, backend: ibis.BaseBackend) -> Neighbours:
+        rows = backend.to_pyarrow(self.to_expr(backend)).to_pylist()
+        rows.sort(key=lambda r: (-r["customers"], -r["moves"], r["other"]))
+        side = {d: [_neighbour(r) for r in rows if r["direction"] == d] for d in ("in", "out")}
+        return Neighbours(self.key, side["in"], side["out"])
+
+
+@dataclass
+class Neighbours:
+    touchpoint: str
+    comes_from: list[dict[str, Any]]
+    goes_to: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"touchpoint": self.touchpoint, "comes_from": self.comes_from, "goes_to": self.goes_to}
+
+
+def _neighbour(r: dict[str, Any]) -> dict[str, Any]:
+    return {"touchpoint": r["other"], "customers": int(r["customers"]), "moves": int(r["moves"]),
+            "median_seconds": r["median_seconds"]}  # fmt: skip
+
+
 def _ranked(counts: dict[str, int]) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 

@@ -85,7 +85,7 @@ class TrendsQuery:
         shown, inputs = {}, {}
         for tp, rows in sorted(by_tp.items()):
             cells = [(p, rows.get(p, {}), scores.get((tp, p), {})) for p in periods]
-            shown[tp] = [_point(p, r, s) for p, r, s in cells]
+            shown[tp] = [_point(p, r, s, self._covered(p, spans["events"])) for p, r, s in cells]
             inputs[tp] = [self._input(p, r, s, spans) for p, r, s in cells]
         rules = anomalies.Rules(self.fdr, self.min_csat_points, self.min_volume_change, self.min_sentiment_change)
         found = anomalies.find(inputs, self.period, rules)
@@ -126,10 +126,11 @@ class TrendsQuery:
         }
 
 
-def _point(p: date, r: dict[str, Any], s: dict[str, Any]) -> dict[str, Any]:
+def _point(p: date, r: dict[str, Any], s: dict[str, Any], complete: bool) -> dict[str, Any]:
     n = int(s.get("csat_n") or 0)
     return {
         "period": p.isoformat(),
+        "complete": complete,  # false: the data covers only part of the period (its counts are not comparable)
         "events": int(r.get("events") or 0),
         "customers": int(r.get("customers") or 0),
         "csat": (int(s.get("satisfied") or 0) / n) if n else None,

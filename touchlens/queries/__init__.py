@@ -3,7 +3,23 @@
 ``ws.run(FunnelQuery(steps=("browse", "cart", "buy"), window="7d"))`` runs one on a workspace."""
 
 from touchlens.queries.funnels import FunnelQuery
-from touchlens.queries.journeys import FlowsQuery, PathsQuery, SankeyQuery, ScorecardQuery, VariantsQuery
+from touchlens.queries.journeys import (
+    FlowsQuery,
+    NeighboursQuery,
+    PathsQuery,
+    SankeyQuery,
+    ScorecardQuery,
+    VariantsQuery,
+)
 from touchlens.queries.weekly import WeekdaysQuery
 
-__all__ = ["FlowsQuery", "FunnelQuery", "PathsQuery", "SankeyQuery", "ScorecardQuery", "VariantsQuery", "WeekdaysQuery"]
+__all__ = [
+    "FlowsQuery",
+    "FunnelQuery",
+    "NeighboursQuery",
+    "PathsQuery",
+    "SankeyQuery",
+    "ScorecardQuery",
+    "VariantsQuery",
+    "WeekdaysQuery",
+]

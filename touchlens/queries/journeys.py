@@ -130,6 +130,23 @@ def run_paths(engine: Engine, q: PathsQuery) -> fl.NextPaths:
 
 
 @dataclass(frozen=True)
+class NeighboursQuery(Query):
+    name = "neighbours"
+    summary = "Where customers come from before a touchpoint and go right after it: customers, moves, median wait."
+    touchpoint: str = option(help="The touchpoint (key).")
+    session_gap: str | None = option(None, SESSION_GAP, kind="duration")
+
+    def check(self, m: Any) -> None:
+        self.known_touchpoints(self.touchpoint)
+
+
+def run_neighbours(engine: Engine, q: NeighboursQuery) -> fl.Neighbours:
+    from touchlens.analytics import flows as fl
+
+    return fl.NeighboursQuery(q.touchpoint, journey_options(q.session_gap)).run(engine.backend)
+
+
+@dataclass(frozen=True)
 class ScorecardQuery(Query):
     name = "scorecard"
     summary = "Per touchpoint: customers reached, events, conversion after it and lift (95% interval), drop-off."

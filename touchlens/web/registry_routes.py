@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from touchlens.errors import TouchlensError
 from touchlens.queries.base import Query
-from touchlens.registry import ANALYSES, analysis, as_dict, query_from
+from touchlens.registry import ANALYSES, analysis, query_from
 from touchlens.web.api import ERRORS, NOT_FOUND, TranslatingRoute
 from touchlens.web.security import PageViewer, Viewer, state
 from touchlens.web.templating import render
@@ -21,8 +21,7 @@ page_router = APIRouter(include_in_schema=False)
 
 
 def _result(request: Request, query: Query) -> dict[str, Any]:
-    web = state(request)
-    return web.cached("analysis", query, lambda: as_dict(web.ws.run(query)))
+    return state(request).analysis(query)
 
 
 def _known(name: str) -> None:

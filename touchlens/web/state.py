@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 from touchlens.api import Workspace
 from touchlens.ingest.live import LiveWriter
 from touchlens.limits import Busy, time_limit
+from touchlens.queries.base import Query
+from touchlens.registry import as_dict
 
 T = TypeVar("T")
 CACHE_SIZE = 256
@@ -51,6 +53,11 @@ class WebState:
     def data_version(self) -> tuple[Any, ...]:
         """Changes whenever events, feedback, customers or the map change: the cache's key."""
         return (*self.ws.data_version(), self.ws.map_version(), self.generation)
+
+    def analysis(self, query: Query) -> dict[str, Any]:
+        """A registry analysis's result (its documented JSON shape), cached under the query itself: the page, the
+        REST API and every other caller asking the same question share one entry."""
+        return self.cached("analysis", query, lambda: as_dict(self.ws.run(query)))
 
     def changed(self) -> None:
         """The store changed in a way its ingest log does not show: every cached result is stale."""

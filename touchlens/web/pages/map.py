@@ -16,12 +16,12 @@ from touchlens.insights.evidence import finding_view
 from touchlens.insights.words import Names
 from touchlens.limits import Busy, TooSlow
 from touchlens.model.map import Phase, Stage, Targets, TouchpointMap
+from touchlens.queries.journeys import NeighboursQuery
 from touchlens.web.pages.common import (
     Card,
     _cached,
     _cards,
     _feedback,
-    _flows,
     _insights,
     _scorecard,
     _trends,
@@ -163,7 +163,7 @@ def touchpoint(request: Request, key: str, user: PageViewer) -> Response:
     tp = m.touchpoint(key)
     if tp is None:
         return render(request, "error.html", 404, message=f"unknown touchpoint '{key}'")
-    flows = _flows(request)
+    around = state(request).analysis(NeighboursQuery(touchpoint=key))
     report = _feedback(request, themes=True)
     row: FeedbackRow | None = report.row(key)
     drivers, drivers_problem = _touchpoint_drivers(request, key)
@@ -179,14 +179,14 @@ def touchpoint(request: Request, key: str, user: PageViewer) -> Response:
         **_touchpoint_findings(request, key, Names.of(m)),
         score=next((s for s in _scorecard(request).scores if s.touchpoint == key), None),
         row=row,
-        flows_in=sorted((e for e in flows.edges if e.target == key), key=lambda e: -e.count)[:8],
-        flows_out=sorted((e for e in flows.edges if e.source == key), key=lambda e: -e.count)[:8],
+        flows_in=around["comes_from"][:8],
+        flows_out=around["goes_to"][:8],
         verbatims=_verbatims(request, key, None, None)[:20],
         drivers=drivers,
         drivers_problem=drivers_problem,
         opportunities=[o for o in ws.roadmap() if key in o.touchpoints],
         # The touchpoint's recorded changes travel with its trend, drawn as markers on the chart.
-        trend={**series[0], "changes": _changes_of(ws, key)} if series else None,
+        trend={**series[0], "period": "month", "changes": _changes_of(ws, key)} if series else None,
         phases=[p.value for p in Phase],
         target_names=list(Targets.model_fields),
     )

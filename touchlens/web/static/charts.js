@@ -6,32 +6,53 @@
   const font = { family: "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size: 12 };
   const base = { font, margin: { l: 50, r: 50, t: 30, b: 60 }, paper_bgcolor: "#fff", plot_bgcolor: "#fff" };
 
+  // One scale for both: the designed emotion (−2..2 on the canvas) is halved onto comment sentiment's −1..1, so
+  // a sentiment of 0.45 sits where a designed +0.9 would, not level with +1; the hover says the designed value.
   function emotion(element, data) {
     const traces = data.designed.map((d) => ({
-      x: data.stages, y: d.values, name: "designed: " + d.name, mode: "lines+markers", connectgaps: true,
-      line: { shape: "spline", dash: "dot" },
+      x: data.stages, y: d.values.map((v) => (v === null || v === undefined ? null : v / 2)),
+      customdata: d.values, hovertemplate: "%{x}: designed %{customdata:+d} of ±2<extra></extra>",
+      name: "designed: " + d.name, mode: "lines+markers", connectgaps: true, line: { shape: "spline", dash: "dot" },
     }));
     traces.push({
-      x: data.stages, y: data.measured, name: "measured: comment sentiment", yaxis: "y2",
+      x: data.stages, y: data.measured, name: "measured: comment sentiment",
+      hovertemplate: "%{x}: sentiment %{y:+.2f}<extra></extra>",
       mode: "lines+markers", connectgaps: true, line: { shape: "spline", width: 4, color: "#2f5bd3" },
     });
     Plotly.newPlot(element, traces, Object.assign({}, base, {
-      title: { text: "Emotion curve: designed and measured", font: { size: 14 } },
+      title: { text: "Emotion curve: designed and measured, on one scale", font: { size: 14 } },
       height: 280,
-      yaxis: { title: "designed (−2..2)", range: [-2.3, 2.3], zeroline: true },
-      yaxis2: { title: "sentiment (−1..1)", range: [-1.15, 1.15], overlaying: "y", side: "right", showgrid: false },
+      yaxis: { title: "−1 negative … +1 positive", range: [-1.15, 1.15], zeroline: true,
+        tickvals: [-1, -0.5, 0, 0.5, 1] },
       legend: { orientation: "h", y: -0.25 },
+      annotations: [{ xref: "paper", yref: "paper", x: 0, y: -0.42, showarrow: false, align: "left",
+        font: { size: 11, color: "#666" },
+        text: "designed emotion (−2..2) drawn at half, on comment sentiment's scale (−1..1)" }],
     }), config);
   }
 
+  // Each bar spans its period (a month bar from the 1st to the end of the month), so January is labelled
+  // January; a period the data covers only in part is pale and hatched, and says so, so it does not read
+  // as a collapse.
+  const PERIOD = { month: "M1", week: 7 * 86400000, day: 86400000 };
+
   function trend(element, data) {
     const periods = data.points.map((p) => p.period);
+    const partial = data.points.map((p) => p.complete === false);
+    const xperiod = PERIOD[data.period];
+    const span = xperiod ? { xperiod, xperiod0: periods[0], xperiodalignment: "middle" } : {};
+    const word = data.period || "period";
     Plotly.newPlot(element, [
-      { x: periods, y: data.points.map((p) => p.events), name: "events", type: "bar", marker: { color: "#c9d4f2" } },
-      { x: periods, y: data.points.map((p) => p.csat), name: "CSAT", yaxis: "y2", mode: "lines+markers",
-        connectgaps: true, line: { color: "#2e8b57" } },
+      Object.assign({ x: periods, y: data.points.map((p) => p.events), name: "events", type: "bar",
+        marker: { color: partial.map((p) => (p ? "#e8ecf8" : "#c9d4f2")),
+          pattern: { shape: partial.map((p) => (p ? "/" : "")), fgcolor: "#9aa9d6" } },
+        customdata: partial.map((p) => (p ? " (partial " + word + ": the data covers only part of it)" : "")),
+        hovertemplate: "%{x}: %{y:,} events%{customdata}<extra></extra>" }, span),
+      Object.assign({ x: periods, y: data.points.map((p) => p.csat), name: "CSAT", yaxis: "y2", mode: "lines+markers",
+        connectgaps: true, line: { color: "#2e8b57" } }, span),
     ], Object.assign({}, base, {
       height: 240, yaxis: { title: "events" },
+      xaxis: data.period === "month" ? { dtick: "M1", tickformat: "%b %Y", ticklabelmode: "period" } : {},
       // A dashed line at each recorded change, labelled by its id only: Plotly reads some markup in labels, so
       // the notes (people's text) are listed by the page, escaped, not drawn here.
       shapes: (data.changes || []).map((c) => ({ type: "line", xref: "x", yref: "paper", x0: c.date, x1: c.date,
