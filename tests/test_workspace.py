@@ -110,3 +110,10 @@ def test_the_settings_file_lists_every_setting_with_its_help() -> None:
     for dotted, _default, help_text in documented_settings():
         assert f"{dotted.split('.')[1]} = " in text
         assert help_text[:40] in text
+
+
+def test_the_head_revision_the_store_checks_is_alembics() -> None:
+    """`meta.HEAD` lets an up-to-date store open without Alembic: it must name the newest migration."""
+    from alembic.script import ScriptDirectory
+
+    assert ScriptDirectory(str(meta.MIGRATIONS)).get_current_head() == meta.HEAD

@@ -514,7 +514,6 @@ class Workspace(Analyses, Experience):
         if self._engine is not None:
             return self._engine
         from touchlens import engines
-        from touchlens.store.lake import resolve_root
 
         engine = self.settings.engine
         chosen = self._lake or engine.lake
@@ -522,7 +521,7 @@ class Workspace(Analyses, Experience):
             engine.backend,
             self._storage.events_path,
             self.settings.store.memory_limit,
-            resolve_root(chosen, self.root) if chosen else None,
+            self._lake_root(chosen) if chosen else None,  # Arrow's datasets load only for a lake
             engine.spark_master,
             engine.spark_conf,
             self._shared,

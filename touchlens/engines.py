@@ -19,7 +19,6 @@ import ibis
 from touchlens.analytics.engine import mapped_events
 from touchlens.limits import watch
 from touchlens.store.backends import backend_on, duckdb_backend
-from touchlens.store.lake import LakeError, duckdb_on_lake, spark_on_lake, spark_session
 
 # DuckDB's holistic quantiles kept 10M transition times within an 800 MB limit, but spilled 40+ GiB with 98M
 # in 8 GB; past this much memory limit a mapped event, quantiles rank the values instead (engine.with_quantiles).
@@ -41,6 +40,8 @@ class EngineChoice:
 
 def _duckdb(choice: EngineChoice) -> ibis.BaseBackend:
     if choice.lake:
+        from touchlens.store.lake import duckdb_on_lake  # Arrow's datasets load only for a lake
+
         lake = duckdb_on_lake(choice.lake, choice.memory_limit)
         watch(lake.con)  # under a web request's time limit, its queries are interrupted too
         return lake
@@ -50,6 +51,8 @@ def _duckdb(choice: EngineChoice) -> ibis.BaseBackend:
 
 
 def _pyspark(choice: EngineChoice) -> ibis.BaseBackend:
+    from touchlens.store.lake import LakeError, spark_on_lake, spark_session
+
     if not choice.lake:
         raise LakeError(
             "the pyspark engine reads a Parquet lake: set [engine] lake in touchlens.toml "
@@ -66,6 +69,8 @@ def build(choice: EngineChoice) -> ibis.BaseBackend:
     try:
         return BACKENDS[choice.backend](choice)
     except KeyError:
+        from touchlens.store.lake import LakeError
+
         raise LakeError(f"unknown engine '{choice.backend}'; engines are: {', '.join(BACKENDS)}") from None
 
 
@@ -81,7 +86,8 @@ class Engine:
         """Whether quantiles must rank values (bounded memory) instead of the engine's holistic aggregates."""
         if self.backend.name != "duckdb":
             return True  # Spark's exact percentile holds a group's values in one task's memory, too
-        mapped = int(self.backend.execute(mapped_events(self.backend).count()))
+        # Arrow, not `execute`: Ibis's `execute` loads pandas (a quarter of a second of every command) for one number.
+        mapped = int(self.backend.to_pyarrow(mapped_events(self.backend).count()).as_py())
         return mapped * HOLISTIC_BYTES > self.memory_bytes
 
     def batches(self, expr: ibis.Table, rows: int) -> Any:
