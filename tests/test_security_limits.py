@@ -308,8 +308,15 @@ def test_regression_json_too_deep_or_with_a_5000_digit_number_answers_400_not_50
         answer = client.post(route, content=body, headers={"Content-Type": "application/json"})
         assert answer.status_code == 400, answer.text
         assert "Traceback" not in answer.text
-        assert answer.json() == {"success": False, "detail": answer.json()["detail"]}  # /v1's own error shape
-        assert "not valid JSON" in answer.json()["detail"]
+        shape = answer.json()
+        # /v1's own error shape, which Segment's and RudderStack's libraries read (code and message)
+        assert shape == {
+            "success": False,
+            "detail": shape["detail"],
+            "code": "invalid_json",
+            "message": shape["detail"],
+        }
+        assert "not valid JSON" in shape["detail"]
 
 
 def test_a_value_error_that_is_a_bug_still_reaches_the_server_as_a_500(app: FastAPI) -> None:
