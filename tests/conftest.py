@@ -20,8 +20,9 @@ import touchlens
 from tests.pg import PostgresServer, PostgresUnavailable, start_server
 from touchlens import console
 from touchlens.cli import main
+from touchlens.locate import SETTINGS_FILE
 from touchlens.store import meta, workspace
-from touchlens.store.settings import SETTINGS_FILE, settings_file_text
+from touchlens.store.settings import settings_file_text
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -25,7 +25,7 @@ import touchlens
 from tests.funnel_reference import Event, ReferenceFunnel
 from touchlens.analytics.journeys import JourneyOptions
 from touchlens.demo_workspace import build_demo
-from touchlens.store.settings import SETTINGS_FILE
+from touchlens.locate import SETTINGS_FILE
 
 pytestmark = pytest.mark.engine
 

@@ -14,8 +14,8 @@ import pytest
 
 import touchlens
 from tests.conftest import Result, write
+from touchlens.locate import SETTINGS_FILE
 from touchlens.store.lake import COLUMNS, LakeError, duckdb_on_lake
-from touchlens.store.settings import SETTINGS_FILE
 
 MAP = """
 name: Lake shop

@@ -16,7 +16,7 @@ from touchlens.analytics.flows import FlowsQuery
 from touchlens.analytics.journeys import JourneyOptions
 from touchlens.analytics.scorecard import ScorecardQuery
 from touchlens.demo_workspace import build_demo
-from touchlens.store.settings import SETTINGS_FILE
+from touchlens.locate import SETTINGS_FILE
 
 
 def _linear(values: list[float], q: float) -> float:

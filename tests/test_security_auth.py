@@ -28,10 +28,10 @@ from fastapi.testclient import TestClient
 import touchlens
 from tests.conftest import Result
 from touchlens.cli_web import proxy_options
+from touchlens.locate import SETTINGS_FILE
 from touchlens.store import audit, meta
 from touchlens.store import users as user_store
 from touchlens.store.meta import api_tokens, users
-from touchlens.store.settings import SETTINGS_FILE
 from touchlens.web.app import create_app
 from touchlens.web.auth import MAX_FAILURES, SignInLimiter
 from touchlens.web.security import SESSION_COOKIE

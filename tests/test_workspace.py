@@ -14,9 +14,10 @@ from alembic.runtime.migration import MigrationContext
 import touchlens
 from tests.conftest import workspace_on
 from touchlens.errors import WorkspaceError
+from touchlens.locate import find_root
 from touchlens.store import meta
 from touchlens.store.settings import documented_settings, load_settings, settings_file_text
-from touchlens.store.workspace import find_root, resolve_url
+from touchlens.store.workspace import resolve_url
 
 
 def test_init_writes_every_setting_and_a_migrated_sqlite_store(tmp_path: Path) -> None:

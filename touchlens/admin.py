@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from touchlens.errors import BadOption
+from touchlens.locate import ENV_VAR, find_root
 from touchlens.store import audit
 from touchlens.store import keys as key_store
 from touchlens.store import users as user_store
@@ -35,11 +36,11 @@ from touchlens.store.users import (
     User,
     name_key,
 )
-from touchlens.store.workspace import ENV_VAR, find_root, open_storage
+from touchlens.store.workspace import open_storage
 from touchlens.vocabulary import ACTIONS, MAX_TOKEN_DAYS
 
 if TYPE_CHECKING:
-    from touchlens.store.backup import BackupError, Summary
+    from touchlens.store.backup import BackupError, OpenEvents, Summary
 
 LIBRARY = "library"  # the actor of a change whose caller did not say who made it
 
@@ -190,9 +191,10 @@ class Keys:
 class Backups:
     """The whole workspace in one file (settings, events store, metadata store) and back."""
 
-    def __init__(self, root: Path, engine: sa.Engine) -> None:
+    def __init__(self, root: Path, engine: sa.Engine, open_events: OpenEvents | None = None) -> None:
         self._root = root
         self._engine = engine
+        self._open_events = open_events
 
     def create(self, dest: str | Path, *, actor: str = LIBRARY) -> Summary:
         """Write a backup to `dest` (a new .tar.gz); recorded with the file's name."""
@@ -201,7 +203,7 @@ class Backups:
         from touchlens.store import backup as backups
 
         dest = Path(dest)
-        summary = backups.backup(self._root, dest)
+        summary = backups.backup(self._root, dest, self._open_events)
         record(self._engine, actor, "backup", dest.name)
         return summary
 

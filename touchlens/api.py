@@ -28,6 +28,7 @@ from touchlens.analyses import Analyses
 from touchlens.errors import MapError, Problem, WorkspaceError
 from touchlens.experience import Experience
 from touchlens.ingest.formats import EVENT_FORMATS
+from touchlens.locate import find_root
 from touchlens.model.checks import Finding, design_checks, model_duplicates, reference_problems
 from touchlens.model.durations import as_duration
 from touchlens.model.inventory import dump_inventory, parse_inventory
@@ -36,7 +37,7 @@ from touchlens.model.mapfile import dotted, dump_map, parse_map
 from touchlens.model.merge import apply_inventory, merge_maps
 from touchlens.model.views import Matrix, TouchpointFilter, filter_touchpoints, matrix
 from touchlens.store import meta
-from touchlens.store.workspace import Storage, find_root, init_storage, open_storage
+from touchlens.store.workspace import Storage, init_storage, open_storage
 
 if TYPE_CHECKING:
     import duckdb
@@ -181,7 +182,8 @@ class Workspace(Analyses, Experience):
     @property
     def backup(self) -> Backups:
         """Backups of the whole workspace, and restores; each audited."""
-        return Backups(self.root, self._storage.meta_engine)
+        # A server's workspace copies its store through its own open connection (no second process may open it).
+        return Backups(self.root, self._storage.meta_engine, self.events if self._shared is not None else None)
 
     def audit_entries(self, limit: int = 100, action: str | None = None) -> list[dict[str, Any]]:
         """The audit log, newest first: the newest `limit` entries (of one of `admin.ACTIONS`)."""

@@ -6,12 +6,12 @@ import sys
 from contextlib import nullcontext as _null
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 import touchlens
-from touchlens import cli_admin, cli_privacy
+from touchlens import cli_admin, cli_common, cli_privacy
 from touchlens import console as ui
 from touchlens.cli_analyze import analyze_app
 from touchlens.cli_common import WORKSPACE_ENV, CsvOpt, JsonOpt
@@ -23,6 +23,9 @@ from touchlens.cli_web import audit_log, demo_admin, serve, serve_workspace, tok
 from touchlens.errors import BadOption, MapError, TouchlensError, UsageError
 from touchlens.ingest.formats import EVENT_FORMATS
 from touchlens.model.phases import Phase
+
+if TYPE_CHECKING:
+    from touchlens.api import Workspace
 
 app = typer.Typer(
     help="touchlens: know, measure and improve every customer touchpoint.",
@@ -383,23 +386,50 @@ def flag_message(exc: TouchlensError) -> str:
 
 
 def main() -> None:
-    """Entry point: touchlens errors print their message (every problem, one a line) and exit 1."""
+    """Entry point: while a server holds the workspace, the command runs there (cli_remote); else here."""
+    from touchlens import cli_remote
+
+    argv = sys.argv[1:]
+    refused = cli_remote.refusal(argv)
+    if refused is not None:
+        ui.err.print(f"[red]error:[/] {ui.text(refused)}", soft_wrap=True)
+        sys.exit(1)
+    code = cli_remote.forward(argv)
+    sys.exit(invoke(argv) if code is None else code)
+
+
+def invoke(argv: list[str], hosted: Workspace | None = None) -> int:
+    """Run one command and give its exit status: touchlens errors print their message (every problem, one a
+    line) and give 1 (2 for a usage error). `hosted`: the open workspace every command uses (a server's)."""
+    cli_common.hosted = hosted
     try:
-        app()
+        app(args=argv, prog_name="touchlens")
+    except SystemExit as exc:
+        return _status(exc.code)
     except MapError as exc:
         for problem in exc.problems:
             ui.err.print(ui.text(problem), soft_wrap=True)
         ui.err.print(f"[red]{len(exc.problems)} error(s)[/]")
-        sys.exit(1)
+        return 1
     except TouchlensError as exc:
         ui.err.print(f"[red]error:[/] {ui.text(flag_message(exc))}", soft_wrap=True)
-        sys.exit(2 if isinstance(exc, UsageError) else 1)
+        return 2 if isinstance(exc, UsageError) else 1
     except Exception as exc:
         message = _plain_failure(exc)
         if message is None:
             raise
         ui.err.print(f"[red]error:[/] {message}", soft_wrap=True)
-        sys.exit(1)
+        return 1
+    finally:
+        cli_common.hosted = None
+    return 0
+
+
+def _status(code: object) -> int:
+    if code is None or isinstance(code, int):
+        return code or 0
+    ui.err.print(ui.text(code))
+    return 1
 
 
 def _plain_failure(exc: Exception) -> str | None:

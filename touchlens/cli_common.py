@@ -10,19 +10,23 @@ from rich.console import RenderableType
 
 import touchlens
 from touchlens import console as ui
+from touchlens.locate import ENV_VAR
 
 if TYPE_CHECKING:  # the facade loads the engine: a command opens it when it runs, not when the CLI starts
     from touchlens.api import Workspace
 
-# store.workspace.ENV_VAR, named here so the command line starts without the store (tests/test_startup.py).
-WORKSPACE_ENV = "TOUCHLENS_WORKSPACE"
+WORKSPACE_ENV = ENV_VAR  # the option's environment variable, found without loading the store
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 CsvOpt = Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")]
 
 
+# The open workspace of the server a command runs in (cli_host), which every command then uses.
+hosted: Workspace | None = None
+
+
 def ws_of(ctx: typer.Context) -> Workspace:
     """The workspace named by --workspace (kept on the root context), the environment, or found upward."""
-    return touchlens.open(ctx.find_root().obj)
+    return hosted if hosted is not None else touchlens.open(ctx.find_root().obj)
 
 
 def show(

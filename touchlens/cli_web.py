@@ -30,6 +30,7 @@ def serve_workspace(root: str | os.PathLike[str], host: str, port: int) -> None:
     import uvicorn
 
     import touchlens
+    from touchlens.cli_host import CliHost
     from touchlens.web.app import create_app
 
     proxies = proxy_options(touchlens.open(root).settings.web.trusted_proxies)
@@ -38,9 +39,12 @@ def serve_workspace(root: str | os.PathLike[str], host: str, port: int) -> None:
     # What the server creates while it runs (DuckDB's journal, staged uploads) is the owner's alone from the
     # start, not only once the next open tightens it.
     previous = os.umask(0o077)
+    commands = CliHost(app.state.web, f"http://{host}:{port}/")
+    commands.start()  # the command line beside the server runs through it (cli_remote)
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", **proxies)
     finally:
+        commands.stop()
         os.umask(previous)
 
 

@@ -247,7 +247,11 @@ class DriversQuery:
     def run_each(self, backend: ibis.BaseBackend, outcomes: Sequence[str]) -> list[Drivers]:
         """Drivers of several outcomes over one read of the periods and their features (the engine's part is
         the slow one; the models run per outcome)."""
-        units = backend.to_pyarrow(self.units_expr(backend))
+        # In a fixed order: the engine returns rows in any order, and the bootstrap resamples rows by position,
+        # so the same data must give the same intervals on every engine and every run.
+        units = backend.to_pyarrow(self.units_expr(backend)).sort_by(
+            [("customer_id", "ascending"), ("period", "ascending")]
+        )
         pairs = self._index(backend, units) if units.num_rows else _Pairs.none()
         return [self._one(outcome, units, pairs) for outcome in outcomes]
 

@@ -15,8 +15,8 @@ import shutil
 import tarfile
 import tempfile
 import tomllib
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from importlib import metadata as dist
@@ -33,10 +33,11 @@ from alembic.util import CommandError
 from sqlalchemy.pool import StaticPool
 
 from touchlens.errors import WorkspaceError
+from touchlens.locate import SETTINGS_FILE
 from touchlens.store import meta
 from touchlens.store.events import scalar
 from touchlens.store.modes import create_private
-from touchlens.store.settings import SETTINGS_FILE, load_settings
+from touchlens.store.settings import load_settings
 from touchlens.store.workspace import Storage, open_storage, resolve_url, tighten
 
 FORMAT = 1  # of the backup file; a newer one is refused
@@ -63,6 +64,9 @@ class Summary:
 class BackupError(WorkspaceError):
     """A backup cannot be written or restored; the message says why and what to do."""
 
+
+# The events store as a connection this process holds: a block that gives a cursor of it.
+OpenEvents = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 
 # -- the metadata store as JSON rows ---------------------------------------------------------------------
 
@@ -204,6 +208,30 @@ def copy_events(source: Path, dest: Path) -> None:
         con.close()
 
 
+def copy_open_events(con: duckdb.DuckDBPyConnection, dest: Path) -> None:
+    """The same copy through a connection this process holds (a server's): every table read in one transaction,
+    so as of one moment, streamed in batches into a new file."""
+    out = duckdb.connect(str(dest))
+    try:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            tables = con.execute(
+                "SELECT table_name, sql FROM duckdb_tables() WHERE database_name = current_database() "
+                "AND schema_name = 'main' ORDER BY table_name"
+            ).fetchall()
+            for name, create in tables:
+                out.execute(create)
+                quoted = '"' + str(name).replace('"', '""') + '"'
+                batches = con.sql(f"SELECT * FROM {quoted}").to_arrow_reader()  # noqa: S608 (names from the store)
+                out.register("touchlens_batches", batches)
+                out.execute(f"INSERT INTO {quoted} SELECT * FROM touchlens_batches")  # noqa: S608 (names from the store)
+                out.unregister("touchlens_batches")
+        finally:
+            con.execute("COMMIT")
+    finally:
+        out.close()
+
+
 def event_counts(path: Path) -> dict[str, int]:
     """Rows in each table of an events store file (none when there is no file)."""
     if not path.exists():
@@ -246,8 +274,9 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def backup(root: Path, dest: Path) -> Summary:
-    """Write the workspace at `root` to the new file `dest` (.tar.gz); an existing file is never overwritten."""
+def backup(root: Path, dest: Path, open_events: OpenEvents | None = None) -> Summary:
+    """Write the workspace at `root` to the new file `dest` (.tar.gz); an existing file is never overwritten.
+    `open_events`: the events store as this process already has it open (a server's), to copy through."""
     dest = dest.expanduser().resolve()
     if dest.exists():
         raise BackupError(f"{dest} exists already; choose another name or remove it first")
@@ -259,7 +288,10 @@ def backup(root: Path, dest: Path) -> Summary:
     storage.meta_engine.dispose()
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".touchlens-backup-") as tmp:
         events = Path(tmp) / EVENTS
-        if storage.events_path.exists():
+        if open_events is not None:
+            with open_events() as con:
+                copy_open_events(con, events)
+        elif storage.events_path.exists():
             copy_events(storage.events_path, events)
         summary = Summary(
             str(dest),

@@ -116,7 +116,7 @@ def connect(
         else:
             con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as exc:
-        raise EventsStoreError(f"cannot open the events store {path}: {exc}") from None
+        raise EventsStoreError(f"cannot open the events store {path}: {_in_use(exc)}") from None
     make_private(path)  # customer data: the owner's alone
     if locked(con):
         # DuckDB hands out the instance this process already holds for the file (a server's shared connection),
@@ -139,6 +139,19 @@ def connect(
     if analysis_only:
         confine(con, readable)
     return con
+
+
+def _in_use(exc: duckdb.IOException) -> str:
+    """DuckDB's lock conflict said as what it means: which process has the store, and what to do."""
+    said = str(exc)
+    if "Could not set lock" not in said:
+        return said
+    pid = re.search(r"PID (\d+)", said)
+    holder = f"process {pid.group(1)}" if pid else "another process"
+    return (
+        f"{holder} has it open (DuckDB lets one process at a time write it); wait for that command to finish. "
+        "While `touchlens serve` runs, commands go through the server instead"
+    )
 
 
 def confine(con: duckdb.DuckDBPyConnection, readable: Sequence[str] = ()) -> None:

@@ -17,8 +17,6 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-SETTINGS_FILE = "touchlens.toml"
-
 
 class StoreSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")

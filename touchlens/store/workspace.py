@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -11,30 +10,10 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 
 from touchlens.errors import WorkspaceError
+from touchlens.locate import SETTINGS_FILE
 from touchlens.store import meta
 from touchlens.store.modes import PRIVATE_DIR, create_private, make_private, write_private
-from touchlens.store.settings import SETTINGS_FILE, Settings, load_settings, settings_file_text
-
-ENV_VAR = "TOUCHLENS_WORKSPACE"
-
-
-def find_root(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Path:
-    """The workspace: `explicit`, else `$TOUCHLENS_WORKSPACE`, else the nearest `touchlens.toml` upward."""
-    chosen = explicit or os.environ.get(ENV_VAR)
-    if chosen:
-        root = Path(chosen).expanduser().resolve()
-        if not (root / SETTINGS_FILE).is_file():
-            raise WorkspaceError(
-                f"{root} is not a touchlens workspace (no {SETTINGS_FILE}); run: touchlens init {root}"
-            )
-        return root
-    start = (cwd or Path.cwd()).resolve()
-    for folder in (start, *start.parents):
-        if (folder / SETTINGS_FILE).is_file():
-            return folder
-    raise WorkspaceError(
-        f"no touchlens workspace here or above {start}; run 'touchlens init', or pass --workspace DIR or set {ENV_VAR}"
-    )
+from touchlens.store.settings import Settings, load_settings, settings_file_text
 
 
 @dataclass
