@@ -34,7 +34,8 @@ pytestmark = pytest.mark.slow
 ENTRY = "from touchlens.cli import main; main()"
 # Output that differs between two runs of one command anyway: times, and secrets made fresh.
 VOLATILE = (
-    (re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(\+00:00|Z)?"), "<time>"),
+    (re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(\+00:00|Z| UTC)?"), "<time>"),
+    (re.compile(r"\b[0-9a-f]{12}\b"), "<id>"),  # a token's id
     (re.compile(r"(tl[a-z]*_)[A-Za-z0-9_\-]{20,}"), r"\1<secret>"),
     (re.compile(r"[A-Za-z0-9_\-]{32,}"), "<secret>"),
     (re.compile(r"\b\d+(\.\d+)? s\b"), "<seconds> s"),

@@ -101,6 +101,13 @@ class WebSettings(BaseModel):
         description="Longest one analysis may run for a web or API request; beyond it the engine query is "
         "cancelled and the answer is 503.",
     )
+    fresh_wait_seconds: float = Field(
+        default=3,
+        ge=0,
+        le=600,
+        description="After the data changed, how long a page waits for its new answer before it shows the last "
+        "one with its age (at least as long as that last answer took); the new one is computed in the background.",
+    )
     heavy_per_user: int = Field(
         default=2,
         ge=1,

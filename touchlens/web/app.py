@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -152,16 +153,27 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        token = REQUEST_STATE.set(scope.setdefault("state", {}))
+        state = scope.setdefault("state", {})
+        token = REQUEST_STATE.set(state)
+
+        async def with_age(message: Message) -> None:
+            # An answer given from data older than the store's (WebState.cached): HTTP's own word for it.
+            if message["type"] == "http.response.start" and "stale_since" in state:
+                age = max(0, int(time.time() - state["stale_since"]))
+                message.setdefault("headers", []).append((b"age", str(age).encode()))
+            await send(message)
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, with_age)
         finally:
             REQUEST_STATE.reset(token)
 
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    watcher = app.state.web.watch()  # answers recomputed in the background as the data changes
     yield
+    watcher.set()
     # On a clean shutdown the writer commits what is queued; after a crash, unacknowledged batches are resent.
     writer = app.state.web.live
     if writer is not None:

@@ -8,12 +8,17 @@ once is refused with 429 rather than queued, so nothing waits behind it. Cached 
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 from touchlens.api import Workspace
 from touchlens.ingest.live import LiveWriter
@@ -22,7 +27,10 @@ from touchlens.queries.base import Query
 from touchlens.registry import as_dict
 
 T = TypeVar("T")
+log = logging.getLogger("touchlens.web")
 CACHE_SIZE = 256
+WATCH_SECONDS = 2.0
+REFRESH_AT_ONCE = 32  # the most recently used answers recomputed after a change; the rest wait to be asked
 # Analyses whose cost grows with the data or a parameter (pages cache them as "page.NAME"); the rest (counts,
 # ingest history, quarantine, comments, feedback) are light and never limited.
 HEAVY = frozenset(
@@ -41,7 +49,10 @@ class WebState:
 
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
-        self._cache: OrderedDict[Hashable, Any] = OrderedDict()
+        self._cache: OrderedDict[Hashable, Entry] = OrderedDict()
+        # Recomputations after a change: one at a time, beside the requests (this is a small shared machine).
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="touchlens-refresh")
+        self._refreshing: dict[Hashable, tuple[tuple[Any, ...], Future[Any]]] = {}
         self._lock = threading.Lock()
         self.lock = threading.Lock()  # guards starting the live writer
         self.live: LiveWriter | None = None
@@ -49,10 +60,24 @@ class WebState:
         # Changes the server makes that leave the ingest log as it was (a remap, a cleared quarantine): counted
         # here, since this server is the store's only writer while it runs.
         self.generation = 0
+        self._fingerprints: dict[str, str] = {}
 
     def data_version(self) -> tuple[Any, ...]:
-        """Changes whenever events, feedback, customers or the map change: the cache's key."""
-        return (*self.ws.data_version(), self.ws.map_version(), self.generation)
+        """Changes whenever events, feedback, customers or what analyses read of the map change: the cache's key.
+        Prose edits (a description, an expectation, a script) keep it, so every cached analysis survives them."""
+        return (*self.ws.data_version(), self._map_fingerprint(), self.generation)
+
+    def _map_fingerprint(self) -> str | None:
+        version = self.ws.map_version()
+        if version is None:
+            return None
+        known = self._fingerprints.get(version)
+        if known is None:
+            from touchlens.model.fingerprint import analysis_fingerprint
+
+            known = analysis_fingerprint(self.ws.map())
+            self._fingerprints = {version: known}  # only the latest map's is needed
+        return known
 
     def analysis(self, query: Query) -> dict[str, Any]:
         """A registry analysis's result (its documented JSON shape), cached under the query itself: the page, the
@@ -65,18 +90,85 @@ class WebState:
             self.generation += 1
 
     def cached(self, name: str, params: Hashable, compute: Callable[[], T]) -> T:
-        """`compute()` once per (name, params, data version); later calls with the same data are instant."""
-        key = (name, params, self.data_version())
+        """`compute()` once per (name, params, data version); later calls with the same data are instant.
+
+        When the data changed since the last answer, the new one is computed in the background and waited for at
+        most as long as the last one took (`[web] fresh_wait_seconds` at least); past that, the last answer is
+        given, and the request says how old it is (`stale_since`: the page says so, the API sends `Age`)."""
+        slot = (name, params)
+        version = self.data_version()
         with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                value: T = self._cache[key]
-                return value
+            entry = self._cache.get(slot)
+            if entry is not None:
+                self._cache.move_to_end(slot)
+        if entry is None:
+            return self._store(slot, version, compute, *self._timed(name, compute, _user_name()))
+        if entry.version == version:
+            return cast(T, entry.value)
+        future = self._refresh(slot, version, compute)
+        try:
+            return future.result(timeout=max(entry.took, self.ws.settings.web.fresh_wait_seconds))
+        except FutureTimeout:
+            _mark_stale(entry.at)
+            return cast(T, entry.value)
+
+    def refresh_all(self) -> int:
+        """Recompute, in the background, every cached answer the data has changed under (most recent first);
+        how many were started. Called when the data changes, so a page asked for next finds its answer ready."""
+        version = self.data_version()
+        with self._lock:
+            stale = [(slot, e) for slot, e in reversed(self._cache.items()) if e.version != version]
+        for slot, entry in stale[:REFRESH_AT_ONCE]:
+            self._refresh(slot, version, entry.compute)
+        return min(len(stale), REFRESH_AT_ONCE)
+
+    def watch(self, every: float = WATCH_SECONDS) -> threading.Event:
+        """Look for new data every `every` seconds (an ingest, a live commit, an edit, a command run through the
+        server) and recompute the cached answers it changed; set the event returned to stop."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            seen = None
+            while not stop.wait(every):
+                version = self.data_version()
+                if version != seen:
+                    seen = version
+                    self.refresh_all()
+
+        threading.Thread(target=loop, name="touchlens-watch", daemon=True).start()
+        return stop
+
+    def _refresh(self, slot: Hashable, version: tuple[Any, ...], compute: Callable[[], T]) -> Future[T]:
+        """One background computation per answer and data version; asking again joins it."""
+        with self._lock:
+            running = self._refreshing.get(slot)
+            if running is not None and running[0] == version:
+                return cast(Future[T], running[1])
+            future = self._pool.submit(self._recompute, slot, version, compute)
+            future.add_done_callback(_log_failure)
+            self._refreshing[slot] = (version, future)
+            return future
+
+    def _recompute(self, slot: Hashable, version: tuple[Any, ...], compute: Callable[[], T]) -> T:
+        try:
+            value, took = self._timed(str(slot[0]) if isinstance(slot, tuple) else "", compute, None)  # the server's
+            return self._store(slot, version, compute, value, took)
+        finally:
+            with self._lock:
+                if self._refreshing.get(slot, (None,))[0] == version:
+                    del self._refreshing[slot]
+
+    def _timed(self, name: str, compute: Callable[[], T], user: str | None) -> tuple[T, float]:
         heavy = name.removeprefix("page.") in HEAVY
-        with self._slot(_user_name()) if heavy else nullcontext(), time_limit(self.ws.settings.web.analysis_seconds):
+        started = time.monotonic()
+        with self._slot(user) if heavy else nullcontext(), time_limit(self.ws.settings.web.analysis_seconds):
             value = compute()
+        return value, time.monotonic() - started
+
+    def _store(self, slot: Hashable, version: tuple[Any, ...], compute: Callable[[], T], value: T, took: float) -> T:
         with self._lock:
-            self._cache[key] = value
+            self._cache[slot] = Entry(version, value, time.time(), took, compute)
+            self._cache.move_to_end(slot)
             while len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
         return value
@@ -104,6 +196,31 @@ class WebState:
                 self._running[user] -= 1
                 if not self._running[user]:
                     del self._running[user]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A cached answer: the data version it is of, when it was computed and how long that took."""
+
+    version: tuple[Any, ...]
+    value: Any
+    at: float
+    took: float
+    compute: Callable[[], Any]
+
+
+def _log_failure(future: Future[Any]) -> None:
+    """A background recomputation nobody waited for still says why it failed (the next request retries it)."""
+    failure = future.exception()
+    if failure is not None:
+        log.warning("recomputing a cached answer failed: %s", failure)
+
+
+def _mark_stale(at: float) -> None:
+    """Tell the request it is answered from data as of `at` (the oldest answer it used)."""
+    found = REQUEST_STATE.get()
+    if found is not None:
+        found["stale_since"] = min(found.get("stale_since", at), at)
 
 
 def _user_name() -> str | None:

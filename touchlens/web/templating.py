@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,15 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.filters.update(FILTERS)
 
 
+def _stale_for(request: Request) -> str | None:
+    """How old the page's oldest answer is, in words, when newer data is still being analysed (WebState)."""
+    since = getattr(request.state, "stale_since", None)
+    if since is None:
+        return None
+    seconds = max(0, int(time.time() - since))
+    return f"{seconds} s" if seconds < 120 else f"{seconds // 60} min"
+
+
 def render(
     request: Request, template: str, status_code: int = 200, headers: dict[str, str] | None = None, **context: Any
 ) -> Response:
@@ -85,5 +95,6 @@ def render(
         "editor": user is not None and user.can("editor", "write"),
         "csrf": getattr(request.state, "csrf", ""),
         "map_name": state(request).ws.map_or_empty().name,
+        "stale_for": _stale_for(request),
     }
     return templates.TemplateResponse(request, template, {**base, **context}, status_code=status_code, headers=headers)

@@ -1,0 +1,159 @@
+"""Caches that survive change (issue 19): the web app's cached analyses are keyed by what of the map analyses
+read (model/fingerprint.py), so editing prose or a roadmap card keeps them, and a change to what they read
+recomputes them."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import touchlens
+from touchlens.editing import (
+    OpportunityChanges,
+    StageChanges,
+    TouchpointChanges,
+    update_opportunity,
+    update_stage,
+    update_touchpoint,
+)
+from touchlens.model.fingerprint import UNREAD, analysis_fingerprint
+from touchlens.model.map import Desired, Horizon, MatchRule, OpportunityStatus, Targets
+from touchlens.queries import FlowsQuery
+from touchlens.web.state import REQUEST_STATE, WebState
+
+from .conftest import journeys_workspace, write
+
+PACKAGE = Path(touchlens.__file__).parent
+# The layers whose results the web app caches. The roadmap (prioritise.py, the facade's roadmap methods in
+# experience.py) reads the cards (`opportunities`, a card's `description`) and is never cached.
+READERS = ("analytics", "insights", "queries", "registry.py", "engines.py", "analyses.py", "experience.py")
+ALLOWED = {
+    ("insights/prioritise.py", "description"),
+    ("insights/prioritise.py", "opportunities"),
+    ("experience.py", "opportunities"),
+}
+
+
+def test_no_analysis_reads_what_the_fingerprint_leaves_out() -> None:
+    unread = sorted({name for names in UNREAD.values() for name in names})
+    pattern = re.compile(r"\.(" + "|".join(unread) + r")\b")
+    found = set()
+    for reader in READERS:
+        files = [PACKAGE / reader] if reader.endswith(".py") else sorted((PACKAGE / reader).rglob("*.py"))
+        for path in files:
+            for match in pattern.finditer(path.read_text("utf-8")):
+                found.add((path.relative_to(PACKAGE).as_posix(), match.group(1)))
+    assert found <= ALLOWED
+
+
+@pytest.fixture
+def web(tmp_path: Path) -> WebState:
+    ws = journeys_workspace(tmp_path / "j", {"c1": ["home", "cart", "buy"], "c2": ["home", "cart"]})
+    fuller = {
+        "name": "Journeys",
+        "journeys": [{"key": "j", "stages": [{"key": "s", "name": "Shop"}]}],
+        "touchpoints": [{"key": k, "stage": "s", "match": {"event": k}} for k in ("buy", "cart", "home")],
+        "opportunities": [{"key": "o", "title": "Faster cart"}],
+    }
+    ws.import_map(write(tmp_path / "fuller.json", json.dumps(fuller)))
+    ws.share_connection()  # as the server does (web/app.py): its threads share one connection
+    return WebState(ws)
+
+
+class Probe:
+    """A cached analysis that counts how often it really ran."""
+
+    def __init__(self, web: WebState) -> None:
+        self.web, self.runs = web, 0
+
+    def __call__(self) -> int:
+        self.web.cached("flows-probe", (), self._compute)
+        return self.runs
+
+    def _compute(self) -> int:
+        self.runs += 1
+        return len(self.web.ws.run(FlowsQuery()).to_dict()["edges"])
+
+
+def test_prose_and_card_edits_keep_cached_analyses_and_rule_edits_recompute(web: WebState) -> None:
+    ws, runs = web.ws, Probe(web)
+    assert runs() == 1
+    assert runs() == 1  # cached
+    prose = TouchpointChanges(
+        description="New words",
+        expectations="Quick",
+        annoyances="Slow",
+        script="Say hi",
+        desired=Desired(think="fine", do="buy", feel="calm"),
+    )
+    update_touchpoint(ws, "cart", prose)
+    update_stage(ws, "j", "s", StageChanges(goal="Buy", tasks=["a"], questions=["b"], description="d"))
+    update_opportunity(ws, "o", OpportunityChanges(horizon=Horizon.now, status=OpportunityStatus.planned))
+    assert runs() == 1  # every prose edit left the cache as it was
+    update_touchpoint(ws, "cart", TouchpointChanges(targets=Targets(csat=0.8)))
+    assert runs() == 2  # a target is read (health, success)
+    update_touchpoint(ws, "cart", TouchpointChanges(match=MatchRule.model_validate({"event": "basket"})))
+    assert runs() == 3
+    update_touchpoint(ws, "cart", TouchpointChanges(name="Basket"))
+    assert runs() == 4  # results show names
+
+
+def test_the_fingerprint_ignores_exactly_the_unread_fields(web: WebState) -> None:
+    m = web.ws.map()
+    before = analysis_fingerprint(m)
+    tp = m.touchpoints[0]
+    for name in UNREAD[type(tp)]:
+        changed = m.model_copy(update={"touchpoints": [tp.model_copy(update={name: None}), *m.touchpoints[1:]]})
+        if getattr(tp, name) is not None:
+            assert analysis_fingerprint(changed) == before, name
+    for name, value in (("stage", None), ("channel", "web"), ("owner", "Ann"), ("personas", ["p"])):
+        changed = m.model_copy(update={"touchpoints": [tp.model_copy(update={name: value}), *m.touchpoints[1:]]})
+        assert analysis_fingerprint(changed) != before, name
+
+
+def test_after_a_change_a_slow_new_answer_is_not_waited_for_the_last_one_is_given_with_its_age(
+    web: WebState,
+) -> None:
+    release, answers = threading.Event(), iter(["first", "second"])
+
+    def compute() -> str:
+        answer = next(answers)
+        if answer == "second":
+            release.wait(30)  # the new answer takes long
+        return answer
+
+    web.ws.settings.web.fresh_wait_seconds = 0.2
+    assert web.cached("slow", (), compute) == "first"
+    web.changed()  # new data
+    state: dict[str, object] = {}
+    token = REQUEST_STATE.set(state)
+    try:
+        assert web.cached("slow", (), compute) == "first"  # not waited for past fresh_wait_seconds
+    finally:
+        REQUEST_STATE.reset(token)
+    assert isinstance(state["stale_since"], float)
+    release.set()
+    deadline = time.monotonic() + 30
+    while web.cached("slow", (), compute) != "second":  # computed in the background, then given
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_a_change_starts_the_recomputation_before_anyone_asks(web: WebState) -> None:
+    runs = Probe(web)
+    assert runs() == 1
+    stop = web.watch(every=0.05)
+    try:
+        update_touchpoint(web.ws, "cart", TouchpointChanges(name="Basket"))
+        deadline = time.monotonic() + 30
+        while runs.runs < 2:  # the watcher recomputed it
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert runs() == 2  # and the next request finds it ready
+    finally:
+        stop.set()
