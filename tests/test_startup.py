@@ -38,18 +38,19 @@ def test_help_loads_no_heavy_library(args: list[str]) -> None:
 
 def test_the_light_names_equal_the_ones_the_heavy_modules_use() -> None:
     """Names the CLI shows without loading their modules (formats, models, actions) are the modules' own."""
+    from touchlens import locate
     from touchlens.analytics import attribution
     from touchlens.analytics.funnels import Order
     from touchlens.cli_common import WORKSPACE_ENV
     from touchlens.ingest.formats import EVENT_FORMATS
     from touchlens.ingest.readers import EVENT_READERS
     from touchlens.queries.funnels import ORDERS
-    from touchlens.store import audit, users, workspace
+    from touchlens.store import audit, users
     from touchlens.vocabulary import ACTIONS, MAX_TOKEN_DAYS
 
     assert ("auto", *EVENT_READERS) == EVENT_FORMATS
     assert tuple(Order.__members__) == ORDERS
-    assert WORKSPACE_ENV == workspace.ENV_VAR
+    assert WORKSPACE_ENV == locate.ENV_VAR
     assert attribution.MODELS[:4] == attribution.HEURISTICS
     assert audit.ACTIONS is ACTIONS
     assert users.MAX_TOKEN_DAYS is MAX_TOKEN_DAYS

@@ -59,11 +59,14 @@ class CliHost:
         cli_remote.write_server(self.root, self._server)
 
     def stop(self) -> None:
+        """Take the server file away and stop listening; again is harmless."""
         if self._server is not None:
             cli_remote.remove_server(self.root, self._server)
+            self._server = None
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
+            self._http = None
 
     def allowed(self, authorization: str) -> bool:
         return hmac.compare_digest(authorization.encode(), f"Bearer {self.token}".encode())

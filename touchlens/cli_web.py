@@ -41,6 +41,9 @@ def serve_workspace(root: str | os.PathLike[str], host: str, port: int) -> None:
     previous = os.umask(0o077)
     commands = CliHost(app.state.web, f"http://{host}:{port}/")
     commands.start()  # the command line beside the server runs through it (cli_remote)
+    # uvicorn ends the process by the signal it caught once it has shut down, so `finally` may never run: the
+    # app's shutdown stops the channel too.
+    app.state.stop_with_app = [commands.stop]
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", **proxies)
     finally:

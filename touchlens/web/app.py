@@ -174,6 +174,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     watcher = app.state.web.watch()  # answers recomputed in the background as the data changes
     yield
     watcher.set()
+    for stop in getattr(app.state, "stop_with_app", []):
+        stop()
     # On a clean shutdown the writer commits what is queued; after a crash, unacknowledged batches are resent.
     writer = app.state.web.live
     if writer is not None:
