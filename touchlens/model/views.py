@@ -1,4 +1,5 @@
-"""Read-only views of a map: the filtered inventory and the stage × channel matrix."""
+"""Read-only views of a map: the filtered inventory, the stage × channel matrix, and a journey as every picture
+of it shows it."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from touchlens.errors import UnknownItem
-from touchlens.model.map import Touchpoint, TouchpointMap
+from touchlens.model.map import Stage, Touchpoint, TouchpointMap
 
 
 @dataclass(frozen=True)
@@ -123,3 +124,64 @@ def matrix(m: TouchpointMap, touchpoints: list[Touchpoint] | None = None) -> Mat
     for tp in tps:
         index[(tp.stage or "-", tp.channel or "-")].touchpoints.append(tp.key)
     return Matrix(stages, channels, cells)
+
+
+@dataclass(frozen=True)
+class JourneyView:
+    """What every picture of a journey shows (the canvas, the SVG map, the Mermaid diagram): its stages in order
+    and each stage's touchpoints. `touchpoints[None]`: those with no stage (whole map only)."""
+
+    title: str
+    stages: list[Stage]
+    touchpoints: dict[str | None, list[Touchpoint]]
+    persona: str | None = None
+    journey: str | None = None
+    # Which journey describes each stage (the chosen one, else the first that names it); none for a stage only
+    # touchpoints name.
+    described_by: dict[str, str] = field(default_factory=dict)
+    channels: frozenset[str] = frozenset()  # the map's channel keys
+
+    def shown(self) -> list[Touchpoint]:
+        return [t for tps in self.touchpoints.values() for t in tps]
+
+    def channel_of(self, tp: Touchpoint) -> str | None:
+        """The touchpoint's lane: its channel when the map has it, else None (drawn under "No channel")."""
+        return tp.channel if tp.channel in self.channels else None
+
+    def cell(self, stage: str | None, channel: str | None) -> list[Touchpoint]:
+        return [t for t in self.touchpoints.get(stage, []) if self.channel_of(t) == channel]
+
+
+def journey_view(m: TouchpointMap, journey: str | None = None) -> JourneyView:
+    """One journey's stages and the touchpoints open to its persona; without a key, every stage and touchpoint.
+
+    A touchpoint limited to other personas is not on this persona's journey. Without a journey, a stage key only
+    touchpoints name (a map with no journeys yet) is a stage of its own, so no touchpoint is left out."""
+    if journey is None:
+        stages, title, persona, chosen = m.stages(), m.name, None, m.journeys
+    else:
+        found = next((j for j in m.journeys if j.key == journey), None)
+        if found is None:
+            known = ", ".join(j.key for j in m.journeys) or "none"
+            raise UnknownItem(f"unknown journey '{journey}'; journeys are: {known}")
+        stages, title, persona, chosen = found.stages, f"{m.name} — {found.name or found.key}", found.persona, [found]
+    described: dict[str, str] = {}
+    for j in chosen:
+        for s in j.stages:
+            described.setdefault(s.key, j.key)
+    if journey is None:
+        named = {s.key for s in stages}
+        extra = dict.fromkeys(t.stage for t in m.touchpoints if t.stage is not None and t.stage not in named)
+        # a stage of its own, named by its key
+        stages = [*stages, *(Stage(key=key) for key in extra)]
+    keys = {s.key for s in stages}
+    by_stage: dict[str | None, list[Touchpoint]] = {s.key: [] for s in stages}
+    for tp in m.touchpoints:
+        if persona is not None and tp.personas and persona not in tp.personas:
+            continue
+        if tp.stage in keys:
+            by_stage[tp.stage].append(tp)
+        elif tp.stage is None and journey is None:
+            by_stage.setdefault(None, []).append(tp)
+    channels = frozenset(c.key for c in m.channels)
+    return JourneyView(title, stages, by_stage, persona, journey, described, channels)

@@ -23,9 +23,9 @@ from touchlens.insights.evidence import evidence_items
 from touchlens.insights.health import measured_emotion
 from touchlens.insights.items import stake_text
 from touchlens.model.map import Horizon, Opportunity, TouchpointMap
+from touchlens.model.views import journey_view
 from touchlens.report import journey_svg
 from touchlens.report.charts import Bar, bar_chart
-from touchlens.report.selection import select
 
 SECTIONS = (("problems", "Problems"), ("strengths", "Strengths"), ("gaps", "Gaps"), ("friction", "Friction"))
 HORIZONS = ((Horizon.now, "Now"), (Horizon.next, "Next"), (Horizon.later, "Later"))
@@ -53,7 +53,7 @@ def render(data: dict[str, Any]) -> str:
 def context(ws: Workspace, journey: str | None = None, now: datetime | None = None) -> dict[str, Any]:
     """Everything the template shows, computed once: the analyses run here, the template only lays them out."""
     m = ws.map()
-    select(m, journey)  # an unknown journey fails before the analyses run
+    journey_view(m, journey)  # an unknown journey fails before the analyses run
     feedback, card = ws.feedback(themes=True), ws.scorecard()
     states = ws.touchpoint_health(feedback, card)
     svg = journey_svg.render(m, states, measured_emotion(ws.feedback(by="stage")), journey)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from touchlens.api import Workspace
 from touchlens.insights.health import Health, measured_emotion
 from touchlens.model.map import Stage, Touchpoint, TouchpointMap
+from touchlens.model.views import JourneyView, journey_view
 from touchlens.report.markup import attr, fit, text
-from touchlens.report.selection import Selection, select
 
 # (fill, stroke) per health; grey where nothing is measured.
 COLOURS: dict[Health, tuple[str, str]] = {
@@ -55,11 +55,11 @@ class _Layout:
         return LEFT + COL * column
 
 
-def _layout(m: TouchpointMap, sel: Selection) -> _Layout:
+def _layout(m: TouchpointMap, sel: JourneyView) -> _Layout:
     columns: list[tuple[str | None, str]] = [(s.key, s.name or s.key) for s in sel.stages]
     if None in sel.touchpoints:
         columns.append((None, "No stage"))
-    used = {t.channel for t in sel.shown()}
+    used = {sel.channel_of(t) for t in sel.shown()}
     lanes: list[tuple[str | None, str]] = [(c.key, c.name or c.key) for c in m.channels if c.key in used]
     if None in used:
         lanes.append((None, "No channel"))
@@ -74,8 +74,8 @@ def _layout(m: TouchpointMap, sel: Selection) -> _Layout:
     return _Layout(columns, lanes, lane_heights, row_heights)
 
 
-def _cell(sel: Selection, stage: str | None, channel: str | None) -> list[Touchpoint]:
-    return [t for t in sel.touchpoints.get(stage, []) if t.channel == channel]
+def _cell(sel: JourneyView, stage: str | None, channel: str | None) -> list[Touchpoint]:
+    return sel.cell(stage, channel)
 
 
 def _items(stage: Stage | None, field: str) -> list[str]:
@@ -90,7 +90,7 @@ def render(
     journey: str | None = None,
 ) -> str:
     """The standalone SVG document for one journey (by key) or the whole map."""
-    sel = select(m, journey)
+    sel = journey_view(m, journey)
     lay = _layout(m, sel)
     parts: list[str] = []
     y = _header(parts, sel, lay)
@@ -109,7 +109,7 @@ def _text(x: float, y: float, value: object, limit: int, extra: str = "") -> str
     return f'<text x="{x:.0f}" y="{y:.0f}"{extra}>{text(fit(value, limit))}</text>'
 
 
-def _header(parts: list[str], sel: Selection, lay: _Layout) -> int:
+def _header(parts: list[str], sel: JourneyView, lay: _Layout) -> int:
     parts.append(f'<rect width="{lay.width}" height="100%" fill="#ffffff"/>')
     parts.append(_text(PAD, 28, sel.title, 90, ' font-size="18" font-weight="600"'))
     for i, (_, name) in enumerate(lay.columns):
@@ -119,7 +119,7 @@ def _header(parts: list[str], sel: Selection, lay: _Layout) -> int:
     return 82
 
 
-def _lanes(parts: list[str], sel: Selection, lay: _Layout, health_of: Mapping[str, Health], y: int) -> int:
+def _lanes(parts: list[str], sel: JourneyView, lay: _Layout, health_of: Mapping[str, Health], y: int) -> int:
     for (lane, name), height in zip(lay.lanes, lay.lane_heights, strict=True):
         parts.append(f'<g class="lane" data-channel={attr(lane or "")}>')
         parts.append(f'<rect x="{PAD}" y="{y}" width="{lay.width - 2 * PAD}" height="{height}" fill="#f7f8fa"/>')
@@ -144,7 +144,7 @@ def _card(tp: Touchpoint, state: Health, x: int, y: int) -> str:
     )
 
 
-def _stage_rows(parts: list[str], sel: Selection, lay: _Layout, y: int) -> int:
+def _stage_rows(parts: list[str], sel: JourneyView, lay: _Layout, y: int) -> int:
     stages = {s.key: s for s in sel.stages}
     for (field, name), height in zip(ROWS, lay.row_heights, strict=True):
         parts.append(f'<g class="stage-row" data-row="{field}">')
@@ -163,7 +163,7 @@ def _stage_rows(parts: list[str], sel: Selection, lay: _Layout, y: int) -> int:
     return y
 
 
-def _curve(parts: list[str], sel: Selection, lay: _Layout, measured: Mapping[str, float], y: int) -> int:
+def _curve(parts: list[str], sel: JourneyView, lay: _Layout, measured: Mapping[str, float], y: int) -> int:
     """The designed and the measured emotion per stage on one −2..2 axis, as two polylines."""
     top, span = y + 30, CURVE_H - 50
 
@@ -222,6 +222,6 @@ def journey_svg(ws: Workspace, journey: str | None = None) -> str:
     """The workspace's journey map as SVG: health from its feedback and scorecard, the measured curve from
     comment sentiment per stage."""
     m = ws.map()
-    select(m, journey)  # an unknown journey fails before any analysis runs
+    journey_view(m, journey)  # an unknown journey fails before any analysis runs
     states = ws.touchpoint_health()
     return render(m, states, measured_emotion(ws.feedback(by="stage")), journey)

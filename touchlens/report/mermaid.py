@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 
 from touchlens.model.map import Touchpoint, TouchpointMap
-from touchlens.report.selection import select
+from touchlens.model.views import journey_view
 
 NEUTRAL = 3
 # Characters the journey grammar reads as syntax: ':' separates name, score and actors, ';' and '#' end or
@@ -56,7 +56,7 @@ def csat_score(csat: float) -> int:
 
 def mermaid(m: TouchpointMap, journey: str | None = None, csat: Mapping[str, float | None] | None = None) -> str:
     """The diagram for one journey (by key), or for all the map's stages when `journey` is None."""
-    chosen = select(m, journey)
+    chosen = journey_view(m, journey)
     lines = ["journey", f"    title {label(chosen.title)}"]
     sections: list[tuple[str | None, str, int | None]] = [(s.key, s.name or s.key, s.emotion) for s in chosen.stages]
     if None in chosen.touchpoints:

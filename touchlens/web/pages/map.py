@@ -16,6 +16,7 @@ from touchlens.insights.evidence import finding_view
 from touchlens.insights.words import Names
 from touchlens.limits import Busy, TooSlow
 from touchlens.model.map import Phase, Stage, Targets, TouchpointMap
+from touchlens.model.views import JourneyView, journey_view
 from touchlens.queries.journeys import NeighboursQuery
 from touchlens.web.pages.common import (
     Card,
@@ -55,30 +56,25 @@ class Canvas:
     cells: dict[str, dict[str, list[Card]]] = field(default_factory=dict)
 
 
-def _columns(m: TouchpointMap, journey: str | None) -> list[Column]:
-    chosen = [j for j in m.journeys if j.key == journey] if journey else m.journeys
-    cols: dict[str, Column] = {}
-    for j in chosen:
-        for s in j.stages:
-            cols.setdefault(s.key, Column(s.key, s.name or s.key, j.key, s))
-    if journey is None:
-        for t in m.touchpoints:
-            key = t.stage or NONE
-            cols.setdefault(key, Column(key, "(no stage)" if key == NONE else key, None, None))
-    return list(cols.values())
+def _columns(view: JourneyView) -> list[Column]:
+    columns = [Column(s.key, s.name or s.key, view.described_by.get(s.key), s) for s in view.stages]
+    if None in view.touchpoints:
+        columns.append(Column(NONE, "(no stage)", None, None))
+    return columns
 
 
 def canvas_of(m: TouchpointMap, cards: dict[str, Card], journey: str | None) -> Canvas:
-    columns = _columns(m, journey)
-    shown = {c.key for c in columns}
-    tps = [t for t in m.touchpoints if (t.stage or NONE) in shown]
+    """The canvas's grid: every channel of the map as a row (empty ones too: the canvas is where a team plans),
+    and the touchpoints the journey view shows (model/views.journey_view, as the SVG map and Mermaid show)."""
+    view = journey_view(m, journey)
+    columns = _columns(view)
+    tps = view.shown()
     rows = [(c.key, c.name or c.key) for c in m.channels]
-    if any(t.channel is None or m.channel(t.channel) is None for t in tps):
+    if any(view.channel_of(t) is None for t in tps):
         rows.append((NONE, "(no channel)"))
     grid = Canvas(columns, rows, {c.key: {r: [] for r, _ in rows} for c in columns})
     for t in tps:
-        channel = t.channel if t.channel and m.channel(t.channel) else NONE
-        grid.cells[t.stage or NONE][channel].append(cards[t.key])
+        grid.cells[t.stage or NONE][view.channel_of(t) or NONE].append(cards[t.key])
     return grid
 
 
