@@ -72,7 +72,7 @@ class Probe:
         self.web, self.runs = web, 0
 
     def __call__(self) -> int:
-        self.web.cached("flows-probe", (), self._compute)
+        self.web.cached("page.flows", ("probe",), self._compute)
         return self.runs
 
     def _compute(self) -> int:
@@ -128,18 +128,18 @@ def test_after_a_change_a_slow_new_answer_is_not_waited_for_the_last_one_is_give
         return answer
 
     web.ws.settings.web.fresh_wait_seconds = 0.2
-    assert web.cached("slow", (), compute) == "first"
+    assert web.cached("flows", ("slow",), compute) == "first"
     web.changed()  # new data
     state: dict[str, object] = {}
     token = REQUEST_STATE.set(state)
     try:
-        assert web.cached("slow", (), compute) == "first"  # not waited for past fresh_wait_seconds
+        assert web.cached("flows", ("slow",), compute) == "first"  # not waited for past fresh_wait_seconds
     finally:
         REQUEST_STATE.reset(token)
     assert isinstance(state["stale_since"], float)
     release.set()
     deadline = time.monotonic() + 30
-    while web.cached("slow", (), compute) != "second":  # computed in the background, then given
+    while web.cached("flows", ("slow",), compute) != "second":  # computed in the background, then given
         assert time.monotonic() < deadline
         time.sleep(0.05)
 
@@ -157,3 +157,19 @@ def test_a_change_starts_the_recomputation_before_anyone_asks(web: WebState) -> 
         assert runs() == 2  # and the next request finds it ready
     finally:
         stop.set()
+
+
+def test_light_answers_are_always_fresh_and_an_asked_answer_does_not_queue_behind_the_watcher(web: WebState) -> None:
+    counts = iter([1, 2])
+    assert web.cached("counts", (), lambda: next(counts)) == 1
+    web.changed()
+    assert web.cached("counts", (), lambda: next(counts)) == 2  # light: computed now, never the last answer
+    blocker = threading.Event()
+    web._pool.submit(blocker.wait, 30)  # the watcher's queue is busy with something long
+    try:
+        answers = iter(["old", "new"])
+        assert web.cached("flows", ("queue",), lambda: next(answers)) == "old"
+        web.changed()
+        assert web.cached("flows", ("queue",), lambda: next(answers)) == "new"  # computed beside the queue
+    finally:
+        blocker.set()

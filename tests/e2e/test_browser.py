@@ -5,6 +5,7 @@ Set TOUCHLENS_SCREENSHOTS=1 to also write the screenshots in docs/img (CI leaves
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -12,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -25,7 +27,7 @@ if not CHROMIUM.exists():
     )
 
 import uvicorn  # noqa: E402
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright  # noqa: E402
 
 from touchlens.api import Workspace  # noqa: E402
 from touchlens.demo_workspace import build_demo  # noqa: E402
@@ -278,3 +280,46 @@ def test_a_comment_with_markup_shows_as_text_and_runs_nothing(page: Page, site: 
     expect(page.get_by_text(XSS).first).to_be_visible()
     assert page.locator('img[src="x"]').count() == 0
     assert dialogs == []
+
+
+def test_monthly_bars_are_labelled_by_their_own_month_and_the_partial_one_is_marked(page: Page, site: Site) -> None:
+    key = "product_page"
+
+    def last_month_cut_short(route: Route) -> None:
+        # Whether the demo's last month is whole depends on its dates: the page is served with the last point
+        # marked partial, as the trend analysis marks a month the data covers only in part.
+        body = route.fetch().text()
+        found = re.search(r'(<script type="application/json" id="trend-data">)(.*?)(</script>)', body, re.S)
+        assert found is not None
+        data = json.loads(found.group(2))
+        data["points"][-1]["complete"] = False
+        route.fulfill(body=body.replace(found.group(2), json.dumps(data)), content_type="text/html")
+
+    page.route(f"{site.url}/touchpoints/{key}", last_month_cut_short)
+    page.goto(f"{site.url}/touchpoints/{key}")
+    chart = page.locator('[data-chart="trend"]')
+    expect(chart.locator(".xtick text").first).to_be_visible()
+    series = json.loads(page.locator("#trend-data").inner_text())
+    months = [date.fromisoformat(p["period"]) for p in series["points"]]
+    labels = [t.strip() for t in chart.locator(".xtick text").evaluate_all("els => els.map(e => e.textContent)")]
+    # Every tick names a month ("Jan 2025"), never the Monday before one ("Dec 28"), and every month of the data
+    # has its label centred under its bar.
+    assert labels
+    assert all(re.fullmatch(r"[A-Z][a-z]{2} \d{4}", label) for label in labels), labels
+    ticks = {
+        t["text"]: t["x"]
+        for t in chart.locator(".xtick text").evaluate_all(
+            "els => els.map(e => { const b = e.getBoundingClientRect(); "
+            "return {text: e.textContent.trim(), x: b.x + b.width / 2}; })"
+        )
+    }
+    bars = chart.locator(".barlayer .point path")
+    assert bars.count() == len(months)
+    for i, month in enumerate(months):
+        box = bars.nth(i).bounding_box()
+        assert box is not None
+        assert abs(ticks[month.strftime("%b %Y")] - (box["x"] + box["width"] / 2)) < box["width"] / 2, month
+    partial = [p.get("complete") is False for p in series["points"]]
+    assert partial[-1]
+    hatched = [bars.nth(i).evaluate("el => (el.style.fill || '').startsWith('url(')") for i in range(len(months))]
+    assert hatched == partial

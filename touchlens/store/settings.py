@@ -105,8 +105,8 @@ class WebSettings(BaseModel):
         default=3,
         ge=0,
         le=600,
-        description="After the data changed, how long a page waits for its new answer before it shows the last "
-        "one with its age (at least as long as that last answer took); the new one is computed in the background.",
+        description="After the data changed, how long a page waits for its new answers, on top of what they took "
+        "last time, before it shows the last ones with their age; the new ones are computed in the background.",
     )
     heavy_per_user: int = Field(
         default=2,

@@ -93,7 +93,7 @@ class WebState:
         """`compute()` once per (name, params, data version); later calls with the same data are instant.
 
         When the data changed since the last answer, the new one is computed in the background and waited for at
-        most as long as the last one took (`[web] fresh_wait_seconds` at least); past that, the last answer is
+        most as long as the last one took (see `_wait`); past that, the last answer is
         given, and the request says how old it is (`stale_since`: the page says so, the API sends `Age`)."""
         slot = (name, params)
         version = self.data_version()
@@ -101,16 +101,29 @@ class WebState:
             entry = self._cache.get(slot)
             if entry is not None:
                 self._cache.move_to_end(slot)
-        if entry is None:
-            return self._store(slot, version, compute, *self._timed(name, compute, _user_name()))
-        if entry.version == version:
+        if entry is not None and entry.version == version:
             return cast(T, entry.value)
-        future = self._refresh(slot, version, compute)
+        if entry is None or name.removeprefix("page.") not in HEAVY:
+            # A light answer (counts, quarantine, history) is cheap: always fresh, as the page just acted on it.
+            return self._store(slot, version, compute, *self._timed(name, compute, _user_name()))
+        future = self._refresh(slot, version, compute, asked=True)
         try:
-            return future.result(timeout=max(entry.took, self.ws.settings.web.fresh_wait_seconds))
+            return future.result(timeout=self._wait(entry.took))
         except FutureTimeout:
             _mark_stale(entry.at)
             return cast(T, entry.value)
+
+    def _wait(self, took: float) -> float:
+        """How long to wait for a new answer whose last one took `took`: a request's waits together come to at
+        most what its stale answers took last time, plus `[web] fresh_wait_seconds` once."""
+        floor = self.ws.settings.web.fresh_wait_seconds
+        found = REQUEST_STATE.get()
+        if found is None:
+            return max(took, floor)
+        now = time.monotonic()
+        until = max(float(found.get("wait_until", now + floor)), now) + took
+        found["wait_until"] = until
+        return until - now
 
     def refresh_all(self) -> int:
         """Recompute, in the background, every cached answer the data has changed under (most recent first);
@@ -138,13 +151,23 @@ class WebState:
         threading.Thread(target=loop, name="touchlens-watch", daemon=True).start()
         return stop
 
-    def _refresh(self, slot: Hashable, version: tuple[Any, ...], compute: Callable[[], T]) -> Future[T]:
-        """One background computation per answer and data version; asking again joins it."""
+    def _refresh(
+        self, slot: Hashable, version: tuple[Any, ...], compute: Callable[[], T], asked: bool = False
+    ) -> Future[T]:
+        """One background computation per answer and data version; asking again joins it. The watcher's queue
+        recomputes one at a time; an answer a request is waiting for (`asked`) starts at once on its own thread
+        instead of queueing behind the watcher's (one still queued is taken out of the queue)."""
         with self._lock:
             running = self._refreshing.get(slot)
-            if running is not None and running[0] == version:
+            if running is not None and running[0] == version and (not asked or not running[1].cancel()):
                 return cast(Future[T], running[1])
-            future = self._pool.submit(self._recompute, slot, version, compute)
+            if asked:
+                future: Future[T] = Future()
+                threading.Thread(
+                    target=_settle, args=(future, self._recompute, slot, version, compute), daemon=True
+                ).start()
+            else:
+                future = self._pool.submit(self._recompute, slot, version, compute)
             future.add_done_callback(_log_failure)
             self._refreshing[slot] = (version, future)
             return future
@@ -209,8 +232,20 @@ class Entry:
     compute: Callable[[], Any]
 
 
+def _settle(future: Future[T], work: Callable[..., T], *args: Any) -> None:
+    """Run `work` on this thread and give its result or its exception to `future`."""
+    if not future.set_running_or_notify_cancel():
+        return
+    try:
+        future.set_result(work(*args))
+    except BaseException as exc:  # handed to whoever waits on the future, as an executor would
+        future.set_exception(exc)
+
+
 def _log_failure(future: Future[Any]) -> None:
     """A background recomputation nobody waited for still says why it failed (the next request retries it)."""
+    if future.cancelled():
+        return  # taken out of the queue: a request computes it now
     failure = future.exception()
     if failure is not None:
         log.warning("recomputing a cached answer failed: %s", failure)
