@@ -62,3 +62,19 @@ def test_opening_a_workspace_and_reading_its_map_loads_no_engine(tmp_path: Path)
     code = f"import touchlens\nassert touchlens.open({str(tmp_path)!r}).map().touchpoints"
     engine_and_statistics = {"sklearn", "scipy", "ibis", "pyarrow", "pandas", "duckdb", "numpy"}
     assert engine_and_statistics & set(_loaded_after(code)) == set()
+
+
+def test_the_flows_command_loads_no_pandas_and_no_statistics(tmp_path: Path) -> None:
+    """`analyze flows` fetches its result through DuckDB's own Arrow (analytics/engine.arrow), not Ibis's
+    converter, which loads pandas: a quarter of a second of the command (benchmarks/startup.py)."""
+    (tmp_path / "events.csv").write_text(
+        "customer_id,ts,event\nc1,2025-01-01T10:00:00Z,homepage\nc1,2025-01-01T10:05:00Z,product_page\n"
+    )
+    ws = touchlens.init(tmp_path / "ws")
+    ws.import_map(EXAMPLES / "outdoor_retail.yaml")
+    ws.ingest_events([tmp_path / "events.csv"])
+    code = (
+        "import sys\nfrom touchlens.cli import invoke\n"
+        f"assert invoke(['-w', {str(tmp_path / 'ws')!r}, 'analyze', 'flows', '--json']) == 0"
+    )
+    assert {"pandas", "sklearn", "scipy"} & set(_loaded_after(code)) == set()

@@ -4,17 +4,14 @@ so while `touchlens serve` runs, a command is sent to it and runs there, printin
 The channel is local and the owner's alone: the server listens on the loopback address only, and a command
 must show the token the server wrote into the workspace, in a file only the workspace's owner can read. A server
 killed without cleaning up (kill -9) leaves its file behind: the command notices that nobody answers, removes
-the stale file and runs by itself. Only the standard library is used here, so `--help` stays fast.
+the stale file and runs by itself. Only the standard library is used here, and its network part only once a
+server file is found, so `--help` stays fast.
 """
 
 from __future__ import annotations
 
-import base64
-import getpass
-import http.client
 import json
 import os
-import shutil
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -120,6 +117,8 @@ def refusal(argv: list[str]) -> str | None:
 
 
 def _answers(server: Server) -> bool:
+    import http.client
+
     try:
         _post(server, "/ping", {}, timeout=CONNECT_SECONDS)
     except (OSError, http.client.HTTPException):
@@ -133,6 +132,9 @@ def forward(argv: list[str]) -> int | None:
     found = served(argv)
     if found is None:
         return None
+    import base64
+    import http.client
+
     root, server = found
     if not _running(server.pid):
         remove_server(root, server)  # killed without cleaning up
@@ -154,6 +156,8 @@ def forward(argv: list[str]) -> int | None:
 
 def request_for(argv: list[str]) -> dict[str, Any]:
     """The command as the server needs it to run it as if here: words, folder, input, environment, widths."""
+    import base64
+
     argv, stdin = _with_input(argv)
     return {
         "argv": argv,
@@ -184,6 +188,8 @@ def _with_input(argv: list[str]) -> tuple[list[str], bytes]:
 
 
 def _ask_password() -> str:
+    import getpass
+
     while True:
         first = getpass.getpass("Password: ")
         if first == getpass.getpass("Repeat for confirmation: "):
@@ -194,6 +200,8 @@ def _ask_password() -> str:
 def _width(stream: Any, piped: int) -> int:
     """The width the command would draw at here: the terminal's, else $COLUMNS, else `piped` (console.py)."""
     if stream.isatty():
+        import shutil
+
         return shutil.get_terminal_size().columns
     columns = os.environ.get("COLUMNS", "")
     return int(columns) if columns.isdigit() else piped
@@ -216,6 +224,8 @@ def _umask() -> int:
 
 
 def _post(server: Server, path: str, body: dict[str, Any], timeout: float | None) -> dict[str, Any]:
+    import http.client
+
     con = http.client.HTTPConnection("127.0.0.1", server.port, timeout=CONNECT_SECONDS)
     try:
         con.connect()

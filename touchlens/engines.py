@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 import ibis
 
-from touchlens.analytics.engine import mapped_events
+from touchlens.analytics.engine import arrow, mapped_events
 from touchlens.limits import watch
 from touchlens.store.backends import backend_on, duckdb_backend
 
@@ -87,7 +87,7 @@ class Engine:
         if self.backend.name != "duckdb":
             return True  # Spark's exact percentile holds a group's values in one task's memory, too
         # Arrow, not `execute`: Ibis's `execute` loads pandas (a quarter of a second of every command) for one number.
-        mapped = int(self.backend.to_pyarrow(mapped_events(self.backend).count()).as_py())
+        mapped = int(arrow(self.backend, mapped_events(self.backend).count()).as_py())
         return mapped * HOLISTIC_BYTES > self.memory_bytes
 
     def batches(self, expr: ibis.Table, rows: int) -> Any:

@@ -11,7 +11,7 @@ from typing import Any
 
 import ibis
 
-from touchlens.analytics.engine import seconds_between, with_quantiles
+from touchlens.analytics.engine import arrow, seconds_between, with_quantiles
 from touchlens.analytics.journeys import JourneyOptions, in_order
 
 
@@ -69,7 +69,7 @@ class FlowsQuery:
         )
 
     def run(self, backend: ibis.BaseBackend) -> Flows:
-        rows = backend.to_pyarrow(self.to_expr(backend)).to_pylist()
+        rows = arrow(backend, self.to_expr(backend)).to_pylist()
         start: dict[str, int] = {}
         for r in rows:
             if r["starts"]:
@@ -108,7 +108,7 @@ class NeighboursQuery:
         )
 
     def run(self, backend: ibis.BaseBackend) -> Neighbours:
-        rows = backend.to_pyarrow(self.to_expr(backend)).to_pylist()
+        rows = arrow(backend, self.to_expr(backend)).to_pylist()
         rows.sort(key=lambda r: (-r["customers"], -r["moves"], r["other"]))
         side = {d: [_neighbour(r) for r in rows if r["direction"] == d] for d in ("in", "out")}
         return Neighbours(self.key, side["in"], side["out"])
@@ -170,7 +170,7 @@ class VariantsQuery:
         return paths.group_by("steps").aggregate(count=paths.count())
 
     def run(self, backend: ibis.BaseBackend) -> Variants:
-        rows = backend.to_pyarrow(self.to_expr(backend)).to_pylist()
+        rows = arrow(backend, self.to_expr(backend)).to_pylist()
         rows.sort(key=lambda r: (-r["count"], r["steps"]))
         total = sum(r["count"] for r in rows)
         kept, running = [], 0
@@ -210,7 +210,7 @@ class PathsFromQuery:
         return visits.group_by(columns).aggregate(count=visits.count())
 
     def run(self, backend: ibis.BaseBackend) -> NextPaths:
-        rows = backend.to_pyarrow(self.to_expr(backend)).to_pylist()
+        rows = arrow(backend, self.to_expr(backend)).to_pylist()
         total = sum(r["count"] for r in rows)
         out = []
         for r in sorted(rows, key=lambda r: (-r["count"], [str(v) for v in r.values()]))[: self.top]:
@@ -237,7 +237,7 @@ class SankeyQuery:
         return early.group_by(["step", "touchpoint", "target"]).aggregate(count=early.count())
 
     def run(self, backend: ibis.BaseBackend) -> dict[str, Any]:
-        rows = backend.to_pyarrow(self.to_expr(backend)).to_pylist()
+        rows = arrow(backend, self.to_expr(backend)).to_pylist()
         volume: dict[tuple[int, str], int] = {}
         for r in rows:
             volume[(r["step"], r["touchpoint"])] = volume.get((r["step"], r["touchpoint"]), 0) + r["count"]

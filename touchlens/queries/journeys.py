@@ -199,8 +199,8 @@ def _scorecard(engine: Engine, q: ScorecardQuery) -> sc.Scorecard:
 
 def channels_seen(engine: Engine) -> list[str]:
     """The channels the mapped events went through (for a scorecard per channel)."""
-    from touchlens.analytics.engine import mapped_events
+    from touchlens.analytics.engine import arrow, mapped_events
 
     channels = mapped_events(engine.backend).select("channel").distinct()
-    found = engine.backend.to_pyarrow(channels).column("channel").to_pylist()
+    found = arrow(engine.backend, channels).column("channel").to_pylist()
     return sorted(c for c in found if c is not None)

@@ -35,14 +35,14 @@ class Weekdays:
 
 
 def run_weekdays(engine: Engine, q: WeekdaysQuery) -> Weekdays:
-    from touchlens.analytics.engine import mapped_events  # when it runs, not when the CLI starts
+    from touchlens.analytics.engine import arrow, mapped_events  # when it runs, not when the CLI starts
 
     t = mapped_events(engine.backend)
     if q.touchpoints:
         t = t.filter(t.touchpoint.isin(q.touchpoints))
     t = t.mutate(day=t.ts.day_of_week.index())  # Monday is 0
     n = t.customer_id.nunique() if q.count == "customers" else t.count()
-    found = engine.backend.to_pyarrow(t.group_by(["touchpoint", "day"]).aggregate(n=n)).to_pylist()
+    found = arrow(engine.backend, t.group_by(["touchpoint", "day"]).aggregate(n=n)).to_pylist()
     per: dict[str, dict[str, int]] = {}
     for row in found:
         per.setdefault(row["touchpoint"], dict.fromkeys(DAYS, 0))[DAYS[row["day"]]] = int(row["n"])

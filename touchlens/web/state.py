@@ -115,15 +115,16 @@ class WebState:
 
     def _wait(self, took: float) -> float:
         """How long to wait for a new answer whose last one took `took`: a request's waits together come to at
-        most what its stale answers took last time, plus `[web] fresh_wait_seconds` once."""
+        most what its answers took last time (so a page is never slower than its last answer), and at least
+        `[web] fresh_wait_seconds` (so a quick page always shows new data)."""
         floor = self.ws.settings.web.fresh_wait_seconds
         found = REQUEST_STATE.get()
         if found is None:
             return max(took, floor)
         now = time.monotonic()
-        until = max(float(found.get("wait_until", now + floor)), now) + took
-        found["wait_until"] = until
-        return until - now
+        start = float(found.setdefault("wait_start", now))
+        found["wait_took"] = total = float(found.get("wait_took", 0.0)) + took
+        return max(0.0, start + max(total, floor) - now)
 
     def refresh_all(self) -> int:
         """Recompute, in the background, every cached answer the data has changed under (most recent first);
