@@ -2,16 +2,18 @@
 description, or uploads a 4-row file, and reloads the same pages. Seconds per reload, through FastAPI's
 in-process client, on the demo's benchmark events.
 
-Run it on two checkouts to compare (the caches before and after issue 19):
-    python -m benchmarks.page_cache                       # this checkout
-    PYTHONPATH=/path/to/old python -m benchmarks.page_cache   # another, same data
-Size: TOUCHLENS_BENCH_CACHE_EVENTS (default 1000000).
+With TOUCHLENS_BENCH_CACHE_BEFORE=/path/to/an/older/checkout (a `git worktree` of an earlier commit), the
+same steps also run on that checkout's touchlens, in the same run, on the same data: the caches before and after.
+Size: TOUCHLENS_BENCH_CACHE_EVENTS (default 1000000); TOUCHLENS_BENCH_CACHE_SETTLE: seconds to wait before
+the last round of reloads (default 10).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -64,10 +66,55 @@ def measure(n: int) -> dict[str, Any]:
             upload = client.post("/api/ingest/events", files={"file": ("new.csv", UPLOAD, "text/csv")})
             assert upload.status_code == 200, upload.text
             after_upload = _loads(client)
-            time.sleep(float(os.environ.get("TOUCHLENS_BENCH_CACHE_SETTLE", "0")))
+            time.sleep(float(os.environ.get("TOUCHLENS_BENCH_CACHE_SETTLE", "10")))
             settled = _loads(client)
     return {"events": n, "first": first, "warm": warm, "after_edit": after_edit, "after_upload": after_upload,
             "after_upload_settled": settled}  # fmt: skip
+
+
+# Another checkout's touchlens in a fresh interpreter: the editable install's finder (which would load this
+# checkout) is taken out and the other checkout goes first on the path.
+BEFORE = """
+import json, sys
+sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f)]
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+import touchlens
+assert touchlens.__file__.startswith(sys.argv[1]), touchlens.__file__
+from benchmarks.page_cache import measure
+print(json.dumps(measure(int(sys.argv[3]))))
+"""
+
+
+def _before(checkout: str, n: int) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-c", BEFORE, checkout, str(ROOT), str(n)], capture_output=True, text=True, check=True
+    )
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+PHASES = ("first", "warm", "after_edit", "after_upload", "after_upload_settled")
+
+
+def run() -> list[dict[str, Any]]:
+    from benchmarks.common import write_results
+
+    n = int(os.environ.get("TOUCHLENS_BENCH_CACHE_EVENTS", "1000000"))
+    after = measure(n)
+    checkout = os.environ.get("TOUCHLENS_BENCH_CACHE_BEFORE")
+    before = _before(checkout, n) if checkout else None
+    rows = []
+    for phase in PHASES:
+        row: dict[str, Any] = {
+            "task": f"{phase}: {len(PAGES)} pages, {n:,} events",
+            "seconds": sum(after[phase].values()),
+        }
+        if before is not None:
+            row["before_s"] = round(sum(before[phase].values()), 2)
+        row["slowest_page"] = max(after[phase].items(), key=lambda kv: kv[1])[0]
+        rows.append(row)
+    write_results("page_cache", rows, "reloads after an edit and an upload; before_s: TOUCHLENS_BENCH_CACHE_BEFORE's")
+    return rows
 
 
 if __name__ == "__main__":

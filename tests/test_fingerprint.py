@@ -8,6 +8,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable, Hashable
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,35 @@ def test_light_answers_are_always_fresh_and_an_asked_answer_does_not_queue_behin
         assert web.cached("flows", ("queue",), lambda: next(answers)) == "new"  # computed beside the queue
     finally:
         blocker.set()
+
+
+def test_server_start_computes_the_first_pages_answers_under_the_keys_the_pages_use(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from touchlens.store import users as user_store
+    from touchlens.web.app import create_app
+    from touchlens.web.pages.common import warm_start
+    from touchlens.web.security import SESSION_COOKIE
+
+    ws = journeys_workspace(tmp_path / "j", {"c1": ["home", "cart", "buy"], "c2": ["home", "cart"]})
+    app = create_app(ws.root)
+    web: WebState = app.state.web
+    assert warm_start(web) == 6
+    web._pool.submit(lambda: None).result(60)  # the queue ran dry: every warmed answer is in
+    warmed = set(web._cache)
+    user_store.add_user(web.ws.meta_engine(), "v", "correct horse battery", "viewer")
+    client = TestClient(app)
+    session, _ = user_store.start_session(web.ws.meta_engine(), user_store.User("v", "viewer"))
+    client.cookies.set(SESSION_COOKIE, session)
+    asked: set[object] = set()
+    cached = web.cached
+
+    def recording(name: str, params: Hashable, compute: Callable[[], object]) -> object:
+        asked.add((name, params))
+        return cached(name, params, compute)
+
+    web.cached = recording  # type: ignore[method-assign]
+    for page in ("/", "/canvas", "/touchpoints/cart"):
+        assert client.get(page).status_code == 200
+    assert warmed <= asked  # each warmed answer is one of these pages' own
+    assert warm_start(web) == 0  # all there already

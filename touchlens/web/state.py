@@ -126,6 +126,18 @@ class WebState:
         found["wait_took"] = total = float(found.get("wait_took", 0.0)) + took
         return max(0.0, start + max(total, floor) - now)
 
+    def warm(self, answers: list[tuple[str, Hashable, Callable[[], Any]]]) -> int:
+        """Compute, in the background, the answers (name, params, compute) not cached yet; how many were started.
+        At server start, so the first pages people open find their answers ready."""
+        version = self.data_version()
+        with self._lock:
+            missing = [
+                (name, params, compute) for name, params, compute in answers if (name, params) not in self._cache
+            ]
+        for name, params, compute in missing:
+            self._refresh((name, params), version, compute)
+        return len(missing)
+
     def refresh_all(self) -> int:
         """Recompute, in the background, every cached answer the data has changed under (most recent first);
         how many were started. Called when the data changes, so a page asked for next finds its answer ready."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -19,6 +20,7 @@ from touchlens.api import Workspace
 from touchlens.experience import Insights
 from touchlens.model.map import OpportunityStatus, Touchpoint, TouchpointMap
 from touchlens.web.security import state
+from touchlens.web.state import WebState
 
 T = TypeVar("T")
 
@@ -30,6 +32,26 @@ def _cached(request: Request, name: str, params: Hashable, compute: Callable[[Wo
     web = state(request)
     # "page." keeps these apart from the REST API's entries, which cache the same analyses as JSON.
     return web.cached("page." + name, params, lambda: compute(web.ws))
+
+
+def warm_start(web: WebState) -> int:
+    """At server start, compute in the background what the overview, the canvas and a touchpoint's page show
+    first (under the keys these pages use); how many answers were started."""
+    ws = web.ws
+    if not ws.has_map():
+        return 0
+    return web.warm(
+        [
+            ("page.insights", (), ws.insights),
+            ("page.scorecard", (), ws.scorecard),
+            ("page.counts", (), ws.counts),
+            *(
+                ("page.feedback", (by, False), partial(ws.feedback, by=by, themes=False))
+                for by in ("touchpoint", "stage")
+            ),
+            ("page.trends", ("week", ()), partial(ws.trends, "week", ())),
+        ]
+    )
 
 
 def _feedback(request: Request, by: str = "touchpoint", themes: bool = False) -> FeedbackReport:
