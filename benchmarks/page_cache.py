@@ -77,17 +77,17 @@ def measure(n: int) -> dict[str, Any]:
 BEFORE = """
 import json, sys
 sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f)]
-sys.path[:0] = [sys.argv[1], sys.argv[2]]
-import touchlens
+sys.path[:0] = [sys.argv[1]]
+import runpy, touchlens
 assert touchlens.__file__.startswith(sys.argv[1]), touchlens.__file__
-from benchmarks.page_cache import measure
+measure = runpy.run_path(sys.argv[2])["measure"]
 print(json.dumps(measure(int(sys.argv[3]))))
 """
 
 
 def _before(checkout: str, n: int) -> dict[str, Any]:
     done = subprocess.run(
-        [sys.executable, "-c", BEFORE, checkout, str(ROOT), str(n)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", BEFORE, checkout, __file__, str(n)], capture_output=True, text=True, check=True
     )
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
@@ -107,7 +107,7 @@ def run() -> list[dict[str, Any]]:
     for phase in PHASES:
         row: dict[str, Any] = {
             "task": f"{phase}: {len(PAGES)} pages, {n:,} events",
-            "seconds": sum(after[phase].values()),
+            "seconds": round(sum(after[phase].values()), 2),
         }
         if before is not None:
             row["before_s"] = round(sum(before[phase].values()), 2)
