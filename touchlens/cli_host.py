@@ -16,6 +16,7 @@ import os
 import secrets
 import sys
 import threading
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -73,13 +74,20 @@ class CliHost:
 
     def run(self, request: dict[str, Any]) -> dict[str, Any]:
         """One command, as the caller would have seen it run in their own shell."""
-        argv = [str(word) for word in request["argv"]]
-        with _ONE_AT_A_TIME, _as_caller(request) as (out, err):
-            from touchlens import cli
+        from touchlens import cli
+        from touchlens.web.collect import on_writer
 
-            code = cli.invoke(argv, hosted=self.web.ws)
+        argv = [str(word) for word in request["argv"]]
         _, words = cli_remote.command_of(argv)
-        if " ".join(words[:1]) not in READS and " ".join(words[:2]) not in READS:
+        reads = " ".join(words[:1]) in READS or " ".join(words[:2]) in READS
+        with _ONE_AT_A_TIME, _as_caller(request) as (out, err):
+
+            def command() -> int:
+                return cli.invoke(argv, hosted=self.web.ws)
+
+            # A write runs on the server's one writer thread, between live commits, as an upload does.
+            code = command() if reads else on_writer(self.web, command)
+        if not reads:
             self.web.changed()
         return {"code": code, "stdout": _b64(out.getvalue()), "stderr": _b64(err.getvalue())}
 
@@ -123,6 +131,14 @@ def _as_caller(request: dict[str, Any]) -> Iterator[tuple[io.BytesIO, io.BytesIO
                 os.environ[key] = value
 
 
+def _run_or_report(host: CliHost, request: dict[str, Any]) -> dict[str, Any]:
+    """The command's answer; a bug in it answers as it would without a server: its traceback, exit status 1."""
+    try:
+        return host.run(request)
+    except Exception:
+        return {"code": 1, "stdout": "", "stderr": _b64(traceback.format_exc().encode())}
+
+
 def _handler(host: CliHost) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -134,7 +150,7 @@ def _handler(host: CliHost) -> type[BaseHTTPRequestHandler]:
             if self.path == "/ping":
                 self._answer(200, {"pid": os.getpid()})
             elif self.path == "/run":
-                self._answer(200, host.run(request))
+                self._answer(200, _run_or_report(host, request))
             else:
                 self._answer(404, {"error": "no such path"})
 
