@@ -301,7 +301,7 @@ def ingest_customers(
     if as_json:
         ui.print_json(counts)
     else:
-        ui.out.print(ui.counts_table("Customers", counts))
+        ui.out.print(ui.counts_table("Customers", counts, ("count", "customers")))
 
 
 @app.command()
@@ -312,7 +312,8 @@ def remap(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     if as_json:
         ui.print_json({"by_touchpoint": mapped, "unmapped": counts.get(None, 0)})
     else:
-        table = ui.counts_table("Events by touchpoint after remapping", {**mapped, "(unmapped)": counts.get(None, 0)})
+        counted = {**mapped, "(unmapped)": counts.get(None, 0)}
+        table = ui.counts_table("Events by touchpoint after remapping", counted, ("touchpoint", "events"))
         ui.out.print(table)
 
 
@@ -336,7 +337,7 @@ def quarantine_list(
 def quarantine_clear(ctx: typer.Context) -> None:
     """Delete every quarantined row (before re-ingesting fixed files, so only what is still wrong returns)."""
     n = _ws(ctx).clear_quarantine(actor=cli_actor())
-    ui.out.print(f"Cleared {n} quarantined rows")
+    ui.out.print(f"Cleared {n:,} quarantined row{'' if n == 1 else 's'}")
 
 
 @app.command()

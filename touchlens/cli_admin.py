@@ -23,7 +23,7 @@ def _report(verb: str, summary: Summary, as_json: bool) -> None:
     events = sum(summary.events.values())
     ui.err.print(
         f"{verb} {ui.text(summary.workspace)} ({ui.text(summary.file)}): {rows} metadata rows in "
-        f"{len(summary.metadata)} tables at revision {ui.text(summary.revision)}, {events} rows in the events store",
+        f"{len(summary.metadata)} tables at revision {ui.text(summary.revision)}, {events:,} rows in the events store",
         soft_wrap=True,
     )
 
@@ -35,9 +35,9 @@ def backup(
 ) -> None:
     """Back up the whole workspace into one file: its settings, the events store and the metadata store.
 
-    The events store is copied as of one moment; DuckDB lets only one process open it, so stop `touchlens serve`
-    first. The metadata goes in table by table, so the backup restores onto SQLite or PostgreSQL alike. The file
-    holds password and token hashes and touchlens.toml (with any secret in it): keep it as safe as the workspace.
+    The events store is copied as of one moment (while `touchlens serve` runs, through the server). The metadata
+    goes in table by table, so the backup restores onto SQLite or PostgreSQL alike. The file holds password and
+    token hashes and touchlens.toml (with any secret in it): keep it as safe as the workspace.
     """
     summary = ws_of(ctx).backup.create(file, actor=cli_actor())
     _report("backed up", summary, as_json)

@@ -325,10 +325,10 @@ def paths_table(result: dict[str, Any]) -> Table:
     return table
 
 
-def counts_table(title: str, counts: dict[str, int]) -> Table:
+def counts_table(title: str, counts: dict[str, int], columns: tuple[str, str] = ("section", "items")) -> Table:
     table = Table(title=title, title_justify="left")
-    table.add_column("section")
-    table.add_column("items", justify="right")
+    table.add_column(columns[0])
+    table.add_column(columns[1], justify="right")
     for name, n in counts.items():
-        table.add_row(name, str(n))
+        table.add_row(text(name), f"{n:,}")
     return table

@@ -105,9 +105,8 @@ class WebSettings(BaseModel):
         default=3,
         ge=0,
         le=600,
-        description="After the data changed, a page waits for its new answers as long as they took last time, "
-        "and at least this long, before it shows the last ones with their age; the new ones are computed in the "
-        "background.",
+        description="After the data changed, how long a page waits for its new answers before it shows the last "
+        "ones with their age; the new ones are computed in the background.",
     )
     heavy_per_user: int = Field(
         default=2,

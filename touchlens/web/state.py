@@ -30,7 +30,10 @@ T = TypeVar("T")
 log = logging.getLogger("touchlens.web")
 CACHE_SIZE = 256
 WATCH_SECONDS = 2.0
-REFRESH_AT_ONCE = 32  # the most recently used answers recomputed after a change; the rest wait to be asked
+# After a change the watcher recomputes the most recently used answers, those asked for in the last ten minutes,
+# eight at most: on a small machine, recomputing everything competes with the people using it.
+REFRESH_AT_ONCE = 8
+REFRESH_USED_WITHIN = 600.0
 # Analyses whose cost grows with the data or a parameter (pages cache them as "page.NAME"); the rest (counts,
 # ingest history, quarantine, comments, feedback) are light and never limited.
 HEAVY = frozenset(
@@ -53,6 +56,7 @@ class WebState:
         # Recomputations after a change: one at a time, beside the requests (this is a small shared machine).
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="touchlens-refresh")
         self._refreshing: dict[Hashable, tuple[tuple[Any, ...], Future[Any]]] = {}
+        self._used: dict[Hashable, float] = {}  # when each answer was last asked for
         self._lock = threading.Lock()
         self.lock = threading.Lock()  # guards starting the live writer
         self.live: LiveWriter | None = None
@@ -93,38 +97,41 @@ class WebState:
         """`compute()` once per (name, params, data version); later calls with the same data are instant.
 
         When the data changed since the last answer, the new one is computed in the background and waited for at
-        most as long as the last one took (see `_wait`); past that, the last answer is
-        given, and the request says how old it is (`stale_since`: the page says so, the API sends `Age`)."""
+        most `[web] fresh_wait_seconds` per request (see `_wait`); past that, the last answer is given, and the
+        request says how old it is (`stale_since`: the page says so, the API sends `Age`)."""
         slot = (name, params)
         version = self.data_version()
         with self._lock:
             entry = self._cache.get(slot)
             if entry is not None:
                 self._cache.move_to_end(slot)
+            self._used[slot] = time.monotonic()
+            running = self._refreshing.get(slot)
         if entry is not None and entry.version == version:
             return cast(T, entry.value)
+        if entry is None and running is not None and running[0] == version:
+            return cast(T, running[1].result())  # being computed already (the server's start): the same work
         if entry is None or name.removeprefix("page.") not in HEAVY:
             # A light answer (counts, quarantine, history) is cheap: always fresh, as the page just acted on it.
             return self._store(slot, version, compute, *self._timed(name, compute, _user_name()))
         future = self._refresh(slot, version, compute, asked=True)
         try:
-            return future.result(timeout=self._wait(entry.took))
+            return future.result(timeout=self._wait())
         except FutureTimeout:
             _mark_stale(entry.at)
             return cast(T, entry.value)
 
-    def _wait(self, took: float) -> float:
-        """How long to wait for a new answer whose last one took `took`: a request's waits together come to at
-        most what its answers took last time (so a page is never slower than its last answer), and at least
-        `[web] fresh_wait_seconds` (so a quick page always shows new data)."""
-        floor = self.ws.settings.web.fresh_wait_seconds
+    def _wait(self) -> float:
+        """How much longer this request may wait for new answers: `[web] fresh_wait_seconds` from its first wait,
+        for all of them together. A page whose last answers took longer than that is never slower than they were;
+        a quicker one still shows new numbers unless the machine is busy."""
+        budget = self.ws.settings.web.fresh_wait_seconds
         found = REQUEST_STATE.get()
         if found is None:
-            return max(took, floor)
+            return budget
         now = time.monotonic()
         start = float(found.setdefault("wait_start", now))
-        found["wait_took"] = total = float(found.get("wait_took", 0.0)) + took
-        return max(0.0, start + max(total, floor) - now)
+        return max(0.0, start + budget - now)
 
     def warm(self, answers: list[tuple[str, Hashable, Callable[[], Any]]]) -> int:
         """Compute, in the background, the answers (name, params, compute) not cached yet; how many were started.
@@ -143,7 +150,12 @@ class WebState:
         how many were started. Called when the data changes, so a page asked for next finds its answer ready."""
         version = self.data_version()
         with self._lock:
-            stale = [(slot, e) for slot, e in reversed(self._cache.items()) if e.version != version]
+            recent = time.monotonic() - REFRESH_USED_WITHIN
+            stale = [
+                (slot, e)
+                for slot, e in reversed(self._cache.items())
+                if e.version != version and self._used.get(slot, 0.0) >= recent
+            ]
         for slot, entry in stale[:REFRESH_AT_ONCE]:
             self._refresh(slot, version, entry.compute)
         return min(len(stale), REFRESH_AT_ONCE)
@@ -206,7 +218,8 @@ class WebState:
             self._cache[slot] = Entry(version, value, time.time(), took, compute)
             self._cache.move_to_end(slot)
             while len(self._cache) > CACHE_SIZE:
-                self._cache.popitem(last=False)
+                evicted, _ = self._cache.popitem(last=False)
+                self._used.pop(evicted, None)
         return value
 
     @contextmanager
