@@ -47,7 +47,7 @@ typecheck: install
 	$(BIN)/mypy
 
 unit: install browser postgres java
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadscope
 
 # The browser tests drive Debian's chromium (Playwright downloads no browser); installed when missing.
 browser:
