@@ -367,9 +367,10 @@ class Workspace(Analyses, Experience):
     ) -> list[dict[str, int]]:
         """`forget` on a connection the caller holds (the server's live writer, so erasure never races live
         events); the ids are the customers' own, pseudonymised here when the settings say so."""
-        from touchlens.store import erasure
+        from touchlens.store import erasure, journeys
 
         found = [erasure.erase(con, self.stored_id(c), actor, suppress) for c in customer_ids]
+        journeys.refresh(con)
         erasure.compact(con)
         for counts in found:
             self.record_erasure(actor, counts, suppress)

@@ -51,12 +51,11 @@ class FlowsQuery:
 
         A null `target` marks journey ends; `starts` counts the journeys that begin at `source`.
         """
-        t = self.options.apply(backend).select("journey", "touchpoint", "ts", "event_id")
-        w = in_order(t)
+        t = self.options.touches(backend, "pos", "next_touchpoint", "next_ts")
         steps = t.mutate(
-            target=t.touchpoint.lead().over(w),
-            seconds=seconds_between(backend, t.ts.lead().over(w), t.ts),
-            first=(ibis.row_number().over(w) == 0).cast("int64"),
+            target=t.next_touchpoint,
+            seconds=seconds_between(backend, t.next_ts, t.ts),
+            first=(t.pos == 0).cast("int64"),
         )
         return with_quantiles(
             steps.mutate(source=steps.touchpoint),
@@ -95,9 +94,8 @@ class NeighboursQuery:
     options: JourneyOptions = field(default_factory=JourneyOptions)
 
     def to_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
-        t = self.options.apply(backend).select("customer_id", "journey", "touchpoint", "ts", "event_id")
-        w = in_order(t)
-        s = t.mutate(nxt=t.touchpoint.lead().over(w), wait=seconds_between(backend, t.ts.lead().over(w), t.ts))
+        t = self.options.touches(backend, "next_touchpoint", "next_ts")
+        s = t.mutate(nxt=t.next_touchpoint, wait=seconds_between(backend, t.next_ts, t.ts))
         s = s.filter(s.nxt.notnull())
         # A move from the touchpoint to itself is both an arrival and a departure: both sides list it.
         out = s.filter(s.touchpoint == self.key).mutate(direction=ibis.literal("out"), other=s.nxt)
@@ -158,9 +156,8 @@ class VariantsQuery:
     options: JourneyOptions = field(default_factory=JourneyOptions)
 
     def to_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
-        t = self.options.apply(backend)
-        w = in_order(t)
-        numbered = t.mutate(step=ibis.row_number().over(w))
+        t = self.options.touches(backend, "pos")
+        numbered = t.mutate(step=t.pos)
         # Ordered collection through sorting (step, touchpoint) structs: portable to engines without
         # collect(order_by=...), such as Spark.
         paths = numbered.group_by("journey").aggregate(
@@ -230,9 +227,8 @@ class SankeyQuery:
     options: JourneyOptions = field(default_factory=JourneyOptions)
 
     def to_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
-        t = self.options.apply(backend)
-        w = in_order(t)
-        steps = t.mutate(step=ibis.row_number().over(w), target=t.touchpoint.lead().over(w))
+        t = self.options.touches(backend, "pos", "next_touchpoint")
+        steps = t.mutate(step=t.pos, target=t.next_touchpoint)
         early = steps.filter(steps.step < self.depth)
         return early.group_by(["step", "touchpoint", "target"]).aggregate(count=early.count())
 

@@ -17,7 +17,7 @@ from typing import Any
 import ibis
 
 from touchlens.analytics.engine import property_text, seconds_between, within
-from touchlens.analytics.journeys import JourneyOptions, in_order
+from touchlens.analytics.journeys import JourneyOptions
 from touchlens.errors import BadOption
 
 MAX_STEPS = 20
@@ -68,11 +68,12 @@ class FunnelQuery:
     def reached(self, backend: ibis.BaseBackend) -> list[ibis.Table]:
         """One table per step: (customer_id, start, at, prev, row) for every start that reached that step;
         `prev` is when it reached the step before."""
-        t = self.options.apply(backend)
         if self.order is Order.strict:
-            # Strict order counts every touchpoint between steps, so rows are numbered before narrowing.
-            t = t.mutate(row=ibis.row_number().over(in_order(t)))
+            # Strict order counts every touchpoint between steps: each touch's position in its journey.
+            t = self.options.touches(backend, "pos")
+            t = t.mutate(row=t.pos)
         else:
+            t = self.options.apply(backend)
             t = t.mutate(row=ibis.literal(0, "int64"))
         t = t.filter(t.touchpoint.isin([*self.steps, *self.exclude])).select("customer_id", "touchpoint", "ts", "row")
         first = t.filter(t.touchpoint == self.steps[0])

@@ -10,9 +10,10 @@ from datetime import datetime, timedelta
 
 import ibis
 import ibis.expr.types as ir
+from ibis.common.exceptions import TableNotFound
 
 from touchlens.analytics.conditions import outcome_predicate
-from touchlens.analytics.engine import mapped_events, within
+from touchlens.analytics.engine import arrow, mapped_events, within
 from touchlens.model.map import OutcomeRule, Touchpoint
 
 
@@ -37,6 +38,10 @@ class JourneyOptions:
             t = t.filter(t.ts < self.end)
         if self.channel is not None:
             t = t.filter(t.channel == self.channel)
+        return self._journeys(self._customers(t, backend))
+
+    def _customers(self, t: ibis.Table, backend: ibis.BaseBackend) -> ibis.Table:
+        """`t` narrowed to the persona's customers and to those who did (or did not) convert."""
         if self.persona is not None:
             c = backend.table("customers")
             members = c.filter(c.persona == self.persona).select("customer_id")
@@ -45,7 +50,26 @@ class JourneyOptions:
             everything = backend.table("events")
             won = everything.filter(outcome_predicate(everything, self.conversion)).select("customer_id").distinct()
             t = t.semi_join(won, "customer_id") if self.converted else t.anti_join(won, "customer_id")
-        return self._journeys(t)
+        return t
+
+    def touches(self, backend: ibis.BaseBackend, *wanted: str) -> ibis.Table:
+        """The journeys' touches with the `wanted` columns of the journey layer (`ORDERED`): read from the layer
+        the store keeps (no sort) when these options keep whole customers' journeys as they are, else computed."""
+        cut = self.start is not None or self.end is not None or self.channel is not None or self.session_gap
+        state = "none" if cut else layer_state(backend)
+        if state == "none":
+            return ordered(self.apply(backend).select(*BASE), wanted)
+        layer = self._customers(backend.table(LAYER), backend)
+        layer = layer.mutate(journey=layer.customer_id).select(*BASE, *wanted)
+        # Typed as computed touches are (nullable), so a layer-read column meets a computed one in any union.
+        layer = layer.cast({name: dtype.copy(nullable=True) for name, dtype in layer.schema().items()})
+        if state == "clean":
+            return layer
+        # Customers whose events came since the layer's last refresh: theirs from the events, the rest as kept.
+        stale = backend.table(STALE).select("customer_id").distinct()
+        fresh = self._customers(mapped_events(backend).semi_join(stale, "customer_id"), backend)
+        fresh = ordered(fresh.mutate(journey=fresh.customer_id).select(*BASE), wanted)
+        return layer.anti_join(stale, "customer_id").union(fresh.cast(layer.schema()))
 
     def _journeys(self, t: ibis.Table) -> ibis.Table:
         """Add `journey`: the customer, or with a session gap, the customer's session (a new one after each gap)."""
@@ -57,6 +81,58 @@ class JourneyOptions:
             session=t.new.sum().over(ibis.cumulative_window(group_by=t.customer_id, order_by=[t.ts, t.event_id]))
         )
         return t.mutate(journey=t.customer_id.concat("#", t.session.cast("string"))).drop("new", "session")
+
+
+LAYER, STALE, STATE = "touches", "touches_stale", "touches_state"
+BASE = ("customer_id", "journey", "ts", "event_id", "touchpoint", "channel")
+
+
+def _ordered_columns(t: ibis.Table) -> dict[str, ir.Value]:
+    w = in_order(t)
+    same = ibis.window(group_by=[t.journey, t.touchpoint], order_by=[t.ts, t.event_id])
+    return {
+        "pos": ibis.row_number().over(w),
+        "prev_touchpoint": t.touchpoint.lag().over(w),
+        "prev_ts": t.ts.lag().over(w),
+        "prev_channel": t.channel.lag().over(w),
+        "next_touchpoint": t.touchpoint.lead().over(w),
+        "next_ts": t.ts.lead().over(w),
+        "next2_touchpoint": t.touchpoint.lead(2).over(w),
+        "next2_ts": t.ts.lead(2).over(w),
+        "prev_same_ts": t.ts.lag().over(same),
+    }
+
+
+ORDERED = ("pos", "prev_touchpoint", "prev_ts", "prev_channel", "next_touchpoint", "next_ts", "next2_touchpoint",
+           "next2_ts", "prev_same_ts")  # fmt: skip
+
+
+def ordered(t: ibis.Table, wanted: tuple[str, ...]) -> ibis.Table:
+    """The journey layer's definition: for each touch of `t` (with `journey`), the `wanted` columns of `ORDERED`
+    (its position from 0, the touches before and after it, the journey's previous touch of the same touchpoint),
+    computed by windows over each journey in time order. `store/journeys.py` keeps the same for whole customers."""
+    unknown = set(wanted) - set(ORDERED)
+    if unknown:
+        raise ValueError(f"no journey column {sorted(unknown)}; columns are {', '.join(ORDERED)}")
+    columns = _ordered_columns(t)
+    return t.mutate(**{name: columns[name] for name in wanted}) if wanted else t
+
+
+def layer_state(backend: ibis.BaseBackend) -> str:
+    """Whether the store's journey layer can be read: none (no layer, or never built), clean, or stale (some
+    customers' events came since its last refresh; `touches` reads those from the events)."""
+    if _rows(backend, LAYER) is None or _rows(backend, STATE) == 0:
+        return "none"
+    return "stale" if _rows(backend, STALE) else "clean"
+
+
+def _rows(backend: ibis.BaseBackend, name: str) -> int | None:
+    """How many rows the table has, or None when there is none of that name (a lake holds no state tables)."""
+    try:
+        table = backend.table(name)
+    except TableNotFound:
+        return None
+    return int(arrow(backend, table.count()).as_py())
 
 
 def in_order(t: ibis.Table) -> ibis.expr.builders.LegacyWindowBuilder:

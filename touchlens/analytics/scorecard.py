@@ -16,7 +16,7 @@ import ibis
 
 from touchlens.analytics.conditions import outcome_predicate
 from touchlens.analytics.engine import events, seconds_between, with_quantiles, within
-from touchlens.analytics.journeys import JourneyOptions, in_order
+from touchlens.analytics.journeys import BASE, JourneyOptions, ordered
 from touchlens.model.map import OutcomeRule
 
 Z95 = 1.959963984540054
@@ -84,6 +84,12 @@ class ScorecardQuery:
         relabelled = t.join(stages, t.touchpoint == stages.tp)
         return relabelled.mutate(touchpoint=relabelled.stage).drop("tp", "stage")
 
+    def _touches(self, backend: ibis.BaseBackend, *wanted: str) -> ibis.Table:
+        """The journeys' touches with journey-layer columns; by stage, a repeat is a stage's, so they are computed."""
+        if not self.stage_of:
+            return self.options.touches(backend, *wanted)
+        return ordered(self._journeys(backend).select(*BASE), wanted)
+
     def run(self, backend: ibis.BaseBackend) -> Scorecard:
         per_tp = {r["touchpoint"]: r for r in backend.to_pyarrow(self._activity(backend)).to_pylist()}
         customers = int(backend.execute(self._journeys(backend).customer_id.nunique()))
@@ -110,12 +116,10 @@ class ScorecardQuery:
         return Scorecard(base, customers, scores)
 
     def _activity(self, backend: ibis.BaseBackend) -> ibis.Table:
-        t = self._journeys(backend)
-        w = in_order(t)
-        same = ibis.window(group_by=[t.customer_id, t.touchpoint], order_by=[t.ts, t.event_id])
+        t = self._touches(backend, "next_ts", "prev_same_ts")
         steps = t.mutate(
-            to_next=seconds_between(backend, t.ts.lead().over(w), t.ts),
-            repeat=within(t.ts, t.ts.lag().over(same), self.repeat_window).fill_null(False).cast("int64"),
+            to_next=seconds_between(backend, t.next_ts, t.ts),
+            repeat=within(t.ts, t.prev_same_ts, self.repeat_window).fill_null(False).cast("int64"),
         )
         return with_quantiles(
             steps,
@@ -141,9 +145,8 @@ class ScorecardQuery:
         starts = t.group_by("customer_id").aggregate(first=t.ts.min())
         converted = backend.execute(_converted(starts, convs, self.window).customer_id.nunique())
         customers = backend.execute(starts.count())
-        w = in_order(t)
-        last = t.mutate(is_last=t.touchpoint.lead().over(w).isnull())
-        lasts = last.filter(last.is_last).anti_join(convs, "customer_id")
+        last = self._touches(backend, "next_touchpoint")
+        lasts = last.filter(last.next_touchpoint.isnull()).anti_join(convs, "customer_id")
         ends = {
             r["touchpoint"]: int(r["n"])
             for r in backend.to_pyarrow(lasts.group_by("touchpoint").aggregate(n=lasts.count())).to_pylist()

@@ -31,6 +31,7 @@ from touchlens.ingest.readers.base import EVENT_COLUMNS
 from touchlens.ingest.readers.base import _text as text_value
 from touchlens.ingest.readers.segment import TYPES, message_values
 from touchlens.model.map import TouchpointMap
+from touchlens.store import journeys
 from touchlens.store.events import transaction
 
 logger = logging.getLogger(__name__)
@@ -399,6 +400,7 @@ class LiveWriter:
                 self._con.execute(REFRESH_SQL)
                 if self._map is not None:
                     apply_persona_rules(self._con, self._map, "customer_id IN (SELECT customer_id FROM _touched)")
+                journeys.refresh_in(self._con)
         except duckdb.Error as exc:  # tried again at the next refresh; a restart recomputes them all
             self._touched.update(touched.column("customer_id").to_pylist())
             logger.warning("live writer: customers not refreshed: %s", exc)
@@ -416,6 +418,7 @@ class LiveWriter:
     def _recompute_customers(self) -> None:
         with transaction(self._con):
             self._con.execute(CUSTOMERS_SQL)
+            journeys.refresh_in(self._con)  # builds the layer of a store from before it
             if self._map is None:
                 self._map, self._version = self._load_map(), self._map_version()
             apply_persona_rules(self._con, self._map)

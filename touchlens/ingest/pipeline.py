@@ -25,6 +25,7 @@ import pyarrow as pa
 from touchlens.ingest.operators import SqlExpr
 from touchlens.ingest.rules import compile_personas, compile_rules, property_columns
 from touchlens.model.map import TouchpointMap
+from touchlens.store import journeys
 from touchlens.store.events import transaction
 
 Progress = Callable[[int], None]
@@ -194,6 +195,9 @@ SELECT _row FROM (SELECT _row, event_id FROM _stage WHERE reason IS NULL)
 QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY _row) > 1
 """
 
+# The customers a batch stored events for (its accepted rows), whose journeys the layer must recompute.
+STORED_CUSTOMERS = "SELECT customer_id FROM _stage WHERE reason IS NULL AND _row NOT IN (SELECT _row FROM _skip)"
+
 INSERT_SQL = """
 INSERT INTO events
 SELECT event_id, ?, customer_id, anonymous_id, session_id, ts, event, {touchpoint}, channel, properties, ?, id_hash
@@ -262,6 +266,8 @@ class EventIngest:
         con.execute(HITS_SQL, [self.source, self.dedupe_since])
         insert = INSERT_SQL.format(touchpoint=self.rules.sql, identify=IDENTIFY)
         report.accepted = _count(con.execute(insert, [self.source, *self.rules.params, self.now]))
+        if report.accepted:  # their journeys changed: the layer recomputes them at its next refresh
+            journeys.mark_stale(con, STORED_CUSTOMERS)
         if file is None:
             if IDENTIFY in batch.column("event").to_pylist():
                 apply_identifies(con)
@@ -304,9 +310,11 @@ class EventIngest:
 
 
 def refresh_customers(con: duckdb.DuckDBPyConnection) -> None:
-    """Every customer's first and last seen recomputed from the events (after a call's files are all in)."""
+    """Every customer's first and last seen recomputed from the events, and the journey layer brought up to date
+    (after a call's files are all in: per batch, a file in time order would recompute most customers each time)."""
     with transaction(con):
         con.execute(CUSTOMERS_SQL)
+    journeys.refresh(con)
 
 
 def write_log(
@@ -426,4 +434,5 @@ def remap(con: duckdb.DuckDBPyConnection, m: TouchpointMap) -> dict[str | None, 
     rules = compile_rules(m.touchpoints)
     with transaction(con):
         con.execute(f"UPDATE events SET touchpoint = {rules.sql}", rules.params)  # noqa: S608 - as above
+        journeys.rebuild_in(con)
     return dict(con.execute("SELECT touchpoint, count(*) FROM events GROUP BY 1").fetchall())

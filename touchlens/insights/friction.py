@@ -14,7 +14,7 @@ import ibis
 
 from touchlens.analytics.engine import within
 from touchlens.analytics.feedback import FeedbackReport
-from touchlens.analytics.journeys import JourneyOptions, in_order
+from touchlens.analytics.journeys import JourneyOptions
 from touchlens.analytics.scorecard import Scorecard
 from touchlens.insights.items import Insight
 from touchlens.insights.words import Names
@@ -46,9 +46,8 @@ def loops(
     touchpoint). A → B → A and B → A → B between the same two touchpoints are one loop.
     """
     helpful = help_touchpoints(m)
-    t = JourneyOptions().apply(backend)
-    w = in_order(t)
-    s = t.mutate(b=t.touchpoint.lead(1).over(w), a2=t.touchpoint.lead(2).over(w), ts2=t.ts.lead(2).over(w))
+    t = JourneyOptions().touches(backend, "next_touchpoint", "next2_touchpoint", "next2_ts")
+    s = t.mutate(b=t.next_touchpoint, a2=t.next2_touchpoint, ts2=t.next2_ts)
     hit = s.filter((s.a2 == s.touchpoint) & (s.b != s.touchpoint) & within(s.ts2, s.ts, DAY))
     hit = hit.mutate(lo=ibis.least(hit.touchpoint, hit.b), hi=ibis.greatest(hit.touchpoint, hit.b))
     counted = hit.group_by(["lo", "hi"]).aggregate(loops=hit.count(), customers=hit.customer_id.nunique())
@@ -126,9 +125,8 @@ def switches(backend: ibis.BaseBackend, m: TouchpointMap, names: Names, min_coun
     ]
     if not digital or not human:
         return []
-    t = JourneyOptions().apply(backend)
-    w = in_order(t)
-    s = t.mutate(nxt=t.touchpoint.lead().over(w), nxt_ts=t.ts.lead().over(w))
+    t = JourneyOptions().touches(backend, "next_touchpoint", "next_ts")
+    s = t.mutate(nxt=t.next_touchpoint, nxt_ts=t.next_ts)
     hit = s.filter(s.touchpoint.isin(digital) & s.nxt.isin(human) & within(s.nxt_ts, s.ts, DAY))
     counted = hit.group_by(["touchpoint", "nxt"]).aggregate(n=hit.count(), customers=hit.customer_id.nunique())
     found = []

@@ -13,7 +13,7 @@ from datetime import timedelta
 import ibis
 
 from touchlens.analytics.engine import seconds_between
-from touchlens.analytics.journeys import JourneyOptions, in_order
+from touchlens.analytics.journeys import JourneyOptions
 from touchlens.insights.items import Insight
 from touchlens.insights.words import Names, days
 from touchlens.model.map import Initiative, TouchpointMap
@@ -101,13 +101,12 @@ def silent_periods(
     pairs = {(a.key, b.key) for j in m.journeys for a, b in zip(j.stages, j.stages[1:], strict=False)}
     if not pairs or not stage_of:
         return []
-    t = JourneyOptions().apply(backend)
-    t = t.mutate(stage=t.touchpoint.substitute(stage_of, else_=ibis.null("string")))
-    w = in_order(t)
+    t = JourneyOptions().touches(backend, "prev_touchpoint", "prev_ts")
     steps = t.mutate(
-        prev=t.touchpoint.lag().over(w),
-        prev_stage=t.stage.lag().over(w),
-        gap=seconds_between(backend, t.ts, t.ts.lag().over(w)),
+        stage=t.touchpoint.substitute(stage_of, else_=ibis.null("string")),
+        prev=t.prev_touchpoint,
+        prev_stage=t.prev_touchpoint.substitute(stage_of, else_=ibis.null("string")),
+        gap=seconds_between(backend, t.ts, t.prev_ts),
     )
     moves = steps.filter(steps.prev_stage.notnull() & steps.stage.notnull() & (steps.prev_stage != steps.stage))
     proactive = {t.key for t in m.touchpoints if t.initiative == Initiative.proactive}

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import duckdb
 
+from touchlens.store import journeys
 from touchlens.store.events import transaction
 
 # A quarantined record is raw text (a CSV line, a JSON message): the id counts where it stands as a whole token.
@@ -43,6 +44,7 @@ def erase(con: duckdb.DuckDBPyConnection, stored_id: str, actor: str, suppress: 
     counts: dict[str, int] = {}
     key, now = customer_key(stored_id), datetime.now(UTC)
     with transaction(con):
+        journeys.forget(con, stored_id)  # before the events go: it reads whose events carried the id
         for table, (sql, params) in statements.items():
             row = con.execute(sql, params).fetchone()
             counts[table] = int(row[0]) if row else 0

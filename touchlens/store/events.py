@@ -90,9 +90,31 @@ CREATE TABLE IF NOT EXISTS ingest_log (
     started TIMESTAMPTZ NOT NULL,
     finished TIMESTAMPTZ
 );
+-- The journey layer (store/journeys.py): each customer's mapped touches in time order, kept up at ingest.
+CREATE TABLE IF NOT EXISTS touches (
+    customer_id VARCHAR NOT NULL,
+    ts TIMESTAMPTZ NOT NULL,
+    event_id VARCHAR NOT NULL,
+    touchpoint VARCHAR NOT NULL,
+    channel VARCHAR,
+    pos BIGINT NOT NULL,            -- 0 for the customer's first touch
+    prev_touchpoint VARCHAR,
+    prev_ts TIMESTAMPTZ,
+    prev_channel VARCHAR,
+    next_touchpoint VARCHAR,
+    next_ts TIMESTAMPTZ,
+    next2_touchpoint VARCHAR,
+    next2_ts TIMESTAMPTZ,
+    prev_same_ts TIMESTAMPTZ        -- the customer's previous touch of this touchpoint
+);
+CREATE TABLE IF NOT EXISTS touches_stale (customer_id VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS touches_state (built TIMESTAMPTZ NOT NULL);
 """
 
-TABLES = ("events", "feedback", "customers", "quarantine", "suppressions", "erasures", "ingest_log")
+TABLES = (
+    "events", "feedback", "customers", "quarantine", "suppressions", "erasures", "ingest_log",
+    "touches", "touches_stale", "touches_state",
+)  # fmt: skip
 
 
 class EventsStoreError(TouchlensError):

@@ -1,0 +1,264 @@
+"""The journey layer (store/journeys.py): equal to a rebuild from the events after any sequence of batches (late,
+out of order, duplicated), between a batch and its refresh, after erasure and remap; and every analysis that
+reads it answers as it does from the raw events.
+
+The reference is computed here in plain Python from the stored events (sorted by time, then event id), not by
+the layer's SQL or the analytics' Ibis definition.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import touchlens
+from touchlens.analytics import flows as fl
+from touchlens.analytics import scorecard as sc
+from touchlens.analytics.journeys import ORDERED, JourneyOptions, layer_state
+from touchlens.ingest import pipeline
+from touchlens.model.map import OutcomeRule
+from touchlens.store import journeys
+from touchlens.store.backends import backend_on
+
+START = datetime(2026, 3, 1, tzinfo=UTC)
+STEPS = ("home", "search", "cart", "help", "buy")
+MAP = {
+    "name": "Layer",
+    "touchpoints": [{"key": s, "match": {"event": s}} for s in STEPS],
+    "outcomes": {"conversion": {"event": "buy"}},
+}
+
+
+def reference(con: duckdb.DuckDBPyConnection) -> set[tuple[Any, ...]]:
+    """The layer's rows from the events, computed in Python: each customer's mapped events by (ts, event_id)."""
+    rows = con.execute(
+        "SELECT customer_id, ts, event_id, touchpoint, channel FROM events WHERE touchpoint IS NOT NULL"
+    ).fetchall()
+    by_customer: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    for row in rows:
+        by_customer[row[0]].append(row)
+    out = set()
+    for touches in by_customer.values():
+        touches.sort(key=lambda r: (r[1], r[2]))
+        last_seen: dict[str, datetime] = {}
+        for i, (customer, ts, event_id, tp, channel) in enumerate(touches):
+            prev = touches[i - 1] if i else None
+            nxt = touches[i + 1] if i + 1 < len(touches) else None
+            nxt2 = touches[i + 2] if i + 2 < len(touches) else None
+            out.add((customer, ts, event_id, tp, channel, i,
+                     prev and prev[3], prev and prev[1], prev and prev[4],
+                     nxt and nxt[3], nxt and nxt[1], nxt2 and nxt2[3], nxt2 and nxt2[1],
+                     last_seen.get(tp)))  # fmt: skip
+            last_seen[tp] = ts
+    return out
+
+
+def seen_by_readers(con: duckdb.DuckDBPyConnection) -> set[tuple[Any, ...]]:
+    """The rows an analysis reads: the layer, with stale customers recomputed (`JourneyOptions.touches`)."""
+    backend = backend_on(con.cursor())
+    t = JourneyOptions().touches(backend, *ORDERED).select(*journeys.COLUMNS)
+    return {tuple(r.values()) for r in backend.to_pyarrow(t).to_pylist()}
+
+
+def stored(con: duckdb.DuckDBPyConnection) -> set[tuple[Any, ...]]:
+    cols = ", ".join(journeys.COLUMNS)
+    return set(con.execute(f"SELECT {cols} FROM touches").fetchall())
+
+
+def _event(customer: str, minute: int, step: str, i: int, channel: str | None = None) -> dict[str, Any]:
+    return {
+        "event_id": f"e{i}",
+        "customer_id": customer,
+        "ts": (START + timedelta(minutes=minute)).isoformat(),
+        "event": step,
+        "channel": channel or "",
+    }
+
+
+def _write(path: Path, events: list[dict[str, Any]]) -> Path:
+    path.write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    return path
+
+
+def _workspace(tmp_path: Path) -> touchlens.Workspace:
+    ws = touchlens.init(tmp_path / "ws")
+    (tmp_path / "map.json").write_text(json.dumps(MAP))
+    ws.import_map(tmp_path / "map.json")
+    return ws
+
+
+events_lists = st.lists(
+    st.tuples(
+        st.sampled_from(["ann", "bob", "cy", "di", "ed"]),
+        st.integers(0, 40),  # few minutes: ties in time happen, broken by event id
+        st.sampled_from([*STEPS, "unmapped"]),
+        st.sampled_from(["web", "email", None]),
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+@pytest.mark.slow
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events=events_lists, cuts=st.lists(st.integers(0, 40), max_size=3), seed=st.integers(0, 10**6))
+def test_layer_equals_a_rebuild_after_any_batches(tmp_path_factory: pytest.TempPathFactory, events, cuts, seed) -> None:
+    folder = tmp_path_factory.mktemp("layer")
+    ws = _workspace(folder)
+    rows = [_event(c, m, s, i, ch) for i, (c, m, s, ch) in enumerate(events)]
+    random.Random(seed).shuffle(rows)  # late and out-of-order events across batches
+    bounds = sorted({0, len(rows), *(min(c, len(rows)) for c in cuts)})
+    for n, (a, b) in enumerate(itertools.pairwise(bounds)):
+        ws.ingest_events([_write(folder / f"b{n}.jsonl", rows[a:b] + rows[: (a + b) // 3])])  # some repeated
+    with ws.events(read_only=True) as con:
+        want = reference(con)
+        assert stored(con) == want
+        assert seen_by_readers(con) == want
+
+
+@contextmanager
+def _store(ws: touchlens.Workspace) -> Iterator[duckdb.DuckDBPyConnection]:
+    with ws.events() as con:
+        yield con
+
+
+def _flows_both_ways(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Flows read from the layer as it stands, and from the raw events (the layer set aside, in a transaction
+    rolled back)."""
+    backend = backend_on(con.cursor())
+    from_layer = fl.FlowsQuery().run(backend).to_dict()
+    with _layer_set_aside(backend):
+        from_events = fl.FlowsQuery().run(backend).to_dict()
+    return from_layer, from_events
+
+
+@contextmanager
+def _layer_set_aside(backend: Any) -> Iterator[None]:
+    """Inside, the backend's connection sees a store whose layer was never built (a transaction rolled back)."""
+    backend.con.execute("BEGIN TRANSACTION")
+    backend.con.execute("DELETE FROM touches_state")
+    assert layer_state(backend) == "none"
+    try:
+        yield
+    finally:
+        backend.con.execute("ROLLBACK")
+
+
+def test_a_batch_not_yet_refreshed_is_read_from_the_events(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    first = [_event("ann", i, s, i) for i, s in enumerate(["home", "cart", "buy"])]
+    ws.ingest_events([_write(tmp_path / "a.jsonl", first)])
+    late = [_event("ann", -5, "search", 10), _event("bob", 1, "help", 11), _event("bob", 2, "home", 12)]
+    with _store(ws) as con:
+        # A batch as ingest stores it, without the refresh that ends a run: as if killed right after its commit.
+        ingest = pipeline.EventIngest(con, ws.map(), "test")
+        batch = _batch(tmp_path / "late.jsonl", late)
+        with journeys.transaction(con):
+            ingest.store(batch, "late.jsonl")
+        backend = backend_on(con.cursor())
+        assert layer_state(backend) == "stale"
+        assert stored(con) != reference(con)  # the layer itself lags ...
+        assert seen_by_readers(con) == reference(con)  # ... what analyses read does not
+        from_layer, from_events = _flows_both_ways(con)
+        assert from_layer == from_events
+        assert from_layer["start"] == {"search": 1, "help": 1}
+        assert journeys.refresh(con) == 2
+        assert stored(con) == reference(con)
+        assert layer_state(backend) == "clean"
+
+
+def _batch(path: Path, events: list[dict[str, Any]]) -> Any:
+    """The one canonical batch the JSON-lines reader makes of `events`."""
+    from touchlens.ingest.readers import reader_for
+    from touchlens.ingest.readers.base import ReadOptions
+
+    (batch,) = list(reader_for("jsonl")(_write(path, events), ReadOptions()))
+    return batch
+
+
+def test_erasure_takes_a_customers_touches_at_once_and_recomputes_who_shared_an_id(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    rows = [_event("ann", 0, "home", 1), _event("ann", 1, "cart", 2), _event("bob", 0, "home", 3)]
+    rows.append({**_event("bob", 1, "help", 4), "anonymous_id": "ann"})  # bob's event carried ann's id
+    ws.ingest_events([_write(tmp_path / "e.jsonl", rows)])
+    ws.forget(["ann"])
+    with ws.events(read_only=True) as con:
+        assert {r[0] for r in stored(con)} == {"bob"}
+        assert stored(con) == reference(con)
+        assert [r[3] for r in stored(con)] == ["home"]
+
+
+def test_remap_rebuilds_the_layer_with_the_new_touchpoints(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    ws.ingest_events([_write(tmp_path / "e.jsonl", [_event("ann", i, s, i) for i, s in enumerate(STEPS)])])
+    changed = {**MAP, "touchpoints": [{"key": "shop", "match": {"event": {"in": ["home", "search", "cart"]}}}]}
+    (tmp_path / "map2.json").write_text(json.dumps(changed))
+    ws.import_map(tmp_path / "map2.json")
+    ws.remap()
+    with ws.events(read_only=True) as con:
+        assert stored(con) == reference(con)
+        assert [r[3] for r in sorted(stored(con), key=lambda r: r[5])] == ["shop", "shop", "shop"]
+
+
+def test_a_store_from_before_the_layer_reads_events_until_its_first_refresh_builds_it(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    ws.ingest_events([_write(tmp_path / "e.jsonl", [_event("ann", i, s, i) for i, s in enumerate(STEPS)])])
+    with _store(ws) as con:
+        con.execute("DROP TABLE touches; DROP TABLE touches_stale; DROP TABLE touches_state")
+    with ws.events() as con:  # opening for writing creates the layer's tables, empty and never built
+        backend = backend_on(con.cursor())
+        assert layer_state(backend) == "none"
+        assert fl.FlowsQuery().run(backend).start == {"home": 1}
+        journeys.refresh(con)
+        assert layer_state(backend) == "clean"
+        assert stored(con) == reference(con)
+
+
+def _business(n: int, seed: int) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    rows, i = [], 0
+    for c in range(n):
+        minute = rng.randint(0, 600)
+        for _ in range(rng.randint(1, 8)):
+            step = rng.choice([*STEPS, "unmapped"])
+            rows.append(_event(f"c{c}", minute, step, i, rng.choice(["web", "email"])))
+            minute += rng.choice([0, 1, 5, 60, 60 * 30])
+            i += 1
+    return rows
+
+
+def test_analyses_read_from_the_layer_answer_as_from_the_events(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    ws.ingest_events([_write(tmp_path / "e.jsonl", _business(300, 3))])
+    queries = {
+        "flows": fl.FlowsQuery(),
+        "variants": fl.VariantsQuery(top=None),
+        "sankey": fl.SankeyQuery(depth=4, top=3),
+        "neighbours": fl.NeighboursQuery("cart"),
+        "scorecard": sc.ScorecardQuery(OutcomeRule(event="buy"), timedelta(days=1)),
+        "converters": fl.FlowsQuery(JourneyOptions(converted=True, conversion=OutcomeRule(event="buy"))),
+    }
+    with _store(ws) as con:
+        backend = backend_on(con.cursor())
+        assert layer_state(backend) == "clean"
+        from_layer = {name: _plain(q.run(backend)) for name, q in queries.items()}
+        with _layer_set_aside(backend):
+            from_events = {name: _plain(q.run(backend)) for name, q in queries.items()}
+    assert from_layer == from_events
+    assert from_layer["flows"]["edges"]  # a real business, not an empty answer
+
+
+def _plain(result: Any) -> Any:
+    return result if isinstance(result, dict) else result.to_dict()
