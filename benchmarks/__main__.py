@@ -8,7 +8,9 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-BENCHMARKS = ["startup", "mapfile", "ingest", "journeys", "layer", "attribution", "text", "web", "page_cache", "load", "flood"]
+BENCHMARKS = [
+    "startup", "mapfile", "ingest", "journeys", "layer", "attribution", "text", "web", "page_cache", "load", "flood",
+]  # fmt: skip
 
 
 def main(names: list[str]) -> None:

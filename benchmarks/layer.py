@@ -90,7 +90,8 @@ def run() -> list[dict[str, Any]]:
             t = pool.apply(_measure, (n,))
         rows.append({
             "task": f"1% batch refresh, {n:,} events ({int(t['stale']):,} of {int(t['customers']):,} customers)",
-            "touchlens_s": round(t["refresh"], 3), "peer": "full rebuild of the layer", "peer_s": round(t["rebuild"], 3),
+            "touchlens_s": round(t["refresh"], 3), "peer": "full rebuild of the layer",
+            "peer_s": round(t["rebuild"], 3),
             "cost_share": f"{t['refresh'] / t['rebuild']:.1%}", "batch_ingest_s": round(t["ingest_batch"], 3),
         })  # fmt: skip
     notes = (
