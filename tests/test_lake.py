@@ -50,7 +50,7 @@ def test_export_lake_writes_days_and_a_rerun_replaces_them(cli: Callable[..., Re
     lake = tmp_path / "lake"
     result = cli("-w", shop, "export", "parquet", "--lake", lake)
     assert result.code == 0, result.err
-    assert "7 events, 1 feedback, 3 customers" in result.err
+    assert "7 events, 1 feedback, 3 customers, 6 touches" in result.err
     assert _days(lake, "events") == {"2026-01-01": 3, "2026-01-03": 2, "2026-01-04": 2}
     assert sorted(p.name for p in (lake / "events").iterdir()) == [f"date=2026-01-0{d}" for d in (1, 3, 4)]
     assert _days(lake, "feedback") == {"2026-01-02": 1}
@@ -61,6 +61,33 @@ def test_export_lake_writes_days_and_a_rerun_replaces_them(cli: Callable[..., Re
     pq.write_table(one, lake / "events" / "date=2025-12-31" / "x.parquet")
     assert cli("-w", shop, "export", "parquet", "--lake", lake).code == 0
     assert _days(lake, "events") == {"2025-12-31": 1, "2026-01-01": 3, "2026-01-03": 2, "2026-01-04": 2}
+
+
+def test_the_lake_carries_the_journey_layer_as_a_rebuild_gives_it(shop: Path, tmp_path: Path) -> None:
+    from touchlens.analytics.journeys import layer_state
+    from touchlens.report.export import write_lake
+    from touchlens.store import journeys
+
+    ws = touchlens.open(shop)
+    # A batch not yet refreshed: the export must still carry the layer a rebuild would give.
+    with ws.events() as con:
+        con.execute("INSERT INTO touches_stale VALUES ('ann')")
+        con.execute("UPDATE touches SET pos = 99 WHERE customer_id = 'ann'")  # what a refresh would correct
+        con.execute("BEGIN")
+        journeys.rebuild_in(con)
+        rebuilt = sorted(con.execute("SELECT * FROM touches").fetchall())
+        con.execute("ROLLBACK")
+    write_lake(ws, tmp_path / "lake")
+    exported = pq.read_table(tmp_path / "lake" / "touches")
+    assert exported.column_names == list(journeys.COLUMNS)
+    assert sorted(tuple(r.values()) for r in exported.to_pylist()) == rebuilt
+    on_lake = duckdb_on_lake(str(tmp_path / "lake"))
+    assert layer_state(on_lake) == "clean"
+    # A day added to the lake by hand since: the layer no longer covers the events, so it is left unread.
+    (tmp_path / "lake" / "events" / "date=2025-12-31").mkdir()
+    one = pq.read_table(tmp_path / "lake" / "events" / "date=2026-01-04").slice(0, 1)
+    pq.write_table(one, tmp_path / "lake" / "events" / "date=2025-12-31" / "x.parquet")
+    assert layer_state(duckdb_on_lake(str(tmp_path / "lake"))) == "none"
 
 
 def test_export_parquet_needs_exactly_one_target(cli: Callable[..., Result], shop: Path, tmp_path: Path) -> None:

@@ -29,9 +29,8 @@ COLUMNS = (
     "next_touchpoint", "next_ts", "next2_touchpoint", "next2_ts", "prev_same_ts",
 )  # fmt: skip
 
-# One statement computes a set of customers' touches; {which} narrows it to the stale customers (or to all).
-LAYER_SQL = """
-INSERT INTO touches
+# One query computes a set of customers' touches; {which} narrows it to the stale customers (or to all).
+SELECT_SQL = """
 SELECT customer_id, ts, event_id, touchpoint, channel,
   row_number() OVER w - 1,
   lag(touchpoint) OVER w, lag(ts) OVER w, lag(channel) OVER w,
@@ -41,6 +40,7 @@ FROM events
 WHERE touchpoint IS NOT NULL {which}
 WINDOW w AS (PARTITION BY customer_id ORDER BY ts, event_id)
 """
+LAYER_SQL = "INSERT INTO touches " + SELECT_SQL
 STALE = "AND customer_id IN (SELECT customer_id FROM _stale)"
 
 # Past this share of the layer's customers, recomputing them one by one costs more than a rebuild.
@@ -53,7 +53,8 @@ def mark_stale(con: duckdb.DuckDBPyConnection, customers_sql: str) -> None:
 
 
 def built(con: duckdb.DuckDBPyConnection) -> bool:
-    return bool(scalar(con, "SELECT count(*) FROM touches_state"))
+    # Fetched to the end, so the connection is free for a relation read next (DuckDB 2 refuses one otherwise).
+    return bool(con.execute("SELECT count(*) FROM touches_state").fetchall()[0][0])
 
 
 def refresh(con: duckdb.DuckDBPyConnection) -> int:
@@ -89,6 +90,16 @@ def rebuild_in(con: duckdb.DuckDBPyConnection) -> int:
     con.execute("DELETE FROM touches_state")
     con.execute("INSERT INTO touches_state VALUES (now())")
     return int(scalar(con, "SELECT count(DISTINCT customer_id) FROM touches") or 0)
+
+
+def current_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """A query of the layer as a rebuild would give it now, without writing: the kept touches of customers not
+    marked stale, and the marked customers' (or, before the first build, everyone's) from the events."""
+    if not built(con):
+        return SELECT_SQL.format(which="")
+    marked = "SELECT customer_id FROM touches_stale"
+    kept = f"SELECT {', '.join(COLUMNS)} FROM touches WHERE customer_id NOT IN ({marked})"  # noqa: S608
+    return f"{kept} UNION ALL {SELECT_SQL.format(which=f'AND customer_id IN ({marked})')}"
 
 
 def forget(con: duckdb.DuckDBPyConnection, stored_id: str) -> None:

@@ -3,6 +3,10 @@ that Spark, DuckDB and warehouses all read, and the Ibis backends that run touch
 
 The lake holds ``events/`` and ``feedback/`` partitioned by the UTC date of ``ts``, and ``customers/``; JSON
 columns (``properties``, ``themes``, ``attributes``) are JSON text. Only ``events/`` must exist.
+
+``touches/`` is the journey layer (`store/journeys.py`) as of the export, whole, so engines read journeys in order
+without sorting them. Readers use it only while it holds one row per mapped event of ``events/`` (a lake that
+daily exports added days to since holds more events than the layer knows), else they compute journeys as ever.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from touchlens.errors import TouchlensError
 from touchlens.store.backends import backend_on
 from touchlens.store.events import connect as connect_store
 from touchlens.store.events import lock as lock_store
+from touchlens.store.journeys import current_sql
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -66,6 +71,7 @@ COLUMNS: dict[str, dict[str, pa.DataType]] = {
         "last_seen": _TS,
     },
 }
+LAYER = "touches"
 PARTITIONED = ("events", "feedback")
 REQUIRED = "events"
 BACKENDS = ("duckdb", "pyspark")
@@ -101,7 +107,24 @@ def write_lake(
             file_options=ds.ParquetFileFormat().make_write_options(compression="zstd"),
         )
         written[table] = counted.rows
+    written[LAYER] = _write_layer(con, root, progress)
     return written
+
+
+def _write_layer(con: duckdb.DuckDBPyConnection, root: Path, progress: Callable[[str, int], None] | None) -> int:
+    """The journey layer as a rebuild would give it now, replacing any earlier export's whole."""
+    counted = _Counted(con.sql(current_sql(con)).to_arrow_reader(_ROWS_PER_GROUP), LAYER, progress)
+    ds.write_dataset(
+        counted.reader(),
+        root / LAYER,
+        format="parquet",
+        basename_template="part-{i}.parquet",
+        existing_data_behavior="delete_matching",
+        max_rows_per_file=_ROWS_PER_FILE,
+        max_rows_per_group=_ROWS_PER_GROUP,
+        file_options=ds.ParquetFileFormat().make_write_options(compression="zstd"),
+    )
+    return counted.rows
 
 
 def _select_sql(table: str, columns: Mapping[str, pa.DataType]) -> str:
@@ -174,6 +197,8 @@ def duckdb_on_lake(root: str, memory_limit: str | None = None) -> ibis.BaseBacke
         Path(":memory:"), read_only=True, memory_limit=memory_limit, analysis_only=confined, readable=[root]
     )
     backend = backend_on(con)
+    for name in (LAYER, f"{LAYER}_stale", f"{LAYER}_state"):  # the store's own, never the lake's
+        backend.drop_table(name, force=True)
     for table, columns in COLUMNS.items():
         backend.drop_table(table, force=True)
         if _has_files(root, table) is False:
@@ -186,8 +211,29 @@ def duckdb_on_lake(root: str, memory_limit: str | None = None) -> ibis.BaseBacke
             raise LakeError(f"{_table_root(root, table)}: {exc}") from None
         _check_columns(root, table, list(raw.columns))
         backend.create_view(table, raw.select(*columns), overwrite=True)
+    if _has_files(root, LAYER) is not False:
+        _layer_view(backend, root)
     lock_store(con)
     return backend
+
+
+def _layer_view(backend: ibis.BaseBackend, root: str) -> None:
+    """The lake's journey layer as the view `touches`, when it is there and matches the lake's events."""
+    try:
+        raw = backend.read_parquet(f"{_table_root(root, LAYER)}/**/*.parquet", table_name=f"lake_{LAYER}")
+    except (duckdb.Error, OSError) as exc:
+        if _is_url(root):
+            return  # a URL lake without a layer: journeys are computed from the events
+        raise LakeError(f"{_table_root(root, LAYER)}: {exc}") from None
+    if _layer_matches(backend, raw):
+        backend.create_view(LAYER, raw, overwrite=True)
+
+
+def _layer_matches(backend: ibis.BaseBackend, layer: ibis.Table) -> bool:
+    """Whether the layer holds one row per mapped event: what a lake's later added days would break."""
+    events = backend.table("events")
+    mapped = events.filter(events.touchpoint.notnull()).count()
+    return bool(backend.execute(layer.count()) == backend.execute(mapped))
 
 
 def _ibis_type(arrow_type: pa.DataType) -> Any:
@@ -237,7 +283,25 @@ def spark_on_lake(root: str, session: SparkSession) -> ibis.BaseBackend:
             raise LakeError(f"{_table_root(root, table)}: {exc}") from None
         _check_columns(root, table, frame.columns)
         frame.select(*columns).createOrReplaceTempView(table)
-    return ibis.pyspark.connect(session)
+    backend = ibis.pyspark.connect(session)
+    session.catalog.dropTempView(LAYER)  # an earlier lake's, in a session shared with it
+    if _has_files(root, LAYER) is not False:
+        _spark_layer_view(backend, session, root)
+    return backend
+
+
+def _spark_layer_view(backend: ibis.BaseBackend, session: SparkSession, root: str) -> None:
+    from pyspark.errors import AnalysisException
+
+    try:
+        frame = session.read.parquet(_table_root(root, LAYER))
+    except AnalysisException as exc:
+        if "PATH_NOT_FOUND" in str(exc):
+            return  # no layer: journeys are computed from the events
+        raise LakeError(f"{_table_root(root, LAYER)}: {exc}") from None
+    frame.createOrReplaceTempView(f"lake_{LAYER}")
+    if _layer_matches(backend, backend.table(f"lake_{LAYER}")):
+        frame.createOrReplaceTempView(LAYER)
 
 
 def _spark_empty(session: SparkSession, table: str) -> None:
