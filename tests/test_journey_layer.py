@@ -24,9 +24,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import touchlens
+from touchlens.analytics import drivers as dr
 from touchlens.analytics import flows as fl
+from touchlens.analytics import paths as pa_
 from touchlens.analytics import scorecard as sc
-from touchlens.analytics.journeys import ORDERED, JourneyOptions, layer_state
+from touchlens.analytics.journeys import ORDERED, JourneyOptions, layer_state, periods_layer
 from touchlens.ingest import pipeline
 from touchlens.model.map import OutcomeRule
 from touchlens.store import journeys
@@ -42,34 +44,45 @@ MAP = {
 
 
 def reference(con: duckdb.DuckDBPyConnection) -> set[tuple[Any, ...]]:
-    """The layer's rows from the events, computed in Python: each customer's mapped events by (ts, event_id)."""
-    rows = con.execute(
-        "SELECT customer_id, ts, event_id, touchpoint, channel FROM events WHERE touchpoint IS NOT NULL"
-    ).fetchall()
+    """The layer's rows from the events, computed in Python: each customer's mapped events by (ts, event_id), and
+    their periods: the conversions (`buy`, the map's outcome) among all the customer's events before each one."""
+    rows = con.execute("SELECT customer_id, ts, event_id, touchpoint, channel, event FROM events").fetchall()
     by_customer: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
     for row in rows:
         by_customer[row[0]].append(row)
     out = set()
-    for touches in by_customer.values():
-        touches.sort(key=lambda r: (r[1], r[2]))
-        last_seen: dict[str, datetime] = {}
-        for i, (customer, ts, event_id, tp, channel) in enumerate(touches):
+    for events in by_customer.values():
+        events.sort(key=lambda r: (r[1], r[2]))
+        periods, before = [], 0
+        for e in events:
+            periods.append(-1 if e[5] == "buy" else before)
+            before += e[5] == "buy"
+        touches = [(*e[:5], p) for e, p in zip(events, periods, strict=True) if e[3] is not None]
+        last_seen: dict[str, tuple[datetime, int]] = {}
+        for i, (customer, ts, event_id, tp, channel, period) in enumerate(touches):
             prev = touches[i - 1] if i else None
             nxt = touches[i + 1] if i + 1 < len(touches) else None
             nxt2 = touches[i + 2] if i + 2 < len(touches) else None
+            same = last_seen.get(tp)
             out.add((customer, ts, event_id, tp, channel, i,
                      prev and prev[3], prev and prev[1], prev and prev[4],
                      nxt and nxt[3], nxt and nxt[1], nxt2 and nxt2[3], nxt2 and nxt2[1],
-                     last_seen.get(tp)))  # fmt: skip
-            last_seen[tp] = ts
+                     same and same[0],
+                     period, prev and prev[5], nxt and nxt[5], nxt2 and nxt2[5], same and same[1]))  # fmt: skip
+            last_seen[tp] = (ts, period)
     return out
 
 
 def seen_by_readers(con: duckdb.DuckDBPyConnection) -> set[tuple[Any, ...]]:
     """The rows an analysis reads: the layer, with stale customers recomputed (`JourneyOptions.touches`)."""
     backend = backend_on(con.cursor())
-    t = JourneyOptions().touches(backend, *ORDERED).select(*journeys.COLUMNS)
+    t = JourneyOptions().touches(backend, *ORDERED).select(*journeys.ORDER_COLUMNS)
     return {tuple(r.values()) for r in backend.to_pyarrow(t).to_pylist()}
+
+
+def _in_order(rows: set[tuple[Any, ...]]) -> set[tuple[Any, ...]]:
+    """The rows' journey-order columns (what `JourneyOptions.touches` serves), without the periods."""
+    return {row[: len(journeys.ORDER_COLUMNS)] for row in rows}
 
 
 def stored(con: duckdb.DuckDBPyConnection) -> set[tuple[Any, ...]]:
@@ -92,9 +105,9 @@ def _write(path: Path, events: list[dict[str, Any]]) -> Path:
     return path
 
 
-def _workspace(tmp_path: Path) -> touchlens.Workspace:
+def _workspace(tmp_path: Path, m: dict[str, Any] = MAP) -> touchlens.Workspace:
     ws = touchlens.init(tmp_path / "ws")
-    (tmp_path / "map.json").write_text(json.dumps(MAP))
+    (tmp_path / "map.json").write_text(json.dumps(m))
     ws.import_map(tmp_path / "map.json")
     return ws
 
@@ -125,7 +138,7 @@ def test_layer_equals_a_rebuild_after_any_batches(tmp_path_factory: pytest.TempP
     with ws.events(read_only=True) as con:
         want = reference(con)
         assert stored(con) == want
-        assert seen_by_readers(con) == want
+        assert seen_by_readers(con) == _in_order(want)
 
 
 @contextmanager
@@ -170,7 +183,7 @@ def test_a_batch_not_yet_refreshed_is_read_from_the_events(tmp_path: Path) -> No
         backend = backend_on(con.cursor())
         assert layer_state(backend) == "stale"
         assert stored(con) != reference(con)  # the layer itself lags ...
-        assert seen_by_readers(con) == reference(con)  # ... what analyses read does not
+        assert seen_by_readers(con) == _in_order(reference(con))  # ... what analyses read does not
         from_layer, from_events = _flows_both_ways(con)
         assert from_layer == from_events
         assert from_layer["start"] == {"search": 1, "help": 1}
@@ -221,7 +234,7 @@ def test_a_store_from_before_the_layer_reads_events_until_its_first_refresh_buil
         backend = backend_on(con.cursor())
         assert layer_state(backend) == "none"
         assert fl.FlowsQuery().run(backend).start == {"home": 1}
-        journeys.refresh(con)
+        pipeline.refresh_customers(con, ws.map())  # as the next ingest does
         assert layer_state(backend) == "clean"
         assert stored(con) == reference(con)
 
@@ -237,6 +250,59 @@ def _business(n: int, seed: int) -> list[dict[str, Any]]:
             minute += rng.choice([0, 1, 5, 60, 60 * 30])
             i += 1
     return rows
+
+
+def _period_answers(backend: Any, conversion: OutcomeRule) -> dict[str, Any]:
+    """What drivers and attribution paths compute from periods, as comparable values."""
+    drivers = dr.DriversQuery("conversion", conversion)
+    rows = {name: sorted(map(tuple, (r.values() for r in backend.to_pyarrow(expr(backend)).to_pylist())))
+            for name, expr in (("features", drivers.features_expr), ("loops", drivers.loops_expr),
+                               ("units", drivers.units_expr))}  # fmt: skip
+    for by in pa_.BY:
+        paths = pa_.PathsQuery(conversion, by, channel_of=(("home", "web"),))
+        rows[f"paths:{by}"] = paths.run(backend)
+        rows[f"chain:{by}"] = paths.transitions(backend)
+        # Sums of floats: the engine adds in any order, so the last digits may differ.
+        decay = paths.time_decay(backend, timedelta(hours=2))
+        rows[f"decay:{by}"] = [{k: round(v, 9) for k, v in part.items()} for part in decay]
+    rows["lookback"] = pa_.PathsQuery(conversion, lookback=timedelta(minutes=30)).run(backend)
+    return rows
+
+
+@pytest.mark.parametrize("conversion", ["buy", "unmapped"])  # a conversion that is a touch, and one that is not
+def test_periods_read_from_the_layer_answer_as_from_the_events(tmp_path: Path, conversion: str) -> None:
+    ws = _workspace(tmp_path, {**MAP, "outcomes": {"conversion": {"event": conversion}}})
+    ws.ingest_events([_write(tmp_path / "e.jsonl", _business(300, 5))])
+    rule = ws.map().outcomes.conversion
+    assert rule is not None
+    with _store(ws) as con:
+        backend = backend_on(con.cursor())
+        assert periods_layer(backend, rule) is not None
+        from_layer = _period_answers(backend, rule)
+        with _layer_set_aside(backend):
+            assert periods_layer(backend, rule) is None
+            from_events = _period_answers(backend, rule)
+        # Another conversion than the layer's periods were cut by: the events are read, as before.
+        assert periods_layer(backend, OutcomeRule(event="help")) is None
+    assert from_layer == from_events
+    assert from_layer["loops"]
+    assert from_layer["features"]
+    assert sum(p.conversions for p in from_layer["paths:touchpoint"]) > 10
+
+
+def test_a_new_conversion_outcome_rebuilds_the_periods_at_the_next_ingest(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    ws.ingest_events([_write(tmp_path / "e.jsonl", _business(50, 6))])
+    (tmp_path / "map2.json").write_text(json.dumps({**MAP, "outcomes": {"conversion": {"event": "cart"}}}))
+    ws.import_map(tmp_path / "map2.json")
+    cart = OutcomeRule(event="cart")
+    with _store(ws) as con:
+        assert periods_layer(backend_on(con.cursor()), cart) is None  # cut by `buy` still: read from the events
+    ws.ingest_events([_write(tmp_path / "more.jsonl", [_event("new", 0, "cart", 999)])])
+    with _store(ws) as con:
+        assert periods_layer(backend_on(con.cursor()), cart) is not None
+        periods = dict(con.execute("SELECT event_id, period FROM touches WHERE customer_id = 'new'").fetchall())
+    assert periods == {"e999": -1}  # the new customer's one touch is a conversion by the new outcome
 
 
 def test_analyses_read_from_the_layer_answer_as_from_the_events(tmp_path: Path) -> None:

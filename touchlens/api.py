@@ -319,7 +319,7 @@ class Workspace(Analyses, Experience):
                     ),
                 )
             finally:  # the files that landed before a bad one still bring their customers up to date
-                pipeline.refresh_customers(con)
+                pipeline.refresh_customers(con, m)
             pipeline.assign_personas(con, m)
         self._record(actor, "ingest", "events", **_ingested(total, fmt, source))
         return total

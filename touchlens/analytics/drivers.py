@@ -45,6 +45,7 @@ from touchlens.analytics.drivers_model import (
 from touchlens.analytics.drivers_model import Driver as Driver
 from touchlens.analytics.drivers_model import Drivers as Drivers
 from touchlens.analytics.engine import events, within
+from touchlens.analytics.journeys import in_period, periods_layer
 from touchlens.errors import BadOption, WorkspaceError
 from touchlens.model.map import Initiative, OutcomeRule, Phase, TouchpointMap
 
@@ -132,6 +133,9 @@ class DriversQuery:
 
     def _periods(self, backend: ibis.BaseBackend) -> tuple[ibis.Table, ibis.Table]:
         """Touches with their period number, and the conversions (one row per converting period)."""
+        layer = periods_layer(backend, self.conversion)
+        if layer is not None:  # cut at ingest: no sort of every customer's events
+            return layer.filter(layer.period >= 0), self._conversions(backend)
         t = events(backend)
         conv = outcome_predicate(t, self.conversion).fill_null(False).cast("int64")
         t = t.mutate(conv=conv)
@@ -141,13 +145,28 @@ class DriversQuery:
         convs = t.filter(t.conv == 1).group_by(["customer_id", "period"]).aggregate(won=ibis.literal(1))
         return touches, convs
 
+    def _conversions(self, backend: ibis.BaseBackend) -> ibis.Table:
+        """(customer_id, period, won): each conversion and the period it ends, its place among the customer's
+        conversions (a sort of the conversions alone)."""
+        t = events(backend)
+        c = t.filter(outcome_predicate(t, self.conversion).fill_null(False))
+        c = c.mutate(period=ibis.row_number().over(ibis.window(group_by=c.customer_id, order_by=[c.ts, c.event_id])))
+        return c.group_by(["customer_id", "period"]).aggregate(won=ibis.literal(1))
+
     def loops_expr(self, backend: ibis.BaseBackend, within_time: timedelta = timedelta(days=1)) -> ibis.Table:
         """(customer_id, period, lo, hi): the periods in which the customer went A → B → A within `within_time`,
         the pair's two touchpoints in sorted order (A → B → A and B → A → B are one loop)."""
-        touches, _ = self._periods(backend)
-        w = ibis.window(group_by=[touches.customer_id, touches.period], order_by=[touches.ts, touches.event_id])
-        s = touches.mutate(b=touches.touchpoint.lead(1).over(w), a2=touches.touchpoint.lead(2).over(w),
-                           ts2=touches.ts.lead(2).over(w))  # fmt: skip
+        layer = periods_layer(backend, self.conversion)
+        if layer is not None:
+            t = layer.filter(layer.period >= 0)
+            s = t.mutate(b=in_period(t, "next_touchpoint", "next_period"),
+                         a2=in_period(t, "next2_touchpoint", "next2_period"),
+                         ts2=in_period(t, "next2_ts", "next2_period"))  # fmt: skip
+        else:
+            touches, _ = self._periods(backend)
+            w = ibis.window(group_by=[touches.customer_id, touches.period], order_by=[touches.ts, touches.event_id])
+            s = touches.mutate(b=touches.touchpoint.lead(1).over(w), a2=touches.touchpoint.lead(2).over(w),
+                               ts2=touches.ts.lead(2).over(w))  # fmt: skip
         hit = s.filter((s.a2 == s.touchpoint) & (s.b != s.touchpoint) & within(s.ts2, s.ts, within_time))
         return hit.select(
             customer_id=hit.customer_id.cast("string"),
@@ -158,14 +177,9 @@ class DriversQuery:
 
     def features_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
         """(customer_id, period, feature) for every feature a period has."""
-        touches, _ = self._periods(backend)
-        w = ibis.window(group_by=[touches.customer_id, touches.period], order_by=[touches.ts, touches.event_id])
-        same = ibis.window(
-            group_by=[touches.customer_id, touches.period, touches.touchpoint], order_by=[touches.ts, touches.event_id]
-        )
-        prev_ts, prev_channel = touches.ts.lag().over(w), touches.channel.lag().over(w)
+        touches, prev_ts, prev_channel, prev_same_ts = self._previous(backend)
         flagged = touches.mutate(
-            repeated=within(touches.ts, touches.ts.lag().over(same), self.repeat_window).fill_null(False),
+            repeated=within(touches.ts, prev_same_ts, self.repeat_window).fill_null(False),
             waited=(~within(touches.ts, prev_ts, self.wait)).fill_null(False),
             switched=(within(touches.ts, prev_ts, self.switch_window) & (touches.channel != prev_channel)).fill_null(
                 False
@@ -176,6 +190,21 @@ class DriversQuery:
             parts.append(_pairs(flagged.filter(flagged[kind]), kind))
         parts += self._feedback_features(backend)
         return ibis.union(*parts, distinct=True)
+
+    def _previous(self, backend: ibis.BaseBackend) -> tuple[ibis.Table, Any, Any, Any]:
+        """The periods' touches, and each one's previous touch in its period (time, channel) and previous touch of
+        the same touchpoint in its period (time): from the layer, or windows over the events."""
+        layer = periods_layer(backend, self.conversion)
+        if layer is not None:
+            t = layer.filter(layer.period >= 0)
+            prev = in_period(t, "prev_ts", "prev_period"), in_period(t, "prev_channel", "prev_period")
+            return t, *prev, in_period(t, "prev_same_ts", "prev_same_period")
+        touches, _ = self._periods(backend)
+        w = ibis.window(group_by=[touches.customer_id, touches.period], order_by=[touches.ts, touches.event_id])
+        same = ibis.window(
+            group_by=[touches.customer_id, touches.period, touches.touchpoint], order_by=[touches.ts, touches.event_id]
+        )
+        return touches, touches.ts.lag().over(w), touches.channel.lag().over(w), touches.ts.lag().over(same)
 
     def _feedback_features(self, backend: ibis.BaseBackend) -> list[ibis.Table]:
         """Low scores and negative comments, each in the period its response falls in."""

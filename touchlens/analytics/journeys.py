@@ -5,6 +5,7 @@ A journey is the input of flows, variants, funnels and attribution; the options 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -14,6 +15,7 @@ from ibis.common.exceptions import TableNotFound
 
 from touchlens.analytics.conditions import outcome_predicate
 from touchlens.analytics.engine import arrow, mapped_events, within
+from touchlens.ingest.rules import outcome_sql
 from touchlens.model.map import OutcomeRule, Touchpoint
 
 
@@ -124,6 +126,21 @@ def layer_state(backend: ibis.BaseBackend) -> str:
     if _rows(backend, LAYER) is None or _rows(backend, STATE) == 0:
         return "none"
     return "stale" if _rows(backend, STALE) else "clean"
+
+
+def periods_layer(backend: ibis.BaseBackend, conversion: OutcomeRule) -> ibis.Table | None:
+    """The layer's touches with their periods (`store/journeys.py`), when they were cut by `conversion` and no
+    customer waits for a refresh; else None, and the caller cuts periods from the events as before."""
+    if layer_state(backend) != "clean" or _rows(backend, STATE) is None:
+        return None
+    kept = arrow(backend, backend.table(STATE).conversion.max()).as_py()  # JSON [sql, values], as the store keeps it
+    sql, params = outcome_sql(conversion)
+    return backend.table(LAYER) if kept is not None and json.loads(kept) == [sql, params] else None
+
+
+def in_period(t: ibis.Table, column: str, period: str) -> ir.Value:
+    """A neighbour's `column` from the layer, where the neighbour is in the same period (else null)."""
+    return ibis.cases((t[period] == t.period, t[column]), else_=ibis.null(t[column].type()))
 
 
 def _rows(backend: ibis.BaseBackend, name: str) -> int | None:

@@ -20,7 +20,7 @@ import ibis
 from touchlens.analytics.attribution import CONVERSION, NULL, START, Chain, Path
 from touchlens.analytics.conditions import outcome_predicate
 from touchlens.analytics.engine import events, property_text, seconds_between, within
-from touchlens.analytics.journeys import JourneyOptions
+from touchlens.analytics.journeys import JourneyOptions, periods_layer
 from touchlens.model.map import OutcomeRule
 
 BY = ("touchpoint", "channel")
@@ -39,17 +39,40 @@ class PathsQuery:
     # (touchpoint, channel) pairs from the map: a touch's channel when its event names none.
     channel_of: tuple[tuple[str, str], ...] = ()
 
+    def _layer(self, backend: ibis.BaseBackend) -> ibis.Table | None:
+        """The journey layer with its periods, when it serves these paths (all time, cut by this conversion)."""
+        if self.options.start is not None or self.options.end is not None:
+            return None
+        return periods_layer(backend, self.conversion)
+
     def _split(self, backend: ibis.BaseBackend) -> tuple[ibis.Table, ibis.Table, Any]:
         """Touches numbered into paths, the conversions (one a path), and the key column of the touches."""
+        layer = self._layer(backend)
+        if layer is not None:
+            return self._split_layer(backend, layer)
         t = self._events(backend)
         order = [t.ts, t.event_id]
         is_conv = outcome_predicate(t, self.conversion).fill_null(False).cast("int64")
         t = t.mutate(conv=is_conv, step=ibis.row_number().over(ibis.window(group_by=t.customer_id, order_by=order)))
         w = ibis.cumulative_window(group_by=t.customer_id, order_by=[t.ts, t.event_id])
         t = t.mutate(path=t.conv.sum().over(w) - t.conv)  # conversions before this event
-        touches = t.filter((t.conv == 0) & t.touchpoint.notnull())
-        key = touches.touchpoint if self.by == "touchpoint" else self._channel(touches)
-        convs = t.filter(t.conv == 1)
+        return self._keyed(t.filter((t.conv == 0) & t.touchpoint.notnull()), t.filter(t.conv == 1))
+
+    def _split_layer(self, backend: ibis.BaseBackend, layer: ibis.Table) -> tuple[ibis.Table, ibis.Table, Any]:
+        """`_split` from the layer: its periods are the paths and its positions the steps (no sort of every
+        customer's events); only the conversions are numbered, a sort of them alone."""
+        touches = layer.filter(layer.period >= 0).mutate(path=layer.period, step=layer.pos)
+        t = events(backend)
+        convs = t.filter(outcome_predicate(t, self.conversion).fill_null(False))
+        convs = convs.mutate(
+            conv=ibis.literal(1),
+            path=ibis.row_number().over(ibis.window(group_by=convs.customer_id, order_by=[convs.ts, convs.event_id])),
+        )
+        return self._keyed(touches, convs)
+
+    def _keyed(self, touches: ibis.Table, convs: ibis.Table) -> tuple[ibis.Table, ibis.Table, Any]:
+        """The touches with their key, and per converting path its value, conversions and time (lookback applied)."""
+        key = self._key(touches.touchpoint, touches.channel)
         value = _number(property_text(convs, self.conversion.value)) if self.conversion.value else convs.conv * 0.0
         won = convs.group_by(["customer_id", "path"]).aggregate(
             value=value.sum(), won=convs.count(), conv_ts=convs.ts.min()
@@ -61,12 +84,16 @@ class PathsQuery:
             touches = dated.filter(recent).drop("conv_ts", "customer_id_right", "path_right")
         return touches, won, key
 
-    def _channel(self, touches: ibis.Table) -> Any:
+    def _key(self, touchpoint: Any, channel: Any) -> Any:
+        """A touch's key: its touchpoint, or by channel its channel (`_channel`)."""
+        return touchpoint if self.by == "touchpoint" else self._channel(touchpoint, channel)
+
+    def _channel(self, touchpoint: Any, channel: Any) -> Any:
         """The event's channel (an empty one is none), else the touchpoint's channel in the map, else (none)."""
-        own = touches.channel.nullif("")
+        own = channel.nullif("")
         if not self.channel_of:
             return own.fill_null(NONE)
-        mapped = touches.touchpoint.cases(*self.channel_of, else_=ibis.null("string"))
+        mapped = touchpoint.cases(*self.channel_of, else_=ibis.null("string"))
         return ibis.coalesce(own, mapped, ibis.literal(NONE))
 
     def to_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
@@ -87,8 +114,13 @@ class PathsQuery:
         What `attribution.markov` counts from the paths themselves, but the engine returns one row per pair of
         keys instead of one per distinct path (millions on a big store)."""
         touches, won, _ = self._split(backend)
-        w = ibis.window(group_by=[touches.customer_id, touches.path], order_by=touches.step)
-        touches = touches.mutate(before=touches.key.lag().over(w), last=touches.step.lead().over(w).isnull())
+        if self.lookback is None and self._layer(backend) is not None:  # the neighbours in the path, as kept
+            before = self._key(touches.prev_touchpoint, touches.prev_channel)
+            before = ibis.cases((touches.prev_period == touches.period, before), else_=ibis.null("string"))
+            touches = touches.mutate(before=before, last=~(touches.next_period == touches.period).fill_null(False))
+        else:
+            w = ibis.window(group_by=[touches.customer_id, touches.path], order_by=touches.step)
+            touches = touches.mutate(before=touches.key.lag().over(w), last=touches.step.lead().over(w).isnull())
         # One pass: each touch is the step into its key; a path's last touch also steps out, to conversion or null.
         j = touches.left_join(won, ["customer_id", "path"])
         pairs = j.group_by(a=j.before.fill_null(START), b=j.key, last=j.last, won=j.won.notnull()).aggregate(

@@ -30,6 +30,7 @@ from touchlens.ingest.pseudonym import Pseudonymiser
 from touchlens.ingest.readers.base import EVENT_COLUMNS
 from touchlens.ingest.readers.base import _text as text_value
 from touchlens.ingest.readers.segment import TYPES, message_values
+from touchlens.ingest.rules import outcome_sql
 from touchlens.model.map import TouchpointMap
 from touchlens.store import journeys
 from touchlens.store.events import transaction
@@ -400,12 +401,16 @@ class LiveWriter:
                 self._con.execute(REFRESH_SQL)
                 if self._map is not None:
                     apply_persona_rules(self._con, self._map, "customer_id IN (SELECT customer_id FROM _touched)")
-                journeys.refresh_in(self._con)
+                journeys.refresh_in(self._con, self._conversion())
         except duckdb.Error as exc:  # tried again at the next refresh; a restart recomputes them all
             self._touched.update(touched.column("customer_id").to_pylist())
             logger.warning("live writer: customers not refreshed: %s", exc)
         finally:
             self._con.unregister("_touched")
+
+    def _conversion(self) -> journeys.Conversion | None:
+        """The map's conversion predicate, which cuts the layer's periods (None: keep the one it has)."""
+        return None if self._map is None else outcome_sql(self._map.outcomes.conversion)
 
     def _recover(self) -> None:
         """At start, customers recomputed from all events: a crash may have come before a refresh. A store that
@@ -418,9 +423,9 @@ class LiveWriter:
     def _recompute_customers(self) -> None:
         with transaction(self._con):
             self._con.execute(CUSTOMERS_SQL)
-            journeys.refresh_in(self._con)  # builds the layer of a store from before it
             if self._map is None:
                 self._map, self._version = self._load_map(), self._map_version()
+            journeys.refresh_in(self._con, self._conversion())  # builds the layer of a store from before it
             apply_persona_rules(self._con, self._map)
 
     def _ingest(self, source: str) -> EventIngest:

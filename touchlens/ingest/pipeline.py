@@ -23,7 +23,7 @@ import duckdb
 import pyarrow as pa
 
 from touchlens.ingest.operators import SqlExpr
-from touchlens.ingest.rules import compile_personas, compile_rules, property_columns
+from touchlens.ingest.rules import compile_personas, compile_rules, outcome_sql, property_columns
 from touchlens.model.map import TouchpointMap
 from touchlens.store import journeys
 from touchlens.store.events import transaction
@@ -309,12 +309,13 @@ class EventIngest:
         write_log(self.con, "events", self.source, path, self.now, r if finished else None)
 
 
-def refresh_customers(con: duckdb.DuckDBPyConnection) -> None:
+def refresh_customers(con: duckdb.DuckDBPyConnection, m: TouchpointMap | None = None) -> None:
     """Every customer's first and last seen recomputed from the events, and the journey layer brought up to date
-    (after a call's files are all in: per batch, a file in time order would recompute most customers each time)."""
+    (after a call's files are all in: per batch, a file in time order would recompute most customers each time),
+    its periods cut by `m`'s conversion outcome."""
     with transaction(con):
         con.execute(CUSTOMERS_SQL)
-    journeys.refresh(con)
+    journeys.refresh(con, None if m is None else outcome_sql(m.outcomes.conversion))
 
 
 def write_log(
@@ -434,5 +435,5 @@ def remap(con: duckdb.DuckDBPyConnection, m: TouchpointMap) -> dict[str | None, 
     rules = compile_rules(m.touchpoints)
     with transaction(con):
         con.execute(f"UPDATE events SET touchpoint = {rules.sql}", rules.params)  # noqa: S608 - as above
-        journeys.rebuild_in(con)
+        journeys.rebuild_in(con, outcome_sql(m.outcomes.conversion))
     return dict(con.execute("SELECT touchpoint, count(*) FROM events GROUP BY 1").fetchall())

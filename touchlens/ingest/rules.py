@@ -10,10 +10,11 @@ user text is ever spliced into a statement. Example::
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 from touchlens.errors import BadOption
 from touchlens.ingest.operators import SqlExpr, condition_sql
-from touchlens.model.map import MAX_PROPERTY_NAME, PropertyCondition, Touchpoint
+from touchlens.model.map import MAX_PROPERTY_NAME, OutcomeRule, PropertyCondition, Touchpoint
 
 
 def property_name(name: str) -> str:
@@ -129,3 +130,16 @@ def compile_personas(personas: list[tuple[str, list[PropertyCondition]]], attrib
         sql += f" WHEN {cond.sql} THEN ?"
         params += [*cond.params, key]
     return SqlExpr(sql + " END", params)
+
+
+def outcome_sql(rule: OutcomeRule | None) -> tuple[str, list[Any]]:
+    """The events that are the outcome, as `analytics.conditions.outcome_predicate` picks them (its event and
+    property conditions, values as text), over the events store's columns; FALSE for no outcome."""
+    if rule is None:
+        return "FALSE", []
+    parts = [condition_sql(SqlExpr("event"), rule.event)] if rule.event is not None else []
+    parts += [condition_sql(_property("properties", name), cond) for name, cond in rule.where.items()]
+    if not parts:
+        return "FALSE", []
+    expr = _all(parts)
+    return expr.sql, expr.params

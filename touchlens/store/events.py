@@ -105,10 +105,18 @@ CREATE TABLE IF NOT EXISTS touches (
     next_ts TIMESTAMPTZ,
     next2_touchpoint VARCHAR,
     next2_ts TIMESTAMPTZ,
-    prev_same_ts TIMESTAMPTZ        -- the customer's previous touch of this touchpoint
+    prev_same_ts TIMESTAMPTZ,       -- the customer's previous touch of this touchpoint
+    -- Conversions (the map's conversion outcome, over all the customer's events) before this touch; -1 for a
+    -- touch that is itself a conversion. The neighbours' periods tell whether they share this touch's period.
+    period BIGINT NOT NULL,
+    prev_period BIGINT,
+    next_period BIGINT,
+    next2_period BIGINT,
+    prev_same_period BIGINT
 );
 CREATE TABLE IF NOT EXISTS touches_stale (customer_id VARCHAR NOT NULL);
-CREATE TABLE IF NOT EXISTS touches_state (built TIMESTAMPTZ NOT NULL);
+-- One row once the layer is built: when, and the conversion predicate its periods were cut by (JSON [sql, values]).
+CREATE TABLE IF NOT EXISTS touches_state (built TIMESTAMPTZ NOT NULL, conversion VARCHAR NOT NULL);
 """
 
 TABLES = (

@@ -113,7 +113,8 @@ def write_lake(
 
 def _write_layer(con: duckdb.DuckDBPyConnection, root: Path, progress: Callable[[str, int], None] | None) -> int:
     """The journey layer as a rebuild would give it now, replacing any earlier export's whole."""
-    counted = _Counted(con.sql(current_sql(con)).to_arrow_reader(_ROWS_PER_GROUP), LAYER, progress)
+    sql, params = current_sql(con)
+    counted = _Counted(con.sql(sql, params=params).to_arrow_reader(_ROWS_PER_GROUP), LAYER, progress)
     ds.write_dataset(
         counted.reader(),
         root / LAYER,
