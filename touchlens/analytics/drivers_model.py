@@ -258,9 +258,11 @@ def _standardise(x: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], np.ndar
     return z, varying
 
 
-def _fit(z: np.ndarray[Any, Any], y: np.ndarray[Any, Any], c: float) -> np.ndarray[Any, Any]:
+def _fit(
+    z: np.ndarray[Any, Any], y: np.ndarray[Any, Any], c: float, weights: np.ndarray[Any, Any] | None = None
+) -> np.ndarray[Any, Any]:
     model = LogisticRegression(C=c, solver="lbfgs", max_iter=1000)
-    model.fit(z, y)
+    model.fit(z, y, sample_weight=weights)
     coefficients: np.ndarray[Any, Any] = np.asarray(model.coef_[0], dtype=float)
     return coefficients
 
@@ -293,8 +295,9 @@ def logistic_effects(
     z, varying = _standardise(x)
     coefficients, low, high = np.zeros(x.shape[1]), np.full(x.shape[1], np.nan), np.full(x.shape[1], np.nan)
     if np.unique(outcome).size == 2 and varying.any():
-        coefficients[varying] = _fit(z[:, varying], outcome, C)
-        draws = _bootstrap(z[:, varying], outcome, samples, seed, C)
+        rows = _Collapsed.of(z[:, varying], outcome)
+        coefficients[varying] = _fit(rows.z, rows.y, C, rows.counts(np.arange(outcome.size)))
+        draws = _bootstrap(rows, samples, seed, C)
         if draws.shape[0]:
             low[varying], high[varying] = np.percentile(draws, [2.5, 97.5], axis=0)
     effects = []
@@ -305,19 +308,54 @@ def logistic_effects(
     return sorted(effects, key=lambda e: -abs(e.coefficient))
 
 
-def _bootstrap(
-    z: np.ndarray[Any, Any], y: np.ndarray[Any, Any], samples: int, seed: int, c: float
-) -> np.ndarray[Any, Any]:
-    """Coefficients refitted on `samples` row resamples; resamples where y has a single class are skipped."""
+@dataclass(frozen=True)
+class _Collapsed:
+    """Rows as their distinct (z, y) values and how many rows each stands for: logistic regression's loss is a
+    sum over rows, so a distinct row weighted by its count fits exactly as its copies do. Periods described by
+    a few binary features repeat a lot (760,000 periods of 10M events hold a few thousand distinct rows)."""
+
+    z: np.ndarray[Any, Any]
+    y: np.ndarray[Any, Any]
+    group: np.ndarray[Any, Any]  # each original row's distinct row
+
+    @staticmethod
+    def of(z: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> _Collapsed:
+        rows = np.column_stack([z, y])
+        # Grouped by a random projection of each row (one float sort, not a sort of whole rows), then checked:
+        # rows that only share a projection would be merged wrongly, so then the rows themselves are compared.
+        projection = rows @ np.random.default_rng(0).standard_normal(rows.shape[1])
+        _, first, group = np.unique(projection, return_index=True, return_inverse=True)
+        if not np.array_equal(rows[first][group], rows):
+            distinct, group = np.unique(rows, axis=0, return_inverse=True)
+            first = np.unique(group, return_index=True)[1]
+        distinct = rows[first]
+        return _Collapsed(distinct[:, :-1], distinct[:, -1], group.reshape(-1))
+
+    def counts(self, rows: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        """The weight of each distinct row in a sample of the original `rows` (with repeats)."""
+        return np.bincount(self.group[rows], minlength=self.y.size).astype(float)
+
+
+def _bootstrap(rows: _Collapsed, samples: int, seed: int, c: float) -> np.ndarray[Any, Any]:
+    """Coefficients refitted on `samples` row resamples; resamples where y has a single class are skipped. Each
+    resample is drawn over the original rows, then fitted on the distinct rows it weights."""
     rng = np.random.default_rng(seed)
-    n = y.size
+    n = rows.group.size
+    # Each refit starts from the fit on all rows, which a resample moves little: fewer solver steps.
+    model = LogisticRegression(C=c, solver="lbfgs", max_iter=1000, warm_start=True)
+    model.fit(rows.z, rows.y, sample_weight=rows.counts(np.arange(n)))
+    start = model.coef_.copy(), model.intercept_.copy()
     draws = []
     for _ in range(samples):
-        rows = rng.integers(0, n, n)
-        if y[rows].min() == y[rows].max():  # logistic regression needs both classes
+        weights = rows.counts(rng.integers(0, n, n))
+        drawn = weights > 0
+        y = rows.y[drawn]
+        if y.min() == y.max():  # logistic regression needs both classes
             continue
-        draws.append(_fit(z[rows], y[rows], c))
-    return np.array(draws).reshape(-1, z.shape[1])
+        model.coef_, model.intercept_ = start[0].copy(), start[1].copy()
+        model.fit(rows.z[drawn], y, sample_weight=weights[drawn])
+        draws.append(np.asarray(model.coef_[0], dtype=float))
+    return np.array(draws).reshape(-1, rows.z.shape[1])
 
 
 def _r2(corr: np.ndarray[Any, Any], r: np.ndarray[Any, Any], subset: Sequence[int]) -> float:
