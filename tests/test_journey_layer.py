@@ -328,3 +328,16 @@ def test_analyses_read_from_the_layer_answer_as_from_the_events(tmp_path: Path) 
 
 def _plain(result: Any) -> Any:
     return result if isinstance(result, dict) else result.to_dict()
+
+
+def test_variants_grouped_as_texts_equal_variants_grouped_as_lists(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    ws.ingest_events([_write(tmp_path / "e.jsonl", _business(400, 7))])
+    with _store(ws) as con:
+        backend = backend_on(con.cursor())
+        lists = backend.to_pyarrow(fl.VariantsQuery().to_expr(backend)).to_pylist()  # the engine-neutral way
+        for top in (None, 1, 5):
+            found = fl.VariantsQuery(top=top).run(backend)
+            ranked = sorted(lists, key=lambda r: (-r["count"], r["steps"]))[:top]
+            assert [(v.steps, v.count) for v in found.variants] == [(r["steps"], r["count"]) for r in ranked]
+            assert found.journeys == sum(r["count"] for r in lists) > 300

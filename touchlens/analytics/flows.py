@@ -148,6 +148,10 @@ class Variants:
         return {"journeys": self.journeys, "variants": [v.__dict__ for v in self.variants]}
 
 
+# Between the keys of a variant's text: below every character a map key may hold, so texts sort as key lists do.
+SEPARATOR = "\n"
+
+
 @dataclass(frozen=True)
 class VariantsQuery:
     """The most frequent full touchpoint sequences; `top` None keeps them all."""
@@ -166,15 +170,36 @@ class VariantsQuery:
         paths = paths.mutate(steps=paths.seq.sort().map(lambda s: s.touchpoint))
         return paths.group_by("steps").aggregate(count=paths.count())
 
+    def joined_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
+        """The same variants with each sequence as one text (`SEPARATOR` between keys, in journey order), the
+        `top` most frequent only, each row with the count of all journeys: on DuckDB, which orders within an
+        aggregate, grouping texts is several times faster than grouping lists, and only the top rows come back."""
+        t = self.options.touches(backend, "pos")
+        paths = t.group_by("journey").aggregate(
+            steps=t.touchpoint.group_concat(SEPARATOR, order_by=t.pos), length=t.count()
+        )
+        grouped = paths.group_by(["steps", "length"]).aggregate(count=paths.count())
+        grouped = grouped.mutate(total=grouped["count"].sum().over(ibis.window()))
+        ranked = grouped.order_by([ibis.desc("count"), "steps"])
+        return ranked.limit(self.top) if self.top is not None else ranked
+
     def run(self, backend: ibis.BaseBackend) -> Variants:
+        if backend.name == "duckdb":
+            joined = arrow(backend, self.joined_expr(backend)).to_pylist()
+            rows = [{"steps": r["steps"].split(SEPARATOR), "count": r["count"]} for r in joined]
+            # A key holding the separator would split wrongly: then the lists are grouped after all.
+            if all(len(row["steps"]) == r["length"] for row, r in zip(rows, joined, strict=True)):
+                return self._variants(rows, joined[0]["total"] if joined else 0)
         rows = arrow(backend, self.to_expr(backend)).to_pylist()
         rows.sort(key=lambda r: (-r["count"], r["steps"]))
-        total = sum(r["count"] for r in rows)
+        return self._variants(rows[: self.top] if self.top is not None else rows, sum(r["count"] for r in rows))
+
+    def _variants(self, rows: list[dict[str, Any]], total: int) -> Variants:
         kept, running = [], 0
-        for r in rows[: self.top] if self.top is not None else rows:
+        for r in rows:
             running += r["count"]
             kept.append(Variant(list(r["steps"]), int(r["count"]), r["count"] / total, running / total))
-        return Variants(kept, total)
+        return Variants(kept, int(total))
 
 
 @dataclass(frozen=True)
