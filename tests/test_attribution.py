@@ -135,6 +135,8 @@ def test_time_decay_halves_credit_every_half_life(cli, tmp_path: Path) -> None:
     )
     credit = {r["key"]: r["conversions"] for r in result["results"]}
     assert credit == pytest.approx({"ad": 1 / 3, "mail": 2 / 3})
+    # The total is the count of converting paths with a touch (one here), not the credit's float sum.
+    assert result["total_conversions"] == 1
     compared = json.loads(cli("-w", ws, "analyze", "attribution", "--compare", "--json").out)
     for model in compared:
         assert sum(r["conversions"] for r in model["results"]) == pytest.approx(1.0)

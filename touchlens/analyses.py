@@ -5,6 +5,7 @@ A mixin of `Workspace`, which supplies the map, the events store and the engine.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
@@ -170,7 +171,13 @@ class Analyses:
         credit, value = query.time_decay(self._backend(), half)
         if by == "stage":
             credit, value = self._by_stage(credit), self._by_stage(value)
-        total = sum(p.conversions for p in self.attribution_paths(by, lookback) if p.steps)
+        # Each converting path with a touch shares out one conversion, so the credit adds up to their count (an
+        # integer up to float rounding): no second read of every path.
+        shared = sum(credit.values())
+        if math.isfinite(shared):
+            total = float(round(shared))
+        else:  # weights that underflow leave no shares to add: count the paths themselves
+            total = sum(p.conversions for p in self.attribution_paths(by, lookback) if p.steps)
         return from_credit("time-decay", by, total, credit, value)
 
     def _markov(self, by: str, lookback: str | timedelta | None) -> Attribution:
