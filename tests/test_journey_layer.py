@@ -341,3 +341,23 @@ def test_variants_grouped_as_texts_equal_variants_grouped_as_lists(tmp_path: Pat
             ranked = sorted(lists, key=lambda r: (-r["count"], r["steps"]))[:top]
             assert [(v.steps, v.count) for v in found.variants] == [(r["steps"], r["count"]) for r in ranked]
             assert found.journeys == sum(r["count"] for r in lists) > 300
+
+
+def test_help_sessions_from_the_layer_are_the_sessions_cut_from_the_events(tmp_path: Path) -> None:
+    from touchlens.insights.friction import help_sessions
+
+    ws = _workspace(tmp_path)
+    ws.ingest_events([_write(tmp_path / "e.jsonl", _business(400, 8))])
+
+    def sessions(backend: Any) -> list[tuple[Any, ...]]:
+        t = help_sessions(backend, ["help", "search"], timedelta(minutes=30))
+        per = t.group_by(["journey", "customer_id", "touchpoint"]).aggregate(n=t.count())
+        return sorted((r["customer_id"], r["touchpoint"], r["n"]) for r in backend.to_pyarrow(per).to_pylist())
+
+    with _store(ws) as con:
+        backend = backend_on(con.cursor())
+        from_layer = sessions(backend)
+        with _layer_set_aside(backend):
+            from_events = sessions(backend)
+    assert from_layer == from_events
+    assert any(n > 1 for *_, n in from_layer)  # sessions with repeats, not one touch each

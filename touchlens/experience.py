@@ -50,6 +50,16 @@ class Judging:
     judged: dict[str, Judgement]
     fx: Effects | None
     card: Scorecard | None
+    _read: dict[str, Any] = field(default_factory=dict)  # what sections share, read once
+
+    def reach(self) -> dict[str, int]:
+        """Customers who met each touchpoint: read once, however many sections ask (a scan of every event)."""
+        if "reach" not in self._read:
+            from touchlens.insights import friction
+
+            self._read["reach"] = friction.touchpoint_reach(self.backend)
+        reach: dict[str, int] = self._read["reach"]
+        return reach
 
 
 def _problems(c: Judging) -> list[Insight]:
@@ -85,9 +95,9 @@ def _friction(c: Judging) -> list[Insight]:
     from touchlens.insights import effects, friction
 
     found = friction.merge_pairs(
-        friction.loops(c.backend, c.m, c.names)
+        friction.loops(c.backend, c.m, c.names, reach=c.reach)
         + friction.switches(c.backend, c.m, c.names)
-        + friction.repeats(c.backend, c.m, c.names)
+        + friction.repeats(c.backend, c.m, c.names, reach=c.reach)
     )
     if c.card is not None:
         found += friction.dead_ends(c.card, c.m, c.names)
@@ -117,9 +127,7 @@ def _fill_reach(items: list[Insight], c: Judging) -> None:
     missing = [i for i in items if not i.reach and i.touchpoints]
     if not missing:
         return
-    from touchlens.insights import friction
-
-    reach = friction.touchpoint_reach(c.backend)
+    reach = c.reach()
     for item in missing:
         item.reach = max((reach.get(t, 0) for t in item.touchpoints), default=0)
 

@@ -7,6 +7,7 @@ Loops, repeats and switches are counted in the engine; each is reported when it 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +15,7 @@ import ibis
 
 from touchlens.analytics.engine import within
 from touchlens.analytics.feedback import FeedbackReport
-from touchlens.analytics.journeys import JourneyOptions
+from touchlens.analytics.journeys import JourneyOptions, layer_state
 from touchlens.analytics.scorecard import Scorecard
 from touchlens.insights.items import Insight
 from touchlens.insights.words import Names
@@ -37,7 +38,12 @@ def help_touchpoints(m: TouchpointMap) -> set[str]:
 
 
 def loops(
-    backend: ibis.BaseBackend, m: TouchpointMap, names: Names, min_count: int = 20, min_share: float = 0.05
+    backend: ibis.BaseBackend,
+    m: TouchpointMap,
+    names: Names,
+    min_count: int = 20,
+    min_share: float = 0.05,
+    reach: Callable[[], Mapping[str, int]] | None = None,
 ) -> list[Insight]:
     """A → B → A within a day through help: customers sent back and forth to get one thing done.
 
@@ -51,11 +57,12 @@ def loops(
     hit = s.filter((s.a2 == s.touchpoint) & (s.b != s.touchpoint) & within(s.ts2, s.ts, DAY))
     hit = hit.mutate(lo=ibis.least(hit.touchpoint, hit.b), hi=ibis.greatest(hit.touchpoint, hit.b))
     counted = hit.group_by(["lo", "hi"]).aggregate(loops=hit.count(), customers=hit.customer_id.nunique())
-    reach = touchpoint_reach(backend)
+    rows = backend.to_pyarrow(counted).to_pylist()
+    met = (reach or (lambda: touchpoint_reach(backend)))() if rows else {}
     found = []
-    for r in backend.to_pyarrow(counted).to_pylist():
+    for r in rows:
         a, b = r["lo"], r["hi"]
-        share = r["customers"] / max(1, min(reach.get(a, 1), reach.get(b, 1)))
+        share = r["customers"] / max(1, min(met.get(a, 1), met.get(b, 1)))
         if r["loops"] < min_count or share < min_share or not ({a, b} & helpful):
             continue
         found.append(_loop(a, b, r, share, helpful, names))
@@ -83,6 +90,7 @@ def repeats(
     session_gap: timedelta = timedelta(minutes=30),
     times: int = 3,
     min_share: float = 0.05,
+    reach: Callable[[], Mapping[str, int]] | None = None,
 ) -> list[Insight]:
     """A help touchpoint `times` or more in one session: customers who cannot find what they came for.
 
@@ -90,15 +98,15 @@ def repeats(
     helpful = help_touchpoints(m)
     if not helpful:
         return []
-    t = JourneyOptions(session_gap=session_gap).apply(backend)
-    t = t.filter(t.touchpoint.isin(sorted(helpful)))
+    t = help_sessions(backend, sorted(helpful), session_gap)
     per = t.group_by(["journey", "customer_id", "touchpoint"]).aggregate(n=t.count())
     many = per.filter(per.n >= times)
     counted = many.group_by("touchpoint").aggregate(sessions=many.count(), customers=many.customer_id.nunique())
-    reach = touchpoint_reach(backend)
+    rows = backend.to_pyarrow(counted).to_pylist()
+    met = (reach or (lambda: touchpoint_reach(backend)))() if rows else {}
     found = []
-    for r in backend.to_pyarrow(counted).to_pylist():
-        share = r["customers"] / reach.get(r["touchpoint"], 1)
+    for r in rows:
+        share = r["customers"] / met.get(r["touchpoint"], 1)
         if share >= min_share:
             name = names.touchpoint(r["touchpoint"])
             found.append(
@@ -111,6 +119,28 @@ def repeats(
                                   "share_of_customers": share, "times": times})
             )  # fmt: skip
     return sorted(found, key=lambda i: -i.reach)
+
+
+def help_sessions(backend: ibis.BaseBackend, helpful: list[str], session_gap: timedelta) -> ibis.Table:
+    """(journey, customer_id, touchpoint): each touch of a help touchpoint and its session (`journey`; a new one
+    after each gap longer than `session_gap`, as `JourneyOptions(session_gap=…)` cuts them).
+
+    From the journey layer, sessions are numbered over their first touches and the help touches alone (a sort of
+    far fewer rows than every event); without it, from the events."""
+    if layer_state(backend) == "none":
+        t = JourneyOptions(session_gap=session_gap).apply(backend)
+        return t.filter(t.touchpoint.isin(helpful)).select("journey", "customer_id", "touchpoint")
+    t = JourneyOptions().touches(backend, "pos", "prev_ts")
+    first = (~within(t.ts, t.prev_ts, session_gap)).fill_null(True)
+    starts = t.filter(first).select("customer_id", "pos", start=ibis.literal(1), touchpoint=ibis.null("string"))
+    helps = t.filter(t.touchpoint.isin(helpful)).select(
+        "customer_id", "pos", start=ibis.literal(0), touchpoint=t.touchpoint
+    )
+    u = starts.union(helps)
+    # A help touch that starts a session comes after its own start: starts first at the same position.
+    w = ibis.cumulative_window(group_by=u.customer_id, order_by=[u.pos, ibis.desc(u.start)])
+    u = u.mutate(journey=u.start.sum().over(w))
+    return u.filter(u.start == 0).select("journey", "customer_id", "touchpoint")
 
 
 def switches(backend: ibis.BaseBackend, m: TouchpointMap, names: Names, min_count: int = 20) -> list[Insight]:
