@@ -257,7 +257,7 @@ def _period_answers(backend: Any, conversion: OutcomeRule) -> dict[str, Any]:
     drivers = dr.DriversQuery("conversion", conversion)
     rows = {name: sorted(map(tuple, (r.values() for r in backend.to_pyarrow(expr(backend)).to_pylist())))
             for name, expr in (("features", drivers.features_expr), ("loops", drivers.loops_expr),
-                               ("units", drivers.units_expr))}  # fmt: skip
+                               ("units", drivers.units_expr), ("seen", drivers.seen_expr))}  # fmt: skip
     for by in pa_.BY:
         paths = pa_.PathsQuery(conversion, by, channel_of=(("home", "web"),))
         rows[f"paths:{by}"] = paths.run(backend)
@@ -285,6 +285,7 @@ def test_periods_read_from_the_layer_answer_as_from_the_events(tmp_path: Path, c
         # Another conversion than the layer's periods were cut by: the events are read, as before.
         assert periods_layer(backend, OutcomeRule(event="help")) is None
     assert from_layer == from_events
+    assert from_layer["seen"] == [r for r in from_layer["features"] if r[2].startswith("seen:")]
     assert from_layer["loops"]
     assert from_layer["features"]
     assert sum(p.conversions for p in from_layer["paths:touchpoint"]) > 10

@@ -175,6 +175,12 @@ class DriversQuery:
             hi=ibis.greatest(hit.touchpoint, hit.b),
         ).distinct()
 
+    def seen_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
+        """(customer_id, period, feature) for the `seen:` features alone: which touchpoints each period met, the
+        part of `features_expr` that needs no neighbours (from the layer, no sort at all)."""
+        touches, _ = self._periods(backend)
+        return _pairs(touches, "seen").distinct()
+
     def features_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
         """(customer_id, period, feature) for every feature a period has."""
         touches, prev_ts, prev_channel, prev_same_ts = self._previous(backend)

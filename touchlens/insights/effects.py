@@ -74,7 +74,7 @@ def periods(backend: ibis.BaseBackend, m: TouchpointMap) -> Periods | None:
     if units.num_rows == 0:
         return None
     keys = [t.key for t in m.touchpoints if t.key not in purchase]
-    seen = _seen(backend.to_pyarrow(query.features_expr(backend)), units, keys)
+    seen = _seen(backend.to_pyarrow(query.seen_expr(backend)), units, keys)
     loops = _loops(backend.to_pyarrow(query.loops_expr(backend)), units)
     e = backend.table("events")
     span = backend.to_pyarrow(e.aggregate(lo=e.ts.min(), hi=e.ts.max())).to_pylist()[0]
