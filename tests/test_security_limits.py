@@ -256,7 +256,9 @@ def test_regression_an_analysis_past_analysis_seconds_is_interrupted_and_answers
     assert "0.5 seconds" in answer.json()["detail"]
     assert len(ended) == 1
     assert isinstance(ended[0], duckdb.InterruptException)
-    assert client.get("/api/scorecard").status_code == 200  # and the server goes on
+    # And the server goes on: a light analysis, well inside the 0.5 s limit even on a busy machine (the
+    # scorecard's several queries passed it once when two test suites shared the two cores).
+    assert client.get("/api/flows").status_code == 200
 
 
 @pytest.mark.slow
