@@ -226,6 +226,10 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", "/login"): Rule("public", kwargs={"data": {"name": "x", "password": "y", "csrf": "not the token"}}),
     ("POST", "/logout"): Rule("public", kwargs={"data": {"csrf": "not the token"}}),  # so no session ends here
     ("GET", "/vendor/plotly.min.js"): PUBLIC,
+    # Public: a customer's survey page, where the signed link is the permission (a made-up one is refused, 400).
+    ("GET", "/s/{token}"): Rule("public", path="/s/v1.not-a-link"),
+    ("POST", "/s/{token}"): Rule("public", path="/s/v1.not-a-link", kwargs={"data": {"score": "5"}}),
+    ("POST", "/s/{token}/comment"): Rule("public", path="/s/v1.not-a-link/comment", kwargs={"data": {"comment": "x"}}),
 }
 # Every route under /v1 (live ingestion) takes a write key and nothing else; `[]` is refused (400) before any
 # event is stored, so what is checked is only who gets past authentication.

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from touchlens.ingest.pseudonym import Pseudonymiser
     from touchlens.queries.base import Query
     from touchlens.store.settings import Settings
+    from touchlens.surveys import Surveys
 
 MapFormat = Literal["yaml", "json", "csv"]
 SECTIONS = ("channels", "personas", "journeys", "touchpoints", "opportunities")
@@ -173,6 +174,13 @@ class Workspace(Analyses, Experience):
     def users(self) -> Users:
         """Users of the web app, their sessions and API tokens; each change audited (`touchlens.admin`)."""
         return Users(self._storage.meta_engine)
+
+    @property
+    def surveys(self) -> Surveys:
+        """Survey links for customers to answer at a touchpoint, their QR codes and answers."""
+        from touchlens.surveys import Surveys
+
+        return Surveys(self)
 
     @property
     def keys(self) -> Keys:

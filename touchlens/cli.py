@@ -19,6 +19,7 @@ from touchlens.cli_common import ws_of as _ws
 from touchlens.cli_insights import change_app, roadmap_app
 from touchlens.cli_privacy import cli_actor
 from touchlens.cli_report import RawCsvOpt, export_app, report_app
+from touchlens.cli_survey import survey_app
 from touchlens.cli_web import audit_log, demo_admin, serve, serve_workspace, tokens_app, users_app
 from touchlens.errors import BadOption, MapError, TouchlensError, UsageError
 from touchlens.ingest.formats import EVENT_FORMATS
@@ -44,6 +45,7 @@ app.add_typer(report_app, name="report")
 app.add_typer(export_app, name="export")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(survey_app, name="survey")
 app.command("serve")(serve)
 app.command("audit")(audit_log)
 cli_admin.register(app)

@@ -29,6 +29,7 @@ from touchlens.model.map import (
     OpportunityStatus,
     Phase,
     Stage,
+    Survey,
     Targets,
     Text,
     Touchpoint,
@@ -72,6 +73,7 @@ class TouchpointChanges(Changes):
     script: Text | None = None
     match: MatchRule | None = Field(default=None, description="Which events belong to the touchpoint.")
     targets: Targets | None = None
+    survey: Survey | None = Field(default=None, description="How survey links ask about the touchpoint.")
 
 
 class StageChanges(Changes):

@@ -137,6 +137,11 @@ class FeedbackIngest:
         report.seconds = time.perf_counter() - started
         return report
 
+    def one(self, label: str, batch: pa.RecordBatch) -> IngestReport:
+        """A batch that is no file's (a survey link's answer): checked, scrubbed and stored like a file's rows,
+        without an ingest-log run (the caller logs it)."""
+        return self._batch(Path(label), batch)
+
     def _batch(self, path: Path, batch: pa.RecordBatch) -> IngestReport:
         report = IngestReport(read=batch.num_rows)
         batch = scrubbed(batch)

@@ -251,6 +251,16 @@ class Targets(Item):
     repeat_rate: float | None = Field(default=None, ge=0, le=1)
 
 
+class Survey(Item):
+    """How customers are asked about a touchpoint through survey links (`touchlens survey link`)."""
+
+    metric: Literal["csat", "nps", "ces"] = "csat"
+    question: str | None = Field(
+        default=None, min_length=1, max_length=300, description="The question; each metric has a default."
+    )
+    comment: bool = Field(default=True, description="Whether the customer is offered a comment box.")
+
+
 class Touchpoint(Item):
     key: Key
     name: str | None = None
@@ -268,6 +278,7 @@ class Touchpoint(Item):
     script: Text | None = None
     match: MatchRule | None = None
     targets: Targets | None = None
+    survey: Survey | None = None
 
     @property
     def label(self) -> str:

@@ -129,6 +129,23 @@ class PrivacySettings(BaseModel):
     )
 
 
+class SurveySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Where customers reach `touchlens serve`: survey links and QR codes start with it (e.g. "
+        "https://cx.example.com).",
+    )
+    link_days: int = Field(default=30, ge=1, le=3650, description="Days a new survey link can be answered.")
+    secret: str = Field(
+        default="",
+        description="The HMAC secret that signs survey links (32+ characters; better set as "
+        "TOUCHLENS_SURVEYS__SECRET). Empty: a random one is made once and kept in the workspace's "
+        "`.survey-secret` file (owner-only). Changing it voids every link sent.",
+    )
+
+
 class RoadmapSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     now_score: float = Field(
@@ -234,6 +251,9 @@ class Settings(BaseSettings):
     )
     privacy: PrivacySettings = Field(
         default_factory=PrivacySettings, description="Pseudonymisation of customer ids at ingest."
+    )
+    surveys: SurveySettings = Field(
+        default_factory=SurveySettings, description="Survey links sent to customers: their address, life and secret."
     )
     roadmap: RoadmapSettings = Field(
         default_factory=RoadmapSettings, description="How suggested opportunities are placed Now / Next / Later."

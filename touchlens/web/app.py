@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import touchlens
 from touchlens.errors import TouchlensError
-from touchlens.web import api, auth, collect, pages, privacy, registry_routes
+from touchlens.web import api, auth, collect, pages, privacy, registry_routes, surveys
 from touchlens.web.pages.common import warm_start
 from touchlens.web.security import SignInRequired
 from touchlens.web.state import REQUEST_STATE, WebState
@@ -55,6 +55,7 @@ def create_app(root: str | Path) -> FastAPI:
     app.include_router(registry_routes.api_router)
     app.include_router(collect.router)
     app.include_router(privacy.router)
+    app.include_router(surveys.router)
     app.include_router(pages.router)
     app.include_router(registry_routes.page_router)
 
