@@ -343,3 +343,56 @@ def test_survey_links_since_lists_the_customers_who_met_the_touchpoint(tmp_path:
     found = ws.surveys.links("cart", since=datetime(2026, 1, 1, tzinfo=UTC))
     assert [c for c, _ in found] == ["ann", "cy"]
     assert ws.surveys.links("cart", since=datetime(2027, 1, 1, tzinfo=UTC)) == []
+
+
+# -- the widget's JSON and the API ------------------------------------------------------------------------
+
+JSON = {"Accept": "application/json"}
+
+
+def test_the_widget_reads_the_question_and_answers_as_json_from_any_origin(
+    site: tuple[TestClient, touchlens.Workspace],
+) -> None:
+    client, ws = site
+    token = token_of(ws.surveys.link("delivered_sms", "c-1", metric="ces"))
+    asked = client.get(f"/s/{token}", headers={**JSON, "Origin": "https://shop.example"})
+    assert asked.status_code == 200
+    assert asked.headers["access-control-allow-origin"] == "*"
+    body = asked.json()
+    assert body["step"] == "ask"
+    assert body["question"]["scores"] == list(range(1, 8))
+    assert body["question"]["text"].startswith("How much effort did")
+    bad = client.post(f"/s/{token}", data={"score": "0"}, headers=JSON)
+    assert (bad.status_code, bad.json()["step"]) == (422, "ask")
+    assert "1 to 7" in bad.json()["problem"]
+    sent = client.post(f"/s/{token}", data={"score": "2", "comment": "easy"}, headers=JSON)
+    assert (sent.status_code, sent.json()["step"]) == (200, "thanks")
+    again = client.post(f"/s/{token}", data={"score": "2"}, headers=JSON)
+    assert again.status_code == 409
+    assert (again.json()["step"], again.json()["reason"]) == ("refused", "answered")
+    assert [(r["metric"], r["score"], r["comment"]) for r in feedback(ws)] == [("ces", 2, "easy")]
+
+
+def test_an_editor_makes_a_link_over_the_api_and_a_viewer_cannot(
+    site: tuple[TestClient, touchlens.Workspace],
+) -> None:
+    from touchlens.store import users as user_store
+
+    client, ws = site
+    engine = ws.meta_engine()
+    user_store.add_user(engine, "ed", "a-long-password-1", "editor")
+    user_store.add_user(engine, "vi", "a-long-password-1", "viewer")
+    editor = user_store.add_token(engine, "ed", ("read", "write"))
+    viewer = user_store.add_token(engine, "vi", ("read", "write"))
+    asked = {"touchpoint": "delivered_sms", "customer_id": "c-9", "metric": "nps"}
+    made = client.post("/api/survey-links", json=asked, headers={"Authorization": f"Bearer {editor}"})
+    assert made.status_code == 200
+    question = ws.surveys.question(token_of(made.json()["link"]))
+    assert (question.link.customer_id, question.link.metric) == ("c-9", "nps")
+    refused = client.post("/api/survey-links", json=asked, headers={"Authorization": f"Bearer {viewer}"})
+    assert refused.status_code == 403
+    unknown = client.post(
+        "/api/survey-links", json={"touchpoint": "nope"}, headers={"Authorization": f"Bearer {editor}"}
+    )
+    assert unknown.status_code == 422
+    assert "touchpoints are:" in unknown.json()["detail"]

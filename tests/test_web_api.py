@@ -207,6 +207,18 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("DELETE", "/api/users/{name}"): Rule("admin", True, "/api/users/temp"),  # 404 after the first: still allowed
     ("DELETE", "/api/customers/{customer_id}"): Rule("admin", True, "/api/customers/nobody"),
     ("GET", "/api/audit"): Rule("admin"),
+    ("POST", "/api/survey-links"): Rule("editor", True, kwargs={"json": {"touchpoint": "ad", "customer_id": "c1"}}),
+    ("GET", "/api/cases"): Rule("viewer"),
+    ("GET", "/api/cases/stats"): Rule("viewer"),
+    ("GET", "/api/cases/{case_id}"): Rule("viewer", path="/api/cases/1"),  # none yet: 404, once past the door
+    ("POST", "/api/cases/{case_id}/assign"): Rule("editor", True, "/api/cases/1/assign", {"json": {"assignee": "x"}}),
+    ("POST", "/api/cases/{case_id}/close"): Rule("editor", True, "/api/cases/1/close", {"json": {"note": "done"}}),
+    ("GET", "/cases"): PAGE,
+    ("GET", "/cases/{case_id}"): Rule("viewer", path="/cases/1", page=True),
+    ("POST", "/cases/{case_id}/assign"): Rule(
+        "editor", True, "/cases/1/assign", {"data": {"assignee": "x"}}, page=True
+    ),
+    ("POST", "/cases/{case_id}/close"): Rule("editor", True, "/cases/1/close", {"data": {"note": "done"}}, page=True),
     ("GET", "/"): PAGE,
     ("GET", "/canvas"): PAGE,
     ("GET", "/touchpoints/{key}"): Rule("viewer", path="/touchpoints/ad", page=True),

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
 
     from touchlens.analytics.attribution import Path as Path_
+    from touchlens.cases import Cases
     from touchlens.engines import Engine
     from touchlens.ingest import pipeline
     from touchlens.ingest.pseudonym import Pseudonymiser
@@ -174,6 +175,13 @@ class Workspace(Analyses, Experience):
     def users(self) -> Users:
         """Users of the web app, their sessions and API tokens; each change audited (`touchlens.admin`)."""
         return Users(self._storage.meta_engine)
+
+    @property
+    def cases(self) -> Cases:
+        """Follow-up cases opened by low scores and negative comments, for the touchpoints' owners."""
+        from touchlens.cases import Cases
+
+        return Cases(self)
 
     @property
     def surveys(self) -> Surveys:
@@ -378,6 +386,7 @@ class Workspace(Analyses, Experience):
         from touchlens.store import erasure, journeys
 
         found = [erasure.erase(con, self.stored_id(c), actor, suppress) for c in customer_ids]
+        self.cases.forget([self.stored_id(c) for c in customer_ids])  # a case quotes what the customer said
         journeys.refresh(con)
         erasure.compact(con)
         for counts in found:
@@ -468,6 +477,7 @@ class Workspace(Analyses, Experience):
                     path, self._pseudonymised(con, FEEDBACK_READERS[kind](path, opts)), progress
                 ),
             )
+            self.cases.scan_on(con)
         self._record(actor, "ingest", "feedback", **_ingested(total, fmt, source))
         return total
 

@@ -14,6 +14,7 @@ import touchlens
 from touchlens import cli_admin, cli_common, cli_privacy
 from touchlens import console as ui
 from touchlens.cli_analyze import analyze_app
+from touchlens.cli_cases import cases_app
 from touchlens.cli_common import WORKSPACE_ENV, CsvOpt, JsonOpt
 from touchlens.cli_common import ws_of as _ws
 from touchlens.cli_insights import change_app, roadmap_app
@@ -46,6 +47,7 @@ app.add_typer(export_app, name="export")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(survey_app, name="survey")
+app.add_typer(cases_app, name="cases")
 app.command("serve")(serve)
 app.command("audit")(audit_log)
 cli_admin.register(app)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
+    from touchlens.cases import Cases
     from touchlens.store.settings import Settings
 
 
@@ -41,6 +42,8 @@ class Host(Protocol):
     def stored_id(self, customer_id: str) -> str: ...
     def map_or_empty(self) -> TouchpointMap: ...
     def events(self, read_only: bool = False) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
+    @property
+    def cases(self) -> Cases: ...
 
 
 SECRET_FILE = ".survey-secret"  # noqa: S105 (the file's name: what it holds is made at first use)
@@ -191,6 +194,7 @@ class Surveys:
                 raise LinkError("answered", "this survey was answered already: thank you")
             report = FeedbackIngest(con, self.ws.map_or_empty(), store.SOURCE, now=now).one("survey link", batch)
             store.log(con, "survey link", report.accepted, now)
+            self.ws.cases.scan_on(con, now)  # a low score opens a follow-up case at once
         if report.suppressed:
             raise LinkError("erased", "this survey link no longer works")
         if not report.accepted:
@@ -213,8 +217,13 @@ class Surveys:
         clean = scrub(_comment(text) or "")
         if link.customer_id is None or not clean:
             return False
+        feeling = sentiment.scores([clean])[0]
         with _ANSWERING:
-            return store.add_comment(con, link.response_id(), clean, sentiment.scores([clean])[0], now)
+            added = store.add_comment(con, link.response_id(), clean, feeling, now)
+            if added:  # onto the case a low score opened; a negative comment after a fair score opens one
+                self.ws.cases.commented(store.SOURCE, link.response_id(), clean, feeling)
+                self.ws.cases.scan_on(con, now)
+        return added
 
     def qr(self, touchpoint: str, out: str | os.PathLike[str], customer_id: str | None = None) -> Path:
         """A QR code of a new link (PNG or SVG, by `out`'s suffix)."""

@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -27,6 +28,7 @@ if not CHROMIUM.exists():
     )
 
 import uvicorn  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
 from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright  # noqa: E402
 
 from touchlens.api import Workspace  # noqa: E402
@@ -45,6 +47,31 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--
 class Site:
     url: str
     ws: Workspace  # the server's own workspace (one shared DuckDB connection), for reference results
+
+
+@contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """`app` on uvicorn in a thread of this process until the block ends; its URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def chromium() -> Iterator[Browser]:
+    """Debian's chromium under Playwright, for a module's `browser` fixture."""
+    with sync_playwright() as p:
+        found = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        yield found
+        found.close()
 
 
 def _free_port() -> int:
@@ -69,24 +96,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     add_user(ws.meta_engine(), ADMIN, PASSWORD, "admin")
     add_user(ws.meta_engine(), VIEWER, PASSWORD, "viewer")
     app = create_app(root)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield Site(f"http://127.0.0.1:{server.config.port}", app.state.web.ws)
-    server.should_exit = True
-    thread.join(10)
+    with serving(app) as url:
+        yield Site(url, app.state.web.ws)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        found = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        yield found
-        found.close()
+    yield from chromium()
 
 
 def sign_in(page: Page, site: Site, name: str = ADMIN, then: str = "/") -> None:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,13 +17,12 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-import uvicorn
 import yaml
 from fastapi import FastAPI
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 
 import touchlens
-from tests.e2e.test_browser import CHROMIUM, FLAGS, PASSWORD, Site, _free_port, sign_in
+from tests.e2e.test_browser import PASSWORD, Site, chromium, serving, sign_in
 from touchlens.api import Workspace
 from touchlens.registry import ANALYSES
 from touchlens.store.users import add_user
@@ -192,24 +189,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostileSite]:
     root = tmp_path_factory.mktemp("hostile") / "ws"
     build(root)
     app = create_app(root)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield HostileSite(f"http://127.0.0.1:{server.config.port}", app.state.web.ws, app)
-    server.should_exit = True
-    thread.join(10)
+    with serving(app) as url:
+        yield HostileSite(url, app.state.web.ws, app)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        found = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        yield found
-        found.close()
+    yield from chromium()
 
 
 @pytest.fixture(scope="module")
@@ -237,7 +223,8 @@ PATH_VALUES = {
     "name": [*ANALYSES, quote(USER.replace("user.name", "path"))],
 }
 PLAIN = {"sql": SQL, "traversal": TRAVERSAL, "js_url": JS_URL, "odd": ODD, "user": USER, "file": FILE}
-NOT_PAGES = re.compile(r"^/(api|v1|vendor|static)/|\.(csv|js)$|^/login$|^/logout$")
+# The customers' survey page (/s/) takes a signed link, not a session: tests/e2e/test_survey_pages.py has its own.
+NOT_PAGES = re.compile(r"^/(api|v1|vendor|static|s)/|\.(csv|js)$|^/login$|^/logout$")
 
 # What is injected looks like this in the DOM: an event-handler attribute, a javascript: URL, a live script.
 INJECTED = """() => {

@@ -8,19 +8,16 @@ Set TOUCHLENS_SCREENSHOTS=1 to also write screenshots of the insights page and t
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.test_browser import CHROMIUM, FLAGS, PASSWORD, Site, _free_port, screenshot, sign_in
+from tests.e2e.test_browser import CHROMIUM, PASSWORD, Site, chromium, screenshot, serving, sign_in
 
 if not CHROMIUM.exists():
     pytest.skip("browser tests need Debian's chromium at /usr/bin/chromium", allow_module_level=True)
 
-import uvicorn
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from touchlens.demo_workspace import build_demo
 from touchlens.store.users import add_user
@@ -39,24 +36,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     add_user(ws.meta_engine(), EDITOR, PASSWORD, "editor")
     add_user(ws.meta_engine(), VIEWER, PASSWORD, "viewer")
     app = create_app(root)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield Site(f"http://127.0.0.1:{server.config.port}", app.state.web.ws)
-    server.should_exit = True
-    thread.join(10)
+    with serving(app) as url:
+        yield Site(url, app.state.web.ws)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        found = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        yield found
-        found.close()
+    yield from chromium()
 
 
 @pytest.fixture(scope="module")

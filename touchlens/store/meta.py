@@ -126,6 +126,32 @@ write_keys = sa.Table(
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
 )
 
+# Follow-up cases: a low score or a negative comment, for the touchpoint's owner to act on (store/cases.py).
+cases = sa.Table(
+    "cases",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(120), nullable=False),
+    sa.Column("response_id", sa.String(500), nullable=False),
+    sa.Column("touchpoint", sa.String(120), index=True),
+    sa.Column("customer_id", sa.String(500), nullable=False, index=True),
+    sa.Column("metric", sa.String(20), nullable=False),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("comment", sa.Text),
+    sa.Column("sentiment", sa.Float),
+    sa.Column("reason", sa.String(200), nullable=False),
+    sa.Column("answered_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("owner", sa.String(FREE_TEXT)),
+    sa.Column("assignee", sa.String(200)),
+    sa.Column("status", sa.String(20), nullable=False, index=True),
+    sa.Column("due", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("first_action_at", sa.DateTime(timezone=True)),
+    sa.Column("closed_at", sa.DateTime(timezone=True)),
+    sa.Column("note", sa.Text),
+    sa.UniqueConstraint("source", "response_id", name="uq_cases_response"),
+)
+
 _ITEM_TABLES = {
     "channels": channels,
     "personas": personas,
@@ -143,7 +169,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 # The newest migration's revision, so that opening an up-to-date store reads one row and loads no Alembic
 # (a tenth of a second of every command); tests/test_workspace.py keeps it equal to Alembic's head.
-HEAD = "0005"
+HEAD = "0006"
 
 
 def migrate(engine: sa.Engine) -> None:

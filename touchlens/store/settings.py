@@ -146,6 +146,27 @@ class SurveySettings(BaseModel):
     )
 
 
+class CasesSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    open: bool = Field(
+        default=True, description="Open a follow-up case for each low score or negative comment as it is ingested."
+    )
+    within_days: int = Field(
+        default=14,
+        ge=0,
+        description="Only answers given this many days before they are ingested open a case (an import of old "
+        "surveys opens none).",
+    )
+    due_days: float = Field(default=2, gt=0, description="Days a new case has before it is overdue.")
+    negative_sentiment: float = Field(
+        default=-0.3,
+        ge=-1,
+        le=0,
+        description="A comment at or below this sentiment (−1..1) opens a case whatever its score.",
+    )
+
+
 class RoadmapSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     now_score: float = Field(
@@ -254,6 +275,9 @@ class Settings(BaseSettings):
     )
     surveys: SurveySettings = Field(
         default_factory=SurveySettings, description="Survey links sent to customers: their address, life and secret."
+    )
+    cases: CasesSettings = Field(
+        default_factory=CasesSettings, description="Follow-up cases for unhappy answers: when they open, when due."
     )
     roadmap: RoadmapSettings = Field(
         default_factory=RoadmapSettings, description="How suggested opportunities are placed Now / Next / Later."

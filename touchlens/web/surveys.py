@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import duckdb
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from touchlens.errors import BadOption
 from touchlens.ingest.survey_links import LinkError
@@ -26,7 +26,11 @@ from touchlens.web.templating import templates
 T = TypeVar("T")
 router = APIRouter(include_in_schema=False)
 STATUS = {"invalid": 400, "answered": 409, "expired": 410, "erased": 410, "closed": 410}
-HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
+# Any site may embed the widget: the signed link is the permission and no cookie is sent, so any origin may read.
+HEADERS = {
+    "Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex",
+    "Access-Control-Allow-Origin": "*", "Vary": "Accept",
+}  # fmt: skip
 
 
 @router.get("/s/{token}")
@@ -94,8 +98,26 @@ def _refused(request: Request, exc: LinkError) -> Response:
 
 
 def _render(request: Request, step: str, q: Question | None, status: int, **extra: str) -> Response:
-    context = {"step": step, "q": q, "company": _state(request).ws.map_or_empty().name, **extra}
+    company = _state(request).ws.map_or_empty().name
+    if "application/json" in request.headers.get("accept", ""):  # the widget
+        return JSONResponse(_as_json(step, q, company, extra), status_code=status, headers=HEADERS)
+    context = {"step": step, "q": q, "company": company, **extra}
     return templates.TemplateResponse(request, "survey.html", context, status_code=status, headers=HEADERS)
+
+
+def _as_json(step: str, q: Question | None, company: str, extra: dict[str, str]) -> dict[str, Any]:
+    """What the widget shows: the step, the question when there is one, the problem when refused."""
+    data: dict[str, Any] = {
+        "step": step,
+        "company": company,
+        **{k: extra[k] for k in ("problem", "reason") if k in extra},
+    }
+    if q is not None:
+        data["question"] = {
+            "touchpoint": q.title, "text": q.text, "metric": q.link.metric, "scores": q.scores,
+            "low": q.low, "high": q.high, "comment": q.comment,
+        }  # fmt: skip
+    return data
 
 
 def _state(request: Request) -> WebState:
