@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import sqlalchemy as sa
 
+    from touchlens.alerts import Alerts
     from touchlens.analytics.attribution import Path as Path_
     from touchlens.cases import Cases
     from touchlens.engines import Engine
@@ -175,6 +176,18 @@ class Workspace(Analyses, Experience):
     def users(self) -> Users:
         """Users of the web app, their sessions and API tokens; each change audited (`touchlens.admin`)."""
         return Users(self._storage.meta_engine)
+
+    @property
+    def alerts(self) -> Alerts:
+        """Alert rules on CSAT drops, health, survey volume and case age, and the alerts they raised."""
+        from touchlens.alerts import Alerts
+
+        return Alerts(self)
+
+    def check_alerts(self) -> None:
+        """Check the alert rules after new data, when there are any (a check with none costs one small read)."""
+        if self.alerts.list():
+            self.alerts.check()
 
     @property
     def cases(self) -> Cases:
@@ -338,6 +351,7 @@ class Workspace(Analyses, Experience):
                 pipeline.refresh_customers(con, m)
             pipeline.assign_personas(con, m)
         self._record(actor, "ingest", "events", **_ingested(total, fmt, source))
+        self.check_alerts()
         return total
 
     def quarantine(self, examples: int = 3) -> list[dict[str, Any]]:
@@ -479,6 +493,7 @@ class Workspace(Analyses, Experience):
             )
             self.cases.scan_on(con)
         self._record(actor, "ingest", "feedback", **_ingested(total, fmt, source))
+        self.check_alerts()
         return total
 
     def ingest_customers(

@@ -13,6 +13,7 @@ import typer
 import touchlens
 from touchlens import cli_admin, cli_common, cli_privacy
 from touchlens import console as ui
+from touchlens.cli_alerts import alerts_app
 from touchlens.cli_analyze import analyze_app
 from touchlens.cli_cases import cases_app
 from touchlens.cli_common import WORKSPACE_ENV, CsvOpt, JsonOpt
@@ -48,6 +49,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(survey_app, name="survey")
 app.add_typer(cases_app, name="cases")
+app.add_typer(alerts_app, name="alerts")
 app.command("serve")(serve)
 app.command("audit")(audit_log)
 cli_admin.register(app)

@@ -31,6 +31,9 @@ def cases_list(
     if as_json:
         ui.print_json([c.to_dict() for c in found])
         return
+    if not found:
+        ui.err.print(f"no {'' if status == 'all' else status + ' '}cases")
+        return
     now = datetime.now(UTC)
     table = Table("#", "touchpoint", "customer", "why", "owner", "assignee", "status", "due")
     for c in found:
@@ -84,6 +87,9 @@ def cases_stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     found = _ws(ctx).cases.stats()
     if as_json:
         ui.print_json([f.to_dict() for f in found])
+        return
+    if not found:
+        ui.err.print("no cases yet")
         return
     table = Table("touchpoint", "cases", "open", "closed", "h to act", "h to close", "came back")
     for f in found:

@@ -152,6 +152,36 @@ cases = sa.Table(
     sa.UniqueConstraint("source", "response_id", name="uq_cases_response"),
 )
 
+# Alert rules and what they raised (touchlens/alerts.py): each alert is sent once until it clears.
+alert_rules = sa.Table(
+    "alert_rules",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("scope", sa.String(200), nullable=False),
+    sa.Column("threshold", sa.Float),
+    sa.Column("window_hours", sa.Float, nullable=False),
+    sa.Column("webhook", sa.String(2000)),
+    sa.Column("emails", sa.JSON, nullable=False),
+    sa.Column("quiet", sa.String(20)),
+    sa.Column("timezone", sa.String(60), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+alert_events = sa.Table(
+    "alert_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("rule_id", sa.Integer, sa.ForeignKey("alert_rules.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("subject", sa.String(200), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("fired_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("cleared_at", sa.DateTime(timezone=True)),
+    sa.Column("sent_at", sa.DateTime(timezone=True)),
+    sa.Column("delivery", sa.JSON, nullable=False),
+)
+
 _ITEM_TABLES = {
     "channels": channels,
     "personas": personas,
@@ -169,7 +199,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 # The newest migration's revision, so that opening an up-to-date store reads one row and loads no Alembic
 # (a tenth of a second of every command); tests/test_workspace.py keeps it equal to Alembic's head.
-HEAD = "0006"
+HEAD = "0007"
 
 
 def migrate(engine: sa.Engine) -> None:

@@ -167,6 +167,25 @@ class CasesSettings(BaseModel):
     )
 
 
+class AlertSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    check_seconds: float = Field(
+        default=30,
+        gt=0,
+        le=3600,
+        description="How often `touchlens serve` checks the alert rules while data arrives (and every five "
+        "minutes regardless, for case ages and the end of quiet hours).",
+    )
+    smtp_host: str = Field(default="", description="The SMTP server alert e-mails go through; empty: no e-mail.")
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="Its port (587 with smtp_starttls, usually).")
+    smtp_starttls: bool = Field(default=False, description="Upgrade the SMTP connection with STARTTLS before sending.")
+    smtp_user: str = Field(default="", description="SMTP user name, if the server wants one.")
+    smtp_password: str = Field(default="", description="SMTP password; better set as TOUCHLENS_ALERTS__SMTP_PASSWORD.")
+    smtp_from: str = Field(default="touchlens@localhost", description="The sender of alert e-mails.")
+    webhook_seconds: float = Field(default=5, gt=0, le=60, description="How long a webhook may take to answer.")
+
+
 class RoadmapSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     now_score: float = Field(
@@ -278,6 +297,9 @@ class Settings(BaseSettings):
     )
     cases: CasesSettings = Field(
         default_factory=CasesSettings, description="Follow-up cases for unhappy answers: when they open, when due."
+    )
+    alerts: AlertSettings = Field(
+        default_factory=AlertSettings, description="Alert delivery: how often rules are checked, webhooks, SMTP."
     )
     roadmap: RoadmapSettings = Field(
         default_factory=RoadmapSettings, description="How suggested opportunities are placed Now / Next / Later."
