@@ -213,6 +213,19 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/cases/{case_id}"): Rule("viewer", path="/api/cases/1"),  # none yet: 404, once past the door
     ("POST", "/api/cases/{case_id}/assign"): Rule("editor", True, "/api/cases/1/assign", {"json": {"assignee": "x"}}),
     ("POST", "/api/cases/{case_id}/close"): Rule("editor", True, "/api/cases/1/close", {"json": {"note": "done"}}),
+    ("GET", "/api/alerts/rules"): Rule("viewer"),
+    ("POST", "/api/alerts/rules"): Rule(
+        "admin", True, kwargs={"json": {"name": "r", "kind": "health", "emails": ["owner@example.com"]}}
+    ),
+    ("DELETE", "/api/alerts/rules/{rule_id}"): Rule("admin", True, "/api/alerts/rules/999"),
+    ("POST", "/api/alerts/rules/{rule_id}/test"): Rule("admin", True, "/api/alerts/rules/999/test"),
+    ("GET", "/api/alerts"): Rule("viewer"),
+    ("GET", "/alerts"): PAGE,
+    ("POST", "/alerts"): Rule(
+        "admin", True, kwargs={"data": {"name": "r", "kind": "health", "emails": "owner@example.com"}}, page=True
+    ),
+    ("POST", "/alerts/{rule_id}/test"): Rule("admin", True, "/alerts/999/test", page=True),
+    ("POST", "/alerts/{rule_id}/remove"): Rule("admin", True, "/alerts/999/remove", page=True),
     ("GET", "/cases"): PAGE,
     ("GET", "/cases/{case_id}"): Rule("viewer", path="/cases/1", page=True),
     ("POST", "/cases/{case_id}/assign"): Rule(

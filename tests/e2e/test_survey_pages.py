@@ -17,11 +17,13 @@ from playwright.sync_api import Browser, Page, expect
 import touchlens
 from tests.e2e.test_browser import PASSWORD, Site, chromium, serving, sign_in
 from tests.e2e.test_hostile_strings import INJECTED, attack
+from tests.test_alerts import Receiver
 from touchlens.store.users import add_user
 from touchlens.web.app import create_app
 
 pytestmark = pytest.mark.browser
 EDITOR = "cx-lead"
+ADMIN = "cx-admin"
 TOUCHPOINT = attack("touchpoint.name")
 QUESTION = attack("survey.question") + " {touchpoint}?"
 COMPANY = attack("map.name")
@@ -44,6 +46,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     (root / "map.json").write_text(json.dumps(survey_map()), encoding="utf-8")
     ws.import_map(root / "map.json")
     add_user(ws.meta_engine(), EDITOR, PASSWORD, "editor")
+    add_user(ws.meta_engine(), ADMIN, PASSWORD, "admin")
     app = create_app(root)
     with serving(app) as url:
         yield Site(url, app.state.web.ws)
@@ -242,4 +245,42 @@ def test_an_unhappy_answer_becomes_a_case_the_editor_closes(browser: Browser, si
     page.goto(site.url + "/cases?status=closed")
     expect(page.locator("#case-list tbody tr", has_text="unhappy")).to_contain_text("closed")
     assert page.evaluate("() => window.__pwned") is None
+    context.close()
+
+
+# -- the alerts page: an admin adds a rule and sends a test to a local webhook -----------------------------
+
+
+def test_an_admin_adds_an_alert_rule_and_sends_a_test(browser: Browser, site: Site) -> None:
+    receiver = Receiver()
+    context = browser.new_context()
+    page = context.new_page()
+    problems = problems_of(page)
+    sign_in(page, site, name=ADMIN, then="/alerts")
+    form = page.locator("#new-rule")
+    form.get_by_label("Name").fill("Delivery CSAT")
+    form.get_by_label("Watches").select_option("csat_drop")
+    form.get_by_label("Scope").fill("touchpoint:delivery")
+    form.get_by_label("Webhook URL").fill(receiver.url)
+    form.get_by_role("button", name="Add the rule").click()
+    row = page.locator("#alert-rules tbody tr", has_text="Delivery CSAT")
+    expect(row).to_contain_text("CSAT fell")
+    expect(row).to_contain_text("touchpoint:delivery")
+    row.get_by_role("button", name="Send a test").click()
+    expect(page.locator("#tested")).to_contain_text("webhook sent")
+    assert "a test of the alert rule 'Delivery CSAT'" in receiver.bodies[0]["text"]
+    page.locator("#alert-rules tbody tr", has_text="Delivery CSAT").get_by_role("button", name="Remove").click()
+    expect(page.locator("#alert-rules")).to_contain_text("No rules yet.")
+    assert problems == []
+    receiver.server.shutdown()
+    context.close()
+
+
+def test_a_viewer_sees_the_rules_but_no_form(browser: Browser, site: Site) -> None:
+    add_user(site.ws.meta_engine(), "cx-viewer", PASSWORD, "viewer")
+    context = browser.new_context()
+    page = context.new_page()
+    sign_in(page, site, name="cx-viewer", then="/alerts")
+    expect(page.get_by_role("heading", name="Alerts", exact=True)).to_be_visible()
+    assert page.locator("#new-rule").count() == 0
     context.close()

@@ -1,0 +1,35 @@
+"""Alert rules checked by `touchlens serve`: every `[alerts] check_seconds` when the data changed (an upload, a
+live commit, a survey answer), and every five minutes regardless, for case ages and the end of quiet hours."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from touchlens.web.state import WebState
+
+REGARDLESS_SECONDS = 300
+log = logging.getLogger("touchlens.alerts")
+
+
+def watch_alerts(web: WebState) -> threading.Event:
+    """Start the checks on a thread of their own; set the event returned to stop them."""
+    stop = threading.Event()
+    every = web.ws.settings.alerts.check_seconds
+
+    def loop() -> None:
+        seen: tuple[Any, ...] | None = None
+        last = 0.0
+        while not stop.wait(every):
+            try:
+                version = web.data_version()
+                if (version != seen or time.monotonic() - last >= REGARDLESS_SECONDS) and web.ws.alerts.list():
+                    seen, last = version, time.monotonic()
+                    web.ws.alerts.check()
+            except Exception:  # a failing check must not end the loop; logged with its traceback
+                log.exception("alert check failed")
+
+    threading.Thread(target=loop, name="touchlens-alerts", daemon=True).start()
+    return stop
