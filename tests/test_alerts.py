@@ -290,3 +290,50 @@ def test_a_drop_in_a_live_stream_alerts_within_a_minute(
             time.sleep(0.2)
         time.sleep(2)  # and nothing more after it: four more checks
     assert (len(hook.bodies), len(box.messages)) == (alerts, alerts)
+
+
+# -- anomalies and what is at stake ----------------------------------------------------------------------
+
+
+def events_workspace(tmp_path: Path, spike: int) -> touchlens.Workspace:
+    """Eight weeks of 12 delivery texts a day; 12 April has `spike` more."""
+    ws = touchlens.init(tmp_path / "ws")
+    ws.import_map(write(tmp_path / "map.json", json.dumps({**MAP, "touchpoints": [
+        {**MAP["touchpoints"][0], "match": {"event": "sms"}}]})))  # fmt: skip
+    start = datetime(2025, 3, 3, 8, tzinfo=UTC)
+    rows = ["customer_id,ts,event"]
+    for day in range(56):
+        for k in range(12 + (spike if day == 40 else 0)):
+            rows.append(f"c{day}-{k},{(start + timedelta(days=day, minutes=10 * k)).isoformat()},sms")
+    ws.ingest_events([write(tmp_path / "e.csv", "\n".join(rows) + "\n")])
+    return ws
+
+
+@pytest.mark.parametrize(("spike", "fired"), [(40, 1), (0, 0)], ids=["planted", "null-twin"])
+def test_an_anomaly_rule_fires_on_what_trends_finds_in_its_window(
+    tmp_path: Path, hook: Receiver, spike: int, fired: int
+) -> None:
+    ws = events_workspace(tmp_path, spike)
+    found = [a for s in ws.trends("day")["series"] for a in s["anomalies"] if a["period"] >= "2025-04-11"]
+    assert len(found) == fired
+    ws.alerts.add("odd days", "anomaly", webhook=hook.url)
+    result = ws.alerts.check(datetime(2025, 4, 13, 8, tzinfo=UTC))  # the spike is in the last 48 hours
+    assert len(result.fired) == fired
+    assert [a["message"] for b in hook.bodies for a in b["alerts"]] == [a["summary"] for a in found]
+
+
+def test_an_at_stake_rule_fires_on_problems_worth_the_threshold(
+    tmp_path: Path, hook: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from touchlens.experience import Insights
+    from touchlens.insights.items import Insight, Stake
+
+    ws = shop(tmp_path, 25)
+    big = Insight(kind="subpar", subject_type="touchpoint", subject="delivery", title="Delivery texts are poor",
+                  at_stake=Stake(120, 80, 160, "renewals"))  # fmt: skip
+    small = Insight(kind="subpar", subject_type="touchpoint", subject="checkout", title="Checkout is slow",
+                    at_stake=Stake(5, 1, 9, "renewals"))  # fmt: skip
+    monkeypatch.setattr(ws, "insights", lambda sections=(), samples=0: Insights({"problems": [big, small]}))
+    ws.alerts.add("worth it", "at_stake", threshold=50, webhook=hook.url)
+    assert ws.alerts.check().fired == ["worth it: Delivery texts are poor"]
+    assert hook.bodies[0]["alerts"][0]["message"] == "Delivery texts are poor: 120 renewals a year at stake."

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tarfile
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,10 @@ def _fill(ws: touchlens.Workspace, tmp_path: Path) -> None:
     ws.add_change(ws.map().touchpoints[0].key, date(2026, 1, 3), "New hero image")
     audit.record(engine, "cli:tests", "map-change", "map", file="outdoor_retail.yaml")
     ws.forget(["c7"], "cli:tests")  # an erasure and a suppression
+    now = datetime.now(UTC).isoformat()
+    ws.ingest_feedback([write(tmp_path / "low.csv", f"customer_id,ts,metric,score\nc3,{now},csat,1\n")])  # a case
+    ws.alerts.add("few answers", "survey_volume", threshold=100, webhook="http://127.0.0.1:9/nobody")
+    ws.alerts.check()  # an alert, its delivery failed and recorded
     engine.dispose()
 
 

@@ -396,3 +396,32 @@ def test_an_editor_makes_a_link_over_the_api_and_a_viewer_cannot(
     )
     assert unknown.status_code == 422
     assert "touchpoints are:" in unknown.json()["detail"]
+
+
+def test_the_touchpoint_page_shows_its_survey_and_makes_a_link(site: tuple[TestClient, touchlens.Workspace]) -> None:
+    from touchlens.store import users as user_store
+    from touchlens.web.security import SESSION_COOKIE
+
+    client, ws = site
+    client.follow_redirects = False
+    client.post(f"/s/{token_of(ws.surveys.link('delivered_sms', 'c-1'))}", data={"score": "5"})
+    engine = ws.meta_engine()
+    user_store.add_user(engine, "ed", "a-long-password-1", "editor")
+    cookie, csrf = user_store.start_session(engine, user_store.User("ed", "editor"))
+    client.cookies.set(SESSION_COOKIE, cookie)
+    page = client.get("/touchpoints/delivered_sms")
+    assert "How satisfied were you with" in page.text
+    assert "1 answers through links" in page.text
+    assert 'name="survey.metric"' in page.text
+    made = client.post("/touchpoints/delivered_sms/survey-link", data={"customer": "c-2", "csrf": csrf})
+    assert made.status_code == 200
+    assert 'src="data:image/svg+xml' in made.text
+    link = made.text.split('id="survey-link" readonly value="', 1)[1].split('"', 1)[0]
+    assert ws.surveys.question(token_of(link)).link.customer_id == "c-2"
+    edited = client.patch(
+        "/api/touchpoints/delivered_sms",
+        json={"survey": {"metric": "nps", "question": None, "comment": False}},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert edited.status_code == 200, edited.text
+    assert ws.map().touchpoint("delivered_sms").survey.metric == "nps"  # type: ignore[union-attr]

@@ -226,6 +226,9 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ),
     ("POST", "/alerts/{rule_id}/test"): Rule("admin", True, "/alerts/999/test", page=True),
     ("POST", "/alerts/{rule_id}/remove"): Rule("admin", True, "/alerts/999/remove", page=True),
+    ("POST", "/touchpoints/{key}/survey-link"): Rule(
+        "editor", True, "/touchpoints/ad/survey-link", {"data": {"customer": "c1"}}, page=True
+    ),
     ("GET", "/cases"): PAGE,
     ("GET", "/cases/{case_id}"): Rule("viewer", path="/cases/1", page=True),
     ("POST", "/cases/{case_id}/assign"): Rule(

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 KINDS: dict[str, tuple[str, str, float | None, float]] = {
     "csat_drop": ("CSAT fell against the four weeks before (significant, Holm)", "points of CSAT", 10.0, 24),
     "health": ("a touchpoint is judged poor (analyze health)", "unused", None, 0),
+    "anomaly": ("a daily anomaly in volume, CSAT or sentiment (analyze trends)", "unused", None, 48),
+    "at_stake": ("a problem puts at least the threshold at stake (analyze insights)", "outcomes a year", 1.0, 0),
     "survey_volume": ("fewer answers than the threshold in the window", "answers", 1.0, 24),
     "case_age": ("follow-up cases open longer than the threshold", "hours", 48.0, 0),
 }
@@ -45,6 +47,8 @@ class Host(Protocol):
     def map_or_empty(self) -> TouchpointMap: ...
     def events(self, read_only: bool = False) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
     def health_report(self) -> list[dict[str, Any]]: ...
+    def trends(self, period: str = "week", touchpoints: tuple[str, ...] = ()) -> dict[str, Any]: ...
+    def insights(self, sections: tuple[str, ...] = ..., samples: int = 0) -> Any: ...
     @property
     def cases(self) -> Cases: ...
 
@@ -208,6 +212,27 @@ class Alerts:
             if r["touchpoint"] in watched and r["health"] == "poor"
         }
 
+    def _anomaly(self, rule: Rule, now: datetime, watched: set[str]) -> dict[str, str]:
+        """Each anomaly `analyze trends --period day` finds on a watched touchpoint in the rule's window."""
+        since = (now - timedelta(hours=rule.window_hours)).date().isoformat()
+        found = {}
+        for series in self.ws.trends("day")["series"]:
+            if series["touchpoint"] in watched:
+                for a in series["anomalies"]:
+                    if a["period"] >= since:
+                        found[f"{series['touchpoint']} {a['metric']} {a['period']}"] = a["summary"]
+        return found
+
+    def _at_stake(self, rule: Rule, now: datetime, watched: set[str]) -> dict[str, str]:
+        """Each problem on a watched touchpoint with at least the threshold at stake (in its own unit)."""
+        least = rule.threshold or 0.0
+        found = {}
+        for item in self.ws.insights(("problems",)).items():
+            stake = item.at_stake
+            if stake is not None and stake.value >= least and watched & set(item.touchpoints):
+                found[item.title[:200]] = f"{item.title}: {stake.value:,.0f} {stake.unit} a {stake.per} at stake."
+        return found
+
     def _survey_volume(self, rule: Rule, now: datetime, watched: set[str]) -> dict[str, str]:
         from touchlens.store import alerts as store
 
@@ -305,6 +330,8 @@ class Alerts:
 EVALUATORS: dict[str, Callable[[Alerts, Rule, datetime, set[str]], dict[str, str]]] = {
     "csat_drop": Alerts._csat_drop,
     "health": Alerts._health,
+    "anomaly": Alerts._anomaly,
+    "at_stake": Alerts._at_stake,
     "survey_volume": Alerts._survey_volume,
     "case_age": Alerts._case_age,
 }

@@ -13,7 +13,8 @@ from touchlens.cli_common import ws_of as _ws
 from touchlens.cli_privacy import cli_actor
 
 alerts_app = typer.Typer(
-    help="Alert rules on CSAT drops, health, survey volume and case age; sent to a webhook and by e-mail.",
+    help="Alert rules on CSAT drops, health, anomalies, what is at stake, survey volume and case age; sent to a "
+    "webhook and by e-mail.",
     no_args_is_help=True,
 )
 RuleArg = Annotated[int, typer.Argument(help="The rule's number (alerts list).")]
@@ -23,7 +24,7 @@ RuleArg = Annotated[int, typer.Argument(help="The rule's number (alerts list).")
 def alerts_add(
     ctx: typer.Context,
     name: Annotated[str, typer.Option(help="What the rule is called in its alerts.")],
-    kind: Annotated[str, typer.Option(help="csat_drop, health, survey_volume or case_age.")],
+    kind: Annotated[str, typer.Option(help="csat_drop, health, anomaly, at_stake, survey_volume or case_age.")],
     scope: Annotated[str, typer.Option(help="all, stage:KEY or touchpoint:KEY.")] = "all",
     threshold: Annotated[
         float | None, typer.Option(help="csat_drop: points (10); survey_volume: answers (1); case_age: hours (48).")

@@ -143,6 +143,17 @@ class Surveys:
         start = datetime.now(UTC) - as_duration(since or "", "--since")
         return self.links(touchpoint, since=start, metric=metric, days=days)
 
+    def asked(self, touchpoint: str) -> tuple[str, str, int]:
+        """What a new link about the touchpoint asks (metric, question) and how many answers links brought."""
+        from touchlens.store import surveys as store
+
+        tp = self._touchpoint(touchpoint)
+        metric: Metric = tp.survey.metric if tp.survey else "csat"
+        link = new_link(tp.key, None, metric, datetime.now(UTC), datetime.now(UTC))
+        with self.ws.events(read_only=True) as con:
+            answered = store.answers_for(con, tp.key)
+        return metric, self._asked("", link, tp).text, answered
+
     def url(self, token: str) -> str:
         return f"{self.ws.settings.surveys.base_url.rstrip('/')}/s/{token}"
 

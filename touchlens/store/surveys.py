@@ -22,6 +22,10 @@ def answered(con: duckdb.DuckDBPyConnection, response_id: str) -> bool:
     return bool(scalar(con, sql, [SOURCE, response_id]))
 
 
+def answers_for(con: duckdb.DuckDBPyConnection, touchpoint: str) -> int:
+    return int(scalar(con, "SELECT count(*) FROM feedback WHERE source = ? AND touchpoint = ?", [SOURCE, touchpoint]))
+
+
 def erased(con: duckdb.DuckDBPyConnection, stored_id: str, since: datetime) -> bool:
     """Whether the customer's later events are suppressed, or they were erased since `since` (the link's
     making): either way the link must not bring them back."""

@@ -19,7 +19,7 @@ router = APIRouter(route_class=TranslatingRoute)
 
 class NewRule(BaseModel):
     name: str = Field(min_length=1, max_length=200)
-    kind: str = Field(description="csat_drop, health, survey_volume or case_age.")
+    kind: str = Field(description="csat_drop, health, anomaly, at_stake, survey_volume or case_age.")
     scope: str = Field(default="all", max_length=200, description="all, stage:KEY or touchpoint:KEY.")
     threshold: float | None = None
     window_hours: float | None = Field(default=None, gt=0, le=24 * 90)

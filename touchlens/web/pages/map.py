@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from touchlens.analytics.drivers_model import FEATURE_WORDS, DriversReport, difference_text
@@ -28,7 +28,7 @@ from touchlens.web.pages.common import (
     _trends,
     _verbatims,
 )
-from touchlens.web.security import PageViewer, state
+from touchlens.web.security import PageEditor, PageViewer, state
 from touchlens.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -164,6 +164,7 @@ def touchpoint(request: Request, key: str, user: PageViewer) -> Response:
     row: FeedbackRow | None = report.row(key)
     drivers, drivers_problem = _touchpoint_drivers(request, key)
     series = _trends(request, "month", (key,))["series"]
+    metric, question, answered = ws.surveys.asked(key)
     return render(
         request,
         "touchpoint.html",
@@ -185,7 +186,21 @@ def touchpoint(request: Request, key: str, user: PageViewer) -> Response:
         trend={**series[0], "period": "month", "changes": _changes_of(ws, key)} if series else None,
         phases=[p.value for p in Phase],
         target_names=list(Targets.model_fields),
+        survey_metric=metric,
+        survey_question=question,
+        survey_answers=answered,
     )
+
+
+@router.post("/touchpoints/{key}/survey-link", response_class=HTMLResponse)
+def survey_link(request: Request, key: str, user: PageEditor, customer: Annotated[str, Form()] = "") -> Response:
+    """A new survey link for one customer (or an open one), with its QR code, to copy into a message."""
+    import segno
+
+    surveys = state(request).ws.surveys
+    link = surveys.link(key, customer.strip() or None)
+    qr = segno.make(link, error="m").svg_data_uri(scale=6)
+    return render(request, "survey_link.html", active="canvas", key=key, link=link, qr=qr, customer=customer.strip())
 
 
 def _changes_of(ws: Workspace, key: str) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@
     const text = input.value.trim();
     if (input.dataset.kind === "list") return text.split(/[,\n]/).map((s) => s.trim()).filter(Boolean);
     if (text === "") return null;
+    if (input.dataset.kind === "bool") return text === "yes";
     if (input.dataset.kind === "number") {
       const value = Number(text);
       return Number.isNaN(value) ? text : value;
