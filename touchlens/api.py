@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from touchlens.alerts import Alerts
     from touchlens.analytics.attribution import Path as Path_
     from touchlens.cases import Cases
+    from touchlens.design import Design
     from touchlens.engines import Engine
     from touchlens.ingest import pipeline
     from touchlens.ingest.pseudonym import Pseudonymiser
@@ -188,6 +189,13 @@ class Workspace(Analyses, Experience):
         """Check the alert rules after new data, when there are any (a check with none costs one small read)."""
         if self.alerts.list():
             self.alerts.check()
+
+    @property
+    def design(self) -> Design:
+        """Proactive touchpoints from the map replayed on the stored history (`design simulate`)."""
+        from touchlens.design import Design
+
+        return Design(self)
 
     @property
     def cases(self) -> Cases:

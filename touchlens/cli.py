@@ -18,6 +18,7 @@ from touchlens.cli_analyze import analyze_app
 from touchlens.cli_cases import cases_app
 from touchlens.cli_common import WORKSPACE_ENV, CsvOpt, JsonOpt
 from touchlens.cli_common import ws_of as _ws
+from touchlens.cli_design import design_app
 from touchlens.cli_insights import change_app, roadmap_app
 from touchlens.cli_privacy import cli_actor
 from touchlens.cli_report import RawCsvOpt, export_app, report_app
@@ -50,6 +51,7 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(survey_app, name="survey")
 app.add_typer(cases_app, name="cases")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(design_app, name="design")
 app.command("serve")(serve)
 app.command("audit")(audit_log)
 cli_admin.register(app)

@@ -451,6 +451,69 @@ SuccessItem = Annotated[
 ]
 
 
+QUIET = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
+
+
+def _duration(value: str) -> str:
+    from touchlens.model.durations import parse_duration
+
+    parse_duration(value)  # its ValueError says what a duration looks like
+    return value
+
+
+Duration = Annotated[str, Field(min_length=1, max_length=40), AfterValidator(_duration)]
+
+
+def _quiet(value: str) -> str:
+    if not QUIET.match(value):
+        raise ValueError(f"quiet hours are written HH:MM-HH:MM (e.g. 21:00-08:00), not '{value[:40]}'")
+    return value
+
+
+Quiet = Annotated[str, AfterValidator(_quiet)]
+
+
+class Trigger(Item):
+    """What starts or cancels a proactive contact: a touchpoint's events, or events of one name."""
+
+    touchpoint: Key | None = None
+    event: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _one(self) -> Trigger:
+        if (self.touchpoint is None) == (self.event is None):
+            raise ValueError("name a touchpoint or an event (one of them)")
+        return self
+
+
+class ContactCap(Item):
+    """At most `max` proactive contacts per customer in any `per` (across every proactive touchpoint)."""
+
+    max: int = Field(ge=1, le=1000)
+    per: Duration
+
+
+class ProactiveRule(Item):
+    """A proactive touchpoint as a rule: after `after`, wait `wait`, unless `unless` happened meanwhile, contact
+    the customer (of `persona`, if given) on `channel`; `holdout` of customers, chosen by id, are withheld."""
+
+    key: Key
+    name: str | None = Field(default=None, max_length=200)
+    after: Trigger
+    wait: Duration
+    unless: Trigger | None = None
+    persona: Key | None = None
+    channel: Key | None = None
+    touchpoint: Key | None = Field(default=None, description="The touchpoint its contacts are recorded as.")
+    quiet: Quiet | None = Field(default=None, description="HH:MM-HH:MM: no contact then.")
+    timezone: str = Field(default="UTC", max_length=60)
+    holdout: float = Field(default=0.1, ge=0, lt=1)
+
+    @property
+    def label(self) -> str:
+        return self.name or self.key
+
+
 class TouchpointMap(Item):
     """The whole designed world of one business."""
 
@@ -464,6 +527,8 @@ class TouchpointMap(Item):
     touchpoints: list[Touchpoint] = Field(default_factory=list)
     outcomes: Outcomes = Field(default_factory=Outcomes)
     opportunities: list[Opportunity] = Field(default_factory=list)
+    proactive: list[ProactiveRule] = Field(default_factory=list)
+    contact_cap: ContactCap | None = None
 
     @field_validator("success", mode="before")
     @classmethod

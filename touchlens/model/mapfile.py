@@ -24,6 +24,7 @@ from touchlens.model.map import (
     Journey,
     Opportunity,
     Persona,
+    ProactiveRule,
     SuccessStatement,
     Touchpoint,
     TouchpointMap,
@@ -102,6 +103,7 @@ def _validate_items(data: dict[str, Any]) -> list[RefProblem]:
     partial = TouchpointMap.model_validate({"name": "-", **kept})
     declared = Declared.of_raw(data)
     problems += _reindex(reference_problems(partial, declared), index)
+    problems += list(_proactive_problems(data.get("proactive"), declared))
     return problems + list(_success_problems(data.get("success"), declared))
 
 
@@ -136,6 +138,28 @@ def _success_problems(raw: Any, declared: Declared) -> Iterator[RefProblem]:
             if key is not None and known and key not in known:
                 path: Path = ("success", i, "scope", kind, *(() if at is None else (at,)))
                 yield RefProblem(path, _unknown_key(kind.removesuffix("s"), key, known))
+
+
+def _proactive_problems(raw: Any, declared: Declared) -> Iterator[RefProblem]:
+    """Proactive rules that name a touchpoint, persona or channel the map does not declare, or repeat a key."""
+    if not isinstance(raw, list):
+        return
+    yield from duplicate_keys(raw, "proactive")
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict) or _errors(ProactiveRule, item, ()):
+            continue
+        rule = ProactiveRule.model_validate(item)
+        named: list[tuple[Path, str, str | None, frozenset[str]]] = [
+            (("after", "touchpoint"), "touchpoint", rule.after.touchpoint, declared.touchpoints),
+            (("unless", "touchpoint"), "touchpoint", rule.unless.touchpoint if rule.unless else None,
+             declared.touchpoints),
+            (("touchpoint",), "touchpoint", rule.touchpoint, declared.touchpoints),
+            (("persona",), "persona", rule.persona, declared.personas),
+            (("channel",), "channel", rule.channel, declared.channels),
+        ]  # fmt: skip
+        for path, kind, key, known in named:
+            if key is not None and known and key not in known:
+                yield RefProblem(("proactive", i, *path), _unknown_key(kind, key, known))
 
 
 def _unknown_key(kind: str, key: str, known: frozenset[str]) -> str:
