@@ -10,6 +10,7 @@ import pytest
 
 import touchlens
 from tests.conftest import workspace_with, write
+from touchlens.model.map import ProactiveRule
 
 MAP = """
 name: Shop
@@ -75,6 +76,13 @@ def test_gaps_from_the_map_and_the_data(cli, shop) -> None:
     assert silent["touchpoints_before"] == ["order"]
     assert silent["touchpoints_after"] == ["parcel"]
     assert silent["proactive_in_stages"] == ["parcel"]
+    # A rule that breaks it, ready for the map: an update halfway through the five days, unless the parcel came.
+    assert silent["proactive_rule"] == {
+        "key": "update_buy_get", "name": "Update between buy and get", "after": {"touchpoint": "order"},
+        "wait": "3d", "unless": {"touchpoint": "parcel"}, "holdout": 0.1,
+    }  # fmt: skip
+    assert "Try a proactive update 3d after" in by[("silent_period", "buy→get")]["summary"]
+    assert ProactiveRule.model_validate(silent["proactive_rule"]).wait == "3d"  # it goes into a map as it is
     assert ("silent_period", "find→buy") not in by  # an hour is no silence
 
 

@@ -8,7 +8,9 @@ of A to one of B (no mapped touchpoint between) and the median wait is long (3 d
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
+from typing import Any
 
 import ibis
 
@@ -90,6 +92,15 @@ def data_gaps(backend: ibis.BaseBackend, m: TouchpointMap, min_events: int = 20,
     return found
 
 
+def silence_rule(a: str, b: str, median: float, before: list[str], after: list[str]) -> dict[str, Any]:
+    """A proactive rule that breaks the silence: an update halfway through the median wait after the touch that
+    starts it, unless the touch that ends it came first (a starting point for the map's `proactive:`)."""
+    half_days = max(1, math.ceil(median / 86400 / 2))
+    return {"key": f"update_{a}_{b}"[:120], "name": f"Update between {a} and {b}",
+            "after": {"touchpoint": before[0]}, "wait": f"{half_days}d", "unless": {"touchpoint": after[0]},
+            "holdout": 0.1}  # fmt: skip
+
+
 def silent_periods(
     backend: ibis.BaseBackend, m: TouchpointMap, names: Names, longer_than: timedelta = timedelta(days=3)
 ) -> list[Insight]:
@@ -124,15 +135,20 @@ def silent_periods(
         a, b = r["prev_stage"], r["stage"]
         if (a, b) not in pairs or r["median"] is None or r["median"] < longer_than.total_seconds():
             continue
+        rule = silence_rule(a, b, float(r["median"]), sorted(r["before"]), sorted(r["after"]))
         found.append(
             Insight("silent_period", f"{names.stage(a)} → {names.stage(b)}: {days(r['median'])} with nothing from us",
                     f"{a}→{b}", "stages", reach=int(r["customers"]), impact=2.5, confidence=0.8, section="gaps",
                     stage=a,
                     summary=f"Between {names.stage(a)} and {names.stage(b)}, {r['customers']:,} customers waited "
-                    f"{days(r['median'])} (the median) with nothing from us.",
+                    f"{days(r['median'])} (the median) with nothing from us. Try a proactive update "
+                    f"{rule['wait']} after {names.touchpoint(rule['after']['touchpoint'])}, unless "
+                    f"{names.touchpoint(rule['unless']['touchpoint'])} came first (evidence.proactive_rule, for the "
+                    "map's `proactive:`; `touchlens design simulate` replays it).",
                     evidence={"from_stage": a, "to_stage": b, "median_seconds": float(r["median"]),
                               "transitions": int(r["n"]), "touchpoints_before": sorted(r["before"]),
                               "touchpoints_after": sorted(r["after"]),
-                              "proactive_in_stages": sorted(k for k in proactive if stage_of.get(k) in (a, b))})
+                              "proactive_in_stages": sorted(k for k in proactive if stage_of.get(k) in (a, b)),
+                              "proactive_rule": rule})
         )  # fmt: skip
     return found
