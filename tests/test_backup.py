@@ -20,7 +20,7 @@ from alembic import command
 
 import touchlens
 from tests.conftest import EXAMPLES, Result, workspace_on, write
-from touchlens.store import audit, backup, keys, meta, users
+from touchlens.store import audit, backup, contacts, keys, meta, users
 
 EVENTS = (
     "customer_id,ts,event,channel\n"
@@ -50,6 +50,10 @@ def _fill(ws: touchlens.Workspace, tmp_path: Path) -> None:
     ws.ingest_feedback([write(tmp_path / "low.csv", f"customer_id,ts,metric,score\nc3,{now},csat,1\n")])  # a case
     ws.alerts.add("few answers", "survey_volume", threshold=100, webhook="http://127.0.0.1:9/nobody")
     ws.alerts.check()  # an alert, its delivery failed and recorded
+    at = datetime.now(UTC)
+    contacts.started(engine, "shipping_update", at)  # a proactive rule that ran, and a contact it withheld
+    contacts.record(engine, [{"rule": "shipping_update", "customer_id": "c3", "trigger_at": at, "due_at": at,
+                              "status": "held_out", "sent_at": None}])  # fmt: skip
     engine.dispose()
 
 

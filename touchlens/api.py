@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from touchlens.alerts import Alerts
     from touchlens.analytics.attribution import Path as Path_
     from touchlens.cases import Cases
+    from touchlens.contacts import Contacts
     from touchlens.design import Design
     from touchlens.engines import Engine
     from touchlens.ingest import pipeline
@@ -189,6 +190,13 @@ class Workspace(Analyses, Experience):
         """Check the alert rules after new data, when there are any (a check with none costs one small read)."""
         if self.alerts.list():
             self.alerts.check()
+
+    @property
+    def contacts(self) -> Contacts:
+        """The map's proactive rules run on live data: contacts sent, held out, and measured against the holdout."""
+        from touchlens.contacts import Contacts
+
+        return Contacts(self)
 
     @property
     def design(self) -> Design:
@@ -409,6 +417,7 @@ class Workspace(Analyses, Experience):
 
         found = [erasure.erase(con, self.stored_id(c), actor, suppress) for c in customer_ids]
         self.cases.forget([self.stored_id(c) for c in customer_ids])  # a case quotes what the customer said
+        self.contacts.forget([self.stored_id(c) for c in customer_ids])
         journeys.refresh(con)
         erasure.compact(con)
         for counts in found:

@@ -73,3 +73,36 @@ def _difference(d: float | None, low: float | None, high: float | None) -> str:
 
 def _rate(rate: float | None, n: int) -> str:
     return "—" if rate is None else f"{rate:.0%} of {n:,}"
+
+
+@design_app.command("run")
+def design_run(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Run the map's proactive rules once now (what `touchlens serve` does every [proactive] check_seconds): hand
+    each due contact to [proactive] webhook, once, and withhold the holdout's."""
+    results = _ws(ctx).contacts.run()
+    if as_json:
+        ui.print_json([r.to_dict() for r in results])
+        return
+    for r in results:
+        ui.out.print(f"{r.rule}: {r.sent} sent, {r.held_out} held out, {r.failed} not accepted (tried again next run)")
+
+
+@design_app.command("measure")
+def design_measure(
+    ctx: typer.Context,
+    rule: Annotated[str, typer.Argument(help="The rule's key in the map's `proactive:` section.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """A running rule's effect on each outcome: customers contacted against its holdout (randomised)."""
+    ws = _ws(ctx)
+    effects = ws.contacts.measure(rule)
+    if as_json:
+        ui.print_json(
+            {"rule": rule, "contacts": len(ws.contacts.list(rule)), "effects": [e.to_dict() for e in effects]}
+        )
+        return
+    table = Table("outcome", "contacted", "held out", "difference (95%)", "verdict")
+    for e in effects:
+        table.add_row(ui.text(e.outcome), _rate(e.rate_with, e.with_contact), _rate(e.rate_without, e.without_contact),
+                      _difference(e.difference, e.low, e.high), ui.text(e.verdict))  # fmt: skip
+    ui.out.print(table)

@@ -65,12 +65,12 @@ class Design:
             end = store.history_end(con)
             if end is None:
                 raise WorkspaceError("no events stored yet: a rule is replayed on history")
-            column, value = _match(rule.after)
+            column, value = match(rule.after)
             triggers = store.times(con, column, [value], rule.persona)
             cancels = store.times(con, *_as_list(rule.unless)) if rule.unless else {}
             others = [t.key for t in m.touchpoints if t.initiative == Initiative.proactive and t.key != rule.touchpoint]
             prior = store.times(con, "touchpoint", others) if others else {}
-            done = replay(_plan(m, rule), triggers, cancels, prior, end)
+            done = replay(plan_of(m, rule), triggers, cancels, prior, end)
             due = [(c, d) for c, _, d in done.sends]
             overlaps = store.overlaps(con, due, OVERLAP, rule.touchpoint) if due else {}
             similar = _similar(m, rule)
@@ -94,26 +94,27 @@ class Design:
         eligible = done.sends + done.holdout_sends
         treated = [any(t < s <= t + span for s in got.get(c, ())) for c, t, _ in eligible]
         out = []
-        for name, outcome in _outcomes(m):
-            hits, usable = self._hits(con, outcome, [(c, d) for c, _, d in eligible], end)
+        for name, outcome in outcome_rules(m):
+            hits, usable = outcome_hits(con, outcome, [(c, d) for c, _, d in eligible], end)
             pairs = [(tr, hit) for tr, hit, ok in zip(treated, hits, usable, strict=True) if ok]
             with_ = [hit for tr, hit in pairs if tr]
             without = [hit for tr, hit in pairs if not tr]
             out.append(effect(outcome.label or name, sum(with_), len(with_), sum(without), len(without)))
         return out
 
-    def _hits(
-        self, con: duckdb.DuckDBPyConnection, outcome: OutcomeRule, due: list[tuple[str, Any]], end: Any
-    ) -> tuple[list[bool], list[bool]]:
-        """Whether each due contact was followed by the outcome, and whether it can be told by the history's end."""
-        from touchlens.ingest.rules import outcome_sql
-        from touchlens.store import proactive as store
 
-        if outcome.inactive_days is not None:  # churn: no event in the days after
-            window = timedelta(days=outcome.inactive_days)
-            return [not s for s in store.stayed(con, due, window)], [d + window <= end for _, d in due]
-        within = timedelta(days=outcome.within_days) if outcome.within_days else DEFAULT_WITHIN
-        return store.outcome_hits(con, due, outcome_sql(outcome), within), [d + within <= end for _, d in due]
+def outcome_hits(
+    con: duckdb.DuckDBPyConnection, outcome: OutcomeRule, due: list[tuple[str, Any]], end: Any
+) -> tuple[list[bool], list[bool]]:
+    """Whether each (customer, due time) was followed by the outcome, and whether the history tells by `end`."""
+    from touchlens.ingest.rules import outcome_sql
+    from touchlens.store import proactive as store
+
+    if outcome.inactive_days is not None:  # churn: no event in the days after
+        window = timedelta(days=outcome.inactive_days)
+        return [not s for s in store.stayed(con, due, window)], [d + window <= end for _, d in due]
+    within = timedelta(days=outcome.within_days) if outcome.within_days else DEFAULT_WITHIN
+    return store.outcome_hits(con, due, outcome_sql(outcome), within), [d + within <= end for _, d in due]
 
 
 def _rule(m: TouchpointMap, key: str) -> ProactiveRule:
@@ -124,7 +125,7 @@ def _rule(m: TouchpointMap, key: str) -> ProactiveRule:
     return found
 
 
-def _plan(m: TouchpointMap, rule: ProactiveRule) -> Any:
+def plan_of(m: TouchpointMap, rule: ProactiveRule) -> Any:
     from touchlens.insights.proactive import Plan
     from touchlens.model.durations import parse_duration
 
@@ -132,7 +133,7 @@ def _plan(m: TouchpointMap, rule: ProactiveRule) -> Any:
     return Plan(rule.key, parse_duration(rule.wait), rule.holdout, rule.quiet, rule.timezone, cap)
 
 
-def _match(trigger: Trigger) -> tuple[str, str]:
+def match(trigger: Trigger) -> tuple[str, str]:
     if trigger.touchpoint is not None:
         return "touchpoint", trigger.touchpoint
     assert trigger.event is not None
@@ -140,7 +141,7 @@ def _match(trigger: Trigger) -> tuple[str, str]:
 
 
 def _as_list(trigger: Trigger) -> tuple[str, list[str]]:
-    column, value = _match(trigger)
+    column, value = match(trigger)
     return column, [value]
 
 
@@ -156,5 +157,5 @@ def _similar(m: TouchpointMap, rule: ProactiveRule) -> list[str]:
     ]
 
 
-def _outcomes(m: TouchpointMap) -> list[tuple[str, OutcomeRule]]:
+def outcome_rules(m: TouchpointMap) -> list[tuple[str, OutcomeRule]]:
     return [(name, o) for name in ("conversion", "repeat", "churn") if (o := getattr(m.outcomes, name)) is not None]

@@ -137,8 +137,11 @@ class Effect:
         return dict(self.__dict__)
 
 
-def effect(outcome: str, hits_with: int, n_with: int, hits_without: int, n_without: int) -> Effect:
-    """The difference with its 95% interval, or why it cannot be told."""
+def effect(
+    outcome: str, hits_with: int, n_with: int, hits_without: int, n_without: int, randomised: bool = False
+) -> Effect:
+    """The difference with its 95% interval, or why it cannot be told; `randomised` for a holdout's comparison
+    (contacted against withheld), else an observational one (a similar contact by chance)."""
     rate_with = hits_with / n_with if n_with else None
     rate_without = hits_without / n_without if n_without else None
     if min(n_with, n_without) < MIN_GROUP:
@@ -150,7 +153,11 @@ def effect(outcome: str, hits_with: int, n_with: int, hits_without: int, n_witho
     assert c.high is not None
     if c.low > 0 or c.high < 0:
         way = "more" if c.difference > 0 else "less"
-        verdict = f"{abs(c.difference) * 100:.0f} points {way} {outcome} with a similar contact (observational)"
+        verdict = (
+            f"{abs(c.difference) * 100:.0f} points {way} {outcome} when contacted (randomised: against the holdout)"
+            if randomised
+            else f"{abs(c.difference) * 100:.0f} points {way} {outcome} with a similar contact (observational)"
+        )
     else:
         verdict = "no clear difference: the interval includes 0"
     return Effect(outcome, n_with, n_without, rate_with, rate_without, c.difference, c.low, c.high, verdict)

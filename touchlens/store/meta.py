@@ -182,6 +182,27 @@ alert_events = sa.Table(
     sa.Column("delivery", sa.JSON, nullable=False),
 )
 
+# Proactive rules run by the server (touchlens/contacts.py): when each started, and every contact it handed to
+# the messaging tool or withheld for the holdout, once per rule, customer and trigger.
+proactive_runs = sa.Table(
+    "proactive_runs",
+    metadata,
+    sa.Column("rule", sa.String(120), primary_key=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+)
+proactive_contacts = sa.Table(
+    "proactive_contacts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("rule", sa.String(120), nullable=False, index=True),
+    sa.Column("customer_id", sa.String(500), nullable=False, index=True),
+    sa.Column("trigger_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("sent_at", sa.DateTime(timezone=True)),
+    sa.UniqueConstraint("rule", "customer_id", "trigger_at", name="uq_proactive_contact"),
+)
+
 _ITEM_TABLES = {
     "channels": channels,
     "personas": personas,
@@ -199,7 +220,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 # The newest migration's revision, so that opening an up-to-date store reads one row and loads no Alembic
 # (a tenth of a second of every command); tests/test_workspace.py keeps it equal to Alembic's head.
-HEAD = "0007"
+HEAD = "0008"
 
 
 def migrate(engine: sa.Engine) -> None:

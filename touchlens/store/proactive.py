@@ -32,8 +32,9 @@ def times(con: duckdb.DuckDBPyConnection, column: str, values: Sequence[str], pe
 
 
 def history_end(con: duckdb.DuckDBPyConnection) -> datetime | None:
-    row = con.execute("SELECT max(ts) FROM events").fetchone()
-    return row[0] if row else None
+    # Fetched to the end: DuckDB 2 refuses the next registration on a connection with an unfinished result.
+    rows = con.execute("SELECT max(ts) FROM events").fetchall()
+    return rows[0][0] if rows else None
 
 
 def outcome_hits(
@@ -52,10 +53,11 @@ def outcome_hits(
 
 
 def stayed(con: duckdb.DuckDBPyConnection, due: Sequence[tuple[str, datetime]], inactive: timedelta) -> list[bool]:
-    """For each (customer, due time): whether the customer had any event within `inactive` after it."""
+    """For each (customer, due time): whether the customer did anything within `inactive` after it. The contacts
+    proactive rules sent (source `proactive`) are ours, not the customer's doing: they do not count."""
     query = """
     SELECT s.i, EXISTS (SELECT 1 FROM events e WHERE e.customer_id = s.customer_id AND e.ts > s.due
-                        AND e.ts <= s.due + to_microseconds(?))
+                        AND e.ts <= s.due + to_microseconds(?) AND e.source <> 'proactive')
     FROM _due s ORDER BY s.i"""
     return _per_row(con, due, query, [int(inactive.total_seconds() * 1e6)])
 
@@ -97,3 +99,11 @@ def _register(con: duckdb.DuckDBPyConnection, due: Sequence[tuple[str, datetime]
         }
     )
     con.register("_due", table)
+
+
+def log_events(con: duckdb.DuckDBPyConnection, source: str, what: str, accepted: int, now: datetime) -> None:
+    """An ingest-log row for events stored without a file, so the store's version (and caches) move at once."""
+    con.execute(
+        "INSERT INTO ingest_log VALUES (?, 'events', ?, NULL, ?, ?, 0, 0, ?, ?)",
+        [source, what, accepted, accepted, now, now],
+    )

@@ -186,6 +186,20 @@ class AlertSettings(BaseModel):
     webhook_seconds: float = Field(default=5, gt=0, le=60, description="How long a webhook may take to answer.")
 
 
+class ProactiveSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    webhook: str = Field(
+        default="",
+        pattern=r"^(https?://.*)?$",
+        description="The messaging tool's webhook `touchlens serve` hands each due proactive contact to (JSON); "
+        "empty: the map's proactive rules are not run.",
+    )
+    check_seconds: float = Field(
+        default=60, gt=0, le=3600, description="How often `touchlens serve` runs the map's proactive rules."
+    )
+
+
 class RoadmapSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     now_score: float = Field(
@@ -300,6 +314,9 @@ class Settings(BaseSettings):
     )
     alerts: AlertSettings = Field(
         default_factory=AlertSettings, description="Alert delivery: how often rules are checked, webhooks, SMTP."
+    )
+    proactive: ProactiveSettings = Field(
+        default_factory=ProactiveSettings, description="Running the map's proactive touchpoints: where contacts go."
     )
     roadmap: RoadmapSettings = Field(
         default_factory=RoadmapSettings, description="How suggested opportunities are placed Now / Next / Later."

@@ -1,5 +1,6 @@
-"""Alert rules checked by `touchlens serve`: every `[alerts] check_seconds` when the data changed (an upload, a
-live commit, a survey answer), and every five minutes regardless, for case ages and the end of quiet hours."""
+"""Alert rules checked, and proactive rules run, by `touchlens serve`. Alerts: every `[alerts] check_seconds`
+when the data changed (an upload, a live commit, a survey answer), and every five minutes regardless, for case
+ages and the end of quiet hours. Proactive rules: every `[proactive] check_seconds` while a webhook is set."""
 
 from __future__ import annotations
 
@@ -32,4 +33,22 @@ def watch_alerts(web: WebState) -> threading.Event:
                 log.exception("alert check failed")
 
     threading.Thread(target=loop, name="touchlens-alerts", daemon=True).start()
+    return stop
+
+
+def run_proactive(web: WebState) -> threading.Event:
+    """Run the map's proactive rules every `[proactive] check_seconds` while a webhook is set; set the event
+    returned to stop."""
+    stop = threading.Event()
+    every = web.ws.settings.proactive.check_seconds
+
+    def loop() -> None:
+        while not stop.wait(every):
+            try:
+                if web.ws.settings.proactive.webhook and web.ws.map_or_empty().proactive:
+                    web.ws.contacts.run()
+            except Exception:  # a failing run must not end the loop; logged with its traceback
+                log.exception("proactive run failed")
+
+    threading.Thread(target=loop, name="touchlens-proactive", daemon=True).start()
     return stop

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import touchlens
 from touchlens.errors import TouchlensError
 from touchlens.web import api, auth, collect, pages, privacy, registry_routes, surveys
-from touchlens.web.alerting import watch_alerts
+from touchlens.web.alerting import run_proactive, watch_alerts
 from touchlens.web.pages.common import warm_start
 from touchlens.web.security import SignInRequired
 from touchlens.web.state import REQUEST_STATE, WebState
@@ -176,10 +176,12 @@ class RequestContext:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     watcher = app.state.web.watch()  # answers recomputed in the background as the data changes
     alerting = watch_alerts(app.state.web)  # alert rules checked as data arrives
+    proactive = run_proactive(app.state.web)  # the map's proactive rules run
     warm_start(app.state.web)  # and the first pages' answers computed before anyone asks
     yield
     watcher.set()
     alerting.set()
+    proactive.set()
     for stop in getattr(app.state, "stop_with_app", []):
         stop()
     # On a clean shutdown the writer commits what is queued; after a crash, unacknowledged batches are resent.
