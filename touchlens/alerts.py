@@ -12,20 +12,15 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from touchlens.errors import BadOption, UnknownItem
-from touchlens.model.map import TouchpointMap
+from touchlens.host import Host
 
 if TYPE_CHECKING:
-    import duckdb
-    import sqlalchemy as sa
-
-    from touchlens.cases import Cases
     from touchlens.store.settings import Settings
 
 # kind → (what it watches, the threshold's meaning and default, the window's default in hours)
@@ -38,19 +33,6 @@ KINDS: dict[str, tuple[str, str, float | None, float]] = {
     "case_age": ("follow-up cases open longer than the threshold", "hours", 48.0, 0),
 }
 HISTORY = 100
-
-
-class Host(Protocol):
-    @property
-    def settings(self) -> Settings: ...
-    def meta_engine(self) -> sa.Engine: ...
-    def map_or_empty(self) -> TouchpointMap: ...
-    def events(self, read_only: bool = False) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
-    def health_report(self) -> list[dict[str, Any]]: ...
-    def trends(self, period: str = "week", touchpoints: tuple[str, ...] = ()) -> dict[str, Any]: ...
-    def insights(self, sections: tuple[str, ...] = ..., samples: int = 0) -> Any: ...
-    @property
-    def cases(self) -> Cases: ...
 
 
 @dataclass(frozen=True)

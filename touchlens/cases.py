@@ -12,33 +12,20 @@ from __future__ import annotations
 import builtins
 import statistics
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from touchlens.errors import BadOption, UnknownItem
-from touchlens.model.map import TouchpointMap
+from touchlens.host import Host
 
 if TYPE_CHECKING:
     import duckdb
-    import sqlalchemy as sa
 
-    from touchlens.store.settings import Settings
 
 STATUSES = ("open", "in_progress", "closed")
 SCALES = {"csat": "of 5", "nps": "of 10", "ces": "of 7 (effort)"}
 JOURNEY_TOUCHES = 30
-
-
-class Host(Protocol):
-    """What the cases need of the `Workspace` facade."""
-
-    @property
-    def settings(self) -> Settings: ...
-    def meta_engine(self) -> sa.Engine: ...
-    def map_or_empty(self) -> TouchpointMap: ...
-    def events(self, read_only: bool = False) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
 
 
 @dataclass(frozen=True)

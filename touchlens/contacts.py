@@ -16,33 +16,23 @@ import json
 import logging
 import urllib.error
 import urllib.request
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from touchlens.errors import BadOption, UnknownItem
+from touchlens.host import Host
 from touchlens.model.map import Condition, Initiative, ProactiveRule, TouchpointMap
 
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
-    import sqlalchemy as sa
 
     from touchlens.insights.proactive import Effect, Replay
-    from touchlens.store.settings import Settings
 
 SOURCE = "proactive"
 log = logging.getLogger("touchlens.proactive")
-
-
-class Host(Protocol):
-    @property
-    def settings(self) -> Settings: ...
-    def meta_engine(self) -> sa.Engine: ...
-    def map_or_empty(self) -> TouchpointMap: ...
-    def events(self, read_only: bool = False) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
 
 
 @dataclass(frozen=True)

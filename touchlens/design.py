@@ -8,12 +8,12 @@ map's outcomes (or that it cannot tell). See `insights/proactive.py` for the rul
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from touchlens.errors import UnknownItem, WorkspaceError
+from touchlens.host import Host
 from touchlens.model.map import Initiative, OutcomeRule, ProactiveRule, TouchpointMap, Trigger
 
 if TYPE_CHECKING:
@@ -23,11 +23,6 @@ if TYPE_CHECKING:
 
 OVERLAP = timedelta(days=1)  # an existing touchpoint this close to a contact is said to overlap it
 DEFAULT_WITHIN = timedelta(days=30)  # an outcome counts this long after the contact, unless the map says
-
-
-class Host(Protocol):
-    def map_or_empty(self) -> TouchpointMap: ...
-    def events(self, read_only: bool = False) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
 
 
 @dataclass(frozen=True)

@@ -13,37 +13,20 @@ import os
 import secrets
 import threading
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, cast
 
 from touchlens.errors import BadOption, UnknownItem, UsageError
+from touchlens.host import Host
 from touchlens.ingest.survey_links import METRICS, Link, LinkError, Metric, new_link, new_secret, sign, verify
 from touchlens.model.durations import as_duration
-from touchlens.model.map import Touchpoint, TouchpointMap
+from touchlens.model.map import Touchpoint
 
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
-
-    from touchlens.cases import Cases
-    from touchlens.store.settings import Settings
-
-
-class Host(Protocol):
-    """What the surveys need of the `Workspace` facade (which imports this module, so not the other way)."""
-
-    @property
-    def root(self) -> Path: ...
-    @property
-    def settings(self) -> Settings: ...
-    def stored_id(self, customer_id: str) -> str: ...
-    def map_or_empty(self) -> TouchpointMap: ...
-    def events(self, read_only: bool = False) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
-    @property
-    def cases(self) -> Cases: ...
 
 
 SECRET_FILE = ".survey-secret"  # noqa: S105 (the file's name: what it holds is made at first use)
