@@ -118,12 +118,17 @@ def hook() -> Iterator[Receiver]:
     receiver.server.shutdown()
 
 
+def _free_port() -> int:
+    """A free port (aiosmtpd checks its server is up by connecting, so 0 will not do)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @pytest.fixture
 def mailbox() -> Iterator[tuple[Mailbox, int]]:
     box = Mailbox()
-    with socket.socket() as probe:  # a free port (aiosmtpd checks it is up by connecting, so 0 will not do)
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = _free_port()
     controller = Controller(box, hostname="127.0.0.1", port=port)
     controller.start()
     yield box, port
@@ -265,6 +270,7 @@ def test_alerts_commands(tmp_path: Path, cli: Any, hook: Receiver, mailbox: tupl
 def stream(client: TestClient, ws: touchlens.Workspace, recent_share: float, seed: int) -> None:
     """The last day's answers arrive one by one through survey links, as customers answer."""
     rng = np.random.default_rng(seed)
+    ws = client.app.state.web.ws  # type: ignore[attr-defined]  # the server's: one process opens the store once
     for i in range(30):
         token = ws.surveys.link("delivery", f"live-{seed}-{i}").rsplit("/s/", 1)[1]
         score = 5 if rng.random() < recent_share else 1
@@ -337,3 +343,27 @@ def test_an_at_stake_rule_fires_on_problems_worth_the_threshold(
     ws.alerts.add("worth it", "at_stake", threshold=50, webhook=hook.url)
     assert ws.alerts.check().fired == ["worth it: Delivery texts are poor"]
     assert hook.bodies[0]["alerts"][0]["message"] == "Delivery texts are poor: 120 renewals a year at stake."
+
+
+def test_a_channel_that_failed_is_retried_while_the_one_that_worked_is_not(
+    tmp_path: Path, hook: Receiver, mailbox: tuple[Mailbox, int]
+) -> None:
+    box, port = mailbox
+    ws = shop(tmp_path, port)
+    ws.alerts.add("volume", "survey_volume", threshold=50, webhook=hook.url, emails=["owner@example.com"])
+    down = Controller(Mailbox(), hostname="127.0.0.1", port=_free_port())  # nothing listens on ws's port...
+    ws.settings.alerts.smtp_port = down.port  # ...until it starts below
+    ws.ingest_feedback([answers(tmp_path, "a.csv", {})])
+    assert len(hook.bodies) == 1
+    assert ws.alerts.history()[0]["delivery"]["email"].startswith("failed:")
+    assert ws.alerts.check().waiting == 2  # still owed to the e-mail channel
+    down.start()
+    try:
+        ws.alerts.check()
+        assert len(down.handler.messages) == 1  # the e-mail came
+        assert len(hook.bodies) == 1  # and the webhook was not sent twice
+        assert {h["delivery"]["email"] for h in ws.alerts.history()} == {"sent"}
+        assert ws.alerts.check().sent == 0
+    finally:
+        down.stop()
+    assert box.messages == []

@@ -109,6 +109,7 @@ def test_a_link_answered_once_stores_one_response_and_a_replay_is_refused(ws: to
     assert len(rows) == 1
     row = rows[0]
     assert (row["customer_id"], row["touchpoint"], row["metric"], row["score"]) == ("c-1", "delivered_sms", "csat", 2)
+    assert row["channel"] == "sms"  # the touchpoint's, from the map
     assert (row["scale_min"], row["scale_max"]) == (1, 5)
     assert "ann@example.com" not in row["comment"]  # scrubbed like every imported comment
     assert row["sentiment"] is not None
@@ -425,3 +426,25 @@ def test_the_touchpoint_page_shows_its_survey_and_makes_a_link(site: tuple[TestC
     )
     assert edited.status_code == 200, edited.text
     assert ws.map().touchpoint("delivered_sms").survey.metric == "nps"  # type: ignore[union-attr]
+
+
+def test_a_comment_that_cannot_be_saved_says_why(site: tuple[TestClient, touchlens.Workspace]) -> None:
+    client, ws = site
+    token = token_of(ws.surveys.link("delivered_sms", "c-3"))
+    early = client.post(f"/s/{token}/comment", data={"comment": "Before any score"})
+    assert early.status_code == 409
+    assert "please answer the question first" in early.text.lower()
+    assert client.get(f"/s/{token}?score=2").status_code == 200
+    assert client.post(f"/s/{token}/comment", data={"comment": "First"}).status_code == 200
+    again = client.post(f"/s/{token}/comment", data={"comment": "Second"})
+    assert again.status_code == 409
+    assert "already saved" in again.text
+    assert [r["comment"] for r in feedback(ws)] == ["First"]
+
+
+def test_links_refuse_days_below_one_and_erased_customers(ws: touchlens.Workspace) -> None:
+    with pytest.raises(BadOption, match="--days"):
+        ws.surveys.link("delivered_sms", "c-1", days=0)
+    ws.forget(["gone"])
+    with pytest.raises(BadOption, match="was erased"):
+        ws.surveys.link("delivered_sms", "gone")

@@ -11,6 +11,7 @@ sends everything still standing as one digest per rule (an alert that cleared me
 from __future__ import annotations
 
 import builtins
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -137,23 +138,33 @@ class Alerts:
         return CheckResult(fired, cleared, sent, waiting)
 
     def _send_due(self, rule: Rule, now: datetime) -> tuple[int, int]:
-        """Send the rule's standing alerts not sent yet, as one message (a digest when several); (messages sent,
-        alerts still waiting)."""
+        """Send the rule's standing alerts each channel has not delivered yet, one message per channel (a digest
+        when several); (messages sent, alerts still waiting). A channel that failed is tried again next time,
+        whatever the others did."""
         from touchlens.insights.alerting import is_quiet
         from touchlens.store import alerts as store
 
         engine = self.ws.meta_engine()
-        due = [e for e in store.open_events(engine, rule.id).values() if e["sent_at"] is None]
-        if not due:
-            return 0, 0
-        if is_quiet(now, rule.quiet, rule.timezone):
-            return 0, len(due)
-        items = [{"rule": rule.name, "subject": e["subject"], "message": e["message"], "fired_at": e["fired_at"]}
-                 for e in due]  # fmt: skip
-        delivery = _deliver(rule, _text(rule, items), items, self.ws.settings)
-        ok = any(v == "sent" for v in delivery.values())
-        store.sent(engine, [e["id"] for e in due], delivery, now if ok else None)
-        return (1, 0) if ok else (0, len(due))
+        standing = list(store.open_events(engine, rule.id).values())
+        channels = [c for c, on in (("webhook", rule.webhook), ("email", rule.emails)) if on]
+        pending = {c: [e for e in standing if (e["delivery"] or {}).get(c) != "sent"] for c in channels}
+        waiting = {e["id"]: e for events in pending.values() for e in events}
+        if not waiting or is_quiet(now, rule.quiet, rule.timezone):
+            return 0, len(waiting)
+        results = {i: dict(e["delivery"] or {}) for i, e in waiting.items()}
+        messages = 0
+        for channel, events in pending.items():
+            if events:
+                items = [{"rule": rule.name, "subject": e["subject"], "message": e["message"],
+                          "fired_at": e["fired_at"]} for e in events]  # fmt: skip
+                outcome = _deliver_one(rule, channel, _text(rule, items), items, self.ws.settings)
+                messages += outcome == "sent"
+                for e in events:
+                    results[e["id"]][channel] = outcome
+        for i, e in waiting.items():
+            reached = e["sent_at"] or (now if "sent" in results[i].values() else None)
+            store.delivered(engine, i, results[i], reached)
+        return messages, sum(1 for r in results.values() if any(r.get(c) != "sent" for c in channels))
 
     def _evaluate(self, rule: Rule, now: datetime) -> dict[str, str]:
         """subject → message for each condition of the rule that holds now."""
@@ -223,7 +234,7 @@ class Alerts:
         least = rule.threshold or 1
         names = self._names()
         return {
-            tp: f"{names.get(tp, tp)} got {counts.get(tp, 0)} survey answers in the last "
+            tp: f"{names.get(tp, tp)} got {_answers(counts.get(tp, 0))} in the last "
             f"{_hours(rule.window_hours)}, fewer than {least:g}."
             for tp in sorted(watched)
             if counts.get(tp, 0) < least
@@ -267,6 +278,10 @@ class Alerts:
 
         if kind not in KINDS:
             raise BadOption(f"--kind: unknown kind '{kind}'; kinds are: {', '.join(KINDS)}")
+        if threshold is not None and not (math.isfinite(threshold) and threshold >= 0):
+            raise BadOption(f"--threshold: a number of {KINDS[kind][1]} (0 or more), not {threshold}")
+        if window_hours is not None and not (math.isfinite(window_hours) and 0 < window_hours <= 24 * 90):
+            raise BadOption(f"--window: hours above 0 and at most {24 * 90}, not {window_hours}")
         self._check_scope(scope)
         if not name.strip():
             raise BadOption("--name: a rule needs a name")
@@ -320,15 +335,17 @@ EVALUATORS: dict[str, Callable[[Alerts, Rule, datetime, set[str]], dict[str, str
 
 
 def _deliver(rule: Rule, text: str, items: builtins.list[dict[str, Any]], settings: Settings) -> dict[str, str]:
+    channels = [c for c, on in (("webhook", rule.webhook), ("email", rule.emails)) if on]
+    return {c: _deliver_one(rule, c, text, items, settings) for c in channels}
+
+
+def _deliver_one(rule: Rule, channel: str, text: str, items: builtins.list[dict[str, Any]], settings: Settings) -> str:
     from touchlens import notify
 
-    delivery: dict[str, str] = {}
-    if rule.webhook:
-        delivery["webhook"] = notify.webhook(rule.webhook, text, items, settings.alerts.webhook_seconds)
-    if rule.emails:
-        subject = f"touchlens alert: {rule.name}" + (f" ({len(items)})" if len(items) > 1 else "")
-        delivery["email"] = notify.email(rule.emails, subject, text, settings.alerts)
-    return delivery
+    if channel == "webhook" and rule.webhook:
+        return notify.webhook(rule.webhook, text, items, settings.alerts.webhook_seconds)
+    subject = f"touchlens alert: {rule.name}" + (f" ({len(items)})" if len(items) > 1 else "")
+    return notify.email(rule.emails, subject, text, settings.alerts)
 
 
 def _text(rule: Rule, items: builtins.list[dict[str, Any]]) -> str:
@@ -336,6 +353,10 @@ def _text(rule: Rule, items: builtins.list[dict[str, Any]]) -> str:
         return f"touchlens alert '{rule.name}': {items[0]['message']}"
     lines = [f"touchlens alert '{rule.name}': {len(items)} alerts"] + [f"- {i['message']}" for i in items]
     return "\n".join(lines)
+
+
+def _answers(n: int) -> str:
+    return f"{n} survey answer" + ("" if n == 1 else "s")
 
 
 def _hours(hours: float) -> str:

@@ -11,6 +11,7 @@ from touchlens import console as ui
 from touchlens.cli_common import JsonOpt
 from touchlens.cli_common import ws_of as _ws
 from touchlens.cli_privacy import cli_actor
+from touchlens.errors import TouchlensError
 
 alerts_app = typer.Typer(
     help="Alert rules on CSAT drops, health, anomalies, what is at stake, survey volume and case age; sent to a "
@@ -57,7 +58,8 @@ def alerts_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     for r in rules:
         quiet = f"{r.quiet} {r.timezone}" if r.quiet else ""
         threshold = "" if r.threshold is None else f"{r.threshold:g}"
-        table.add_row(str(r.id), ui.text(r.name), r.kind, ui.text(r.scope), threshold, f"{r.window_hours:g}",
+        window = f"{r.window_hours:g}" if r.window_hours else "—"
+        table.add_row(str(r.id), ui.text(r.name), r.kind, ui.text(r.scope), threshold, window,
                       ui.text(r.webhook or ""), ui.text(", ".join(r.emails)), quiet)  # fmt: skip
     ui.out.print(table)
 
@@ -65,8 +67,11 @@ def alerts_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 @alerts_app.command("test")
 def alerts_test(ctx: typer.Context, rule_id: RuleArg) -> None:
     """Send a test message through the rule's channels now; says what each channel answered."""
-    for channel, outcome in _ws(ctx).alerts.test(rule_id).items():
+    outcomes = _ws(ctx).alerts.test(rule_id)
+    for channel, outcome in outcomes.items():
         ui.out.print(f"{channel}: {ui.text(outcome)}")
+    if "sent" not in outcomes.values():
+        raise TouchlensError(f"alert rule {rule_id}: no channel took the test message")
 
 
 @alerts_app.command("remove")

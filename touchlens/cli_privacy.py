@@ -79,8 +79,8 @@ def forget(
 ) -> None:
     """Erase customers from events, feedback, customers and quarantine; record it; drop their later events.
 
-    With pseudonymisation on, give the real ids: they are turned into the stored pseudonyms. Stop
-    `touchlens serve` first, or use DELETE /api/customers/{id} on the running server.
+    With pseudonymisation on, give the real ids: they are turned into the stored pseudonyms. While `touchlens
+    serve` runs, the command runs in the server (as DELETE /api/customers/{id} does).
     """
     ws = _ws(ctx)
     if lift:

@@ -82,7 +82,15 @@ class Surveys:
         """The URL of a new link asking `customer_id` (as the business knows them; pseudonymised here when the
         settings say so) about `touchpoint`; no customer: an open link, answered by anyone, each answer apart."""
         stored = None if customer_id is None else self.ws.stored_id(customer_id)
+        if stored is not None and self._suppressed(stored):
+            raise BadOption(f"--customer: {customer_id} was erased (touchlens forget): no survey link for them")
         return self._stored_link(touchpoint, stored, _metric(metric), days, now)
+
+    def _suppressed(self, stored: str) -> bool:
+        from touchlens.store import surveys as store
+
+        with self.ws.events(read_only=True) as con:
+            return store.erased(con, stored, datetime.max.replace(tzinfo=UTC))
 
     def links(
         self,
@@ -219,6 +227,20 @@ class Surveys:
                 self.ws.cases.scan_on(con, now)
         return added
 
+    def why_no_comment(self, token: str, text: str) -> str:
+        """Why `comment` stored nothing, in the customer's words."""
+        from touchlens.store import surveys as store
+
+        link = verify(token, self._secret(), datetime.now(UTC))
+        if not (_comment(text) or ""):
+            return "the comment was empty: nothing was saved"
+        if link.customer_id is None:
+            return "this link takes a comment with the answer itself: please answer the question"
+        with self.ws.events(read_only=True) as con:
+            if not store.answered(con, link.response_id()):
+                return "please answer the question first: the comment goes with your answer"
+        return "your comment was already saved: thank you"
+
     def qr(self, touchpoint: str, out: str | os.PathLike[str], customer_id: str | None = None) -> Path:
         """A QR code of a new link (PNG or SVG, by `out`'s suffix)."""
         import segno
@@ -234,6 +256,8 @@ class Surveys:
         self, touchpoint: str, stored: str | None, metric: Metric | None, days: int | None, now: datetime | None
     ) -> str:
         tp = self._touchpoint(touchpoint)
+        if days is not None and days < 1:
+            raise BadOption(f"--days: a link lasts at least 1 day, not {days}")
         now = now or datetime.now(UTC)
         life = timedelta(days=days or self.ws.settings.surveys.link_days)
         chosen: Metric = metric or (tp.survey.metric if tp.survey else "csat")

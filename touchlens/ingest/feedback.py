@@ -98,9 +98,12 @@ fresh AS (
   QUALIFY row_number() OVER (PARTITION BY response_id ORDER BY _row) = 1
 ),
 mapped AS (SELECT customer_id, ts, touchpoint, channel FROM events WHERE touchpoint IS NOT NULL)
+-- A response that names its touchpoint takes that touchpoint's channel from the map, never the latest event's.
 SELECT f.response_id, f.customer_id, f.ts, f.metric, f.score, f.scale_min, f.scale_max, f.comment,
   COALESCE(f.touchpoint, CASE WHEN f.ts - e.ts <= to_microseconds(?) THEN e.touchpoint END) AS touchpoint,
-  COALESCE(f.channel, CASE WHEN f.ts - e.ts <= to_microseconds(?) THEN e.channel END) AS channel
+  COALESCE(f.channel, CASE WHEN f.touchpoint IS NOT NULL THEN (SELECT c.channel FROM _fchannels c
+                                                              WHERE c.touchpoint = f.touchpoint)
+                           WHEN f.ts - e.ts <= to_microseconds(?) THEN e.channel END) AS channel
 FROM fresh f ASOF LEFT JOIN mapped e ON f.customer_id = e.customer_id AND f.ts >= e.ts
 """
 
@@ -150,6 +153,7 @@ class FeedbackIngest:
         con = self.con
         with transaction(con):
             con.register("_fbatch", batch)
+            con.register("_fchannels", self._channels())  # registered before any result is left open
             con.execute(STAGE_SQL, [self.now, keys, self.now])
             con.unregister("_fbatch")
             con.execute(QUARANTINE_SQL, [self.source, str(path), self.now, self.source, str(path)])
@@ -158,6 +162,7 @@ class FeedbackIngest:
             )
             report.suppressed = int(scalar(con, "SELECT count(*) FROM _fstage WHERE reason = 'suppressed'"))
             con.execute(NEW_SQL, [self.source, window, window])
+            con.unregister("_fchannels")
             con.register("_fsentiment", _sentiments(con))
             row = con.execute(INSERT_SQL, [self.source, self.now]).fetchone()
             con.unregister("_fsentiment")
@@ -171,6 +176,12 @@ class FeedbackIngest:
 
     def _log(self, path: Path, r: IngestReport, finished: bool) -> None:
         write_log(self.con, "feedback", self.source, path, self.now, r if finished else None)
+
+    def _channels(self) -> pa.Table:
+        """Each touchpoint's channel in the map."""
+        tps = self.m.touchpoints
+        return pa.table({"touchpoint": pa.array([t.key for t in tps], pa.string()),
+                         "channel": pa.array([t.channel for t in tps], pa.string())})  # fmt: skip
 
 
 def scrubbed(batch: pa.RecordBatch) -> pa.RecordBatch:

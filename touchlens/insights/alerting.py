@@ -76,9 +76,12 @@ def _p_lower(w: CsatWindows) -> float:
 def parse_quiet(text: str) -> tuple[time, time]:
     """`22:00-07:00` as (start, end); a ValueError says what is wrong."""
     start, sep, end = text.partition("-")
-    if not sep:
-        raise ValueError(f"quiet hours are written HH:MM-HH:MM, e.g. 22:00-07:00, not '{text}'")
-    return time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
+    try:
+        if not sep:
+            raise ValueError(text)
+        return time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
+    except ValueError:
+        raise ValueError(f"quiet hours are written HH:MM-HH:MM, e.g. 22:00-07:00, not '{text[:40]}'") from None
 
 
 def is_quiet(now: datetime, quiet: str | None, zone: str) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 import sqlalchemy as sa
 
-from touchlens.store.meta import alert_events, alert_rules
+from touchlens.store.meta import alert_events, alert_rules, utc
 
 CSAT_SQL = """
 SELECT touchpoint,
@@ -75,11 +75,11 @@ def clear(engine: sa.Engine, event_ids: list[int], now: datetime) -> None:
             conn.execute(sa.update(alert_events).where(alert_events.c.id.in_(event_ids)).values(cleared_at=now))
 
 
-def sent(engine: sa.Engine, event_ids: list[int], delivery: dict[str, str], now: datetime | None) -> None:
-    """Record a delivery attempt; `now` None when every channel failed (the alerts stay pending)."""
+def delivered(engine: sa.Engine, event_id: int, delivery: dict[str, str], sent_at: datetime | None) -> None:
+    """Record what each channel answered for an alert, and when a channel first delivered it (None: none yet)."""
     with engine.begin() as conn:
         conn.execute(
-            sa.update(alert_events).where(alert_events.c.id.in_(event_ids)).values(sent_at=now, delivery=delivery)
+            sa.update(alert_events).where(alert_events.c.id == event_id).values(sent_at=sent_at, delivery=delivery)
         )
 
 
@@ -89,7 +89,9 @@ def history(engine: sa.Engine, limit: int) -> list[dict[str, Any]]:
         sa.select(alert_events, alert_rules.c.name.label("rule"))
         .join(alert_rules, alert_rules.c.id == alert_events.c.rule_id)
         .order_by(alert_events.c.fired_at.desc(), alert_events.c.id.desc())
-        .limit(limit)
+        .limit(max(1, limit))
     )
-    with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(query)]
+    with engine.connect() as conn:  # times in UTC, as stored (SQLite hands them back without their zone)
+        return [
+            {k: utc(v) if isinstance(v, datetime) else v for k, v in r._mapping.items()} for r in conn.execute(query)
+        ]

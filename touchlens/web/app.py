@@ -112,6 +112,8 @@ def _from_parsing(exc: Exception) -> bool:
 def _policy(path: str) -> str:
     """Everything is served from here: scripts and styles from this origin only, no framing. The OpenAPI page
     is FastAPI's Swagger UI, which loads from its CDN (the JSON at /api/openapi.json needs nothing)."""
+    if path.startswith("/s/"):  # the customers' survey page: nothing inline at all, and never framed
+        return "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
     cdn = " https://cdn.jsdelivr.net" if path == "/api/docs" else ""
     return (
         f"default-src 'self'{cdn}; img-src 'self' data:{cdn} https://fastapi.tiangolo.com; "

@@ -79,10 +79,13 @@ async def survey_comment(request: Request, token: str, comment: Annotated[str, F
     """The comment after a one-click rating (once; an answer that has one keeps it)."""
     ws = _state(request).ws
     try:
-        await _write(request, lambda con: ws.surveys.comment_on(con, token, comment))
+        added = await _write(request, lambda con: ws.surveys.comment_on(con, token, comment))
     except LinkError as exc:
         return _refused(request, exc)
-    return _render(request, "thanks", None, 200)
+    if added:
+        return _render(request, "thanks", None, 200)
+    problem = ws.surveys.why_no_comment(token, comment)
+    return _render(request, "refused", None, 409, problem=problem, reason="comment")
 
 
 async def _write(request: Request, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:

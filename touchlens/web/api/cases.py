@@ -4,7 +4,7 @@ measures, as `touchlens cases …` prints them."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -19,7 +19,7 @@ router = APIRouter(route_class=TranslatingRoute)
 
 class Assignment(BaseModel):
     assignee: str = Field(min_length=1, max_length=200, description="Who takes the case.")
-    due: datetime | None = Field(default=None, description="A new due date and time (ISO 8601).")
+    due: date | None = Field(default=None, description="A new due date (YYYY-MM-DD): due by its end, in UTC.")
 
 
 class Closing(BaseModel):
@@ -47,7 +47,8 @@ def get_case(user: Viewer, request: Request, case_id: int) -> dict[str, Any]:
 @router.post("/cases/{case_id}/assign", responses=NOT_FOUND)
 def assign_case(user: Editor, request: Request, case_id: int, body: Assignment) -> dict[str, Any]:
     """Give the case to someone; it is in progress from then (its first action, if it had none)."""
-    return _found(lambda: _ws(request).cases.assign(case_id, body.assignee, body.due).to_dict())
+    due = None if body.due is None else datetime.combine(body.due, time(23, 59), UTC)
+    return _found(lambda: _ws(request).cases.assign(case_id, body.assignee, due).to_dict())
 
 
 @router.post("/cases/{case_id}/close", responses=NOT_FOUND)

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from touchlens.errors import BadOption
+from touchlens.errors import BadOption, UnknownItem
 from touchlens.web.security import PageEditor, PageViewer, state
 from touchlens.web.templating import render
 
@@ -29,7 +29,10 @@ def cases_page(request: Request, user: PageViewer, status: str = "open") -> Resp
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
 def case_page(request: Request, user: PageViewer, case_id: int) -> Response:
-    case = state(request).ws.cases.show(case_id)
+    try:
+        case = state(request).ws.cases.show(case_id)
+    except UnknownItem as exc:
+        return render(request, "error.html", 404, title="Not found", message=str(exc))
     return render(request, "case.html", active="cases", case=case, now=datetime.now(UTC), names=_names(request))
 
 
