@@ -1,0 +1,78 @@
+"""Wait sketches: per day and pair of touchpoints, the waits from a touch to the next as a log-bucketed histogram
+(a DDSketch), kept with the journey layer so medians and p90s of waits need no sort of the waits.
+
+A wait of w > 0 seconds falls in bucket ⌈log_γ w⌉ with γ = (1 + α) / (1 − α); waits of 0 in a bucket of their own
+(`ZERO`). A bucket i holds the values in (γ^(i−1), γ^i], and its estimate 2γ^i / (γ + 1) is within relative error α
+of each of them (`analytics/sketches.py` reads the quantiles). One row per (day, source, target, bucket) with the
+count of waits there, `day` the UTC date of the source touch; only touches with a next touch count.
+
+Counts add, so merging days or pairs is a SUM, and a customer's touches can be taken out as exactly as they were
+put in: `refresh` in `store/journeys.py` subtracts the stale customers' old touches and adds their new ones in
+the same transaction as it rewrites them, so the sketch always equals one rebuilt from the layer's `touches`.
+`pair_waits_state` holds a row once the sketch was built; a store from before it gets it built from the layer at
+its next refresh, and is read exactly until then.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import duckdb
+
+from touchlens.store.events import scalar
+
+ALPHA = 0.01  # the relative accuracy of every quantile read from the sketch
+GAMMA = (1 + ALPHA) / (1 - ALPHA)
+ZERO = -(2**31)  # the bucket of waits of 0 s (below every other: 1 µs falls in bucket −690)
+
+# Each touch with a next touch, in its bucket; {which} narrows the touches (to some customers, or to none).
+CONTRIBUTIONS_SQL = f"""
+SELECT CAST(ts AS DATE) AS day, touchpoint AS source, next_touchpoint AS target,
+  CASE WHEN wait = 0 THEN {ZERO} ELSE CAST(ceil(ln(wait) / {math.log(GAMMA)!r}) AS INTEGER) END AS bucket,
+  count(*) AS n
+FROM (SELECT ts, touchpoint, next_touchpoint, (epoch_us(next_ts) - epoch_us(ts)) / 1e6 AS wait
+      FROM touches WHERE next_touchpoint IS NOT NULL {{which}})
+GROUP BY ALL
+"""
+KEY = ("day", "source", "target", "bucket")
+SAME_KEY = " AND ".join(f"p.{k} = d.{k}" for k in KEY)
+
+
+def built(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(scalar(con, "SELECT count(*) FROM pair_waits_state"))
+
+
+def rebuild_in(con: duckdb.DuckDBPyConnection) -> None:
+    """The sketch of every touch in the layer, in the caller's transaction."""
+    con.execute("DELETE FROM pair_waits")
+    con.execute("INSERT INTO pair_waits " + CONTRIBUTIONS_SQL.format(which=""))
+    con.execute("DELETE FROM pair_waits_state")
+    con.execute("INSERT INTO pair_waits_state VALUES (now())")
+
+
+def take_out(con: duckdb.DuckDBPyConnection, which: str, params: Any = None) -> None:
+    """Start a change: the layer's touches `which` selects (SQL of ours, `AND …`) are about to go; `put_in` the
+    new ones, then `apply`. Their counts wait, negated, in a temporary table."""
+    sql = CONTRIBUTIONS_SQL.format(which=which)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _wait_delta AS SELECT {', '.join(KEY)}, -n AS n FROM ({sql})", params)  # noqa: S608
+
+
+def put_in(con: duckdb.DuckDBPyConnection, which: str, params: Any = None) -> None:
+    con.execute("INSERT INTO _wait_delta " + CONTRIBUTIONS_SQL.format(which=which), params)
+
+
+def apply(con: duckdb.DuckDBPyConnection) -> None:
+    """Add the change to the sketch: each bucket it touches rewritten with the new count (gone at 0)."""
+    keys = ", ".join(KEY)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _wait_merged AS
+        SELECT {keys}, sum(n)::BIGINT AS n FROM (
+          SELECT p.* FROM pair_waits p WHERE EXISTS (SELECT 1 FROM _wait_delta d WHERE {SAME_KEY})
+          UNION ALL SELECT {keys}, n FROM _wait_delta
+        ) GROUP BY ALL HAVING sum(n) <> 0
+    """)  # noqa: S608
+    con.execute(f"DELETE FROM pair_waits p USING _wait_delta d WHERE {SAME_KEY}")  # noqa: S608
+    con.execute("INSERT INTO pair_waits SELECT * FROM _wait_merged")
+    con.execute("DROP TABLE _wait_merged")
+    con.execute("DROP TABLE _wait_delta")
