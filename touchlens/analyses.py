@@ -67,13 +67,14 @@ class Analyses:
     # The journey analyses below are the registry's (touchlens.queries.journeys), kept as methods for callers
     # that predate `ws.run(query)`; each is one call of it.
 
-    def flows(self, options: JourneyOptions | None = None) -> Flows:
-        """The directly-follows graph over touchpoints, with start and end counts."""
+    def flows(self, options: JourneyOptions | None = None, exact: bool = False) -> Flows:
+        """The directly-follows graph over touchpoints, with start and end counts; median and p90 waits from the
+        wait sketches where they serve (within 1%), or `exact`."""
         from touchlens.analytics.flows import FlowsQuery
         from touchlens.analytics.journeys import JourneyOptions
 
         backend = self._backend()
-        return FlowsQuery(options or JourneyOptions(), ranked=self._ranked(backend)).run(backend)
+        return FlowsQuery(options or JourneyOptions(), ranked=self._ranked(backend), exact=exact).run(backend)
 
     def flows_by_conversion(self, options: JourneyOptions | None = None) -> dict[str, Flows]:
         """Flows of customers who converted and of those who did not, side by side."""
