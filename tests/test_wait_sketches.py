@@ -90,16 +90,16 @@ def test_a_quantile_from_the_sketch_is_within_alpha_of_the_exact_one(waits_us: l
 def test_waits_of_zero_are_exact_and_one_value_gives_itself_within_alpha() -> None:
     assert _sketched([0, 0, 0], {"median": 0.5}) == {"source": "a", "target": "b", "median": 0.0}
     got = _sketched([3_600_000_000] * 5, {"median": 0.5, "p90": 0.9})
-    assert got["median"] == got["p90"] == pytest.approx(3600, rel=sketches.ALPHA)
+    assert got["median"] == got["p90"] == pytest.approx(3600, rel=sketches.ALPHA + TINY)
     assert got["median"] != 3600  # an estimate, not the value: the test would notice exact answers by chance
     # Not every estimate is the same: waits far apart land in different buckets.
     spread = _sketched([1_000_000, 10**9], {"low": 0.0, "high": 1.0})
-    assert spread["low"] == pytest.approx(1, rel=sketches.ALPHA)
-    assert spread["high"] == pytest.approx(1000, rel=sketches.ALPHA)
+    assert spread["low"] == pytest.approx(1, rel=sketches.ALPHA + TINY)
+    assert spread["high"] == pytest.approx(1000, rel=sketches.ALPHA + TINY)
 
 
 def _pairs(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
-    return sorted(con.execute("SELECT day, source, target, bucket, n FROM pair_waits").fetchall())
+    return sorted(con.execute("SELECT source, target, bucket, n FROM pair_waits").fetchall())
 
 
 def _rebuilt(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
@@ -113,9 +113,9 @@ def _rebuilt(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
 
 
 def _counted(rows: set[tuple[Any, ...]]) -> Counter[tuple[Any, ...]]:
-    """Per (UTC day of the touch, touchpoint, next touchpoint), how many touches have a next: from the layer's
-    Python reference, independent of the sketch's SQL."""
-    return Counter((r[1].astimezone(UTC).date(), r[3], r[9]) for r in rows if r[9] is not None)
+    """Per (touchpoint, next touchpoint), how many touches have a next: from the layer's Python reference,
+    independent of the sketch's SQL."""
+    return Counter((r[3], r[9]) for r in rows if r[9] is not None)
 
 
 def _check(ws: touchlens.Workspace) -> None:
@@ -124,8 +124,8 @@ def _check(ws: touchlens.Workspace) -> None:
         assert found == _rebuilt(con)
         assert all(n > 0 for *_, n in found)
         per_pair: Counter[tuple[Any, ...]] = Counter()
-        for day, source, target, _, n in found:
-            per_pair[(day, source, target)] += n
+        for source, target, _, n in found:
+            per_pair[(source, target)] += n
         assert per_pair == _counted(reference(con))
 
 
@@ -156,7 +156,7 @@ def test_the_sketch_after_any_batches_erasures_and_remaps_equals_a_rebuild(
     counter = itertools.count()
     for n, (kind, arg, flag) in enumerate(plan):
         if kind == "batch":
-            # Late and out of order (minutes anywhere over two days, across midnight), some sent again.
+            # Late and out of order (minutes anywhere over two days), some sent again.
             fresh = [
                 _event(rng.choice(["ann", "bob", "cy", "di"]), rng.randint(-1500, 1500),
                        rng.choice(["home", "search", "cart", "help", "buy", "unmapped"]), next(counter))
@@ -192,8 +192,8 @@ def test_a_batch_before_its_refresh_is_read_exactly_and_the_refresh_updates_the_
         assert sketches.served(backend)
         assert _pairs(con) == _rebuilt(con) != before
         edges = {(e.source, e.target): e for e in fl.FlowsQuery().run(backend).edges}
-    assert edges[("home", "cart")].median_seconds == pytest.approx(120, rel=sketches.ALPHA)  # bob's two minutes
-    assert edges[("home", "help")].median_seconds == pytest.approx(1800, rel=sketches.ALPHA)  # ann's late event
+    assert edges[("home", "cart")].median_seconds == pytest.approx(120, rel=sketches.ALPHA + TINY)  # bob's two minutes
+    assert edges[("home", "help")].median_seconds == pytest.approx(1800, rel=sketches.ALPHA + TINY)  # ann's late event
     assert ("home", "search") not in edges
 
 

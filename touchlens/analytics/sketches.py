@@ -9,6 +9,7 @@ within relative error α of the exact answer: |estimate − exact| ≤ α·exact
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import ibis
@@ -34,12 +35,12 @@ def served(backend: ibis.BaseBackend) -> bool:
 
 
 def wait_quantiles(backend: ibis.BaseBackend, by: Sequence[str], quantiles: Mapping[str, float]) -> ibis.Table:
-    """Per group of `by` (of source, target), the `quantiles` (name → q) of the waits over all days."""
+    """Per group of `by` (of source, target), the `quantiles` (name → q) of the waits."""
     s = backend.table(SKETCH)
     merged = s.group_by([*by, "bucket"]).aggregate(n=s.n.sum())
-    value = ibis.cases(
-        (merged.bucket == ZERO, 0.0), else_=2 * ibis.literal(GAMMA) ** merged.bucket.cast("float64") / (GAMMA + 1)
-    )
+    # 2γ^i / (γ + 1) = (1 − α)·γ^i, through exp(i·ln γ): a literal γ loses digits that the power would multiply.
+    estimate = (1 - ALPHA) * (merged.bucket.cast("float64") * math.log(GAMMA)).exp()
+    value = ibis.cases((merged.bucket == ZERO, 0.0), else_=estimate)
     below = merged.n.sum().over(ibis.cumulative_window(group_by=[merged[c] for c in by], order_by=merged.bucket))
     total = merged.n.sum().over(ibis.window(group_by=[merged[c] for c in by]))
     c = merged.mutate(value=value, upto=below, position=(total - 1).cast("float64"))
