@@ -216,10 +216,12 @@ def test_a_store_from_before_the_sketches_gets_them_at_its_next_refresh(tmp_path
 def _within(sketched: fl.Flows, exact: fl.Flows) -> None:
     """Same edges, counts, starts and ends; each median and p90 within relative error α of the exact one."""
     assert (sketched.start, sketched.end) == (exact.start, exact.end)
-    assert [(e.source, e.target, e.count) for e in sketched.edges] == [(e.source, e.target, e.count) for e in exact.edges]
+    edges = [(e.source, e.target, e.count) for e in exact.edges]
+    assert [(e.source, e.target, e.count) for e in sketched.edges] == edges
     for s, e in zip(sketched.edges, exact.edges, strict=True):
         for got, want in ((s.median_seconds, e.median_seconds), (s.p90_seconds, e.p90_seconds)):
-            assert want is not None and got is not None
+            assert want is not None
+            assert got is not None
             assert abs(got - want) <= (sketches.ALPHA + TINY) * want, (s, e)
 
 

@@ -72,11 +72,9 @@ def run_flows(engine: Engine, q: FlowsQuery) -> fl.Flows | FlowsByConversion:
         return fl.FlowsQuery(base, ranked=engine.ranked, exact=q.exact).run(engine.backend)
     rule = conversion_of(q)
     sides = (("converters", True), ("non_converters", False))
+    side = {name: replace(base, conversion=rule, converted=won) for name, won in sides}
     return FlowsByConversion(
-        {
-            name: fl.FlowsQuery(replace(base, conversion=rule, converted=won), engine.ranked, q.exact).run(engine.backend)
-            for name, won in sides
-        }
+        {name: fl.FlowsQuery(options, engine.ranked, q.exact).run(engine.backend) for name, options in side.items()}
     )
 
 

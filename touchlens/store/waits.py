@@ -9,9 +9,10 @@ has at most a few hundred rows whatever the data's size. (Rows per day as well w
 the demo's two years of 1M events they were 0.86 rows a wait: no smaller than the waits, and slower to read than
 sorting them. The flows of a date range cut journeys at its ends anyway, which no per-day count can redo.)
 
-Counts add, so merging sketches (of pairs, or of batches) is a SUM, and a customer's touches can be taken out as exactly as they were
-put in: `refresh` in `store/journeys.py` subtracts the stale customers' old touches and adds their new ones in
-the same transaction as it rewrites them, so the sketch always equals one rebuilt from the layer's `touches`.
+Counts add, so merging sketches (of pairs, or of batches) is a SUM, and a customer's touches can be taken out as
+exactly as they were put in: `refresh` in `store/journeys.py` subtracts the stale customers' old touches and adds
+their new ones in the same transaction as it rewrites them, so the sketch always equals one rebuilt from the
+layer's `touches`.
 `pair_waits_state` holds a row once the sketch was built; a store from before it gets it built from the layer at
 its next refresh, and is read exactly until then.
 """
@@ -30,16 +31,19 @@ GAMMA = (1 + ALPHA) / (1 - ALPHA)
 ZERO = -(2**31)  # the bucket of waits of 0 s (below every other: 1 µs falls in bucket −690)
 
 # Each touch with a next touch, in its bucket; {which} narrows the touches (to some customers, or to none).
-CONTRIBUTIONS_SQL = f"""
+CONTRIBUTIONS_SQL = """
 SELECT touchpoint AS source, next_touchpoint AS target,
-  CASE WHEN wait = 0 THEN {ZERO} ELSE CAST(ceil(ln(wait) / {math.log(GAMMA)!r}) AS INTEGER) END AS bucket,
-  count(*) AS n
+  CASE WHEN wait = 0 THEN {zero} ELSE CAST(ceil(ln(wait) / {ln_gamma}) AS INTEGER) END AS bucket, count(*) AS n
 FROM (SELECT ts, touchpoint, next_touchpoint, (epoch_us(next_ts) - epoch_us(ts)) / 1e6 AS wait
-      FROM touches WHERE next_touchpoint IS NOT NULL {{which}})
+      FROM touches WHERE next_touchpoint IS NOT NULL {which})
 GROUP BY ALL
 """
 KEY = ("source", "target", "bucket")
 SAME_KEY = " AND ".join(f"p.{k} = d.{k}" for k in KEY)
+
+
+def _contributions(which: str) -> str:
+    return CONTRIBUTIONS_SQL.format(zero=ZERO, ln_gamma=repr(math.log(GAMMA)), which=which)
 
 
 def built(con: duckdb.DuckDBPyConnection) -> bool:
@@ -49,7 +53,7 @@ def built(con: duckdb.DuckDBPyConnection) -> bool:
 def rebuild_in(con: duckdb.DuckDBPyConnection) -> None:
     """The sketch of every touch in the layer, in the caller's transaction."""
     con.execute("DELETE FROM pair_waits")
-    con.execute("INSERT INTO pair_waits " + CONTRIBUTIONS_SQL.format(which=""))
+    con.execute("INSERT INTO pair_waits " + _contributions(""))
     con.execute("DELETE FROM pair_waits_state")
     con.execute("INSERT INTO pair_waits_state VALUES (now())")
 
@@ -57,12 +61,12 @@ def rebuild_in(con: duckdb.DuckDBPyConnection) -> None:
 def take_out(con: duckdb.DuckDBPyConnection, which: str, params: Any = None) -> None:
     """Start a change: the layer's touches `which` selects (SQL of ours, `AND …`) are about to go; `put_in` the
     new ones, then `apply`. Their counts wait, negated, in a temporary table."""
-    sql = CONTRIBUTIONS_SQL.format(which=which)
+    sql = _contributions(which)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _wait_delta AS SELECT {', '.join(KEY)}, -n AS n FROM ({sql})", params)  # noqa: S608
 
 
 def put_in(con: duckdb.DuckDBPyConnection, which: str, params: Any = None) -> None:
-    con.execute("INSERT INTO _wait_delta " + CONTRIBUTIONS_SQL.format(which=which), params)
+    con.execute("INSERT INTO _wait_delta " + _contributions(which), params)
 
 
 def apply(con: duckdb.DuckDBPyConnection) -> None:
