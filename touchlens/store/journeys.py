@@ -72,6 +72,11 @@ WINDOW w AS (PARTITION BY customer_id ORDER BY ts, event_id),
   same AS (PARTITION BY customer_id, touchpoint ORDER BY ts, event_id)
 """
 STALE = "AND customer_id IN (SELECT customer_id FROM _stale)"
+# The stale customers' touches as they were, with where they are (one scan finds them for the delete and the sketches).
+GONE_SQL = f"""
+CREATE OR REPLACE TEMP TABLE _gone AS SELECT rowid AS r, ts, touchpoint, next_touchpoint, next_ts FROM touches
+WHERE TRUE {STALE}
+"""  # noqa: S608
 
 # Past this share of the layer's customers, recomputing them one by one costs more than a rebuild.
 REBUILD_SHARE = 0.3
@@ -122,13 +127,18 @@ def refresh_in(con: duckdb.DuckDBPyConnection, conversion: Conversion | None = N
         return rebuild_in(con, kept)
     sketched = waits.built(con)  # a store from before the wait sketches has them built from the layer below
     if stale:
+        # The stale customers' old and new touches, kept apart a moment: the sketches count them without a scan.
+        con.execute(GONE_SQL)
+        con.execute("DELETE FROM touches WHERE rowid IN (SELECT r FROM _gone)")
+        con.execute("CREATE OR REPLACE TEMP TABLE _fresh AS SELECT * FROM touches LIMIT 0")
+        _insert(con, kept, STALE, "_fresh")
+        con.execute("INSERT INTO touches SELECT * FROM _fresh")
         if sketched:
-            waits.take_out(con, STALE)
-        con.execute("DELETE FROM touches WHERE customer_id IN (SELECT customer_id FROM _stale)")
-        _insert(con, kept, STALE)
-        if sketched:
-            waits.put_in(con, STALE)
+            waits.take_out(con, "_gone")
+            waits.put_in(con, "_fresh")
             waits.apply(con)
+        con.execute("DROP TABLE _fresh")
+        con.execute("DROP TABLE _gone")
         con.execute("DELETE FROM touches_stale")
     if not sketched:
         waits.rebuild_in(con)
@@ -149,9 +159,9 @@ def rebuild_in(con: duckdb.DuckDBPyConnection, conversion: Conversion | None = N
     return int(scalar(con, "SELECT count(DISTINCT customer_id) FROM touches") or 0)
 
 
-def _insert(con: duckdb.DuckDBPyConnection, conversion: Conversion, which: str) -> None:
+def _insert(con: duckdb.DuckDBPyConnection, conversion: Conversion, which: str, into: str = "touches") -> None:
     sql, params = conversion
-    con.execute("INSERT INTO touches " + SELECT_SQL.format(conversion=sql, which=which), params)
+    con.execute(f"INSERT INTO {into} " + SELECT_SQL.format(conversion=sql, which=which), params)
 
 
 def current_sql(con: duckdb.DuckDBPyConnection) -> tuple[str, list[Any]]:
@@ -177,6 +187,6 @@ def forget(con: duckdb.DuckDBPyConnection, stored_id: str) -> None:
         {"id": stored_id},
     )
     if waits.built(con):
-        waits.take_out(con, "AND customer_id = $id", {"id": stored_id})
+        waits.take_out(con, "touches", "AND customer_id = $id", {"id": stored_id})
         waits.apply(con)
     con.execute("DELETE FROM touches WHERE customer_id = $id", {"id": stored_id})

@@ -30,20 +30,21 @@ ALPHA = 0.01  # the relative accuracy of every quantile read from the sketch
 GAMMA = (1 + ALPHA) / (1 - ALPHA)
 ZERO = -(2**31)  # the bucket of waits of 0 s (below every other: 1 µs falls in bucket −690)
 
-# Each touch with a next touch, in its bucket; {which} narrows the touches (to some customers, or to none).
+# Each touch with a next touch, in its bucket; {which} narrows the touches of {table} (the layer's, or a table of
+# the same columns) to some customers, or to none.
 CONTRIBUTIONS_SQL = """
 SELECT touchpoint AS source, next_touchpoint AS target,
   CASE WHEN wait = 0 THEN {zero} ELSE CAST(ceil(ln(wait) / {ln_gamma}) AS INTEGER) END AS bucket, count(*) AS n
 FROM (SELECT ts, touchpoint, next_touchpoint, (epoch_us(next_ts) - epoch_us(ts)) / 1e6 AS wait
-      FROM touches WHERE next_touchpoint IS NOT NULL {which})
+      FROM {table} WHERE next_touchpoint IS NOT NULL {which})
 GROUP BY ALL
 """
 KEY = ("source", "target", "bucket")
 SAME_KEY = " AND ".join(f"p.{k} = d.{k}" for k in KEY)
 
 
-def _contributions(which: str) -> str:
-    return CONTRIBUTIONS_SQL.format(zero=ZERO, ln_gamma=repr(math.log(GAMMA)), which=which)
+def _contributions(which: str, table: str = "touches") -> str:
+    return CONTRIBUTIONS_SQL.format(zero=ZERO, ln_gamma=repr(math.log(GAMMA)), which=which, table=table)
 
 
 def built(con: duckdb.DuckDBPyConnection) -> bool:
@@ -58,28 +59,35 @@ def rebuild_in(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("INSERT INTO pair_waits_state VALUES (now())")
 
 
-def take_out(con: duckdb.DuckDBPyConnection, which: str, params: Any = None) -> None:
-    """Start a change: the layer's touches `which` selects (SQL of ours, `AND …`) are about to go; `put_in` the
-    new ones, then `apply`. Their counts wait, negated, in a temporary table."""
-    sql = _contributions(which)
+def take_out(con: duckdb.DuckDBPyConnection, table: str, which: str = "", params: Any = None) -> None:
+    """Start a change: the touches of `table` (the layer's, or a temporary table of ours with its columns) that
+    `which` selects (SQL of ours, `AND …`) go; `put_in` the new ones, then `apply`. Their counts wait, negated, in
+    a temporary table."""
+    sql = _contributions(which, table)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _wait_delta AS SELECT {', '.join(KEY)}, -n AS n FROM ({sql})", params)  # noqa: S608
 
 
-def put_in(con: duckdb.DuckDBPyConnection, which: str, params: Any = None) -> None:
-    con.execute("INSERT INTO _wait_delta " + _contributions(which), params)
+def put_in(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """The new touches, all those of `table` (a temporary table of ours with the layer's columns)."""
+    con.execute("INSERT INTO _wait_delta " + _contributions("", table))
 
 
 def apply(con: duckdb.DuckDBPyConnection) -> None:
-    """Add the change to the sketch: each bucket it touches rewritten with the new count (gone at 0)."""
+    """Add the change to the sketch: each bucket it changes rewritten with the new count (gone at 0). A customer's
+    touches that a batch left as they were come out and go back in the same buckets: those cancel first."""
     keys = ", ".join(KEY)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _wait_change AS SELECT {keys}, sum(n) AS n FROM _wait_delta GROUP BY ALL "  # noqa: S608
+        "HAVING sum(n) <> 0"
+    )
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _wait_merged AS
         SELECT {keys}, sum(n)::BIGINT AS n FROM (
-          SELECT p.* FROM pair_waits p WHERE EXISTS (SELECT 1 FROM _wait_delta d WHERE {SAME_KEY})
-          UNION ALL SELECT {keys}, n FROM _wait_delta
+          SELECT p.* FROM pair_waits p SEMI JOIN _wait_change d ON {SAME_KEY}
+          UNION ALL SELECT {keys}, n FROM _wait_change
         ) GROUP BY ALL HAVING sum(n) <> 0
     """)  # noqa: S608
-    con.execute(f"DELETE FROM pair_waits p USING _wait_delta d WHERE {SAME_KEY}")  # noqa: S608
+    con.execute(f"DELETE FROM pair_waits p USING _wait_change d WHERE {SAME_KEY}")  # noqa: S608
     con.execute("INSERT INTO pair_waits SELECT * FROM _wait_merged")
-    con.execute("DROP TABLE _wait_merged")
-    con.execute("DROP TABLE _wait_delta")
+    for table in ("_wait_merged", "_wait_change", "_wait_delta"):
+        con.execute(f"DROP TABLE {table}")
