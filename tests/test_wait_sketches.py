@@ -232,6 +232,26 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> touchlens.Workspace:
     return touchlens.open(root)
 
 
+def test_scorecard_times_to_next_from_the_sketches_are_within_alpha_of_the_exact_ones(
+    demo: touchlens.Workspace,
+) -> None:
+    sketched, exact = demo.scorecard(), demo.scorecard(exact=True)
+    assert [s.touchpoint for s in sketched.scores] == [s.touchpoint for s in exact.scores]
+    assert sketched != exact
+    for s, e in zip(sketched.scores, exact.scores, strict=True):
+        times = ("median_seconds_to_next", "p90_seconds_to_next")
+        assert {k: v for k, v in s.__dict__.items() if k not in times} == {
+            k: v for k, v in e.__dict__.items() if k not in times
+        }
+        for name in times:
+            got, want = getattr(s, name), getattr(e, name)
+            assert (got is None) == (want is None)
+            if want is not None:
+                assert abs(got - want) <= (sketches.ALPHA + TINY) * want, (s.touchpoint, name, got, want)
+    # By stage a repeat is a stage's, so its waits are not the pairs': computed exactly.
+    assert demo.scorecard(by="stage") == demo.scorecard(by="stage", exact=True)
+
+
 def test_flows_of_the_demo_from_the_sketches_are_within_alpha_of_the_exact_ones(demo: touchlens.Workspace) -> None:
     backend = demo._backend()
     assert sketches.served(backend)

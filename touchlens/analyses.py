@@ -225,10 +225,11 @@ class Analyses:
             Path_(tuple(stage_of.get(s, "(none)") for s in p.steps), p.conversions, p.nulls, p.value) for p in paths
         ]
 
-    def scorecard(self, window: str | timedelta = "30d", by: str = "touchpoint") -> Scorecard:
-        """Per touchpoint (or stage): reach, volume, conversion within `window` after it, lift, drop-off, repeats."""
+    def scorecard(self, window: str | timedelta = "30d", by: str = "touchpoint", exact: bool = False) -> Scorecard:
+        """Per touchpoint (or stage): reach, volume, conversion within `window` after it, lift, drop-off, repeats;
+        times to the next touch from the wait sketches where they serve (within 1%), or `exact`."""
         text = window if isinstance(window, str) else f"{int(window.total_seconds())}s"
-        return self.run(queries.ScorecardQuery(window=text, by=by))  # type: ignore[no-any-return]
+        return self.run(queries.ScorecardQuery(window=text, by=by, exact=exact))  # type: ignore[no-any-return]
 
     def scorecard_breakdown(
         self, breakdown: str, window: str | timedelta = "30d", by: str = "touchpoint"
