@@ -134,9 +134,7 @@ def refresh_in(con: duckdb.DuckDBPyConnection, conversion: Conversion | None = N
         _insert(con, kept, STALE, "_fresh")
         con.execute("INSERT INTO touches SELECT * FROM _fresh")
         if sketched:
-            waits.take_out(con, "_gone")
-            waits.put_in(con, "_fresh")
-            waits.apply(con)
+            waits.update(con, "_gone", "_fresh")
         con.execute("DROP TABLE _fresh")
         con.execute("DROP TABLE _gone")
         con.execute("DELETE FROM touches_stale")
@@ -187,6 +185,5 @@ def forget(con: duckdb.DuckDBPyConnection, stored_id: str) -> None:
         {"id": stored_id},
     )
     if waits.built(con):
-        waits.take_out(con, "touches", "AND customer_id = $id", {"id": stored_id})
-        waits.apply(con)
+        waits.update(con, "touches", which="AND customer_id = $id", params={"id": stored_id})
     con.execute("DELETE FROM touches WHERE customer_id = $id", {"id": stored_id})

@@ -59,26 +59,21 @@ def rebuild_in(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("INSERT INTO pair_waits_state VALUES (now())")
 
 
-def take_out(con: duckdb.DuckDBPyConnection, table: str, which: str = "", params: Any = None) -> None:
-    """Start a change: the touches of `table` (the layer's, or a temporary table of ours with its columns) that
-    `which` selects (SQL of ours, `AND …`) go; `put_in` the new ones, then `apply`. Their counts wait, negated, in
-    a temporary table."""
-    sql = _contributions(which, table)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _wait_delta AS SELECT {', '.join(KEY)}, -n AS n FROM ({sql})", params)  # noqa: S608
-
-
-def put_in(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    """The new touches, all those of `table` (a temporary table of ours with the layer's columns)."""
-    con.execute("INSERT INTO _wait_delta " + _contributions("", table))
-
-
-def apply(con: duckdb.DuckDBPyConnection) -> None:
-    """Add the change to the sketch: each bucket it changes rewritten with the new count (gone at 0). A customer's
-    touches that a batch left as they were come out and go back in the same buckets: those cancel first."""
+def update(
+    con: duckdb.DuckDBPyConnection, gone: str, fresh: str | None = None, which: str = "", params: Any = None
+) -> None:
+    """Take out the touches of `gone` (the layer's, or a temporary table of ours with its columns) that `which`
+    selects (SQL of ours, `AND …`), and put in all those of `fresh`, in the caller's transaction. Each bucket that
+    changes is rewritten with its new count (gone at 0); a customer's touches that a batch left as they were come
+    out and go back in the same buckets, and cancel before the sketch is touched."""
     keys = ", ".join(KEY)
+    parts = [f"SELECT {keys}, -n AS n FROM ({_contributions(which, gone)})"]  # noqa: S608
+    if fresh is not None:
+        parts.append(f"SELECT {keys}, n FROM ({_contributions('', fresh)})")  # noqa: S608
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _wait_change AS SELECT {keys}, sum(n) AS n FROM _wait_delta GROUP BY ALL "  # noqa: S608
-        "HAVING sum(n) <> 0"
+        f"CREATE OR REPLACE TEMP TABLE _wait_change AS SELECT {keys}, sum(n) AS n FROM "  # noqa: S608
+        f"({' UNION ALL '.join(parts)}) GROUP BY ALL HAVING sum(n) <> 0",
+        params,
     )
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _wait_merged AS
@@ -89,5 +84,5 @@ def apply(con: duckdb.DuckDBPyConnection) -> None:
     """)  # noqa: S608
     con.execute(f"DELETE FROM pair_waits p USING _wait_change d WHERE {SAME_KEY}")  # noqa: S608
     con.execute("INSERT INTO pair_waits SELECT * FROM _wait_merged")
-    for table in ("_wait_merged", "_wait_change", "_wait_delta"):
-        con.execute(f"DROP TABLE {table}")
+    con.execute("DROP TABLE _wait_merged")
+    con.execute("DROP TABLE _wait_change")
