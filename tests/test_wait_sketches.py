@@ -12,10 +12,12 @@ import itertools
 import json
 import random
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import duckdb
 import pytest
@@ -151,9 +153,21 @@ def test_the_sketch_after_any_batches_erasures_and_remaps_equals_a_rebuild(
 ) -> None:
     folder = tmp_path_factory.mktemp("sketch")
     ws = _workspace(folder)
+    # Customers the batches leave alone, so a batch's few are refreshed one by one, not by a rebuild.
+    ws.ingest_events(
+        [_write(folder / "base.jsonl", [{**e, "event_id": f"base{e['event_id']}"} for e in _business(30, 9)])]
+    )
     rng = random.Random(seed)
     sent: list[dict[str, Any]] = []
     counter = itertools.count()
+    with patch.object(waits, "update", wraps=waits.update) as updates:
+        _run(ws, folder, plan, rng, sent, counter)
+    # The sketch was changed in place (not only rebuilt) whenever a batch came.
+    assert updates.called or not any(kind == "batch" for kind, *_ in plan)
+
+
+def _run(ws: touchlens.Workspace, folder: Path, plan: list[tuple[str, Any, bool]], rng: random.Random,
+         sent: list[dict[str, Any]], counter: Iterator[int]) -> None:  # fmt: skip
     for n, (kind, arg, flag) in enumerate(plan):
         if kind == "batch":
             # Late and out of order (minutes anywhere over two days), some sent again.
