@@ -337,7 +337,9 @@ def test_the_journeys_export_streams_the_same_rows_from_every_engine(on: Callabl
 def test_neighbours_of_a_touchpoint(on: Callable[..., Any]) -> None:
     from touchlens.queries import NeighboursQuery
 
-    around = on("neighbours", lambda ws: ws.run(NeighboursQuery(touchpoint="order_tracking_page")).to_dict())
+    # Exact: the lake keeps no wait sketches.
+    query = NeighboursQuery(touchpoint="order_tracking_page", exact=True)
+    around = on("neighbours", lambda ws: ws.run(query).to_dict())
     sides = around["comes_from"] + around["goes_to"]
     assert sides
     assert all(r["moves"] >= r["customers"] >= 1 for r in sides)

@@ -313,7 +313,7 @@ def test_analyses_read_from_the_layer_answer_as_from_the_events(tmp_path: Path) 
         "flows": fl.FlowsQuery(exact=True),  # the sketches' quantiles: tests/test_wait_sketches.py
         "variants": fl.VariantsQuery(top=None),
         "sankey": fl.SankeyQuery(depth=4, top=3),
-        "neighbours": fl.NeighboursQuery("cart"),
+        "neighbours": fl.NeighboursQuery("cart", exact=True),
         "scorecard": sc.ScorecardQuery(OutcomeRule(event="buy"), timedelta(days=1), exact=True),
         "converters": fl.FlowsQuery(JourneyOptions(converted=True, conversion=OutcomeRule(event="buy"))),
     }

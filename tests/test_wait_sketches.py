@@ -277,6 +277,24 @@ def test_flows_of_the_demo_from_the_sketches_are_within_alpha_of_the_exact_ones(
     assert fl.FlowsQuery(ranked=True, exact=True).run(backend).start == exact.start
 
 
+def test_neighbours_median_waits_from_the_sketches_are_within_alpha_of_the_exact_ones(
+    demo: touchlens.Workspace,
+) -> None:
+    backend = demo._backend()
+    for key in ("homepage", "product_page", "cart"):
+        sketched, exact = fl.NeighboursQuery(key).run(backend), fl.NeighboursQuery(key, exact=True).run(backend)
+        assert sketched != exact
+        for side in ("comes_from", "goes_to"):
+            got, want = getattr(sketched, side), getattr(exact, side)
+            assert [{**r, "median_seconds": 0} for r in got] == [{**r, "median_seconds": 0} for r in want]
+            for g, w in zip(got, want, strict=True):
+                assert abs(g["median_seconds"] - w["median_seconds"]) <= (sketches.ALPHA + TINY) * w["median_seconds"]
+    # A touchpoint that follows itself is on both sides: its one pair answers for both.
+    loop = fl.NeighboursQuery("product_page").run(backend)
+    median = {r["touchpoint"]: r["median_seconds"] for r in loop.comes_from}
+    assert median["product_page"] == {r["touchpoint"]: r["median_seconds"] for r in loop.goes_to}["product_page"]
+
+
 @pytest.mark.parametrize(
     "options",
     [JourneyOptions(session_gap=timedelta(hours=2)), JourneyOptions(channel="email"), JourneyOptions(persona="x")],

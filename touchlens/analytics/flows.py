@@ -111,8 +111,11 @@ class NeighboursQuery:
 
     key: str
     options: JourneyOptions = field(default_factory=JourneyOptions)
+    # Exact median waits; otherwise from the wait sketches where they serve (`FlowsQuery.exact`).
+    exact: bool = False
 
     def to_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
+        sketched = not self.exact and self.options.whole() and sketches.served(backend)
         t = self.options.touches(backend, "next_touchpoint", "next_ts")
         s = t.mutate(nxt=t.next_touchpoint, wait=seconds_between(backend, t.next_ts, t.ts))
         s = s.filter(s.nxt.notnull())
@@ -120,9 +123,16 @@ class NeighboursQuery:
         out = s.filter(s.touchpoint == self.key).mutate(direction=ibis.literal("out"), other=s.nxt)
         into = s.filter(s.nxt == self.key).mutate(direction=ibis.literal("in"), other=s.touchpoint)
         moves = out.union(into)
-        return moves.group_by(["direction", "other"]).aggregate(
-            moves=moves.count(), customers=moves.customer_id.nunique(), median_seconds=moves.wait.median()
-        )
+        counts = {"moves": moves.count(), "customers": moves.customer_id.nunique()}
+        if not sketched:
+            return moves.group_by(["direction", "other"]).aggregate(**counts, median_seconds=moves.wait.median())
+        found = moves.group_by(["direction", "other"]).aggregate(**counts)
+        # Each move is a pair's wait: the key's departures are the pairs (key, other), its arrivals (other, key).
+        times = sketches.wait_quantiles(backend, ["source", "target"], {"median_seconds": 0.5})
+        out_pair = (found.direction == "out") & (times.source == self.key) & (times.target == found.other)
+        in_pair = (found.direction == "in") & (times.source == found.other) & (times.target == self.key)
+        joined = found.left_join(times, out_pair | in_pair)
+        return joined.select("direction", "other", "moves", "customers", "median_seconds")
 
     def run(self, backend: ibis.BaseBackend) -> Neighbours:
         rows = arrow(backend, self.to_expr(backend)).to_pylist()

@@ -135,6 +135,8 @@ class NeighboursQuery(Query):
     summary = "Where customers come from before a touchpoint and go right after it: customers, moves, median wait."
     touchpoint: str = option(help="The touchpoint (key).")
     session_gap: str | None = option(None, SESSION_GAP, kind="duration")
+    exact: bool = option(False, "Exact median waits (sorts every wait); by default from the store's wait sketches "
+                         "where those serve, within 1% of the exact ones.")  # fmt: skip
 
     def check(self, m: Any) -> None:
         self.known_touchpoints(self.touchpoint)
@@ -143,7 +145,7 @@ class NeighboursQuery(Query):
 def run_neighbours(engine: Engine, q: NeighboursQuery) -> fl.Neighbours:
     from touchlens.analytics import flows as fl
 
-    return fl.NeighboursQuery(q.touchpoint, journey_options(q.session_gap)).run(engine.backend)
+    return fl.NeighboursQuery(q.touchpoint, journey_options(q.session_gap), q.exact).run(engine.backend)
 
 
 @dataclass(frozen=True)
