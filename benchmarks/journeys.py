@@ -1,5 +1,6 @@
 """Journeys from the events store: the directly-follows graph and a 5-step funnel, against pm4py's discover_dfg
-and hand-written DuckDB queries of the same definitions (the engine's own limit), at 1M and 10M events.
+and hand-written DuckDB queries of the same definitions (the engine's own limit), at 1M and 10M events. The graph
+takes its median and p90 waits from the wait sketches; a row compares it with `--exact` (every wait sorted).
 
 Each size runs in a fresh child process, so the peak RSS reported is that size's own (ingest included).
 Sizes: TOUCHLENS_BENCH_JOURNEY_SIZES (default "1000000,10000000"); pm4py runs at 1M events and below.
@@ -88,6 +89,7 @@ def _measure(n: int) -> dict[str, Any]:
         ws.ingest_events([path])
         query = ws.funnel(STEPS, "7d")
         times = {"flows": _best(ws.flows), "funnel": _best(lambda: ws.run_funnel(query))}
+        times["flows_exact"] = _best(lambda: ws.flows(exact=True))  # median and p90 from every wait, sorted
         with ws.events(read_only=True) as con:
             sql, params = funnel_sql(STEPS, 7)
             times["dfg_counts"] = _best(lambda: con.execute(DFG_COUNTS).fetchall())
@@ -115,6 +117,7 @@ def run() -> list[dict[str, Any]]:
             rows.append(_row(dfg, t["flows"], "pm4py.discover_dfg (on a ready DataFrame)", t["pm4py"], rss))
         rows.append(_row(dfg, t["flows"], "hand-written DuckDB query, same output", t["dfg_full"], rss))
         rows.append(_row(dfg, t["flows"], "hand-written DuckDB query, edge counts only", t["dfg_counts"], rss))
+        rows.append(_row(dfg, t["flows"], "touchlens --exact (quantiles from every wait)", t["flows_exact"], rss))
         rows.append(_row(funnel, t["funnel"], "hand-written DuckDB query, same output", t["funnel_hand"], rss))
     notes = (
         "speedup = peer time / touchlens time (>1: touchlens faster); peak RSS of the size's own process, "

@@ -127,7 +127,7 @@ def compare(expected: Any, actual: Any, path: str = "") -> list[str]:
 
 
 def test_flows_balance_at_every_touchpoint(on: Callable[..., Any]) -> None:
-    flows = on("flows", lambda ws: ws.flows().to_dict())
+    flows = on("flows", lambda ws: ws.flows(exact=True).to_dict())  # the lake keeps no wait sketches
     into: dict[str, int] = {}
     out_of: dict[str, int] = {}
     for e in flows["edges"]:
@@ -147,7 +147,7 @@ def test_journey_options_filter_the_same_events(on: Callable[..., Any]) -> None:
         "channel": JourneyOptions(channel="email"),
         "sessions": JourneyOptions(session_gap=timedelta(minutes=30)),
     }
-    everything = sum(on("flows", lambda ws: ws.flows().to_dict())["start"].values())
+    everything = sum(on("flows", lambda ws: ws.flows(exact=True).to_dict())["start"].values())
     for name, opts in options.items():
         flows = on(f"flows:{name}", lambda ws, o=opts: ws.flows(o).to_dict())
         journeys = sum(flows["start"].values())
@@ -158,7 +158,7 @@ def test_journey_options_filter_the_same_events(on: Callable[..., Any]) -> None:
 
 def test_flows_of_converters_and_the_rest_add_up(on: Callable[..., Any]) -> None:
     split = on("flows_by_conversion", lambda ws: {k: v.to_dict() for k, v in ws.flows_by_conversion().items()})
-    whole = on("flows", lambda ws: ws.flows().to_dict())
+    whole = on("flows", lambda ws: ws.flows(exact=True).to_dict())
     parts = sum(sum(split[k]["start"].values()) for k in ("converters", "non_converters"))
     assert parts == sum(whole["start"].values())
 
@@ -184,7 +184,7 @@ def test_sankey_and_paths_around_an_anchor(on: Callable[..., Any]) -> None:
 
 
 def test_scorecard_and_its_breakdowns(on: Callable[..., Any]) -> None:
-    card = on("scorecard", lambda ws: ws.scorecard().to_dict())
+    card = on("scorecard", lambda ws: ws.scorecard(exact=True).to_dict())  # the lake keeps no wait sketches
     assert all(0 <= s["customers"] <= card["customers"] for s in card["touchpoints"])
     on("scorecard:stage", lambda ws: ws.scorecard(by="stage").to_dict())
     for breakdown in ("persona", "channel"):
@@ -337,7 +337,9 @@ def test_the_journeys_export_streams_the_same_rows_from_every_engine(on: Callabl
 def test_neighbours_of_a_touchpoint(on: Callable[..., Any]) -> None:
     from touchlens.queries import NeighboursQuery
 
-    around = on("neighbours", lambda ws: ws.run(NeighboursQuery(touchpoint="order_tracking_page")).to_dict())
+    # Exact: the lake keeps no wait sketches.
+    query = NeighboursQuery(touchpoint="order_tracking_page", exact=True)
+    around = on("neighbours", lambda ws: ws.run(query).to_dict())
     sides = around["comes_from"] + around["goes_to"]
     assert sides
     assert all(r["moves"] >= r["customers"] >= 1 for r in sides)

@@ -30,7 +30,12 @@ def test_flows_count_each_step_to_the_next_and_variants_whole_sequences(cli, jou
     assert edges == {("home", "cart"): 4, ("cart", "buy"): 2, ("cart", "home"): 1}
     assert flows["start"] == {"home": 3, "help": 1}
     assert flows["end"] == {"buy": 2, "cart": 1, "help": 1}
-    assert all(e["median_seconds"] == 60.0 for e in flows["edges"])
+    # The median from the wait sketches is within 1% of a minute; --exact gives the minute itself.
+    assert all(e["median_seconds"] == pytest.approx(60.0, rel=0.01) for e in flows["edges"])
+    assert any(e["median_seconds"] != 60.0 for e in flows["edges"])
+    exact = json.loads(cli("-w", ws, "analyze", "flows", "--exact", "--json").out)
+    assert all(e["median_seconds"] == e["p90_seconds"] == 60.0 for e in exact["edges"])
+    assert [{**e, "median_seconds": 60.0, "p90_seconds": 60.0} for e in flows["edges"]] == exact["edges"]
     assert sum(edges.values()) == sum(map(len, paths.values())) - len(paths)  # events minus journeys
     variants = json.loads(cli("-w", ws, "analyze", "variants", "--top", "2", "--json").out)
     assert variants["journeys"] == 4

@@ -151,9 +151,9 @@ def _flows_both_ways(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, Any], di
     """Flows read from the layer as it stands, and from the raw events (the layer set aside, in a transaction
     rolled back)."""
     backend = backend_on(con.cursor())
-    from_layer = fl.FlowsQuery().run(backend).to_dict()
+    from_layer = fl.FlowsQuery(exact=True).run(backend).to_dict()
     with _layer_set_aside(backend):
-        from_events = fl.FlowsQuery().run(backend).to_dict()
+        from_events = fl.FlowsQuery(exact=True).run(backend).to_dict()
     return from_layer, from_events
 
 
@@ -310,11 +310,11 @@ def test_analyses_read_from_the_layer_answer_as_from_the_events(tmp_path: Path) 
     ws = _workspace(tmp_path)
     ws.ingest_events([_write(tmp_path / "e.jsonl", _business(300, 3))])
     queries = {
-        "flows": fl.FlowsQuery(),
+        "flows": fl.FlowsQuery(exact=True),  # the sketches' quantiles: tests/test_wait_sketches.py
         "variants": fl.VariantsQuery(top=None),
         "sankey": fl.SankeyQuery(depth=4, top=3),
-        "neighbours": fl.NeighboursQuery("cart"),
-        "scorecard": sc.ScorecardQuery(OutcomeRule(event="buy"), timedelta(days=1)),
+        "neighbours": fl.NeighboursQuery("cart", exact=True),
+        "scorecard": sc.ScorecardQuery(OutcomeRule(event="buy"), timedelta(days=1), exact=True),
         "converters": fl.FlowsQuery(JourneyOptions(converted=True, conversion=OutcomeRule(event="buy"))),
     }
     with _store(ws) as con:

@@ -55,11 +55,13 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> touchlens.Workspace:
 @pytest.mark.parametrize("options", [JourneyOptions(), JourneyOptions(session_gap=timedelta(hours=2))])
 def test_ranked_flows_and_scorecard_equal_the_holistic_ones(demo: touchlens.Workspace, options) -> None:
     backend = demo._backend()
-    flows = [FlowsQuery(options, ranked=r).run(backend).to_dict() for r in (False, True)]
+    flows = [FlowsQuery(options, ranked=r, exact=True).run(backend).to_dict() for r in (False, True)]
     assert flows[0]["start"] == flows[1]["start"]
     assert flows[0]["edges"] == [pytest.approx(e) for e in flows[1]["edges"]]
     conversion = demo.map().outcomes.conversion
-    cards = [ScorecardQuery(conversion, options=options, ranked=r).run(backend).to_dict() for r in (False, True)]
+    cards = [
+        ScorecardQuery(conversion, options=options, ranked=r, exact=True).run(backend).to_dict() for r in (False, True)
+    ]
     assert cards[0]["touchpoints"] == [pytest.approx(s) for s in cards[1]["touchpoints"]]
     assert any(s["median_seconds_to_next"] is not None for s in cards[0]["touchpoints"])
 

@@ -40,7 +40,13 @@ def test_scorecard_numbers_equal_a_hand_count(cli, tmp_path: Path) -> None:
     # Customers who never convert: b (ends at ad). c converted, just late, so it is not a drop-off.
     assert (ad["drop_off"], chat["drop_off"]) == (1.0, 0.0)
     assert chat["median_seconds_to_next"] is None or chat["median_seconds_to_next"] > 0
-    assert ad["median_seconds_to_next"] == pytest.approx((600 + 2 * 86400) / 2)
+    # From the wait sketches, within 1% of the exact median; --exact gives it to the digit.
+    assert ad["median_seconds_to_next"] == pytest.approx((600 + 2 * 86400) / 2, rel=0.01)
+    exact = json.loads(cli("-w", ws, "analyze", "scorecard", "--exact", "--json").out)
+    assert {s["touchpoint"]: s for s in exact["touchpoints"]}["ad"]["median_seconds_to_next"] == (600 + 2 * 86400) / 2
+    assert [{**s, "median_seconds_to_next": None, "p90_seconds_to_next": None} for s in card["touchpoints"]] == [
+        {**s, "median_seconds_to_next": None, "p90_seconds_to_next": None} for s in exact["touchpoints"]
+    ]
 
 
 def test_lift_interval_brackets_the_ratio_and_narrows_with_more_data() -> None:

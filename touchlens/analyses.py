@@ -67,13 +67,14 @@ class Analyses:
     # The journey analyses below are the registry's (touchlens.queries.journeys), kept as methods for callers
     # that predate `ws.run(query)`; each is one call of it.
 
-    def flows(self, options: JourneyOptions | None = None) -> Flows:
-        """The directly-follows graph over touchpoints, with start and end counts."""
+    def flows(self, options: JourneyOptions | None = None, exact: bool = False) -> Flows:
+        """The directly-follows graph over touchpoints, with start and end counts; median and p90 waits from the
+        wait sketches where they serve (within 1%), or `exact`."""
         from touchlens.analytics.flows import FlowsQuery
         from touchlens.analytics.journeys import JourneyOptions
 
         backend = self._backend()
-        return FlowsQuery(options or JourneyOptions(), ranked=self._ranked(backend)).run(backend)
+        return FlowsQuery(options or JourneyOptions(), ranked=self._ranked(backend), exact=exact).run(backend)
 
     def flows_by_conversion(self, options: JourneyOptions | None = None) -> dict[str, Flows]:
         """Flows of customers who converted and of those who did not, side by side."""
@@ -224,10 +225,11 @@ class Analyses:
             Path_(tuple(stage_of.get(s, "(none)") for s in p.steps), p.conversions, p.nulls, p.value) for p in paths
         ]
 
-    def scorecard(self, window: str | timedelta = "30d", by: str = "touchpoint") -> Scorecard:
-        """Per touchpoint (or stage): reach, volume, conversion within `window` after it, lift, drop-off, repeats."""
+    def scorecard(self, window: str | timedelta = "30d", by: str = "touchpoint", exact: bool = False) -> Scorecard:
+        """Per touchpoint (or stage): reach, volume, conversion within `window` after it, lift, drop-off, repeats;
+        times to the next touch from the wait sketches where they serve (within 1%), or `exact`."""
         text = window if isinstance(window, str) else f"{int(window.total_seconds())}s"
-        return self.run(queries.ScorecardQuery(window=text, by=by))  # type: ignore[no-any-return]
+        return self.run(queries.ScorecardQuery(window=text, by=by, exact=exact))  # type: ignore[no-any-return]
 
     def scorecard_breakdown(
         self, breakdown: str, window: str | timedelta = "30d", by: str = "touchpoint"

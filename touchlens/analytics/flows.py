@@ -11,6 +11,7 @@ from typing import Any
 
 import ibis
 
+from touchlens.analytics import sketches
 from touchlens.analytics.engine import arrow, seconds_between, with_quantiles
 from touchlens.analytics.journeys import JourneyOptions, in_order
 
@@ -38,6 +39,9 @@ class Flows:
         }
 
 
+QUANTILES = {"median_seconds": 0.5, "p90_seconds": 0.9}
+
+
 @dataclass(frozen=True)
 class FlowsQuery:
     """The directly-follows graph of the journeys `options` selects."""
@@ -45,12 +49,17 @@ class FlowsQuery:
     options: JourneyOptions = field(default_factory=JourneyOptions)
     # Quantiles by ranking, in bounded memory (for big data: `engine.with_quantiles`).
     ranked: bool = False
+    # Exact median and p90 waits, from every wait sorted; otherwise, where the store keeps wait sketches and the
+    # options keep whole journeys, read from the sketches within relative error `sketches.ALPHA`.
+    exact: bool = False
 
     def to_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
         """Every (touchpoint, next touchpoint) pair with its count and times, plus journey starts.
 
         A null `target` marks journey ends; `starts` counts the journeys that begin at `source`.
         """
+        if not self.exact and self.options.whole() and sketches.served(backend):
+            return self._sketched(backend)
         t = self.options.touches(backend, "pos", "next_touchpoint", "next_ts")
         steps = t.mutate(
             target=t.next_touchpoint,
@@ -61,11 +70,21 @@ class FlowsQuery:
             steps.mutate(source=steps.touchpoint),
             ["source", "target"],
             "seconds",
-            {"median_seconds": 0.5, "p90_seconds": 0.9},
+            QUANTILES,
             self.ranked,
             count=lambda g: g.count(),
             starts=lambda g: g.first.sum(),
         )
+
+    def _sketched(self, backend: ibis.BaseBackend) -> ibis.Table:
+        """`to_expr` with the quantiles from the wait sketches: the counts from the layer, no wait sorted."""
+        t = self.options.touches(backend, "pos", "next_touchpoint")
+        counts = t.group_by(source=t.touchpoint, target=t.next_touchpoint).aggregate(
+            count=t.count(), starts=(t.pos == 0).cast("int64").sum()
+        )
+        times = sketches.wait_quantiles(backend, ["source", "target"], QUANTILES)
+        joined = counts.left_join(times, ["source", "target"])
+        return joined.select("source", "target", "count", "starts", *QUANTILES)
 
     def run(self, backend: ibis.BaseBackend) -> Flows:
         rows = arrow(backend, self.to_expr(backend)).to_pylist()
@@ -92,8 +111,11 @@ class NeighboursQuery:
 
     key: str
     options: JourneyOptions = field(default_factory=JourneyOptions)
+    # Exact median waits; otherwise from the wait sketches where they serve (`FlowsQuery.exact`).
+    exact: bool = False
 
     def to_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
+        sketched = not self.exact and self.options.whole() and sketches.served(backend)
         t = self.options.touches(backend, "next_touchpoint", "next_ts")
         s = t.mutate(nxt=t.next_touchpoint, wait=seconds_between(backend, t.next_ts, t.ts))
         s = s.filter(s.nxt.notnull())
@@ -101,9 +123,16 @@ class NeighboursQuery:
         out = s.filter(s.touchpoint == self.key).mutate(direction=ibis.literal("out"), other=s.nxt)
         into = s.filter(s.nxt == self.key).mutate(direction=ibis.literal("in"), other=s.touchpoint)
         moves = out.union(into)
-        return moves.group_by(["direction", "other"]).aggregate(
-            moves=moves.count(), customers=moves.customer_id.nunique(), median_seconds=moves.wait.median()
-        )
+        counts = {"moves": moves.count(), "customers": moves.customer_id.nunique()}
+        if not sketched:
+            return moves.group_by(["direction", "other"]).aggregate(**counts, median_seconds=moves.wait.median())
+        found = moves.group_by(["direction", "other"]).aggregate(**counts)
+        # Each move is a pair's wait: the key's departures are the pairs (key, other), its arrivals (other, key).
+        times = sketches.wait_quantiles(backend, ["source", "target"], {"median_seconds": 0.5})
+        out_pair = (found.direction == "out") & (times.source == self.key) & (times.target == found.other)
+        in_pair = (found.direction == "in") & (times.source == found.other) & (times.target == self.key)
+        joined = found.left_join(times, out_pair | in_pair)
+        return joined.select("direction", "other", "moves", "customers", "median_seconds")
 
     def run(self, backend: ibis.BaseBackend) -> Neighbours:
         rows = arrow(backend, self.to_expr(backend)).to_pylist()

@@ -54,6 +54,12 @@ class JourneyOptions:
             t = t.semi_join(won, "customer_id") if self.converted else t.anti_join(won, "customer_id")
         return t
 
+    def whole(self) -> bool:
+        """Whether these options keep every customer's whole journey as the journey layer holds it (no cut, no
+        filter): then aggregates the store keeps over the layer answer for them."""
+        cut = (self.start, self.end, self.channel, self.session_gap, self.persona)
+        return all(x is None for x in cut) and (self.converted is None or self.conversion is None)
+
     def touches(self, backend: ibis.BaseBackend, *wanted: str) -> ibis.Table:
         """The journeys' touches with the `wanted` columns of the journey layer (`ORDERED`): read from the layer
         the store keeps (no sort) when these options keep whole customers' journeys as they are, else computed."""

@@ -8,18 +8,21 @@ approximation on the log of a ratio of two proportions.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import ibis
 
+from touchlens.analytics import sketches
 from touchlens.analytics.conditions import outcome_predicate
 from touchlens.analytics.engine import events, seconds_between, with_quantiles, within
 from touchlens.analytics.journeys import BASE, JourneyOptions, ordered
 from touchlens.model.map import OutcomeRule
 
 Z95 = 1.959963984540054
+QUANTILES = {"median_next": 0.5, "p90_next": 0.9}
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,9 @@ class ScorecardQuery:
     stage_of: tuple[tuple[str, str], ...] = ()
     # Quantiles by ranking, in bounded memory (for big data: `engine.with_quantiles`).
     ranked: bool = False
+    # Exact median and p90 times to the next touch; otherwise, by touchpoint over whole journeys where the store
+    # keeps wait sketches, read from them within relative error `sketches.ALPHA` (`flows.FlowsQuery.exact`).
+    exact: bool = False
 
     def _journeys(self, backend: ibis.BaseBackend) -> ibis.Table:
         t = self.options.apply(backend)
@@ -121,16 +127,18 @@ class ScorecardQuery:
             to_next=seconds_between(backend, t.next_ts, t.ts),
             repeat=within(t.ts, t.prev_same_ts, self.repeat_window).fill_null(False).cast("int64"),
         )
-        return with_quantiles(
-            steps,
-            ["touchpoint"],
-            "to_next",
-            {"median_next": 0.5, "p90_next": 0.9},
-            self.ranked,
-            customers=lambda g: g.customer_id.nunique(),
-            events=lambda g: g.count(),
-            repeats=lambda g: g.repeat.sum(),
-        )
+        metrics: dict[str, Callable[[ibis.Table], Any]] = {
+            "customers": lambda g: g.customer_id.nunique(),
+            "events": lambda g: g.count(),
+            "repeats": lambda g: g.repeat.sum(),
+        }
+        if self.exact or self.stage_of or not self.options.whole() or not sketches.served(backend):
+            return with_quantiles(steps, ["touchpoint"], "to_next", QUANTILES, self.ranked, **metrics)
+        counts = steps.group_by("touchpoint").aggregate(**{name: f(steps) for name, f in metrics.items()})
+        # A touchpoint's waits to the next touch are its pairs' waits, whatever comes next: the sketches merged.
+        times = sketches.wait_quantiles(backend, ["source"], QUANTILES)
+        joined = counts.left_join(times, counts.touchpoint == times.source)
+        return joined.select("touchpoint", *metrics, *QUANTILES)
 
     def _conversion(self, backend: ibis.BaseBackend) -> tuple[dict[str, int], float | None, dict[str, int]]:
         """Customers converting within the window after their first touch of each touchpoint; the baseline

@@ -46,6 +46,8 @@ class FlowsQuery(Query):
     summary = "The directly-follows graph over touchpoints: edges with counts and median / p90 time, starts, ends."
     session_gap: str | None = option(None, SESSION_GAP, kind="duration")
     by_conversion: bool = option(False, "Converters' and non-converters' flows side by side (JSON).")
+    exact: bool = option(False, "Exact median and p90 waits (sorts every wait); by default they come from the "
+                         "store's wait sketches where those serve, within 1% of the exact ones.")  # fmt: skip
 
     def check(self, m: Any) -> None:
         if self.by_conversion:
@@ -67,14 +69,12 @@ def run_flows(engine: Engine, q: FlowsQuery) -> fl.Flows | FlowsByConversion:
 
     base = journey_options(q.session_gap)
     if not q.by_conversion:
-        return fl.FlowsQuery(base, ranked=engine.ranked).run(engine.backend)
+        return fl.FlowsQuery(base, ranked=engine.ranked, exact=q.exact).run(engine.backend)
     rule = conversion_of(q)
     sides = (("converters", True), ("non_converters", False))
+    side = {name: replace(base, conversion=rule, converted=won) for name, won in sides}
     return FlowsByConversion(
-        {
-            name: fl.FlowsQuery(replace(base, conversion=rule, converted=won), ranked=engine.ranked).run(engine.backend)
-            for name, won in sides
-        }
+        {name: fl.FlowsQuery(options, engine.ranked, q.exact).run(engine.backend) for name, options in side.items()}
     )
 
 
@@ -135,6 +135,8 @@ class NeighboursQuery(Query):
     summary = "Where customers come from before a touchpoint and go right after it: customers, moves, median wait."
     touchpoint: str = option(help="The touchpoint (key).")
     session_gap: str | None = option(None, SESSION_GAP, kind="duration")
+    exact: bool = option(False, "Exact median waits (sorts every wait); by default from the store's wait sketches "
+                         "where those serve, within 1% of the exact ones.")  # fmt: skip
 
     def check(self, m: Any) -> None:
         self.known_touchpoints(self.touchpoint)
@@ -143,7 +145,7 @@ class NeighboursQuery(Query):
 def run_neighbours(engine: Engine, q: NeighboursQuery) -> fl.Neighbours:
     from touchlens.analytics import flows as fl
 
-    return fl.NeighboursQuery(q.touchpoint, journey_options(q.session_gap)).run(engine.backend)
+    return fl.NeighboursQuery(q.touchpoint, journey_options(q.session_gap), q.exact).run(engine.backend)
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,8 @@ class ScorecardQuery(Query):
     )
     persona: str | None = option(None, "Only this persona's customers.")
     channel: str | None = option(None, "Only the journeys' events through this channel.")
+    exact: bool = option(False, "Exact median and p90 times to the next touch (sorts every wait); by default "
+                         "from the store's wait sketches where those serve, within 1% of the exact ones.")  # fmt: skip
 
 
 @dataclass
@@ -190,7 +194,12 @@ def _scorecard(engine: Engine, q: ScorecardQuery) -> sc.Scorecard:
     stage_of = tuple((t.key, t.stage or "(none)") for t in m.touchpoints) if q.by == "stage" else ()
     options = JourneyOptions(persona=q.persona, channel=q.channel)
     query = sc.ScorecardQuery(
-        m.outcomes.conversion, as_duration(q.window, "window"), options=options, stage_of=stage_of, ranked=engine.ranked
+        m.outcomes.conversion,
+        as_duration(q.window, "window"),
+        options=options,
+        stage_of=stage_of,
+        ranked=engine.ranked,
+        exact=q.exact,
     )
     card = query.run(engine.backend)
     card.by = q.by

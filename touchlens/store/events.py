@@ -117,11 +117,20 @@ CREATE TABLE IF NOT EXISTS touches (
 CREATE TABLE IF NOT EXISTS touches_stale (customer_id VARCHAR NOT NULL);
 -- One row once the layer is built: when, and the conversion predicate its periods were cut by (JSON [sql, values]).
 CREATE TABLE IF NOT EXISTS touches_state (built TIMESTAMPTZ NOT NULL, conversion VARCHAR NOT NULL);
+-- Wait sketches (store/waits.py): per pair of touchpoints, how many waits from a touch to the next fell in each
+-- log-sized bucket; one row in pair_waits_state once built.
+CREATE TABLE IF NOT EXISTS pair_waits (
+    source VARCHAR NOT NULL,
+    target VARCHAR NOT NULL,
+    bucket INTEGER NOT NULL,
+    n BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pair_waits_state (built TIMESTAMPTZ NOT NULL);
 """
 
 TABLES = (
     "events", "feedback", "customers", "quarantine", "suppressions", "erasures", "ingest_log",
-    "touches", "touches_stale", "touches_state",
+    "touches", "touches_stale", "touches_state", "pair_waits", "pair_waits_state",
 )  # fmt: skip
 
 

@@ -18,6 +18,7 @@ How it stays equal to a rebuild from the events, whatever is killed when:
 - `refresh` recomputes the stale customers' touches and clears their marks, in one transaction;
 - readers take the layer for customers not marked and recompute the marked ones from the events, so every
   answer is as if the layer were rebuilt, between a batch and its refresh too;
+- the wait sketches (`store/waits.py`) change with the touches, in the same transactions;
 - `touches_state` says the layer was built once; a store from before the layer has none, and is read from the
   events until its first refresh builds it.
 
@@ -32,6 +33,7 @@ from typing import Any
 
 import duckdb
 
+from touchlens.store import waits
 from touchlens.store.events import scalar, transaction
 
 ORDER_COLUMNS = (
@@ -70,6 +72,11 @@ WINDOW w AS (PARTITION BY customer_id ORDER BY ts, event_id),
   same AS (PARTITION BY customer_id, touchpoint ORDER BY ts, event_id)
 """
 STALE = "AND customer_id IN (SELECT customer_id FROM _stale)"
+# The stale customers' touches as they were, with where they are (one scan finds them for the delete and the sketches).
+GONE_SQL = f"""
+CREATE OR REPLACE TEMP TABLE _gone AS SELECT rowid AS r, ts, touchpoint, next_touchpoint, next_ts FROM touches
+WHERE TRUE {STALE}
+"""  # noqa: S608
 
 # Past this share of the layer's customers, recomputing them one by one costs more than a rebuild.
 REBUILD_SHARE = 0.3
@@ -114,15 +121,25 @@ def refresh_in(con: duckdb.DuckDBPyConnection, conversion: Conversion | None = N
         return rebuild_in(con, conversion or kept or NO_CONVERSION)
     con.execute("CREATE OR REPLACE TEMP TABLE _stale AS SELECT DISTINCT customer_id FROM touches_stale")
     stale = int(scalar(con, "SELECT count(*) FROM _stale") or 0)
-    if stale == 0:
-        return 0
     # Every customer the store knows, from its small customers table (counting the layer's would scan it).
     everyone = int(scalar(con, "SELECT count(*) FROM customers") or 0)
     if stale > REBUILD_SHARE * everyone:
         return rebuild_in(con, kept)
-    con.execute("DELETE FROM touches WHERE customer_id IN (SELECT customer_id FROM _stale)")
-    _insert(con, kept, STALE)
-    con.execute("DELETE FROM touches_stale")
+    sketched = waits.built(con)  # a store from before the wait sketches has them built from the layer below
+    if stale:
+        # The stale customers' old and new touches, kept apart a moment: the sketches count them without a scan.
+        con.execute(GONE_SQL)
+        con.execute("DELETE FROM touches WHERE rowid IN (SELECT r FROM _gone)")
+        con.execute("CREATE OR REPLACE TEMP TABLE _fresh AS SELECT * FROM touches LIMIT 0")
+        _insert(con, kept, STALE, "_fresh")
+        con.execute("INSERT INTO touches SELECT * FROM _fresh")
+        if sketched:
+            waits.update(con, "_gone", "_fresh")
+        con.execute("DROP TABLE _fresh")
+        con.execute("DROP TABLE _gone")
+        con.execute("DELETE FROM touches_stale")
+    if not sketched:
+        waits.rebuild_in(con)
     con.execute("DROP TABLE _stale")
     return stale
 
@@ -136,12 +153,13 @@ def rebuild_in(con: duckdb.DuckDBPyConnection, conversion: Conversion | None = N
     con.execute("DELETE FROM touches_stale")
     con.execute("DELETE FROM touches_state")
     con.execute("INSERT INTO touches_state VALUES (now(), ?)", [conversion_key(conversion)])
+    waits.rebuild_in(con)
     return int(scalar(con, "SELECT count(DISTINCT customer_id) FROM touches") or 0)
 
 
-def _insert(con: duckdb.DuckDBPyConnection, conversion: Conversion, which: str) -> None:
+def _insert(con: duckdb.DuckDBPyConnection, conversion: Conversion, which: str, into: str = "touches") -> None:
     sql, params = conversion
-    con.execute("INSERT INTO touches " + SELECT_SQL.format(conversion=sql, which=which), params)
+    con.execute(f"INSERT INTO {into} " + SELECT_SQL.format(conversion=sql, which=which), params)
 
 
 def current_sql(con: duckdb.DuckDBPyConnection) -> tuple[str, list[Any]]:
@@ -166,4 +184,6 @@ def forget(con: duckdb.DuckDBPyConnection, stored_id: str) -> None:
         "AND customer_id <> $id",
         {"id": stored_id},
     )
+    if waits.built(con):
+        waits.update(con, "touches", which="AND customer_id = $id", params={"id": stored_id})
     con.execute("DELETE FROM touches WHERE customer_id = $id", {"id": stored_id})
