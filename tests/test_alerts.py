@@ -367,3 +367,20 @@ def test_a_channel_that_failed_is_retried_while_the_one_that_worked_is_not(
     finally:
         down.stop()
     assert box.messages == []
+
+
+def test_viewers_see_where_a_webhook_goes_but_not_its_secret_path(tmp_path: Path, mailbox: tuple[Mailbox, int]) -> None:
+    from touchlens.store import users as user_store
+
+    ws = shop(tmp_path, mailbox[1])
+    ws.alerts.add("r", "health", webhook="https://hooks.example.com/services/T000/B000/secret")
+    engine = ws.meta_engine()
+    user_store.add_user(engine, "vi", "a-long-password-1", "viewer")
+    user_store.add_user(engine, "ad", "a-long-password-1", "admin")
+    viewer = user_store.add_token(engine, "vi", ("read",))
+    admin = user_store.add_token(engine, "ad", ("read", "write"))
+    with TestClient(create_app(ws.root)) as client:
+        seen = client.get("/api/alerts/rules", headers={"Authorization": f"Bearer {viewer}"}).json()
+        assert seen[0]["webhook"] == "https://hooks.example.com/…"
+        full = client.get("/api/alerts/rules", headers={"Authorization": f"Bearer {admin}"}).json()
+        assert full[0]["webhook"].endswith("/secret")

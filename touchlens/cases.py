@@ -118,6 +118,9 @@ class Cases:
         from touchlens.store import cases as store
 
         wanted = _statuses(status)
+        known = [t.key for t in self.ws.map_or_empty().touchpoints]
+        if touchpoint is not None and touchpoint not in known:
+            raise UnknownItem(f"--touchpoint: unknown touchpoint '{touchpoint}'; touchpoints are: {', '.join(known)}")
         return [_case(r) for r in store.listing(self.ws.meta_engine(), wanted, touchpoint)]
 
     def show(self, case_id: int) -> Case:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -12,6 +12,9 @@ from touchlens import console as ui
 from touchlens.cli_common import JsonOpt
 from touchlens.cli_common import ws_of as _ws
 from touchlens.errors import BadOption
+
+if TYPE_CHECKING:
+    from touchlens.cases import Case
 
 cases_app = typer.Typer(
     help="Follow up with unhappy customers: cases opened by low scores and negative comments.", no_args_is_help=True
@@ -50,12 +53,7 @@ def cases_show(ctx: typer.Context, case_id: CaseArg, as_json: JsonOpt = False) -
     if as_json:
         ui.print_json(case.to_dict())
         return
-    ui.out.print(f"case {case.id} · {case.status} · {ui.text(case.touchpoint)} · {ui.text(case.customer_id)}")
-    ui.out.print(f"{ui.text(case.reason)}: {ui.text(case.comment or '(no comment)')}")
-    for e in case.journey:
-        ui.out.print(f"  {e['ts']:%Y-%m-%d %H:%M}  {ui.text(e['touchpoint'] or '-')}  {ui.text(e['event'])}")
-    if case.note:
-        ui.out.print(f"closed: {ui.text(case.note)}")
+    _print_case(case)
 
 
 @cases_app.command("assign")
@@ -97,6 +95,22 @@ def cases_stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         table.add_row(ui.text(f.touchpoint), str(f.opened), str(f.open_now), str(f.closed),
                       _hours(f.hours_to_first_action), _hours(f.hours_to_close), back)  # fmt: skip
     ui.out.print(table)
+
+
+def _print_case(case: Case) -> None:
+    ui.out.print(f"case {case.id} · {case.status} · {ui.text(case.touchpoint)} · {ui.text(case.customer_id)}")
+    who = f"owner {ui.text(case.owner or '-')} · assignee {ui.text(case.assignee or '-')}"
+    ui.out.print(f"{who} · due {case.due:%Y-%m-%d}")
+    ui.out.print(f"{ui.text(case.reason)}: {ui.text(case.comment or '(no comment)')}")
+    ui.out.print("their journey before they answered, latest first:")
+    for e in case.journey:
+        ui.out.print(f"  {e['ts']:%Y-%m-%d %H:%M}  {ui.text(e['touchpoint'] or '-')}  {ui.text(e['event'])}")
+    ui.out.print("what they said, latest first:")
+    for a in case.answers:
+        said = f"{a['metric']} {a['score']:g}" + (f": {a['comment']}" if a["comment"] else "")
+        ui.out.print(f"  {a['ts']:%Y-%m-%d %H:%M}  {ui.text(a['touchpoint'] or '-')}  {ui.text(said)}")
+    if case.note:
+        ui.out.print(f"closed: {ui.text(case.note)}")
 
 
 def _hours(value: float | None) -> str:

@@ -33,9 +33,13 @@ def serve_workspace(root: str | os.PathLike[str], host: str, port: int) -> None:
     from touchlens.cli_host import CliHost
     from touchlens.web.app import create_app
 
-    proxies = proxy_options(touchlens.open(root).settings.web.trusted_proxies)
+    settings = touchlens.open(root).settings
+    proxies = proxy_options(settings.web.trusted_proxies)
     app = create_app(str(root))
     ui.err.print(f"Serving {ui.text(root)} at http://{host}:{port}/  (Ctrl+C stops)")
+    if settings.surveys.base_url == type(settings.surveys)().base_url and port != 8000:
+        ui.err.print(f"Survey links start with [surveys] base_url = {settings.surveys.base_url}: set it to the "
+                     "address customers reach this server at")  # fmt: skip
     # What the server creates while it runs (DuckDB's journal, staged uploads) is the owner's alone from the
     # start, not only once the next open tightens it.
     previous = os.umask(0o077)

@@ -28,6 +28,7 @@ PLAIN = ("key", "name", "description", "stage", "channel", "phase", "initiative"
 TEXTS = ("expectations", "annoyances", "script")
 DESIRED = ("think", "do", "feel")
 TARGETS = tuple(Targets.model_fields)
+SURVEY = ("metric", "question", "comment")
 COLUMNS = (
     *PLAIN,
     "personas",
@@ -38,6 +39,7 @@ COLUMNS = (
     "match_where",
     "match",
     *(f"target_{t}" for t in TARGETS),
+    *(f"survey_{s}" for s in SURVEY),
 )
 _SPECIAL = re.compile(r"[|;=*]|^!|^\s|\s$")
 
@@ -104,6 +106,8 @@ def _column(loc: tuple[Any, ...]) -> str:
         return f"desired_{loc[1]}"
     if loc[:1] == ("targets",) and len(loc) > 1:
         return f"target_{loc[1]}"
+    if loc[:1] == ("survey",) and len(loc) > 1:
+        return f"survey_{loc[1]}"
     if loc[:1] == ("match",) and len(loc) > 1 and loc[1] in ("event", "channel", "where"):
         return f"match_{loc[1]}"
     return str(loc[0]) if loc else ""
@@ -123,6 +127,9 @@ def row_to_data(cells: dict[str, str], report: Any) -> dict[str, Any]:
     targets = {t: get[f"target_{t}"] for t in TARGETS if f"target_{t}" in get}
     if targets:
         data["targets"] = targets
+    survey = {s: get[f"survey_{s}"] for s in SURVEY if f"survey_{s}" in get}
+    if survey:
+        data["survey"] = survey
     match = _match_from_cells(get, report)
     if match:
         data["match"] = match
@@ -205,6 +212,9 @@ def touchpoint_to_row(tp: Touchpoint) -> dict[str, str]:
     for t in TARGETS:
         value = getattr(tp.targets, t) if tp.targets else None
         row[f"target_{t}"] = "" if value is None else repr(value)
+    for s in SURVEY:
+        value = getattr(tp.survey, s) if tp.survey else None
+        row[f"survey_{s}"] = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
     if tp.match is not None:
         row.update(_match_cells(tp.match))
     return row

@@ -31,8 +31,17 @@ class NewRule(BaseModel):
 
 @router.get("/alerts/rules")
 def list_rules(user: Viewer, request: Request) -> list[dict[str, Any]]:
-    """Every rule (as `alerts list --json`)."""
-    return [r.to_dict() for r in _ws(request).alerts.list()]
+    """Every rule (as `alerts list --json`); a webhook's path, which is often its secret, for admins only."""
+    admin = user.can("admin", "write")
+    return [{**r.to_dict(), "webhook": r.webhook if admin else masked(r.webhook)} for r in _ws(request).alerts.list()]
+
+
+def masked(url: str | None) -> str | None:
+    """`https://hooks.slack.com/…`: where a webhook goes, without the path that lets anyone post to it."""
+    if not url:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}/…"
 
 
 @router.post("/alerts/rules", status_code=201)

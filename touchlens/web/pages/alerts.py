@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from touchlens.alerts import KINDS
+from touchlens.web.api.alerts import masked
 from touchlens.web.security import PageAdmin, PageViewer, state
 from touchlens.web.templating import render
 
@@ -20,7 +21,7 @@ def alerts_page(request: Request, user: PageViewer, tested: str = "") -> Respons
     alerts = state(request).ws.alerts
     return render(
         request, "alerts.html", active="alerts", rules=alerts.list(), history=alerts.history(50), kinds=KINDS,
-        admin=user.can("admin", "write"), tested=tested,
+        admin=user.can("admin", "write"), tested=tested, masked=masked,
     )  # fmt: skip
 
 
