@@ -54,6 +54,8 @@ def _fill(ws: touchlens.Workspace, tmp_path: Path) -> None:
     ws.alerts.add("few answers", "survey_volume", threshold=100, webhook="http://127.0.0.1:9/nobody")
     ws.alerts.check()  # an alert, its delivery failed and recorded
     at = datetime.now(UTC)
+    _, link = ws.audits.start("first_kit", "Olga")  # a walkthrough with one step walked
+    ws.audits.record(link.rsplit("/walk/", 1)[1], 1, {"met": "yes", "emotion": "1"})
     contacts.started(engine, "shipping_update", at)  # a proactive rule that ran, and a contact it withheld
     contacts.record(engine, [{"rule": "shipping_update", "customer_id": "c3", "trigger_at": at, "due_at": at,
                               "status": "held_out", "sent_at": None}])  # fmt: skip

@@ -229,6 +229,15 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", "/touchpoints/{key}/survey-link"): Rule(
         "editor", True, "/touchpoints/ad/survey-link", {"data": {"customer": "c1"}}, page=True
     ),
+    ("GET", "/audits"): PAGE,
+    ("POST", "/audits"): Rule("editor", True, kwargs={"data": {"journey": "nope", "auditor": "x"}}, page=True),
+    ("GET", "/audits/{audit_id}"): Rule("viewer", path="/audits/999", page=True),
+    ("GET", "/audits/{audit_id}/photo/{touchpoint}"): Rule("viewer", path="/audits/999/photo/ad", page=True),
+    # Public: an auditor's walkthrough, where the signed link is the permission (a made-up one: 404).
+    ("GET", "/walk/{token}"): Rule("public", path="/walk/1.x.y"),
+    ("GET", "/walk/{token}/done"): Rule("public", path="/walk/1.x.y/done"),
+    ("GET", "/walk/{token}/{number}"): Rule("public", path="/walk/1.x.y/1"),
+    ("POST", "/walk/{token}/{number}"): Rule("public", path="/walk/1.x.y/1", kwargs={"data": {"met": "yes"}}),
     ("GET", "/cases"): PAGE,
     ("GET", "/cases/{case_id}"): Rule("viewer", path="/cases/1", page=True),
     ("POST", "/cases/{case_id}/assign"): Rule(

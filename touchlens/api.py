@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
     from touchlens.alerts import Alerts
     from touchlens.analytics.attribution import Path as Path_
+    from touchlens.audits import Audits
     from touchlens.cases import Cases
     from touchlens.contacts import Contacts
     from touchlens.design import Design
@@ -190,6 +191,13 @@ class Workspace(Analyses, Experience):
         """Check the alert rules after new data, when there are any (a check with none costs one small read)."""
         if self.alerts.list():
             self.alerts.check()
+
+    @property
+    def audits(self) -> Audits:
+        """Walkthrough audits: a journey walked touchpoint by touchpoint, compared with the map and the data."""
+        from touchlens.audits import Audits
+
+        return Audits(self)
 
     @property
     def contacts(self) -> Contacts:

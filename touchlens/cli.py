@@ -23,6 +23,7 @@ from touchlens.cli_insights import change_app, roadmap_app
 from touchlens.cli_privacy import cli_actor
 from touchlens.cli_report import RawCsvOpt, export_app, report_app
 from touchlens.cli_survey import survey_app
+from touchlens.cli_walkthrough import walkthrough_app
 from touchlens.cli_web import audit_log, demo_admin, serve, serve_workspace, tokens_app, users_app
 from touchlens.errors import BadOption, MapError, TouchlensError, UsageError
 from touchlens.ingest.formats import EVENT_FORMATS
@@ -52,6 +53,7 @@ app.add_typer(survey_app, name="survey")
 app.add_typer(cases_app, name="cases")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(design_app, name="design")
+app.add_typer(walkthrough_app, name="walkthrough")
 app.command("serve")(serve)
 app.command("audit")(audit_log)
 cli_admin.register(app)

@@ -156,7 +156,7 @@ class Surveys:
     def _question_on(self, con: duckdb.DuckDBPyConnection, token: str, now: datetime) -> Question:
         from touchlens.store import surveys as store
 
-        link = verify(token, self._secret(), now)
+        link = verify(token, self._secret(make=False), now)
         tp = self.ws.map_or_empty().touchpoint(link.touchpoint)
         if tp is None:
             raise LinkError("closed", "this survey is closed: its touchpoint is no longer on the map")
@@ -215,7 +215,7 @@ class Surveys:
         from touchlens.text.scrub import scrub
 
         now = now or datetime.now(UTC)
-        link = verify(token, self._secret(), now)
+        link = verify(token, self._secret(make=False), now)
         clean = scrub(_comment(text) or "")
         if link.customer_id is None or not clean:
             return False
@@ -231,7 +231,7 @@ class Surveys:
         """Why `comment` stored nothing, in the customer's words."""
         from touchlens.store import surveys as store
 
-        link = verify(token, self._secret(), datetime.now(UTC))
+        link = verify(token, self._secret(make=False), datetime.now(UTC))
         if not (_comment(text) or ""):
             return "the comment was empty: nothing was saved"
         if link.customer_id is None:
@@ -279,14 +279,21 @@ class Surveys:
             raise UnknownItem(f"unknown touchpoint '{key}'; touchpoints are: {known}")
         return tp
 
-    def _secret(self) -> bytes:
-        """The settings' secret, else the workspace's own, made once (owner-only)."""
+    def signing_key(self) -> bytes:
+        """The workspace's key for links it signs (survey links, walkthrough links)."""
+        return self._secret()
+
+    def _secret(self, make: bool = True) -> bytes:
+        """The settings' secret, else the workspace's own, made once (owner-only); with `make` False, a workspace
+        that never signed anything answers that no link is valid (a read makes nothing)."""
         given = self.ws.settings.surveys.secret
         if given:
             if len(given) < 32:
                 raise BadOption("[surveys] secret: use 32 or more random characters (or leave it empty)")
             return given.encode()
         path = self.ws.root / SECRET_FILE
+        if not path.exists() and not make:
+            raise LinkError("invalid", "this survey link was not made here")
         if not path.exists():
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as f:

@@ -66,6 +66,14 @@ def serving(app: FastAPI) -> Iterator[str]:
         thread.join(10)
 
 
+@contextmanager
+def served(root: Path) -> Iterator[Site]:
+    """The web app over the workspace at `root`, served until the block ends, with the server's own workspace."""
+    app = create_app(root)
+    with serving(app) as url:
+        yield Site(url, app.state.web.ws)
+
+
 def chromium() -> Iterator[Browser]:
     """Debian's chromium under Playwright, for a module's `browser` fixture."""
     with sync_playwright() as p:
@@ -95,9 +103,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     ws.ingest_feedback([feedback])
     add_user(ws.meta_engine(), ADMIN, PASSWORD, "admin")
     add_user(ws.meta_engine(), VIEWER, PASSWORD, "viewer")
-    app = create_app(root)
-    with serving(app) as url:
-        yield Site(url, app.state.web.ws)
+    with served(root) as site:
+        yield site
 
 
 @pytest.fixture(scope="module")

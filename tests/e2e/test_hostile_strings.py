@@ -175,6 +175,9 @@ def build(root: Path) -> Workspace:
     )
     ws.ingest_feedback([feedback])
     ws.roadmap_suggest(samples=10)
+    _, link = ws.audits.start("j1", attack("audit.auditor"))  # a walkthrough whose answers are hostile too
+    answer = {"met": "no", "annoyances": attack("audit.annoyances"), "think": attack("audit.think"), "emotion": "-1"}
+    ws.audits.record(link.rsplit("/walk/", 1)[1], 1, answer)
     add_user(ws.meta_engine(), USER, PASSWORD, "admin")
     return ws
 
@@ -221,10 +224,12 @@ QUERIES: dict[str, list[str]] = {
 PATH_VALUES = {
     "key": [*TOUCHPOINTS, quote(attack("path.key"), safe=""), quote(USER.replace("user.name", "path"))],
     "name": [*ANALYSES, quote(USER.replace("user.name", "path"))],
+    "audit_id": ["1", "999"],  # a walkthrough of the hostile journey (made in `build`), and none
+    "case_id": ["1", "999"],  # none: the hostile answers are older than a case looks back
 }
 PLAIN = {"sql": SQL, "traversal": TRAVERSAL, "js_url": JS_URL, "odd": ODD, "user": USER, "file": FILE}
 # The customers' survey page (/s/) takes a signed link, not a session: tests/e2e/test_survey_pages.py has its own.
-NOT_PAGES = re.compile(r"^/(api|v1|vendor|static|s)/|\.(csv|js)$|^/login$|^/logout$")
+NOT_PAGES = re.compile(r"^/(api|v1|vendor|static|s|walk)/|\.(csv|js)$|^/login$|^/logout$|/photo/")
 
 # What is injected looks like this in the DOM: an event-handler attribute, a javascript: URL, a live script.
 INJECTED = """() => {
@@ -289,6 +294,8 @@ SHOWN: dict[str, set[str]] = {
     "/feedback": {"feedback.comment"},
     "/insights": {"event.channel", "event.property"},
     "/roadmap": {"opportunity.title", "opportunity.description"},
+    "/audits": {"audit.auditor"},
+    "/audits/1": {"audit.auditor", "audit.annoyances", "audit.think", "touchpoint.name.browse"},
     "/data": {"file"},
     "/touchpoints/browse": {"touchpoint.name.browse", "touchpoint.description", "event.name", "channel.name"}
     | {"feedback.comment", "long", "js_url", "sql"},

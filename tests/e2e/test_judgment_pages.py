@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.test_browser import CHROMIUM, PASSWORD, Site, chromium, screenshot, serving, sign_in
+from tests.e2e.test_browser import CHROMIUM, PASSWORD, Site, chromium, screenshot, served, sign_in
 
 if not CHROMIUM.exists():
     pytest.skip("browser tests need Debian's chromium at /usr/bin/chromium", allow_module_level=True)
@@ -21,7 +21,6 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from touchlens.demo_workspace import build_demo
 from touchlens.store.users import add_user
-from touchlens.web.app import create_app
 
 pytestmark = pytest.mark.browser
 
@@ -35,9 +34,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     ws = build_demo(root, customers=1500).workspace
     add_user(ws.meta_engine(), EDITOR, PASSWORD, "editor")
     add_user(ws.meta_engine(), VIEWER, PASSWORD, "viewer")
-    app = create_app(root)
-    with serving(app) as url:
-        yield Site(url, app.state.web.ws)
+    with served(root) as site:
+        yield site
 
 
 @pytest.fixture(scope="module")

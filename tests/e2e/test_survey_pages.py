@@ -15,11 +15,10 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 import touchlens
-from tests.e2e.test_browser import PASSWORD, Site, chromium, serving, sign_in
+from tests.e2e.test_browser import PASSWORD, Site, chromium, served, sign_in
 from tests.e2e.test_hostile_strings import INJECTED, attack
 from tests.test_alerts import Receiver
 from touchlens.store.users import add_user
-from touchlens.web.app import create_app
 
 pytestmark = pytest.mark.browser
 EDITOR = "cx-lead"
@@ -47,9 +46,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     ws.import_map(root / "map.json")
     add_user(ws.meta_engine(), EDITOR, PASSWORD, "editor")
     add_user(ws.meta_engine(), ADMIN, PASSWORD, "admin")
-    app = create_app(root)
-    with serving(app) as url:
-        yield Site(url, app.state.web.ws)
+    with served(root) as site:
+        yield site
 
 
 @pytest.fixture(scope="module")

@@ -203,6 +203,33 @@ proactive_contacts = sa.Table(
     sa.UniqueConstraint("rule", "customer_id", "trigger_at", name="uq_proactive_contact"),
 )
 
+# Walkthrough audits (touchlens/audits.py): someone walks a journey touchpoint by touchpoint and records it.
+audits = sa.Table(
+    "audits",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("journey", sa.String(120), nullable=False),
+    sa.Column("auditor", sa.String(200), nullable=False),
+    sa.Column("nonce", sa.String(40), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+)
+audit_steps = sa.Table(
+    "audit_steps",
+    metadata,
+    sa.Column("audit_id", sa.Integer, sa.ForeignKey("audits.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("touchpoint", sa.String(120), primary_key=True),
+    sa.Column("met", sa.Boolean),
+    sa.Column("annoyances", sa.Text),
+    sa.Column("think", sa.Text),
+    sa.Column("did", sa.Text),
+    sa.Column("feel", sa.Text),
+    sa.Column("emotion", sa.Integer),
+    sa.Column("photo", sa.String(200)),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
+
 _ITEM_TABLES = {
     "channels": channels,
     "personas": personas,
@@ -220,7 +247,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 # The newest migration's revision, so that opening an up-to-date store reads one row and loads no Alembic
 # (a tenth of a second of every command); tests/test_workspace.py keeps it equal to Alembic's head.
-HEAD = "0008"
+HEAD = "0009"
 
 
 def migrate(engine: sa.Engine) -> None:

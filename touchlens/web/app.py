@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import touchlens
 from touchlens.errors import TouchlensError
-from touchlens.web import api, auth, collect, pages, privacy, registry_routes, surveys
+from touchlens.web import api, auth, collect, pages, privacy, registry_routes, surveys, walk
 from touchlens.web.alerting import run_proactive, watch_alerts
 from touchlens.web.pages.common import warm_start
 from touchlens.web.security import SignInRequired
@@ -57,6 +57,7 @@ def create_app(root: str | Path) -> FastAPI:
     app.include_router(collect.router)
     app.include_router(privacy.router)
     app.include_router(surveys.router)
+    app.include_router(walk.router)
     app.include_router(pages.router)
     app.include_router(registry_routes.page_router)
 
@@ -112,7 +113,7 @@ def _from_parsing(exc: Exception) -> bool:
 def _policy(path: str) -> str:
     """Everything is served from here: scripts and styles from this origin only, no framing. The OpenAPI page
     is FastAPI's Swagger UI, which loads from its CDN (the JSON at /api/openapi.json needs nothing)."""
-    if path.startswith("/s/"):  # the customers' survey page: nothing inline at all, and never framed
+    if path.startswith(("/s/", "/walk/")):  # the pages for customers and auditors: nothing inline, never framed
         return "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
     cdn = " https://cdn.jsdelivr.net" if path == "/api/docs" else ""
     return (

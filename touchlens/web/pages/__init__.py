@@ -11,11 +11,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from touchlens.insights.evidence import evidence_items, stake_text
-from touchlens.web.pages import alerts, cases, journeys, overview, voice, work
+from touchlens.web.pages import alerts, audits, cases, journeys, overview, voice, work
 from touchlens.web.pages import map as map_pages
 
 __all__ = ["evidence_items", "router", "stake_text"]
 
 router = APIRouter(include_in_schema=False)
-for group in (overview, map_pages, journeys, voice, work, cases, alerts):
+for group in (overview, map_pages, journeys, voice, work, cases, alerts, audits):
     router.include_router(group.router)

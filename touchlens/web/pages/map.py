@@ -79,9 +79,14 @@ def canvas_of(m: TouchpointMap, cards: dict[str, Card], journey: str | None) -> 
 
 
 def emotion_curve(
-    m: TouchpointMap, stages: FeedbackReport, columns: list[Column], journey: str | None
+    m: TouchpointMap,
+    stages: FeedbackReport,
+    columns: list[Column],
+    journey: str | None,
+    audited: dict[str, tuple[float, int]] | None = None,
 ) -> dict[str, Any]:
-    """Designed emotion (−2..2) of each journey shown, and measured comment sentiment (−1..1) per stage."""
+    """Designed emotion (−2..2) of each journey shown, measured comment sentiment (−1..1), and the emotion
+    walkthroughs recorded (−2..2, the mean over their steps) per stage."""
     keys = [c.key for c in columns if c.key != NONE]
     chosen = [j for j in m.journeys if j.key == journey] if journey else m.journeys
     designed = []
@@ -90,7 +95,10 @@ def emotion_curve(
         designed.append({"key": j.key, "name": j.name or j.key, "values": [emotion.get(k) for k in keys]})
     measured = [(r.sentiment if (r := stages.row(k)) else None) for k in keys]
     names = [c.name for c in columns if c.key != NONE]
-    return {"keys": keys, "stages": names, "designed": designed, "measured": measured}
+    walked = [(audited or {}).get(k) for k in keys]
+    return {"keys": keys, "stages": names, "designed": designed, "measured": measured,
+            "audited": [None if w is None else round(w[0], 2) for w in walked],
+            "audited_steps": [0 if w is None else w[1] for w in walked]}  # fmt: skip
 
 
 def _edit_data(m: TouchpointMap) -> dict[str, dict[str, Any]]:
@@ -108,7 +116,8 @@ def canvas(request: Request, user: PageViewer, journey: str | None = None) -> Re
         known = ", ".join(j.key for j in m.journeys) or "none"
         return render(request, "error.html", 404, message=f"unknown journey '{journey}'; journeys are: {known}")
     grid = canvas_of(m, _cards(request, m), journey or None)
-    curve = emotion_curve(m, _feedback(request, "stage"), grid.columns, journey or None)
+    audited = state(request).ws.audits.audited_emotion(journey or None)
+    curve = emotion_curve(m, _feedback(request, "stage"), grid.columns, journey or None, audited)
     return render(
         request,
         "canvas.html",

@@ -14,6 +14,14 @@
       customdata: d.values, hovertemplate: "%{x}: designed %{customdata:+d} of ±2<extra></extra>",
       name: "designed: " + d.name, mode: "lines+markers", connectgaps: true, line: { shape: "spline", dash: "dot" },
     }));
+    if ((data.audited || []).some((v) => v !== null)) {
+      traces.push({
+        x: data.stages, y: data.audited.map((v) => (v === null ? null : v / 2)), customdata: data.audited,
+        hovertemplate: "%{x}: audited %{customdata:+.1f} of ±2<extra></extra>",
+        name: "audited: walkthroughs", mode: "lines+markers", connectgaps: true,
+        line: { shape: "spline", dash: "dash", color: "#b3541e" },
+      });
+    }
     traces.push({
       x: data.stages, y: data.measured, name: "measured: comment sentiment",
       hovertemplate: "%{x}: sentiment %{y:+.2f}<extra></extra>",
