@@ -142,3 +142,22 @@ def test_the_holdout_measures_the_planted_effect(tmp_path: Path, churn_contacted
         assert "randomised" in churn.verdict or churn.verdict.startswith("no clear difference")
         hook.server.shutdown()
     assert hits >= 8  # a 95% interval misses 2 of 10 seeds or more with probability 1.2%
+
+
+def test_a_server_stores_the_contacts_through_its_one_writer(tmp_path: Path) -> None:
+    hook = Receiver()
+    ws = shop(tmp_path, hook.url, {**RULE, "holdout": 0})
+    ws.contacts.run(T0)
+    events(ws, tmp_path, "s.csv", [("ann", T0 + timedelta(hours=1), "order_placed")])
+    handed: list[object] = []
+
+    def writer(work: Any) -> None:  # as the server's live writer would: the work on its connection
+        handed.append(work)
+        with ws.events() as con:
+            work(con)
+
+    assert ws.contacts.run(T0 + 4 * DAY, writer=writer)[0].sent == 1
+    assert len(handed) == 1
+    with ws.events(read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM events WHERE source = 'proactive'").fetchone() == (1,)
+    hook.server.shutdown()

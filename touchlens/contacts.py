@@ -16,8 +16,10 @@ import json
 import logging
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
     from touchlens.insights.proactive import Effect, Replay
 
 SOURCE = "proactive"
+# Runs a piece of work on a connection it holds (the server's one writer).
+Writer = Callable[[Callable[["duckdb.DuckDBPyConnection"], None]], object]
 log = logging.getLogger("touchlens.proactive")
 
 
@@ -50,8 +54,10 @@ class Contacts:
     def __init__(self, ws: Host) -> None:
         self.ws = ws
 
-    def run(self, now: datetime | None = None) -> builtins.list[RunResult]:
-        """One pass over every proactive rule of the map: send what is due, withhold the holdout's."""
+    def run(self, now: datetime | None = None, writer: Writer | None = None) -> builtins.list[RunResult]:
+        """One pass over every proactive rule of the map: send what is due, withhold the holdout's. `writer` runs
+        the storing of the contacts' events on a connection it holds (the server's one writer, so they never race
+        live events); by default on the workspace's own."""
         from touchlens.store import contacts as store
 
         if not self.ws.settings.proactive.webhook:
@@ -74,7 +80,12 @@ class Contacts:
             events += [_event(m, rule, c, t, now) for c, t, _ in accepted]
             results.append(RunResult(rule.key, len(accepted), len(held), len(new) - len(accepted)))
         if events:
-            self._store_events(m, events, now)
+            work = partial(_store_events, m, events, now)
+            if writer is not None:
+                writer(work)
+            else:
+                with self.ws.events() as con:
+                    work(con)
         return results
 
     def forget(self, stored_ids: builtins.list[str]) -> None:
@@ -154,15 +165,17 @@ class Contacts:
             log.warning("proactive contact not accepted by %s: %s", url, exc)
             return False
 
-    def _store_events(self, m: TouchpointMap, events: builtins.list[dict[str, Any]], now: datetime) -> None:
-        """The accepted contacts as events, through the ingest pipeline (so the map's rules claim them)."""
-        from touchlens.ingest.pipeline import EventIngest, refresh_customers
-        from touchlens.store import proactive as store
 
-        with self.ws.events() as con:
-            report = EventIngest(con, m, SOURCE, now=now)._batch(Path("proactive contacts"), _batch(events))
-            store.log_events(con, SOURCE, "proactive contacts", report.accepted, now)
-            refresh_customers(con, m)
+def _store_events(
+    m: TouchpointMap, events: builtins.list[dict[str, Any]], now: datetime, con: duckdb.DuckDBPyConnection
+) -> None:
+    """The accepted contacts as events, through the ingest pipeline (so the map's rules claim them)."""
+    from touchlens.ingest.pipeline import EventIngest, refresh_customers
+    from touchlens.store import proactive as store
+
+    report = EventIngest(con, m, SOURCE, now=now)._batch(Path("proactive contacts"), _batch(events))
+    store.log_events(con, SOURCE, "proactive contacts", report.accepted, now)
+    refresh_customers(con, m)
 
 
 def _row(

@@ -9,6 +9,7 @@ import threading
 import time
 from typing import Any
 
+from touchlens.web.collect import live_writer
 from touchlens.web.state import WebState
 
 REGARDLESS_SECONDS = 300
@@ -46,7 +47,7 @@ def run_proactive(web: WebState) -> threading.Event:
         while not stop.wait(every):
             try:
                 if web.ws.settings.proactive.webhook and web.ws.map_or_empty().proactive:
-                    web.ws.contacts.run()
+                    web.ws.contacts.run(writer=lambda work: live_writer(web).call(work).result())
             except Exception:  # a failing run must not end the loop; logged with its traceback
                 log.exception("proactive run failed")
 
