@@ -147,6 +147,8 @@ def _commands(root: Path) -> list[tuple[list[str], str | None]]:
         (["design", "simulate", "shipping_update"], None),
         (["design", "run"], None),
         (["design", "measure", "shipping_update"], None),
+        (["design", "queue", "--csv"], None),
+        (["design", "confirm", "1"], None),
         (["walkthrough", "start", "first_kit", "--auditor", "Olga"], None),
         (["walkthrough", "list"], None),
         (["walkthrough", "export"], None),

@@ -15,17 +15,19 @@ import pytest
 import touchlens
 from tests.conftest import write
 from tests.test_alerts import Receiver
-from touchlens.errors import BadOption
+from touchlens.errors import BadOption, UnknownItem
 from touchlens.insights.proactive import in_holdout
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)  # a Monday morning
 DAY = timedelta(days=1)
 
 
-def shop(tmp_path: Path, webhook: str, rule: dict[str, Any], cap: dict[str, Any] | None = None) -> touchlens.Workspace:
+def shop(
+    tmp_path: Path, webhook: str, rule: dict[str, Any], cap: dict[str, Any] | None = None, queue: bool = False
+) -> touchlens.Workspace:
     root = tmp_path / "ws"
     touchlens.init(root)
-    write(root / "touchlens.toml", f'[proactive]\nwebhook = "{webhook}"\n')
+    write(root / "touchlens.toml", f'[proactive]\nwebhook = "{webhook}"\nqueue = {str(queue).lower()}\n')
     ws = touchlens.open(root)
     m: dict[str, Any] = {
         "name": "Shop",
@@ -161,3 +163,156 @@ def test_a_server_stores_the_contacts_through_its_one_writer(tmp_path: Path) -> 
     with ws.events(read_only=True) as con:
         assert con.execute("SELECT count(*) FROM events WHERE source = 'proactive'").fetchone() == (1,)
     hook.server.shutdown()
+
+
+# -- a messaging tool without a webhook: the queue it fetches, and its confirmations --------------------------------
+
+
+def queued_shop(tmp_path: Path, customers: list[str]) -> touchlens.Workspace:
+    """A queue-fed shop whose customers ordered an hour after the rule started; no holdout."""
+    ws = shop(tmp_path, "", {**RULE, "holdout": 0}, cap={"max": 1, "per": "7d"}, queue=True)
+    ws.contacts.run(T0)
+    events(ws, tmp_path, "orders.csv", [(c, T0 + timedelta(hours=1), "order_placed") for c in customers])
+    return ws
+
+
+def test_due_contacts_wait_in_the_queue_until_the_tool_confirms_them(tmp_path: Path) -> None:
+    ws = queued_shop(tmp_path, ["ann", "bob", "cy"])
+    [run] = ws.contacts.run(T0 + 4 * DAY)
+    assert (run.queued, run.sent, run.failed) == (3, 0, 0)
+    queue = ws.contacts.queue()
+    assert [q["customer_id"] for q in queue] == ["ann", "bob", "cy"]
+    assert queue[0]["due_at"] == (T0 + timedelta(hours=1) + 3 * DAY).isoformat()
+    assert (queue[0]["channel"], queue[0]["touchpoint"]) == ("phone", "checkin_call")
+    assert ws.contacts.run(T0 + 5 * DAY)[0].queued == 0  # queued once
+    with ws.events(read_only=True) as con:  # nothing is the touchpoint's event before the tool sent it
+        assert con.execute("SELECT count(*) FROM events WHERE source = 'proactive'").fetchone() == (0,)
+    at = T0 + 4 * DAY + timedelta(hours=5)
+    done = ws.contacts.confirm([(queue[0]["contact_id"], at), (queue[1]["contact_id"], None)], now=T0 + 5 * DAY)
+    assert (done.confirmed, done.already) == (2, 0)
+    assert [q["customer_id"] for q in ws.contacts.queue()] == ["cy"]
+    again = ws.contacts.confirm([(queue[0]["contact_id"], None)])
+    assert (again.confirmed, again.already) == (0, 1)
+    with ws.events(read_only=True) as con:
+        stored = con.execute(
+            "SELECT customer_id, ts FROM events WHERE source = 'proactive' AND touchpoint = 'checkin_call' ORDER BY 1"
+        ).fetchall()
+    assert [(c, t.astimezone(UTC)) for c, t in stored] == [("ann", at), ("bob", T0 + 5 * DAY)]
+
+
+def test_a_queued_contact_counts_against_the_cap_and_not_in_the_measurement(tmp_path: Path) -> None:
+    ws = queued_shop(tmp_path, ["ann"])
+    ws.contacts.run(T0 + 4 * DAY)
+    events(ws, tmp_path, "again.csv", [("ann", T0 + 4 * DAY + timedelta(hours=1), "order_placed")])
+    assert ws.contacts.run(T0 + 8 * DAY)[0].queued == 0  # one a week: the queued one counts
+    [churn] = ws.contacts.measure("checkin")
+    assert churn.with_contact + churn.without_contact == 0  # neither contacted nor withheld yet
+
+
+def test_an_unknown_contact_is_refused_before_anything_is_stored(tmp_path: Path) -> None:
+    ws = queued_shop(tmp_path, ["ann"])
+    ws.contacts.run(T0 + 4 * DAY)
+    [q] = ws.contacts.queue()
+    with pytest.raises(UnknownItem, match="unknown proactive contact 999"):
+        ws.contacts.confirm([(q["contact_id"], None), (999, None)])
+    assert len(ws.contacts.queue()) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [("contact_id,sent_at\n1,2026-03-05T10:00:00Z\nseven,\n", r"row 2: contact_id: a contact's number, not 'seven'"),
+     ("contact_id,sent_at\n1,yesterday\n", r"row 1: sent_at: an ISO 8601 time, not 'yesterday'"),
+     ('{"contact_id": 1}', "a JSON list of objects")],
+)  # fmt: skip
+def test_a_bad_confirmation_file_names_the_row_and_field(tmp_path: Path, text: str, problem: str) -> None:
+    from touchlens.contacts import read_confirmations
+
+    path = write(tmp_path / "sent.csv", text)
+    with pytest.raises(BadOption, match=rf"sent.csv: .*{problem}"):
+        read_confirmations(path)
+
+
+def test_the_cli_exports_the_queue_and_takes_the_tools_confirmations(tmp_path: Path, cli: Any) -> None:
+    ws = queued_shop(tmp_path, ["ann", "bob"])
+    assert "2 queued for the messaging tool" in cli("-w", ws.root, "design", "run").out
+    exported = cli("-w", ws.root, "design", "queue", "--csv").out
+    header, *rows = exported.strip().splitlines()
+    assert header == "contact_id,rule,customer_id,channel,touchpoint,trigger_at,due_at"
+    assert [r.split(",")[2] for r in rows] == ["ann", "bob"]
+    first = rows[0].split(",")[0]
+    sent = write(tmp_path / "sent.csv", f"contact_id,sent_at\n{first},{(T0 + 4 * DAY).isoformat()}\n")
+    assert "1 confirmed as sent" in cli("-w", ws.root, "design", "confirm", "--file", sent).out
+    assert [q["customer_id"] for q in json.loads(cli("-w", ws.root, "design", "queue", "--json").out)] == ["bob"]
+    assert "0 confirmed as sent, 1 already" in cli("-w", ws.root, "design", "confirm", first).out
+    refused = cli("-w", ws.root, "design", "confirm", "--file", write(tmp_path / "bad.csv", "contact_id\nx\n"))
+    assert refused.code != 0
+    assert "bad.csv: row 1: contact_id" in refused.err
+
+
+# -- where the holdout's measurement is shown ---------------------------------------------------------------------
+
+
+def measured_shop(tmp_path: Path, hook: Receiver) -> touchlens.Workspace:
+    """A running rule with a 30% holdout, its contacts sent, and a planted churn difference after them."""
+    ws = shop(tmp_path, hook.url, {**RULE, "holdout": 0.3, "name": "Check-in <call>"})
+    ws.contacts.run(T0)
+    customers = [f"c{i:03d}" for i in range(300)]
+    events(ws, tmp_path, "orders.csv", [(c, T0 + timedelta(hours=1), "order_placed") for c in customers])
+    ws.contacts.run(T0 + 4 * DAY)
+    sent = {c["customer_id"] for c in ws.contacts.list("checkin") if c["status"] == "sent"}
+    rng = np.random.default_rng(3)
+    later = [(c, T0 + 20 * DAY, "page_view") for c in customers if rng.random() >= (0.1 if c in sent else 0.6)]
+    events(ws, tmp_path, "later.csv", [*later, ("zz-end", T0 + 60 * DAY, "page_view")])
+    return ws
+
+
+def test_the_holdout_is_shown_in_impact_on_the_touchpoint_page_and_over_the_api(tmp_path: Path, cli: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from tests.test_cases import session
+    from touchlens.web.app import create_app
+
+    hook = Receiver()
+    ws = measured_shop(tmp_path, hook)
+    [change] = ws.changes("checkin_call")  # the rule's first run recorded it
+    assert (change["date"], change["note"]) == (T0.date(), "proactive rule checkin started")
+    [holdout] = ws.impact(change["id"])["holdout"]
+    [churn] = holdout["effects"]
+    assert holdout["contacted"] + holdout["held_out"] == 300
+    assert churn["high"] < 0  # the planted 50 points fewer churned, surely
+    printed = cli("-w", ws.root, "analyze", "impact", str(change["id"])).out
+    assert "Proactive rule Check-in <call>" in printed
+    assert "points less churn when contacted (randomised" in printed
+    with TestClient(create_app(ws.root), follow_redirects=False) as client:
+        session(client, ws, "vi", "viewer")
+        assert client.get("/api/proactive/checkin/effect").json() == holdout
+        assert client.get("/api/proactive/nothing/effect").status_code == 404
+        assert client.get("/api/proactive/queue").status_code == 403  # customers' ids: editors only
+        page = client.get("/touchpoints/checkin_call").text
+        assert "Proactive rule Check-in &lt;call&gt;: contacted against the holdout" in page
+        assert churn["verdict"] in page
+    hook.server.shutdown()
+
+
+def test_a_tool_with_a_token_fetches_and_confirms_the_queue_over_the_api(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from touchlens.web.app import create_app
+
+    ws = queued_shop(tmp_path, ["ann", "bob"])
+    ws.contacts.run(T0 + 4 * DAY)
+    from touchlens.store import users
+
+    users.add_user(ws.meta_engine(), "tool", "a-long-password-1", "editor")
+    token = users.add_token(ws.meta_engine(), "tool", ("read", "write"))  # the messaging tool's API token
+    with TestClient(create_app(ws.root), follow_redirects=False) as client:
+        client.headers["Authorization"] = f"Bearer {token}"
+        queue = client.get("/api/proactive/queue?rule=checkin").json()
+        assert [q["customer_id"] for q in queue] == ["ann", "bob"]
+        body = {"contacts": [{"contact_id": queue[0]["contact_id"], "sent_at": "2026-03-06T10:00:00Z"}]}
+        assert client.post("/api/proactive/confirm", json=body).json() == {"confirmed": 1, "already": 0}
+        assert client.post("/api/proactive/confirm", json={"contacts": [{"contact_id": 999}]}).status_code == 422
+        assert [q["customer_id"] for q in client.get("/api/proactive/queue").json()] == ["bob"]
+        [latest, *_] = client.get("/api/ingest/history").json()["ingests"]  # stored through the server's one writer
+        assert (latest["source"], latest["accepted"]) == ("proactive", 1)
+    assert [c["status"] for c in ws.contacts.list("checkin")] == ["sent", "queued"]

@@ -220,6 +220,9 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("DELETE", "/api/alerts/rules/{rule_id}"): Rule("admin", True, "/api/alerts/rules/999"),
     ("POST", "/api/alerts/rules/{rule_id}/test"): Rule("admin", True, "/api/alerts/rules/999/test"),
     ("GET", "/api/alerts"): Rule("viewer"),
+    ("GET", "/api/proactive/queue"): Rule("editor"),
+    ("POST", "/api/proactive/confirm"): Rule("editor", True, kwargs={"json": {"contacts": [{"contact_id": 1}]}}),
+    ("GET", "/api/proactive/{rule}/effect"): Rule("viewer", path="/api/proactive/nothing/effect"),
     ("GET", "/alerts"): PAGE,
     ("POST", "/alerts"): Rule(
         "admin", True, kwargs={"data": {"name": "r", "kind": "health", "emails": "owner@example.com"}}, page=True

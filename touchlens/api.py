@@ -619,6 +619,9 @@ class Workspace(Analyses, Experience):
         self._record(actor, "remap", "events", mapped=sum(counts.values()) - unmapped, unmapped=unmapped)
         return counts
 
+    def _holdouts(self, touchpoint: str) -> list[dict[str, Any]]:
+        return [h.to_dict() for h in self.contacts.holdouts_at(touchpoint)]
+
     def design_checks(self) -> list[Finding]:
         return design_checks(self.map())
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from touchlens import console as ui
-from touchlens.cli_common import JsonOpt
+from touchlens.cli_common import CsvOpt, JsonOpt, show
 from touchlens.cli_common import ws_of as _ws
+from touchlens.console_trends import effect_cells, holdout_table
 
 design_app = typer.Typer(
     help="Design new touchpoints: proactive rules from the map (`proactive:`) replayed on history.",
@@ -57,22 +60,11 @@ def design_simulate(
         ui.out.print(f"Within a day of: {near}.")
     table = Table("outcome", "with a similar contact", "without", "difference (95%)", "verdict")
     for e in sim.effects:
-        table.add_row(ui.text(e.outcome), _rate(e.rate_with, e.with_contact), _rate(e.rate_without, e.without_contact),
-                      _difference(e.difference, e.low, e.high), ui.text(e.verdict))  # fmt: skip
+        table.add_row(*effect_cells(e.to_dict()))
     if sim.effects:
         ui.out.print(table)
     else:
         ui.out.print("No similar contact in history to learn the effect from (give the rule a `touchpoint`).")
-
-
-def _difference(d: float | None, low: float | None, high: float | None) -> str:
-    if d is None or low is None or high is None:
-        return "—"
-    return f"{d * 100:+.1f} ({low * 100:+.1f} to {high * 100:+.1f}) points"
-
-
-def _rate(rate: float | None, n: int) -> str:
-    return "—" if rate is None else f"{rate:.0%} of {n:,}"
 
 
 @design_app.command("run")
@@ -84,7 +76,67 @@ def design_run(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         ui.print_json([r.to_dict() for r in results])
         return
     for r in results:
-        ui.out.print(f"{r.rule}: {r.sent} sent, {r.held_out} held out, {r.failed} not accepted (tried again next run)")
+        if _ws(ctx).settings.proactive.queue:
+            ui.out.print(f"{r.rule}: {r.queued} queued for the messaging tool, {r.held_out} held out")
+        else:
+            ui.out.print(
+                f"{r.rule}: {r.sent} sent, {r.held_out} held out, {r.failed} not accepted (tried again next run)"
+            )
+
+
+@design_app.command("queue")
+def design_queue(
+    ctx: typer.Context,
+    rule: Annotated[str | None, typer.Option(help="Only this rule's contacts.")] = None,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
+) -> None:
+    """The due contacts waiting for the messaging tool ([proactive] queue = true), oldest due first: import them
+    there, then confirm the ones it sent (touchlens design confirm)."""
+    rows = _ws(ctx).contacts.queue(rule)
+    columns = ["contact_id", "rule", "customer_id", "channel", "touchpoint", "trigger_at", "due_at"]
+    if as_csv:
+        ui.print_records([{c: r[c] for c in columns} for r in rows], columns)
+        return
+    show(rows, as_json, False, lambda r: r, lambda r: ui.records_table("Queued contacts", r, columns))
+
+
+@design_app.command("confirm")
+def design_confirm(
+    ctx: typer.Context,
+    contact: Annotated[list[int] | None, typer.Argument(help="The contacts' numbers (design queue).")] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(help="A CSV or JSON list from the messaging tool with contact_id and optionally sent_at."),
+    ] = None,
+    sent_at: Annotated[
+        str | None, typer.Option(help="When the given contacts were sent (ISO 8601; default now).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record queued contacts as sent by the messaging tool: each becomes the touchpoint's event, at the time it
+    was sent. Confirming a contact twice changes nothing."""
+    from touchlens.contacts import read_confirmations
+
+    at = _time("--sent-at", sent_at)
+    sent = [(c, at) for c in contact or []] + (read_confirmations(file) if file else [])
+    if not sent:
+        raise typer.BadParameter("give the contacts' numbers or --file")
+    result = _ws(ctx).contacts.confirm(sent)
+    if as_json:
+        ui.print_json(result.to_dict())
+        return
+    ui.out.print(f"{result.confirmed} confirmed as sent, {result.already} already confirmed or not queued")
+
+
+def _time(option: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{option} takes an ISO 8601 time, not {value!r}") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 @design_app.command("measure")
@@ -94,15 +146,8 @@ def design_measure(
     as_json: JsonOpt = False,
 ) -> None:
     """A running rule's effect on each outcome: customers contacted against its holdout (randomised)."""
-    ws = _ws(ctx)
-    effects = ws.contacts.measure(rule)
+    found = _ws(ctx).contacts.holdout(rule)
     if as_json:
-        ui.print_json(
-            {"rule": rule, "contacts": len(ws.contacts.list(rule)), "effects": [e.to_dict() for e in effects]}
-        )
+        ui.print_json(found.to_dict())
         return
-    table = Table("outcome", "contacted", "held out", "difference (95%)", "verdict")
-    for e in effects:
-        table.add_row(ui.text(e.outcome), _rate(e.rate_with, e.with_contact), _rate(e.rate_without, e.without_contact),
-                      _difference(e.difference, e.low, e.high), ui.text(e.verdict))  # fmt: skip
-    ui.out.print(table)
+    ui.out.print(holdout_table(found.to_dict()))

@@ -14,7 +14,7 @@ from touchlens.cli_common import CsvOpt, JsonOpt, show
 from touchlens.cli_common import ws_of as _ws
 from touchlens.cli_privacy import cli_actor
 from touchlens.console_insights import health_table, insights_table, roadmap_table
-from touchlens.console_trends import anomalies_table, impact_table
+from touchlens.console_trends import anomalies_table, holdout_table, impact_table
 from touchlens.insights.items import SECTIONS
 
 change_app = typer.Typer(help="Changes made to touchpoints, to measure their impact.", no_args_is_help=True)
@@ -296,6 +296,9 @@ def analyze_impact(
     result = ws.impact(change, window)
     names = {t.key: t.name or t.key for t in ws.map_or_empty().touchpoints}
     show(result, as_json, as_csv, lambda r: r["metrics"], lambda r: impact_table(_impact_title(r, names), r["metrics"]))
+    if not (as_json or as_csv):
+        for holdout in result["holdout"]:
+            ui.out.print(holdout_table(holdout))
 
 
 def _impact_title(result: dict[str, Any], names: dict[str, str]) -> str:

@@ -89,3 +89,32 @@ def impact_table(title: str, metrics: Sequence[dict[str, Any]]) -> Table:
         table.add_row(METRIC_NAMES[m["metric"]], level(m["before"]), level(m["after"]), level(m["comparison_before"]),
                       level(m["comparison_after"]), did, p_text(m["did_p_value"]), text(m["verdict"]))  # fmt: skip
     return table
+
+
+def holdout_table(holdout: dict[str, Any]) -> Table:
+    """A proactive rule's randomised measurement: per outcome, contacted against held out, with the difference's
+    95% interval and the verdict in words."""
+    since = f" since {holdout['started_at'][:16].replace('T', ' ')} UTC" if holdout["started_at"] else ""
+    title = (f"Proactive rule {text(holdout['name'])}{since}: {holdout['contacted']:,} contacted, "
+             f"{holdout['held_out']:,} held out (randomised), {holdout['queued']:,} queued")  # fmt: skip
+    table = Table("outcome", "contacted", "held out", "difference (95%)", "verdict", title=title, title_justify="left")
+    for e in holdout["effects"]:
+        table.add_row(*effect_cells(e))
+    return table
+
+
+def effect_cells(e: dict[str, Any]) -> tuple[str, ...]:
+    """An effect's row: the outcome, its rate with and without the contact, the difference, the verdict."""
+    with_contact = rate_text(e["rate_with"], e["with_contact"])
+    without = rate_text(e["rate_without"], e["without_contact"])
+    return text(e["outcome"]), with_contact, without, difference_text(e), text(e["verdict"])
+
+
+def rate_text(rate: float | None, n: int) -> str:
+    return "—" if rate is None else f"{rate:.0%} of {n:,}"
+
+
+def difference_text(e: dict[str, Any]) -> str:
+    if e["difference"] is None or e["low"] is None or e["high"] is None:
+        return "—"
+    return f"{e['difference'] * 100:+.1f} ({e['low'] * 100:+.1f} to {e['high'] * 100:+.1f}) points"

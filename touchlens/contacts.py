@@ -1,6 +1,11 @@
 """Proactive rules run on live data (`ws.contacts`): each due contact handed to the messaging tool's webhook once,
 recorded as the touchpoint's event when the tool accepts it, and the holdout kept for a randomised measurement.
 
+With `[proactive] queue = true` the contacts wait in a queue instead: the messaging tool fetches them
+(`design queue`, GET /api/proactive/queue) and confirms each one it sent (`design confirm`, POST
+/api/proactive/confirm), and only then is it recorded as sent and stored as the touchpoint's event, at the time
+the tool sent it.
+
 A rule starts the first time it runs: contacts due before then are history (`design simulate` replays them),
 never sent. Each run replays the rule up to now with `insights.proactive.replay`; the contact cap counts the
 other proactive touchpoints' events and every contact the rules have sent. A contact is recorded (once per rule,
@@ -34,6 +39,7 @@ if TYPE_CHECKING:
     from touchlens.insights.proactive import Effect, Replay
 
 SOURCE = "proactive"
+Sent = tuple[int, datetime | None]  # a queued contact's number, and when the messaging tool sent it (None: now)
 # Runs a piece of work on a connection it holds (the server's one writer).
 Writer = Callable[[Callable[["duckdb.DuckDBPyConnection"], None]], object]
 log = logging.getLogger("touchlens.proactive")
@@ -45,9 +51,41 @@ class RunResult:
     sent: int
     held_out: int
     failed: int  # the webhook did not accept them: tried again at the next run
+    queued: int = 0  # waiting for the messaging tool to fetch and confirm them ([proactive] queue)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    confirmed: int
+    already: int  # confirmed before, or not queued (held out): nothing changed
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """A running rule's randomised measurement: contacted against withheld, per outcome."""
+
+    rule: str
+    name: str
+    touchpoint: str | None
+    started_at: datetime | None
+    contacted: int
+    held_out: int
+    queued: int
+    effects: builtins.list[Effect]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule, "name": self.name, "touchpoint": self.touchpoint,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "contacts": self.contacted + self.held_out + self.queued, "contacted": self.contacted,
+            "held_out": self.held_out, "queued": self.queued, "effects": [e.to_dict() for e in self.effects],
+        }  # fmt: skip
 
 
 class Contacts:
@@ -60,33 +98,85 @@ class Contacts:
         live events); by default on the workspace's own."""
         from touchlens.store import contacts as store
 
-        if not self.ws.settings.proactive.webhook:
-            raise BadOption("[proactive] webhook: set the messaging tool's webhook before running proactive rules")
+        queue = self.ws.settings.proactive.queue
+        if not self.ws.settings.proactive.webhook and not queue:
+            raise BadOption(
+                "[proactive] webhook: set the messaging tool's webhook (or [proactive] queue = true, for a tool that "
+                "fetches its contacts) before running proactive rules"
+            )
         now = now or datetime.now(UTC)
         m = self.ws.map_or_empty()
         engine = self.ws.meta_engine()
         results, events = [], []
         for rule in m.proactive:
             start = store.started(engine, rule.key, now)
+            if start == now and rule.touchpoint:  # its first run: a change `analyze impact` can measure
+                note = f"proactive rule {rule.key} started"
+                self.ws.add_change(rule.touchpoint, now.date(), note, actor="proactive")
             with self.ws.events(read_only=True) as con:
                 done = self._replay(con, m, rule, start, now)
             seen = store.recorded(engine, rule.key)
             new = [s for s in done.sends if s[2] >= start and (s[0], s[1]) not in seen]
             held = [s for s in done.holdout_sends if s[2] >= start and (s[0], s[1]) not in seen]
-            accepted = [s for s in new if self._deliver(rule, *s)]
+            accepted = [] if queue else [s for s in new if self._deliver(rule, *s)]
             rows = [_row(rule.key, c, t, d, "sent", now) for c, t, d in accepted]
+            rows += [_row(rule.key, c, t, d, store.QUEUED, None) for c, t, d in (new if queue else [])]
             rows += [_row(rule.key, c, t, d, "held_out", None) for c, t, d in held]
             store.record(engine, rows)
             events += [_event(m, rule, c, t, now) for c, t, _ in accepted]
-            results.append(RunResult(rule.key, len(accepted), len(held), len(new) - len(accepted)))
-        if events:
-            work = partial(_store_events, m, events, now)
-            if writer is not None:
-                writer(work)
-            else:
-                with self.ws.events() as con:
-                    work(con)
+            failed = 0 if queue else len(new) - len(accepted)
+            results.append(RunResult(rule.key, len(accepted), len(held), failed, len(new) if queue else 0))
+        self._store(m, events, now, writer)
         return results
+
+    def queue(self, rule: str | None = None) -> builtins.list[dict[str, Any]]:
+        """The contacts waiting for the messaging tool to send them, oldest due first: what the webhook would have
+        been given, with the contact's id to confirm it by."""
+        from touchlens.store import contacts as store
+
+        m = self.ws.map_or_empty()
+        if rule is not None:
+            _rule(m, rule)
+        rules = {r.key: r for r in m.proactive}
+        return [_queued(c, rules.get(c["rule"])) for c in store.queued(self.ws.meta_engine(), rule)]
+
+    def confirm(
+        self, sent: builtins.list[Sent], now: datetime | None = None, writer: Writer | None = None
+    ) -> Confirmed:
+        """The messaging tool sent these queued contacts (id, when; None: now): each is recorded as sent and stored
+        as its touchpoint's event at that time. Confirming one twice changes nothing; an unknown id is an error
+        before anything is stored."""
+        from touchlens.store import contacts as store
+
+        now = now or datetime.now(UTC)
+        engine = self.ws.meta_engine()
+        found = store.by_ids(engine, [i for i, _ in sent])
+        unknown = [i for i, _ in sent if i not in found]
+        if unknown:
+            raise UnknownItem(f"unknown proactive contact {unknown[0]}; see touchlens design queue")
+        fresh = {i: at or now for i, at in sent if found[i]["status"] == store.QUEUED}
+        store.mark_sent(engine, list(fresh.items()))
+        m = self.ws.map_or_empty()
+        rules = {r.key: r for r in m.proactive}
+        events = [
+            _event(m, rules[c["rule"]], c["customer_id"], c["trigger_at"], fresh[i])
+            for i, c in found.items()
+            if i in fresh and c["rule"] in rules
+        ]
+        self._store(m, events, now, writer)
+        return Confirmed(len(fresh), len(found) - len(fresh))
+
+    def _store(
+        self, m: TouchpointMap, events: builtins.list[dict[str, Any]], now: datetime, writer: Writer | None
+    ) -> None:
+        if not events:
+            return
+        work = partial(_store_events, m, events, now)
+        if writer is not None:
+            writer(work)
+        else:
+            with self.ws.events() as con:
+                work(con)
 
     def forget(self, stored_ids: builtins.list[str]) -> None:
         """An erased customer's contacts go with them."""
@@ -109,7 +199,7 @@ class Contacts:
 
         m = self.ws.map_or_empty()
         _rule(m, rule)
-        found = self.list(rule)
+        found = [c for c in self.list(rule) if c["status"] in ("sent", "held_out")]  # queued: not yet either
         due = [(c["customer_id"], c["due_at"]) for c in found]
         contacted = [c["status"] == "sent" for c in found]
         out = []
@@ -123,6 +213,24 @@ class Contacts:
                 found_effect = effect(outcome.label or name, sum(yes), len(yes), sum(no), len(no), randomised=True)
                 out.append(found_effect)
         return out
+
+    def holdout(self, rule: str, now: datetime | None = None) -> Holdout:
+        """`measure` with the rule's counts, as the touchpoint page, `analyze impact` and the API show it."""
+        from touchlens.store import contacts as store
+
+        found = _rule(self.ws.map_or_empty(), rule)
+        statuses = [c["status"] for c in self.list(rule)]
+        started = store.started_at(self.ws.meta_engine(), rule)
+        return Holdout(rule, found.label, found.touchpoint, started, statuses.count("sent"),
+                       statuses.count("held_out"), statuses.count(store.QUEUED), self.measure(rule, now))  # fmt: skip
+
+    def holdouts_at(self, touchpoint: str, now: datetime | None = None) -> builtins.list[Holdout]:
+        """The measurements of the running rules whose contacts are this touchpoint's events."""
+        from touchlens.store import contacts as store
+
+        engine = self.ws.meta_engine()
+        rules = [r.key for r in self.ws.map_or_empty().proactive if r.touchpoint == touchpoint]
+        return [self.holdout(r, now) for r in rules if store.started_at(engine, r) is not None]
 
     def _replay(
         self, con: duckdb.DuckDBPyConnection, m: TouchpointMap, rule: ProactiveRule, start: datetime, now: datetime
@@ -185,8 +293,19 @@ def _row(
             "sent_at": sent}  # fmt: skip
 
 
+def _queued(contact: dict[str, Any], rule: ProactiveRule | None) -> dict[str, Any]:
+    """A queued contact as the messaging tool reads it (the webhook's body and the contact's id)."""
+    return {
+        "contact_id": contact["id"], "rule": contact["rule"], "name": rule.label if rule else contact["rule"],
+        "customer_id": contact["customer_id"], "channel": rule.channel if rule else None,
+        "touchpoint": rule.touchpoint if rule else None, "trigger_at": contact["trigger_at"].isoformat(),
+        "due_at": contact["due_at"].isoformat(),
+    }  # fmt: skip
+
+
 def _event(m: TouchpointMap, rule: ProactiveRule, customer: str, trigger: datetime, now: datetime) -> dict[str, Any]:
-    """The contact as an event the rule's touchpoint claims: its match rule's event name, channel and properties."""
+    """The contact as an event the rule's touchpoint claims (its match rule's event name, channel and properties),
+    at the time it was sent."""
     tp = m.touchpoint(rule.touchpoint) if rule.touchpoint else None
     match = tp.match if tp else None
     props: dict[str, Any] = {"proactive_rule": rule.key}
@@ -240,3 +359,47 @@ def _rule(m: TouchpointMap, key: str) -> ProactiveRule:
             f"unknown proactive rule '{key}'; rules are: {', '.join(r.key for r in m.proactive) or 'none'}"
         )
     return found
+
+
+def read_confirmations(path: Path) -> builtins.list[Sent]:
+    """A messaging tool's confirmations: a CSV with a header, or a JSON list of objects (what `design queue --json`
+    prints), each with `contact_id` and optionally `sent_at` (ISO 8601; none: when confirmed). Errors name the
+    file, the row and the field."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadOption(f"{path}: cannot read the confirmations: {exc}") from exc
+    rows = _json_rows(path, text) if text.lstrip().startswith(("[", "{")) else _csv_rows(text)
+    return [_confirmation(path, n, row) for n, row in enumerate(rows, 1)]
+
+
+def _json_rows(path: Path, text: str) -> builtins.list[dict[str, Any]]:
+    try:
+        found = json.loads(text)
+    except ValueError as exc:
+        raise BadOption(f"{path}: not valid JSON: {exc}") from exc
+    if not isinstance(found, builtins.list) or not all(isinstance(r, dict) for r in found):
+        raise BadOption(f"{path}: a JSON list of objects with contact_id (as design queue --json prints)")
+    return found
+
+
+def _csv_rows(text: str) -> builtins.list[dict[str, Any]]:
+    import csv
+    import io
+
+    return builtins.list(csv.DictReader(io.StringIO(text)))
+
+
+def _confirmation(path: Path, n: int, row: dict[str, Any]) -> Sent:
+    raw, at = row.get("contact_id"), row.get("sent_at")
+    try:
+        contact = int(str(raw).strip())
+    except ValueError:
+        raise BadOption(f"{path}: row {n}: contact_id: a contact's number, not {raw!r}") from None
+    if at in (None, ""):
+        return contact, None
+    try:
+        when = datetime.fromisoformat(str(at).strip())
+    except ValueError:
+        raise BadOption(f"{path}: row {n}: sent_at: an ISO 8601 time, not {at!r}") from None
+    return contact, when if when.tzinfo else when.replace(tzinfo=UTC)

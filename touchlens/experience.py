@@ -383,7 +383,8 @@ class Experience:
 
     def impact(self, change_id: int, window: str | timedelta = "28d") -> dict[str, Any]:
         """A recorded change's before/after comparison over equal windows on each side of its date, against the
-        touchpoints it did not touch: the others of its stage, else all the others (a difference in differences)."""
+        touchpoints it did not touch: the others of its stage, else all the others (a difference in differences);
+        where proactive rules send this touchpoint, their holdouts' randomised comparison too."""
         from touchlens.analytics.trends import ImpactQuery
 
         found = next((c for c in self.changes() if c["id"] == change_id), None)
@@ -396,7 +397,12 @@ class Experience:
         query = ImpactQuery(found["touchpoint"], found["date"], as_duration(window, "window"), tuple(comparison),
                             self.settings.insights.impact_min_responses)  # fmt: skip
         result = query.run(self._backend())
-        return {"change": {**found, "date": found["date"].isoformat()}, **result}
+        holdout = self._holdouts(found["touchpoint"])
+        return {"change": {**found, "date": found["date"].isoformat()}, **result, "holdout": holdout}
+
+    def _holdouts(self, touchpoint: str) -> list[dict[str, Any]]:
+        """The randomised measurements of the proactive rules sending this touchpoint (a workspace has them)."""
+        return []
 
     def _check_touchpoints(self, keys: tuple[str, ...]) -> None:
         known = {t.key for t in self.map_or_empty().touchpoints}

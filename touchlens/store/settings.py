@@ -193,7 +193,13 @@ class ProactiveSettings(BaseModel):
         default="",
         pattern=r"^(https?://.*)?$",
         description="The messaging tool's webhook `touchlens serve` hands each due proactive contact to (JSON); "
-        "empty: the map's proactive rules are not run.",
+        "empty (and `queue` false): the map's proactive rules are not run.",
+    )
+    queue: bool = Field(
+        default=False,
+        description="Keep each due proactive contact in a queue the messaging tool fetches (`design queue`, GET "
+        "/api/proactive/queue) and confirms once sent (`design confirm`, POST /api/proactive/confirm), instead of "
+        "handing it to the webhook.",
     )
     check_seconds: float = Field(
         default=60, gt=0, le=3600, description="How often `touchlens serve` runs the map's proactive rules."

@@ -1,6 +1,7 @@
 """Alert rules checked, and proactive rules run, by `touchlens serve`. Alerts: every `[alerts] check_seconds`
 when the data changed (an upload, a live commit, a survey answer), and every five minutes regardless, for case
-ages and the end of quiet hours. Proactive rules: every `[proactive] check_seconds` while a webhook is set."""
+ages and the end of quiet hours. Proactive rules: every `[proactive] check_seconds` while a webhook or the queue
+is set."""
 
 from __future__ import annotations
 
@@ -38,15 +39,16 @@ def watch_alerts(web: WebState) -> threading.Event:
 
 
 def run_proactive(web: WebState) -> threading.Event:
-    """Run the map's proactive rules every `[proactive] check_seconds` while a webhook is set; set the event
-    returned to stop."""
+    """Run the map's proactive rules every `[proactive] check_seconds` while a webhook or the queue is set; set
+    the event returned to stop."""
     stop = threading.Event()
     every = web.ws.settings.proactive.check_seconds
 
     def loop() -> None:
         while not stop.wait(every):
             try:
-                if web.ws.settings.proactive.webhook and web.ws.map_or_empty().proactive:
+                proactive = web.ws.settings.proactive
+                if (proactive.webhook or proactive.queue) and web.ws.map_or_empty().proactive:
                     web.ws.contacts.run(writer=lambda work: live_writer(web).call(work).result())
             except Exception:  # a failing run must not end the loop; logged with its traceback
                 log.exception("proactive run failed")

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from touchlens.web.api import admin, alerts, analyses, base, cases, data, roadmap, surveys
+from touchlens.web.api import admin, alerts, analyses, base, cases, data, proactive, roadmap, surveys
 from touchlens.web.api import map as map_routes
 from touchlens.web.api.base import ERRORS, NOT_FOUND, STATUS, TranslatingRoute, error_response
 
 __all__ = ["ERRORS", "NOT_FOUND", "STATUS", "TranslatingRoute", "base", "data", "error_response", "router"]
 
 router = APIRouter(prefix="/api", tags=["api"], route_class=TranslatingRoute, responses=ERRORS)
-for group in (map_routes, analyses, roadmap, data, admin, surveys, cases, alerts):
+for group in (map_routes, analyses, roadmap, data, admin, surveys, cases, alerts, proactive):
     router.include_router(group.router)

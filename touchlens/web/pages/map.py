@@ -190,6 +190,8 @@ def touchpoint(request: Request, key: str, user: PageViewer) -> Response:
         verbatims=_verbatims(request, key, None, None)[:20],
         drivers=drivers,
         drivers_problem=drivers_problem,
+        # Not cached: a contact confirmed or sent changes it without new data in the events store.
+        holdouts=[h.to_dict() for h in ws.contacts.holdouts_at(key)],
         opportunities=[o for o in ws.roadmap() if key in o.touchpoints],
         # The touchpoint's recorded changes travel with its trend, drawn as markers on the chart.
         trend={**series[0], "period": "month", "changes": _changes_of(ws, key)} if series else None,
