@@ -152,6 +152,7 @@ def _commands(root: Path) -> list[tuple[list[str], str | None]]:
         (["walkthrough", "start", "first_kit", "--auditor", "Olga"], None),
         (["walkthrough", "list"], None),
         (["walkthrough", "export"], None),
+        (["walkthrough", "compare", "first_kit"], None),
         (["forget", customer], None),
         (["analyze", "nosuch"], None),  # a usage error reads the same too
     ]

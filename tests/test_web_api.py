@@ -234,6 +234,7 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ),
     ("GET", "/audits"): PAGE,
     ("POST", "/audits"): Rule("editor", True, kwargs={"data": {"journey": "nope", "auditor": "x"}}, page=True),
+    ("GET", "/audits/compare"): Rule("viewer", kwargs={"params": {"journey": "main"}}, page=True),
     ("GET", "/audits/{audit_id}"): Rule("viewer", path="/audits/999", page=True),
     ("GET", "/audits/{audit_id}/photo/{touchpoint}"): Rule("viewer", path="/audits/999/photo/ad", page=True),
     # Public: an auditor's walkthrough, where the signed link is the permission (a made-up one: 404).

@@ -132,6 +132,41 @@ class Audits:
         """Every audit with its steps, for the record (`touchlens walkthrough export`)."""
         return [self.show(a["id"]) for a in self.list()]
 
+    def compare(self, journey: str, themes: dict[str, builtins.list[dict[str, Any]]] | None = None) -> dict[str, Any]:
+        """The journey's walkthroughs side by side, oldest first: per touchpoint each one's answer, the annoyances
+        (the map's and those seen) matched against the themes of its comments, and the complaint themes none
+        names; per stage the designed emotion and each walkthrough's. `themes` per touchpoint, as
+        `ws.feedback(themes=True)` finds them (found here when not given)."""
+        from touchlens.insights.walkthroughs import hear, items, unlisted
+        from touchlens.store import audits as store
+
+        m = self.ws.map_or_empty()
+        j = _journey(m, journey)
+        engine = self.ws.meta_engine()
+        walked = sorted(
+            (a for a in store.every(engine) if a["journey"] == journey), key=lambda a: (a["created_at"], a["id"])
+        )
+        steps = [store.steps(engine, a["id"]) for a in walked]
+        said = self._themes() if themes is None else themes
+        touchpoints = []
+        for t in self.route(j):
+            cells = [_cell(s.get(t.key)) for s in steps]
+            seen = [
+                (i, f"walkthrough {a['id']}")
+                for a, c in zip(walked, cells, strict=True)
+                for i in items(c["annoyances"])
+            ]
+            heard = hear([(i, "map") for i in items(t.annoyances)] + seen, said.get(t.key, []))
+            touchpoints.append({"touchpoint": t.key, "name": t.label, "stage": t.stage, "expectations": t.expectations,
+                                "cells": cells, "heard": [h.to_dict() for h in heard],
+                                "unlisted": unlisted(heard, said.get(t.key, []))})  # fmt: skip
+        return {"journey": journey, "name": j.name or j.key, "audits": [_head(a) for a in walked],
+                "touchpoints": touchpoints, "stages": _stages(m, j, steps)}  # fmt: skip
+
+    def _themes(self) -> dict[str, builtins.list[dict[str, Any]]]:
+        report = self.ws.feedback(themes=True)
+        return {r.key: r.themes or [] for r in report.rows}
+
     def audited_emotion(self, journey: str | None) -> dict[str, tuple[float, int]]:
         """Per stage: the mean emotion recorded in walkthroughs (of `journey`, or of all) and how many steps."""
         from touchlens.store import audits as store
@@ -200,3 +235,32 @@ def _answer(answer: dict[str, Any]) -> dict[str, Any]:
 
 def _public(step: dict[str, Any] | None) -> dict[str, Any] | None:
     return None if step is None else {k: v for k, v in step.items() if k not in ("audit_id", "touchpoint")}
+
+
+def _cell(step: dict[str, Any] | None) -> dict[str, Any]:
+    """One walkthrough's answer at one touchpoint (walked False where it did not get there)."""
+    if step is None:
+        return {"walked": False, "met": None, "emotion": None, "annoyances": None}
+    return {"walked": True, "met": step["met"], "emotion": step["emotion"], "annoyances": step["annoyances"]}
+
+
+def _head(audit: dict[str, Any]) -> dict[str, Any]:
+    return {"id": audit["id"], "auditor": audit["auditor"], "created_at": audit["created_at"].isoformat(),
+            "finished_at": audit["finished_at"].isoformat() if audit["finished_at"] else None}  # fmt: skip
+
+
+def _stages(
+    m: TouchpointMap, journey: Journey, steps: builtins.list[dict[str, dict[str, Any]]]
+) -> builtins.list[dict[str, Any]]:
+    """Per stage of the journey: the designed emotion and each walkthrough's mean emotion there (None: none)."""
+    stage_of = {t.key: t.stage for t in m.touchpoints}
+    out = []
+    for stage in journey.stages:
+        audited = []
+        for s in steps:
+            found = [
+                int(v["emotion"]) for k, v in s.items() if stage_of.get(k) == stage.key and v["emotion"] is not None
+            ]
+            audited.append(statistics.fmean(found) if found else None)
+        out.append({"stage": stage.key, "name": stage.name or stage.key, "designed": stage.emotion, "audited": audited})
+    return out

@@ -217,6 +217,7 @@ QUERIES: dict[str, list[str]] = {
     "/funnel": ["?steps=browse%2Cbuy", "?steps=" + quote(attack("query.steps"))],
     "/attribution": ["?by=touchpoint", "?by=" + quote(attack("query.by"))],
     "/flows": ["?depth=3"],
+    "/audits/compare": ["?journey=j1", "?journey=" + quote(attack("query.journey"))],
     # A bad option comes back on the form with the problem: both must stay text.
     "/analyses/{name}": ["?session_gap=" + quote(attack("query.session_gap")), "?touchpoint=" + quote(attack("q.tp"))],
 }

@@ -70,7 +70,15 @@ def context(ws: Workspace, journey: str | None = None, now: datetime | None = No
         "csat_chart": Markup(_inline(_csat_chart(feedback, names))),  # noqa: S704 - escaped by charts.bar_chart
         "insights": _insights(ws.insights(tuple(s for s, _ in SECTIONS)), names),
         "roadmap": _roadmap(ws.roadmap(), names),
+        "walkthroughs": _walkthroughs(ws, m, feedback),
     }
+
+
+def _walkthroughs(ws: Workspace, m: TouchpointMap, feedback: FeedbackReport) -> list[dict[str, Any]]:
+    """Each walked journey's comparison (`walkthrough compare`), in the map's order."""
+    walked = {a["journey"] for a in ws.audits.list()}
+    themes = {r.key: r.themes or [] for r in feedback.rows}
+    return [ws.audits.compare(j.key, themes) for j in m.journeys if j.key in walked]
 
 
 def _inline(svg: str) -> str:

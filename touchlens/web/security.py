@@ -141,6 +141,8 @@ def require(role: str = "viewer", scope: str = "read", page: bool = False) -> Ca
 
 Viewer = Annotated[User, Depends(require("viewer"))]
 Editor = Annotated[User, Depends(require("editor", "write"))]
+# An editor's read that writes nothing (a read-scoped token will do): what only editors may see.
+EditorReads = Annotated[User, Depends(require("editor"))]
 Admin = Annotated[User, Depends(require("admin", "write"))]
 PageViewer = Annotated[User, Depends(require("viewer", page=True))]
 PageEditor = Annotated[User, Depends(require("editor", "write", page=True))]

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from touchlens.errors import UnknownItem
 from touchlens.web.api.base import NOT_FOUND, TranslatingRoute, _ws
 from touchlens.web.collect import live_writer
-from touchlens.web.security import Editor, Viewer, state
+from touchlens.web.security import Editor, EditorReads, Viewer, state
 
 router = APIRouter(route_class=TranslatingRoute)
 
@@ -28,7 +28,7 @@ class Confirmation(BaseModel):
 
 
 @router.get("/proactive/queue")
-def proactive_queue(user: Editor, request: Request, rule: str | None = None) -> list[dict[str, Any]]:
+def proactive_queue(user: EditorReads, request: Request, rule: str | None = None) -> list[dict[str, Any]]:
     """The due contacts waiting for the messaging tool, oldest due first (as `design queue --json`)."""
     return _ws(request).contacts.queue(rule)
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from touchlens.errors import UnknownItem
+from touchlens.web.pages.common import _feedback
 from touchlens.web.security import PageEditor, PageViewer, state
 from touchlens.web.templating import render
 
@@ -28,6 +29,18 @@ def start_audit(
     audits = state(request).ws.audits
     audit_id, link = audits.start(journey, auditor, actor=user.name)
     return render(request, "audit.html", active="audits", audit=audits.show(audit_id), link=link)
+
+
+@router.get("/audits/compare", response_class=HTMLResponse)
+def compare_audits(request: Request, user: PageViewer, journey: str = "") -> Response:
+    """A journey's walkthroughs side by side, over time, and against the themes of the comments."""
+    ws = state(request).ws
+    themes = {r.key: r.themes or [] for r in _feedback(request, themes=True).rows}
+    try:
+        found = ws.audits.compare(journey, themes)
+    except UnknownItem as exc:
+        return render(request, "error.html", 404, title="Not found", message=str(exc))
+    return render(request, "audit_compare.html", active="audits", c=found)
 
 
 @router.get("/audits/{audit_id}", response_class=HTMLResponse)
