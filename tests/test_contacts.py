@@ -316,3 +316,54 @@ def test_a_tool_with_a_token_fetches_and_confirms_the_queue_over_the_api(tmp_pat
         [latest, *_] = client.get("/api/ingest/history").json()["ingests"]  # stored through the server's one writer
         assert (latest["source"], latest["accepted"]) == ("proactive", 1)
     assert [c["status"] for c in ws.contacts.list("checkin")] == ["sent", "queued"]
+
+
+# -- a live stream through /v1 ----------------------------------------------------------------------------------
+
+
+def test_a_rule_runs_in_the_server_over_live_events(tmp_path: Path) -> None:
+    """`touchlens serve` runs the rule every [proactive] check_seconds over events arriving through /v1: each due
+    contact is handed to the webhook once, a second order inside the cap's window gets none, a complaint before
+    the due time cancels, the holdout is withheld, and the contacts come back as the touchpoint's events."""
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from tests.test_cases import session
+    from touchlens.store import contacts as contact_store
+    from touchlens.store import keys
+    from touchlens.web.app import create_app
+
+    hook = Receiver()
+    ws = shop(tmp_path, hook.url, {**RULE, "wait": "2s", "holdout": 0.3}, cap={"max": 1, "per": "1d"})
+    write(ws.root / "touchlens.toml", f'[proactive]\nwebhook = "{hook.url}"\ncheck_seconds = 0.3\n')
+    _, key = keys.add_key(ws.meta_engine(), "ingest", "tests", "live", "tests")
+    customers = [f"live-{i:02d}" for i in range(40)]
+    with TestClient(create_app(ws.root)) as client:
+        session(client, ws, "vi", "viewer")
+        started = time.monotonic()
+        while contact_store.started_at(ws.meta_engine(), "checkin") is None and time.monotonic() - started < 20:
+            time.sleep(0.1)  # the server's first run starts the rule: what was due before is history
+        now = datetime.now(UTC)
+
+        def track(customer: str, event: str, ago: float) -> dict[str, Any]:
+            at = (now - timedelta(seconds=ago)).isoformat()
+            return {"type": "track", "userId": customer, "event": event, "timestamp": at,
+                    "messageId": f"{customer}-{event}-{ago}"}  # fmt: skip
+
+        batch = [track(c, "order_placed", 0.5) for c in customers]
+        batch += [track(c, "order_placed", 0.4) for c in customers[:10]]  # a second order: the cap allows one
+        batch += [track(c, "complaint", 0.3) for c in customers[30:35]]  # before the contact: cancels it
+        sent = client.post("/v1/batch", json={"batch": batch}, headers={"Authorization": f"Bearer {key}"})
+        assert sent.status_code == 200
+        held = {c for c in customers if in_holdout("checkin", c, 0.3)}
+        expected = set(customers) - held - set(customers[30:35])
+        while time.monotonic() - started < 60 and len(hook.bodies) < len(expected):
+            time.sleep(0.2)
+        time.sleep(1.5)  # and nothing more after it: five more runs
+        stored = [r for r in client.get("/api/ingest/history").json()["ingests"] if r["source"] == "proactive"]
+    assert sorted(b["customer_id"] for b in hook.bodies) == sorted(expected)  # each once
+    assert sum(r["accepted"] for r in stored) == len(expected)
+    statuses = [c["status"] for c in ws.contacts.list("checkin")]
+    assert (statuses.count("sent"), statuses.count("held_out")) == (len(expected), len(held - set(customers[30:35])))
+    hook.server.shutdown()

@@ -10,6 +10,7 @@ import pytest
 
 import touchlens
 from touchlens.demo_workspace import build_demo
+from touchlens.model.map import ProactiveRule
 
 pytestmark = pytest.mark.slow
 
@@ -88,6 +89,9 @@ def test_the_refund_email_is_sub_par_and_a_top_churn_driver(planted: dict[str, A
     assert item.at_stake.low <= item.at_stake.value <= item.at_stake.high
     assert "Refund issued email" in item.summary
     assert "refund_issued_email" not in item.summary
+    # A service-recovery follow-up, ready for the map while the email is fixed, measured by its holdout.
+    rule = ProactiveRule.model_validate(item.evidence["proactive_rule"])
+    assert (rule.after.touchpoint, rule.wait, rule.holdout) == (truth["touchpoint"], "1d", 0.1)
 
 
 def test_live_chat_is_a_strength(planted: dict[str, Any]) -> None:

@@ -98,6 +98,12 @@ def test_evidence_reads_as_words_and_units() -> None:
     assert rows["Switches · customers"] == "1,505"
     assert rows["Cycle"] == "Order tracking page → Phone support → Order tracking page"
     assert dict(evidence_items({"p_value": 0.0034, "tiny": 3.2e-7}))["p-value"] == "0.003"
+    rule = {"key": "update_buy_get", "name": "Update between buy and get", "after": {"touchpoint": "a"},
+            "wait": "3d", "unless": {"touchpoint": "b"}, "holdout": 0.1}  # fmt: skip
+    rows = dict(evidence_items({"proactive_rule": rule}, {"a": "Order", "b": "Parcel"}))
+    assert rows["Suggested proactive rule"] == (
+        "Update between buy and get: 3d after Order, unless Parcel came first, 10% held out to measure it "
+        "(key update_buy_get)")  # fmt: skip
     assert_readable(" ".join(v for _, v in evidence_items({"tiny": 3.2e-7, "big": 1.5e12})))
 
 

@@ -250,7 +250,8 @@ class Contacts:
         cancels = events.times(con, *_column(rule)) if rule.unless else {}
         others = [t.key for t in m.touchpoints if t.initiative == Initiative.proactive and t.key != rule.touchpoint]
         prior = events.times(con, "touchpoint", others) if others else {}
-        for customer, times in store.sent_times(self.ws.meta_engine()).items():
+        sent = store.sent_times(self.ws.meta_engine())
+        for customer, times in [*sent.items(), *store.held_times(self.ws.meta_engine(), rule.key).items()]:
             prior.setdefault(customer, []).extend(times)
         return replay(plan_of(m, rule), triggers, cancels, prior, now)
 

@@ -99,7 +99,9 @@ def _rows(evidence: dict[str, Any], names: dict[str, str], prefix: str, metric: 
         label = prefix + _label(key, not prefix)
         if value is None or (key == "high" and "low" in evidence):
             continue
-        if isinstance(value, dict):
+        if key == "proactive_rule" and isinstance(value, dict):
+            out.append(("Suggested proactive rule", _rule_text(value, names)))
+        elif isinstance(value, dict):
             out += _rows(value, names, label + " · ", key if key in METRICS else metric)
         elif isinstance(value, list | tuple):
             out.append((label, _joined(key, value, metric, names)))
@@ -109,6 +111,18 @@ def _rows(evidence: dict[str, Any], names: dict[str, str], prefix: str, metric: 
         else:
             out.append((label, _scalar(key, value, metric, names)))
     return out
+
+
+def _rule_text(rule: dict[str, Any], names: dict[str, str]) -> str:
+    """A prefilled proactive rule in one sentence, with its key for the map's `proactive:`."""
+
+    def touch(when: dict[str, Any]) -> str:
+        key = when.get("touchpoint")
+        return names.get(key, key) if key else f"event {when.get('event')}"
+
+    unless = f", unless {touch(rule['unless'])} came first" if rule.get("unless") else ""
+    return (f"{rule.get('name') or rule['key']}: {rule['wait']} after {touch(rule['after'])}{unless}, "
+            f"{rule.get('holdout', 0) * 100:.0f}% held out to measure it (key {rule['key']})")  # fmt: skip
 
 
 def _joined(key: str, values: list[Any] | tuple[Any, ...], metric: str | None, names: dict[str, str]) -> str:

@@ -2,9 +2,10 @@
 
 Pure: the customers' trigger times, their cancelling events and earlier proactive contacts come in; the sends
 come out. For each trigger the contact is due `wait` later (moved to the end of quiet hours when it falls in
-them); it is not sent when a cancelling event came in between, when the customer is in the holdout (chosen by a
-hash of the rule and the customer's id, so the same customers are withheld every time), or when the contact cap
-is reached (the customer's proactive contacts in the window before it, earlier sends of this rule included).
+them); it is not sent when a cancelling event came in between, when the contact cap is reached (the customer's
+proactive contacts in the window before it, earlier sends of this rule included), or when the customer is in the
+holdout (chosen by a hash of the rule and the customer's id, so the same customers are withheld every time; a
+withheld contact counts against the cap as if sent, so both sides meet the cap alike).
 Triggers whose contact would fall after the end of the history are not due yet and are left out.
 
 The expected effect compares, among customers whose contact was due, those who got a similar contact in
@@ -100,14 +101,17 @@ def replay(
                 out.not_due += 1
             elif any(trigger < c <= due for c in cancels.get(customer, ())):
                 out.cancelled += 1
-            elif in_holdout(plan.key, customer, plan.holdout):
-                out.held_out += 1
-                out.holdout_sends.append((customer, trigger, due))
             elif plan.cap and sum(due - plan.cap[1] < c <= due for c in contacts) >= plan.cap[0]:
                 out.capped += 1
             else:
-                out.sends.append((customer, trigger, due))
+                # The cap applies to both sides alike: a withheld contact counts as if sent, so the holdout
+                # stands for exactly the contacts the rule sends.
                 contacts.append(due)
+                if in_holdout(plan.key, customer, plan.holdout):
+                    out.held_out += 1
+                    out.holdout_sends.append((customer, trigger, due))
+                else:
+                    out.sends.append((customer, trigger, due))
     return out
 
 

@@ -246,8 +246,15 @@ def _finding(j: Judgement, names: Names) -> Insight:
         confidence=max(0.0, 1.0 - j.p_value),
         summary=f"Customers rate {name} poorly: {reason(j, names)}.",
         stage=names.stage_of(j.touchpoint),
-        evidence=_evidence(j),
+        evidence={**_evidence(j), "proactive_rule": recovery_rule(j.touchpoint, name)},
     )
+
+
+def recovery_rule(key: str, name: str) -> dict[str, Any]:
+    """A proactive follow-up a day after a poor touchpoint, a tenth held out to measure it: service recovery
+    while the touchpoint itself is fixed, not the fix (a starting point for the map's `proactive:`)."""
+    return {"key": f"follow_up_{key}"[:120], "name": f"Follow up after {name}"[:200], "after": {"touchpoint": key},
+            "wait": "1d", "holdout": 0.1}  # fmt: skip
 
 
 def _against_words(j: Judgement, names: Names) -> str:

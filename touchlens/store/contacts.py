@@ -50,6 +50,18 @@ def sent_times(engine: sa.Engine) -> dict[str, list[datetime]]:
     return found
 
 
+def held_times(engine: sa.Engine, rule: str) -> dict[str, list[datetime]]:
+    """The rule's withheld contacts, at their due time: against the rule's own cap they count as if sent."""
+    query = sa.select(proactive_contacts.c.customer_id, proactive_contacts.c.due_at).where(
+        proactive_contacts.c.rule == rule, proactive_contacts.c.status == "held_out"
+    )
+    found: dict[str, list[datetime]] = {}
+    with engine.connect() as conn:
+        for customer, at in conn.execute(query):
+            found.setdefault(customer, []).append(utc(at))
+    return found
+
+
 def record(engine: sa.Engine, rows: list[dict[str, Any]]) -> None:
     if rows:
         with engine.begin() as conn:
