@@ -311,3 +311,18 @@ def test_the_exact_flag_is_the_computation_from_every_wait(demo: touchlens.Works
     assert exact == demo.flows(exact=True).to_dict()
     sketched = json.loads(cli("-w", demo.root, "analyze", "flows", "--json").out)
     assert sketched == demo.flows().to_dict() != exact
+
+
+def test_the_api_answers_exactly_when_asked(demo: touchlens.Workspace) -> None:
+    from fastapi.testclient import TestClient
+
+    from tests.test_cases import session
+    from touchlens.web.app import create_app
+
+    sketched, exact = demo.flows().to_dict(), demo.flows(exact=True).to_dict()
+    card_exact = demo.scorecard(exact=True).to_dict()
+    with TestClient(create_app(demo.root)) as client:
+        session(client, demo, "vi", "viewer")
+        assert client.get("/api/flows?exact=true").json() == exact
+        assert client.get("/api/flows").json() == sketched != exact
+        assert client.get("/api/scorecard?exact=true").json() == card_exact

@@ -18,6 +18,10 @@ from touchlens.web.security import Viewer, state
 router = APIRouter(route_class=TranslatingRoute)
 # Drivers' resamples through the web: each refits the model in Python, which no time limit interrupts.
 WEB_SAMPLES = 100
+Exact = Annotated[
+    bool,
+    Query(description="Medians and p90s of waits from every wait (slower) instead of the wait sketches (within 1%)."),
+]
 
 
 # -- journeys ---------------------------------------------------------------------------------------------
@@ -33,15 +37,21 @@ def scorecard(
     by: Annotated[Literal["touchpoint", "stage"], Query(description="touchpoint, or stage: one row per stage.")] = (
         "touchpoint"
     ),
+    exact: Exact = False,
 ) -> dict[str, Any]:
     """Per touchpoint (or stage): customers, events, conversion after it and lift, drop-off, repeats."""
+    if exact:
+        return state(request).cached(
+            "scorecard", (window, by, True), lambda: _ws(request).scorecard(window, by, exact=True).to_dict()
+        )
     return _scorecard(request, window, by)
 
 
 @router.get("/flows")
-def flows(user: Viewer, request: Request) -> dict[str, Any]:
+def flows(user: Viewer, request: Request, exact: Exact = False) -> dict[str, Any]:
     """The directly-follows graph over touchpoints: edges with counts and times, starts and ends."""
-    return state(request).cached("flows", (), lambda: _ws(request).flows().to_dict())
+    # The default answer keeps the key the server warms at start.
+    return state(request).cached("flows", (True,) if exact else (), lambda: _ws(request).flows(exact=exact).to_dict())
 
 
 @router.get("/variants")
