@@ -45,7 +45,7 @@ from touchlens.analytics.drivers_model import (
 )
 from touchlens.analytics.drivers_model import Driver as Driver
 from touchlens.analytics.drivers_model import Drivers as Drivers
-from touchlens.analytics.engine import at_most_apart, events, within
+from touchlens.analytics.engine import at_most_apart, events
 from touchlens.analytics.journeys import in_period, periods_layer
 from touchlens.errors import BadOption, WorkspaceError
 from touchlens.model.map import Initiative, OutcomeRule, Phase, TouchpointMap
@@ -220,9 +220,14 @@ class DriversQuery:
                                "word": [i // BITS for i in range(len(touchpoints))],
                                "bit": [1 << i % BITS for i in range(len(touchpoints))]})  # fmt: skip
         t = t.join(codes, "touchpoint")
-        masks = {f"{kind}_{w}": ibis.ifelse((t.word == w) & (True if kind == "seen" else t[kind]), t.bit, 0).bit_or()
+        touches = t.count()
+        if backend.name != "duckdb":  # no bitwise OR there: one row per touchpoint first, then distinct bits add up
+            flags = {kind: t[kind].any() for kind in TOUCH_KINDS[1:]}
+            t = t.group_by(["customer_id", "period", "touchpoint", "word", "bit"]).aggregate(n=t.count(), **flags)
+            touches = t.n.sum()
+        masks = {f"{kind}_{w}": _bits(t, kind, w, backend.name == "duckdb")
                  for kind in TOUCH_KINDS for w in range(_words(touchpoints))}  # fmt: skip
-        grouped = t.group_by(["customer_id", "period"]).aggregate(touches=t.count(), **masks)
+        grouped = t.group_by(["customer_id", "period"]).aggregate(touches=touches, **masks)
         units = self._with_outcomes(backend, grouped, tuple(masks))
         for kind, f in zip(KINDS[4:], self._feedback_rows(backend), strict=True):
             lists = f.group_by(["customer_id", "period"]).aggregate(**{kind: f.touchpoint.collect(distinct=True)})
@@ -292,7 +297,7 @@ class DriversQuery:
         j = j.mutate(converted=j.won.notnull().cast("int64")).drop("won", "customer_id_right", "period_right")
         # A window over the periods, not a join with their grouping: an engine may compute that grouping twice.
         j = j.mutate(last_period=j.period.max().over(group_by=j.customer_id))
-        churned = self._churned(events(backend))
+        churned = self._churned(backend)
         if churned is None:  # the map defines no churn: nobody has churned by it
             return j.select("customer_id", "period", "touches", "converted", *extra,
                             churn=ibis.literal(0).cast("int64"))  # fmt: skip
@@ -307,12 +312,13 @@ class DriversQuery:
             churn=(is_last & j.churned.notnull() & (j.converted == 0)).cast("int64"),
         )
 
-    def _churned(self, t: ibis.Table) -> ibis.Table | None:
+    def _churned(self, backend: ibis.BaseBackend) -> ibis.Table | None:
         """(customer_id, churned=1) for each customer who churned: the churn event, or no action of their own
         for `inactive_days` before the data ends (company-sent touches do not count as their action)."""
         rule = self.churn
         if rule is None:
             return None
+        t = events(backend)
         if rule.event is not None:
             gone = t.filter(outcome_predicate(t, rule)).select("customer_id").distinct()
             return gone.mutate(churned=ibis.literal(1))
@@ -327,7 +333,7 @@ class DriversQuery:
         last = t.group_by("customer_id").aggregate(acted=acted, first=t.ts.min())
         # A customer who never acted (only ever sent things) has been quiet since they first appeared.
         since = last.acted.fill_null(last.first)
-        quiet = last.filter(~within(data_end, since, timedelta(days=rule.inactive_days or 0)))
+        quiet = last.filter(~at_most_apart(backend, data_end, since, timedelta(days=rule.inactive_days or 0)))
         return quiet.select("customer_id", churned=ibis.literal(1))
 
     def run(self, backend: ibis.BaseBackend) -> Drivers:
@@ -388,7 +394,7 @@ class DriversQuery:
         return None
 
     def _matrix(self, pairs: _Pairs, rows: Any) -> tuple[list[str], Any]:
-        """0/1 columns over the chosen periods, one per feature with enough periods on both sides."""
+        """True/False columns over the chosen periods, one per feature with enough periods on both sides."""
         kept_pairs = rows[pairs.units] if pairs.units.size else np.zeros(0, dtype=bool)
         position = np.cumsum(rows) - 1  # a period's row among the chosen ones
         codes, units = pairs.codes[kept_pairs], position[pairs.units[kept_pairs]]
@@ -403,9 +409,10 @@ class DriversQuery:
         column = np.full(len(pairs.every), -1, dtype=np.int64)
         for j, f in enumerate(names):
             column[pairs.every.index(f)] = j
-        x = np.zeros((n, len(names)))
+        # Booleans by column (Fortran order): each feature's periods lie together, for `compare`'s column reads.
+        x = np.zeros((n, len(names)), dtype=bool, order="F")
         known = column[codes] >= 0
-        x[units[known], column[codes][known]] = 1.0
+        x[units[known], column[codes][known]] = True
         return names, x
 
     def _model(self, names: list[str], x: Any, y: Any, later: Any, touches: Any) -> list[Effect]:
@@ -452,6 +459,21 @@ class _Pairs:
             units.append(pc.list_parent_indices(lists).to_numpy(zero_copy_only=False).astype(np.int64))
             every += [f"{kind}:{tp}" for tp in encoded.dictionary.to_pylist()]
         return cls(every, np.concatenate(codes), np.concatenate(units))
+
+
+def has_feature(periods: pa.Table, touchpoints: Sequence[str], kind: str, touchpoint: str) -> np.ndarray[Any, Any]:
+    """Which of `periods_expr`'s rows have the touch feature `kind` (seen, repeated, ...) for `touchpoint`."""
+    if touchpoint not in touchpoints:
+        return np.zeros(periods.num_rows, dtype=bool)
+    i = list(touchpoints).index(touchpoint)
+    mask = periods.column(f"{kind}_{i // BITS}").fill_null(0).to_numpy()
+    return np.asarray(mask & (1 << i % BITS) != 0)
+
+
+def _bits(t: ibis.Table, kind: str, word: int, bitwise: bool) -> Any:
+    """The mask of word `word` of `kind`: OR of the touches' bits, or their sum over rows already one a touchpoint."""
+    bit = ibis.ifelse((t.word == word) & (True if kind == "seen" else t[kind]), t.bit, 0)
+    return bit.bit_or() if bitwise else bit.sum()
 
 
 def _words(touchpoints: Sequence[str]) -> int:
