@@ -435,7 +435,7 @@ def _refit(
         # Done, or handed to `_newton` when a step is no smaller than the last (NaN compares False too).
         moving[active] = (size >= TOLERANCE) & (size < last[active])
         last[active] = np.where(size < TOLERANCE, 0.0, size)
-    for i in np.flatnonzero(moving | (last > 0)):
+    for i in np.flatnonzero(moving | (last != 0)):  # NaN (a step that overflowed) != 0 too
         beta[i] = _newton(x1, y, weights[i], c, fitted)
     return beta
 
