@@ -258,6 +258,7 @@ def _period_answers(backend: Any, conversion: OutcomeRule) -> dict[str, Any]:
     rows = {name: sorted(map(tuple, (r.values() for r in backend.to_pyarrow(expr(backend)).to_pylist())))
             for name, expr in (("features", drivers.features_expr), ("loops", drivers.loops_expr),
                                ("units", drivers.units_expr), ("seen", drivers.seen_expr))}  # fmt: skip
+    rows["periods"] = _period_features(backend, drivers)
     for by in pa_.BY:
         paths = pa_.PathsQuery(conversion, by, channel_of=(("home", "web"),))
         rows[f"paths:{by}"] = paths.run(backend)
@@ -269,8 +270,22 @@ def _period_answers(backend: Any, conversion: OutcomeRule) -> dict[str, Any]:
     return rows
 
 
+def _period_features(backend: Any, drivers: dr.DriversQuery) -> list[tuple[Any, ...]]:
+    """`periods_expr`'s masks and lists read back as (customer_id, period, feature), as `features_expr` gives."""
+    touchpoints = drivers.touchpoints(backend)
+    periods = backend.to_pyarrow(drivers.periods_expr(backend, touchpoints))
+    pairs = dr._Pairs.of(periods, touchpoints)
+    keys = periods.select(["customer_id", "period"]).to_pylist()
+    return sorted((keys[u]["customer_id"], keys[u]["period"], pairs.every[c])
+                  for c, u in zip(pairs.codes.tolist(), pairs.units.tolist(), strict=True))  # fmt: skip
+
+
+@pytest.mark.parametrize("bits", [62, 2])  # masks of one word, and of several (2 touchpoints a word)
 @pytest.mark.parametrize("conversion", ["buy", "unmapped"])  # a conversion that is a touch, and one that is not
-def test_periods_read_from_the_layer_answer_as_from_the_events(tmp_path: Path, conversion: str) -> None:
+def test_periods_read_from_the_layer_answer_as_from_the_events(
+    tmp_path: Path, conversion: str, bits: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dr, "BITS", bits)
     ws = _workspace(tmp_path, {**MAP, "outcomes": {"conversion": {"event": conversion}}})
     ws.ingest_events([_write(tmp_path / "e.jsonl", _business(300, 5))])
     rule = ws.map().outcomes.conversion
@@ -286,6 +301,8 @@ def test_periods_read_from_the_layer_answer_as_from_the_events(tmp_path: Path, c
         assert periods_layer(backend, OutcomeRule(event="help")) is None
     assert from_layer == from_events
     assert from_layer["seen"] == [r for r in from_layer["features"] if r[2].startswith("seen:")]
+    # Every feature of every period, read from one row a period, as the long (period, feature) form has it.
+    assert from_layer["periods"] == from_layer["features"]
     assert from_layer["loops"]
     assert from_layer["features"]
     assert sum(p.conversions for p in from_layer["paths:touchpoint"]) > 10

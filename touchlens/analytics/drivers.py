@@ -31,6 +31,7 @@ from typing import Any
 import ibis
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from touchlens.analytics.conditions import outcome_predicate
 from touchlens.analytics.drivers_model import (
@@ -44,7 +45,7 @@ from touchlens.analytics.drivers_model import (
 )
 from touchlens.analytics.drivers_model import Driver as Driver
 from touchlens.analytics.drivers_model import Drivers as Drivers
-from touchlens.analytics.engine import events, within
+from touchlens.analytics.engine import at_most_apart, events
 from touchlens.analytics.journeys import in_period, periods_layer
 from touchlens.errors import BadOption, WorkspaceError
 from touchlens.model.map import Initiative, OutcomeRule, Phase, TouchpointMap
@@ -53,6 +54,8 @@ OUTCOMES = ("conversion", "churn", "repeat")
 # Each resample refits the model (about 0.1 s on 5,000 customers, ten times that on a busy server).
 MAX_SAMPLES = 200
 KINDS = ("seen", "repeated", "waited", "switched", "low_score", "negative")
+TOUCH_KINDS = KINDS[:4]  # features of touches; the others come from feedback
+BITS = 62  # touchpoints a word of a mask holds: 1 << 62 still fits a signed 64-bit integer
 MODEL_KINDS = ("seen", "low_score", "negative")
 LOW_SHARE = 0.4  # a score in the worst 40% of its scale (CSAT 1–2, NPS 0–4, CES 5–7) is low
 MAP_LINES = {
@@ -167,7 +170,9 @@ class DriversQuery:
             w = ibis.window(group_by=[touches.customer_id, touches.period], order_by=[touches.ts, touches.event_id])
             s = touches.mutate(b=touches.touchpoint.lead(1).over(w), a2=touches.touchpoint.lead(2).over(w),
                                ts2=touches.ts.lead(2).over(w))  # fmt: skip
-        hit = s.filter((s.a2 == s.touchpoint) & (s.b != s.touchpoint) & within(s.ts2, s.ts, within_time))
+        hit = s.filter(
+            (s.a2 == s.touchpoint) & (s.b != s.touchpoint) & at_most_apart(backend, s.ts2, s.ts, within_time)
+        )
         return hit.select(
             customer_id=hit.customer_id.cast("string"),
             period=hit.period.cast("int64"),
@@ -182,20 +187,58 @@ class DriversQuery:
         return _pairs(touches, "seen").distinct()
 
     def features_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
-        """(customer_id, period, feature) for every feature a period has."""
-        touches, prev_ts, prev_channel, prev_same_ts = self._previous(backend)
-        flagged = touches.mutate(
-            repeated=within(touches.ts, prev_same_ts, self.repeat_window).fill_null(False),
-            waited=(~within(touches.ts, prev_ts, self.wait)).fill_null(False),
-            switched=(within(touches.ts, prev_ts, self.switch_window) & (touches.channel != prev_channel)).fill_null(
-                False
-            ),
-        )
+        """(customer_id, period, feature) for every feature a period has (`periods_expr` has the same features a
+        period to a row; this long form is the reference its tests compare with)."""
+        flagged = self._flagged(backend)
         parts = [_pairs(flagged, "seen")]
         for kind in ("repeated", "waited", "switched"):
             parts.append(_pairs(flagged.filter(flagged[kind]), kind))
         parts += self._feedback_features(backend)
         return ibis.union(*parts, distinct=True)
+
+    def _flagged(self, backend: ibis.BaseBackend) -> ibis.Table:
+        """The periods' touches, each flagged `repeated`, `waited` and `switched` (see the module's docstring)."""
+        touches, prev_ts, prev_channel, prev_same_ts = self._previous(backend)
+
+        def apart(earlier: Any, limit: timedelta) -> Any:
+            return at_most_apart(backend, touches.ts, earlier, limit)
+
+        switched = apart(prev_ts, self.switch_window) & (touches.channel != prev_channel)
+        return touches.mutate(
+            repeated=apart(prev_same_ts, self.repeat_window).fill_null(False),
+            waited=(~apart(prev_ts, self.wait)).fill_null(False),
+            switched=switched.fill_null(False),
+        )
+
+    def periods_expr(self, backend: ibis.BaseBackend, touchpoints: Sequence[str]) -> ibis.Table:
+        """`units_expr`'s rows with every feature of each period in them, from one grouping of the touches: per
+        kind of touch feature, bit masks `seen_0`, `seen_1`, ... (bit b of word w set: the period has it for
+        `touchpoints[w * BITS + b]`, which must hold every touch's touchpoint); low scores and negative comments as
+        lists of touchpoints (or null). A union of (period, feature) strings took four times as long."""
+        t = self._flagged(backend)
+        codes = ibis.memtable({"touchpoint": list(touchpoints),
+                               "word": [i // BITS for i in range(len(touchpoints))],
+                               "bit": [1 << i % BITS for i in range(len(touchpoints))]})  # fmt: skip
+        t = t.join(codes, "touchpoint")
+        touches = t.count()
+        if backend.name != "duckdb":  # no bitwise OR there: one row per touchpoint first, then distinct bits add up
+            flags = {kind: t[kind].any() for kind in TOUCH_KINDS[1:]}
+            t = t.group_by(["customer_id", "period", "touchpoint", "word", "bit"]).aggregate(n=t.count(), **flags)
+            touches = t.n.sum()
+        masks = {f"{kind}_{w}": _bits(t, kind, w, backend.name == "duckdb")
+                 for kind in TOUCH_KINDS for w in range(_words(touchpoints))}  # fmt: skip
+        grouped = t.group_by(["customer_id", "period"]).aggregate(touches=touches, **masks)
+        units = self._with_outcomes(backend, grouped, tuple(masks))
+        for kind, f in zip(KINDS[4:], self._feedback_rows(backend), strict=True):
+            lists = f.group_by(["customer_id", "period"]).aggregate(**{kind: f.touchpoint.collect(distinct=True)})
+            units = units.left_join(lists, ["customer_id", "period"]).drop("customer_id_right", "period_right")
+        return units
+
+    def touchpoints(self, backend: ibis.BaseBackend) -> list[str]:
+        """Every touchpoint the events name, for `periods_expr`."""
+        t = events(backend)
+        found = backend.to_pyarrow(t.filter(t.touchpoint.notnull()).select("touchpoint").distinct())
+        return sorted(str(k) for k in found.column("touchpoint").to_pylist())
 
     def _previous(self, backend: ibis.BaseBackend) -> tuple[ibis.Table, Any, Any, Any]:
         """The periods' touches, and each one's previous touch in its period (time, channel) and previous touch of
@@ -213,7 +256,13 @@ class DriversQuery:
         return touches, touches.ts.lag().over(w), touches.channel.lag().over(w), touches.ts.lag().over(same)
 
     def _feedback_features(self, backend: ibis.BaseBackend) -> list[ibis.Table]:
-        """Low scores and negative comments, each in the period its response falls in."""
+        """Low scores and negative comments as (customer_id, period, feature) pairs."""
+        low, negative = self._feedback_rows(backend)
+        return [_pairs(low, "low_score"), _pairs(negative, "negative")]
+
+    def _feedback_rows(self, backend: ibis.BaseBackend) -> tuple[ibis.Table, ibis.Table]:
+        """(customer_id, period, touchpoint) of the low scores and of the negative comments, each in the period its
+        response falls in."""
         t = events(backend)
         convs = t.filter(outcome_predicate(t, self.conversion).fill_null(False)).select(
             c_customer="customer_id", c_ts="ts"
@@ -233,19 +282,25 @@ class DriversQuery:
         badness = ibis.cases((numbered.metric == "ces", share), else_=1 - share)
         low = numbered.filter(badness >= 1 - LOW_SHARE)
         negative = numbered.filter(numbered.sentiment <= -0.05)
-        return [_pairs(low, "low_score"), _pairs(negative, "negative")]
+        return _keyed(low), _keyed(negative)
 
     def units_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
         """One row per period with touches: its outcome flags and its size."""
-        touches, convs = self._periods(backend)
-        units = touches.group_by(["customer_id", "period"]).aggregate(touches=touches.count(), last_ts=touches.ts.max())
+        touches, _ = self._periods(backend)
+        units = touches.group_by(["customer_id", "period"]).aggregate(touches=touches.count())
+        return self._with_outcomes(backend, units)
+
+    def _with_outcomes(self, backend: ibis.BaseBackend, units: ibis.Table, extra: Sequence[str] = ()) -> ibis.Table:
+        """Periods (customer_id, period, touches, `extra`...) with their outcome flags, converted and churn."""
+        _, convs = self._periods(backend)
         j = units.left_join(convs, ["customer_id", "period"])
         j = j.mutate(converted=j.won.notnull().cast("int64")).drop("won", "customer_id_right", "period_right")
-        last = j.group_by("customer_id").aggregate(last_period=j.period.max())
-        j = j.join(last, "customer_id")
-        churned = self._churned(events(backend))
+        # A window over the periods, not a join with their grouping: an engine may compute that grouping twice.
+        j = j.mutate(last_period=j.period.max().over(group_by=j.customer_id))
+        churned = self._churned(backend)
         if churned is None:  # the map defines no churn: nobody has churned by it
-            return j.select("customer_id", "period", "touches", "converted", churn=ibis.literal(0).cast("int64"))
+            return j.select("customer_id", "period", "touches", "converted", *extra,
+                            churn=ibis.literal(0).cast("int64"))  # fmt: skip
         j = j.left_join(churned, "customer_id")
         is_last = j.period == j.last_period
         return j.select(
@@ -253,27 +308,32 @@ class DriversQuery:
             "period",
             "touches",
             "converted",
+            *extra,
             churn=(is_last & j.churned.notnull() & (j.converted == 0)).cast("int64"),
         )
 
-    def _churned(self, t: ibis.Table) -> ibis.Table | None:
+    def _churned(self, backend: ibis.BaseBackend) -> ibis.Table | None:
         """(customer_id, churned=1) for each customer who churned: the churn event, or no action of their own
         for `inactive_days` before the data ends (company-sent touches do not count as their action)."""
         rule = self.churn
         if rule is None:
             return None
+        t = events(backend)
         if rule.event is not None:
             gone = t.filter(outcome_predicate(t, rule)).select("customer_id").distinct()
             return gone.mutate(churned=ibis.literal(1))
+        data_end = t.ts.max().as_scalar()
         acted = t.ts.max()
         if self.company_sent:
-            sent = t.touchpoint.isin(self.company_sent).fill_null(False)
-            acted = t.ts.max(where=~sent | outcome_predicate(t, self.conversion).fill_null(False))
+            # A join with the sent touchpoints, not `isin`: a list of strings tested on every event took twice as
+            # long at 10M events.
+            keys = ibis.memtable({"sent_touchpoint": list(dict.fromkeys(self.company_sent))})
+            t = t.left_join(keys, t.touchpoint == keys.sent_touchpoint)
+            acted = t.ts.max(where=t.sent_touchpoint.isnull() | outcome_predicate(t, self.conversion).fill_null(False))
         last = t.group_by("customer_id").aggregate(acted=acted, first=t.ts.min())
         # A customer who never acted (only ever sent things) has been quiet since they first appeared.
         since = last.acted.fill_null(last.first)
-        data_end = t.ts.max().as_scalar()
-        quiet = last.filter(~within(data_end, since, timedelta(days=rule.inactive_days or 0)))
+        quiet = last.filter(~at_most_apart(backend, data_end, since, timedelta(days=rule.inactive_days or 0)))
         return quiet.select("customer_id", churned=ibis.literal(1))
 
     def run(self, backend: ibis.BaseBackend) -> Drivers:
@@ -284,10 +344,12 @@ class DriversQuery:
         the slow one; the models run per outcome)."""
         # In a fixed order: the engine returns rows in any order, and the bootstrap resamples rows by position,
         # so the same data must give the same intervals on every engine and every run.
-        units = backend.to_pyarrow(self.units_expr(backend)).sort_by(
+        touchpoints = self.touchpoints(backend)
+        periods = backend.to_pyarrow(self.periods_expr(backend, touchpoints)).sort_by(
             [("customer_id", "ascending"), ("period", "ascending")]
         )
-        pairs = self._index(backend, units) if units.num_rows else _Pairs.none()
+        pairs = _Pairs.of(periods, touchpoints)
+        units = periods.select(["customer_id", "period", "touches", "converted", "churn"])
         return [self._one(outcome, units, pairs) for outcome in outcomes]
 
     def _one(self, outcome: str, all_units: pa.Table, pairs: _Pairs) -> Drivers:
@@ -331,20 +393,8 @@ class DriversQuery:
             )
         return None
 
-    def _index(self, backend: ibis.BaseBackend, units: pa.Table) -> _Pairs:
-        """Every (period, feature) pair as row and feature codes, joined with Arrow (a big store has millions)."""
-        pairs = backend.to_pyarrow(self.features_expr(backend))
-        keys = units.select(["customer_id", "period"]).cast(
-            pa.schema([("customer_id", pa.string()), ("period", pa.int64())])
-        )
-        indexed = keys.append_column("unit", pa.array(np.arange(units.num_rows, dtype=np.int64)))
-        joined = pairs.join(indexed, keys=["customer_id", "period"], join_type="inner")
-        encoded = joined.column("feature").combine_chunks().dictionary_encode()
-        codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        return _Pairs(encoded.dictionary.to_pylist(), codes, joined.column("unit").to_numpy().astype(np.int64))
-
     def _matrix(self, pairs: _Pairs, rows: Any) -> tuple[list[str], Any]:
-        """0/1 columns over the chosen periods, one per feature with enough periods on both sides."""
+        """True/False columns over the chosen periods, one per feature with enough periods on both sides."""
         kept_pairs = rows[pairs.units] if pairs.units.size else np.zeros(0, dtype=bool)
         position = np.cumsum(rows) - 1  # a period's row among the chosen ones
         codes, units = pairs.codes[kept_pairs], position[pairs.units[kept_pairs]]
@@ -359,9 +409,10 @@ class DriversQuery:
         column = np.full(len(pairs.every), -1, dtype=np.int64)
         for j, f in enumerate(names):
             column[pairs.every.index(f)] = j
-        x = np.zeros((n, len(names)))
+        # Booleans by column (Fortran order): each feature's periods lie together, for `compare`'s column reads.
+        x = np.zeros((n, len(names)), dtype=bool, order="F")
         known = column[codes] >= 0
-        x[units[known], column[codes][known]] = 1.0
+        x[units[known], column[codes][known]] = True
         return names, x
 
     def _model(self, names: list[str], x: Any, y: Any, later: Any, touches: Any) -> list[Effect]:
@@ -388,8 +439,46 @@ class _Pairs:
     units: Any
 
     @classmethod
-    def none(cls) -> _Pairs:
-        return cls([], np.zeros(0, np.int64), np.zeros(0, np.int64))
+    def of(cls, periods: pa.Table, touchpoints: Sequence[str]) -> _Pairs:
+        """The pairs in `periods_expr`'s masks and lists (a period's row is its place in `periods`), with numpy
+        and Arrow: a big store has millions of them, no Python loop over them."""
+        every: list[str] = []
+        codes, units = [], []
+        for kind in TOUCH_KINDS:
+            for w in range(_words(touchpoints)):
+                mask = periods.column(f"{kind}_{w}").fill_null(0).to_numpy()
+                for b, tp in enumerate(touchpoints[w * BITS : (w + 1) * BITS]):
+                    rows = np.flatnonzero(mask & (1 << b))
+                    codes.append(np.full(rows.size, len(every), dtype=np.int64))
+                    units.append(rows)
+                    every.append(f"{kind}:{tp}")
+        for kind in KINDS[len(TOUCH_KINDS) :]:
+            lists = periods.column(kind).combine_chunks()
+            encoded = pc.dictionary_encode(pc.list_flatten(lists))
+            codes.append(encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64) + len(every))
+            units.append(pc.list_parent_indices(lists).to_numpy(zero_copy_only=False).astype(np.int64))
+            every += [f"{kind}:{tp}" for tp in encoded.dictionary.to_pylist()]
+        return cls(every, np.concatenate(codes), np.concatenate(units))
+
+
+def has_feature(periods: pa.Table, touchpoints: Sequence[str], kind: str, touchpoint: str) -> np.ndarray[Any, Any]:
+    """Which of `periods_expr`'s rows have the touch feature `kind` (seen, repeated, ...) for `touchpoint`."""
+    if touchpoint not in touchpoints:
+        return np.zeros(periods.num_rows, dtype=bool)
+    i = list(touchpoints).index(touchpoint)
+    mask = periods.column(f"{kind}_{i // BITS}").fill_null(0).to_numpy()
+    return np.asarray(mask & (1 << i % BITS) != 0)
+
+
+def _bits(t: ibis.Table, kind: str, word: int, bitwise: bool) -> Any:
+    """The mask of word `word` of `kind`: OR of the touches' bits, or their sum over rows already one a touchpoint."""
+    bit = ibis.ifelse((t.word == word) & (True if kind == "seen" else t[kind]), t.bit, 0)
+    return bit.bit_or() if bitwise else bit.sum()
+
+
+def _words(touchpoints: Sequence[str]) -> int:
+    """How many 64-bit words a mask of `touchpoints` takes (one at least, so every mask column exists)."""
+    return max(1, -(-len(touchpoints) // BITS))
 
 
 def defined(m: TouchpointMap) -> list[str]:
@@ -424,6 +513,11 @@ def every_outcome(m: TouchpointMap, backend: ibis.BaseBackend, samples: int = 10
     if runnable:
         report.outcomes = query_for(m, runnable[0], samples).run_each(backend, runnable)
     return report
+
+
+def _keyed(t: ibis.Table) -> ibis.Table:
+    """(customer_id, period, touchpoint) with one schema for every table of them."""
+    return t.select(customer_id=t.customer_id.cast("string"), period=t.period.cast("int64"), touchpoint="touchpoint")
 
 
 def _pairs(t: ibis.Table, kind: str) -> ibis.Table:

@@ -17,12 +17,15 @@ from itertools import combinations
 from typing import Any
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
 
 from touchlens.analytics import stats
 
 MAX_SHAPLEY_PREDICTORS = 12  # 2¹² = 4096 subset regressions; each further predictor doubles the work
 ALPHA = 0.05
+MAX_NEWTON = 100
+TOLERANCE = 1e-9  # the fits stop when no coefficient moves by more than this (per sd of its factor)
+CHUNK = 25  # resamples refitted together: 25 weight vectors over the distinct rows at once
 LATER_ONLY = 0.9  # a factor met this often after a first conversion is compared with those periods only
 # Each feature kind as a person would say it of a customer; the query's default windows are in the words.
 FEATURE_WORDS = {
@@ -261,10 +264,53 @@ def _standardise(x: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], np.ndar
 def _fit(
     z: np.ndarray[Any, Any], y: np.ndarray[Any, Any], c: float, weights: np.ndarray[Any, Any] | None = None
 ) -> np.ndarray[Any, Any]:
-    model = LogisticRegression(C=c, solver="lbfgs", max_iter=1000)
-    model.fit(z, y, sample_weight=weights)
-    coefficients: np.ndarray[Any, Any] = np.asarray(model.coef_[0], dtype=float)
-    return coefficients
+    """The coefficients (intercept left out) of the L2 logistic regression of y on z (see `_newton`)."""
+    w = np.ones(y.size) if weights is None else weights
+    return _newton(_with_intercept(z), y, w, c)[:-1]
+
+
+def _with_intercept(z: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    return np.column_stack([z, np.ones(z.shape[0])])
+
+
+def _penalty(d: int, c: float) -> np.ndarray[Any, Any]:
+    """The L2 penalty's weight per coefficient, 1/C, and none on the intercept (the last)."""
+    return np.append(np.full(d - 1, 1.0 / c), 0.0)
+
+
+def _p(eta: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """The logistic function, by tanh: no overflow for any η."""
+    return np.asarray(0.5 * (1.0 + np.tanh(0.5 * eta)))
+
+
+def _hessian(x1: np.ndarray[Any, Any], w: np.ndarray[Any, Any], beta: np.ndarray[Any, Any], c: float) -> Any:
+    p = _p(x1 @ beta)
+    return (x1 * (w * p * (1 - p))[:, None]).T @ x1 + np.diag(_penalty(x1.shape[1], c))
+
+
+def _newton(
+    x1: np.ndarray[Any, Any], y: np.ndarray[Any, Any], w: np.ndarray[Any, Any], c: float, start: Any = None
+) -> np.ndarray[Any, Any]:
+    """Minimises Σ wᵢ·(log(1 + e^ηᵢ) − yᵢηᵢ) + |β|²/(2C), η = x1·β, the intercept (x1's last column) unpenalised:
+    scikit-learn's `LogisticRegression(C=C)` objective, solved by Newton's method with step halving, to a
+    precision its L-BFGS (tolerance 1e-4) does not reach. The problem is strictly convex: one optimum."""
+    penalty = _penalty(x1.shape[1], c)
+
+    def objective(beta: np.ndarray[Any, Any]) -> float:
+        eta = x1 @ beta
+        return float(w @ (np.logaddexp(0.0, eta) - y * eta) + 0.5 * penalty @ beta**2)
+
+    beta = np.zeros(x1.shape[1]) if start is None else np.array(start, dtype=float)
+    loss = objective(beta)
+    for _ in range(MAX_NEWTON):
+        gradient = x1.T @ (w * (_p(x1 @ beta) - y)) + penalty * beta
+        step, shrink = np.linalg.solve(_hessian(x1, w, beta, c), gradient), 1.0
+        while (new_loss := objective(beta - shrink * step)) > loss and shrink > 1e-6:
+            shrink /= 2  # far from the optimum a full step can overshoot
+        beta, loss = beta - shrink * step, new_loss
+        if np.abs(shrink * step).max() < TOLERANCE:
+            break
+    return beta
 
 
 def _rates(column: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> tuple[float | None, float | None, float | None]:
@@ -296,8 +342,13 @@ def logistic_effects(
     coefficients, low, high = np.zeros(x.shape[1]), np.full(x.shape[1], np.nan), np.full(x.shape[1], np.nan)
     if np.unique(outcome).size == 2 and varying.any():
         rows = _Collapsed.of(z[:, varying], outcome)
-        coefficients[varying] = _fit(rows.z, rows.y, C, rows.counts(np.arange(outcome.size)))
-        draws = _bootstrap(rows, samples, seed, C)
+        x1 = _with_intercept(rows.z)
+        # Products of a few dozen columns gain nothing from BLAS threads; beside other work on a small machine
+        # their waits for each other made each product ten to thirty times slower.
+        with threadpool_limits(limits=1, user_api="blas"):
+            fitted = _newton(x1, rows.y, rows.counts(np.arange(outcome.size)), C)
+            draws = _bootstrap(rows, x1, fitted, samples, seed, C)
+        coefficients[varying] = fitted[:-1]
         if draws.shape[0]:
             low[varying], high[varying] = np.percentile(draws, [2.5, 97.5], axis=0)
     effects = []
@@ -336,26 +387,57 @@ class _Collapsed:
         return np.bincount(self.group[rows], minlength=self.y.size).astype(float)
 
 
-def _bootstrap(rows: _Collapsed, samples: int, seed: int, c: float) -> np.ndarray[Any, Any]:
+def _bootstrap(
+    rows: _Collapsed, x1: np.ndarray[Any, Any], fitted: np.ndarray[Any, Any], samples: int, seed: int, c: float
+) -> np.ndarray[Any, Any]:
     """Coefficients refitted on `samples` row resamples; resamples where y has a single class are skipped. Each
-    resample is drawn over the original rows, then fitted on the distinct rows it weights."""
+    resample is drawn over the original rows (the same draws, in the same order, as refitting every copy), then
+    fitted on the distinct rows it weights, `CHUNK` resamples at once (`_refit`)."""
     rng = np.random.default_rng(seed)
     n = rows.group.size
-    # Each refit starts from the fit on all rows, which a resample moves little: fewer solver steps.
-    model = LogisticRegression(C=c, solver="lbfgs", max_iter=1000, warm_start=True)
-    model.fit(rows.z, rows.y, sample_weight=rows.counts(np.arange(n)))
-    start = model.coef_.copy(), model.intercept_.copy()
-    draws = []
-    for _ in range(samples):
+    hessian = _hessian(x1, rows.counts(np.arange(n)), fitted, c)
+    draws, batch = [], []
+    for i in range(samples):
         weights = rows.counts(rng.integers(0, n, n))
         drawn = weights > 0
-        y = rows.y[drawn]
-        if y.min() == y.max():  # logistic regression needs both classes
-            continue
-        model.coef_, model.intercept_ = start[0].copy(), start[1].copy()
-        model.fit(rows.z[drawn], y, sample_weight=weights[drawn])
-        draws.append(np.asarray(model.coef_[0], dtype=float))
-    return np.array(draws).reshape(-1, rows.z.shape[1])
+        if rows.y[drawn].min() != rows.y[drawn].max():  # logistic regression needs both classes
+            batch.append(weights)
+        if len(batch) == CHUNK or (i == samples - 1 and batch):
+            draws.append(_refit(x1, rows.y, np.array(batch), fitted, hessian, c))
+            batch = []
+    return np.concatenate(draws)[:, :-1] if draws else np.zeros((0, rows.z.shape[1]))
+
+
+def _refit(
+    x1: np.ndarray[Any, Any],
+    y: np.ndarray[Any, Any],
+    weights: np.ndarray[Any, Any],
+    fitted: np.ndarray[Any, Any],
+    hessian: np.ndarray[Any, Any],
+    c: float,
+) -> np.ndarray[Any, Any]:
+    """The fits of several resamples (a row of `weights` each), from the fit on all rows: Newton steps that keep
+    that fit's Hessian (a resample barely moves it) converge to each resample's own optimum with one pair of
+    matrix products per step for all of them; a resample that has not converged after `MAX_NEWTON` such steps is
+    finished by `_newton` itself. The answers are the optima themselves, not an approximation of them."""
+    inverse = np.linalg.inv(hessian)
+    penalty = _penalty(x1.shape[1], c)
+    beta = np.tile(fitted, (weights.shape[0], 1))
+    moving, last = np.ones(weights.shape[0], dtype=bool), np.full(weights.shape[0], np.inf)
+    for _ in range(MAX_NEWTON):
+        active = np.flatnonzero(moving)
+        if not active.size:
+            break
+        residual = weights[active] * (_p(beta[active] @ x1.T) - y)
+        step = (residual @ x1 + penalty * beta[active]) @ inverse
+        beta[active] -= step
+        size = np.abs(step).max(axis=1)
+        # Done, or handed to `_newton` when a step is no smaller than the last (NaN compares False too).
+        moving[active] = (size >= TOLERANCE) & (size < last[active])
+        last[active] = np.where(size < TOLERANCE, 0.0, size)
+    for i in np.flatnonzero(moving | (last != 0)):  # NaN (a step that overflowed) != 0 too
+        beta[i] = _newton(x1, y, weights[i], c, fitted)
+    return beta
 
 
 def _r2(corr: np.ndarray[Any, Any], r: np.ndarray[Any, Any], subset: Sequence[int]) -> float:

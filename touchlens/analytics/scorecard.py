@@ -17,7 +17,7 @@ import ibis
 
 from touchlens.analytics import sketches
 from touchlens.analytics.conditions import outcome_predicate
-from touchlens.analytics.engine import events, seconds_between, with_quantiles, within
+from touchlens.analytics.engine import at_most_apart, events, seconds_between, with_quantiles
 from touchlens.analytics.journeys import BASE, JourneyOptions, ordered
 from touchlens.model.map import OutcomeRule
 
@@ -125,7 +125,7 @@ class ScorecardQuery:
         t = self._touches(backend, "next_ts", "prev_same_ts")
         steps = t.mutate(
             to_next=seconds_between(backend, t.next_ts, t.ts),
-            repeat=within(t.ts, t.prev_same_ts, self.repeat_window).fill_null(False).cast("int64"),
+            repeat=at_most_apart(backend, t.ts, t.prev_same_ts, self.repeat_window).fill_null(False).cast("int64"),
         )
         metrics: dict[str, Callable[[ibis.Table], Any]] = {
             "customers": lambda g: g.customer_id.nunique(),
@@ -148,10 +148,14 @@ class ScorecardQuery:
         all_events = events(backend)
         convs = all_events.filter(outcome_predicate(all_events, self.conversion)).select("customer_id", conv_ts="ts")
         firsts = t.group_by(["customer_id", "touchpoint"]).aggregate(first=t.ts.min())
-        per_tp = _converted(firsts, convs, self.window).group_by("touchpoint").aggregate(n=ibis._.customer_id.nunique())
+        per_tp = (
+            _converted(backend, firsts, convs, self.window)
+            .group_by("touchpoint")
+            .aggregate(n=ibis._.customer_id.nunique())
+        )
         conv = {r["touchpoint"]: int(r["n"]) for r in backend.to_pyarrow(per_tp).to_pylist()}
         starts = t.group_by("customer_id").aggregate(first=t.ts.min())
-        converted = backend.execute(_converted(starts, convs, self.window).customer_id.nunique())
+        converted = backend.execute(_converted(backend, starts, convs, self.window).customer_id.nunique())
         customers = backend.execute(starts.count())
         last = self._touches(backend, "next_touchpoint")
         lasts = last.filter(last.next_touchpoint.isnull()).anti_join(convs, "customer_id")
@@ -162,7 +166,7 @@ class ScorecardQuery:
         return conv, (int(converted) / int(customers)) if customers else None, ends
 
 
-def _converted(firsts: ibis.Table, convs: ibis.Table, window: timedelta) -> ibis.Table:
+def _converted(backend: ibis.BaseBackend, firsts: ibis.Table, convs: ibis.Table, window: timedelta) -> ibis.Table:
     joined = firsts.join(convs, "customer_id")
-    after = (joined.conv_ts > joined.first) & within(joined.conv_ts, joined.first, window)
+    after = (joined.conv_ts > joined.first) & at_most_apart(backend, joined.conv_ts, joined.first, window)
     return joined.filter(after).distinct(on=None)

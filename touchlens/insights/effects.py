@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from touchlens.analytics import stats
-from touchlens.analytics.drivers import known_periods, query_for
+from touchlens.analytics.drivers import has_feature, known_periods, query_for
 from touchlens.insights.items import Insight, OutcomeEffect, Stake
 from touchlens.insights.words import GOOD_OUTCOMES, Names, percent
 from touchlens.model.map import Initiative, TouchpointMap
@@ -70,11 +70,14 @@ def periods(backend: ibis.BaseBackend, m: TouchpointMap) -> Periods | None:
     # The drivers' own cut of periods and outcomes: purchase touchpoints out, company-sent mail no activity.
     query = query_for(m, "conversion", samples=0)
     purchase = query.exclude
-    units = backend.to_pyarrow(query.units_expr(backend))
+    touchpoints = query.touchpoints(backend)
+    units = backend.to_pyarrow(query.periods_expr(backend, touchpoints))  # every period's features in its row
     if units.num_rows == 0:
         return None
     keys = [t.key for t in m.touchpoints if t.key not in purchase]
-    seen = _seen(backend.to_pyarrow(query.seen_expr(backend)), units, keys)
+    seen = np.zeros((units.num_rows, len(keys)), dtype=bool)
+    for j, key in enumerate(keys):
+        seen[:, j] = has_feature(units, touchpoints, "seen", key)
     loops = _loops(backend.to_pyarrow(query.loops_expr(backend)), units)
     e = backend.table("events")
     span = backend.to_pyarrow(e.aggregate(lo=e.ts.min(), hi=e.ts.max())).to_pylist()[0]
@@ -99,23 +102,6 @@ def _loops(hits: pa.Table, units: pa.Table) -> dict[frozenset[str], np.ndarray]:
         column[rows[which == j]] = True
         out[frozenset(pair.split("\x00"))] = column
     return out
-
-
-def _seen(pairs: pa.Table, units: pa.Table, keys: list[str]) -> np.ndarray:
-    """The 0/1 matrix of periods × touchpoints seen, set with Arrow joins and numpy indexing (a big store has
-    millions of pairs: no Python loop over them)."""
-    seen_pairs = pairs.filter(pc.starts_with(pairs.column("feature"), "seen:"))
-    index = units.select(["customer_id", "period"]).cast(
-        pa.schema([("customer_id", pa.string()), ("period", pa.int64())])
-    )
-    index = index.append_column("unit", pa.array(np.arange(units.num_rows, dtype=np.int64)))
-    joined = seen_pairs.join(index, keys=["customer_id", "period"], join_type="inner")
-    column = pc.index_in(joined.column("feature"), value_set=pa.array([f"seen:{k}" for k in keys]))
-    known = pc.is_valid(column)
-    x = np.zeros((units.num_rows, len(keys)), dtype=bool)
-    rows = pc.filter(joined.column("unit"), known).to_numpy()
-    x[rows, pc.filter(column, known).to_numpy()] = True
-    return x
 
 
 def _outcomes(units: pa.Table, m: TouchpointMap) -> dict[str, tuple[np.ndarray, np.ndarray]]:

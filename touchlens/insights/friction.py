@@ -13,7 +13,7 @@ from typing import Any
 
 import ibis
 
-from touchlens.analytics.engine import within
+from touchlens.analytics.engine import at_most_apart
 from touchlens.analytics.feedback import FeedbackReport
 from touchlens.analytics.journeys import JourneyOptions, layer_state
 from touchlens.analytics.scorecard import Scorecard
@@ -54,7 +54,7 @@ def loops(
     helpful = help_touchpoints(m)
     t = JourneyOptions().touches(backend, "next_touchpoint", "next2_touchpoint", "next2_ts")
     s = t.mutate(b=t.next_touchpoint, a2=t.next2_touchpoint, ts2=t.next2_ts)
-    hit = s.filter((s.a2 == s.touchpoint) & (s.b != s.touchpoint) & within(s.ts2, s.ts, DAY))
+    hit = s.filter((s.a2 == s.touchpoint) & (s.b != s.touchpoint) & at_most_apart(backend, s.ts2, s.ts, DAY))
     hit = hit.mutate(lo=ibis.least(hit.touchpoint, hit.b), hi=ibis.greatest(hit.touchpoint, hit.b))
     counted = hit.group_by(["lo", "hi"]).aggregate(loops=hit.count(), customers=hit.customer_id.nunique())
     rows = backend.to_pyarrow(counted).to_pylist()
@@ -131,7 +131,7 @@ def help_sessions(backend: ibis.BaseBackend, helpful: list[str], session_gap: ti
         t = JourneyOptions(session_gap=session_gap).apply(backend)
         return t.filter(t.touchpoint.isin(helpful)).select("journey", "customer_id", "touchpoint")
     t = JourneyOptions().touches(backend, "pos", "prev_ts")
-    first = (~within(t.ts, t.prev_ts, session_gap)).fill_null(True)
+    first = (~at_most_apart(backend, t.ts, t.prev_ts, session_gap)).fill_null(True)
     starts = t.filter(first).select("customer_id", "pos", start=ibis.literal(1), touchpoint=ibis.null("string"))
     helps = t.filter(t.touchpoint.isin(helpful)).select(
         "customer_id", "pos", start=ibis.literal(0), touchpoint=t.touchpoint
@@ -157,7 +157,7 @@ def switches(backend: ibis.BaseBackend, m: TouchpointMap, names: Names, min_coun
         return []
     t = JourneyOptions().touches(backend, "next_touchpoint", "next_ts")
     s = t.mutate(nxt=t.next_touchpoint, nxt_ts=t.next_ts)
-    hit = s.filter(s.touchpoint.isin(digital) & s.nxt.isin(human) & within(s.nxt_ts, s.ts, DAY))
+    hit = s.filter(s.touchpoint.isin(digital) & s.nxt.isin(human) & at_most_apart(backend, s.nxt_ts, s.ts, DAY))
     counted = hit.group_by(["touchpoint", "nxt"]).aggregate(n=hit.count(), customers=hit.customer_id.nunique())
     found = []
     for r in backend.to_pyarrow(counted).to_pylist():
