@@ -176,6 +176,28 @@ def test_light_answers_are_always_fresh_and_an_asked_answer_does_not_queue_behin
         blocker.set()
 
 
+def test_an_answer_begun_beside_a_slower_one_is_computed_once_and_joined(web: WebState) -> None:
+    """`begin` overlaps an answer with the request's slower work: asking for it later waits on that same
+    computation, and beginning it again (another request for the page) starts nothing new."""
+    started, release, runs = threading.Event(), threading.Event(), []
+
+    def slow() -> str:
+        runs.append(threading.current_thread().name)
+        started.set()
+        release.wait(30)
+        return "findings"
+
+    web.begin([("page.insights", (), slow)])
+    assert started.wait(30)  # already running on its own thread, before anyone asks
+    web.begin([("page.insights", (), slow)])  # a second request for the page while it runs
+    release.set()
+    assert web.cached("page.insights", (), slow) == "findings"
+    assert len(runs) == 1
+    assert runs[0] != threading.current_thread().name
+    web.begin([("page.insights", (), slow)])  # cached for this data version: nothing to start
+    assert len(runs) == 1
+
+
 def test_server_start_computes_the_first_pages_answers_under_the_keys_the_pages_use(tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 

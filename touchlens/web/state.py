@@ -145,6 +145,17 @@ class WebState:
             self._refresh((name, params), version, compute)
         return len(missing)
 
+    def begin(self, answers: list[tuple[str, Hashable, Callable[[], Any]]]) -> None:
+        """Start, each on its own thread, the answers (name, params, compute) a request will ask for after a
+        slower one, so they overlap it: asking for one later joins its computation. Each answer is computed once
+        per data version however many requests begin it."""
+        version = self.data_version()
+        for name, params, compute in answers:
+            with self._lock:
+                entry = self._cache.get((name, params))
+            if entry is None or entry.version != version:
+                self._refresh((name, params), version, compute, asked=True)
+
     def refresh_all(self) -> int:
         """Recompute, in the background, every cached answer the data has changed under (most recent first);
         how many were started. Called when the data changes, so a page asked for next finds its answer ready."""

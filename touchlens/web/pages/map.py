@@ -168,6 +168,8 @@ def touchpoint(request: Request, key: str, user: PageViewer) -> Response:
     tp = m.touchpoint(key)
     if tp is None:
         return render(request, "error.html", 404, message=f"unknown touchpoint '{key}'")
+    # The insights' findings for this page compute beside the drivers' models, not after them (first load).
+    state(request).begin([("page.insights", (), ws.insights)])
     around = state(request).analysis(NeighboursQuery(touchpoint=key))
     report = _feedback(request, themes=True)
     row: FeedbackRow | None = report.row(key)
