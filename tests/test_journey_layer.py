@@ -308,6 +308,19 @@ def test_periods_read_from_the_layer_answer_as_from_the_events(
     assert sum(p.conversions for p in from_layer["paths:touchpoint"]) > 10
 
 
+def test_a_store_with_no_touches_reads_no_periods_and_no_error(tmp_path: Path) -> None:
+    """Regression: with no touchpoint in the events the touchpoint codes are an empty list, which must still be a
+    string column to join on (the touchpoint page of a fresh workspace failed)."""
+    ws = _workspace(tmp_path, {**MAP, "outcomes": {"conversion": {"event": "buy"}}})
+    rule = ws.map().outcomes.conversion
+    assert rule is not None
+    with _store(ws) as con:
+        backend = backend_on(con.cursor())
+        drivers = dr.DriversQuery("conversion", rule)
+        assert drivers.touchpoints(backend) == []
+        assert backend.to_pyarrow(drivers.periods_expr(backend, [])).num_rows == 0
+
+
 def test_a_new_conversion_outcome_rebuilds_the_periods_at_the_next_ingest(tmp_path: Path) -> None:
     ws = _workspace(tmp_path)
     ws.ingest_events([_write(tmp_path / "e.jsonl", _business(50, 6))])

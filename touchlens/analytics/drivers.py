@@ -65,6 +65,9 @@ MAP_LINES = {
     "account_closed}`)",
 }
 
+# Typed, so a store with no touches yet (an empty list) still joins on a string column.
+CODES = {"touchpoint": "string", "word": "int64", "bit": "int64"}
+
 
 class MissingOutcome(WorkspaceError):
     """The map defines no such outcome (or lacks the conversion every outcome's periods are cut by); the message
@@ -218,7 +221,8 @@ class DriversQuery:
         t = self._flagged(backend)
         codes = ibis.memtable({"touchpoint": list(touchpoints),
                                "word": [i // BITS for i in range(len(touchpoints))],
-                               "bit": [1 << i % BITS for i in range(len(touchpoints))]})  # fmt: skip
+                               "bit": [1 << i % BITS for i in range(len(touchpoints))]},
+                              schema=CODES)  # fmt: skip
         t = t.join(codes, "touchpoint")
         touches = t.count()
         if backend.name != "duckdb":  # no bitwise OR there: one row per touchpoint first, then distinct bits add up
