@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, workspace_with
-from touchlens.analytics.attribution import MODELS, attribute, markov
+from touchlens.analytics.attribution import MODELS, Paths, attribute, markov
 from touchlens.analytics.attribution import Path as P
 
 DATA = ROOT.parent / "shared" / "data" / "channelattribution_paths" / "Data.csv"
@@ -200,3 +200,51 @@ def test_markov_without_paths_credits_nothing(cli, tmp_path: Path) -> None:
         data = json.loads(result.out)
         for model in data if isinstance(data, list) else [data]:
             assert (model["total_conversions"], model["results"]) == (0, [])
+
+
+@pytest.mark.parametrize(("model", "order"), [(m, 1) for m in MODELS] + [("markov", 2)])
+def test_paths_held_as_arrays_credit_as_the_same_paths_as_objects(model: str, order: int) -> None:
+    """`Paths` (the engine's arrays, no object per path) and a list of `Path` give every model the same credit;
+    40 keys take Shapley's sampled branch, 6 its exact one."""
+    for keys in (40, 6):
+        paths = [p for p in _random_paths(keys) if p.steps]
+        arrays = _as_arrays(paths)
+        assert list(arrays) == paths
+        a, b = attribute(paths, model, order=order), attribute(arrays, model, order=order)
+        assert a.total_conversions == b.total_conversions
+        assert {c.key: c.conversions for c in b.results} == pytest.approx(
+            {c.key: c.conversions for c in a.results}, rel=1e-9, abs=1e-9
+        )
+
+
+def test_paths_regrouped_are_the_paths_with_each_key_replaced() -> None:
+    paths = [p for p in _random_paths(12) if p.steps]
+    group = {f"k{i}": f"g{i % 3}" for i in range(10)}  # k10, k11 have no group
+    regrouped = list(_as_arrays(paths).regrouped(group, "(none)"))
+    assert regrouped == [P(tuple(group.get(k, "(none)") for k in p.steps), p.conversions, p.nulls, p.value)
+                         for p in paths]  # fmt: skip
+
+
+def _random_paths(keys: int) -> list[P]:
+    import random
+
+    rng = random.Random(keys)
+    return [
+        P(
+            tuple(f"k{rng.randrange(keys)}" for _ in range(rng.randint(0, 6))),
+            float(rng.randint(0, 3)),
+            float(rng.randint(0, 3)),
+            round(rng.random() * 100, 2),
+        )
+        for _ in range(400)
+    ]
+
+
+def _as_arrays(paths: list[P]) -> Paths:
+    import numpy as np
+
+    keys = sorted({k for p in paths for k in p.steps})
+    codes = np.array([keys.index(k) for p in paths for k in p.steps])
+    lengths = np.array([len(p.steps) for p in paths])
+    totals = tuple(np.array([getattr(p, f) for p in paths]) for f in ("conversions", "nulls", "value"))
+    return Paths.of(keys, codes, lengths, totals)  # type: ignore[arg-type]

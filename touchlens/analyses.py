@@ -165,7 +165,7 @@ class Analyses:
         if model == "markov" and order == 1:
             return self._markov(by, lookback)
         if model != "time-decay":
-            return attribute(self.attribution_paths(by, lookback), model, by=by, order=order)
+            return attribute(self.paths_for_models(by, lookback), model, by=by, order=order)
         query, half = self._paths_query(by, lookback), as_duration(half_life, "half_life")
         if not half:
             raise BadOption("give a duration longer than 0 (e.g. 7d)", field="half_life")
@@ -178,7 +178,7 @@ class Analyses:
         if math.isfinite(shared):
             total = float(round(shared))
         else:  # weights that underflow leave no shares to add: count the paths themselves
-            total = sum(p.conversions for p in self.attribution_paths(by, lookback) if p.steps)
+            total = sum(p.conversions for p in self.paths_for_models(by, lookback) if p.steps)
         return from_credit("time-decay", by, total, credit, value)
 
     def _markov(self, by: str, lookback: str | timedelta | None) -> Attribution:
@@ -215,12 +215,19 @@ class Analyses:
 
     def attribution_paths(self, by: str = "touchpoint", lookback: str | timedelta | None = None) -> list[Path_]:
         """Journeys cut at each conversion (the map's conversion outcome), grouped by touchpoint, channel or stage."""
+        return list(self.paths_for_models(by, lookback))
+
+    def paths_for_models(self, by: str = "touchpoint", lookback: str | timedelta | None = None) -> Sequence[Path_]:
+        """`attribution_paths` as the models read them: arrays, with `Path` objects only if iterated."""
         from touchlens.analytics.attribution import Path as Path_
+        from touchlens.analytics.attribution import Paths
 
         paths = self._paths_query(by, lookback).run(self._backend())
         if by != "stage":
             return paths
         stage_of = {t.key: t.stage or "(none)" for t in self.map().touchpoints}
+        if isinstance(paths, Paths):
+            return paths.regrouped(stage_of, "(none)")
         return [
             Path_(tuple(stage_of.get(s, "(none)") for s in p.steps), p.conversions, p.nulls, p.value) for p in paths
         ]
@@ -263,7 +270,7 @@ def attribution(
     check_options(order, bootstrap_samples)
     if isinstance(source, Analyses):
         result = source.attribution(model, by, order, half_life, lookback)
-        paths = source.attribution_paths(by, lookback) if bootstrap_samples else []
+        paths = source.paths_for_models(by, lookback) if bootstrap_samples else []
     else:
         result, paths = attribute(source, model, by="key", order=order), source
     if not bootstrap_samples:
@@ -288,9 +295,12 @@ def compare_attribution(
     check_options(order, bootstrap_samples)
     if not isinstance(source, Analyses):
         return [attribution(source, m, by, order, half_life, bootstrap_samples, lookback) for m in models]
-    # Order-1 Markov counts its chain in the engine; the other models (and bootstrap) need the paths in Python.
+    # Order-1 Markov counts its chain in the engine; the other models (and bootstrap) need the paths in Python,
+    # and once they are read, Markov from them is numpy arithmetic (cheaper than the engine counting again).
     in_engine = ("time-decay", "markov") if order == 1 and not bootstrap_samples else ("time-decay",)
-    paths = source.attribution_paths(by, lookback) if any(m not in in_engine for m in models) else []
+    needs_paths = any(m not in in_engine for m in models)
+    paths = source.paths_for_models(by, lookback) if needs_paths else []
+    in_engine = ("time-decay",) if needs_paths else in_engine
     out = []
     for m in models:
         if m in in_engine:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 from scipy.sparse import csr_matrix, identity
@@ -58,6 +58,9 @@ class Attribution:
         }
 
 
+Array = np.ndarray[Any, Any]
+
+
 @dataclass(frozen=True)
 class _Flat:
     """Paths with steps, flattened for numpy: every step's key code, path number and place in its path."""
@@ -76,9 +79,79 @@ class _Flat:
         starts: np.ndarray[Any, Any] = np.cumsum(self.lengths) - self.lengths
         return starts
 
+    def subset(self, keep: np.ndarray[Any, Any]) -> _Flat:
+        """The paths where `keep` (one bool a path) holds, with their steps; the keys as they were."""
+        totals = (self.conversions[keep], self.nulls[keep], self.values[keep])
+        return _Flat.of(self.keys, self.codes[keep[self.path_of]], self.lengths[keep], totals)
+
+    @classmethod
+    def of(cls, keys: list[str], codes: Array, lengths: Array, totals: tuple[Array, Array, Array]) -> _Flat:
+        """Paths from their steps' key codes end to end, each path's length, and (conversions, nulls, values)."""
+        starts = np.cumsum(lengths) - lengths
+        return cls(
+            keys=keys,
+            codes=codes.astype(np.int64),
+            path_of=np.repeat(np.arange(len(lengths)), lengths),
+            place=np.arange(len(codes)) - np.repeat(starts, lengths),
+            lengths=lengths.astype(np.int64),
+            conversions=totals[0].astype(float),
+            nulls=totals[1].astype(float),
+            values=totals[2].astype(float),
+        )
+
+
+class Paths(Sequence[Path]):
+    """Distinct paths held as arrays, as the engine returns them: the models read the arrays; `Path` objects
+    are built only when someone iterates (a Python object per path cost seconds on a big store)."""
+
+    def __init__(self, flat: _Flat) -> None:
+        self.flat = flat
+        self._items: list[Path] | None = None
+
+    def _paths(self) -> list[Path]:
+        if self._items is None:
+            f, keys = self.flat, self.flat.keys
+            ends = (f.starts + f.lengths).tolist()
+            codes = f.codes.tolist()
+            self._items = [
+                Path(tuple(keys[c] for c in codes[a:b]), c_, n, v)
+                for a, b, c_, n, v in zip(
+                    f.starts.tolist(), ends, f.conversions.tolist(), f.nulls.tolist(), f.values.tolist(), strict=True
+                )
+            ]
+        return self._items
+
+    def __len__(self) -> int:
+        return len(self.flat.lengths)
+
+    def __iter__(self) -> Iterator[Path]:
+        return iter(self._paths())
+
+    @overload
+    def __getitem__(self, i: int) -> Path: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Path]: ...
+    def __getitem__(self, i: int | slice) -> Path | Sequence[Path]:
+        return self._paths()[i]
+
+    @classmethod
+    def of(cls, keys: list[str], codes: Array, lengths: Array, totals: tuple[Array, Array, Array]) -> Paths:
+        """`_Flat.of`'s paths, held as arrays."""
+        return cls(_Flat.of(keys, codes, lengths, totals))
+
+    def regrouped(self, group: dict[str, str], other: str) -> Paths:
+        """The same paths with each key replaced by its group (touchpoints → stages; `other` when it has none)."""
+        names = [group.get(k, other) for k in self.flat.keys]
+        keys = sorted(set(names))
+        code = np.array([keys.index(n) for n in names], dtype=np.int64)
+        f = self.flat
+        return Paths.of(keys, code[f.codes], f.lengths, (f.conversions, f.nulls, f.values))
+
 
 def _flatten(paths: Sequence[Path]) -> _Flat:
     """One pass over the paths in Python; everything after it runs in numpy (the models' hot path)."""
+    if isinstance(paths, Paths):
+        return paths.flat
     live = [p for p in paths if p.steps]
     index: dict[str, int] = {}
     codes = [index[k] if k in index else index.setdefault(k, len(index)) for p in live for k in p.steps]
@@ -266,26 +339,23 @@ def shapley(paths: Sequence[Path], samples: int = 2000, seed: int = 7) -> tuple[
     Exact over every coalition up to 15 keys (a subset-sum table, O(n·2ⁿ)); above that, averaged over random
     orderings. Value is split in the conversions' shares.
     """
-    keys = sorted({k for p in paths for k in p.steps})
+    flat = _flatten(paths)
+    keys = sorted(flat.keys)
     if not keys:
         return {}, {}
-    if len(keys) <= EXACT_SHAPLEY_KEYS:
-        phi = _exact_shapley(paths, keys)
-    else:
-        phi = _sampled_shapley(paths, keys, samples, seed)
-    total = sum(p.conversions for p in paths if p.steps)
-    value = sum(p.value for p in paths if p.steps)
+    exact = len(keys) <= EXACT_SHAPLEY_KEYS
+    phi = _exact_shapley(flat, keys) if exact else _sampled_shapley(flat, keys, samples, seed)
+    total, value = float(flat.conversions.sum()), float(flat.values.sum())
     return phi, {k: value * c / total if total else 0.0 for k, c in phi.items()}
 
 
-def _coalition_values(paths: Sequence[Path], keys: list[str]) -> np.ndarray[Any, Any]:
+def _coalition_values(flat: _Flat, keys: list[str]) -> np.ndarray[Any, Any]:
     """v(S) for every coalition S (bit i: keys[i]): conversions of paths with their keys inside S."""
-    flat = _flatten(paths)
     rank = np.array([keys.index(k) for k in flat.keys], dtype=np.int64)
-    v = np.zeros(1 << len(keys))
+    v: np.ndarray[Any, Any] = np.zeros(1 << len(keys))
     if len(flat.codes):
         masks = np.bitwise_or.reduceat(np.left_shift(1, rank[flat.codes]), flat.starts)
-        np.add.at(v, masks, flat.conversions)
+        v = np.bincount(masks, weights=flat.conversions, minlength=1 << len(keys)).astype(float)
     for i in range(len(keys)):  # sum over subsets, one key at a time
         step = 1 << i
         idx = np.arange(1 << len(keys))
@@ -294,24 +364,25 @@ def _coalition_values(paths: Sequence[Path], keys: list[str]) -> np.ndarray[Any,
     return v
 
 
-def _exact_shapley(paths: Sequence[Path], keys: list[str]) -> dict[str, float]:
+def _exact_shapley(flat: _Flat, keys: list[str]) -> dict[str, float]:
     n = len(keys)
-    v = _coalition_values(paths, keys)
-    sizes = np.array([bin(s).count("1") for s in range(1 << n)])
+    v = _coalition_values(flat, keys)
+    every = np.arange(1 << n)
+    sizes = sum(((every >> i) & 1 for i in range(n)), np.zeros(1 << n, dtype=np.int64))
     weight = np.array([math.factorial(k) * math.factorial(n - k - 1) / math.factorial(n) for k in range(n)])
     phi = {}
     for i, key in enumerate(keys):
-        without = np.array([s for s in range(1 << n) if not s & (1 << i)])
+        without = every[(every & (1 << i)) == 0]
         phi[key] = float(np.sum(weight[sizes[without]] * (v[without | (1 << i)] - v[without])))
     return phi
 
 
-def _sampled_shapley(paths: Sequence[Path], keys: list[str], samples: int, seed: int) -> dict[str, float]:
+def _sampled_shapley(every: _Flat, keys: list[str], samples: int, seed: int) -> dict[str, float]:
     """Average marginal contributions over random orderings of the keys. A path's conversions join the
     coalition when the last of its keys does, so each ordering credits every path to that key: one numpy pass
     per ordering (a Python loop over keys × paths took over a minute on 38 touchpoints and 7,000 paths)."""
     rng = np.random.default_rng(seed)
-    flat = _flatten([p for p in paths if p.conversions])
+    flat = every.subset(every.conversions != 0)
     position = {k: i for i, k in enumerate(keys)}
     member = np.array([position[k] for k in flat.keys], dtype=np.int64)[flat.codes]
     phi = np.zeros(len(keys))
@@ -330,7 +401,11 @@ def attribute(paths: Sequence[Path], model: str, by: str = "touchpoint", order: 
         raise ValueError(f"unknown model '{model}'; models are: {', '.join(MODELS)}")
     check_options(order)
     credit, value = CREDIT[model](paths, model, order)
-    total = sum(p.conversions for p in paths if p.steps)
+    total = (
+        float(paths.flat.conversions.sum())
+        if isinstance(paths, Paths)
+        else sum(p.conversions for p in paths if p.steps)
+    )
     name = f"markov order {order}" if model == "markov" else model
     return from_credit(name, by, total, credit, value)
 

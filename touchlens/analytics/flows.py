@@ -12,7 +12,7 @@ from typing import Any
 import ibis
 
 from touchlens.analytics import sketches
-from touchlens.analytics.engine import arrow, seconds_between, with_quantiles
+from touchlens.analytics.engine import arrow, mapped_events, seconds_between, with_quantiles
 from touchlens.analytics.journeys import JourneyOptions, in_order
 
 
@@ -177,8 +177,7 @@ class Variants:
         return {"journeys": self.journeys, "variants": [v.__dict__ for v in self.variants]}
 
 
-# Between the keys of a variant's text: below every character a map key may hold, so texts sort as key lists do.
-SEPARATOR = "\n"
+CODES = ibis.schema({"touchpoint": "string", "code": "int32"})
 
 
 @dataclass(frozen=True)
@@ -199,26 +198,29 @@ class VariantsQuery:
         paths = paths.mutate(steps=paths.seq.sort().map(lambda s: s.touchpoint))
         return paths.group_by("steps").aggregate(count=paths.count())
 
-    def joined_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
-        """The same variants with each sequence as one text (`SEPARATOR` between keys, in journey order), the
-        `top` most frequent only, each row with the count of all journeys: on DuckDB, which orders within an
-        aggregate, grouping texts is several times faster than grouping lists, and only the top rows come back."""
+    def coded_expr(self, backend: ibis.BaseBackend, keys: list[str]) -> ibis.Table:
+        """The same variants with each touchpoint as its place in `keys` (sorted; every journey's touchpoints
+        among them), the `top` most frequent only, each row with the count of all journeys: on DuckDB, which
+        orders within an aggregate, ordering and grouping lists of numbers is twice as fast as texts of the keys
+        (2.0 s against 4.3 s for 500,000 journeys) and four times as fast as sorting structs."""
         t = self.options.touches(backend, "pos")
-        paths = t.group_by("journey").aggregate(
-            steps=t.touchpoint.group_concat(SEPARATOR, order_by=t.pos), length=t.count()
-        )
-        grouped = paths.group_by(["steps", "length"]).aggregate(count=paths.count())
+        codes = ibis.memtable({"touchpoint": keys, "code": list(range(len(keys)))}, schema=CODES)
+        t = t.left_join(codes, "touchpoint")  # a touchpoint first seen since `keys` were read: -1
+        paths = t.group_by("journey").aggregate(steps=t.code.fill_null(-1).collect(order_by=t.pos))
+        grouped = paths.group_by("steps").aggregate(count=paths.count())
         grouped = grouped.mutate(total=grouped["count"].sum().over(ibis.window()))
-        ranked = grouped.order_by([ibis.desc("count"), "steps"])
+        ranked = grouped.order_by([ibis.desc("count"), "steps"])  # codes follow the keys' order: as lists sort
         return ranked.limit(self.top) if self.top is not None else ranked
 
     def run(self, backend: ibis.BaseBackend) -> Variants:
         if backend.name == "duckdb":
-            joined = arrow(backend, self.joined_expr(backend)).to_pylist()
-            rows = [{"steps": r["steps"].split(SEPARATOR), "count": r["count"]} for r in joined]
-            # A key holding the separator would split wrongly: then the lists are grouped after all.
-            if all(len(row["steps"]) == r["length"] for row, r in zip(rows, joined, strict=True)):
-                return self._variants(rows, joined[0]["total"] if joined else 0)
+            for _ in range(2):  # again if live events brought a touchpoint between the two reads
+                mapped = mapped_events(backend).select("touchpoint").distinct()
+                keys = sorted(arrow(backend, mapped).column("touchpoint").to_pylist())
+                coded = arrow(backend, self.coded_expr(backend, keys)).to_pylist()
+                if all(c >= 0 for r in coded for c in r["steps"]):
+                    rows = [{"steps": [keys[c] for c in r["steps"]], "count": r["count"]} for r in coded]
+                    return self._variants(rows, coded[0]["total"] if coded else 0)
         rows = arrow(backend, self.to_expr(backend)).to_pylist()
         rows.sort(key=lambda r: (-r["count"], r["steps"]))
         return self._variants(rows[: self.top] if self.top is not None else rows, sum(r["count"] for r in rows))

@@ -11,20 +11,23 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import ibis
+import pyarrow.compute as pc
 
-from touchlens.analytics.attribution import CONVERSION, NULL, START, Chain, Path
+from touchlens.analytics.attribution import CONVERSION, NULL, START, Chain, Path, Paths
 from touchlens.analytics.conditions import outcome_predicate
-from touchlens.analytics.engine import events, property_text, seconds_between, within
+from touchlens.analytics.engine import arrow, events, property_text, seconds_between, within
 from touchlens.analytics.journeys import JourneyOptions, periods_layer
 from touchlens.model.map import OutcomeRule
 
 BY = ("touchpoint", "channel")
 NONE = "(none)"  # the channel of a touch whose event and touchpoint name none
+KEY_CODES = ibis.schema({"key": "string", "code": "int32"})
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,28 @@ class PathsQuery:
             conversions=converted.sum(), nulls=(1 - converted).sum(), value=joined.value.fill_null(0.0).sum()
         )
 
+    def _coded(self, backend: ibis.BaseBackend) -> Paths | None:
+        """`to_expr` from the layer with each key as a small number: the engine orders a path's steps and groups
+        the paths on lists of numbers instead of sorting structs of strings (5 s → 2 s at 10M events), and the
+        arrays come back as the models read them, with no Python object per path. DuckDB only (the layer)."""
+        touches, won, key = self._split(backend)
+        keys = sorted(str(k) for k in arrow(backend, touches.select(k=key).distinct()).column("k").to_pylist())
+        codes = ibis.memtable({"key": keys, "code": list(range(len(keys)))}, schema=KEY_CODES)
+        # A refresh between the two reads may bring a key: coded -1, and None comes back (`run` reads again).
+        coded = touches.left_join(codes, "key").mutate(code=ibis._.code.fill_null(-1))
+        seqs = coded.group_by(["customer_id", "path"]).aggregate(steps=coded.code.collect(order_by=coded.step))
+        joined = seqs.left_join(won, ["customer_id", "path"])
+        converted = joined.won.notnull().cast("int64")
+        grouped = joined.group_by("steps").aggregate(
+            conversions=converted.sum(), nulls=(1 - converted).sum(), value=joined.value.fill_null(0.0).sum()
+        )
+        table = arrow(backend, grouped.order_by("steps"))  # codes follow the keys' order, so this is by steps
+        steps = table.column("steps").combine_chunks()
+        totals = tuple(table.column(c).to_numpy().astype(float) for c in ("conversions", "nulls", "value"))
+        lengths = pc.list_value_length(steps).to_numpy(zero_copy_only=False)
+        flat = pc.list_flatten(steps).to_numpy(zero_copy_only=False)
+        return None if len(flat) and flat.min() < 0 else Paths.of(keys, flat, lengths, totals)
+
     def transitions(self, backend: ibis.BaseBackend) -> Chain:
         """The order-1 Markov chain of the paths, counted in the engine: start → keys → conversion / null.
 
@@ -157,9 +182,14 @@ class PathsQuery:
             t = t.filter(t.ts < self.options.end)
         return t
 
-    def run(self, backend: ibis.BaseBackend) -> list[Path]:
+    def run(self, backend: ibis.BaseBackend) -> Sequence[Path]:
         """The distinct paths, sorted by their steps: engines group in any order, and the models' sums should
         not depend on it."""
+        if self._layer(backend) is not None:
+            for _ in range(2):  # again if a refresh between its two reads brought a key
+                coded = self._coded(backend)
+                if coded is not None:
+                    return coded
         rows = backend.to_pyarrow(self.to_expr(backend)).to_pylist()
         paths = [
             Path(tuple(r["steps"]), float(r["conversions"]), float(r["nulls"]), float(r["value"] or 0)) for r in rows
