@@ -10,6 +10,7 @@ from rich.table import Table
 
 BENCHMARKS = [
     "startup", "mapfile", "ingest", "journeys", "layer", "attribution", "text", "web", "page_cache", "load", "flood",
+    "live_pages",
 ]  # fmt: skip
 
 
