@@ -61,6 +61,7 @@ class Reader(threading.Thread):
         self.client.post("/login", data={"name": "reader", "password": password, "csrf": csrf.group(1)})
         self.pages, self.stop, self.measuring = pages, threading.Event(), threading.Event()
         self.first_round = threading.Event()
+        self.status: dict[str, int] = {}  # each page's first answer
         self.seen: dict[str, list[tuple[float, int, int]]] = {p: [] for p in pages}
         self.rounds = 0
 
@@ -73,8 +74,11 @@ class Reader(threading.Thread):
                 start = time.perf_counter()
                 answer = self.client.get(p)
                 took = time.perf_counter() - start
+                self.status.setdefault(p, answer.status_code)
                 if counted and self.measuring.is_set():  # only loads wholly within the live load count
                     self.seen[p].append((took, int(answer.headers.get("age", 0)), answer.status_code))
+            if not self.first_round.is_set():  # routes that need a parameter to answer (4xx) are left out
+                self.pages = [p for p in self.pages if self.status.get(p, 200) < 400]
             self.rounds += self.measuring.is_set()
             self.first_round.set()
 

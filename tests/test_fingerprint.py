@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -145,6 +146,49 @@ def test_after_a_change_a_slow_new_answer_is_not_waited_for_the_last_one_is_give
         time.sleep(0.05)
 
 
+def test_while_live_events_flow_a_recent_answer_is_given_at_once_and_computed_again_one_at_a_time(
+    web: WebState,
+) -> None:
+    """A change with no live events (an upload, an edit): the page waits for its new answer. While the live
+    writer commits: an answer computed within `behind_seconds` is given at once with its age, and however many
+    versions go by, one computation of it runs at a time."""
+    running, most, lock = [0], [0], threading.Lock()
+    release = threading.Event()
+
+    def compute() -> int:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        release.wait(30)
+        with lock:
+            running[0] -= 1
+        return web.generation
+
+    release.set()
+    assert web.cached("flows", ("live",), compute) == 0
+    web.changed()
+    assert web.cached("flows", ("live",), compute) == 1  # no live events: waited for, the new data's answer
+    release.clear()
+    web.live = SimpleNamespace(committed=0.0)  # type: ignore[assignment]  # the live writer, as far as read
+    for _ in range(5):  # live events: a commit, a new version, before every request
+        web.live.committed = time.monotonic()  # type: ignore[union-attr]
+        web.changed()
+        state: dict[str, object] = {}
+        token = REQUEST_STATE.set(state)
+        try:
+            started = time.monotonic()
+            assert web.cached("flows", ("live",), compute) == 1  # the recent answer, at once
+            assert time.monotonic() - started < 0.5
+        finally:
+            REQUEST_STATE.reset(token)
+        assert isinstance(state["stale_since"], float)  # with its age
+    assert most[0] == 1  # one computation at a time, not one a version
+    release.set()
+    web.ws.settings.web.behind_seconds = 0  # turned off: waits (up to fresh_wait_seconds) as with no live events
+    web.changed()
+    assert web.cached("flows", ("live",), compute) == web.generation
+
+
 def test_a_change_starts_the_recomputation_before_anyone_asks(web: WebState) -> None:
     runs = Probe(web)
     assert runs() == 1
@@ -228,3 +272,17 @@ def test_server_start_computes_the_first_pages_answers_under_the_keys_the_pages_
         assert client.get(page).status_code == 200
     assert warmed <= asked  # each warmed answer is one of these pages' own
     assert warm_start(web) == 0  # all there already
+
+
+def test_every_answer_the_app_caches_is_declared_heavy_or_light() -> None:
+    """A heavy answer is computed in the background after a change and takes a user's slot; one left out of
+    HEAVY (as the drivers for every outcome, health and the registry's analyses once were) is recomputed inside
+    every request while live events flow."""
+    from touchlens.web import state
+
+    web = Path(state.__file__).parent
+    source = "\n".join(p.read_text() for p in web.rglob("*.py"))
+    names = set(re.findall(r'cached\(\s*(?:request,\s*)?"([a-z_]+)', source)) - {"page"}
+    assert len(names) > 15
+    assert names <= state.HEAVY | state.LIGHT, names - state.HEAVY - state.LIGHT
+    assert not state.HEAVY & state.LIGHT

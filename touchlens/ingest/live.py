@@ -239,6 +239,7 @@ class LiveWriter:
         self._touched: set[str] = set()
         self._refreshed = 0.0
         self.total = IngestReport()
+        self.committed = 0.0  # when the last group was committed (monotonic): data flowing in
 
     def start(self) -> None:
         self._thread.start()
@@ -337,6 +338,7 @@ class LiveWriter:
             for submission in group:
                 submission.future.set_exception(exc)
             return
+        self.committed = time.monotonic()
         for submission, outcome in outcomes:
             submission.future.set_result(outcome)
 

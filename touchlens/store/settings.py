@@ -108,6 +108,14 @@ class WebSettings(BaseModel):
         description="After the data changed, how long a page waits for its new answers before it shows the last "
         "ones with their age; the new ones are computed in the background.",
     )
+    behind_seconds: float = Field(
+        default=5,
+        ge=0,
+        le=3600,
+        description="While live events flow in (a batch committed within this many seconds), a page shows at once "
+        "an answer computed at most this long ago and computes the new one in the background; 0: always wait up "
+        "to fresh_wait_seconds.",
+    )
     heavy_per_user: int = Field(
         default=2,
         ge=1,

@@ -37,9 +37,12 @@ REFRESH_USED_WITHIN = 600.0
 # Analyses whose cost grows with the data or a parameter (pages cache them as "page.NAME"); the rest (counts,
 # ingest history, quarantine, comments, feedback) are light and never limited.
 HEAVY = frozenset(
-    {"attribution", "conformance", "drivers", "flows", "funnel", "impact", "insights", "nps_drivers", "paths",
-     "sankey", "scorecard", "trends", "variants"}
+    {"all_drivers", "analysis", "attribution", "conformance", "drivers", "flows", "funnel", "health", "impact",
+     "insights", "nps_drivers", "paths", "sankey", "scorecard", "success", "trends", "unmapped", "variants"}
 )  # fmt: skip
+# Answers cheap at any size (counts, the ingest history, the quarantine, a page of comments): always computed at
+# once. Every name the app caches is in one of the two sets (tests/test_fingerprint.py).
+LIGHT = frozenset({"counts", "feedback", "history", "quarantine", "verbatims"})
 # Most analyses end within seconds, and the same request is then answered from the cache.
 RETRY_AFTER = 5
 # The current request's `request.state` (its dict): set by the app's middleware, so `cached` knows the user
@@ -114,12 +117,22 @@ class WebState:
         if entry is None or name.removeprefix("page.") not in HEAVY:
             # A light answer (counts, quarantine, history) is cheap: always fresh, as the page just acted on it.
             return self._store(slot, version, compute, *self._timed(name, compute, _user_name()))
+        if self._flowing() and time.time() - entry.at <= self.ws.settings.web.behind_seconds:
+            self._refresh(slot, version, compute, asked=True)  # the next one, in the background
+            _mark_stale(entry.at)
+            return cast(T, entry.value)
         future = self._refresh(slot, version, compute, asked=True)
         try:
             return future.result(timeout=self._wait())
         except FutureTimeout:
             _mark_stale(entry.at)
             return cast(T, entry.value)
+
+    def _flowing(self) -> bool:
+        """Whether live events flow in: the live writer committed within `[web] behind_seconds`. Not after an
+        upload or an edit, whose page still waits for its new answers."""
+        within, live = self.ws.settings.web.behind_seconds, self.live
+        return within > 0 and live is not None and live.committed >= time.monotonic() - within
 
     def _wait(self) -> float:
         """How much longer this request may wait for new answers: `[web] fresh_wait_seconds` from its first wait,
@@ -195,7 +208,10 @@ class WebState:
         instead of queueing behind the watcher's (one still queued is taken out of the queue)."""
         with self._lock:
             running = self._refreshing.get(slot)
-            if running is not None and running[0] == version and (not asked or not running[1].cancel()):
+            # One computation per answer at a time: while data flows each request sees a new version, and one
+            # computation per version would pile up (the one running is at most its own time behind).
+            joins = running is not None and (running[0] == version or self._flowing())
+            if running is not None and joins and (not asked or not running[1].cancel()):
                 return cast(Future[T], running[1])
             if asked:
                 future: Future[T] = Future()
