@@ -86,6 +86,31 @@ def test_gaps_from_the_map_and_the_data(cli, shop) -> None:
     assert ("silent_period", "find→buy") not in by  # an hour is no silence
 
 
+def test_help_repeated_in_one_visit_is_friction_counted_by_hand(cli, tmp_path) -> None:
+    """Calls (help: a human channel) 3+ times within one visit (no gap over 30 minutes): 6 customers, one of them
+    in two visits. Not counted: 3 calls hours apart (three visits), 2 calls in a visit, and 3 tracking visits
+    (not help). 20 customers call at all, so 6 are 30% of those who use it."""
+    rows = []
+    for i in range(20):
+        c, t = f"c{i:02d}", T0 + timedelta(days=i)
+        if i < 6:  # 3, 4, ... calls ten minutes apart in one visit
+            rows += [(c, t + timedelta(minutes=10 * k), "call") for k in range(3 + i % 2)]
+        if i == 0:  # and a second visit with three more, a day later
+            rows += [(c, t + timedelta(days=1, minutes=10 * k), "call") for k in range(3)]
+        if 6 <= i < 11:  # three calls, hours apart: three visits
+            rows += [(c, t + timedelta(hours=2 * k), "call") for k in range(3)]
+        if 11 <= i:  # two calls in a visit, and three tracking looks in one
+            rows += [(c, t + timedelta(minutes=5 * k), "call") for k in range(2)]
+            rows += [(c, t + timedelta(hours=3, minutes=k), "track") for k in range(3)]
+    ws = workspace_with(cli, tmp_path, MAP, _events(rows))
+    friction = json.loads(cli("-w", ws, "analyze", "friction", "--json").out)["friction"]
+    repeats = [f for f in friction if f["kind"] == "repeat"]
+    assert [f["touchpoints"] for f in repeats] == [["call"]]
+    assert repeats[0]["evidence"]["sessions"] == 7
+    assert repeats[0]["evidence"]["customers"] == 6
+    assert repeats[0]["evidence"]["share_of_customers"] == pytest.approx(6 / 20)
+
+
 def test_loops_and_switches_are_friction(cli, shop) -> None:
     friction = json.loads(cli("-w", shop, "analyze", "friction", "--json").out)["friction"]
     loops = [f for f in friction if f["kind"] == "loop"]

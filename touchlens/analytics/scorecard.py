@@ -18,7 +18,7 @@ import ibis
 from touchlens.analytics import sketches
 from touchlens.analytics.conditions import outcome_predicate
 from touchlens.analytics.engine import at_most_apart, events, seconds_between, with_quantiles
-from touchlens.analytics.journeys import BASE, JourneyOptions, ordered
+from touchlens.analytics.journeys import BASE, JourneyOptions, layer_state, ordered
 from touchlens.model.map import OutcomeRule
 
 Z95 = 1.959963984540054
@@ -140,6 +140,14 @@ class ScorecardQuery:
         joined = counts.left_join(times, counts.touchpoint == times.source)
         return joined.select("touchpoint", *metrics, *QUANTILES)
 
+    def _firsts(self, backend: ibis.BaseBackend, journeys: ibis.Table) -> ibis.Table:
+        """Each customer's first touch of each touchpoint (customer_id, touchpoint, first): from the journey layer,
+        the touches with no earlier one of their touchpoint (a filter, not a grouping of every event)."""
+        if self.stage_of or not self.options.whole() or layer_state(backend) == "none":
+            return journeys.group_by(["customer_id", "touchpoint"]).aggregate(first=journeys.ts.min())
+        t = self.options.touches(backend, "prev_same_ts")
+        return t.filter(t.prev_same_ts.isnull()).select("customer_id", "touchpoint", first=t.ts)
+
     def _conversion(self, backend: ibis.BaseBackend) -> tuple[dict[str, int], float | None, dict[str, int]]:
         """Customers converting within the window after their first touch of each touchpoint; the baseline
         (after their first touch of any); and, for customers who never convert, where their journeys end."""
@@ -147,7 +155,7 @@ class ScorecardQuery:
         t = self._journeys(backend)
         all_events = events(backend)
         convs = all_events.filter(outcome_predicate(all_events, self.conversion)).select("customer_id", conv_ts="ts")
-        firsts = t.group_by(["customer_id", "touchpoint"]).aggregate(first=t.ts.min())
+        firsts = self._firsts(backend, t)
         per_tp = (
             _converted(backend, firsts, convs, self.window)
             .group_by("touchpoint")
@@ -167,6 +175,8 @@ class ScorecardQuery:
 
 
 def _converted(backend: ibis.BaseBackend, firsts: ibis.Table, convs: ibis.Table, window: timedelta) -> ibis.Table:
+    """The (first, conversion) pairs within the window: several per customer when they converted more than once
+    (the callers count distinct customers)."""
     joined = firsts.join(convs, "customer_id")
     after = (joined.conv_ts > joined.first) & at_most_apart(backend, joined.conv_ts, joined.first, window)
-    return joined.filter(after).distinct(on=None)
+    return joined.filter(after)
