@@ -99,7 +99,7 @@ def test_help_repeated_in_one_visit_is_friction_counted_by_hand(cli, tmp_path) -
             rows += [(c, t + timedelta(days=1, minutes=10 * k), "call") for k in range(3)]
         if 6 <= i < 11:  # three calls, hours apart: three visits
             rows += [(c, t + timedelta(hours=2 * k), "call") for k in range(3)]
-        if 11 <= i:  # two calls in a visit, and three tracking looks in one
+        if i >= 11:  # two calls in a visit, and three tracking looks in one
             rows += [(c, t + timedelta(minutes=5 * k), "call") for k in range(2)]
             rows += [(c, t + timedelta(hours=3, minutes=k), "track") for k in range(3)]
     ws = workspace_with(cli, tmp_path, MAP, _events(rows))

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from touchlens.errors import BadOption, UnknownItem, WorkspaceError
 from touchlens.model.durations import as_duration
+from touchlens.once import Latest
 from touchlens.queries import funnels as funnel_queries
 from touchlens.queries import journeys as queries
 
@@ -56,6 +57,11 @@ class Analyses:
 
     def run(self, query: Query) -> Any:
         raise NotImplementedError
+
+    def _shared_version(self) -> tuple[Any, ...] | None:
+        raise NotImplementedError
+
+    _scorecards: Latest[Scorecard]
 
     def _ranked(self, backend: ibis.BaseBackend) -> bool:
         # The engine, Ibis and the statistics load inside the methods that use them: the CLI opens this facade for
@@ -236,7 +242,12 @@ class Analyses:
         """Per touchpoint (or stage): reach, volume, conversion within `window` after it, lift, drop-off, repeats;
         times to the next touch from the wait sketches where they serve (within 1%), or `exact`."""
         text = window if isinstance(window, str) else f"{int(window.total_seconds())}s"
-        return self.run(queries.ScorecardQuery(window=text, by=by, exact=exact))  # type: ignore[no-any-return]
+        query = queries.ScorecardQuery(window=text, by=by, exact=exact)
+        version = self._shared_version()
+        if version is None:
+            return self.run(query)  # type: ignore[no-any-return]
+        # A server's page asks for it, and so do the insights and health beside it: one computation.
+        return self._scorecards.get((version, query), lambda: self.run(query))
 
     def scorecard_breakdown(
         self, breakdown: str, window: str | timedelta = "30d", by: str = "touchpoint"

@@ -36,6 +36,7 @@ from touchlens.model.map import Touchpoint, TouchpointMap
 from touchlens.model.mapfile import dotted, dump_map, parse_map
 from touchlens.model.merge import apply_inventory, merge_maps
 from touchlens.model.views import Matrix, TouchpointFilter, filter_touchpoints, matrix
+from touchlens.once import Latest
 from touchlens.store import meta
 from touchlens.store.workspace import Storage, init_storage, open_storage
 
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 
     from touchlens.alerts import Alerts
     from touchlens.analytics.attribution import Path as Path_
+    from touchlens.analytics.scorecard import Scorecard
     from touchlens.audits import Audits
     from touchlens.cases import Cases
     from touchlens.contacts import Contacts
@@ -134,6 +136,8 @@ class Workspace(Analyses, Experience):
         self._lake: str | None = None
         self._staged: set[str] = set()  # names of the upload folders an ingest in this process is using
         self._staging = threading.Lock()
+        self._period_reads: Latest[tuple[list[str], Any]] = Latest()  # drivers' and insights' one read
+        self._scorecards: Latest[Scorecard] = Latest()  # a page's, its insights' and its health's one scorecard
 
     def share_connection(self) -> None:
         """Keep one read-write connection to the events store and give every caller a cursor of it.
@@ -252,6 +256,10 @@ class Workspace(Analyses, Experience):
 
         with self.events() as con:
             return events_store.version(con)
+
+    def _shared_version(self) -> tuple[Any, ...] | None:
+        """The data version while this process shares one connection to the store (a server), else None."""
+        return self.data_version() if self._shared is not None else None
 
     def map_version(self) -> str | None:
         """Changes each time the map is saved."""

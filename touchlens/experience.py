@@ -16,6 +16,7 @@ from touchlens.insights.items import SECTIONS, Insight
 from touchlens.insights.words import Names
 from touchlens.model.durations import as_duration
 from touchlens.model.map import Horizon, Opportunity, OpportunitySource, OpportunityStatus, TouchpointMap
+from touchlens.once import Latest
 from touchlens.store import meta
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     import ibis
     import sqlalchemy as sa
 
-    from touchlens.analytics.drivers import Drivers
+    from touchlens.analytics.drivers import Drivers, DriversQuery, PeriodReader
     from touchlens.analytics.drivers_model import DriversReport
     from touchlens.analytics.feedback import FeedbackReport
     from touchlens.analytics.scorecard import Scorecard
@@ -170,6 +171,27 @@ class Experience:
     def _backend(self) -> ibis.BaseBackend:
         raise NotImplementedError
 
+    def _shared_version(self) -> tuple[Any, ...] | None:
+        raise NotImplementedError
+
+    _period_reads: Latest[tuple[list[str], Any]]
+
+    def _period_reader(self) -> PeriodReader | None:
+        """The drivers' read of every customer's periods, shared by the callers asking for it on the same data
+        at about the same time (the server's touchpoint page computes drivers and insights side by side): one
+        read, not one each. Keyed by the data version and what the read depends on; None (each reads its own)
+        outside a server's shared connection, where one command asks once."""
+        from touchlens.analytics.drivers import periods_key, read_periods
+
+        version = self._shared_version()
+        if version is None:
+            return None
+
+        def read(query: DriversQuery, backend: ibis.BaseBackend) -> tuple[list[str], Any]:
+            return self._period_reads.get((version, periods_key(query)), lambda: read_periods(query, backend))
+
+        return read
+
     def scorecard(self, window: str | timedelta = "30d", by: str = "touchpoint") -> Scorecard:
         raise NotImplementedError
 
@@ -273,13 +295,13 @@ class Experience:
 
         if outcome not in OUTCOMES:
             raise UnknownItem(f"unknown outcome '{outcome}'; choose {', '.join(OUTCOMES)}")
-        return query_for(self.map(), outcome, samples).run(self._backend())
+        return query_for(self.map(), outcome, samples).run_each(self._backend(), (outcome,), self._period_reader())[0]
 
     def all_drivers(self, samples: int = 100) -> DriversReport:
         """Drivers of every outcome the map defines, and for each it does not, the map lines to add."""
         from touchlens.analytics.drivers import every_outcome
 
-        return every_outcome(self.map(), self._backend(), samples)
+        return every_outcome(self.map(), self._backend(), samples, self._period_reader())
 
     def insights(self, sections: tuple[str, ...] = SECTIONS, samples: int = 0) -> Insights:
         """Findings by section — problems, strengths, gaps, friction, personalisation — each with its reach
@@ -310,7 +332,7 @@ class Experience:
         judged = judge(report, m, t) if report is not None else {}
         fx = None
         if {"problems", "strengths", "friction"} & set(sections):
-            p = effects.periods(backend, m)
+            p = effects.periods(backend, m, self._period_reader())
             fx = effects.effects(p, m, s.alpha, s.min_rate_points, s.min_relative_effect) if p is not None else None
         card = self.scorecard() if {"problems", "friction"} & set(sections) else None
         return Judging(m, backend, Names.of(m), t, s.min_rate_points, report, judged, fx, card)

@@ -23,8 +23,8 @@ An outcome the map does not define is no table: `MissingOutcome` says which map 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -343,15 +343,13 @@ class DriversQuery:
     def run(self, backend: ibis.BaseBackend) -> Drivers:
         return self.run_each(backend, (self.outcome,))[0]
 
-    def run_each(self, backend: ibis.BaseBackend, outcomes: Sequence[str]) -> list[Drivers]:
+    def run_each(
+        self, backend: ibis.BaseBackend, outcomes: Sequence[str], read: PeriodReader | None = None
+    ) -> list[Drivers]:
         """Drivers of several outcomes over one read of the periods and their features (the engine's part is
-        the slow one; the models run per outcome)."""
-        # In a fixed order: the engine returns rows in any order, and the bootstrap resamples rows by position,
-        # so the same data must give the same intervals on every engine and every run.
-        touchpoints = self.touchpoints(backend)
-        periods = backend.to_pyarrow(self.periods_expr(backend, touchpoints)).sort_by(
-            [("customer_id", "ascending"), ("period", "ascending")]
-        )
+        the slow one; the models run per outcome); `read` may share that read with other callers."""
+        read = read or read_periods
+        touchpoints, periods = read(self, backend)
         pairs = _Pairs.of(periods, touchpoints)
         units = periods.select(["customer_id", "period", "touches", "converted", "churn"])
         return [self._one(outcome, units, pairs) for outcome in outcomes]
@@ -504,7 +502,28 @@ def query_for(m: TouchpointMap, outcome: str, samples: int = 100) -> DriversQuer
     )
 
 
-def every_outcome(m: TouchpointMap, backend: ibis.BaseBackend, samples: int = 100) -> DriversReport:
+def read_periods(query: DriversQuery, backend: ibis.BaseBackend) -> tuple[list[str], pa.Table]:
+    """The touchpoints the events name and `periods_expr`'s rows for them, by customer and period: the engine
+    returns rows in any order, and the bootstrap resamples rows by position, so the same data must give the
+    same intervals on every engine and every run."""
+    touchpoints = query.touchpoints(backend)
+    periods = backend.to_pyarrow(query.periods_expr(backend, touchpoints))
+    return touchpoints, periods.sort_by([("customer_id", "ascending"), ("period", "ascending")])
+
+
+# `read_periods`, or a reader that shares its result (the workspace's, one read for drivers and insights).
+PeriodReader = Callable[[DriversQuery, ibis.BaseBackend], tuple[list[str], pa.Table]]
+
+
+def periods_key(query: DriversQuery) -> DriversQuery:
+    """What `periods_expr` depends on: the query without its outcome and resamples (every outcome's drivers
+    and the insights read the same periods)."""
+    return replace(query, outcome="conversion", samples=0)
+
+
+def every_outcome(
+    m: TouchpointMap, backend: ibis.BaseBackend, samples: int = 100, read: PeriodReader | None = None
+) -> DriversReport:
     """Drivers of every outcome the map defines, over one read of the periods; the rest said in words."""
     report = DriversReport()
     runnable = []
@@ -515,7 +534,7 @@ def every_outcome(m: TouchpointMap, backend: ibis.BaseBackend, samples: int = 10
         except MissingOutcome as exc:
             report.missing.append((outcome, str(exc)))
     if runnable:
-        report.outcomes = query_for(m, runnable[0], samples).run_each(backend, runnable)
+        report.outcomes = query_for(m, runnable[0], samples).run_each(backend, runnable, read)
     return report
 
 

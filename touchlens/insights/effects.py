@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from touchlens.analytics import stats
-from touchlens.analytics.drivers import has_feature, known_periods, query_for
+from touchlens.analytics.drivers import PeriodReader, has_feature, known_periods, query_for, read_periods
 from touchlens.insights.items import Insight, OutcomeEffect, Stake
 from touchlens.insights.words import GOOD_OUTCOMES, Names, percent
 from touchlens.model.map import Initiative, TouchpointMap
@@ -63,15 +63,15 @@ def _harm(e: OutcomeEffect) -> float:
     return -e.difference if GOOD_OUTCOMES.get(e.outcome, True) else e.difference
 
 
-def periods(backend: ibis.BaseBackend, m: TouchpointMap) -> Periods | None:
-    """The period matrix for the outcomes the map defines; None without a conversion outcome or data."""
+def periods(backend: ibis.BaseBackend, m: TouchpointMap, read: PeriodReader | None = None) -> Periods | None:
+    """The period matrix for the outcomes the map defines; None without a conversion outcome or data. `read`
+    may share the drivers' read of the periods."""
     if m.outcomes.conversion is None:
         return None
     # The drivers' own cut of periods and outcomes: purchase touchpoints out, company-sent mail no activity.
     query = query_for(m, "conversion", samples=0)
     purchase = query.exclude
-    touchpoints = query.touchpoints(backend)
-    units = backend.to_pyarrow(query.periods_expr(backend, touchpoints))  # every period's features in its row
+    touchpoints, units = (read or read_periods)(query, backend)  # every period's features in its row
     if units.num_rows == 0:
         return None
     keys = [t.key for t in m.touchpoints if t.key not in purchase]
