@@ -159,7 +159,8 @@ def test_sampled_shapley_credits_each_path_to_its_last_key_to_join_as_the_refere
         P(tuple(str(k) for k in rng.choice(keys, size=int(rng.integers(1, 6)))), float(rng.integers(0, 4)), 1.0)
         for _ in range(300)
     ]
-    assert attribution_module._sampled_shapley(paths, keys, 50, 7) == pytest.approx(_reference(paths, keys, 50, 7))
+    flat = attribution_module._flatten(paths)
+    assert attribution_module._sampled_shapley(flat, keys, 50, 7) == pytest.approx(_reference(paths, keys, 50, 7))
 
 
 def _reference(paths: list[P], keys: list[str], samples: int, seed: int) -> dict[str, float]:
