@@ -44,6 +44,10 @@ class Latest(Generic[T]):
                 future.set_exception(exc)
                 self._drop(future)
                 raise
+            # Let go of it after `keep` seconds even if nobody asks again: a server must not hold a large table.
+            timer = threading.Timer(self._keep, self._drop, args=(future,))
+            timer.daemon = True
+            timer.start()
         return future.result()
 
     def clear(self) -> None:
