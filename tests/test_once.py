@@ -1,5 +1,6 @@
 """One read shared by callers asking at about the same time: computed once per key, failures not kept, the
-value let go after a while; the drivers and the insights of one workspace share their read of the periods."""
+value let go after a while; in a server, the drivers and the insights share their read of the periods, and a
+page, its insights and its health one scorecard."""
 
 from __future__ import annotations
 
@@ -54,19 +55,20 @@ def test_a_failure_is_not_kept_and_a_value_is_let_go_after_a_while() -> None:
     assert latest.get("k", lambda: 3) == 3  # past `keep`: computed again
 
 
-def test_drivers_and_insights_of_one_workspace_read_the_periods_once(
+def test_a_servers_drivers_and_insights_read_the_periods_once_and_answer_as_a_commands(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """In a server the drivers and the insights share one read of the periods: the answers are a command's,
+    where nothing is shared."""
     import touchlens
     from touchlens.demo_workspace import build_demo
 
     build_demo(tmp_path / "ws", customers=300)
+    command = touchlens.open(tmp_path / "ws")
+    drivers, insights = command.all_drivers(0).to_dict(), command.insights().to_dict()  # a command's: nothing shared
+    del command
     ws = touchlens.open(tmp_path / "ws")
     ws.share_connection()  # as a server does: its pages' threads share one connection, and the reads
-    drivers = ws.all_drivers(0).to_dict()
-    ws._period_reads.clear()
-    insights = ws.insights().to_dict()  # each with its own read
-    ws._period_reads.clear()
     real, reads = dr.read_periods, []
 
     def counted(query: dr.DriversQuery, backend: Any) -> Any:
