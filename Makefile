@@ -47,7 +47,7 @@ typecheck: install
 	$(BIN)/mypy
 
 unit: install browser postgres java
-	$(BIN)/pytest -q -n 2 --dist loadscope
+	$(BIN)/pytest -q -n 2 --dist loadscope --no-loadscope-reorder
 
 # The browser tests drive Debian's chromium (Playwright downloads no browser); installed when missing.
 browser:
