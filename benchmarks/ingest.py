@@ -109,6 +109,8 @@ def run() -> list[dict[str, Any]]:
         "ingest",
         rows,
         "ratio = plain DuckDB load time / touchlens ingest time (target >= 0.5); touchlens maps every event to a "
-        "touchpoint, dedupes on (source, event_id), validates and quarantines; RSS = each child's own peak",
+        "touchpoint, dedupes on (source, event_id), validates and quarantines, then brings the customers and the "
+        "journey layer up to date (the report's seconds cover the whole call since 2026-12-07; before, only the "
+        "batches); RSS = each child's own peak",
     )
     return rows
