@@ -357,6 +357,42 @@ def test_analyses_read_from_the_layer_answer_as_from_the_events(tmp_path: Path) 
     assert from_layer["flows"]["edges"]  # a real business, not an empty answer
 
 
+def test_customers_counted_from_first_touches_are_the_distinct_customers(tmp_path: Path) -> None:
+    """Reach and the scorecard count customers as the touches with no earlier one (of any touchpoint, or of
+    theirs) in the layer: the same as distinct customers of the events, clean, stale between a batch and its
+    refresh, by stage, and for one side of the converters' split."""
+    from touchlens.insights.friction import touchpoint_reach
+
+    ws = _workspace(tmp_path)
+    ws.ingest_events([_write(tmp_path / "e.jsonl", _business(300, 5))])
+    buy = OutcomeRule(event="buy")
+    stages = (("home", "look"), ("search", "look"), ("cart", "decide"), ("help", "decide"))
+    queries = [
+        sc.ScorecardQuery(buy, timedelta(days=1), exact=True),  # the sketches' quantiles: test_wait_sketches.py
+        sc.ScorecardQuery(buy, timedelta(days=1), stage_of=stages, exact=True),
+        sc.ScorecardQuery(buy, timedelta(days=1), options=JourneyOptions(converted=False, conversion=buy), exact=True),
+    ]
+
+    def answers(backend: Any) -> list[Any]:
+        return [touchpoint_reach(backend), *(q.run(backend).to_dict() for q in queries)]
+
+    late = [_event("c1", -50, "help", 10_001), _event("new", 3, "home", 10_002), _event("new", 4, "cart", 10_003)]
+    with _store(ws) as con:
+        for state in ("clean", "stale"):
+            if state == "stale":  # a batch stored without the refresh after it
+                with journeys.transaction(con):
+                    pipeline.EventIngest(con, ws.map(), "test").store(_batch(tmp_path / "l.jsonl", late), "l.jsonl")
+            backend = backend_on(con.cursor())
+            assert layer_state(backend) == state
+            from_layer = answers(backend)
+            with _layer_set_aside(backend):
+                from_events = answers(backend)
+            assert from_layer == from_events
+    reach, card = from_layer[0], from_layer[1]
+    assert reach == {row["touchpoint"]: row["customers"] for row in card["touchpoints"]}
+    assert 0 < reach["cart"] < card["customers"]  # a real business: not every customer reached the cart
+
+
 def _plain(result: Any) -> Any:
     return result if isinstance(result, dict) else result.to_dict()
 

@@ -60,11 +60,15 @@ class JourneyOptions:
         cut = (self.start, self.end, self.channel, self.session_gap, self.persona)
         return all(x is None for x in cut) and (self.converted is None or self.conversion is None)
 
+    def cut(self) -> bool:
+        """Whether these options cut journeys (a time range, a channel, sessions): then no journey is a customer's
+        whole journey as the layer keeps it. A persona or the converters' split only picks whole customers."""
+        return self.start is not None or self.end is not None or self.channel is not None or bool(self.session_gap)
+
     def touches(self, backend: ibis.BaseBackend, *wanted: str) -> ibis.Table:
         """The journeys' touches with the `wanted` columns of the journey layer (`ORDERED`): read from the layer
         the store keeps (no sort) when these options keep whole customers' journeys as they are, else computed."""
-        cut = self.start is not None or self.end is not None or self.channel is not None or self.session_gap
-        state = "none" if cut else layer_state(backend)
+        state = "none" if self.cut() else layer_state(backend)
         if state == "none":
             return ordered(self.apply(backend).select(*BASE), wanted)
         layer = self._customers(backend.table(LAYER), backend)
@@ -93,6 +97,19 @@ class JourneyOptions:
 
 LAYER, STALE, STATE = "touches", "touches_stale", "touches_state"
 BASE = ("customer_id", "journey", "ts", "event_id", "touchpoint", "channel")
+
+
+def firsts(backend: ibis.BaseBackend, options: JourneyOptions, column: str) -> ibis.Table | None:
+    """The touches that are first of their kind in their customer's journey, read from the journey layer: with
+    `column` "pos", each customer's first touch; with "prev_same_ts", each customer's first touch of each
+    touchpoint. Counting these rows counts customers (overall, or by touchpoint) with a filter, where a distinct
+    count hashes every event's customer id (1.3 s against 0.1 s at 10M events). None when the options' journeys
+    are not read from the layer (cut into sessions or a time range, or no layer built), where computing the
+    column would sort every journey: the caller counts distinct customers instead."""
+    if options.cut() or layer_state(backend) == "none":
+        return None
+    t = options.touches(backend, column)
+    return t.filter(t.pos == 0) if column == "pos" else t.filter(t[column].isnull())
 
 
 def _ordered_columns(t: ibis.Table) -> dict[str, ir.Value]:

@@ -18,7 +18,7 @@ import ibis
 from touchlens.analytics import sketches
 from touchlens.analytics.conditions import outcome_predicate
 from touchlens.analytics.engine import at_most_apart, events, seconds_between, with_quantiles
-from touchlens.analytics.journeys import BASE, JourneyOptions, layer_state, ordered
+from touchlens.analytics.journeys import BASE, JourneyOptions, firsts, ordered
 from touchlens.model.map import OutcomeRule
 
 Z95 = 1.959963984540054
@@ -98,7 +98,7 @@ class ScorecardQuery:
 
     def run(self, backend: ibis.BaseBackend) -> Scorecard:
         per_tp = {r["touchpoint"]: r for r in backend.to_pyarrow(self._activity(backend)).to_pylist()}
-        customers = int(backend.execute(self._journeys(backend).customer_id.nunique()))
+        customers = int(backend.execute(self._starts(backend).count()))
         conv, base, ends = self._conversion(backend) if self.conversion else ({}, None, {})
         never = sum(ends.values())
         scores = []
@@ -128,7 +128,7 @@ class ScorecardQuery:
             repeat=at_most_apart(backend, t.ts, t.prev_same_ts, self.repeat_window).fill_null(False).cast("int64"),
         )
         metrics: dict[str, Callable[[ibis.Table], Any]] = {
-            "customers": lambda g: g.customer_id.nunique(),
+            "customers": self._customers,
             "events": lambda g: g.count(),
             "repeats": lambda g: g.repeat.sum(),
         }
@@ -140,13 +140,28 @@ class ScorecardQuery:
         joined = counts.left_join(times, counts.touchpoint == times.source)
         return joined.select("touchpoint", *metrics, *QUANTILES)
 
+    def _customers(self, g: ibis.Table) -> Any:
+        """Customers among touches with `prev_same_ts`: those with no earlier touch of the touchpoint (or stage) in
+        their journey, one per customer while a journey is a customer's (no sessions); a count, not a distinct
+        count of every touch's customer id."""
+        return g.customer_id.nunique() if self.options.session_gap else g.prev_same_ts.isnull().cast("int64").sum()
+
+    def _starts(self, backend: ibis.BaseBackend) -> ibis.Table:
+        """Each customer's first touch (customer_id, first): the layer's first touches, else a grouping. By stage,
+        a grouping: only touches of a staged touchpoint count, and the layer's first touch may be of none."""
+        first = None if self.stage_of else firsts(backend, self.options, "pos")
+        if first is not None:
+            return first.select("customer_id", first=first.ts)
+        t = self._journeys(backend)
+        return t.group_by("customer_id").aggregate(first=t.ts.min())
+
     def _firsts(self, backend: ibis.BaseBackend, journeys: ibis.Table) -> ibis.Table:
         """Each customer's first touch of each touchpoint (customer_id, touchpoint, first): from the journey layer,
         the touches with no earlier one of their touchpoint (a filter, not a grouping of every event)."""
-        if self.stage_of or not self.options.whole() or layer_state(backend) == "none":
+        first = None if self.stage_of else firsts(backend, self.options, "prev_same_ts")
+        if first is None:
             return journeys.group_by(["customer_id", "touchpoint"]).aggregate(first=journeys.ts.min())
-        t = self.options.touches(backend, "prev_same_ts")
-        return t.filter(t.prev_same_ts.isnull()).select("customer_id", "touchpoint", first=t.ts)
+        return first.select("customer_id", "touchpoint", first=first.ts)
 
     def _conversion(self, backend: ibis.BaseBackend) -> tuple[dict[str, int], float | None, dict[str, int]]:
         """Customers converting within the window after their first touch of each touchpoint; the baseline
@@ -155,14 +170,14 @@ class ScorecardQuery:
         t = self._journeys(backend)
         all_events = events(backend)
         convs = all_events.filter(outcome_predicate(all_events, self.conversion)).select("customer_id", conv_ts="ts")
-        firsts = self._firsts(backend, t)
+        first_touches = self._firsts(backend, t)
         per_tp = (
-            _converted(backend, firsts, convs, self.window)
+            _converted(backend, first_touches, convs, self.window)
             .group_by("touchpoint")
             .aggregate(n=ibis._.customer_id.nunique())
         )
         conv = {r["touchpoint"]: int(r["n"]) for r in backend.to_pyarrow(per_tp).to_pylist()}
-        starts = t.group_by("customer_id").aggregate(first=t.ts.min())
+        starts = self._starts(backend)
         converted = backend.execute(_converted(backend, starts, convs, self.window).customer_id.nunique())
         customers = backend.execute(starts.count())
         last = self._touches(backend, "next_touchpoint")

@@ -15,7 +15,7 @@ import ibis
 
 from touchlens.analytics.engine import at_most_apart, mapped_events
 from touchlens.analytics.feedback import FeedbackReport
-from touchlens.analytics.journeys import JourneyOptions, layer_state
+from touchlens.analytics.journeys import JourneyOptions, firsts, layer_state
 from touchlens.analytics.scorecard import Scorecard
 from touchlens.insights.items import Insight
 from touchlens.insights.words import Names
@@ -249,7 +249,13 @@ def merge_pairs(found: list[Insight]) -> list[Insight]:
 
 
 def touchpoint_reach(backend: ibis.BaseBackend) -> dict[str, int]:
-    """Customers who met each touchpoint, over all the data."""
-    t = JourneyOptions().apply(backend)
-    rows = backend.to_pyarrow(t.group_by("touchpoint").aggregate(n=t.customer_id.nunique())).to_pylist()
+    """Customers who met each touchpoint, over all the data: their first touches of it in the journey layer, or
+    the distinct customers of its events."""
+    first = firsts(backend, JourneyOptions(), "prev_same_ts")
+    if first is not None:
+        counted = first.group_by("touchpoint").aggregate(n=first.count())
+    else:
+        t = JourneyOptions().apply(backend)
+        counted = t.group_by("touchpoint").aggregate(n=t.customer_id.nunique())
+    rows = backend.to_pyarrow(counted).to_pylist()
     return {r["touchpoint"]: int(r["n"]) for r in rows}
