@@ -168,13 +168,18 @@ def _pass(
 ) -> dict[str, list[OutcomeEffect]]:
     stage_of = {t.key: t.stage for t in m.touchpoints}
     tests: list[tuple[str, OutcomeEffect]] = []
+    pools: dict[tuple[int, ...], dict[str, np.ndarray]] = {}  # per stage: each outcome's periods that reached it
     for j, key in enumerate(p.touchpoints):
-        stage = [i for i, k in enumerate(p.touchpoints) if stage_of.get(k) and stage_of.get(k) == stage_of.get(key)]
+        stage = tuple(
+            i for i, k in enumerate(p.touchpoints) if stage_of.get(k) and stage_of.get(k) == stage_of.get(key)
+        )
         if len(stage) < 2:
             continue  # alone in its stage: nothing like it to compare with
-        reached = p.seen[:, stage].any(axis=1) & ~left_out
-        for outcome, (y, pool) in p.outcomes.items():
-            found = _effect(outcome, y, pool & reached, p.seen[:, j])
+        if stage not in pools:
+            reached = p.seen[:, stage].any(axis=1) & ~left_out
+            pools[stage] = {outcome: pool & reached for outcome, (_, pool) in p.outcomes.items()}
+        for outcome, (y, _) in p.outcomes.items():
+            found = _effect(outcome, y, pools[stage][outcome], p.seen[:, j])
             if found is not None:
                 tests.append((key, found))
     adjusted = stats.holm([e.p_value for _, e in tests]) if tests else []
@@ -193,13 +198,16 @@ def _material(e: OutcomeEffect, min_points: float, min_relative: float) -> bool:
 
 
 def _effect(outcome: str, y: np.ndarray, pool: np.ndarray, has: np.ndarray) -> OutcomeEffect | None:
-    with_, without = y[pool & has], y[pool & ~has]
-    if with_.size < MIN_PERIODS or without.size < MIN_PERIODS:
+    # Counts of boolean masks, not the outcomes picked out by them: a hundred tests over a million periods.
+    with_, without = pool & has, pool & ~has
+    n1, n0 = int(np.count_nonzero(with_)), int(np.count_nonzero(without))
+    if n1 < MIN_PERIODS or n0 < MIN_PERIODS:
         return None
-    c = stats.compare_shares(int(with_.sum()), with_.size, int(without.sum()), without.size)
+    k1, k0 = int(np.count_nonzero(y & with_)), int(np.count_nonzero(y & without))
+    c = stats.compare_shares(k1, n1, k0, n0)
     if c.difference is None or c.low is None or c.high is None or c.p_value is None:
         return None
-    return OutcomeEffect(outcome, float(with_.mean()), float(without.mean()), c.low, c.high, c.p_value, with_.size)
+    return OutcomeEffect(outcome, k1 / n1, k0 / n0, c.low, c.high, c.p_value, n1)
 
 
 def _with_p(e: OutcomeEffect, p: float) -> OutcomeEffect:
