@@ -391,3 +391,20 @@ def test_resamples_refitted_together_reach_each_resamples_own_optimum(hessian_sc
     for w, beta in zip(weights, together, strict=True):
         assert np.isfinite(beta).all()
         assert beta == pytest.approx(drivers_model._newton(x1, y, w, 0.5), abs=1e-7)
+
+
+def test_the_bootstrap_on_threads_draws_and_orders_as_one_thread_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks of resamples refitted side by side come back in their drawing order: the intervals of a seed are
+    the same whatever the number of threads (and a resample skipped for one class skips in both)."""
+    z, y, counts = _near_separated(n=600)
+    rows = drivers_model._Collapsed.of(np.repeat(z, counts.astype(int), axis=0), np.repeat(y, counts.astype(int)))
+    x1 = drivers_model._with_intercept(rows.z)
+    fitted = drivers_model._newton(x1, rows.y, rows.counts(np.arange(rows.group.size)), 0.5)
+    runs = {}
+    for workers in (1, 3):
+        monkeypatch.setattr(drivers_model, "WORKERS", workers)
+        monkeypatch.setattr(drivers_model, "CHUNK", 4)  # 30 resamples: 8 chunks, the last one short
+        runs[workers] = drivers_model._bootstrap(rows, x1, fitted, 30, 5, 0.5)
+    assert runs[1].shape == (30, z.shape[1])
+    assert np.array_equal(runs[1], runs[3])
+    assert np.unique(runs[1][:, 0]).size == 30  # 30 different resamples, not one repeated
