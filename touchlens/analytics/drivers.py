@@ -464,13 +464,20 @@ class _Pairs:
         return cls(every, np.concatenate(codes), np.concatenate(units))
 
 
-def has_feature(periods: pa.Table, touchpoints: Sequence[str], kind: str, touchpoint: str) -> np.ndarray[Any, Any]:
-    """Which of `periods_expr`'s rows have the touch feature `kind` (seen, repeated, ...) for `touchpoint`."""
-    if touchpoint not in touchpoints:
-        return np.zeros(periods.num_rows, dtype=bool)
-    i = list(touchpoints).index(touchpoint)
-    mask = periods.column(f"{kind}_{i // BITS}").fill_null(0).to_numpy()
-    return np.asarray(mask & (1 << i % BITS) != 0)
+def has_features(periods: pa.Table, touchpoints: Sequence[str], kind: str, keys: Sequence[str]) -> np.ndarray[Any, Any]:
+    """Which of `periods_expr`'s rows have the touch feature `kind` (seen, repeated, ...) for each of `keys`: a
+    boolean matrix, a column per key (False throughout for a key no touch names). Each mask word is read once."""
+    out = np.zeros((periods.num_rows, len(keys)), dtype=bool)
+    words: dict[int, np.ndarray[Any, Any]] = {}
+    index = {tp: i for i, tp in enumerate(touchpoints)}
+    for j, key in enumerate(keys):
+        if key not in index:
+            continue
+        word, bit = divmod(index[key], BITS)
+        if word not in words:
+            words[word] = periods.column(f"{kind}_{word}").fill_null(0).to_numpy()
+        out[:, j] = words[word] & (1 << bit) != 0
+    return out
 
 
 def _bits(t: ibis.Table, kind: str, word: int, bitwise: bool) -> Any:

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from touchlens.analytics import stats
-from touchlens.analytics.drivers import PeriodReader, has_feature, known_periods, query_for, read_periods
+from touchlens.analytics.drivers import PeriodReader, has_features, known_periods, query_for, read_periods
 from touchlens.insights.items import Insight, OutcomeEffect, Stake
 from touchlens.insights.words import GOOD_OUTCOMES, Names, percent
 from touchlens.model.map import Initiative, TouchpointMap
@@ -75,9 +75,7 @@ def periods(backend: ibis.BaseBackend, m: TouchpointMap, read: PeriodReader | No
     if units.num_rows == 0:
         return None
     keys = [t.key for t in m.touchpoints if t.key not in purchase]
-    seen = np.zeros((units.num_rows, len(keys)), dtype=bool)
-    for j, key in enumerate(keys):
-        seen[:, j] = has_feature(units, touchpoints, "seen", key)
+    seen = has_features(units, touchpoints, "seen", keys)
     loops = _loops(backend.to_pyarrow(query.loops_expr(backend)), units)
     e = backend.table("events")
     span = backend.to_pyarrow(e.aggregate(lo=e.ts.min(), hi=e.ts.max())).to_pylist()[0]
