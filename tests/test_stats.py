@@ -397,7 +397,8 @@ def test_the_bootstrap_on_threads_draws_and_orders_as_one_thread_does(monkeypatc
     """Chunks of resamples refitted side by side come back in their drawing order: the intervals of a seed are
     the same whatever the number of threads (and a resample skipped for one class skips in both)."""
     z, y, counts = _near_separated(n=600)
-    rows = drivers_model._Collapsed.of(np.repeat(z, counts.astype(int), axis=0), np.repeat(y, counts.astype(int)))
+    copies = np.repeat(z, counts.astype(int), axis=0)
+    rows = drivers_model._Collapsed.of(list(copies.T), np.repeat(y, counts.astype(int)))
     x1 = drivers_model._with_intercept(rows.z)
     fitted = drivers_model._newton(x1, rows.y, rows.counts(np.arange(rows.group.size)), 0.5)
     runs = {}

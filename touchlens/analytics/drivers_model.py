@@ -261,13 +261,21 @@ def _check(
     return x_arr, y_arr
 
 
-def _standardise(x: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    """Columns scaled to mean 0 and (population) sd 1, and a mask of the constant columns, left at 0."""
-    sd = x.std(axis=0) if x.shape[0] else np.zeros(x.shape[1])
+def _standardise(
+    x: np.ndarray[Any, Any], counts: np.ndarray[Any, Any] | None = None
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Columns scaled to mean 0 and (population) sd 1, and a mask of the constant columns, left at 0. With
+    `counts`, row i stands for counts[i] rows (distinct rows of a larger matrix): its mean and sd are used."""
+    if counts is None:
+        sd, mean = (x.std(axis=0), x.mean(axis=0)) if x.shape[0] else (np.zeros(x.shape[1]), np.zeros(x.shape[1]))
+    else:
+        total = max(float(counts.sum()), 1.0)
+        mean = counts @ x / total
+        sd = np.sqrt(counts @ (x - mean) ** 2 / total)
     varying = sd > 1e-12 * np.maximum(1.0, np.abs(x).max(axis=0, initial=0.0))  # relative: ignore float noise
     z = np.zeros_like(x)
     if x.shape[0]:
-        z[:, varying] = (x[:, varying] - x[:, varying].mean(axis=0)) / sd[varying]
+        z[:, varying] = (x[:, varying] - mean[varying]) / sd[varying]
     return z, varying
 
 
@@ -323,16 +331,22 @@ def _newton(
     return beta
 
 
-def _rates(column: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> tuple[float | None, float | None, float | None]:
+def _rates(
+    column: np.ndarray[Any, Any], y: np.ndarray[Any, Any], counts: np.ndarray[Any, Any]
+) -> tuple[float | None, float | None, float | None]:
+    """The outcome's rate with the factor and without, over distinct rows standing for `counts` rows each."""
     present = column > 0  # counts and durations too: any repeat, any wait, counts as having the factor
-    share_with = float(y[present].mean()) if present.any() else None
-    share_without = float(y[~present].mean()) if (~present).any() else None
+    shares = []
+    for rows in (present, ~present):
+        n = float(counts[rows].sum())
+        shares.append(float(counts[rows] @ y[rows]) / n if n else None)
+    share_with, share_without = shares
     lift = share_with / share_without if share_with is not None and share_without else None
     return share_with, share_without, lift
 
 
 def logistic_effects(
-    X: np.ndarray[Any, Any],
+    X: np.ndarray[Any, Any] | Sequence[np.ndarray[Any, Any]],
     y: np.ndarray[Any, Any],
     names: Sequence[str],
     samples: int = 200,
@@ -342,22 +356,26 @@ def logistic_effects(
     """L2-regularised logistic regression of y (0/1) on standardised X: coefficient βⱼ per sd, odds ratio e^βⱼ,
     with a percentile bootstrap 95% interval (rows resampled `samples` times; one-class resamples skipped).
 
+    X is a matrix (rows × factors) or its columns (boolean, integer or float arrays): columns are never stacked
+    into one float matrix of every row, so millions of rows need little more memory than the columns themselves.
     When y has one class (or no rows) there is nothing to fit: every effect is 0 with no interval, and the plain
     rates are still given. Sorted by |coefficient|, strongest first.
     """
-    x, outcome = _check(X, y, names)
+    columns, outcome = _columns(X, y, names)
     if not np.isin(outcome, (0.0, 1.0)).all():
         raise ValueError("y must be a 0/1 outcome")
-    z, varying = _standardise(x)
-    coefficients, low, high = np.zeros(x.shape[1]), np.full(x.shape[1], np.nan), np.full(x.shape[1], np.nan)
+    rows = _Collapsed.of(columns, outcome)  # the distinct rows of the factors as given, before any scaling
+    counts = rows.counts(np.arange(outcome.size))
+    z, varying = _standardise(rows.z, counts)
+    coefficients, low, high = np.zeros(len(names)), np.full(len(names), np.nan), np.full(len(names), np.nan)
     if np.unique(outcome).size == 2 and varying.any():
-        rows = _Collapsed.of(z[:, varying], outcome)
-        x1 = _with_intercept(rows.z)
+        scaled = _Collapsed(z[:, varying], rows.y, rows.group)
+        x1 = _with_intercept(scaled.z)
         # Products of a few dozen columns gain nothing from BLAS threads; beside other work on a small machine
         # their waits for each other made each product ten to thirty times slower.
         with threadpool_limits(limits=1, user_api="blas"):
-            fitted = _newton(x1, rows.y, rows.counts(np.arange(outcome.size)), C)
-            draws = _bootstrap(rows, x1, fitted, samples, seed, C)
+            fitted = _newton(x1, scaled.y, counts, C)
+            draws = _bootstrap(scaled, x1, fitted, samples, seed, C)
         coefficients[varying] = fitted[:-1]
         if draws.shape[0]:
             low[varying], high[varying] = np.percentile(draws, [2.5, 97.5], axis=0)
@@ -365,8 +383,35 @@ def logistic_effects(
     for j, name in enumerate(names):
         beta = float(coefficients[j])
         lo, hi = (float(low[j]), float(high[j])) if np.isfinite(low[j]) else (None, None)
-        effects.append(Effect(name, beta, math.exp(beta), lo, hi, *_rates(x[:, j], outcome)))
+        effects.append(Effect(name, beta, math.exp(beta), lo, hi, *_rates(rows.z[:, j], rows.y, counts)))
     return sorted(effects, key=lambda e: -abs(e.coefficient))
+
+
+def _columns(
+    X: np.ndarray[Any, Any] | Sequence[np.ndarray[Any, Any]], y: np.ndarray[Any, Any], names: Sequence[str]
+) -> tuple[list[np.ndarray[Any, Any]], np.ndarray[Any, Any]]:
+    """X's columns (views, not copies) and y as floats, after checking they agree in shape with each other and
+    with `names`, and hold finite numbers."""
+    y_arr = np.asarray(y, dtype=float).reshape(-1)
+    if isinstance(X, np.ndarray):
+        if X.ndim != 2:
+            raise ValueError(f"X must be a 2-D matrix (rows × factors); got {X.ndim} dimension(s)")
+        columns, rows = [X[:, j] for j in range(X.shape[1])], X.shape[0]
+    else:
+        columns = [np.asarray(c) for c in X]
+        if any(c.ndim != 1 for c in columns):
+            raise ValueError("X's columns must each be a 1-D array")
+        rows = columns[0].size if columns else y_arr.size
+    if any(c.size != rows for c in columns) or rows != y_arr.size or len(columns) != len(names):
+        raise ValueError(
+            f"X is {rows} × {len(columns)}, so y needs {rows} values and names {len(columns)}; got {y_arr.size} "
+            f"and {len(names)}"
+        )
+    if any(c.dtype.kind not in "biuf" for c in columns):
+        raise ValueError("X must hold numbers (booleans, integers or floats)")
+    if not (all(np.isfinite(c).all() for c in columns if c.dtype.kind == "f") and np.isfinite(y_arr).all()):
+        raise ValueError("X and y must be finite numbers (drop or impute missing values first)")
+    return columns, y_arr
 
 
 @dataclass(frozen=True)
@@ -380,17 +425,21 @@ class _Collapsed:
     group: np.ndarray[Any, Any]  # each original row's distinct row
 
     @staticmethod
-    def of(z: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> _Collapsed:
-        rows = np.column_stack([z, y])
+    def of(columns: Sequence[np.ndarray[Any, Any]], y: np.ndarray[Any, Any]) -> _Collapsed:
+        """The distinct rows of `columns` and y (z: those rows as floats), one column at a time: no matrix of
+        every row is made."""
+        every = [*columns, y]
         # Grouped by a random projection of each row (one float sort, not a sort of whole rows), then checked:
         # rows that only share a projection would be merged wrongly, so then the rows themselves are compared.
-        projection = rows @ np.random.default_rng(0).standard_normal(rows.shape[1])
+        projection = np.zeros(y.size)
+        for weight, column in zip(np.random.default_rng(0).standard_normal(len(every)), every, strict=True):
+            projection += weight * column
         _, first, group = np.unique(projection, return_index=True, return_inverse=True)
-        if not np.array_equal(rows[first][group], rows):
-            distinct, group = np.unique(rows, axis=0, return_inverse=True)
+        if not all(np.array_equal(column[first][group], column) for column in every):
+            group = np.unique(np.column_stack(every), axis=0, return_inverse=True)[1].reshape(-1)
             first = np.unique(group, return_index=True)[1]
-        distinct = rows[first]
-        return _Collapsed(distinct[:, :-1], distinct[:, -1], group.reshape(-1))
+        z = np.column_stack([c[first] for c in columns]).astype(float) if columns else np.zeros((first.size, 0))
+        return _Collapsed(z, y[first].astype(float), group.reshape(-1))
 
     def counts(self, rows: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
         """The weight of each distinct row in a sample of the original `rows` (with repeats)."""
