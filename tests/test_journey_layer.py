@@ -393,6 +393,25 @@ def test_customers_counted_from_first_touches_are_the_distinct_customers(tmp_pat
     assert 0 < reach["cart"] < card["customers"]  # a real business: not every customer reached the cart
 
 
+@pytest.mark.parametrize("rule", [OutcomeRule(inactive_days=1), OutcomeRule(event="help")])
+def test_the_periods_read_marks_churn_on_each_customers_last_period_as_the_engine_does(
+    tmp_path: Path, rule: OutcomeRule
+) -> None:
+    """`read_periods` finds each customer's last period in its sorted rows; `units_expr` by a window in the
+    engine. Same churn flags, period by period (inactivity and a churn event)."""
+    ws = _workspace(tmp_path)
+    ws.ingest_events([_write(tmp_path / "e.jsonl", _business(300, 9))])
+    query = dr.DriversQuery("churn", OutcomeRule(event="buy"), churn=rule)
+    with _store(ws) as con:
+        backend = backend_on(con.cursor())
+        _, periods = dr.read_periods(query, backend)
+        units = backend.to_pyarrow(query.units_expr(backend))
+    read = {(r["customer_id"], r["period"]): r["churn"] for r in periods.to_pylist()}
+    engine = {(r["customer_id"], r["period"]): r["churn"] for r in units.to_pylist()}
+    assert read == engine
+    assert 0 < sum(read.values()) < len({c for c, _ in read})  # some customers churned, not all
+
+
 def _plain(result: Any) -> Any:
     return result if isinstance(result, dict) else result.to_dict()
 
