@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -277,6 +279,38 @@ def test_a_locked_shared_connection_gives_cursors_that_run_analyses(store: Path)
     with con.cursor() as writer:  # the writer and uploads hand Arrow over by register: still allowed
         writer.register("batch", ibis.memtable({"a": [1]}).to_pyarrow())
         assert writer.execute("SELECT count(*) FROM batch").fetchone() == (1,)
+
+
+SECOND_CONNECTION = """
+import sys
+from pathlib import Path
+from touchlens.store import events
+from touchlens.store.backends import duckdb_backend
+path = Path(sys.argv[1])
+first = events.connect(path, read_only=True, analysis_only=True)
+events.lock(first)
+second = events.connect(path, read_only=True, analysis_only=True)
+backend = duckdb_backend(path)
+del first  # its cursors outlive it
+for con in (second, backend.con):
+    print(con.execute("SELECT current_setting('enable_progress_bar')").fetchall()[0][0])
+    try:
+        con.execute("SELECT * FROM read_text('" + str(path.parent / "secret.txt") + "')")
+        print("read the file")
+    except Exception:
+        print("refused")
+print(backend.to_pyarrow(backend.table("events").count()).as_py())
+"""
+
+
+def test_regression_a_second_analysis_connection_has_the_progress_bar_off_and_stays_confined(store: Path) -> None:
+    # DuckDB's progress bar writes to stdout, into --json output. A second connection to a store already open and
+    # locked in the process (an analysis inside another) had DuckDB's default, which a locked instance cannot
+    # change: on when the program runs as `python -c` (DuckDB takes a main module without a file for an
+    # interactive session), as `python -c "from touchlens.cli import main; main()" ... --json` did at 100M events.
+    command = [sys.executable, "-c", SECOND_CONNECTION, str(store)]
+    out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.split() == ["False", "refused", "False", "refused", "0"]
 
 
 def test_confined_folders_stay_readable(tmp_path: Path) -> None:

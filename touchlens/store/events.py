@@ -7,6 +7,7 @@ store as it was before the batch in flight.
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -138,6 +139,13 @@ class EventsStoreError(TouchlensError):
     """The events store cannot be opened or written (locked by another process, read-only, disk full)."""
 
 
+# The connection that configured each store's DuckDB instance in this process, held weakly. A later connect to
+# the same instance (a second analysis while the first is alive) is handed a cursor of it, which copies its
+# session settings: a new connection would have DuckDB's progress bar on, writing into --json output, and a
+# locked instance refuses to turn it off.
+_CONFIGURED: dict[str, weakref.ref[duckdb.DuckDBPyConnection]] = {}
+
+
 def connect(
     path: Path,
     read_only: bool = False,
@@ -160,7 +168,7 @@ def connect(
     if locked(con):
         # DuckDB hands out the instance this process already holds for the file (a server's shared connection),
         # whose settings, schema and confinement were made before its configuration was locked.
-        return con
+        return _cursor_of_configured(path) or con
     # GLOBAL, so every cursor of this connection (the server hands out cursors) inherits them; cursors copy the
     # progress bar setting, which is session-only.
     con.execute("SET GLOBAL TimeZone = 'UTC'")
@@ -177,7 +185,20 @@ def connect(
         con.execute(SCHEMA)
     if analysis_only:
         confine(con, readable)
+    _CONFIGURED[str(path.resolve())] = weakref.ref(con)
     return con
+
+
+def _cursor_of_configured(path: Path) -> duckdb.DuckDBPyConnection | None:
+    """A cursor of the connection that configured this store's instance, while it is open."""
+    parent = _CONFIGURED.get(str(path.resolve()))
+    found = parent() if parent is not None else None
+    if found is None:
+        return None
+    try:
+        return found.cursor()
+    except duckdb.ConnectionException:  # closed since: the new connection is all there is
+        return None
 
 
 def _in_use(exc: duckdb.IOException) -> str:
