@@ -14,15 +14,18 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 import touchlens
 from benchmarks.liveclient import Connection, Server, batch_body
 from tests.conftest import EXAMPLES
+from touchlens import cli_web
 from touchlens.ingest.live import LiveWriter
 from touchlens.store import keys as key_store
 from touchlens.store.events import TABLES, connect
 from touchlens.store.users import add_user
+from touchlens.web import app as web_app
 from touchlens.web.app import create_app
 
 pytestmark = pytest.mark.slow
@@ -178,3 +181,26 @@ def test_a_read_only_store_answers_503_with_the_reason(tmp_path: Path) -> None:
     assert answer.status_code == 503
     assert "read-only" in answer.json()["detail"]
     assert _check_store(root / "events.duckdb")[1] == []
+
+
+SETTLED = """
+import gc
+from touchlens.web.app import COLLECTOR_THRESHOLDS, settle_collector
+frozen = gc.get_freeze_count()
+settle_collector()
+print(frozen, gc.get_freeze_count() > 10_000, gc.get_threshold() == COLLECTOR_THRESHOLDS)
+"""
+
+
+def test_serve_freezes_its_startup_heap_out_of_the_collector(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Full collections walked the whole heap, 100-270 ms with every thread stopped: the slowest live commits.
+    # In a process of its own: a frozen heap would stay frozen for the tests after this one.
+    out = subprocess.run([sys.executable, "-c", SETTLED], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.split() == ["0", "True", "True"]
+    # and `touchlens serve` settles it before serving
+    calls: list[str] = []
+    monkeypatch.setattr(web_app, "settle_collector", lambda: calls.append("settled"))
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: calls.append("served"))
+    touchlens.init(tmp_path / "ws")
+    cli_web.serve_workspace(tmp_path / "ws", "127.0.0.1", 8123)
+    assert calls == ["settled", "served"]

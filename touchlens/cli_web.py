@@ -31,7 +31,7 @@ def serve_workspace(root: str | os.PathLike[str], host: str, port: int) -> None:
 
     import touchlens
     from touchlens.cli_host import CliHost
-    from touchlens.web.app import create_app
+    from touchlens.web.app import create_app, settle_collector
 
     settings = touchlens.open(root).settings
     proxies = proxy_options(settings.web.trusted_proxies)
@@ -48,6 +48,7 @@ def serve_workspace(root: str | os.PathLike[str], host: str, port: int) -> None:
     # uvicorn ends the process by the signal it caught once it has shut down, so `finally` may never run: the
     # app's shutdown stops the channel too.
     app.state.stop_with_app = [commands.stop]
+    settle_collector()
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", **proxies)
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 import traceback
@@ -33,6 +34,18 @@ TITLES = {404: "Not found", 409: "Not ready", 422: "Cannot show this", 429: "Bus
 # Plotly.js from the installed `plotly` package, so charts work with no network.
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 log = logging.getLogger("touchlens.web")
+# Python's full collections walk every long-lived object of the server (the libraries, the app, cached
+# answers): 100-270 ms each, every thread stopped, several a second while live events flowed, which made most of
+# the live ingest's slowest commits. What exists at start is frozen out of them, and a larger young generation
+# and rarer full collections keep the rest cheap (benchmarks/load.py).
+COLLECTOR_THRESHOLDS = (50_000, 20, 100)
+
+
+def settle_collector() -> None:
+    """For a long-running server, once its app is made: collect, freeze what is left, and collect less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*COLLECTOR_THRESHOLDS)
 
 
 def create_app(root: str | Path) -> FastAPI:
