@@ -50,26 +50,33 @@ NO_CONVERSION: Conversion = ("FALSE", [])
 
 # One query computes a set of customers' touches; {which} narrows it to the stale customers (or to all). The
 # periods count conversions over all the customer's events, mapped or not, so those come along until counted.
+# Three sorts: the periods, then the previous touch of the same touchpoint while the rows are still narrow,
+# then the neighbours. The same-touchpoint window last carried every neighbour column through its sort: 23%
+# slower at 10M events, and twice the spill.
 SELECT_SQL = """
 WITH marked AS (
   SELECT customer_id, ts, event_id, touchpoint, channel, coalesce({conversion}, FALSE) AS conv
   FROM events WHERE TRUE {which}
 ), cut AS (
   SELECT customer_id, ts, event_id, touchpoint, channel,
-    CASE WHEN conv THEN -1 ELSE sum(conv::BIGINT) OVER (
-      PARTITION BY customer_id ORDER BY ts, event_id ROWS UNBOUNDED PRECEDING) - conv::BIGINT END AS period
+    CASE WHEN conv THEN -1 ELSE (sum(conv::BIGINT) OVER (
+      PARTITION BY customer_id ORDER BY ts, event_id ROWS UNBOUNDED PRECEDING) - conv::BIGINT)::BIGINT END AS period
   FROM marked WHERE touchpoint IS NOT NULL OR conv
+), same AS (
+  SELECT customer_id, ts, event_id, touchpoint, channel, period,
+    lag(ts) OVER s AS prev_same_ts, lag(period) OVER s AS prev_same_period
+  FROM cut
+  WHERE touchpoint IS NOT NULL
+  WINDOW s AS (PARTITION BY customer_id, touchpoint ORDER BY ts, event_id)
 )
 SELECT customer_id, ts, event_id, touchpoint, channel,
   row_number() OVER w - 1,
   lag(touchpoint) OVER w, lag(ts) OVER w, lag(channel) OVER w,
   lead(touchpoint) OVER w, lead(ts) OVER w, lead(touchpoint, 2) OVER w, lead(ts, 2) OVER w,
-  lag(ts) OVER same,
-  period, lag(period) OVER w, lead(period) OVER w, lead(period, 2) OVER w, lag(period) OVER same
-FROM cut
-WHERE touchpoint IS NOT NULL
-WINDOW w AS (PARTITION BY customer_id ORDER BY ts, event_id),
-  same AS (PARTITION BY customer_id, touchpoint ORDER BY ts, event_id)
+  prev_same_ts,
+  period, lag(period) OVER w, lead(period) OVER w, lead(period, 2) OVER w, prev_same_period
+FROM same
+WINDOW w AS (PARTITION BY customer_id ORDER BY ts, event_id)
 """
 STALE = "AND customer_id IN (SELECT customer_id FROM _stale)"
 # The stale customers' touches as they were, with where they are (one scan finds them for the delete and the sketches).
