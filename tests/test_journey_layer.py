@@ -211,6 +211,12 @@ def test_erasure_takes_a_customers_touches_at_once_and_recomputes_who_shared_an_
         assert {r[0] for r in stored(con)} == {"bob"}
         assert stored(con) == reference(con)
         assert [r[3] for r in stored(con)] == ["home"]
+        # bob's last seen was the erased event's: it is taken again from what is left
+        seen = "SELECT first_seen, last_seen FROM customers WHERE customer_id = 'bob'"
+        assert (
+            con.execute(seen).fetchall()
+            == con.execute("SELECT min(ts), max(ts) FROM events WHERE customer_id = 'bob'").fetchall()
+        )
 
 
 def test_remap_rebuilds_the_layer_with_the_new_touchpoints(tmp_path: Path) -> None:

@@ -183,3 +183,29 @@ def test_dedupe_looks_back_seven_days_of_received_events(site: tuple[TestClient,
         )
     again = client.post("/v1/batch", json={"batch": [old, recent]}, headers=basic(key)).json()
     assert (again["accepted"], again["duplicates"]) == (1, 1)
+
+
+def test_first_and_last_seen_follow_each_commit_as_a_recompute_from_the_events_would(
+    site: tuple[TestClient, str, Path],
+) -> None:
+    # Kept up from each batch's stored events (no scan of the store): late events, repeats, an identify call and
+    # a suppressed-free mix must leave what a recompute from all events gives; identify alone is no stored event.
+    client, key, _root = site
+    batches = [
+        [track("ann", timestamp="2026-11-05T10:00:00Z"), track("bob", timestamp="2026-11-03T08:00:00Z")],
+        [track("ann", timestamp="2026-11-01T09:00:00Z"), track("ann", timestamp="2026-11-09T12:00:00Z")],  # late
+        [{"type": "identify", "messageId": "i1", "userId": "cy", "timestamp": "2026-10-01T00:00:00Z",
+          "traits": {"plan": "pro"}},
+         {"type": "identify", "messageId": "i2", "userId": "bob", "timestamp": "2026-12-01T00:00:00Z",
+          "traits": {"plan": "free"}}],
+    ]  # fmt: skip
+    batches.append(batches[1])  # sent again: duplicates change nothing
+    for batch in batches:
+        assert client.post("/v1/batch", json={"batch": batch}, headers=basic(key)).status_code == 200
+    seen = stored(client, "SELECT customer_id, first_seen, last_seen FROM customers ORDER BY 1")
+    recomputed = stored(client, "SELECT customer_id, min(ts), max(ts) FROM events GROUP BY 1 ORDER BY 1")
+    assert [r for r in seen if r[0] != "cy"] == recomputed
+    assert [r[0] for r in recomputed] == ["ann", "bob"]
+    assert recomputed[0][1].isoformat().startswith("2026-11-01T09:00")
+    assert ("cy", None, None) in seen
+    assert stored(client, "SELECT attributes FROM customers WHERE customer_id = 'bob'") == [('{"plan":"free"}',)]

@@ -205,6 +205,18 @@ FROM _stage
 WHERE reason IS NULL AND event <> '{identify}' AND _row NOT IN (SELECT _row FROM _skip)
 """
 
+# First and last seen brought up to date from a live batch's stored events (the rows INSERT_SQL takes), in its
+# transaction: a customer's first and last stored event are the earliest and latest of what each batch stored,
+# so no scan of the store's events is needed (LEAST and GREATEST pass over the empty ones of a new customer).
+SEEN_SQL = f"""
+INSERT INTO customers (customer_id, first_seen, last_seen)
+SELECT customer_id, min(ts), max(ts) FROM _stage
+WHERE reason IS NULL AND event <> '{IDENTIFY}' AND _row NOT IN (SELECT _row FROM _skip) AND customer_id IS NOT NULL
+GROUP BY customer_id
+ON CONFLICT (customer_id) DO UPDATE SET first_seen = least(customers.first_seen, excluded.first_seen),
+  last_seen = greatest(customers.last_seen, excluded.last_seen)
+"""  # noqa: S608
+
 # Customers' first and last seen follow from the events, so they are recomputed after each run rather than
 # kept up per batch: a run killed half way leaves nothing for the next run to patch up.
 CUSTOMERS_SQL = """
@@ -269,6 +281,8 @@ class EventIngest:
         if report.accepted:  # their journeys changed: the layer recomputes them at its next refresh
             journeys.mark_stale(con, STORED_CUSTOMERS)
         if file is None:
+            if report.accepted:
+                con.execute(SEEN_SQL)
             if IDENTIFY in batch.column("event").to_pylist():
                 apply_identifies(con)
             return report
@@ -397,23 +411,20 @@ def _count(cursor: duckdb.DuckDBPyConnection) -> int:
 def apply_identifies(con: duckdb.DuckDBPyConnection) -> None:
     """Merge identify traits into customers' attributes, oldest first so the newest trait wins."""
     rows = con.execute(
-        "SELECT customer_id, properties, ts FROM _stage WHERE reason IS NULL AND event = ? ORDER BY ts, _row",
-        [IDENTIFY],
+        "SELECT customer_id, properties FROM _stage WHERE reason IS NULL AND event = ? ORDER BY ts, _row", [IDENTIFY]
     ).fetchall()
-    merged: dict[str, tuple[dict[str, Any], datetime]] = {}
-    for customer, props, ts in rows:
-        traits, _ = merged.get(customer, ({}, ts))
-        traits.update(json.loads(props) if props else {})
-        merged[customer] = (traits, ts)
-    for customer, (traits, ts) in merged.items():
+    merged: dict[str, dict[str, Any]] = {}
+    for customer, props in rows:
+        merged.setdefault(customer, {}).update(json.loads(props) if props else {})
+    for customer, traits in merged.items():
         # Merging into {} drops null traits, as for customer files: a null never erases a known value, and a
-        # new customer's attributes hold no nulls that a second run would then merge away.
+        # new customer's attributes hold no nulls that a second run would then merge away. First and last seen
+        # stay empty: they are the customer's stored events', and an identify call is not stored as one.
         con.execute(
-            "INSERT INTO customers (customer_id, attributes, first_seen, last_seen) "
-            "VALUES (?, json_merge_patch('{}', ?), ?, ?) "
+            "INSERT INTO customers (customer_id, attributes) VALUES (?, json_merge_patch('{}', ?)) "
             "ON CONFLICT (customer_id) DO UPDATE SET "
             "attributes = json_merge_patch(COALESCE(customers.attributes, '{}'), excluded.attributes)",
-            [customer, json.dumps(traits), ts, ts],
+            [customer, json.dumps(traits)],
         )
 
 

@@ -20,6 +20,17 @@ from touchlens.store.events import transaction
 _WORD = r"A-Za-z0-9_@.\-"
 
 
+# Other customers whose events carried the erased id as their anonymous id: those events go too, so their first
+# and last seen (kept up from each batch's events, never recomputed by a live refresh) are taken from what is left.
+SHARERS_SQL = "SELECT DISTINCT customer_id FROM events WHERE anonymous_id = $id AND customer_id <> $id"
+RESEEN_SQL = """
+UPDATE customers SET first_seen = s.f, last_seen = s.l FROM (
+  SELECT i.id AS customer_id, min(e.ts) AS f, max(e.ts) AS l
+  FROM (SELECT unnest($ids) AS id) i LEFT JOIN events e ON e.customer_id = i.id GROUP BY 1
+) s WHERE customers.customer_id = s.customer_id
+"""
+
+
 def customer_key(stored_id: str) -> str:
     return hashlib.sha256(stored_id.encode()).hexdigest()
 
@@ -45,9 +56,12 @@ def erase(con: duckdb.DuckDBPyConnection, stored_id: str, actor: str, suppress: 
     key, now = customer_key(stored_id), datetime.now(UTC)
     with transaction(con):
         journeys.forget(con, stored_id)  # before the events go: it reads whose events carried the id
+        sharers = con.execute(SHARERS_SQL, {"id": stored_id}).fetchall()
         for table, (sql, params) in statements.items():
             row = con.execute(sql, params).fetchone()
             counts[table] = int(row[0]) if row else 0
+        if sharers:
+            con.execute(RESEEN_SQL, {"ids": [r[0] for r in sharers]})
         con.execute("INSERT INTO erasures VALUES (?, ?, ?, ?)", [now, actor, key, json.dumps(counts)])
         if suppress:
             con.execute("INSERT INTO suppressions VALUES (?, ?) ON CONFLICT DO NOTHING", [key, now])
