@@ -209,3 +209,24 @@ def test_first_and_last_seen_follow_each_commit_as_a_recompute_from_the_events_w
     assert recomputed[0][1].isoformat().startswith("2026-11-01T09:00")
     assert ("cy", None, None) in seen
     assert stored(client, "SELECT attributes FROM customers WHERE customer_id = 'bob'") == [('{"plan":"free"}',)]
+
+
+def test_a_customer_known_only_from_identify_in_an_older_store_takes_its_first_event_as_first_seen(
+    tmp_path: Path,
+) -> None:
+    # A store from before the change gave such a customer the identify's time; the writer's start clears it.
+    root = tmp_path / "ws"
+    ws = touchlens.init(root)
+    ws.import_map(EXAMPLES / "outdoor_retail.yaml")
+    _, key = key_store.add_key(ws.meta_engine(), "ingest", "t", "segment-live", "t")
+    with ws.events() as con:
+        con.execute(
+            "INSERT INTO customers (customer_id, attributes, first_seen, last_seen) "
+            "VALUES ('old', '{}', TIMESTAMPTZ '2026-01-01 00:00:00+00', TIMESTAMPTZ '2026-01-01 00:00:00+00')"
+        )
+    with TestClient(create_app(root)) as client:
+        batch = [track("old", timestamp="2026-11-08T10:00:00Z")]
+        assert client.post("/v1/batch", json={"batch": batch}, headers=basic(key)).status_code == 200
+        seen = stored(client, "SELECT first_seen, last_seen FROM customers WHERE customer_id = 'old'")
+    assert seen == stored(client, "SELECT min(ts), max(ts) FROM events WHERE customer_id = 'old'")
+    assert seen[0][0].isoformat().startswith("2026-11-08T10:00")

@@ -218,7 +218,8 @@ ON CONFLICT (customer_id) DO UPDATE SET first_seen = least(customers.first_seen,
 """  # noqa: S608
 
 # Customers' first and last seen follow from the events, so they are recomputed after each run rather than
-# kept up per batch: a run killed half way leaves nothing for the next run to patch up.
+# kept up per batch: a run killed half way leaves nothing for the next run to patch up. A customer with no
+# stored event has neither (a store from before 2026-12-07 gave one known from `identify` alone its time).
 CUSTOMERS_SQL = """
 CREATE OR REPLACE TEMP TABLE _seen AS SELECT customer_id, min(ts) AS f, max(ts) AS l FROM events GROUP BY 1;
 UPDATE customers SET first_seen = s.f, last_seen = s.l FROM _seen s
@@ -227,6 +228,9 @@ UPDATE customers SET first_seen = s.f, last_seen = s.l FROM _seen s
 INSERT INTO customers (customer_id, first_seen, last_seen)
   SELECT s.customer_id, s.f, s.l FROM _seen s WHERE NOT EXISTS
     (SELECT 1 FROM customers c WHERE c.customer_id = s.customer_id);
+UPDATE customers SET first_seen = NULL, last_seen = NULL
+  WHERE (first_seen IS NOT NULL OR last_seen IS NOT NULL)
+    AND NOT EXISTS (SELECT 1 FROM _seen s WHERE s.customer_id = customers.customer_id);
 DROP TABLE _seen;
 """
 

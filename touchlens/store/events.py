@@ -139,11 +139,12 @@ class EventsStoreError(TouchlensError):
     """The events store cannot be opened or written (locked by another process, read-only, disk full)."""
 
 
-# The connection that configured each store's DuckDB instance in this process, held weakly. A later connect to
-# the same instance (a second analysis while the first is alive) is handed a cursor of it, which copies its
-# session settings: a new connection would have DuckDB's progress bar on, writing into --json output, and a
-# locked instance refuses to turn it off.
-_CONFIGURED: dict[str, weakref.ref[duckdb.DuckDBPyConnection]] = {}
+# Connections of each store's DuckDB instance in this process whose settings are ours (the one that configured it,
+# and the cursors handed out since), held weakly. A later connect to the same instance (a second analysis while
+# the first is alive) is handed a cursor of a live one, which copies its session settings: a new connection would
+# have DuckDB's progress bar on, writing into --json output, and a locked instance refuses to turn it off. Every
+# cursor handed out is kept too, so one surviving the connection it came from still serves.
+_CONFIGURED: dict[str, list[weakref.ref[duckdb.DuckDBPyConnection]]] = {}
 
 
 def connect(
@@ -185,20 +186,26 @@ def connect(
         con.execute(SCHEMA)
     if analysis_only:
         confine(con, readable)
-    _CONFIGURED[str(path.resolve())] = weakref.ref(con)
+    _CONFIGURED[str(path.resolve())] = [weakref.ref(con)]
     return con
 
 
 def _cursor_of_configured(path: Path) -> duckdb.DuckDBPyConnection | None:
-    """A cursor of the connection that configured this store's instance, while it is open."""
-    parent = _CONFIGURED.get(str(path.resolve()))
-    found = parent() if parent is not None else None
-    if found is None:
-        return None
-    try:
-        return found.cursor()
-    except duckdb.ConnectionException:  # closed since: the new connection is all there is
-        return None
+    """A cursor of a live connection of ours to this store's instance (kept for the next caller too)."""
+    key = str(path.resolve())
+    kept = [ref for ref in _CONFIGURED.get(key, []) if ref() is not None]
+    for ref in reversed(kept):
+        found = ref()
+        if found is None:
+            continue
+        try:
+            cursor = found.cursor()
+        except duckdb.ConnectionException:  # closed since: try another
+            continue
+        _CONFIGURED[key] = [*kept, weakref.ref(cursor)]
+        return cursor
+    _CONFIGURED[key] = kept
+    return None
 
 
 def _in_use(exc: duckdb.IOException) -> str:
