@@ -138,7 +138,6 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Mod
 # last, one worker ran it alone for minutes while the other had finished.
 LONGEST_FIRST = (
     "test_engine_parity.py",  # 499
-    "test_cli_beside_server.py",  # 263
     "test_api_fuzz.py",  # 183
     "test_security_sql.py",  # 125
     "test_calibration.py",  # 94

@@ -3,7 +3,10 @@ workspace and prints what it prints without a server; a server killed with -9 is
 lock error.
 
 Two copies of one demo workspace get the same commands in the same order, one with no server, one while a
-server runs on it; both are driven as whole processes, as a person would.
+server runs on it. The served twin's commands are whole processes, as a person runs them. The twin without a
+server runs its commands one after another in one process of its own, each with its own output, input and exit
+status (`ALONE`), as the server itself runs each command it is sent (`cli.invoke`): a process per command there
+took 255 of CI's seconds, most of it starting Python and importing the same libraries 85 times.
 """
 
 from __future__ import annotations
@@ -33,6 +36,40 @@ from touchlens.locate import ENV_VAR
 pytestmark = pytest.mark.slow
 
 ENTRY = "from touchlens.cli import main; main()"
+# Runs the commands of the JSON file argv[1] (each [argv, stdin]) in this one process, as `ENTRY` would one by
+# one in the folder it starts in: `main()` with that command line, its stdin piped in, its stdout and stderr the
+# files behind descriptors 1 and 2 (where Rich and every print write); writes [code, stdout, stderr] for each
+# to the JSON file argv[2].
+ALONE = """
+import io, json, os, sys, tempfile
+from touchlens.cli import main
+asked, answered = sys.argv[1:3]
+results = []
+for argv, stdin in json.load(open(asked)):
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        saved = os.dup(1), os.dup(2)
+        os.dup2(out.fileno(), 1)
+        os.dup2(err.fileno(), 2)
+        sys.stdin = io.TextIOWrapper(io.BytesIO((stdin or "").encode()))
+        sys.argv = ["touchlens", "-w", "ws", *argv]
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+        texts = []
+        for f in (out, err):
+            f.seek(0)
+            texts.append(f.read().decode())
+        results.append([code, *texts])
+json.dump(results, open(answered, "w"))
+"""
 # Output that differs between two runs of one command anyway: times, and secrets made fresh.
 VOLATILE = (
     (re.compile(r"/(s|walk)/[A-Za-z0-9_\-.]+"), r"/\1/<signed link>"),  # a fresh random nonce in each link
@@ -160,11 +197,33 @@ def _commands(root: Path) -> list[tuple[list[str], str | None]]:
     return [(argv, None) for argv in reads] + writes
 
 
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("COLUMNS", ENV_VAR)}
+
+
 def _run(folder: Path, argv: list[str], stdin: str | None) -> tuple[int, str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", ENV_VAR)}
     command = [sys.executable, "-c", ENTRY, "-w", "ws", *argv]
-    done = subprocess.run(command, cwd=folder, input=stdin or "", capture_output=True, text=True, timeout=300, env=env)
+    done = subprocess.run(
+        command, cwd=folder, input=stdin or "", capture_output=True, text=True, timeout=300, env=_env()
+    )
     return done.returncode, _plain(done.stdout, folder), _plain(done.stderr, folder)
+
+
+def _run_all(folder: Path, commands: list[tuple[list[str], str | None]]) -> list[tuple[int, str, str]]:
+    """`_run` of each command in turn, all in one process (`ALONE`)."""
+    asked, answered = folder / "commands.json", folder / "answers.json"
+    asked.write_text(json.dumps(commands))
+    done = subprocess.run(
+        [sys.executable, "-c", ALONE, str(asked), str(answered)],
+        cwd=folder,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=_env(),
+    )
+    assert done.returncode == 0, done.stderr
+    return [(code, _plain(out, folder), _plain(err, folder)) for code, out, err in json.loads(answered.read_text())]
 
 
 def _plain(text: str, folder: Path) -> str:
@@ -216,7 +275,7 @@ def test_every_command_prints_the_same_with_a_server_holding_the_workspace(twins
         # The twin without a server runs its commands meanwhile, on its own thread: each twin's own order is kept,
         # and part of a command's time is a process starting or a request waiting (206 s -> 169 s, idle 2 cores).
         with ThreadPoolExecutor(1) as pool:
-            expected = pool.submit(lambda: [_run(alone, argv, stdin) for argv, stdin in commands])
+            expected = pool.submit(_run_all, alone, commands)
             got = [_run(served, argv, stdin) for argv, stdin in commands]
             for (argv, _), mine, theirs in zip(commands, got, expected.result(), strict=True):
                 assert mine == theirs, argv

@@ -32,7 +32,7 @@ from touchlens.analytics.journeys import ORDERED, JourneyOptions, layer_state, p
 from touchlens.ingest import pipeline
 from touchlens.model.map import OutcomeRule
 from touchlens.store import journeys
-from touchlens.store.backends import backend_on
+from touchlens.store.backends import backend_on, for_one_analysis
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 STEPS = ("home", "search", "cart", "help", "buy")
@@ -190,6 +190,28 @@ def test_a_batch_not_yet_refreshed_is_read_from_the_events(tmp_path: Path) -> No
         assert journeys.refresh(con) == 2
         assert stored(con) == reference(con)
         assert layer_state(backend) == "clean"
+
+
+def test_one_analysis_reads_the_layer_in_the_state_it_first_found(tmp_path: Path) -> None:
+    """A backend built for one analysis asks the layer's state once (insights asked 19 times, up to three queries
+    each), so all of its parts read the layer alike even when a batch lands meanwhile; a backend kept across
+    changes of the data asks every time."""
+    ws = _workspace(tmp_path)
+    ws.ingest_events([_write(tmp_path / "a.jsonl", [_event("ann", i, s, i) for i, s in enumerate(["home", "buy"])])])
+    with _store(ws) as con:
+        analysis, kept = for_one_analysis(backend_on(con.cursor())), backend_on(con.cursor())
+        conversion = ws.map().outcomes.conversion
+        assert conversion is not None
+        assert layer_state(analysis) == layer_state(kept) == "clean"
+        assert periods_layer(analysis, conversion) is not None
+        ingest = pipeline.EventIngest(con, ws.map(), "test")
+        with journeys.transaction(con):
+            ingest.store(_batch(tmp_path / "late.jsonl", [_event("bob", 1, "help", 11)]), "late.jsonl")
+        assert layer_state(kept) == "stale"
+        assert periods_layer(kept, conversion) is None  # bob's touches are not in the layer yet
+        assert layer_state(analysis) == "clean"
+        assert periods_layer(analysis, conversion) is not None
+        assert layer_state(for_one_analysis(backend_on(con.cursor()))) == "stale"  # the next analysis sees it
 
 
 def _batch(path: Path, events: list[dict[str, Any]]) -> Any:

@@ -18,7 +18,7 @@ import ibis
 
 from touchlens.analytics.engine import arrow, mapped_events
 from touchlens.limits import watch
-from touchlens.store.backends import backend_on, duckdb_backend
+from touchlens.store.backends import backend_on, duckdb_backend, for_one_analysis
 
 # DuckDB's holistic quantiles kept 10M transition times within an 800 MB limit, but spilled 40+ GiB with 98M
 # in 8 GB; past this much memory limit a mapped event, quantiles rank the values instead (engine.with_quantiles).
@@ -39,6 +39,11 @@ class EngineChoice:
 
 
 def _duckdb(choice: EngineChoice) -> ibis.BaseBackend:
+    # Built for one analysis (a workspace builds one per call): it may remember the store's state as it runs.
+    return for_one_analysis(_duckdb_backend(choice))
+
+
+def _duckdb_backend(choice: EngineChoice) -> ibis.BaseBackend:
     if choice.lake:
         from touchlens.store.lake import duckdb_on_lake  # Arrow's datasets load only for a lake
 

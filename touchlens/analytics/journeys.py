@@ -6,8 +6,10 @@ A journey is the input of flows, variants, funnels and attribution; the options 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, TypeVar, cast
 
 import ibis
 import ibis.expr.types as ir
@@ -96,6 +98,7 @@ class JourneyOptions:
 
 
 LAYER, STALE, STATE = "touches", "touches_stale", "touches_state"
+T = TypeVar("T")
 BASE = ("customer_id", "journey", "ts", "event_id", "touchpoint", "channel")
 
 
@@ -145,8 +148,14 @@ def ordered(t: ibis.Table, wanted: tuple[str, ...]) -> ibis.Table:
 
 def layer_state(backend: ibis.BaseBackend) -> str:
     """Whether the store's journey layer can be read: none (no layer, or never built), clean, or stale (some
-    customers' events came since its last refresh; `touches` reads those from the events)."""
-    if _rows(backend, LAYER) is None or _rows(backend, STATE) == 0:
+    customers' events came since its last refresh; `touches` reads those from the events). Asked once per
+    analysis where its backend keeps a `memo` (`store.backends.AnalysisBackend`, built for one analysis): every
+    part of it then reads the layer alike, and insights no longer asks 19 times (up to three queries each)."""
+    return _remembered(backend, "layer_state", lambda: _layer_state(backend))
+
+
+def _layer_state(backend: ibis.BaseBackend) -> str:
+    if not _exists(backend, LAYER) or _rows(backend, STATE) == 0:
         return "none"
     return "stale" if _rows(backend, STALE) else "clean"
 
@@ -154,11 +163,27 @@ def layer_state(backend: ibis.BaseBackend) -> str:
 def periods_layer(backend: ibis.BaseBackend, conversion: OutcomeRule) -> ibis.Table | None:
     """The layer's touches with their periods (`store/journeys.py`), when they were cut by `conversion` and no
     customer waits for a refresh; else None, and the caller cuts periods from the events as before."""
-    if layer_state(backend) != "clean" or _rows(backend, STATE) is None:
+    if layer_state(backend) != "clean" or not _exists(backend, STATE):
         return None
-    kept = arrow(backend, backend.table(STATE).conversion.max()).as_py()  # JSON [sql, values], as the store keeps it
+    kept = _remembered(backend, "layer_conversion", lambda: _kept_conversion(backend))
     sql, params = outcome_sql(conversion)
     return backend.table(LAYER) if kept is not None and json.loads(kept) == [sql, params] else None
+
+
+def _kept_conversion(backend: ibis.BaseBackend) -> str | None:
+    """The conversion the layer's periods were cut by: JSON [sql, values], as the store keeps it."""
+    kept = arrow(backend, backend.table(STATE).conversion.max()).as_py()
+    return None if kept is None else str(kept)
+
+
+def _remembered(backend: ibis.BaseBackend, key: str, compute: Callable[[], T]) -> T:
+    """`compute()`, kept in the backend's `memo` when it has one (one analysis's backend), else asked anew."""
+    memo: dict[str, Any] | None = getattr(backend, "memo", None)
+    if memo is None:
+        return compute()
+    if key not in memo:
+        memo[key] = compute()
+    return cast(T, memo[key])
 
 
 def in_period(t: ibis.Table, column: str, period: str) -> ir.Value:
@@ -168,11 +193,17 @@ def in_period(t: ibis.Table, column: str, period: str) -> ir.Value:
 
 def _rows(backend: ibis.BaseBackend, name: str) -> int | None:
     """How many rows the table has, or None when there is none of that name (a lake holds no state tables)."""
-    try:
-        table = backend.table(name)
-    except TableNotFound:
+    if not _exists(backend, name):
         return None
-    return int(arrow(backend, table.count()).as_py())
+    return int(arrow(backend, backend.table(name).count()).as_py())
+
+
+def _exists(backend: ibis.BaseBackend, name: str) -> bool:
+    try:
+        backend.table(name)
+    except TableNotFound:
+        return False
+    return True
 
 
 def in_order(t: ibis.Table) -> ibis.expr.builders.LegacyWindowBuilder:

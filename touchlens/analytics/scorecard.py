@@ -99,7 +99,7 @@ class ScorecardQuery:
     def run(self, backend: ibis.BaseBackend) -> Scorecard:
         per_tp = {r["touchpoint"]: r for r in backend.to_pyarrow(self._activity(backend)).to_pylist()}
         customers = int(backend.execute(self._starts(backend).count()))
-        conv, base, ends = self._conversion(backend) if self.conversion else ({}, None, {})
+        conv, base, ends = self._conversion(backend, customers) if self.conversion else ({}, None, {})
         never = sum(ends.values())
         scores = []
         for key, r in sorted(per_tp.items(), key=lambda kv: (-kv[1]["customers"], kv[0])):
@@ -163,9 +163,12 @@ class ScorecardQuery:
             return journeys.group_by(["customer_id", "touchpoint"]).aggregate(first=journeys.ts.min())
         return first.select("customer_id", "touchpoint", first=first.ts)
 
-    def _conversion(self, backend: ibis.BaseBackend) -> tuple[dict[str, int], float | None, dict[str, int]]:
+    def _conversion(
+        self, backend: ibis.BaseBackend, customers: int
+    ) -> tuple[dict[str, int], float | None, dict[str, int]]:
         """Customers converting within the window after their first touch of each touchpoint; the baseline
-        (after their first touch of any); and, for customers who never convert, where their journeys end."""
+        (after their first touch of any, of the journeys' `customers`); and, for customers who never convert,
+        where their journeys end."""
         assert self.conversion is not None
         t = self._journeys(backend)
         all_events = events(backend)
@@ -179,7 +182,6 @@ class ScorecardQuery:
         conv = {r["touchpoint"]: int(r["n"]) for r in backend.to_pyarrow(per_tp).to_pylist()}
         starts = self._starts(backend)
         converted = backend.execute(_converted(backend, starts, convs, self.window).customer_id.nunique())
-        customers = backend.execute(starts.count())
         last = self._touches(backend, "next_touchpoint")
         lasts = last.filter(last.next_touchpoint.isnull()).anti_join(convs, "customer_id")
         ends = {
