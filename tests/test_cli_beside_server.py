@@ -6,7 +6,10 @@ Two copies of one demo workspace get the same commands in the same order, one wi
 server runs on it. The served twin's commands are whole processes, as a person runs them. The twin without a
 server runs its commands one after another in one process of its own, each with its own output, input and exit
 status (`ALONE`), as the server itself runs each command it is sent (`cli.invoke`): a process per command there
-took 255 of CI's seconds, most of it starting Python and importing the same libraries 85 times.
+took 255 of CI's seconds, most of it starting Python and importing the same libraries 85 times. What that
+gives up: a difference that only a long-lived process makes (a module-level cache kept from one command to the
+next) is in both twins alike and would not show here; warnings, which Python shows once per process, are reset
+before each command. The kill -9 test below still compares a served and an unserved command as whole processes.
 """
 
 from __future__ import annotations
@@ -41,11 +44,17 @@ ENTRY = "from touchlens.cli import main; main()"
 # files behind descriptors 1 and 2 (where Rich and every print write); writes [code, stdout, stderr] for each
 # to the JSON file argv[2].
 ALONE = """
-import io, json, os, sys, tempfile
+import io, json, os, sys, tempfile, traceback, warnings
 from touchlens.cli import main
 asked, answered = sys.argv[1:3]
-results = []
+results, filters = [], list(warnings.filters)
 for argv, stdin in json.load(open(asked)):
+    # As in a fresh process: the filters Python starts with, and a warning shown by an earlier command shown again.
+    warnings.filters[:] = filters
+    for module in list(sys.modules.values()):
+        registry = getattr(module, "__warningregistry__", None)
+        if isinstance(registry, dict):
+            registry.clear()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         saved = os.dup(1), os.dup(2)
         os.dup2(out.fileno(), 1)
@@ -57,12 +66,16 @@ for argv, stdin in json.load(open(asked)):
             code = 0
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        os.close(saved[0])
-        os.close(saved[1])
+        except BaseException:  # a crash is this command's answer (exit 1, the traceback), not the end of the run
+            traceback.print_exc()
+            code = 1
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
         texts = []
         for f in (out, err):
             f.seek(0)

@@ -191,7 +191,8 @@ class ScorecardQuery:
 def _converted(backend: ibis.BaseBackend, firsts: ibis.Table, convs: ibis.Table, window: timedelta) -> ibis.Table:
     """The rows of `firsts` (one per customer, or per customer and touchpoint) followed by a conversion within
     the window: counting them counts customers. A semi-join: joining every conversion and counting distinct
-    customers hashed each pair's customer id (0.31 s against 0.19 s at 10M events)."""
+    customers hashed each pair's customer id (0.31 s against 0.19 s at 10M events). The customer id is the join's
+    key; the window is checked on each customer's pairs, where subtracting epochs beats DuckDB's calendar."""
     return firsts.semi_join(
         convs,
         [
