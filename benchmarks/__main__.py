@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 BENCHMARKS = [
-    "startup", "mapfile", "ingest", "journeys", "layer", "attribution", "text", "web", "page_cache", "load", "flood",
-    "live_pages",
+    "startup", "mapfile", "ingest", "journeys", "layer", "attribution", "text", "web", "first_load", "page_cache",
+    "load", "flood", "live_pages",
 ]  # fmt: skip
 
 

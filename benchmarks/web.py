@@ -25,6 +25,7 @@ QUERIES = {
     "/api/funnel": "?steps=homepage,product_page,cart,checkout&window=7d",
     "/funnel": "?steps=homepage,product_page,cart,checkout&window=7d",
     "/api/paths": "?from_=cart",
+    "/audits/compare": "?journey=first_kit",
 }
 EXTRA = ["/touchpoints/product_page", "/api/touchpoints/product_page"]
 

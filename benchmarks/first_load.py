@@ -1,0 +1,104 @@
+"""First loads of the heavy analyses, as a page computes them once the server has started: each analysis in a
+process of its own whose imports are done (a server's are), on a new workspace handle each time (no cached
+result), median of three; on the demo generator's events with the retail map.
+
+The analyses: insights, drivers of every outcome (100 resamples), the scorecard, and attribution's seven models
+side by side (the attribution page). Target: under 3 s at 10M events (issue 20).
+
+Settings: TOUCHLENS_BENCH_FIRST_EVENTS (default 10,000,000). With TOUCHLENS_BENCH_FIRST_BEFORE=/path/to/an/older
+checkout (a `git worktree` of an earlier commit), each analysis is also run with that code on the same
+workspace, just before this code: `before_s`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import write_results
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).parent / ".data"
+RUNS = 3
+ANALYSES = {
+    "insights": "ws.insights()",
+    "drivers (every outcome)": "ws.all_drivers(100)",
+    "scorecard": "ws.scorecard()",
+    "attribution page (seven models)": "compare_attribution(ws, EVERY_MODEL, 'channel')",
+}
+# One analysis, timed RUNS times in this process after the imports a server has done by then.
+CHILD = """
+import json, sys, time
+from pathlib import Path
+import touchlens
+import scipy.stats, touchlens.analytics.drivers, touchlens.analytics.scorecard, touchlens.insights.effects
+import touchlens.engines, touchlens.analytics.attribution
+from touchlens.analyses import compare_attribution
+from touchlens.analytics.attribution_models import EVERY_MODEL
+root, call, runs = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+times = []
+for _ in range(runs):
+    ws = touchlens.open(root)
+    start = time.perf_counter()
+    eval(call)
+    times.append(time.perf_counter() - start)
+print(json.dumps(times))
+"""
+
+
+def _workspace(n: int, folder: Path) -> Path:
+    import pyarrow.parquet as pq
+
+    import touchlens
+    from touchlens.demo import benchmark_events
+
+    path = DATA / f"flow_events_{n}.parquet"
+    if not path.exists():
+        pq.write_table(benchmark_events(n, seed=11), path)
+    ws = touchlens.init(folder / "ws")
+    ws.import_map(ROOT / "examples" / "outdoor_retail.yaml")
+    ws.ingest_events([path])
+    return ws.root
+
+
+def _times(code: Path, root: Path, call: str) -> list[float]:
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    # Run from outside the checkout, so that PYTHONPATH, not an editable install's path, picks the code.
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(root), call, str(RUNS)],
+        cwd=tempfile.gettempdir(),
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    times: list[float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return times
+
+
+def run() -> list[dict[str, Any]]:
+    DATA.mkdir(parents=True, exist_ok=True)
+    n = int(os.environ.get("TOUCHLENS_BENCH_FIRST_EVENTS", "10000000"))
+    before = os.environ.get("TOUCHLENS_BENCH_FIRST_BEFORE")
+    rows = []
+    with tempfile.TemporaryDirectory(dir=DATA) as tmp:
+        root = _workspace(n, Path(tmp))
+        for name, call in ANALYSES.items():
+            row: dict[str, Any] = {"task": name, "events": n}
+            if before:
+                row["before_s"] = round(statistics.median(_times(Path(before), root, call)), 2)
+            row["seconds"] = round(statistics.median(_times(ROOT, root, call)), 2)
+            row["target_s"] = 3
+            rows.append(row)
+    write_results("first_load", rows, f"median of {RUNS}, imports done, no cached result; before_s: the older code")
+    return rows
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(), indent=2))
