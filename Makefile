@@ -70,7 +70,7 @@ java:
 
 test: lint typecheck unit
 
-# The quick loop while writing code (under 90 s on two cores): every test but the oracle, engine, browser and slow
+# The quick loop while writing code (about 2 minutes on two cores): every test but the oracle, engine, browser and slow
 # ones (docs/testing.md), on both cores; loadscope keeps a file's tests, and its module fixtures, on one worker.
 # `make test` still runs them all.
 test-fast: install

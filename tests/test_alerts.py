@@ -277,6 +277,7 @@ def stream(client: TestClient, ws: touchlens.Workspace, recent_share: float, see
         assert client.post(f"/s/{token}", data={"score": str(score)}).status_code == 200
 
 
+@pytest.mark.slow  # about 4 s each: a live stream through a running server
 @pytest.mark.parametrize(("recent_share", "alerts"), [(0.3, 1), (0.9, 0)], ids=["planted", "null-twin"])
 def test_a_drop_in_a_live_stream_alerts_within_a_minute(
     tmp_path: Path, hook: Receiver, mailbox: tuple[Mailbox, int], recent_share: float, alerts: int

@@ -119,6 +119,7 @@ def covers(low: float | None, high: float | None, value: float) -> bool:
     return low is not None and high is not None and low <= value <= high
 
 
+@pytest.mark.slow  # 12 s each: a business of customers generated, ingested and judged
 @pytest.mark.parametrize(("churn_contacted", "churn_held"), [(0.2, 0.5), (0.35, 0.35)], ids=["planted", "null"])
 def test_the_holdout_measures_the_planted_effect(tmp_path: Path, churn_contacted: float, churn_held: float) -> None:
     hits = 0
@@ -321,6 +322,7 @@ def test_a_tool_with_a_token_fetches_and_confirms_the_queue_over_the_api(tmp_pat
 # -- a live stream through /v1 ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a server started and fed live events
 def test_a_rule_runs_in_the_server_over_live_events(tmp_path: Path) -> None:
     """`touchlens serve` runs the rule every [proactive] check_seconds over events arriving through /v1: each due
     contact is handed to the webhook once, a second order inside the cap's window gets none, a complaint before
