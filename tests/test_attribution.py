@@ -8,10 +8,13 @@ from collections import defaultdict
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import ROOT, workspace_with
-from touchlens.analytics.attribution import MODELS, Paths, attribute, markov
+from touchlens.analytics.attribution import MODELS, Paths, attribute, heuristics, markov
 from touchlens.analytics.attribution import Path as P
 
 DATA = ROOT.parent / "shared" / "data" / "channelattribution_paths" / "Data.csv"
@@ -248,3 +251,53 @@ def _as_arrays(paths: list[P]) -> Paths:
     lengths = np.array([len(p.steps) for p in paths])
     totals = tuple(np.array([getattr(p, f) for p in paths]) for f in ("conversions", "nulls", "value"))
     return Paths.of(keys, codes, lengths, totals)  # type: ignore[arg-type]
+
+
+def _by_the_definition(paths: list[P], model: str) -> tuple[dict[str, float], dict[str, float]]:
+    """Each touch's share of its path's conversions and value, touch by touch, as the models' docs define them."""
+    credit: dict[str, float] = defaultdict(float)
+    value: dict[str, float] = defaultdict(float)
+    for p in paths:
+        n = len(p.steps)
+        for i, key in enumerate(p.steps):
+            if model == "first":
+                share = float(i == 0)
+            elif model == "last":
+                share = float(i == n - 1)
+            elif model == "linear" or n <= 2:
+                share = 1 / n
+            else:
+                share = 0.4 if i in (0, n - 1) else 0.2 / (n - 2)
+            credit[key] += share * p.conversions
+            value[key] += share * p.value
+    converting = {k for p in paths if p.conversions > 0 for k in p.steps}
+    return {k: credit[k] for k in converting}, {k: value[k] for k in converting}
+
+
+PATH = st.builds(
+    P,
+    st.lists(st.sampled_from("abcdef"), min_size=1, max_size=8).map(tuple),
+    st.integers(0, 3).map(float),
+    st.integers(0, 3).map(float),
+    st.floats(0, 100),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(PATH, max_size=30), st.booleans())
+def test_position_rules_credit_each_touch_as_defined(paths: list[P], as_arrays: bool) -> None:
+    """The rules spread each path's amounts per path (first and last steps read directly); a touch-by-touch
+    reading of the definition gives the same credit, from Path objects or from the engine's arrays."""
+    source: list[P] | Paths = paths
+    if as_arrays:
+        keys = sorted({k for p in paths for k in p.steps})
+        codes = np.array([keys.index(k) for p in paths for k in p.steps], dtype=np.int64)
+        lengths = np.array([len(p.steps) for p in paths], dtype=np.int64)
+        totals = tuple(np.array([getattr(p, f) for p in paths], dtype=float) for f in ("conversions", "nulls", "value"))
+        source = Paths.of(keys, codes, lengths, (totals[0], totals[1], totals[2]))
+    got = heuristics(source, ("first", "last", "linear", "position"))
+    for model, (credit, value) in got.items():
+        want_credit, want_value = _by_the_definition(paths, model)
+        assert credit.keys() == want_credit.keys()
+        assert credit == pytest.approx(want_credit, abs=1e-9)
+        assert value == pytest.approx(want_value, rel=1e-9, abs=1e-6)
