@@ -362,15 +362,18 @@ class DriversQuery:
         touchpoints, periods = read(self, backend)
         pairs = _Pairs.of(periods, touchpoints)
         units = periods.select(["customer_id", "period", "touches", "converted", "churn"])
-        return [self._one(outcome, units, pairs) for outcome in outcomes]
+        # Conversion and repeat leave out the open periods (their outcome is not known yet): found once for both.
+        wanted = units.num_rows and {"conversion", "repeat"} & set(outcomes)
+        known = known_periods(units, self.churn) if wanted else np.ones(units.num_rows, dtype=bool)
+        return [self._one(outcome, units, pairs, known) for outcome in outcomes]
 
-    def _one(self, outcome: str, all_units: pa.Table, pairs: _Pairs) -> Drivers:
+    def _one(self, outcome: str, all_units: pa.Table, pairs: _Pairs, known: np.ndarray[Any, Any]) -> Drivers:
         # Repeat and churn are about what follows a purchase: the periods after a first conversion.
         # Conversion and repeat leave out the open period (its outcome is not known yet); churn keeps it as
         # "not churned so far", which is what inactivity churn can say about a customer still active.
         rows = np.ones(all_units.num_rows, dtype=bool)
-        if outcome in ("conversion", "repeat") and all_units.num_rows:
-            rows = known_periods(all_units, self.churn)
+        if outcome in ("conversion", "repeat"):
+            rows = known.copy()
         if outcome in ("repeat", "churn"):
             rows &= all_units.column("period").to_numpy() > 0
         units = all_units.filter(pa.array(rows))
