@@ -173,22 +173,23 @@ def _credited(flat: _Flat, model: str, amount: Array, size: int) -> Array:
     """Each key's part of `amount` (one number a path) under a position rule: all to the first touch, all to the
     last, equal shares (linear), or 40% to the first, 40% to the last and 20% split among those between
     (position; a path of one or two touches splits evenly). Per path, then spread over its steps by `np.repeat`
-    or read at its first and last steps: a weight for every step of every path cost 0.14 s a model at 10M events."""
+    or read at its first and last steps, instead of a weight for every step of every path computed from each
+    step's place and its path's length (the four rules 0.93 s → 0.09 s on the 10M demo's paths, warm)."""
     n, starts = flat.lengths, flat.starts
     live = n > 0
     if model in ("first", "last"):
         at = starts if model == "first" else starts + n - 1
         return np.bincount(flat.codes[at[live]], weights=amount[live], minlength=size)
-    each = amount / np.maximum(n, 1)
+    each = (1.0 / np.maximum(n, 1)) * amount  # (a share) × amount, as a step's weight times its path's amount
     if model == "linear":
         return np.bincount(flat.codes, weights=np.repeat(each, n), minlength=size)
     long = n > 2
-    each = np.where(long, 0.2 * amount / np.maximum(n - 2, 1), each)
-    credit = np.bincount(flat.codes, weights=np.repeat(each, n), minlength=size)
-    # A long path's first and last steps take 40% each where the spread gave them a middle step's share.
-    ends = np.concatenate((starts[long], (starts + n - 1)[long]))
-    extra = np.tile((0.4 * amount - each)[long], 2)
-    return credit + np.bincount(flat.codes[ends], weights=extra, minlength=size)
+    share = np.repeat(np.where(long, (0.2 / np.maximum(n - 2, 1)) * amount, each), n)
+    # A long path's first and last steps take 40% each, set over the middle share (no subtraction: an infinite
+    # value stays infinite).
+    share[starts[long]] = 0.4 * amount[long]
+    share[(starts + n - 1)[long]] = 0.4 * amount[long]
+    return np.bincount(flat.codes, weights=share, minlength=size)
 
 
 EXACT_SHAPLEY_KEYS = 15
