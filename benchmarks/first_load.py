@@ -108,7 +108,8 @@ def run() -> list[dict[str, Any]]:
             row["cold_s"], row["seconds"] = round(new[0], 2), round(statistics.median(new), 2)
             row["target_s"] = 3
             rows.append(row)
-    write_results("first_load", rows, f"imports done, no cached result; cold_s: a process's first, seconds: median of {RUNS}; before: older code")
+    notes = f"imports done, no cached result; cold_s: a process's first run, seconds: median of {RUNS}; before: older"
+    write_results("first_load", rows, notes)
     return rows
 
 
