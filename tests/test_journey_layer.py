@@ -30,6 +30,7 @@ from touchlens.analytics import paths as pa_
 from touchlens.analytics import scorecard as sc
 from touchlens.analytics.journeys import ORDERED, JourneyOptions, layer_state, periods_layer
 from touchlens.ingest import pipeline
+from touchlens.model import periods as features
 from touchlens.model.map import OutcomeRule
 from touchlens.store import journeys
 from touchlens.store.backends import backend_on, for_one_analysis
@@ -90,6 +91,49 @@ def stored(con: duckdb.DuckDBPyConnection) -> set[tuple[Any, ...]]:
     return set(con.execute(f"SELECT {cols} FROM touches").fetchall())
 
 
+KINDS = ("seen", "repeated", "waited", "switched")
+
+
+def reference_periods(con: duckdb.DuckDBPyConnection, conversion: str = "buy") -> set[tuple[Any, ...]]:
+    """The layer's periods from `reference`'s rows, in Python: per customer's period (not the conversions' -1),
+    its touches, whether the customer converted more often than its number, and per kind the touchpoints with
+    that feature (drivers' definitions: `model/periods.py`'s windows, neighbours in the same period only)."""
+    events = con.execute("SELECT customer_id, event FROM events").fetchall()
+    conversions = defaultdict(int)
+    for customer, event in events:
+        conversions[customer] += event == conversion
+    found: dict[tuple[str, int], list[Any]] = defaultdict(lambda: [0, set(), set(), set(), set()])
+    for row in reference(con):
+        customer, ts, _, tp, channel, prev_ts, prev_channel, prev_same_ts = (*row[:5], row[7], row[8], row[13])
+        period, prev_period, prev_same_period = row[14], row[15], row[18]
+        if period < 0:
+            continue
+        p = found[(customer, period)]
+        p[0] += 1
+        p[1].add(tp)
+        if prev_same_period == period and ts - prev_same_ts <= features.REPEAT_WINDOW:
+            p[2].add(tp)
+        if prev_period == period and ts - prev_ts > features.WAIT:
+            p[3].add(tp)
+        other = None not in (channel, prev_channel) and channel != prev_channel
+        if prev_period == period and other and ts - prev_ts <= features.SWITCH_WINDOW:
+            p[4].add(tp)
+    return {(c, k, n, k < conversions[c], *map(frozenset, sets)) for (c, k), (n, *sets) in found.items()}
+
+
+def stored_periods(con: duckdb.DuckDBPyConnection) -> set[tuple[Any, ...]]:
+    """The stored periods with their masks read back bit by bit through the touchpoint codes."""
+    codes = dict(con.execute("SELECT code, touchpoint FROM touchpoint_codes").fetchall())
+    out = set()
+    for customer, period, touches, converted, words in con.execute("SELECT * FROM periods").fetchall():
+        kinds: dict[str, set[str]] = {k: set() for k in KINDS}
+        for w in words:
+            for kind, found in kinds.items():
+                found |= {codes[w["word"] * features.BITS + b] for b in range(features.BITS) if w[kind] >> b & 1}
+        out.add((customer, period, touches, converted, *map(frozenset, kinds.values())))
+    return out
+
+
 def _event(customer: str, minute: int, step: str, i: int, channel: str | None = None) -> dict[str, Any]:
     return {
         "event_id": f"e{i}",
@@ -126,11 +170,18 @@ events_lists = st.lists(
 
 @pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(events=events_lists, cuts=st.lists(st.integers(0, 40), max_size=3), seed=st.integers(0, 10**6))
-def test_layer_equals_a_rebuild_after_any_batches(tmp_path_factory: pytest.TempPathFactory, events, cuts, seed) -> None:
+@given(
+    events=events_lists,
+    cuts=st.lists(st.integers(0, 40), max_size=3),
+    seed=st.integers(0, 10**6),
+    scale=st.sampled_from([1, 900]),  # minutes apart, or 15 hours: waits of days, repeats and switches far apart
+)
+def test_layer_equals_a_rebuild_after_any_batches(
+    tmp_path_factory: pytest.TempPathFactory, events, cuts, seed, scale
+) -> None:
     folder = tmp_path_factory.mktemp("layer")
     ws = _workspace(folder)
-    rows = [_event(c, m, s, i, ch) for i, (c, m, s, ch) in enumerate(events)]
+    rows = [_event(c, m * scale, s, i, ch) for i, (c, m, s, ch) in enumerate(events)]
     random.Random(seed).shuffle(rows)  # late and out-of-order events across batches
     bounds = sorted({0, len(rows), *(min(c, len(rows)) for c in cuts)})
     for n, (a, b) in enumerate(itertools.pairwise(bounds)):
@@ -139,6 +190,7 @@ def test_layer_equals_a_rebuild_after_any_batches(tmp_path_factory: pytest.TempP
         want = reference(con)
         assert stored(con) == want
         assert seen_by_readers(con) == _in_order(want)
+        assert stored_periods(con) == reference_periods(con)
 
 
 @contextmanager
@@ -189,6 +241,7 @@ def test_a_batch_not_yet_refreshed_is_read_from_the_events(tmp_path: Path) -> No
         assert from_layer["start"] == {"search": 1, "help": 1}
         assert journeys.refresh(con) == 2
         assert stored(con) == reference(con)
+        assert stored_periods(con) == reference_periods(con)
         assert layer_state(backend) == "clean"
 
 
@@ -232,6 +285,8 @@ def test_erasure_takes_a_customers_touches_at_once_and_recomputes_who_shared_an_
     with ws.events(read_only=True) as con:
         assert {r[0] for r in stored(con)} == {"bob"}
         assert stored(con) == reference(con)
+        assert stored_periods(con) == reference_periods(con)
+        assert {r[0] for r in stored_periods(con)} == {"bob"}
         assert [r[3] for r in stored(con)] == ["home"]
         # bob's last seen was the erased event's: it is taken again from what is left
         seen = "SELECT first_seen, last_seen FROM customers WHERE customer_id = 'bob'"
@@ -251,6 +306,8 @@ def test_remap_rebuilds_the_layer_with_the_new_touchpoints(tmp_path: Path) -> No
     with ws.events(read_only=True) as con:
         assert stored(con) == reference(con)
         assert [r[3] for r in sorted(stored(con), key=lambda r: r[5])] == ["shop", "shop", "shop"]
+        assert stored_periods(con) == reference_periods(con)
+        assert con.execute("SELECT touchpoint, code FROM touchpoint_codes").fetchall() == [("shop", 0)]
 
 
 def test_a_store_from_before_the_layer_reads_events_until_its_first_refresh_builds_it(tmp_path: Path) -> None:
@@ -275,7 +332,7 @@ def _business(n: int, seed: int) -> list[dict[str, Any]]:
         for _ in range(rng.randint(1, 8)):
             step = rng.choice([*STEPS, "unmapped"])
             rows.append(_event(f"c{c}", minute, step, i, rng.choice(["web", "email"])))
-            minute += rng.choice([0, 1, 5, 60, 60 * 30])
+            minute += rng.choice([0, 1, 5, 60, 60 * 30, 60 * 24 * 5])  # ties, ..., a day apart, five days
             i += 1
     return rows
 
@@ -287,6 +344,7 @@ def _period_answers(backend: Any, conversion: OutcomeRule) -> dict[str, Any]:
             for name, expr in (("features", drivers.features_expr), ("loops", drivers.loops_expr),
                                ("units", drivers.units_expr), ("seen", drivers.seen_expr))}  # fmt: skip
     rows["periods"] = _period_features(backend, drivers)
+    rows["read"] = _read_features(backend, drivers)
     for by in pa_.BY:
         paths = pa_.PathsQuery(conversion, by, channel_of=(("home", "web"),))
         rows[f"paths:{by}"] = list(paths.run(backend))  # the layer's are arrays (`Paths`), the events' a list
@@ -308,12 +366,24 @@ def _period_features(backend: Any, drivers: dr.DriversQuery) -> list[tuple[Any, 
                   for c, u in zip(pairs.codes.tolist(), pairs.units.tolist(), strict=True))  # fmt: skip
 
 
+def _read_features(backend: Any, drivers: dr.DriversQuery) -> list[tuple[Any, ...]]:
+    """`read_periods`'s rows (from the layer's stored periods where they serve) as (customer_id, period, feature),
+    with the periods' outcomes beside each."""
+    touchpoints, periods = dr.read_periods(drivers, backend)
+    pairs = dr._Pairs.of(periods, touchpoints)
+    rows = periods.select(["customer_id", "period", "touches", "converted", "churn"]).to_pylist()
+    every = zip(pairs.codes.tolist(), pairs.units.tolist(), strict=True)
+    found = [(*rows[u].values(), pairs.every[c]) for c, u in every]
+    return sorted(found) + [tuple(r.values()) for r in rows]
+
+
 @pytest.mark.parametrize("bits", [62, 2])  # masks of one word, and of several (2 touchpoints a word)
 @pytest.mark.parametrize("conversion", ["buy", "unmapped"])  # a conversion that is a touch, and one that is not
 def test_periods_read_from_the_layer_answer_as_from_the_events(
     tmp_path: Path, conversion: str, bits: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(dr, "BITS", bits)
+    monkeypatch.setattr(features, "BITS", bits)  # the stored periods' words too
     ws = _workspace(tmp_path, {**MAP, "outcomes": {"conversion": {"event": conversion}}})
     ws.ingest_events([_write(tmp_path / "e.jsonl", _business(300, 5))])
     rule = ws.map().outcomes.conversion
@@ -321,9 +391,11 @@ def test_periods_read_from_the_layer_answer_as_from_the_events(
     with _store(ws) as con:
         backend = backend_on(con.cursor())
         assert periods_layer(backend, rule) is not None
+        assert dr.DriversQuery("conversion", rule).stored_expr(backend) is not None
         from_layer = _period_answers(backend, rule)
         with _layer_set_aside(backend):
             assert periods_layer(backend, rule) is None
+            assert dr.DriversQuery("conversion", rule).stored_expr(backend) is None
             from_events = _period_answers(backend, rule)
         # Another conversion than the layer's periods were cut by: the events are read, as before.
         assert periods_layer(backend, OutcomeRule(event="help")) is None
@@ -331,9 +403,35 @@ def test_periods_read_from_the_layer_answer_as_from_the_events(
     assert from_layer["seen"] == [r for r in from_layer["features"] if r[2].startswith("seen:")]
     # Every feature of every period, read from one row a period, as the long (period, feature) form has it.
     assert from_layer["periods"] == from_layer["features"]
+    assert {r[2] for r in from_layer["features"]} >= {f"{k}:{s}" for k in KINDS for s in ("home", "cart")}
     assert from_layer["loops"]
     assert from_layer["features"]
     assert sum(p.conversions for p in from_layer["paths:touchpoint"]) > 10
+
+
+def test_periods_cut_by_other_windows_or_not_yet_built_are_grouped_from_the_touches(tmp_path: Path) -> None:
+    """The stored periods serve the windows they were cut by; a query with others, or a store from before the
+    periods table (built at its next refresh), groups the layer's touches, with the same answers."""
+    ws = _workspace(tmp_path)
+    ws.ingest_events([_write(tmp_path / "e.jsonl", _business(200, 8))])
+    buy = OutcomeRule(event="buy")
+    other = dr.DriversQuery("conversion", buy, wait=timedelta(minutes=30), switch_window=timedelta(minutes=2))
+    with _store(ws) as con:
+        backend = backend_on(con.cursor())
+        assert other.stored_expr(backend) is None
+        assert _read_features(backend, other) != _read_features(backend, dr.DriversQuery("conversion", buy))
+        from_layer = _read_features(backend, other)
+        with _layer_set_aside(backend):
+            assert _read_features(backend, other) == from_layer
+        con.execute("DROP TABLE periods; DROP TABLE touchpoint_codes; DROP TABLE periods_state")
+    with ws.events() as con:  # opening for writing creates the tables, empty and never built
+        backend = backend_on(con.cursor())
+        assert dr.DriversQuery("conversion", buy).stored_expr(backend) is None
+        grouped = _read_features(backend, dr.DriversQuery("conversion", buy))
+        journeys.refresh(con)  # as the next ingest does
+        assert dr.DriversQuery("conversion", buy).stored_expr(backend) is not None
+        assert _read_features(backend, dr.DriversQuery("conversion", buy)) == grouped
+        assert stored_periods(con) == reference_periods(con)
 
 
 def test_a_store_with_no_touches_reads_no_periods_and_no_error(tmp_path: Path) -> None:

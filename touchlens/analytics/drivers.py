@@ -47,16 +47,16 @@ from touchlens.analytics.drivers_model import (
 from touchlens.analytics.drivers_model import Driver as Driver
 from touchlens.analytics.drivers_model import Drivers as Drivers
 from touchlens.analytics.engine import at_most_apart, events
-from touchlens.analytics.journeys import in_period, periods_layer
+from touchlens.analytics.journeys import in_period, periods_layer, stored_periods
 from touchlens.errors import BadOption, WorkspaceError
 from touchlens.model.map import Initiative, OutcomeRule, Phase, TouchpointMap
+from touchlens.model.periods import BITS, REPEAT_WINDOW, SWITCH_WINDOW, WAIT, microseconds
 
 OUTCOMES = ("conversion", "churn", "repeat")
 # Each resample refits the model (about 0.1 s on 5,000 customers, ten times that on a busy server).
 MAX_SAMPLES = 200
 KINDS = ("seen", "repeated", "waited", "switched", "low_score", "negative")
 TOUCH_KINDS = KINDS[:4]  # features of touches; the others come from feedback
-BITS = 62  # touchpoints a word of a mask holds: 1 << 62 still fits a signed 64-bit integer
 MODEL_KINDS = ("seen", "low_score", "negative")
 LOW_SHARE = 0.4  # a score in the worst 40% of its scale (CSAT 1–2, NPS 0–4, CES 5–7) is low
 MAP_LINES = {
@@ -123,9 +123,9 @@ class DriversQuery:
     min_periods: int = 30
     samples: int = 100
     seed: int = 7
-    repeat_window: timedelta = timedelta(days=7)
-    wait: timedelta = timedelta(days=3)
-    switch_window: timedelta = timedelta(hours=24)
+    repeat_window: timedelta = REPEAT_WINDOW
+    wait: timedelta = WAIT
+    switch_window: timedelta = SWITCH_WINDOW
     # Touchpoints that are the conversion itself (the map's purchase phase): they would "predict" it trivially.
     exclude: tuple[str, ...] = ()
     # Touchpoints the company starts (e-mails, reminders): no sign the customer is still active (see above).
@@ -235,7 +235,23 @@ class DriversQuery:
         masks = {f"{kind}_{w}": _bits(t, kind, w, backend.name == "duckdb")
                  for kind in TOUCH_KINDS for w in range(_words(touchpoints))}  # fmt: skip
         grouped = t.group_by(["customer_id", "period"]).aggregate(touches=touches, **masks)
-        units = self._with_outcomes(backend, grouped, tuple(masks), last=False)
+        return self._with_feedback(backend, self._with_outcomes(backend, grouped, tuple(masks), last=False))
+
+    def stored_expr(self, backend: ibis.BaseBackend) -> tuple[list[str], ibis.Table] | None:
+        """`periods_expr`'s rows read from the layer's periods (`store/periods.py`, one row a period: no grouping
+        of every touch), their masks as the list `words` (`read_periods` spreads it into mask columns), and the
+        touchpoints the masks' bits stand for; None where the layer's periods do not serve (cut by other
+        windows, or not built)."""
+        cut = (microseconds(self.repeat_window), microseconds(self.wait), microseconds(self.switch_window), BITS)
+        found = stored_periods(backend, self.conversion, cut)
+        if found is None:
+            return None
+        touchpoints, t = found
+        units = t.select("customer_id", "period", "touches", converted=t.converted.cast("int64"), words=t.words)
+        return touchpoints, self._with_feedback(backend, self._with_churn(backend, units, ("words",), last=False))
+
+    def _with_feedback(self, backend: ibis.BaseBackend, units: ibis.Table) -> ibis.Table:
+        """Periods with their low scores and negative comments, each a list of touchpoints (or null)."""
         for kind, f in zip(KINDS[4:], self._feedback_rows(backend), strict=True):
             lists = f.group_by(["customer_id", "period"]).aggregate(**{kind: f.touchpoint.collect(distinct=True)})
             units = units.left_join(lists, ["customer_id", "period"]).drop("customer_id_right", "period_right")
@@ -307,6 +323,13 @@ class DriversQuery:
         _, convs = self._periods(backend)
         j = units.left_join(convs, ["customer_id", "period"])
         j = j.mutate(converted=j.won.notnull().cast("int64")).drop("won", "customer_id_right", "period_right")
+        return self._with_churn(backend, j, extra, last)
+
+    def _with_churn(
+        self, backend: ibis.BaseBackend, j: ibis.Table, extra: Sequence[str] = (), last: bool = True
+    ) -> ibis.Table:
+        """Periods (customer_id, period, touches, converted, `extra`...) with churn (or `quiet`), as
+        `_with_outcomes` says."""
         churned = self._churned(backend)
         if churned is None:  # the map defines no churn: nobody has churned by it
             return j.select("customer_id", "period", "touches", "converted", *extra,
@@ -530,8 +553,13 @@ def read_periods(query: DriversQuery, backend: ibis.BaseBackend) -> tuple[list[s
     """The touchpoints the events name and `periods_expr`'s rows for them, by customer and period: the engine
     returns rows in any order, and the bootstrap resamples rows by position, so the same data must give the
     same intervals on every engine and every run."""
-    touchpoints = query.touchpoints(backend)
-    periods = backend.to_pyarrow(query.periods_expr(backend, touchpoints))
+    stored = query.stored_expr(backend)
+    if stored is None:
+        touchpoints = query.touchpoints(backend)
+        periods = backend.to_pyarrow(query.periods_expr(backend, touchpoints))
+    else:
+        touchpoints, expr = stored
+        periods = _masked(backend.to_pyarrow(expr), touchpoints)
     periods = periods.sort_by([("customer_id", "ascending"), ("period", "ascending")])
     if "quiet" not in periods.column_names:
         return touchpoints, periods
@@ -543,6 +571,28 @@ def read_periods(query: DriversQuery, backend: ibis.BaseBackend) -> tuple[list[s
         last[:-1] = changes.to_numpy(zero_copy_only=False)
     churn = pa.array((last & (periods.column("quiet").to_numpy() > 0)).astype(np.int64))
     return touchpoints, periods.append_column("churn", churn).drop_columns(["quiet"])
+
+
+def _masked(stored: pa.Table, touchpoints: Sequence[str]) -> pa.Table:
+    """`stored_expr`'s rows with their `words` spread into `periods_expr`'s mask columns (0 for a word a period
+    has no touchpoint of)."""
+    lists = stored.column("words").combine_chunks()
+    flat = lists.flatten()
+    parents = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False)
+    word = flat.field("word").to_numpy(zero_copy_only=False)
+    columns: dict[str, Any] = {}
+    for name in stored.column_names:
+        if name != "words":
+            columns[name] = stored.column(name)
+            continue
+        for kind in TOUCH_KINDS:
+            values = flat.field(kind).to_numpy(zero_copy_only=False)
+            for w in range(_words(touchpoints)):
+                mask = np.zeros(stored.num_rows, dtype=np.int64)
+                chosen = word == w
+                mask[parents[chosen]] = values[chosen]
+                columns[f"{kind}_{w}"] = pa.array(mask)
+    return pa.table(columns)
 
 
 # `read_periods`, or a reader that shares its result (the workspace's, one read for drivers and insights).

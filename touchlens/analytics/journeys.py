@@ -98,6 +98,7 @@ class JourneyOptions:
 
 
 LAYER, STALE, STATE = "touches", "touches_stale", "touches_state"
+PERIODS, PERIODS_STATE, CODES = "periods", "periods_state", "touchpoint_codes"
 T = TypeVar("T")
 BASE = ("customer_id", "journey", "ts", "event_id", "touchpoint", "channel")
 
@@ -168,6 +169,33 @@ def periods_layer(backend: ibis.BaseBackend, conversion: OutcomeRule) -> ibis.Ta
     kept = _remembered(backend, "layer_conversion", lambda: _kept_conversion(backend))
     sql, params = outcome_sql(conversion)
     return backend.table(LAYER) if kept is not None and json.loads(kept) == [sql, params] else None
+
+
+def stored_periods(
+    backend: ibis.BaseBackend, conversion: OutcomeRule, cut: tuple[int, int, int, int]
+) -> tuple[list[str], ibis.Table] | None:
+    """The layer's periods, one row each with their touch features' masks (`store/periods.py`), and the
+    touchpoints their bits stand for (in code order): when `periods_layer` serves and the masks were cut as
+    `cut` says (repeat, wait and switch windows in microseconds, bits a word); else None, and the caller groups
+    the touches into periods."""
+    if periods_layer(backend, conversion) is None:
+        return None
+    found = _remembered(backend, "periods_cut", lambda: _periods_cut(backend))
+    if found is None or found[0] != cut:
+        return None
+    return found[1], backend.table(PERIODS)
+
+
+def _periods_cut(backend: ibis.BaseBackend) -> tuple[tuple[int, ...], list[str]] | None:
+    """How the stored periods were cut (windows, bits) and the touchpoints by code; None when never built."""
+    if not _rows(backend, PERIODS_STATE):
+        return None
+    state = backend.table(PERIODS_STATE)
+    cut = arrow(backend, state.select("repeat_us", "wait_us", "switch_us", "bits")).to_pylist()[0]
+    codes = arrow(backend, backend.table(CODES).order_by("code")).to_pydict()
+    if codes["code"] != list(range(len(codes["code"]))):  # numbered from 0 with no gap, or not ours to read
+        return None
+    return tuple(int(v) for v in cut.values()), [str(k) for k in codes["touchpoint"]]
 
 
 def _kept_conversion(backend: ibis.BaseBackend) -> str | None:

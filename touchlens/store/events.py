@@ -127,11 +127,27 @@ CREATE TABLE IF NOT EXISTS pair_waits (
     n BIGINT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS pair_waits_state (built TIMESTAMPTZ NOT NULL);
+-- The layer's periods (store/periods.py): per customer's period, its touches, whether it ends in a conversion,
+-- and its touch features as bit masks, a struct per word of 62 touchpoints (codes in touchpoint_codes); one row in
+-- periods_state once built, with the windows (microseconds) the features were cut by and the bits a word holds.
+CREATE TABLE IF NOT EXISTS periods (
+    customer_id VARCHAR NOT NULL,
+    period BIGINT NOT NULL,
+    touches BIGINT NOT NULL,
+    converted BOOLEAN NOT NULL,
+    words STRUCT(word BIGINT, seen BIGINT, repeated BIGINT, waited BIGINT, switched BIGINT)[] NOT NULL
+);
+CREATE TABLE IF NOT EXISTS touchpoint_codes (touchpoint VARCHAR NOT NULL, code BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS periods_state (
+    built TIMESTAMPTZ NOT NULL, repeat_us BIGINT NOT NULL, wait_us BIGINT NOT NULL, switch_us BIGINT NOT NULL,
+    bits BIGINT NOT NULL
+);
 """
 
 TABLES = (
     "events", "feedback", "customers", "quarantine", "suppressions", "erasures", "ingest_log",
-    "touches", "touches_stale", "touches_state", "pair_waits", "pair_waits_state",
+    "touches", "touches_stale", "touches_state", "pair_waits", "pair_waits_state", "periods", "touchpoint_codes",
+    "periods_state",
 )  # fmt: skip
 
 

@@ -18,7 +18,8 @@ How it stays equal to a rebuild from the events, whatever is killed when:
 - `refresh` recomputes the stale customers' touches and clears their marks, in one transaction;
 - readers take the layer for customers not marked and recompute the marked ones from the events, so every
   answer is as if the layer were rebuilt, between a batch and its refresh too;
-- the wait sketches (`store/waits.py`) change with the touches, in the same transactions;
+- the wait sketches (`store/waits.py`) and the periods (`store/periods.py`) change with the touches, in the same
+  transactions;
 - `touches_state` says the layer was built once; a store from before the layer has none, and is read from the
   events until its first refresh builds it.
 
@@ -33,7 +34,7 @@ from typing import Any
 
 import duckdb
 
-from touchlens.store import waits
+from touchlens.store import periods, waits
 from touchlens.store.events import scalar, transaction
 
 ORDER_COLUMNS = (
@@ -133,6 +134,7 @@ def refresh_in(con: duckdb.DuckDBPyConnection, conversion: Conversion | None = N
     if stale > REBUILD_SHARE * everyone:
         return rebuild_in(con, kept)
     sketched = waits.built(con)  # a store from before the wait sketches has them built from the layer below
+    with_periods = periods.built(con)  # likewise the periods
     if stale:
         # The stale customers' old and new touches, kept apart a moment: the sketches count them without a scan.
         con.execute(GONE_SQL)
@@ -142,11 +144,15 @@ def refresh_in(con: duckdb.DuckDBPyConnection, conversion: Conversion | None = N
         con.execute("INSERT INTO touches SELECT * FROM _fresh")
         if sketched:
             waits.update(con, "_gone", "_fresh")
+        if with_periods:
+            periods.replace_in(con, kept)
         con.execute("DROP TABLE _fresh")
         con.execute("DROP TABLE _gone")
         con.execute("DELETE FROM touches_stale")
     if not sketched:
         waits.rebuild_in(con)
+    if not with_periods:
+        periods.rebuild_in(con, kept)
     con.execute("DROP TABLE _stale")
     return stale
 
@@ -161,6 +167,7 @@ def rebuild_in(con: duckdb.DuckDBPyConnection, conversion: Conversion | None = N
     con.execute("DELETE FROM touches_state")
     con.execute("INSERT INTO touches_state VALUES (now(), ?)", [conversion_key(conversion)])
     waits.rebuild_in(con)
+    periods.rebuild_in(con, conversion)
     return int(scalar(con, "SELECT count(DISTINCT customer_id) FROM touches") or 0)
 
 
@@ -194,3 +201,4 @@ def forget(con: duckdb.DuckDBPyConnection, stored_id: str) -> None:
     if waits.built(con):
         waits.update(con, "touches", which="AND customer_id = $id", params={"id": stored_id})
     con.execute("DELETE FROM touches WHERE customer_id = $id", {"id": stored_id})
+    periods.forget(con, stored_id)

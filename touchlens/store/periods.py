@@ -1,0 +1,99 @@
+"""The journey layer's periods: one row per customer's period (between conversions) with the touch features drivers
+and insights read, kept with the layer so their read is a scan of small rows, not a grouping of every touch.
+
+A row: the period's touches, whether it ends in a conversion (the customer converted more often than its number),
+and its touch features as bit masks — per touchpoint, seen in the period, repeated within `REPEAT_WINDOW`,
+reached after a wait of more than `WAIT`, reached by switching channel within `SWITCH_WINDOW` (as
+`analytics/drivers.py` defines them, windows in `model/periods.py`) — one struct per word of `BITS` touchpoints
+it has any of: `word` w holds the touchpoints coded BITS·w to BITS·w + BITS − 1 in `touchpoint_codes`, bit b the
+one coded BITS·w + b. Codes are kept: a rebuild numbers the touchpoints in sorted order, a refresh gives a
+touchpoint seen for the first time the next number, so the masks already stored stay true. `periods_state`
+records the windows and word size the masks were cut by; a reader with others groups the touches itself.
+
+It is written from the layer's touches in the same transactions as they are (`store/journeys.py`): rebuilt with
+them, and for the customers a refresh recomputes, their rows replaced. `periods_state` has a row once built; a
+store from before the table gets it built from the layer at its next refresh and is read as before until then.
+Only SQL of ours runs here; the map's values in the conversion predicate are bound parameters.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from touchlens.model import periods as features
+from touchlens.store.events import scalar
+
+# The touches of each period with their flags, then one row per period and word, then the period's row; {table}
+# holds the layer's columns (the layer, or the touches a refresh recomputed); {which} narrows the events to the
+# customers whose conversions are counted (all, or the recomputed ones).
+SELECT_SQL = """
+WITH flagged AS (
+  SELECT t.customer_id, t.period, c.code // {bits} AS word, 1::BIGINT << (c.code % {bits}) AS bit,
+    coalesce(t.prev_same_period = t.period AND epoch_us(t.ts) - epoch_us(t.prev_same_ts) <= {repeat}, FALSE)
+      AS repeated,
+    coalesce(t.prev_period = t.period AND epoch_us(t.ts) - epoch_us(t.prev_ts) > {wait}, FALSE) AS waited,
+    coalesce(t.prev_period = t.period AND epoch_us(t.ts) - epoch_us(t.prev_ts) <= {switch}
+      AND t.channel <> t.prev_channel, FALSE) AS switched
+  FROM {table} t JOIN touchpoint_codes c ON c.touchpoint = t.touchpoint
+  WHERE t.period >= 0
+), words AS (
+  SELECT customer_id, period, word, count(*) AS touches, bit_or(bit) AS seen,
+    bit_or(CASE WHEN repeated THEN bit ELSE 0 END) AS repeated,
+    bit_or(CASE WHEN waited THEN bit ELSE 0 END) AS waited,
+    bit_or(CASE WHEN switched THEN bit ELSE 0 END) AS switched
+  FROM flagged GROUP BY customer_id, period, word
+), conversions AS (
+  SELECT customer_id, count(*) AS n FROM events WHERE coalesce({conversion}, FALSE) {which} GROUP BY customer_id
+)
+SELECT w.customer_id, w.period, sum(w.touches)::BIGINT, w.period < coalesce(any_value(c.n), 0),
+  list({{'word': w.word, 'seen': w.seen, 'repeated': w.repeated, 'waited': w.waited, 'switched': w.switched}})
+FROM words w LEFT JOIN conversions c ON c.customer_id = w.customer_id
+GROUP BY w.customer_id, w.period
+"""
+STALE = "AND customer_id IN (SELECT customer_id FROM _stale)"
+# Touchpoints of the recomputed touches with no code yet, numbered after the last one, in sorted order.
+NEW_CODES_SQL = """
+INSERT INTO touchpoint_codes
+SELECT touchpoint, (SELECT coalesce(max(code), -1) FROM touchpoint_codes) + row_number() OVER (ORDER BY touchpoint)
+FROM (SELECT DISTINCT touchpoint FROM {table}) WHERE touchpoint NOT IN (SELECT touchpoint FROM touchpoint_codes)
+"""
+
+
+def built(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(scalar(con, "SELECT count(*) FROM periods_state"))
+
+
+def rebuild_in(con: duckdb.DuckDBPyConnection, conversion: tuple[str, list[object]]) -> None:
+    """Every period of the layer's touches, in the caller's transaction, touchpoints numbered afresh;
+    `conversion` is the predicate the layer's periods were cut by (SQL of ours and its values)."""
+    con.execute("DELETE FROM periods")
+    con.execute("DELETE FROM touchpoint_codes")
+    con.execute(NEW_CODES_SQL.format(table="touches"))
+    _insert(con, conversion, "touches", "")
+    con.execute("DELETE FROM periods_state")
+    con.execute("INSERT INTO periods_state VALUES (now(), ?, ?, ?, ?)", [*_windows().values(), features.BITS])
+
+
+def replace_in(con: duckdb.DuckDBPyConnection, conversion: tuple[str, list[object]]) -> None:
+    """The periods of the customers a refresh recomputes (temporary table `_stale`) replaced by those of their
+    new touches (temporary table `_fresh`, the layer's columns), in the caller's transaction."""
+    con.execute(f"DELETE FROM periods WHERE TRUE {STALE}")  # noqa: S608
+    con.execute(NEW_CODES_SQL.format(table="_fresh"))
+    _insert(con, conversion, "_fresh", STALE)
+
+
+def forget(con: duckdb.DuckDBPyConnection, stored_id: str) -> None:
+    """An erased customer's periods gone, in the caller's transaction (a touchpoint's code names nobody)."""
+    con.execute("DELETE FROM periods WHERE customer_id = $id", {"id": stored_id})
+
+
+def _insert(con: duckdb.DuckDBPyConnection, conversion: tuple[str, list[object]], table: str, which: str) -> None:
+    sql, params = conversion
+    select = SELECT_SQL.format(table=table, conversion=sql, which=which, bits=features.BITS, **_windows())
+    con.execute("INSERT INTO periods " + select, params)
+
+
+def _windows() -> dict[str, int]:
+    """The features' windows in microseconds (the reader's `features_cut` compares its own with them)."""
+    us = features.microseconds
+    return {"repeat": us(features.REPEAT_WINDOW), "wait": us(features.WAIT), "switch": us(features.SWITCH_WINDOW)}
