@@ -93,16 +93,18 @@ def known_periods(units: pa.Table, churn: OutcomeRule | None) -> np.ndarray[Any,
     the customer still active by the map's churn rule. Counting an open period as "did not convert" makes every
     touchpoint late in a cycle look helpful. Without a churn rule nothing says a customer is still active, so
     every period counts as it ends."""
-    if churn is None:
+    if churn is None or units.num_rows == 0:
         return np.ones(units.num_rows, dtype=bool)
+    converted = units.column("converted").to_numpy().astype(bool)
+    churned = units.column("churn").to_numpy().astype(bool)
+    if "last" in units.column_names:  # `read_periods` found each customer's last period in its sorted rows
+        return np.asarray(~(units.column("last").to_numpy(zero_copy_only=False) & ~converted & ~churned))
     period = units.column("period").to_numpy()
     # Customers as integer codes: a sort of a million Python strings took most of this function's time.
     customers = pc.dictionary_encode(units.column("customer_id").combine_chunks()).indices.to_numpy()
     order = np.lexsort((period, customers))
     last = np.zeros(period.size, dtype=bool)
     last[order[np.r_[customers[order][1:] != customers[order][:-1], True]]] = True
-    converted = units.column("converted").to_numpy().astype(bool)
-    churned = units.column("churn").to_numpy().astype(bool)
     return np.asarray(~(last & ~converted & ~churned))
 
 
@@ -384,7 +386,7 @@ class DriversQuery:
         read = read or read_periods
         touchpoints, periods = read(self, backend)
         pairs = _Pairs.of(periods, touchpoints)
-        units = periods.select(["customer_id", "period", "touches", "converted", "churn"])
+        units = periods.select(["customer_id", "period", "touches", "converted", "churn", "last"])
         # Conversion and repeat leave out the open periods (their outcome is not known yet): found once for both.
         wanted = units.num_rows and {"conversion", "repeat"} & set(outcomes)
         known = known_periods(units, self.churn) if wanted else np.ones(units.num_rows, dtype=bool)
@@ -550,9 +552,10 @@ def query_for(m: TouchpointMap, outcome: str, samples: int = 100) -> DriversQuer
 
 
 def read_periods(query: DriversQuery, backend: ibis.BaseBackend) -> tuple[list[str], pa.Table]:
-    """The touchpoints the events name and `periods_expr`'s rows for them, by customer and period: the engine
-    returns rows in any order, and the bootstrap resamples rows by position, so the same data must give the
-    same intervals on every engine and every run."""
+    """`periods_expr`'s rows by customer and period, and the touchpoints their masks' bits stand for (those the
+    events name, or the layer's coded ones); `last` marks each customer's last period. The engine returns rows
+    in any order, and the bootstrap resamples rows by position, so the same data must give the same intervals on
+    every engine and every run."""
     stored = query.stored_expr(backend)
     if stored is None:
         touchpoints = query.touchpoints(backend)
@@ -561,14 +564,15 @@ def read_periods(query: DriversQuery, backend: ibis.BaseBackend) -> tuple[list[s
         touchpoints, expr = stored
         periods = _masked(backend.to_pyarrow(expr), touchpoints)
     periods = periods.sort_by([("customer_id", "ascending"), ("period", "ascending")])
-    if "quiet" not in periods.column_names:
-        return touchpoints, periods
     # Sorted, a customer's last period is the row before the next customer's first.
     customers = periods.column("customer_id")
     last = np.ones(periods.num_rows, dtype=bool)
     if periods.num_rows > 1:
         changes = pc.not_equal(customers.slice(1), customers.slice(0, periods.num_rows - 1))
         last[:-1] = changes.to_numpy(zero_copy_only=False)
+    periods = periods.append_column("last", pa.array(last))
+    if "quiet" not in periods.column_names:
+        return touchpoints, periods
     churn = pa.array((last & (periods.column("quiet").to_numpy() > 0)).astype(np.int64))
     return touchpoints, periods.append_column("churn", churn).drop_columns(["quiet"])
 
