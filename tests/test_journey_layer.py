@@ -307,7 +307,8 @@ def test_remap_rebuilds_the_layer_with_the_new_touchpoints(tmp_path: Path) -> No
         assert stored(con) == reference(con)
         assert [r[3] for r in sorted(stored(con), key=lambda r: r[5])] == ["shop", "shop", "shop"]
         assert stored_periods(con) == reference_periods(con)
-        assert con.execute("SELECT touchpoint, code FROM touchpoint_codes").fetchall() == [("shop", 0)]
+        codes = dict(con.execute("SELECT touchpoint, code FROM touchpoint_codes").fetchall())
+    assert codes == {"buy": 0, "cart": 1, "help": 2, "home": 3, "search": 4, "shop": 5}  # kept; the new one next
 
 
 def test_a_store_from_before_the_layer_reads_events_until_its_first_refresh_builds_it(tmp_path: Path) -> None:
@@ -432,6 +433,42 @@ def test_periods_cut_by_other_windows_or_not_yet_built_are_grouped_from_the_touc
         assert dr.DriversQuery("conversion", buy).stored_expr(backend) is not None
         assert _read_features(backend, dr.DriversQuery("conversion", buy)) == grouped
         assert stored_periods(con) == reference_periods(con)
+
+
+def test_a_rebuild_between_reading_the_codes_and_the_periods_gives_no_touchpoint_anothers_features(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader reads the touchpoint codes, then the periods, in two statements; a writer's rebuild may commit
+    between them. Codes never change meaning, so the features read are the store's either way (a rebuild that
+    numbered the codes afresh gave cart's to a touchpoint one customer had met)."""
+    from collections import Counter
+
+    from touchlens.analytics import journeys as layer_reads
+    from touchlens.store.events import transaction
+
+    ws = _workspace(tmp_path, {**MAP, "touchpoints": [*MAP["touchpoints"], {"key": "aaa", "match": {"event": "aaa"}}]})
+    rows = [_event(f"c{i}", k, step, i * 2 + k) for i in range(20) for k, step in enumerate(("home", "cart"))]
+    ws.ingest_events([_write(tmp_path / "a.jsonl", rows)])
+    ws.ingest_events([_write(tmp_path / "b.jsonl", [_event("c0", 50, "aaa", 1000)])])  # a refresh adds its code
+    query = dr.DriversQuery("conversion", OutcomeRule(event="buy"))
+
+    def seen(con: duckdb.DuckDBPyConnection) -> Counter[str]:
+        touchpoints, periods = dr.read_periods(query, for_one_analysis(backend_on(con.cursor())))
+        pairs = dr._Pairs.of(periods, touchpoints)
+        return Counter(f for f in (pairs.every[c] for c in pairs.codes.tolist()) if f.startswith("seen:"))
+
+    with _store(ws) as con:
+        want = seen(con)
+        read_codes = layer_reads._periods_cut
+
+        def racing(backend: Any) -> Any:
+            found = read_codes(backend)
+            with transaction(con):  # the writer's rebuild commits between the two reads
+                journeys.rebuild_in(con)
+            return found
+
+        monkeypatch.setattr(layer_reads, "_periods_cut", racing)
+        assert seen(con) == want == Counter({"seen:home": 20, "seen:cart": 20, "seen:aaa": 1})
 
 
 def test_a_store_with_no_touches_reads_no_periods_and_no_error(tmp_path: Path) -> None:

@@ -6,8 +6,10 @@ and its touch features as bit masks — per touchpoint, seen in the period, repe
 reached after a wait of more than `WAIT`, reached by switching channel within `SWITCH_WINDOW` (as
 `analytics/drivers.py` defines them, windows in `model/periods.py`) — one struct per word of `BITS` touchpoints
 it has any of: `word` w holds the touchpoints coded BITS·w to BITS·w + BITS − 1 in `touchpoint_codes`, bit b the
-one coded BITS·w + b. Codes are kept: a rebuild numbers the touchpoints in sorted order, a refresh gives a
-touchpoint seen for the first time the next number, so the masks already stored stay true. `periods_state`
+one coded BITS·w + b. Codes are only ever added: a touchpoint seen for the first time (by a refresh or a
+rebuild) gets the next number, and no code changes meaning, so masks already stored stay true and a reader who
+read the codes before a rebuild still reads the rebuilt masks right (a rebuild that renumbered them, between a
+reader's read of the codes and of the periods, gave one touchpoint's features to another). `periods_state`
 records the windows and word size the masks were cut by; a reader with others groups the touches itself.
 
 It is written from the layer's touches in the same transactions as they are (`store/journeys.py`): rebuilt with
@@ -64,10 +66,9 @@ def built(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def rebuild_in(con: duckdb.DuckDBPyConnection, conversion: tuple[str, list[object]]) -> None:
-    """Every period of the layer's touches, in the caller's transaction, touchpoints numbered afresh;
-    `conversion` is the predicate the layer's periods were cut by (SQL of ours and its values)."""
+    """Every period of the layer's touches, in the caller's transaction (touchpoints keep their codes; new ones
+    get the next); `conversion` is the predicate the layer's periods were cut by (SQL of ours and its values)."""
     con.execute("DELETE FROM periods")
-    con.execute("DELETE FROM touchpoint_codes")
     con.execute(NEW_CODES_SQL.format(table="touches"))
     _insert(con, conversion, "touches", "")
     con.execute("DELETE FROM periods_state")
@@ -94,6 +95,7 @@ def _insert(con: duckdb.DuckDBPyConnection, conversion: tuple[str, list[object]]
 
 
 def _windows() -> dict[str, int]:
-    """The features' windows in microseconds (the reader's `features_cut` compares its own with them)."""
+    """The features' windows in microseconds (readers compare theirs with them: `analytics.journeys.
+    stored_periods`)."""
     us = features.microseconds
     return {"repeat": us(features.REPEAT_WINDOW), "wait": us(features.WAIT), "switch": us(features.SWITCH_WINDOW)}
