@@ -11,9 +11,8 @@ it and without, the difference in rate points with its interval, and the model's
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from typing import Any
@@ -32,7 +31,6 @@ DEPTH = 5  # steps a resample's refit mixes (`_refit`): 2-8 all converge in 10-1
 # Chunks of resamples refitted at once, each on a thread: their matrix products and logistic functions release
 # the GIL, so two chunks use two cores (the draws stay in order on the caller's thread: the same intervals).
 WORKERS = 2
-AHEAD = 4  # resamples drawn and waiting to be counted (`_bootstrap`): each holds a draw of every row
 LATER_ONLY = 0.9  # a factor met this often after a first conversion is compared with those periods only
 # Each feature kind as a person would say it of a customer; the query's default windows are in the words.
 FEATURE_WORDS = {
@@ -456,32 +454,20 @@ def _bootstrap(
 ) -> np.ndarray[Any, Any]:
     """Coefficients refitted on `samples` row resamples; resamples where y has a single class are skipped. Each
     resample is drawn over the original rows (the same draws, in the same order, as refitting every copy), then
-    fitted on the distinct rows it weights, `CHUNK` resamples at once (`_refit`), `WORKERS` chunks side by side.
-    Only the draws stay on the caller's thread (in order: the same intervals every run); counting each draw's
-    rows goes to the workers too (it releases the GIL), `AHEAD` draws at most waiting to be counted."""
+    fitted on the distinct rows it weights, `CHUNK` resamples at once (`_refit`), `WORKERS` chunks side by side."""
     rng = np.random.default_rng(seed)
     n = rows.group.size
     hessian = _hessian(x1, rows.counts(np.arange(n)), fitted, c)
     with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="touchlens-refit") as pool:
-        counted: deque[Future[np.ndarray[Any, Any]]] = deque()
-        fits: list[Future[np.ndarray[Any, Any]]] = []
-        batch: list[np.ndarray[Any, Any]] = []
-
-        def take_counted(last: bool) -> None:
-            weights = counted.popleft().result()
+        fits, batch = [], []
+        for i in range(samples):
+            weights = rows.counts(rng.integers(0, n, n))
             drawn = weights > 0
             if rows.y[drawn].min() != rows.y[drawn].max():  # logistic regression needs both classes
                 batch.append(weights)
-            if len(batch) == CHUNK or (last and not counted and batch):
+            if len(batch) == CHUNK or (i == samples - 1 and batch):
                 fits.append(pool.submit(_refit, x1, rows.y, np.array(batch), fitted, hessian, c))
-                batch.clear()
-
-        for _ in range(samples):
-            counted.append(pool.submit(rows.counts, rng.integers(0, n, n)))
-            while len(counted) > AHEAD:
-                take_counted(last=False)
-        while counted:
-            take_counted(last=True)
+                batch = []
         draws = [f.result() for f in fits]
     return np.concatenate(draws)[:, :-1] if draws else np.zeros((0, rows.z.shape[1]))
 
