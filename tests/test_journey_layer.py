@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import duckdb
 import pytest
@@ -32,7 +33,7 @@ from touchlens.analytics.journeys import ORDERED, JourneyOptions, layer_state, p
 from touchlens.ingest import pipeline
 from touchlens.model import periods as features
 from touchlens.model.map import OutcomeRule
-from touchlens.store import journeys
+from touchlens.store import journeys, waits
 from touchlens.store.backends import backend_on, for_one_analysis
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
@@ -169,28 +170,78 @@ events_lists = st.lists(
 
 
 @pytest.mark.slow
+# A refresh recomputes a batch's customers from their earliest new event on; past a share of all customers it
+# rebuilds instead. With five customers most batches would pass that share: 1.0 makes every batch a refresh.
+@pytest.mark.parametrize("share", [journeys.REBUILD_SHARE, 1.0])
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     events=events_lists,
-    cuts=st.lists(st.integers(0, 40), max_size=3),
+    cuts=st.lists(st.integers(0, 40), max_size=4),
     seed=st.integers(0, 10**6),
     scale=st.sampled_from([1, 900]),  # minutes apart, or 15 hours: waits of days, repeats and switches far apart
 )
 def test_layer_equals_a_rebuild_after_any_batches(
-    tmp_path_factory: pytest.TempPathFactory, events, cuts, seed, scale
+    tmp_path_factory: pytest.TempPathFactory, share, events, cuts, seed, scale
 ) -> None:
     folder = tmp_path_factory.mktemp("layer")
     ws = _workspace(folder)
     rows = [_event(c, m * scale, s, i, ch) for i, (c, m, s, ch) in enumerate(events)]
     random.Random(seed).shuffle(rows)  # late and out-of-order events across batches
     bounds = sorted({0, len(rows), *(min(c, len(rows)) for c in cuts)})
-    for n, (a, b) in enumerate(itertools.pairwise(bounds)):
-        ws.ingest_events([_write(folder / f"b{n}.jsonl", rows[a:b] + rows[: (a + b) // 3])])  # some repeated
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(journeys, "REBUILD_SHARE", share)
+        for n, (a, b) in enumerate(itertools.pairwise(bounds)):
+            ws.ingest_events([_write(folder / f"b{n}.jsonl", rows[a:b] + rows[: (a + b) // 3])])  # some repeated
     with ws.events(read_only=True) as con:
         want = reference(con)
         assert stored(con) == want
         assert seen_by_readers(con) == _in_order(want)
         assert stored_periods(con) == reference_periods(con)
+
+
+@pytest.mark.slow
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    batches=st.lists(st.lists(st.tuples(
+        st.sampled_from(["c0", "c1", "c2", "new"]),
+        st.sampled_from([0, 1, 5, 60, 60 * 30, 60 * 24 * 5]),  # minutes after the last: ties, ..., five days
+        st.sampled_from([*STEPS, "unmapped"]),
+        st.sampled_from(["web", "email"]),
+        st.integers(-3, 1),  # mostly in time; now and then one late, before touches already stored
+    ), min_size=1, max_size=8), min_size=1, max_size=5),
+)  # fmt: skip
+def test_batches_as_they_come_keep_the_layer_equal_to_a_rebuild(
+    tmp_path_factory: pytest.TempPathFactory, batches: list[list[tuple[str, int, str, str, int]]]
+) -> None:
+    """Batches mostly later than what is stored, as a live feed or nightly files bring them: a refresh keeps each
+    customer's touches before its batch's earliest event and recomputes the rest, so positions, periods and
+    previous touches must go on from the kept ones, and the last kept touches get their new next ones. Customers
+    the batches leave alone keep each batch a refresh, not a rebuild."""
+    folder = tmp_path_factory.mktemp("timely")
+    ws = _workspace(folder)
+    ws.ingest_events([_write(folder / "base.jsonl", _business(30, 3))])
+    last: dict[str, int] = defaultdict(lambda: 600)
+    i = 10**6
+    with patch.object(journeys, "_recompute", wraps=journeys._recompute) as recomputed:
+        for n, batch in enumerate(batches):
+            rows = []
+            for customer, gap, step, channel, late in batch:
+                last[customer] += gap
+                minute = last[customer] - (60 * 24 * 3 if late < 0 else 0) * -late
+                rows.append(_event(customer, minute, step, i, channel))
+                i += 1
+            ws.ingest_events([_write(folder / f"t{n}.jsonl", rows)])
+    assert recomputed.call_count == len(batches)
+    with ws.events() as con:
+        want = reference(con)
+        assert stored(con) == want
+        assert stored_periods(con) == reference_periods(con)
+        pairs = sorted(con.execute("SELECT source, target, bucket, n FROM pair_waits").fetchall())
+        con.execute("BEGIN TRANSACTION")
+        waits.rebuild_in(con)
+        rebuilt = sorted(con.execute("SELECT source, target, bucket, n FROM pair_waits").fetchall())
+        con.execute("ROLLBACK")
+        assert pairs == rebuilt
 
 
 @contextmanager
@@ -323,6 +374,32 @@ def test_a_store_from_before_the_layer_reads_events_until_its_first_refresh_buil
         pipeline.refresh_customers(con, ws.map())  # as the next ingest does
         assert layer_state(backend) == "clean"
         assert stored(con) == reference(con)
+
+
+def test_marks_from_before_since_recompute_whole_journeys(tmp_path: Path) -> None:
+    """A store whose marks have no `since` (written before it, left for the next refresh) gets the column when next
+    opened for writing; those marks recompute their customers' whole journeys."""
+    ws = _workspace(tmp_path)
+    ws.ingest_events([_write(tmp_path / "base.jsonl", _business(30, 5))])
+    late = [_event("c1", -600, "cart", 900), _event("c2", 10**5, "buy", 901), _event("c2", 10**5, "help", 902)]
+    with _store(ws) as con:
+        con.execute("ALTER TABLE touches_stale DROP COLUMN since")
+        # As a batch of a touchlens from before `since` left them: events stored, their customers marked.
+        for e in late:
+            con.execute(
+                "INSERT INTO events SELECT ?, 'old', ?, NULL, NULL, ?::TIMESTAMPTZ, ?, ?, ?, NULL, now(), 0",
+                [e["event_id"], e["customer_id"], e["ts"], e["event"], e["event"], e["channel"]],
+            )
+        con.execute("INSERT INTO touches_stale VALUES ('c1'), ('c2')")
+    with ws.events() as con:
+        assert con.execute("SELECT count(*) FROM touches_stale WHERE since IS NULL").fetchone() == (2,)
+        # A later batch's mark of c1, from a time after its late event: the whole-journey mark still wins.
+        journeys.mark_stale(con, f"SELECT 'c1' AS customer_id, TIMESTAMPTZ '{START + timedelta(days=30)}' AS ts")
+        with patch.object(journeys, "_recompute", wraps=journeys._recompute) as recomputed:
+            journeys.refresh(con)
+        assert recomputed.called  # recomputed customer by customer, not rebuilt
+        assert stored(con) == reference(con)
+        assert stored_periods(con) == reference_periods(con)
 
 
 def _business(n: int, seed: int) -> list[dict[str, Any]]:

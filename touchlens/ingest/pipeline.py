@@ -196,7 +196,7 @@ QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY _row) > 1
 """
 
 # The customers a batch stored events for (its accepted rows), whose journeys the layer must recompute.
-STORED_CUSTOMERS = "SELECT customer_id FROM _stage WHERE reason IS NULL AND _row NOT IN (SELECT _row FROM _skip)"
+STORED_EVENTS = "SELECT customer_id, ts FROM _stage WHERE reason IS NULL AND _row NOT IN (SELECT _row FROM _skip)"
 
 INSERT_SQL = """
 INSERT INTO events
@@ -283,7 +283,7 @@ class EventIngest:
         insert = INSERT_SQL.format(touchpoint=self.rules.sql, identify=IDENTIFY)
         report.accepted = _count(con.execute(insert, [self.source, *self.rules.params, self.now]))
         if report.accepted:  # their journeys changed: the layer recomputes them at its next refresh
-            journeys.mark_stale(con, STORED_CUSTOMERS)
+            journeys.mark_stale(con, STORED_EVENTS)
         if file is None:
             if report.accepted:
                 con.execute(SEEN_SQL)

@@ -115,7 +115,10 @@ CREATE TABLE IF NOT EXISTS touches (
     next2_period BIGINT,
     prev_same_period BIGINT
 );
-CREATE TABLE IF NOT EXISTS touches_stale (customer_id VARCHAR NOT NULL);
+-- Customers whose journeys changed since the last refresh, from `since` on (NULL: all of it).
+CREATE TABLE IF NOT EXISTS touches_stale (customer_id VARCHAR NOT NULL, since TIMESTAMPTZ);
+-- A store from before `since` has its marks read as whole journeys.
+ALTER TABLE touches_stale ADD COLUMN IF NOT EXISTS since TIMESTAMPTZ;
 -- One row once the layer is built: when, and the conversion predicate its periods were cut by (JSON [sql, values]).
 CREATE TABLE IF NOT EXISTS touches_state (built TIMESTAMPTZ NOT NULL, conversion VARCHAR NOT NULL);
 -- Wait sketches (store/waits.py): per pair of touchpoints, how many waits from a touch to the next fell in each

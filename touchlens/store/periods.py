@@ -26,8 +26,8 @@ from touchlens.model import periods as features
 from touchlens.store.events import scalar
 
 # The touches of each period with their flags, then one row per period and word, then the period's row; {table}
-# holds the layer's columns (the layer, or the touches a refresh recomputed); {which} narrows the events to the
-# customers whose conversions are counted (all, or the recomputed ones).
+# holds the layer's columns (the layer, or the periods a refresh recomputes), {conversions} each customer's
+# conversions (`customer_id`, `n`).
 SELECT_SQL = """
 WITH flagged AS (
   SELECT t.customer_id, t.period, c.code // {bits} AS word, 1::BIGINT << (c.code % {bits}) AS bit,
@@ -44,15 +44,13 @@ WITH flagged AS (
     bit_or(CASE WHEN waited THEN bit ELSE 0 END) AS waited,
     bit_or(CASE WHEN switched THEN bit ELSE 0 END) AS switched
   FROM flagged GROUP BY customer_id, period, word
-), conversions AS (
-  SELECT customer_id, count(*) AS n FROM events WHERE coalesce({conversion}, FALSE) {which} GROUP BY customer_id
-)
+), conversions AS ({conversions})
 SELECT w.customer_id, w.period, sum(w.touches)::BIGINT, w.period < coalesce(any_value(c.n), 0),
   list({{'word': w.word, 'seen': w.seen, 'repeated': w.repeated, 'waited': w.waited, 'switched': w.switched}})
 FROM words w LEFT JOIN conversions c ON c.customer_id = w.customer_id
 GROUP BY w.customer_id, w.period
 """
-STALE = "AND customer_id IN (SELECT customer_id FROM _stale)"
+CONVERSIONS_SQL = "SELECT customer_id, count(*) AS n FROM events WHERE coalesce({conversion}, FALSE) GROUP BY ALL"
 # Touchpoints of the recomputed touches with no code yet, numbered after the last one, in sorted order.
 NEW_CODES_SQL = """
 INSERT INTO touchpoint_codes
@@ -70,17 +68,19 @@ def rebuild_in(con: duckdb.DuckDBPyConnection, conversion: tuple[str, list[objec
     get the next); `conversion` is the predicate the layer's periods were cut by (SQL of ours and its values)."""
     con.execute("DELETE FROM periods")
     con.execute(NEW_CODES_SQL.format(table="touches"))
-    _insert(con, conversion, "touches", "")
+    sql, params = conversion
+    _insert(con, "touches", CONVERSIONS_SQL.format(conversion=sql), params)
     con.execute("DELETE FROM periods_state")
     con.execute("INSERT INTO periods_state VALUES (now(), ?, ?, ?, ?)", [*_windows().values(), features.BITS])
 
 
-def replace_in(con: duckdb.DuckDBPyConnection, conversion: tuple[str, list[object]]) -> None:
-    """The periods of the customers a refresh recomputes (temporary table `_stale`) replaced by those of their
-    new touches (temporary table `_fresh`, the layer's columns), in the caller's transaction."""
-    con.execute(f"DELETE FROM periods WHERE TRUE {STALE}")  # noqa: S608
-    con.execute(NEW_CODES_SQL.format(table="_fresh"))
-    _insert(con, conversion, "_fresh", STALE)
+def replace_in(con: duckdb.DuckDBPyConnection, changed: str) -> None:
+    """The periods a refresh changed replaced, in the caller's transaction: per recomputed customer, those from
+    `_base.before` on (a temporary table of the refresh's, with the customer's conversions in all), by the periods
+    of `changed` (a table of the layer's columns: the touches of those periods as the layer now has them)."""
+    con.execute("DELETE FROM periods p USING _base b WHERE p.customer_id = b.customer_id AND p.period >= b.before")
+    con.execute(NEW_CODES_SQL.format(table=changed))
+    _insert(con, changed, "SELECT customer_id, conversions AS n FROM _base", [])
 
 
 def forget(con: duckdb.DuckDBPyConnection, stored_id: str) -> None:
@@ -88,9 +88,8 @@ def forget(con: duckdb.DuckDBPyConnection, stored_id: str) -> None:
     con.execute("DELETE FROM periods WHERE customer_id = $id", {"id": stored_id})
 
 
-def _insert(con: duckdb.DuckDBPyConnection, conversion: tuple[str, list[object]], table: str, which: str) -> None:
-    sql, params = conversion
-    select = SELECT_SQL.format(table=table, conversion=sql, which=which, bits=features.BITS, **_windows())
+def _insert(con: duckdb.DuckDBPyConnection, table: str, conversions: str, params: list[object]) -> None:
+    select = SELECT_SQL.format(table=table, conversions=conversions, bits=features.BITS, **_windows())
     con.execute("INSERT INTO periods " + select, params)
 
 
