@@ -47,7 +47,7 @@ def _timed(fn: Any) -> float:
 
 
 def _measure(n: int) -> dict[str, float]:
-    """In a child process: ingest the bulk, time a rebuild, ingest the batch, time its refresh."""
+    """In a child process: ingest the bulk, time a rebuild, ingest the batch timing its refresh, refresh it again."""
     import touchlens
     from touchlens.store import journeys
     from touchlens.store.events import scalar, transaction
@@ -66,9 +66,26 @@ def _measure(n: int) -> dict[str, float]:
 
             out["rebuild"] = min(_timed(rebuild) for _ in range(2))
             out["customers"] = float(scalar(con, "SELECT count(DISTINCT customer_id) FROM touches") or 0)
-        out["ingest_batch"] = _timed(lambda: ws.ingest_events([batch]))  # marks and refreshes, as in use
+        # The batch as in use: stored, its customers marked, the layer refreshed; that refresh timed on its own.
+        refreshes: list[float] = []
+        refresh = journeys.refresh
+
+        def timed(*args: Any) -> int:
+            start = time.perf_counter()
+            try:
+                return refresh(*args)
+            finally:
+                refreshes.append(time.perf_counter() - start)
+
+        journeys.refresh = timed  # type: ignore[assignment]
+        try:
+            out["ingest_batch"] = _timed(lambda: ws.ingest_events([batch]))
+        finally:
+            journeys.refresh = refresh  # type: ignore[assignment]
+        out["refresh_in_ingest"] = refreshes[-1]
         with ws.events() as con:
-            # The same batch's customers marked again, so the refresh alone is timed (twice, the best kept).
+            # The same batch's customers marked again from the same times and refreshed (twice, the best kept): the
+            # batch's touches, already in the layer, are recomputed as they were.
             marks = f"SELECT customer_id, ts FROM read_parquet('{batch}')"
             times = []
             for _ in range(2):
@@ -90,13 +107,15 @@ def run() -> list[dict[str, Any]]:
             t = pool.apply(_measure, (n,))
         rows.append({
             "task": f"1% batch refresh, {n:,} events ({int(t['stale']):,} of {int(t['customers']):,} customers)",
-            "touchlens_s": round(t["refresh"], 3), "peer": "full rebuild of the layer",
-            "peer_s": round(t["rebuild"], 3),
-            "cost_share": f"{t['refresh'] / t['rebuild']:.1%}", "batch_ingest_s": round(t["ingest_batch"], 3),
+            "touchlens_s": round(t["refresh_in_ingest"], 3), "peer": "full rebuild of the layer",
+            "peer_s": round(t["rebuild"], 3), "cost_share": f"{t['refresh_in_ingest'] / t['rebuild']:.1%}",
+            "remarked_s": round(t["refresh"], 3), "remarked_share": f"{t['refresh'] / t['rebuild']:.1%}",
+            "batch_ingest_s": round(t["ingest_batch"], 3),
         })  # fmt: skip
     notes = (
-        "cost_share = refresh time / rebuild time (target under 5%); the batch is the last 1% of events in time; "
-        "batch_ingest_s is the whole ingest of that batch, its refresh included"
+        "touchlens_s: the refresh inside the batch's ingest; cost_share = touchlens_s / rebuild time (target under "
+        "5%); remarked_s: the same customers marked again from the same times and refreshed, best of two; the batch "
+        "is the last 1% of events in time; batch_ingest_s is the whole ingest of that batch, its refresh included"
     )
     write_results("layer", rows, notes)
     return rows

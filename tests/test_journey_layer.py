@@ -135,6 +135,15 @@ def stored_periods(con: duckdb.DuckDBPyConnection) -> set[tuple[Any, ...]]:
     return out
 
 
+def listed_conversions(con: duckdb.DuckDBPyConnection) -> tuple[list[Any], list[Any]]:
+    """The layer's list of conversions, and the conversions among the events (`buy`, the map's outcome), of the
+    customers not waiting for a refresh."""
+    fresh = "customer_id NOT IN (SELECT customer_id FROM touches_stale)"
+    listed = con.execute(f"SELECT customer_id, ts FROM touches_conversions WHERE {fresh} ORDER BY ALL").fetchall()
+    events = f"SELECT customer_id, ts FROM events WHERE event = 'buy' AND {fresh} ORDER BY ALL"
+    return listed, con.execute(events).fetchall()
+
+
 def _event(customer: str, minute: int, step: str, i: int, channel: str | None = None) -> dict[str, Any]:
     return {
         "event_id": f"e{i}",
@@ -197,6 +206,8 @@ def test_layer_equals_a_rebuild_after_any_batches(
         assert stored(con) == want
         assert seen_by_readers(con) == _in_order(want)
         assert stored_periods(con) == reference_periods(con)
+        listed, converted = listed_conversions(con)
+        assert listed == converted
 
 
 @pytest.mark.slow
@@ -236,6 +247,8 @@ def test_batches_as_they_come_keep_the_layer_equal_to_a_rebuild(
         want = reference(con)
         assert stored(con) == want
         assert stored_periods(con) == reference_periods(con)
+        listed, converted = listed_conversions(con)
+        assert listed == converted
         pairs = sorted(con.execute("SELECT source, target, bucket, n FROM pair_waits").fetchall())
         con.execute("BEGIN TRANSACTION")
         waits.rebuild_in(con)
@@ -378,12 +391,14 @@ def test_a_store_from_before_the_layer_reads_events_until_its_first_refresh_buil
 
 def test_marks_from_before_since_recompute_whole_journeys(tmp_path: Path) -> None:
     """A store whose marks have no `since` (written before it, left for the next refresh) gets the column when next
-    opened for writing; those marks recompute their customers' whole journeys."""
+    opened for writing; those marks recompute their customers' whole journeys. Its layer has no list of
+    conversions either: the refresh lists them first."""
     ws = _workspace(tmp_path)
     ws.ingest_events([_write(tmp_path / "base.jsonl", _business(30, 5))])
     late = [_event("c1", -600, "cart", 900), _event("c2", 10**5, "buy", 901), _event("c2", 10**5, "help", 902)]
     with _store(ws) as con:
         con.execute("ALTER TABLE touches_stale DROP COLUMN since")
+        con.execute("ALTER TABLE touches_state DROP COLUMN conversions_kept; DROP TABLE touches_conversions")
         # As a batch of a touchlens from before `since` left them: events stored, their customers marked.
         for e in late:
             con.execute(
@@ -400,6 +415,8 @@ def test_marks_from_before_since_recompute_whole_journeys(tmp_path: Path) -> Non
         assert recomputed.called  # recomputed customer by customer, not rebuilt
         assert stored(con) == reference(con)
         assert stored_periods(con) == reference_periods(con)
+        listed, converted = listed_conversions(con)
+        assert listed == converted
 
 
 def _business(n: int, seed: int) -> list[dict[str, Any]]:

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import touchlens
-from tests.test_journey_layer import MAP, _batch, _business, _event, _workspace, _write, reference
+from tests.test_journey_layer import MAP, _batch, _business, _event, _workspace, _write, listed_conversions, reference
 from touchlens.analytics import flows as fl
 from touchlens.analytics import sketches
 from touchlens.analytics.journeys import JourneyOptions
@@ -129,6 +129,8 @@ def _check(ws: touchlens.Workspace) -> None:
         for source, target, _, n in found:
             per_pair[(source, target)] += n
         assert per_pair == _counted(reference(con))
+        listed, converted = listed_conversions(con)  # the layer's list of conversions, kept with the sketch
+        assert listed == converted
 
 
 REMAP = {**MAP, "touchpoints": [{"key": "shop", "match": {"event": {"in": ["home", "search"]}}},

@@ -121,6 +121,10 @@ CREATE TABLE IF NOT EXISTS touches_stale (customer_id VARCHAR NOT NULL, since TI
 ALTER TABLE touches_stale ADD COLUMN IF NOT EXISTS since TIMESTAMPTZ;
 -- One row once the layer is built: when, and the conversion predicate its periods were cut by (JSON [sql, values]).
 CREATE TABLE IF NOT EXISTS touches_state (built TIMESTAMPTZ NOT NULL, conversion VARCHAR NOT NULL);
+-- Each conversion by that predicate, mapped or not (a refresh counts a customer's before a time from here, not from
+-- every event); `conversions_kept` in the state once they are.
+CREATE TABLE IF NOT EXISTS touches_conversions (customer_id VARCHAR NOT NULL, ts TIMESTAMPTZ NOT NULL);
+ALTER TABLE touches_state ADD COLUMN IF NOT EXISTS conversions_kept BOOLEAN;
 -- Wait sketches (store/waits.py): per pair of touchpoints, how many waits from a touch to the next fell in each
 -- log-sized bucket; one row in pair_waits_state once built.
 CREATE TABLE IF NOT EXISTS pair_waits (
@@ -149,8 +153,8 @@ CREATE TABLE IF NOT EXISTS periods_state (
 
 TABLES = (
     "events", "feedback", "customers", "quarantine", "suppressions", "erasures", "ingest_log",
-    "touches", "touches_stale", "touches_state", "pair_waits", "pair_waits_state", "periods", "touchpoint_codes",
-    "periods_state",
+    "touches", "touches_stale", "touches_state", "touches_conversions", "pair_waits", "pair_waits_state", "periods",
+    "touchpoint_codes", "periods_state",
 )  # fmt: skip
 
 

@@ -113,15 +113,17 @@ SELECT e.* FROM (
   FROM events WHERE ts >= ?
 ) e JOIN _stale s ON e.customer_id = s.customer_id AND (s.since IS NULL OR e.ts >= s.since)
 """
-# And their conversions before it, counted (the periods go on from there): the conversions are few, so they are
-# picked first.
+# And their conversions before it, counted (the periods go on from there), from the layer's list of conversions.
 BEFORE_SQL = """
 CREATE OR REPLACE TEMP TABLE _before AS
-SELECT s.customer_id, count(*) AS n
-FROM (SELECT customer_id, ts FROM events WHERE coalesce({conversion}, FALSE)) e
-JOIN _stale s ON e.customer_id = s.customer_id AND e.ts < s.since
+SELECT s.customer_id, count(*) AS n FROM touches_conversions c JOIN _stale s ON c.customer_id = s.customer_id
+WHERE c.ts < s.since
 GROUP BY ALL
 """
+# The conversions a rebuild lists: every one of the predicate's, over all events.
+CONVERSIONS_SQL = (
+    "INSERT INTO touches_conversions SELECT customer_id, ts FROM events WHERE coalesce({conversion}, FALSE)"
+)
 # Per customer: the touches kept (positions go on from there), the conversions before `since` (periods go on from
 # there) and in all.
 BASE_SQL = """
@@ -236,6 +238,8 @@ def refresh_in(con: duckdb.DuckDBPyConnection, conversion: Conversion | None = N
     kept = stored(con)
     if kept is None or (conversion is not None and conversion_key(conversion) != conversion_key(kept)):
         return rebuild_in(con, conversion or kept or NO_CONVERSION)
+    if not scalar(con, "SELECT bool_and(conversions_kept IS TRUE) FROM touches_state"):
+        _list_conversions(con, kept)  # a layer from before the list
     con.execute(STALE_SQL)
     stale = int(scalar(con, "SELECT count(*) FROM _stale") or 0)
     # Every customer the store knows, from its small customers table (counting the layer's would scan it).
@@ -258,7 +262,7 @@ def refresh_in(con: duckdb.DuckDBPyConnection, conversion: Conversion | None = N
     if not sketched:
         waits.rebuild_in(con)
     if not with_periods:
-        periods.rebuild_in(con, kept)
+        periods.rebuild_in(con)
     con.execute("DROP TABLE _stale")
     return stale
 
@@ -271,7 +275,7 @@ def _recompute(con: duckdb.DuckDBPyConnection, conversion: Conversion) -> None:
     # The earliest `since` as a value, so the scan can skip blocks by it (a subquery's result cannot).
     earliest = con.execute("SELECT CASE WHEN count(since) = count(*) THEN min(since) END FROM _stale").fetchall()[0][0]
     con.execute(MARKED_SQL.format(conversion=sql), [*params, earliest or datetime.min.replace(tzinfo=UTC)])
-    con.execute(BEFORE_SQL.format(conversion=sql), params)
+    con.execute(BEFORE_SQL)
     con.execute(BASE_SQL)
     con.execute(GONE_SQL)
     con.execute(CONTEXT_SQL)
@@ -279,6 +283,11 @@ def _recompute(con: duckdb.DuckDBPyConnection, conversion: Conversion) -> None:
     con.execute("CREATE OR REPLACE TEMP TABLE _fresh AS SELECT * FROM touches LIMIT 0")
     con.execute("INSERT INTO _fresh " + FRESH_SQL)
     con.execute("INSERT INTO touches SELECT * FROM _fresh")
+    con.execute(
+        "DELETE FROM touches_conversions c USING _stale s "
+        "WHERE c.customer_id = s.customer_id AND (s.since IS NULL OR c.ts >= s.since)"
+    )
+    con.execute("INSERT INTO touches_conversions SELECT customer_id, ts FROM _marked WHERE conv")
 
 
 def rebuild_in(con: duckdb.DuckDBPyConnection, conversion: Conversion | None = None) -> int:
@@ -289,10 +298,18 @@ def rebuild_in(con: duckdb.DuckDBPyConnection, conversion: Conversion | None = N
     _insert(con, conversion, "")
     con.execute("DELETE FROM touches_stale")
     con.execute("DELETE FROM touches_state")
-    con.execute("INSERT INTO touches_state VALUES (now(), ?)", [conversion_key(conversion)])
+    con.execute("INSERT INTO touches_state VALUES (now(), ?, FALSE)", [conversion_key(conversion)])
+    _list_conversions(con, conversion)
     waits.rebuild_in(con)
-    periods.rebuild_in(con, conversion)
+    periods.rebuild_in(con)
     return int(scalar(con, "SELECT count(DISTINCT customer_id) FROM touches") or 0)
+
+
+def _list_conversions(con: duckdb.DuckDBPyConnection, conversion: Conversion) -> None:
+    sql, params = conversion
+    con.execute("DELETE FROM touches_conversions")
+    con.execute(CONVERSIONS_SQL.format(conversion=sql), params)
+    con.execute("UPDATE touches_state SET conversions_kept = TRUE")
 
 
 def _insert(con: duckdb.DuckDBPyConnection, conversion: Conversion, which: str, into: str = "touches") -> None:
@@ -325,4 +342,5 @@ def forget(con: duckdb.DuckDBPyConnection, stored_id: str) -> None:
     if waits.built(con):
         waits.update(con, "touches", which="AND customer_id = $id", params={"id": stored_id})
     con.execute("DELETE FROM touches WHERE customer_id = $id", {"id": stored_id})
+    con.execute("DELETE FROM touches_conversions WHERE customer_id = $id", {"id": stored_id})
     periods.forget(con, stored_id)

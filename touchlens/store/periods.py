@@ -15,7 +15,7 @@ records the windows and word size the masks were cut by; a reader with others gr
 It is written from the layer's touches in the same transactions as they are (`store/journeys.py`): rebuilt with
 them, and for the customers a refresh recomputes, their rows replaced. `periods_state` has a row once built; a
 store from before the table gets it built from the layer at its next refresh and is read as before until then.
-Only SQL of ours runs here; the map's values in the conversion predicate are bound parameters.
+Only SQL of ours runs here; no value reaches it as text.
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ SELECT w.customer_id, w.period, sum(w.touches)::BIGINT, w.period < coalesce(any_
 FROM words w LEFT JOIN conversions c ON c.customer_id = w.customer_id
 GROUP BY w.customer_id, w.period
 """
-CONVERSIONS_SQL = "SELECT customer_id, count(*) AS n FROM events WHERE coalesce({conversion}, FALSE) GROUP BY ALL"
+# Each customer's conversions, from the layer's list of them (`store/journeys.py` keeps it with the touches).
+CONVERSIONS_SQL = "SELECT customer_id, count(*) AS n FROM touches_conversions GROUP BY ALL"
 # Touchpoints of the recomputed touches with no code yet, numbered after the last one, in sorted order.
 NEW_CODES_SQL = """
 INSERT INTO touchpoint_codes
@@ -63,13 +64,12 @@ def built(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(scalar(con, "SELECT count(*) FROM periods_state"))
 
 
-def rebuild_in(con: duckdb.DuckDBPyConnection, conversion: tuple[str, list[object]]) -> None:
-    """Every period of the layer's touches, in the caller's transaction (touchpoints keep their codes; new ones
-    get the next); `conversion` is the predicate the layer's periods were cut by (SQL of ours and its values)."""
+def rebuild_in(con: duckdb.DuckDBPyConnection) -> None:
+    """Every period of the layer's touches and conversions, in the caller's transaction (touchpoints keep their
+    codes; new ones get the next)."""
     con.execute("DELETE FROM periods")
     con.execute(NEW_CODES_SQL.format(table="touches"))
-    sql, params = conversion
-    _insert(con, "touches", CONVERSIONS_SQL.format(conversion=sql), params)
+    _insert(con, "touches", CONVERSIONS_SQL)
     con.execute("DELETE FROM periods_state")
     con.execute("INSERT INTO periods_state VALUES (now(), ?, ?, ?, ?)", [*_windows().values(), features.BITS])
 
@@ -80,7 +80,7 @@ def replace_in(con: duckdb.DuckDBPyConnection, changed: str) -> None:
     of `changed` (a table of the layer's columns: the touches of those periods as the layer now has them)."""
     con.execute("DELETE FROM periods p USING _base b WHERE p.customer_id = b.customer_id AND p.period >= b.before")
     con.execute(NEW_CODES_SQL.format(table=changed))
-    _insert(con, changed, "SELECT customer_id, conversions AS n FROM _base", [])
+    _insert(con, changed, "SELECT customer_id, conversions AS n FROM _base")
 
 
 def forget(con: duckdb.DuckDBPyConnection, stored_id: str) -> None:
@@ -88,9 +88,9 @@ def forget(con: duckdb.DuckDBPyConnection, stored_id: str) -> None:
     con.execute("DELETE FROM periods WHERE customer_id = $id", {"id": stored_id})
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: str, conversions: str, params: list[object]) -> None:
+def _insert(con: duckdb.DuckDBPyConnection, table: str, conversions: str) -> None:
     select = SELECT_SQL.format(table=table, conversions=conversions, bits=features.BITS, **_windows())
-    con.execute("INSERT INTO periods " + select, params)
+    con.execute("INSERT INTO periods " + select)
 
 
 def _windows() -> dict[str, int]:
