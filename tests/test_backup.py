@@ -37,8 +37,12 @@ def _fill(ws: touchlens.Workspace, tmp_path: Path) -> None:
     """A small workspace with a row in every kind of table."""
     ws.import_map(EXAMPLES / "outdoor_retail.yaml")
     ws.ingest_events([write(tmp_path / "e.csv", EVENTS)])
-    # A second touch for c1, so the wait sketches (pair_waits) hold a wait too.
-    again = "customer_id,ts,event,channel\nc1,2026-01-02T11:00:00Z,ad_clicked,social\n"
+    # A second touch for c1, so the wait sketches (pair_waits) hold a wait too, and an order (a conversion, which
+    # the journey layer lists).
+    again = (
+        "customer_id,ts,event,channel\nc1,2026-01-02T11:00:00Z,ad_clicked,social\n"
+        "c1,2026-01-02T12:00:00Z,order_placed,web\n"
+    )
     ws.ingest_events([write(tmp_path / "e2.csv", again)])
     ws.ingest_feedback([write(tmp_path / "f.csv", FEEDBACK)])
     engine = ws.meta_engine()

@@ -71,7 +71,7 @@ def test_the_lake_carries_the_journey_layer_as_a_rebuild_gives_it(shop: Path, tm
     ws = touchlens.open(shop)
     # A batch not yet refreshed: the export must still carry the layer a rebuild would give.
     with ws.events() as con:
-        con.execute("INSERT INTO touches_stale VALUES ('ann')")
+        con.execute("INSERT INTO touches_stale (customer_id) VALUES ('ann')")
         con.execute("UPDATE touches SET pos = 99 WHERE customer_id = 'ann'")  # what a refresh would correct
         con.execute("BEGIN")
         journeys.rebuild_in(con)

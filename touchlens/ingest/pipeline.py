@@ -195,8 +195,12 @@ SELECT _row FROM (SELECT _row, event_id FROM _stage WHERE reason IS NULL)
 QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY _row) > 1
 """
 
-# The customers a batch stored events for (its accepted rows), whose journeys the layer must recompute.
-STORED_EVENTS = "SELECT customer_id, ts FROM _stage WHERE reason IS NULL AND _row NOT IN (SELECT _row FROM _skip)"
+# The events a batch stored (its accepted rows, not identify calls, which are no events): their customers' journeys
+# the layer must recompute, each from the earliest of them on.
+STORED_EVENTS = (
+    f"SELECT customer_id, ts FROM _stage WHERE reason IS NULL AND event <> '{IDENTIFY}' "  # noqa: S608 - a constant
+    "AND _row NOT IN (SELECT _row FROM _skip)"
+)
 
 INSERT_SQL = """
 INSERT INTO events

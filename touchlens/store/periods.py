@@ -13,7 +13,9 @@ reader's read of the codes and of the periods, gave one touchpoint's features to
 records the windows and word size the masks were cut by; a reader with others groups the touches itself.
 
 It is written from the layer's touches in the same transactions as they are (`store/journeys.py`): rebuilt with
-them, and for the customers a refresh recomputes, their rows replaced. `periods_state` has a row once built; a
+them, and for the customers a refresh recomputes, their rows from the first period the refresh can change on
+replaced (earlier periods ended at a conversion before the customer's new events). Whether a period ends in a
+conversion counts the layer's list of conversions (`touches_conversions`). `periods_state` has a row once built; a
 store from before the table gets it built from the layer at its next refresh and is read as before until then.
 Only SQL of ours runs here; no value reaches it as text.
 """

@@ -10,8 +10,8 @@ the demo's two years of 1M events they were 0.86 rows a wait: no smaller than th
 sorting them. The flows of a date range cut journeys at its ends anyway, which no per-day count can redo.)
 
 Counts add, so merging sketches (of pairs, or of batches) is a SUM, and a customer's touches can be taken out as
-exactly as they were put in: `refresh` in `store/journeys.py` subtracts the stale customers' old touches and adds
-their new ones in the same transaction as it rewrites them, so the sketch always equals one rebuilt from the
+exactly as they were put in: `refresh` in `store/journeys.py` subtracts the touches it rewrites as they were and adds
+them as they are now, in the same transaction as it rewrites them, so the sketch always equals one rebuilt from the
 layer's `touches`.
 `pair_waits_state` holds a row once the sketch was built; a store from before it gets it built from the layer at
 its next refresh, and is read exactly until then.
