@@ -221,14 +221,24 @@ def test_layer_equals_a_rebuild_after_any_batches(
         st.integers(-3, 1),  # mostly in time; now and then one late, before touches already stored
     ), min_size=1, max_size=8), min_size=1, max_size=5),
 )  # fmt: skip
+@pytest.mark.parametrize("bits", [features.BITS, 2])  # a period's features over one word, or over three
 def test_batches_as_they_come_keep_the_layer_equal_to_a_rebuild(
-    tmp_path_factory: pytest.TempPathFactory, batches: list[list[tuple[str, int, str, str, int]]]
+    tmp_path_factory: pytest.TempPathFactory, bits: int, batches: list[list[tuple[str, int, str, str, int]]]
 ) -> None:
     """Batches mostly later than what is stored, as a live feed or nightly files bring them: a refresh keeps each
     customer's touches before its batch's earliest event and recomputes the rest, so positions, periods and
     previous touches must go on from the kept ones, and the last kept touches get their new next ones. Customers
-    the batches leave alone keep each batch a refresh, not a rebuild."""
-    folder = tmp_path_factory.mktemp("timely")
+    the batches leave alone keep each batch a refresh, not a rebuild. A customer whose new touches all come after
+    its stored ones has them merged into its periods' stored rows."""
+    patch_bits = pytest.MonkeyPatch()
+    patch_bits.setattr(features, "BITS", bits)
+    try:
+        _as_they_come(tmp_path_factory.mktemp("timely"), batches)
+    finally:
+        patch_bits.undo()
+
+
+def _as_they_come(folder: Path, batches: list[list[tuple[str, int, str, str, int]]]) -> None:
     ws = _workspace(folder)
     ws.ingest_events([_write(folder / "base.jsonl", _business(30, 3))])
     last: dict[str, int] = defaultdict(lambda: 600)

@@ -125,13 +125,15 @@ CONVERSIONS_SQL = (
     "INSERT INTO touches_conversions SELECT customer_id, ts FROM events WHERE coalesce({conversion}, FALSE)"
 )
 # Per customer: the touches kept (positions go on from there), the conversions before `since` (periods go on from
-# there) and in all.
+# there) and in all, and whether its periods take the new touches by a merge (no touch of it is recomputed: all its
+# old touches are before `since`, so its periods' old touches keep their features).
 BASE_SQL = """
 CREATE OR REPLACE TEMP TABLE _base AS
 SELECT s.customer_id, coalesce(k.kept, 0) AS kept, coalesce(c.before, 0) AS before,
-  coalesce(c.before, 0) + coalesce(a.n, 0) AS conversions
+  coalesce(c.before, 0) + coalesce(a.n, 0) AS conversions, coalesce(k.redone, 0) = 0 AS merge
 FROM _stale s
-LEFT JOIN (SELECT customer_id, count(*) AS kept FROM _old WHERE NOT redo GROUP BY ALL) k USING (customer_id)
+LEFT JOIN (SELECT customer_id, count(*) FILTER (NOT redo) AS kept, count(*) FILTER (redo) AS redone FROM _old
+           GROUP BY ALL) k USING (customer_id)
 LEFT JOIN (SELECT customer_id, n AS before FROM _before) c USING (customer_id)
 LEFT JOIN (SELECT customer_id, count(*) FILTER (conv) AS n FROM _marked GROUP BY ALL) a USING (customer_id)
 """
@@ -184,16 +186,21 @@ CREATE OR REPLACE TEMP TABLE _context AS
 SELECT t.*, b.kept FROM touches t JOIN _base b USING (customer_id)
 WHERE t.rowid IN (SELECT o.r FROM _old o JOIN _base b USING (customer_id) WHERE NOT o.redo AND o.pos >= b.kept - 3)
 """
-# The touches of the periods a refresh can change, once the layer is updated: those of each customer's periods
-# from `_base.before` on (the conversions before its `since`: earlier periods ended before it), the kept ones
-# found by where they are.
+# The touches of the periods a refresh can change, once the layer is updated, for the customers whose old touches
+# were recomputed: those of each one's periods from `_base.before` on (the conversions before its `since`: earlier
+# periods ended before it), the kept ones found by where they are.
 CHANGED_SQL = """
 CREATE OR REPLACE TEMP TABLE _changed AS
 SELECT * FROM touches WHERE rowid IN (
   SELECT o.r FROM _old o JOIN _base b USING (customer_id)
-  WHERE NOT o.redo AND o.pos < b.kept - 2 AND o.period >= b.before
+  WHERE NOT b.merge AND NOT o.redo AND o.pos < b.kept - 2 AND o.period >= b.before
 )
-UNION ALL SELECT f.* FROM _fresh f JOIN _base b USING (customer_id) WHERE f.period >= b.before
+UNION ALL SELECT f.* FROM _fresh f JOIN _base b USING (customer_id) WHERE NOT b.merge AND f.period >= b.before
+"""
+# For the others, the new touches alone (their periods' rows take them by a merge).
+MERGING_SQL = """
+CREATE OR REPLACE TEMP TABLE _merging AS
+SELECT f.* FROM _fresh f JOIN _base b USING (customer_id) WHERE b.merge AND f.pos >= b.kept
 """
 
 # Past this share of the layer's customers, recomputing them one by one costs more than a rebuild.
@@ -254,8 +261,9 @@ def refresh_in(con: duckdb.DuckDBPyConnection, conversion: Conversion | None = N
             waits.update(con, "_gone", "_fresh")
         if with_periods:
             con.execute(CHANGED_SQL)
-            periods.replace_in(con, "_changed")
-            con.execute("DROP TABLE _changed")
+            con.execute(MERGING_SQL)
+            periods.replace_in(con, "_changed", "_merging")
+            con.execute("DROP TABLE _changed; DROP TABLE _merging")
         for table in ("_fresh", "_gone", "_context", "_base", "_before", "_marked", "_old"):
             con.execute(f"DROP TABLE {table}")
         con.execute("DELETE FROM touches_stale")

@@ -29,7 +29,7 @@ from touchlens.store.events import scalar
 
 # The touches of each period with their flags, then one row per period and word, then the period's row; {table}
 # holds the layer's columns (the layer, or the periods a refresh recomputes), {conversions} each customer's
-# conversions (`customer_id`, `n`).
+# conversions (`customer_id`, `n`), {words} the words of the rows (COUNTED, or MERGED with stored rows).
 SELECT_SQL = """
 WITH flagged AS (
   SELECT t.customer_id, t.period, c.code // {bits} AS word, 1::BIGINT << (c.code % {bits}) AS bit,
@@ -40,17 +40,35 @@ WITH flagged AS (
       AND t.channel <> t.prev_channel, FALSE) AS switched
   FROM {table} t JOIN touchpoint_codes c ON c.touchpoint = t.touchpoint
   WHERE t.period >= 0
-), words AS (
+), counted AS (
   SELECT customer_id, period, word, count(*) AS touches, bit_or(bit) AS seen,
     bit_or(CASE WHEN repeated THEN bit ELSE 0 END) AS repeated,
     bit_or(CASE WHEN waited THEN bit ELSE 0 END) AS waited,
     bit_or(CASE WHEN switched THEN bit ELSE 0 END) AS switched
   FROM flagged GROUP BY customer_id, period, word
-), conversions AS ({conversions})
+), words AS ({words}), conversions AS ({conversions})
 SELECT w.customer_id, w.period, sum(w.touches)::BIGINT, w.period < coalesce(any_value(c.n), 0),
   list({{'word': w.word, 'seen': w.seen, 'repeated': w.repeated, 'waited': w.waited, 'switched': w.switched}})
 FROM words w LEFT JOIN conversions c ON c.customer_id = w.customer_id
 GROUP BY w.customer_id, w.period
+"""
+COUNTED = "SELECT * FROM counted"
+# The words of new touches merged into the stored rows of their periods (a period's count on its first word): masks
+# are unions and counts add, so a period whose old touches all stay as they were takes only the new ones' words.
+MERGED = """
+SELECT customer_id, period, word, sum(touches) AS touches, bit_or(seen) AS seen, bit_or(repeated) AS repeated,
+  bit_or(waited) AS waited, bit_or(switched) AS switched
+FROM (
+  SELECT * FROM counted
+  UNION ALL
+  SELECT customer_id, period, w.word, CASE WHEN i = 1 THEN touches ELSE 0 END, w.seen, w.repeated, w.waited,
+    w.switched
+  FROM (
+    SELECT p.customer_id, p.period, p.touches, unnest(p.words) AS w, generate_subscripts(p.words, 1) AS i
+    FROM periods p JOIN _base b USING (customer_id) WHERE b.merge AND p.period >= b.before
+  )
+)
+GROUP BY customer_id, period, word
 """
 # Each customer's conversions, from the layer's list of them (`store/journeys.py` keeps it with the touches).
 CONVERSIONS_SQL = "SELECT customer_id, count(*) AS n FROM touches_conversions GROUP BY ALL"
@@ -71,18 +89,26 @@ def rebuild_in(con: duckdb.DuckDBPyConnection) -> None:
     codes; new ones get the next)."""
     con.execute("DELETE FROM periods")
     con.execute(NEW_CODES_SQL.format(table="touches"))
-    _insert(con, "touches", CONVERSIONS_SQL)
+    con.execute("INSERT INTO periods " + _select("touches", CONVERSIONS_SQL, COUNTED))
     con.execute("DELETE FROM periods_state")
     con.execute("INSERT INTO periods_state VALUES (now(), ?, ?, ?, ?)", [*_windows().values(), features.BITS])
 
 
-def replace_in(con: duckdb.DuckDBPyConnection, changed: str) -> None:
-    """The periods a refresh changed replaced, in the caller's transaction: per recomputed customer, those from
-    `_base.before` on (a temporary table of the refresh's, with the customer's conversions in all), by the periods
-    of `changed` (a table of the layer's columns: the touches of those periods as the layer now has them)."""
+def replace_in(con: duckdb.DuckDBPyConnection, changed: str, merged: str) -> None:
+    """The periods a refresh changed replaced, in the caller's transaction: per recomputed customer (temporary table
+    `_base`), those from `_base.before` on, by the periods of `changed` (the layer's columns: every touch of those
+    periods, for the customers whose old touches changed) and, for the customers only given new touches
+    (`_base.merge`), by their stored rows with the new touches of `merged` added."""
+    for table in (changed, merged):
+        con.execute(NEW_CODES_SQL.format(table=table))
+    conversions = "SELECT customer_id, conversions AS n FROM _base"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _periods AS ({_select(changed, conversions, COUNTED)}) "
+        f"UNION ALL ({_select(merged, conversions, MERGED)})"
+    )
     con.execute("DELETE FROM periods p USING _base b WHERE p.customer_id = b.customer_id AND p.period >= b.before")
-    con.execute(NEW_CODES_SQL.format(table=changed))
-    _insert(con, changed, "SELECT customer_id, conversions AS n FROM _base")
+    con.execute("INSERT INTO periods SELECT * FROM _periods")
+    con.execute("DROP TABLE _periods")
 
 
 def forget(con: duckdb.DuckDBPyConnection, stored_id: str) -> None:
@@ -90,9 +116,8 @@ def forget(con: duckdb.DuckDBPyConnection, stored_id: str) -> None:
     con.execute("DELETE FROM periods WHERE customer_id = $id", {"id": stored_id})
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: str, conversions: str) -> None:
-    select = SELECT_SQL.format(table=table, conversions=conversions, bits=features.BITS, **_windows())
-    con.execute("INSERT INTO periods " + select)
+def _select(table: str, conversions: str, words: str) -> str:
+    return SELECT_SQL.format(table=table, conversions=conversions, words=words, bits=features.BITS, **_windows())
 
 
 def _windows() -> dict[str, int]:
