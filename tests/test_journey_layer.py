@@ -34,6 +34,7 @@ from touchlens.ingest import pipeline
 from touchlens.model import periods as features
 from touchlens.model.map import OutcomeRule
 from touchlens.store import journeys, waits
+from touchlens.store import periods as periods_store
 from touchlens.store.backends import backend_on, for_one_analysis
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
@@ -427,6 +428,39 @@ def test_marks_from_before_since_recompute_whole_journeys(tmp_path: Path) -> Non
         assert stored_periods(con) == reference_periods(con)
         listed, converted = listed_conversions(con)
         assert listed == converted
+
+
+def test_new_touches_merge_into_periods_across_a_stored_conversion_not_yet_reached(tmp_path: Path) -> None:
+    """Where the conversion is no touchpoint, a batch's touches may come before a conversion already stored: they
+    join the period that conversion ends (merged into its stored row, which keeps its older touches) and touches
+    after it start the next."""
+    m = {**MAP, "touchpoints": [{"key": s, "match": {"event": s}} for s in STEPS if s != "buy"]}
+    ws = _workspace(tmp_path, m)
+    day = 60 * 24
+    base = [_event("ann", 0, "home", 901), _event("ann", 5 * day, "cart", 902), _event("ann", 10 * day, "buy", 903)]
+    ws.ingest_events([_write(tmp_path / "base.jsonl", base + _business(30, 7))])
+    with patch.object(periods_store, "replace_in", wraps=periods_store.replace_in) as replaced:
+        later = [_event("ann", 6 * day, "search", 904, "email"), _event("ann", 6 * day + 1, "help", 905, "web")]
+        ws.ingest_events([_write(tmp_path / "later.jsonl", later)])
+        ws.ingest_events([_write(tmp_path / "after.jsonl", [_event("ann", 11 * day, "cart", 906)])])
+    assert replaced.call_count == 2
+    with ws.events() as con:
+        assert stored(con) == reference(con)
+        assert stored_periods(con) == reference_periods(con)
+        rows = con.execute("SELECT period, touches, converted FROM periods WHERE customer_id = 'ann' ORDER BY 1")
+        assert rows.fetchall() == [(0, 4, True), (1, 1, False)]
+
+
+def test_periods_cut_by_other_windows_are_rebuilt_at_the_next_refresh_not_added_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = _workspace(tmp_path)
+    ws.ingest_events([_write(tmp_path / "e.jsonl", _business(30, 4))])
+    monkeypatch.setattr(features, "WAIT", timedelta(hours=2))  # this code's windows now differ from the store's
+    ws.ingest_events([_write(tmp_path / "more.jsonl", [_event("c1", 10**5, "help", 10**6)])])
+    with ws.events() as con:
+        assert con.execute("SELECT wait_us FROM periods_state").fetchall() == [(2 * 3600 * 10**6,)]
+        assert stored_periods(con) == reference_periods(con)
 
 
 def _business(n: int, seed: int) -> list[dict[str, Any]]:

@@ -254,7 +254,7 @@ def refresh_in(con: duckdb.DuckDBPyConnection, conversion: Conversion | None = N
     if stale > REBUILD_SHARE * everyone:
         return rebuild_in(con, kept)
     sketched = waits.built(con)  # a store from before the wait sketches has them built from the layer below
-    with_periods = periods.built(con)  # likewise the periods
+    with_periods = periods.current(con)  # likewise the periods, and those cut by other windows
     if stale:
         _recompute(con, kept)
         if sketched:

@@ -84,6 +84,13 @@ def built(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(scalar(con, "SELECT count(*) FROM periods_state"))
 
 
+def current(con: duckdb.DuckDBPyConnection) -> bool:
+    """Built, and cut by this code's windows and word size: a refresh may only add to rows cut the same way (a
+    refresh merges new touches into stored rows)."""
+    kept = con.execute("SELECT repeat_us, wait_us, switch_us, bits FROM periods_state").fetchall()
+    return kept == [(*_windows().values(), features.BITS)]
+
+
 def rebuild_in(con: duckdb.DuckDBPyConnection) -> None:
     """Every period of the layer's touches and conversions, in the caller's transaction (touchpoints keep their
     codes; new ones get the next)."""
