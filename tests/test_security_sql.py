@@ -111,9 +111,11 @@ def refused(name: str) -> bool:
 @example(name="x" * (MAX_PROPERTY_NAME + 1), value="v")
 @example(name="a\nb", value="v")
 @example(name="~1/~0", value="v")
+@example(name="\ud800", value="")
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_property_text_reads_any_name_as_data_or_refuses_it(probe: Probe, name: str, value: str) -> None:
-    probe.store({name: value, "decoy": "other"})
+    # A refused name need not be stored: one with a lone surrogate cannot be (DuckDB's JSON refuses "\ud800").
+    probe.store({"decoy": "other"} if refused(name) else {name: value, "decoy": "other"})
     t = probe.backend.table("events")
     if refused(name):
         with pytest.raises(BadOption, match="property name"):
