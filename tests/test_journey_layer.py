@@ -20,6 +20,7 @@ from typing import Any
 from unittest.mock import patch
 
 import duckdb
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -499,21 +500,27 @@ def _period_features(backend: Any, drivers: dr.DriversQuery) -> list[tuple[Any, 
     """`periods_expr`'s masks and lists read back as (customer_id, period, feature), as `features_expr` gives."""
     touchpoints = drivers.touchpoints(backend)
     periods = backend.to_pyarrow(drivers.periods_expr(backend, touchpoints))
-    pairs = dr._Pairs.of(periods, touchpoints)
+    every, pairs = _pairs(periods, touchpoints)
     keys = periods.select(["customer_id", "period"]).to_pylist()
-    return sorted((keys[u]["customer_id"], keys[u]["period"], pairs.every[c])
-                  for c, u in zip(pairs.codes.tolist(), pairs.units.tolist(), strict=True))  # fmt: skip
+    return sorted((keys[u]["customer_id"], keys[u]["period"], every[c]) for c, u in pairs)
+
+
+def _pairs(periods: Any, touchpoints: list[str]) -> tuple[list[str], list[tuple[int, int]]]:
+    """The drivers' features of `read_periods`'s rows (`_Features`) in long form: the feature names, and each
+    (feature, period row) pair a period has."""
+    found = dr._Features.of(periods, touchpoints)
+    pairs = [(i, int(u)) for i, (mask, bit) in enumerate(found.bits) for u in np.flatnonzero(mask & bit)]
+    return found.every, pairs + list(zip(found.codes.tolist(), found.units.tolist(), strict=True))
 
 
 def _read_features(backend: Any, drivers: dr.DriversQuery) -> list[tuple[Any, ...]]:
     """`read_periods`'s rows (from the layer's stored periods where they serve) as (customer_id, period, feature),
     with the periods' outcomes beside each."""
     touchpoints, periods = dr.read_periods(drivers, backend)
-    pairs = dr._Pairs.of(periods, touchpoints)
+    every, pairs = _pairs(periods, touchpoints)
     rows = periods.select(["customer_id", "period", "touches", "converted", "churn"]).to_pylist()
-    every = zip(pairs.codes.tolist(), pairs.units.tolist(), strict=True)
-    found = [(*rows[u].values(), pairs.every[c]) for c, u in every]
-    return sorted(found) + [tuple(r.values()) for r in rows]
+    found = [(*rows[u].values(), every[c]) for c, u in pairs]
+    return sorted(found) + sorted(tuple(r.values()) for r in rows)  # the rows come in any order
 
 
 @pytest.mark.parametrize("bits", [62, 2])  # masks of one word, and of several (2 touchpoints a word)
@@ -592,8 +599,8 @@ def test_a_rebuild_between_reading_the_codes_and_the_periods_gives_no_touchpoint
 
     def seen(con: duckdb.DuckDBPyConnection) -> Counter[str]:
         touchpoints, periods = dr.read_periods(query, for_one_analysis(backend_on(con.cursor())))
-        pairs = dr._Pairs.of(periods, touchpoints)
-        return Counter(f for f in (pairs.every[c] for c in pairs.codes.tolist()) if f.startswith("seen:"))
+        every, pairs = _pairs(periods, touchpoints)
+        return Counter(f for f in (every[c] for c, _ in pairs) if f.startswith("seen:"))
 
     with _store(ws) as con:
         want = seen(con)

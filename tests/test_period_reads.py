@@ -1,6 +1,7 @@
-"""Lookups over the periods `read_periods` returns (sorted by customer and period, `last` marking each customer's
-last): the insights' back-and-forth loops found by a binary search, and the open periods found from `last`, each
-against the plain computation (a join of every period, a sort of every customer's periods) on random periods."""
+"""Lookups over the periods `read_periods` returns (in any order, `last` marking each customer's last): each
+customer's last period, the insights' back-and-forth loops found by a binary search, and the open periods found
+from `last`, each against the plain computation (a join of every period, a sort of every customer's periods) on
+random periods in random order."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from touchlens.analytics.drivers import known_periods
+from touchlens.analytics.drivers import _last, known_periods
 from touchlens.insights.effects import _loops
 from touchlens.model.map import OutcomeRule
 
@@ -24,10 +25,12 @@ periods_sets = st.lists(
 )
 
 
-def _units(rows: list[tuple[str, int, bool, bool]]) -> pa.Table:
-    """Periods as `read_periods` returns them: sorted by customer and period, `last` on each customer's last."""
-    rows = sorted(rows)
-    last = [i + 1 == len(rows) or rows[i + 1][0] != r[0] for i, r in enumerate(rows)]
+def _units(rows: list[tuple[str, int, bool, bool]], shuffle: Any) -> pa.Table:
+    """Periods as `read_periods` returns them: in any order, `last` on each customer's last."""
+    highest = {r[0]: max(p[1] for p in rows if p[0] == r[0]) for r in rows}
+    rows = list(rows)
+    shuffle.shuffle(rows)
+    last = [r[1] == highest[r[0]] for r in rows]
     return pa.table(
         {
             "customer_id": pa.array([r[0] for r in rows], pa.string()),
@@ -41,13 +44,16 @@ def _units(rows: list[tuple[str, int, bool, bool]]) -> pa.Table:
 
 @given(
     periods=periods_sets,
+    shuffle=st.randoms(use_true_random=False),
     hits=st.lists(
         st.tuples(st.sampled_from([*CUSTOMERS, "nobody"]), st.integers(0, 8), st.sampled_from(["x", "y", "w"])),
         max_size=20,
     ),
 )
-def test_loops_find_each_hits_period_as_a_join_would(periods: list[Any], hits: list[tuple[str, int, str]]) -> None:
-    units = _units(periods)
+def test_loops_find_each_hits_period_as_a_join_would(
+    periods: list[Any], shuffle: Any, hits: list[tuple[str, int, str]]
+) -> None:
+    units = _units(periods, shuffle)
     table = pa.table(
         {
             "customer_id": pa.array([h[0] for h in hits], pa.string()),
@@ -67,9 +73,15 @@ def test_loops_find_each_hits_period_as_a_join_would(periods: list[Any], hits: l
     assert all(column.size == units.num_rows for column in found.values())
 
 
-@given(periods=periods_sets)
-def test_open_periods_from_last_are_those_a_sort_finds(periods: list[Any]) -> None:
-    units = _units(periods)
+@given(periods=periods_sets, shuffle=st.randoms(use_true_random=False))
+def test_last_marks_each_customers_highest_period(periods: list[Any], shuffle: Any) -> None:
+    units = _units(periods, shuffle)
+    assert _last(units.drop_columns(["last"])).tolist() == units.column("last").to_pylist()
+
+
+@given(periods=periods_sets, shuffle=st.randoms(use_true_random=False))
+def test_open_periods_from_last_are_those_a_sort_finds(periods: list[Any], shuffle: Any) -> None:
+    units = _units(periods, shuffle)
     rule = OutcomeRule(inactive_days=30)
     from_last = known_periods(units, rule)
     sorted_again = known_periods(units.drop_columns(["last"]), rule)

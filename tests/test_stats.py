@@ -238,23 +238,54 @@ def test_logistic_effects_find_the_planted_drivers() -> None:
     assert pos.lift == pytest.approx(y[x[:, 0] > 0].mean() / y[x[:, 0] == 0].mean())
 
 
-def test_logistic_effects_fit_distinct_rows_as_their_copies() -> None:
+def test_logistic_effects_fit_distinct_rows_as_their_copies(monkeypatch: pytest.MonkeyPatch) -> None:
     """Rows fitted once each, weighted by their count, give the coefficients and (with the same draws) the
-    intervals of a fit over every row: checked against sklearn on the rows themselves."""
+    intervals of a fit over every row: checked against sklearn on the rows themselves. A resample's draw is how
+    many copies of each distinct row it holds (a multinomial: n rows drawn, each distinct row as likely as its
+    share); the reference fits those copies of the original rows."""
     from sklearn.linear_model import LogisticRegression
 
     x, y = _synthetic_outcome(600, seed=3)  # 3 binary factors: at most 16 distinct (x, y) rows
     z = (x - x.mean(axis=0)) / x.std(axis=0)
+    monkeypatch.setattr(drivers_model, "CHUNK", 25)
     effects = {e.name: e for e in logistic_effects(x, y, ["pos", "neg", "noise"], samples=30, seed=5)}
     full = LogisticRegression(C=1.0, solver="lbfgs", max_iter=1000, tol=1e-10).fit(z, y).coef_[0]
     assert [effects[n].coefficient for n in ("pos", "neg", "noise")] == pytest.approx(full, abs=1e-4)
-    rng, draws = np.random.default_rng(5), []
-    for _ in range(30):
-        rows = rng.integers(0, y.size, y.size)
+    collapsed = drivers_model._Collapsed.of(list(x.T), y)
+    one_row_of = np.unique(collapsed.group, return_index=True)[1]
+    assert (x[one_row_of][collapsed.group] == x).all()
+    assert (y[one_row_of][collapsed.group] == y).all()
+    # The same draws: resamples in chunks of CHUNK (25 and 5), each from its own seed spawned from the seed.
+    first, second = (np.random.default_rng(s) for s in np.random.SeedSequence(5).spawn(2))
+    weights = np.vstack([drivers_model.resamples(collapsed, 25, first), drivers_model.resamples(collapsed, 5, second)])
+    draws = []
+    for w in weights:
+        rows = np.repeat(one_row_of, w.astype(int))
+        assert rows.size == y.size
         draws.append(LogisticRegression(C=1.0, max_iter=1000, tol=1e-10).fit(z[rows], y[rows]).coef_[0])
     low, high = np.percentile(draws, [2.5, 97.5], axis=0)
     assert [effects[n].low for n in ("pos", "neg", "noise")] == pytest.approx(low, abs=1e-3)
     assert [effects[n].high for n in ("pos", "neg", "noise")] == pytest.approx(high, abs=1e-3)
+
+
+def test_logistic_effects_do_not_depend_on_the_rows_order() -> None:
+    """The same rows in another order give the same coefficients and intervals (the engines return periods in
+    any order), and the resamples are a row bootstrap's: n rows each, and over many draws each distinct row is
+    held as often as its share of the rows, with the binomial spread of n draws."""
+    x, y = _synthetic_outcome(500, seed=8)
+    names = ["pos", "neg", "noise"]
+    order = np.random.default_rng(1).permutation(y.size)
+    first, shuffled = logistic_effects(x, y, names, samples=40), logistic_effects(x[order], y[order], names, samples=40)
+    assert [e.name for e in first] == [e.name for e in shuffled]
+    assert [v for e in first for v in (e.coefficient, e.low, e.high)] == pytest.approx(
+        [v for e in shuffled for v in (e.coefficient, e.low, e.high)], abs=1e-9
+    )
+    rows = drivers_model._Collapsed.of(list(x.T), y)
+    counts = rows.counts()
+    draws = drivers_model.resamples(rows, 4000, np.random.default_rng(2))
+    assert draws.sum(axis=1).tolist() == [y.size] * 4000
+    assert draws.mean(axis=0) == pytest.approx(counts, rel=0.05)
+    assert draws.var(axis=0) == pytest.approx(counts * (1 - counts / y.size), rel=0.15)
 
 
 def test_logistic_effects_sort_by_strength_and_report_constant_columns() -> None:
@@ -400,7 +431,7 @@ def test_the_bootstrap_on_threads_draws_and_orders_as_one_thread_does(monkeypatc
     copies = np.repeat(z, counts.astype(int), axis=0)
     rows = drivers_model._Collapsed.of(list(copies.T), np.repeat(y, counts.astype(int)))
     x1 = drivers_model._with_intercept(rows.z)
-    fitted = drivers_model._newton(x1, rows.y, rows.counts(np.arange(rows.group.size)), 0.5)
+    fitted = drivers_model._newton(x1, rows.y, rows.counts(), 0.5)
     runs = {}
     for workers in (1, 3):
         monkeypatch.setattr(drivers_model, "WORKERS", workers)

@@ -84,19 +84,22 @@ def periods(backend: ibis.BaseBackend, m: TouchpointMap, read: PeriodReader | No
 
 
 def _loops(hits: pa.Table, units: pa.Table) -> dict[frozenset[str], np.ndarray]:
-    """Per pair of touchpoints, the periods in which the customer went back and forth between them. `units` come
-    sorted by customer and period (`read_periods`): a hit's row is found by a binary search over the customers'
-    numbers (in order of first appearance, so rising down the rows) and periods, not a join of every period."""
+    """Per pair of touchpoints, the periods in which the customer went back and forth between them. A hit's row
+    is found by a binary search over the periods' keys (customer's number × width + period, sorted once: the
+    periods come in any order), not a join of every period."""
     customers = pc.dictionary_encode(units.column("customer_id").combine_chunks())
     period = units.column("period").to_numpy()
     width = int(period.max()) + 1 if period.size else 1
     keys = customers.indices.to_numpy(zero_copy_only=False).astype(np.int64) * width + period
+    order = np.argsort(keys)
+    keys = keys[order]
     code = pc.index_in(hits.column("customer_id"), value_set=customers.dictionary)
     hit_period = hits.column("period").to_numpy(zero_copy_only=False)
     found = code.is_valid().to_numpy(zero_copy_only=False) & (hit_period >= 0) & (hit_period < width)
     wanted = code.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64) * width + hit_period
-    rows = np.minimum(np.searchsorted(keys, wanted), max(keys.size - 1, 0))
-    found &= keys[rows] == wanted if keys.size else np.zeros(wanted.size, dtype=bool)
+    at = np.minimum(np.searchsorted(keys, wanted), max(keys.size - 1, 0))
+    found &= keys[at] == wanted if keys.size else np.zeros(wanted.size, dtype=bool)
+    rows = order[at] if keys.size else at
     rows, hits = rows[found], hits.filter(pa.array(found))
     codes = pc.binary_join_element_wise(hits.column("lo"), hits.column("hi"), "\x00").dictionary_encode()
     index_of = codes.combine_chunks() if isinstance(codes, pa.ChunkedArray) else codes
