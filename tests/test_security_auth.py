@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +20,7 @@ import sqlalchemy as sa
 import uvicorn
 from alembic import command
 from alembic.config import Config
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, extract_parameters
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -162,13 +161,14 @@ class Spy:
     """A password hasher that records each Argon2 run; `refuse` makes every run fail the test."""
 
     def __init__(self, refuse: bool = False) -> None:
-        self.real, self.refuse, self.calls = PasswordHasher(), refuse, list[str]()
+        self.real, self.refuse, self.calls, self.verified = PasswordHasher(), refuse, list[str](), list[str]()
 
     def hash(self, password: str) -> str:
         return self._run("hash", password)
 
     def verify(self, hashed: str, password: str) -> bool:
         self._run("verify", password)
+        self.verified.append(hashed)
         return self.real.verify(hashed, password)
 
     def _run(self, what: str, password: str) -> str:
@@ -180,21 +180,21 @@ class Spy:
 # -- 2. unknown names cost what known ones do -----------------------------------------------------------------
 
 
-@pytest.mark.slow
-def test_regression_unknown_user_names_take_as_long_as_known_ones(root: Path) -> None:
+def test_regression_unknown_user_names_take_as_long_as_known_ones(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The attack: an unknown name took two Argon2 runs (745 ms), a known one with a wrong password one (375 ms).
-    Medians of interleaved runs, so load on the machine hits both alike; the issue asks for within 20%."""
+    A sign-in's time is its Argon2 work, so both must do the same: one verification each, against hashes of the
+    same cost (memory, passes, lanes: what Argon2's time depends on). Checked as work done, not as a ratio of
+    timings, which a busy machine broke (1.46 against the issue's 1.2 while other tests ran beside it)."""
     engine = touchlens.open(root).meta_engine()
     user_store.authenticate(engine, "no such user", "wrong password")  # the dummy hash is made on first use
-    known: list[float] = []
-    unknown: list[float] = []
-    for _ in range(7):
-        for name, times in (("editor", known), ("no such user", unknown)):
-            began = time.perf_counter()
-            assert user_store.authenticate(engine, name, "wrong password") is None
-            times.append(time.perf_counter() - began)
-    ratio = statistics.median(unknown) / statistics.median(known)
-    assert 0.8 <= ratio <= 1.2, (known, unknown)
+    runs = {}
+    for name in ("editor", "no such user"):
+        spy = Spy()
+        monkeypatch.setattr(user_store, "_hasher", spy)
+        assert user_store.authenticate(engine, name, "wrong password") is None
+        assert spy.calls == ["verify"]
+        runs[name] = extract_parameters(spy.verified[0])
+    assert runs["no such user"] == runs["editor"] == extract_parameters(PasswordHasher().hash("x"))
 
 
 @pytest.mark.slow
