@@ -86,9 +86,15 @@ def periods(backend: ibis.BaseBackend, m: TouchpointMap, read: PeriodReader | No
 def _loops(hits: pa.Table, units: pa.Table) -> dict[frozenset[str], np.ndarray]:
     """Per pair of touchpoints, the periods in which the customer went back and forth between them. A hit's row
     is found by a binary search over the periods' keys (customer's number × width + period, sorted once: the
-    periods come in any order), not a join of every period."""
-    customers = pc.dictionary_encode(units.column("customer_id").combine_chunks())
-    period = units.column("period").to_numpy()
+    periods come in any order), not a join of every period. Only the periods of customers with a hit are
+    searched: most customers never loop, and encoding and sorting all 762,518 periods of 10M events took 0.3 s."""
+    if hits.num_rows == 0:
+        return {}
+    customer = units.column("customer_id").combine_chunks()
+    looped = pc.is_in(customer, value_set=pc.unique(hits.column("customer_id").combine_chunks()))
+    candidates = np.flatnonzero(looped.to_numpy(zero_copy_only=False))
+    customers = pc.dictionary_encode(customer.take(pa.array(candidates)))
+    period = units.column("period").combine_chunks().take(pa.array(candidates)).to_numpy()
     width = int(period.max()) + 1 if period.size else 1
     keys = customers.indices.to_numpy(zero_copy_only=False).astype(np.int64) * width + period
     order = np.argsort(keys)
@@ -99,7 +105,7 @@ def _loops(hits: pa.Table, units: pa.Table) -> dict[frozenset[str], np.ndarray]:
     wanted = code.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64) * width + hit_period
     at = np.minimum(np.searchsorted(keys, wanted), max(keys.size - 1, 0))
     found &= keys[at] == wanted if keys.size else np.zeros(wanted.size, dtype=bool)
-    rows = order[at] if keys.size else at
+    rows = candidates[order[at]] if keys.size else at
     rows, hits = rows[found], hits.filter(pa.array(found))
     codes = pc.binary_join_element_wise(hits.column("lo"), hits.column("hi"), "\x00").dictionary_encode()
     index_of = codes.combine_chunks() if isinstance(codes, pa.ChunkedArray) else codes
