@@ -705,7 +705,7 @@ def test_customers_counted_from_first_touches_are_the_distinct_customers(tmp_pat
 def test_the_periods_read_marks_churn_on_each_customers_last_period_as_the_engine_does(
     tmp_path: Path, rule: OutcomeRule
 ) -> None:
-    """`read_periods` finds each customer's last period in its sorted rows; `units_expr` by a window in the
+    """`read_periods` finds each customer's last period as its highest; `units_expr` by a window in the
     engine. Same churn flags, period by period (inactivity and a churn event)."""
     ws = _workspace(tmp_path)
     ws.ingest_events([_write(tmp_path / "e.jsonl", _business(300, 9))])

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from touchlens.analytics.drivers import _last, known_periods
@@ -42,6 +42,7 @@ def _units(rows: list[tuple[str, int, bool, bool]], shuffle: Any) -> pa.Table:
     )
 
 
+@settings(deadline=None)  # Arrow's first calls in a process can take longer than Hypothesis's 200 ms
 @given(
     periods=periods_sets,
     shuffle=st.randoms(use_true_random=False),
@@ -73,12 +74,14 @@ def test_loops_find_each_hits_period_as_a_join_would(
     assert all(column.size == units.num_rows for column in found.values())
 
 
+@settings(deadline=None)  # Arrow's first calls in a process can take longer than Hypothesis's 200 ms
 @given(periods=periods_sets, shuffle=st.randoms(use_true_random=False))
 def test_last_marks_each_customers_highest_period(periods: list[Any], shuffle: Any) -> None:
     units = _units(periods, shuffle)
     assert _last(units.drop_columns(["last"])).tolist() == units.column("last").to_pylist()
 
 
+@settings(deadline=None)  # Arrow's first calls in a process can take longer than Hypothesis's 200 ms
 @given(periods=periods_sets, shuffle=st.randoms(use_true_random=False))
 def test_open_periods_from_last_are_those_a_sort_finds(periods: list[Any], shuffle: Any) -> None:
     units = _units(periods, shuffle)

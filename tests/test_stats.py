@@ -288,6 +288,20 @@ def test_logistic_effects_do_not_depend_on_the_rows_order() -> None:
     assert draws.var(axis=0) == pytest.approx(counts * (1 - counts / y.size), rel=0.15)
 
 
+@pytest.mark.parametrize(
+    ("x", "y"),
+    [([0.0, 1.0, 2.0], [0.0, 1.0, 0.0]), ([0.0, 0.0, 1.0], [0.0, 0.0, 1.0])],  # rows apart; two rows alike
+)
+def test_resamples_hold_each_row_as_a_row_bootstrap_does(x: list[float], y: list[float]) -> None:
+    """Three rows drawn with replacement three times: a distinct row of c copies is held k times with the
+    binomial chance C(3, k)·(c/3)^k·(1 − c/3)^(3−k), worked by hand (8, 12, 6, 1 in 27 for one copy)."""
+    rows = drivers_model._Collapsed.of([np.array(x)], np.array(y))
+    draws = drivers_model.resamples(rows, 6000, np.random.default_rng(3))
+    for j, copies in enumerate(rows.counts().astype(int).tolist()):
+        chance = {1: [8 / 27, 12 / 27, 6 / 27, 1 / 27], 2: [1 / 27, 6 / 27, 12 / 27, 8 / 27]}[copies]
+        assert np.bincount(draws[:, j].astype(int), minlength=4) / 6000 == pytest.approx(chance, abs=0.025)
+
+
 def test_logistic_effects_sort_by_strength_and_report_constant_columns() -> None:
     x, y = _synthetic_outcome(n=300)
     x = np.column_stack([x, np.ones(len(y))])

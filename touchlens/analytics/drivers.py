@@ -320,7 +320,7 @@ class DriversQuery:
     ) -> ibis.Table:
         """Periods (customer_id, period, touches, `extra`...) with their outcome flags, converted and churn. Churn
         is the customer's last period's; without `last`, the flag `quiet` says the period would be churn were it
-        the customer's last, and the caller finds the last periods (`read_periods`, from its sorted rows: the
+        the customer's last, and the caller finds the last periods (`read_periods`, each customer's highest: the
         engine's window over every customer's periods took a tenth of the read at 100M events)."""
         _, convs = self._periods(backend)
         j = units.left_join(convs, ["customer_id", "period"])

@@ -28,8 +28,8 @@ MAX_NEWTON = 100
 TOLERANCE = 1e-9  # the fits stop when no coefficient moves by more than this (per sd of its factor)
 CHUNK = 25  # resamples refitted together: 25 weight vectors over the distinct rows at once
 DEPTH = 5  # steps a resample's refit mixes (`_refit`): 2-8 all converge in 10-12 steps on the 10M demo
-# Chunks of resamples refitted at once, each on a thread: their matrix products and logistic functions release
-# the GIL, so two chunks use two cores (the draws stay in order on the caller's thread: the same intervals).
+# Chunks of resamples drawn and refitted at once, each on a thread: the draws, matrix products and logistic
+# functions release the GIL, so two chunks use two cores (each chunk draws from its own seed: the same intervals).
 WORKERS = 2
 LATER_ONLY = 0.9  # a factor met this often after a first conversion is compared with those periods only
 # Each feature kind as a person would say it of a customer; the query's default windows are in the words.
