@@ -450,7 +450,7 @@ def test_the_bootstrap_on_threads_draws_and_orders_as_one_thread_does(monkeypatc
     for workers in (1, 3):
         monkeypatch.setattr(drivers_model, "WORKERS", workers)
         monkeypatch.setattr(drivers_model, "CHUNK", 4)  # 30 resamples: 8 chunks, the last one short
-        runs[workers] = drivers_model._bootstrap(rows, x1, fitted, 30, 5, 0.5)
+        runs[workers] = drivers_model._bootstrap(rows, x1, lambda: fitted, 30, 5, 0.5)[1]
     assert runs[1].shape == (30, z.shape[1])
     assert np.array_equal(runs[1], runs[3])
     assert np.unique(runs[1][:, 0]).size == 30  # 30 different resamples, not one repeated

@@ -11,7 +11,7 @@ it and without, the difference in rate points with its interval, and the model's
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from itertools import combinations
@@ -376,8 +376,7 @@ def logistic_effects(
         # Products of a few dozen columns gain nothing from BLAS threads; beside other work on a small machine
         # their waits for each other made each product ten to thirty times slower.
         with threadpool_limits(limits=1, user_api="blas"):
-            fitted = _newton(x1, scaled.y, counts, C)
-            draws = _bootstrap(scaled, x1, fitted, samples, seed, C)
+            fitted, draws = _bootstrap(scaled, x1, lambda: _newton(x1, scaled.y, counts, C), samples, seed, C)
         coefficients[varying] = fitted[:-1]
         if draws.shape[0]:
             low[varying], high[varying] = np.percentile(draws, [2.5, 97.5], axis=0)
@@ -450,38 +449,34 @@ class _Collapsed:
 
 
 def _bootstrap(
-    rows: _Collapsed, x1: np.ndarray[Any, Any], fitted: np.ndarray[Any, Any], samples: int, seed: int, c: float
-) -> np.ndarray[Any, Any]:
-    """Coefficients refitted on `samples` row resamples; resamples where y has a single class are skipped. The
-    resamples come in chunks of `CHUNK`, each drawn and refitted on a thread of its own (`_chunk`), `WORKERS`
-    side by side; chunk i draws from the i-th seed spawned from `seed`, so a seed gives the same intervals
-    whatever the number of threads."""
-    counts = rows.counts()
-    hessian = _hessian(x1, counts, fitted, c)
-    x1 = np.asfortranarray(x1)  # each factor's rows together: the refits' products run twice as fast (`_refit`)
-    sizes = [min(CHUNK, samples - start) for start in range(0, samples, CHUNK)]
-    seeds = np.random.SeedSequence(seed).spawn(len(sizes))
-    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="touchlens-refit") as pool:
-        fits = [
-            pool.submit(_chunk, rows, x1, size, s, fitted, hessian, c) for size, s in zip(sizes, seeds, strict=True)
-        ]
-        draws = [f.result() for f in fits]
-    return np.concatenate(draws)[:, :-1] if draws else np.zeros((0, rows.z.shape[1]))
-
-
-def _chunk(
     rows: _Collapsed,
     x1: np.ndarray[Any, Any],
-    size: int,
-    seed: np.random.SeedSequence,
-    fitted: np.ndarray[Any, Any],
-    hessian: np.ndarray[Any, Any],
+    fit: Callable[[], np.ndarray[Any, Any]],
+    samples: int,
+    seed: int,
     c: float,
-) -> np.ndarray[Any, Any]:
-    """`size` resamples drawn (`resamples`) and refitted together (`_refit`), less those of a single class."""
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """The fit on all rows (`fit()`, on this thread) and the coefficients refitted on `samples` row resamples;
+    resamples where y has a single class are skipped. The resamples come in chunks of `CHUNK`, each drawn on a
+    worker thread (`WORKERS` side by side) while `fit` runs — the draws do not depend on it — then refitted from
+    it there (`_refit`); chunk i draws from the i-th seed spawned from `seed`, so a seed gives the same intervals
+    whatever the number of threads."""
+    sizes = [min(CHUNK, samples - start) for start in range(0, samples, CHUNK)]
+    seeds = np.random.SeedSequence(seed).spawn(len(sizes))
+    x1 = np.asfortranarray(x1)  # each factor's rows together: the refits' products run twice as fast (`_refit`)
+    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="touchlens-refit") as pool:
+        drawn = [pool.submit(_drawn, rows, size, s) for size, s in zip(sizes, seeds, strict=True)]
+        fitted = fit()
+        hessian = _hessian(x1, rows.counts(), fitted, c)
+        fits = [pool.submit(_refit, x1, rows.y, d.result(), fitted, hessian, c) for d in drawn]
+        draws = [f.result() for f in fits]
+    return fitted, (np.concatenate(draws)[:, :-1] if draws else np.zeros((0, rows.z.shape[1])))
+
+
+def _drawn(rows: _Collapsed, size: int, seed: np.random.SeedSequence) -> np.ndarray[Any, Any]:
+    """`size` resamples' weights (`resamples`), less those of a single class: logistic regression needs both."""
     weights = resamples(rows, size, np.random.default_rng(seed))
-    both = [rows.y[w > 0].min() != rows.y[w > 0].max() for w in weights]  # logistic regression needs both
-    return _refit(x1, rows.y, weights[both], fitted, hessian, c) if any(both) else np.zeros((0, x1.shape[1]))
+    return weights[[rows.y[w > 0].min() != rows.y[w > 0].max() for w in weights]]
 
 
 def resamples(rows: _Collapsed, size: int, rng: np.random.Generator) -> np.ndarray[Any, Any]:
