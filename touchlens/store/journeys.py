@@ -180,22 +180,31 @@ GONE_SQL = """
 CREATE OR REPLACE TEMP TABLE _gone AS
 SELECT o.* FROM _old o JOIN _base b USING (customer_id) WHERE o.redo OR o.pos >= b.kept - 2
 """
-# The last three kept touches whole (the first of them only as the others' previous touch).
+# The last three kept touches (the first of them only as the others' previous touch), with the columns the windows
+# read: rows read by row id are read column by column, and spread over the table (as a rebuild or real traffic
+# leaves them) every column read costs a pass over most of its blocks.
 CONTEXT_SQL = """
 CREATE OR REPLACE TEMP TABLE _context AS
-SELECT t.*, b.kept FROM touches t JOIN _base b USING (customer_id)
+SELECT t.customer_id, t.ts, t.event_id, t.touchpoint, t.channel, t.period, t.pos, t.prev_same_ts, t.prev_same_period,
+  b.kept
+FROM touches t JOIN _base b USING (customer_id)
 WHERE t.rowid IN (SELECT o.r FROM _old o JOIN _base b USING (customer_id) WHERE NOT o.redo AND o.pos >= b.kept - 3)
 """
 # The touches of the periods a refresh can change, once the layer is updated, for the customers whose old touches
 # were recomputed: those of each one's periods from `_base.before` on (the conversions before its `since`: earlier
-# periods ended before it), the kept ones found by where they are.
+# periods ended before it), the kept ones found by where they are; only the columns `periods.SELECT_SQL` reads (as
+# the context above).
 CHANGED_SQL = """
 CREATE OR REPLACE TEMP TABLE _changed AS
-SELECT * FROM touches WHERE rowid IN (
+SELECT customer_id, ts, touchpoint, channel, period, prev_ts, prev_channel, prev_period, prev_same_ts, prev_same_period
+FROM touches WHERE rowid IN (
   SELECT o.r FROM _old o JOIN _base b USING (customer_id)
   WHERE NOT b.merge AND NOT o.redo AND o.pos < b.kept - 2 AND o.period >= b.before
 )
-UNION ALL SELECT f.* FROM _fresh f JOIN _base b USING (customer_id) WHERE NOT b.merge AND f.period >= b.before
+UNION ALL
+SELECT f.customer_id, f.ts, f.touchpoint, f.channel, f.period, f.prev_ts, f.prev_channel, f.prev_period, f.prev_same_ts,
+  f.prev_same_period
+FROM _fresh f JOIN _base b USING (customer_id) WHERE NOT b.merge AND f.period >= b.before
 """
 # For the others, the new touches alone (their periods' rows take them by a merge).
 MERGING_SQL = """
