@@ -175,20 +175,23 @@ SELECT * EXCLUDE (kept) FROM (
   WINDOW w AS (PARTITION BY customer_id ORDER BY pos)
 ) WHERE pos >= kept - 2
 """
-# The touches the fresh ones replace: the recomputed, and the last two kept.
-GONE_SQL = """
-CREATE OR REPLACE TEMP TABLE _gone AS
-SELECT o.* FROM _old o JOIN _base b USING (customer_id) WHERE o.redo OR o.pos >= b.kept - 2
+# The touches the fresh ones replace (the recomputed, and the last two kept) and the last three kept (the first of
+# them only as the others' previous touch), as `_old` has them, with what was kept.
+TAIL_SQL = """
+CREATE OR REPLACE TEMP TABLE _tail AS
+SELECT o.*, b.kept FROM _old o JOIN _base b USING (customer_id) WHERE o.redo OR o.pos >= b.kept - 3
 """
-# The last three kept touches (the first of them only as the others' previous touch), with the columns the windows
-# read: rows read by row id are read column by column, and spread over the table (as a rebuild or real traffic
-# leaves them) every column read costs a pass over most of its blocks.
+GONE = "(SELECT * FROM _tail WHERE redo OR pos >= kept - 2)"
+# The last three kept touches with the columns the windows read: those `_old` lacks read by row id. Rows read by row
+# id are read column by column, and spread over the table (as a rebuild or real traffic leaves them) every column
+# read costs a pass over most of its blocks, so the columns `_old` has are taken from there.
 CONTEXT_SQL = """
 CREATE OR REPLACE TEMP TABLE _context AS
-SELECT t.customer_id, t.ts, t.event_id, t.touchpoint, t.channel, t.period, t.pos, t.prev_same_ts, t.prev_same_period,
-  b.kept
-FROM touches t JOIN _base b USING (customer_id)
-WHERE t.rowid IN (SELECT o.r FROM _old o JOIN _base b USING (customer_id) WHERE NOT o.redo AND o.pos >= b.kept - 3)
+SELECT c.customer_id, c.ts, t.event_id, c.touchpoint, t.channel, c.period, c.pos, t.prev_same_ts, t.prev_same_period,
+  c.kept
+FROM (SELECT rowid AS r, event_id, channel, prev_same_ts, prev_same_period FROM touches
+      WHERE rowid IN (SELECT r FROM _tail WHERE NOT redo)) t
+JOIN _tail c USING (r)
 """
 # The touches of the periods a refresh can change, once the layer is updated, for the customers whose old touches
 # were recomputed: those of each one's periods from `_base.before` on (the conversions before its `since`: earlier
@@ -206,11 +209,9 @@ SELECT f.customer_id, f.ts, f.touchpoint, f.channel, f.period, f.prev_ts, f.prev
   f.prev_same_period
 FROM _fresh f JOIN _base b USING (customer_id) WHERE NOT b.merge AND f.period >= b.before
 """
-# For the others, the new touches alone (their periods' rows take them by a merge).
-MERGING_SQL = """
-CREATE OR REPLACE TEMP TABLE _merging AS
-SELECT f.* FROM _fresh f JOIN _base b USING (customer_id) WHERE b.merge AND f.pos >= b.kept
-"""
+# For the others, the new touches alone (their periods' rows take them by a merge): a query, not a table, as the
+# periods read it twice, for its touchpoints and its rows, and a copy of its 19 columns cost more than both.
+MERGING_SQL = "(SELECT f.* FROM _fresh f JOIN _base b USING (customer_id) WHERE b.merge AND f.pos >= b.kept)"
 
 # Past this share of the layer's customers, recomputing them one by one costs more than a rebuild.
 REBUILD_SHARE = 0.3
@@ -267,13 +268,12 @@ def refresh_in(con: duckdb.DuckDBPyConnection, conversion: Conversion | None = N
     if stale:
         _recompute(con, kept)
         if sketched:
-            waits.update(con, "_gone", "_fresh")
+            waits.update(con, GONE, "_fresh")
         if with_periods:
             con.execute(CHANGED_SQL)
-            con.execute(MERGING_SQL)
-            periods.replace_in(con, "_changed", "_merging")
-            con.execute("DROP TABLE _changed; DROP TABLE _merging")
-        for table in ("_fresh", "_gone", "_context", "_base", "_before", "_marked", "_old"):
+            periods.replace_in(con, "_changed", MERGING_SQL)
+            con.execute("DROP TABLE _changed")
+        for table in ("_fresh", "_tail", "_context", "_base", "_before", "_marked", "_old"):
             con.execute(f"DROP TABLE {table}")
         con.execute("DELETE FROM touches_stale")
     if not sketched:
@@ -285,8 +285,8 @@ def refresh_in(con: duckdb.DuckDBPyConnection, conversion: Conversion | None = N
 
 
 def _recompute(con: duckdb.DuckDBPyConnection, conversion: Conversion) -> None:
-    """The marked customers' touches from their `since` on recomputed in the layer; the old rows left in `_gone`,
-    the new in `_fresh`, and per customer what was kept in `_base` (for the sketches and the periods)."""
+    """The marked customers' touches from their `since` on recomputed in the layer; the old rows left in `_tail`
+    (`GONE`), the new in `_fresh`, and per customer what was kept in `_base` (for the sketches and the periods)."""
     sql, params = conversion
     con.execute(OLD_SQL)
     # The earliest `since` as a value, so the scan can skip blocks by it (a subquery's result cannot).
@@ -294,9 +294,9 @@ def _recompute(con: duckdb.DuckDBPyConnection, conversion: Conversion) -> None:
     con.execute(MARKED_SQL.format(conversion=sql), [*params, earliest or datetime.min.replace(tzinfo=UTC)])
     con.execute(BEFORE_SQL)
     con.execute(BASE_SQL)
-    con.execute(GONE_SQL)
+    con.execute(TAIL_SQL)
     con.execute(CONTEXT_SQL)
-    con.execute("DELETE FROM touches WHERE rowid IN (SELECT r FROM _gone)")
+    con.execute(f"DELETE FROM touches WHERE rowid IN (SELECT r FROM {GONE})")  # noqa: S608
     con.execute("CREATE OR REPLACE TEMP TABLE _fresh AS SELECT * FROM touches LIMIT 0")
     con.execute("INSERT INTO _fresh " + FRESH_SQL)
     con.execute("INSERT INTO touches SELECT * FROM _fresh")

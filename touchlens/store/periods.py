@@ -105,7 +105,8 @@ def replace_in(con: duckdb.DuckDBPyConnection, changed: str, merged: str) -> Non
     """The periods a refresh changed replaced, in the caller's transaction: per recomputed customer (temporary table
     `_base`), those from `_base.before` on, by the periods of `changed` (the layer's columns: every touch of those
     periods, for the customers whose old touches changed) and, for the customers only given new touches
-    (`_base.merge`), by their stored rows with the new touches of `merged` added."""
+    (`_base.merge`), by their stored rows with the new touches of `merged` added. Each is a table or a parenthesized
+    query of ours."""
     for table in (changed, merged):
         con.execute(NEW_CODES_SQL.format(table=table))
     conversions = "SELECT customer_id, conversions AS n FROM _base"

@@ -62,8 +62,9 @@ def rebuild_in(con: duckdb.DuckDBPyConnection) -> None:
 def update(
     con: duckdb.DuckDBPyConnection, gone: str, fresh: str | None = None, which: str = "", params: Any = None
 ) -> None:
-    """Take out the touches of `gone` (the layer's, or a temporary table of ours with its columns) that `which`
-    selects (SQL of ours, `AND …`), and put in all those of `fresh`, in the caller's transaction. Each bucket that
+    """Take out the touches of `gone` (the layer's, or a temporary table or parenthesized query of ours with its
+    columns) that `which` selects (SQL of ours, `AND …`), and put in all those of `fresh`, in the caller's
+    transaction. Each bucket that
     changes is rewritten with its new count (gone at 0); a customer's touches that a batch left as they were come
     out and go back in the same buckets, and cancel before the sketch is touched."""
     keys = ", ".join(KEY)
