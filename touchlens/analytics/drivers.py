@@ -132,6 +132,11 @@ class DriversQuery:
     exclude: tuple[str, ...] = ()
     # Touchpoints the company starts (e-mails, reminders): no sign the customer is still active (see above).
     company_sent: tuple[str, ...] = ()
+    # Touchpoints that follow a purchase by design (the map's post-purchase phase): their features count only in
+    # the periods after a first conversion, compared with those alone. Anywhere else they say who bought already,
+    # not what made anyone buy: cut at conversions, a delivery SMS falls in the period after its order, which
+    # converts only if the customer buys again, so against every period it "lowers" conversion by construction.
+    post_purchase: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 <= self.samples <= MAX_SAMPLES:
@@ -409,13 +414,23 @@ class DriversQuery:
         if message is not None:
             return Drivers(outcome, units.num_rows, base, [], message)
         later = units.column("period").to_numpy() > 0
+        after = self._after_purchase(names, x, later)
         touches = units.column("touches").to_numpy().astype(float)
         effects = {e.name: e for e in self._model(names, x, y, later, touches)}
-        drivers = compare(names, x, y, later)
+        drivers = compare(names, x, y, later, after)
         for d in drivers:
             d.effect = effects.get(d.feature)
         drivers.sort(key=lambda d: (not d.significant, -abs(d.comparison.difference or 0.0), d.feature))
         return Drivers(outcome, units.num_rows, base, drivers)
+
+    def _after_purchase(self, names: list[str], x: Any, later: Any) -> Any:
+        """Which features are of post-purchase touchpoints, their columns cleared (in place) outside the periods
+        after a first conversion: the model then weighs them where they can occur, as the comparison does."""
+        post = set(self.post_purchase)
+        after = np.array([name.partition(":")[2] in post for name in names], dtype=bool)
+        if after.any():
+            x[:, after] &= later[:, None]
+        return after
 
     def _too_little(self, outcome: str, y: Any, names: list[str]) -> str | None:
         """Why the data cannot tell drivers of `outcome` apart, in words; None when it can."""
@@ -560,8 +575,15 @@ def query_for(m: TouchpointMap, outcome: str, samples: int = 100) -> DriversQuer
         raise MissingOutcome(outcome, _needs_conversion(outcome))
     purchase = tuple(t.key for t in m.touchpoints if t.phase == Phase.purchase)
     sent = tuple(t.key for t in m.touchpoints if t.initiative == Initiative.proactive)
+    after = tuple(t.key for t in m.touchpoints if t.phase == Phase.post_purchase)
     return DriversQuery(
-        outcome, m.outcomes.conversion, m.outcomes.churn, samples=samples, exclude=purchase, company_sent=sent
+        outcome,
+        m.outcomes.conversion,
+        m.outcomes.churn,
+        samples=samples,
+        exclude=purchase,
+        company_sent=sent,
+        post_purchase=after,
     )
 
 
