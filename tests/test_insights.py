@@ -4,6 +4,7 @@ trends with an anomaly, a change's impact; feedback scores, scrubbing and sentim
 from __future__ import annotations
 
 import json
+import threading
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -222,3 +223,24 @@ def test_key_drivers_of_nps_weigh_the_touchpoint_that_moves_it(tmp_path) -> None
     assert weights["track"]["share"] > 0.9
     # Relative weights split the model's R² exactly.
     assert sum(w["weight"] for w in result["weights"]) == pytest.approx(result["r2"])
+
+
+def test_insights_computed_beside_each_other_equal_insights_one_after_the_other(shop, monkeypatch) -> None:
+    """The scorecard and the sections that need no shared judgment run on threads of their own, each on its own
+    backend: the findings are the same as computed one after the other on one thread."""
+    ws = touchlens.open(shop)
+    threads: list[str] = []
+    scorecard = type(ws).scorecard
+
+    def recorded(self, *args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return scorecard(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(ws), "scorecard", recorded)
+    beside = ws.insights().to_dict()
+    monkeypatch.setattr(ws, "_backend_per_call", lambda: False)
+    alone = ws.insights().to_dict()
+    assert threads[0].startswith("touchlens-insights")
+    assert threads[1] == threading.current_thread().name
+    assert beside == alone
+    assert any(beside[section] for section in ("problems", "gaps", "friction"))

@@ -7,6 +7,7 @@ input too deep or too large to parse; uploads staged inside the workspace, swept
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -275,6 +276,32 @@ def test_regression_a_page_whose_analysis_is_stopped_answers_503_not_500(
     client = _client(create_app(root), _token(root, "ann"))
     assert client.get("/flows").status_code == 503
     assert isinstance(ended[0], duckdb.InterruptException)
+
+
+@pytest.mark.slow
+def test_regression_insights_stopped_stop_the_scorecard_they_compute_on_another_thread(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Insights compute the scorecard on a thread of their own: its queries are under the request's time limit
+    too (the thread runs in the request's context), so the page answers 503 and the query is interrupted, not
+    left running for minutes."""
+    monkeypatch.setenv("TOUCHLENS_WEB__ANALYSIS_SECONDS", "0.5")
+    ended: list[BaseException | None] = []
+    ran_on: list[str] = []
+    slow = _slow(ended)
+
+    def scorecard(self: Workspace, *args: Any, **kwargs: Any) -> Any:
+        ran_on.append(threading.current_thread().name)
+        return slow(self, *args, **kwargs)
+
+    monkeypatch.setattr(Workspace, "scorecard", scorecard)
+    client = _client(create_app(root), _token(root, "ann"))
+    start = time.monotonic()
+    assert client.get("/insights").status_code == 503
+    assert ran_on[0].startswith("touchlens-insights")
+    assert isinstance(ended[0], duckdb.InterruptException)
+    # Stopped by the deadline, not by the stand-in's own safety timer (60 s) as a thread outside it would be.
+    assert time.monotonic() - start < 30
 
 
 def test_a_deadline_interrupts_every_cursor_of_its_block_and_refuses_new_ones() -> None:

@@ -584,6 +584,11 @@ class Workspace(Analyses, Experience):
 
         return events_store.size_bytes(self.settings.store.memory_limit)
 
+    def _backend_per_call(self) -> bool:
+        """Whether each `_backend()` call builds a backend of its own (its own DuckDB connection or cursor), so
+        that two threads may run analyses side by side: not on an engine given to `use_*` or a Spark session."""
+        return self._engine is None and self.settings.engine.backend == "duckdb"
+
     def _backend(self) -> ibis.BaseBackend:
         """The engine the analyses run on: the one given to `use_*`, else as the `[engine]` settings say."""
         if self._engine is not None:
