@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -244,3 +245,39 @@ def test_insights_computed_beside_each_other_equal_insights_one_after_the_other(
     assert threads[1] == threading.current_thread().name
     assert beside == alone
     assert any(beside[section] for section in ("problems", "gaps", "friction"))
+
+
+def test_insights_that_fail_stop_the_sections_running_beside_them(shop, monkeypatch) -> None:
+    """When the judgment fails, the sections computed beside it are interrupted, not left to run to their end: a
+    gaps section stuck in a query that takes minutes is stopped, and the failure comes back at once."""
+    import duckdb
+
+    from touchlens import experience
+
+    ended: list[BaseException] = []
+    started = threading.Event()
+
+    def stuck(m, backend):
+        safety = threading.Timer(60, backend.con.interrupt)
+        safety.start()
+        started.set()
+        try:
+            backend.con.execute("SELECT count(*) FROM range(20000000000) t(i) WHERE i % 7 = 3").fetchall()
+        except duckdb.Error as exc:
+            ended.append(exc)
+            raise
+        finally:
+            safety.cancel()
+        return []
+
+    def failing(self, *args, **kwargs):
+        assert started.wait(10)
+        raise RuntimeError("the judgment failed")
+
+    monkeypatch.setitem(experience.ALONE, "gaps", stuck)
+    monkeypatch.setattr(experience.Experience, "_judging", failing)
+    start = time.monotonic()
+    with pytest.raises(RuntimeError, match="the judgment failed"):
+        touchlens.open(shop).insights()
+    assert isinstance(ended[0], duckdb.InterruptException)
+    assert time.monotonic() - start < 30  # not the stand-in's own safety timer (60 s)

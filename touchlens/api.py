@@ -585,9 +585,12 @@ class Workspace(Analyses, Experience):
         return events_store.size_bytes(self.settings.store.memory_limit)
 
     def _backend_per_call(self) -> bool:
-        """Whether each `_backend()` call builds a backend of its own (its own DuckDB connection or cursor), so
-        that two threads may run analyses side by side: not on an engine given to `use_*` or a Spark session."""
-        return self._engine is None and self.settings.engine.backend == "duckdb"
+        """Whether each `_backend()` call builds a backend of its own on one DuckDB database (a connection or
+        cursor of the store's), so that two threads may run analyses side by side: not on an engine given to
+        `use_*`, a Spark session, or a lake (each call there opens a DuckDB of its own, with the whole memory
+        limit)."""
+        lake = self._lake or self.settings.engine.lake
+        return self._engine is None and self.settings.engine.backend == "duckdb" and not lake
 
     def _backend(self) -> ibis.BaseBackend:
         """The engine the analyses run on: the one given to `use_*`, else as the `[engine]` settings say."""

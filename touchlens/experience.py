@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -142,6 +142,17 @@ ALONE: dict[str, Callable[[TouchpointMap, ibis.BaseBackend], list[Insight]]] = {
     "gaps": _gaps_on,
     "personalisation": _personalisation_on,
 }
+
+
+def _interrupt(backends: list[ibis.BaseBackend], running: list[Future[list[Insight]]]) -> None:
+    """Interrupt the backends' queries until the work on them has ended: an interrupt that lands between two
+    queries is lost, and the work may start another."""
+    from touchlens.limits import INTERRUPT_EVERY
+
+    while not all(f.done() for f in running):
+        for backend in backends:
+            backend.con.interrupt()
+        wait(running, timeout=INTERRUPT_EVERY)
 
 
 def _fill_reach(items: list[Insight], c: Judging) -> None:
@@ -341,14 +352,24 @@ class Experience:
         # The scorecard and the sections that need no shared judgment run on threads beside the judgment, each
         # on a backend of its own: the engine works on one while Python builds the queries of another and reads
         # their answers (insights at 10M events: 3.5 s one after the other).
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="touchlens-insights") as pool:
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="touchlens-insights")
+        engines = {name: self._backend() for name in ALONE if name in chosen}
+        alone: dict[str, Future[list[Insight]]] = {}
+        try:
             card = self._beside(pool, self.scorecard) if {"problems", "friction"} & set(chosen) else None
-            alone = {
-                name: self._beside(pool, partial(ALONE[name], m, self._backend())) for name in ALONE if name in chosen
-            }
+            alone = {name: self._beside(pool, partial(ALONE[name], m, b)) for name, b in engines.items()}
             ctx = self._judging(m, backend, chosen, card)
             for name in chosen:
                 out.sections[name] = alone[name].result() if name in alone else FINDERS[name](ctx)
+        except BaseException:
+            # Nothing more is started, and the sections' queries are stopped; the scorecard, whose engine its own
+            # call opens, runs to its end (a request's time limit stops it too).
+            pool.shutdown(wait=False, cancel_futures=True)
+            if self._backend_per_call():
+                _interrupt(list(engines.values()), list(alone.values()))
+            raise
+        finally:
+            pool.shutdown(wait=True)
         _fill_reach(out.items(), ctx)
         return out
 

@@ -409,28 +409,18 @@ class DriversQuery:
         units = all_units.filter(pa.array(rows))
         y = units.column("churn" if outcome == "churn" else "converted").to_numpy().astype(float)
         base = float(y.mean()) if y.size else None
-        names, x = self._matrix(features, rows)
+        later = units.column("period").to_numpy() > 0
+        names, x = self._matrix(features, rows, later)
         message = self._too_little(outcome, y, names)
         if message is not None:
             return Drivers(outcome, units.num_rows, base, [], message)
-        later = units.column("period").to_numpy() > 0
-        after = self._after_purchase(names, x, later)
         touches = units.column("touches").to_numpy().astype(float)
         effects = {e.name: e for e in self._model(names, x, y, later, touches)}
-        drivers = compare(names, x, y, later, after)
+        drivers = compare(names, x, y, later)
         for d in drivers:
             d.effect = effects.get(d.feature)
         drivers.sort(key=lambda d: (not d.significant, -abs(d.comparison.difference or 0.0), d.feature))
         return Drivers(outcome, units.num_rows, base, drivers)
-
-    def _after_purchase(self, names: list[str], x: Any, later: Any) -> Any:
-        """Which features are of post-purchase touchpoints, their columns cleared (in place) outside the periods
-        after a first conversion: the model then weighs them where they can occur, as the comparison does."""
-        post = set(self.post_purchase)
-        after = np.array([name.partition(":")[2] in post for name in names], dtype=bool)
-        if after.any():
-            x[:, after] &= later[:, None]
-        return after
 
     def _too_little(self, outcome: str, y: Any, names: list[str]) -> str | None:
         """Why the data cannot tell drivers of `outcome` apart, in words; None when it can."""
@@ -448,29 +438,36 @@ class DriversQuery:
             )
         return None
 
-    def _matrix(self, features: _Features, rows: Any) -> tuple[list[str], Any]:
+    def _matrix(self, features: _Features, rows: Any, later: Any) -> tuple[list[str], Any]:
         """True/False columns over the chosen periods, one per feature with enough periods on both sides. A touch
         feature's column is its bit of its mask word over the chosen periods (each word chosen once); feedback
-        features are set from their (period, feature) pairs."""
+        features are set from their (period, feature) pairs. A post-purchase touchpoint's features are cleared
+        outside the periods after a first conversion (`later`, over the chosen periods) and need their periods
+        with and without among those: they are then met only there, and `compare` takes those periods alone."""
         n, position = int(rows.sum()), np.cumsum(rows) - 1  # a period's row among the chosen ones
         words: dict[int, Any] = {}
+        after = {f"{kind}:{tp}" for kind in KINDS for tp in self.post_purchase}
 
         def column(i: int) -> Any:
             mask, bit = features.bits[i]
             if id(mask) not in words:
                 words[id(mask)] = mask[rows]
-            return words[id(mask)] & bit != 0
+            seen = words[id(mask)] & bit != 0
+            return seen & later if features.every[i] in after else seen
 
         kept = rows[features.units] if features.units.size else np.zeros(0, dtype=bool)
         codes, units = features.codes[kept], position[features.units[kept]]
+        pairs = later[units] | ~np.isin(codes, [i for i, f in enumerate(features.every) if f in after])
+        codes, units = codes[pairs], units[pairs]
         support = [int(np.count_nonzero(column(i))) for i in range(len(features.bits))]
         support += np.bincount(codes, minlength=len(features.every))[len(features.bits) :].tolist()
         excluded = {f"{kind}:{tp}" for kind in KINDS for tp in self.exclude}
         index = {f: i for i, f in enumerate(features.every)}
+        scope = {True: int(np.count_nonzero(later)), False: n}
         names = sorted(
             f
             for f, count in zip(features.every, support, strict=True)
-            if self.min_periods <= count <= n - self.min_periods and f not in excluded
+            if self.min_periods <= count <= scope[f in after] - self.min_periods and f not in excluded
         )
         # Booleans by column (Fortran order): each feature's periods lie together, for `compare`'s column reads.
         x = np.zeros((n, len(names)), dtype=bool, order="F")

@@ -208,33 +208,23 @@ def difference_text(d: dict[str, Any]) -> str:
 
 
 def compare(
-    names: Sequence[str],
-    x: np.ndarray[Any, Any],
-    y: np.ndarray[Any, Any],
-    later: np.ndarray[Any, Any],
-    after: np.ndarray[Any, Any] | None = None,
+    names: Sequence[str], x: np.ndarray[Any, Any], y: np.ndarray[Any, Any], later: np.ndarray[Any, Any]
 ) -> list[Driver]:
     """Each factor's outcome rate with it against without, like with like: a factor met almost only after a
-    first conversion, or one of `after` (a flag per factor: it can occur only then), is compared with the other
-    periods after a first conversion. P-values are Holm-adjusted."""
+    first conversion is compared with the other periods after a first conversion. P-values are Holm-adjusted."""
     outcome, later = np.asarray(y) > 0, np.asarray(later, dtype=bool)
-    forced = np.zeros(len(names), dtype=bool) if after is None else np.asarray(after, dtype=bool)
-    rows = [_compared(name, x[:, j] > 0, outcome, later, bool(forced[j])) for j, name in enumerate(names)]
+    rows = [_compared(name, x[:, j] > 0, outcome, later) for j, name in enumerate(names)]
     raw = [1.0 if r.comparison.p_value is None else r.comparison.p_value for r in rows]
     for row, p in zip(rows, stats.holm(raw) if raw else [], strict=True):
         row.p_value = p
     return rows
 
 
-def _compared(
-    name: str, has: np.ndarray[Any, Any], y: np.ndarray[Any, Any], later: np.ndarray[Any, Any], after: bool = False
-) -> Driver:
-    """One factor's comparison; `has`, `y` (the outcome) and `later` are boolean; `after`: compared with the
-    periods after a first conversion whatever its share there. Counts of masks, not the rows they pick out: a
-    hundred factors over a million periods."""
+def _compared(name: str, has: np.ndarray[Any, Any], y: np.ndarray[Any, Any], later: np.ndarray[Any, Any]) -> Driver:
+    """One factor's comparison; `has`, `y` (the outcome) and `later` are boolean. Counts of masks, not the rows
+    they pick out: a hundred factors over a million periods."""
     met = int(np.count_nonzero(has))
-    mostly_later = met > 0 and np.count_nonzero(later & has) / met >= LATER_ONLY
-    only_later = (after or mostly_later) and not later.all()
+    only_later = met > 0 and np.count_nonzero(later & has) / met >= LATER_ONLY and not later.all()
     with_, without = (has & later, ~has & later) if only_later else (has, ~has)
     n1, n0 = int(np.count_nonzero(with_)), int(np.count_nonzero(without))
     k1, k0 = int(np.count_nonzero(y & with_)), int(np.count_nonzero(y & without))
