@@ -145,6 +145,24 @@ def test_conformance_counts_followers_backward_moves_and_skips(tmp_path) -> None
     assert result["median_seconds_in_stage"]["find"] == 0.0
 
 
+def test_conformance_merges_a_stage_kept_across_a_touch_of_no_stage(tmp_path) -> None:
+    ws = touchlens.init(tmp_path / "ws")
+    unstaged = MAP.replace("outcomes:", "  - {key: help, channel: web, match: {event: help}}\noutcomes:")
+    ws.import_map(write(tmp_path / "m.yaml", unstaged))
+    rows = []
+    plans = {
+        "a": ["ad", "help", "ad", "order", "help", "order", "track"],  # find, buy, get
+        "c": ["order", "help", "ad"],  # buy, find
+        "d": ["order", "help", "order", "ad"],  # buy, find too: the help between two orders is no stage
+    }
+    for c, events in plans.items():
+        rows += [(c, T0 + timedelta(minutes=i), e) for i, e in enumerate(events)]
+    ws.ingest_events([write(tmp_path / "e.csv", _events(rows))])
+    result = ws.conformance().to_dict()
+    assert (result["customers"], result["following"], result["with_backward_moves"]) == (3, 1, 2)
+    assert result["deviations"] == [{"stages": ["buy", "find"], "count": 2, "backward": True, "skipped": []}]
+
+
 def test_a_persona_rated_worse_is_a_persona_gap(tmp_path) -> None:
     ws = touchlens.init(tmp_path / "ws")
     ws.import_map(write(tmp_path / "m.yaml", MAP))

@@ -4,18 +4,23 @@ Each customer's journey becomes its sequence of stages (repeats of one stage mer
 design when it never moves back to an earlier stage and skips no stage between the first and the last it
 reaches. The engine returns the distinct stage sequences with their counts and each stage's time per
 customer (first to last event in it); the checks run on those.
+
+Both read the journey layer where the store keeps it (`JourneyOptions.touches`): the touches' positions order the
+stages, and each touch's previous touch says whether it starts a new stage, so no sort of every event by time and
+event id (10M events: 2.5–2.8 s → 1.9–2.3 s with the positions alone).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
-from itertools import pairwise
+from itertools import groupby, pairwise
 from typing import Any
 
 import ibis
 
 from touchlens.analytics.engine import seconds_between
-from touchlens.analytics.journeys import JourneyOptions, in_order
+from touchlens.analytics.journeys import JourneyOptions
 
 
 @dataclass
@@ -58,20 +63,25 @@ class ConformanceQuery:
     top: int = 10
     options: JourneyOptions = field(default_factory=JourneyOptions)
 
-    def _staged(self, backend: ibis.BaseBackend) -> ibis.Table:
-        t = self.options.apply(backend)
+    def _stage(self, column: ibis.StringValue) -> ibis.StringValue:
         designed = {tp: st for tp, st in self.stage_of if st in self.stages}
-        t = t.mutate(stage=t.touchpoint.substitute(designed, else_=ibis.null("string")))
+        return column.substitute(designed, else_=ibis.null("string"))
+
+    def _staged(self, backend: ibis.BaseBackend) -> ibis.Table:
+        t = self.options.touches(backend)
+        t = t.mutate(stage=self._stage(t.touchpoint))
         return t.filter(t.stage.notnull())
 
     def sequences_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
-        """Distinct stage sequences (consecutive repeats merged) with how many journeys take each."""
-        t = self._staged(backend)
-        w = in_order(t)
-        t = t.mutate(prev=t.stage.lag().over(w), step=ibis.row_number().over(w))
-        changes = t.filter(t.prev.isnull() | (t.prev != t.stage))
+        """Distinct stage sequences with how many journeys take each: each journey's staged touches in order, less
+        those whose touch just before is of the same stage. A touch of no designed stage between two of one
+        stage leaves that stage repeated, which `run` merges: a window over the staged touches alone would sort
+        every touch again."""
+        t = self.options.touches(backend, "pos", "prev_touchpoint")
+        t = t.mutate(stage=self._stage(t.touchpoint), prev=self._stage(t.prev_touchpoint))
+        changes = t.filter(t.stage.notnull() & (t.prev.isnull() | (t.prev != t.stage)))
         seqs = changes.group_by("journey").aggregate(
-            seq=ibis.struct({"step": changes.step, "stage": changes.stage}).collect()
+            seq=ibis.struct({"step": changes.pos, "stage": changes.stage}).collect()
         )
         seqs = seqs.mutate(stages=seqs.seq.sort().map(lambda s: s.stage))
         return seqs.group_by("stages").aggregate(count=seqs.count())
@@ -83,12 +93,14 @@ class ConformanceQuery:
 
     def run(self, backend: ibis.BaseBackend) -> Conformance:
         index = {s: i for i, s in enumerate(self.stages)}
-        rows = backend.to_pyarrow(self.sequences_expr(backend)).to_pylist()
+        sequences: Counter[tuple[str, ...]] = Counter()
+        for r in backend.to_pyarrow(self.sequences_expr(backend)).to_pylist():
+            sequences[tuple(stage for stage, _ in groupby(r["stages"]))] += int(r["count"])
         customers = following = backward = 0
         skipped = dict.fromkeys(self.stages, 0)
         deviations: list[dict[str, Any]] = []
-        for r in rows:
-            seq, n = list(r["stages"]), int(r["count"])
+        for stages, n in sequences.items():
+            seq = list(stages)
             positions = [index[s] for s in seq]
             back = any(b < a for a, b in pairwise(positions))
             missing = [s for s in self.stages[min(positions) : max(positions) + 1] if s not in seq]
