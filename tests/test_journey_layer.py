@@ -320,15 +320,32 @@ def test_a_batch_not_yet_refreshed_is_read_from_the_events(tmp_path: Path) -> No
         from_layer, from_events = _flows_both_ways(con)
         assert from_layer == from_events
         assert from_layer["start"] == {"search": 1, "help": 1}
-        conformance = CONFORMANCE.run(backend).to_dict()
-        with _layer_set_aside(backend):
-            assert conformance == CONFORMANCE.run(backend).to_dict()
-        # ann: search, home, cart, buy (browse, decide, buy); bob: help (no stage), home (browse).
-        assert conformance["customers"] == conformance["following"] == 2
         assert journeys.refresh(con) == 2
         assert stored(con) == reference(con)
         assert stored_periods(con) == reference_periods(con)
         assert layer_state(backend) == "clean"
+
+
+def test_conformance_reads_the_layer_beside_a_customer_awaiting_its_refresh(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    plans = {"ann": ["home", "cart", "buy"], "cid": ["home", "help", "search", "cart", "help", "home"]}
+    first = [_event(c, i, s, 10 * n + i) for n, (c, steps) in enumerate(plans.items()) for i, s in enumerate(steps)]
+    ws.ingest_events([_write(tmp_path / "a.jsonl", first)])
+    with _store(ws) as con:
+        ingest = pipeline.EventIngest(con, ws.map(), "test")
+        with journeys.transaction(con):  # ann goes back to browsing; cid stays as the layer has it
+            ingest.store(_batch(tmp_path / "late.jsonl", [_event("ann", 9, "search", 99)]), "late.jsonl")
+        backend = backend_on(con.cursor())
+        assert layer_state(backend) == "stale"
+        conformance = CONFORMANCE.run(backend).to_dict()
+        with _layer_set_aside(backend):
+            assert conformance == CONFORMANCE.run(backend).to_dict()
+    # ann: browse, decide, buy, browse (back); cid: browse (help between), decide, browse (back, past a help).
+    assert (conformance["customers"], conformance["following"], conformance["with_backward_moves"]) == (2, 0, 2)
+    assert sorted((d["stages"], d["count"]) for d in conformance["deviations"]) == [
+        (["browse", "decide", "browse"], 1),
+        (["browse", "decide", "buy", "browse"], 1),
+    ]
 
 
 def test_one_analysis_reads_the_layer_in_the_state_it_first_found(tmp_path: Path) -> None:
