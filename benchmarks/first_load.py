@@ -4,8 +4,9 @@ result), three times: `cold_s` is the process's first (memory and the store's pa
 the median of the three (as a server that has run analyses before); on the demo generator's events with the
 retail map.
 
-The analyses: insights, drivers of every outcome (100 resamples), the scorecard, and attribution's seven models
-side by side (the attribution page). Target: under 3 s at 10M events (issue 20).
+The analyses: insights, drivers of every outcome (100 resamples), the scorecard, attribution's seven models
+side by side (the attribution page), and the other pages' analyses (conformance, trends, health, flows,
+variants, Sankey, a funnel, the paths after a touchpoint). Target: under 3 s at 10M events (issue 20).
 
 Settings: TOUCHLENS_BENCH_FIRST_EVENTS (default 10,000,000). With TOUCHLENS_BENCH_FIRST_BEFORE=/path/to/an/older
 checkout (a `git worktree` of an earlier commit), each analysis is also run with that code on the same
@@ -34,6 +35,15 @@ ANALYSES = {
     "drivers (every outcome)": "ws.all_drivers(100)",
     "scorecard": "ws.scorecard()",
     "attribution page (seven models)": "compare_attribution(ws, EVERY_MODEL, 'channel')",
+    # The lighter analyses of the other pages, so the target's "every page" is measured alike.
+    "conformance": "ws.conformance()",
+    "trends (weekly)": "ws.trends()",
+    "health": "ws.health_report()",
+    "flows": "ws.flows()",
+    "variants": "ws.variants()",
+    "sankey": "ws.sankey()",
+    "funnel (four steps, 7 days)": "ws.run_funnel(ws.funnel(['homepage', 'product_page', 'cart', 'checkout']))",
+    "paths after the cart": "ws.paths_around('cart')",
 }
 # One analysis, timed RUNS times in this process after the imports a server has done by then.
 CHILD = """

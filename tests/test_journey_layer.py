@@ -696,6 +696,46 @@ def test_analyses_read_from_the_layer_answer_as_from_the_events(tmp_path: Path) 
     assert from_layer["flows"]["edges"]  # a real business, not an empty answer
 
 
+def _paths_by_hand(con: duckdb.DuckDBPyConnection, anchor: str, steps: int, before: bool) -> dict[tuple[str, ...], int]:
+    """The `steps` touchpoints after (or before, nearest last) each visit of `anchor`, from `reference`'s rows."""
+    journeys: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for row in reference(con):
+        journeys[row[0]].append((row[5], row[3]))
+    counted: dict[tuple[str, ...], int] = defaultdict(int)
+    for touches in journeys.values():
+        names = [tp for _, tp in sorted(touches)]
+        for i, tp in enumerate(names):
+            if tp == anchor:
+                counted[tuple(names[max(0, i - steps) : i] if before else names[i + 1 : i + 1 + steps])] += 1
+    return dict(counted)
+
+
+@pytest.mark.parametrize(("anchor", "steps", "before"), [("cart", 1, False), ("cart", 3, False), ("buy", 3, True)])
+def test_paths_around_a_touchpoint_are_the_touches_next_to_each_visit(
+    tmp_path: Path, anchor: str, steps: int, before: bool
+) -> None:
+    """The first steps come from the layer's neighbour columns, the further ones from a window: both as counted by
+    hand, with the layer clean, set aside, and with customers awaiting a refresh."""
+    ws = _workspace(tmp_path)
+    ws.ingest_events([_write(tmp_path / "e.jsonl", _business(200, 5))])
+    late = [_event(f"c{c}", 700 + c, step, 9000 + c) for c, step in enumerate(["cart", "buy", "home"] * 10)]
+    query = fl.PathsFromQuery(anchor, steps, before, top=10**6)
+
+    def found(backend: Any) -> dict[tuple[str, ...], int]:
+        return {tuple(p["steps"]): p["count"] for p in query.run(backend).to_dict()["paths"]}
+
+    with _store(ws) as con:
+        backend = backend_on(con.cursor())
+        assert found(backend) == _paths_by_hand(con, anchor, steps, before)
+        with _layer_set_aside(backend):
+            assert found(backend) == _paths_by_hand(con, anchor, steps, before)
+        ingest = pipeline.EventIngest(con, ws.map(), "test")
+        with journeys.transaction(con):
+            ingest.store(_batch(tmp_path / "late.jsonl", late), "late.jsonl")
+        assert layer_state(backend_on(con.cursor())) == "stale"
+        assert found(backend_on(con.cursor())) == _paths_by_hand(con, anchor, steps, before)
+
+
 def test_customers_counted_from_first_touches_are_the_distinct_customers(tmp_path: Path) -> None:
     """Reach and the scorecard count customers as the touches with no earlier one (of any touchpoint, or of
     theirs) in the layer: the same as distinct customers of the events, clean, stale between a batch and its

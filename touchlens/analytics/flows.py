@@ -13,7 +13,7 @@ import ibis
 
 from touchlens.analytics import sketches
 from touchlens.analytics.engine import arrow, mapped_events, seconds_between, with_quantiles
-from touchlens.analytics.journeys import JourneyOptions, in_order
+from touchlens.analytics.journeys import JourneyOptions
 
 
 @dataclass(frozen=True)
@@ -254,13 +254,19 @@ class PathsFromQuery:
     options: JourneyOptions = field(default_factory=JourneyOptions)
 
     def to_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
-        t = self.options.apply(backend)
-        w = in_order(t)
-        shift = t.touchpoint.lag if self.before else t.touchpoint.lead
-        around = t.mutate(**{f"s{k}": shift(k).over(w) for k in range(1, self.steps + 1)})
+        # The journey layer's neighbours give the first steps (two after, one before) with no sort; the steps
+        # beyond them, a window over the touches in the order of their positions.
+        near = (("prev_touchpoint",) if self.before else ("next_touchpoint", "next2_touchpoint"))[: self.steps]
+        far = range(len(near) + 1, self.steps + 1)
+        t = self.options.touches(backend, *near, *(("pos",) if far else ()))
+        steps = {f"s{k}": t[name] for k, name in enumerate(near, 1)}
+        if far:
+            w = ibis.window(group_by=t.journey, order_by=t.pos)
+            shift = t.touchpoint.lag if self.before else t.touchpoint.lead
+            steps |= {f"s{k}": shift(k).over(w) for k in far}
+        around = t.mutate(**steps)
         visits = around.filter(around.touchpoint == self.anchor)
-        columns = [f"s{k}" for k in range(1, self.steps + 1)]
-        return visits.group_by(columns).aggregate(count=visits.count())
+        return visits.group_by(list(steps)).aggregate(count=visits.count())
 
     def run(self, backend: ibis.BaseBackend) -> NextPaths:
         rows = arrow(backend, self.to_expr(backend)).to_pylist()
