@@ -710,12 +710,16 @@ def _paths_by_hand(con: duckdb.DuckDBPyConnection, anchor: str, steps: int, befo
     return dict(counted)
 
 
-@pytest.mark.parametrize(("anchor", "steps", "before"), [("cart", 1, False), ("cart", 3, False), ("buy", 3, True)])
+@pytest.mark.parametrize(
+    ("anchor", "steps", "before"),
+    [("cart", 1, False), ("cart", 3, False), ("buy", 3, True), ("home", 7, False), ("cart", 6, True)],
+)
 def test_paths_around_a_touchpoint_are_the_touches_next_to_each_visit(
     tmp_path: Path, anchor: str, steps: int, before: bool
 ) -> None:
-    """The first steps come from the layer's neighbour columns, the further ones from a window: both as counted by
-    hand, with the layer clean, set aside, and with customers awaiting a refresh."""
+    """The first steps come from the layer's neighbour columns, the further ones from joins by position or, past
+    `JOINED` of them, a window: all as counted by hand, with the layer clean, set aside, and with customers
+    awaiting a refresh."""
     ws = _workspace(tmp_path)
     ws.ingest_events([_write(tmp_path / "e.jsonl", _business(200, 5))])
     late = [_event(f"c{c}", 700 + c, step, 9000 + c) for c, step in enumerate(["cart", "buy", "home"] * 10)]

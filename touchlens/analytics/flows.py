@@ -243,6 +243,11 @@ class NextPaths:
         return {"anchor": self.anchor, "direction": self.direction, "paths": self.paths}
 
 
+# Steps of a path found by joins beyond the layer's neighbours; more take a window (10M events, five steps after:
+# 0.6 s joined against 1.8 s; eight: 1.5 s against 2.2 s, and ten joins ran out of a 1 GB memory limit).
+JOINED = 3
+
+
 @dataclass(frozen=True)
 class PathsFromQuery:
     """The `steps` touchpoints after (or before) each visit of `anchor`, counted; shorter where journeys end."""
@@ -254,19 +259,29 @@ class PathsFromQuery:
     options: JourneyOptions = field(default_factory=JourneyOptions)
 
     def to_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
-        # The journey layer's neighbours give the first steps (two after, one before) with no sort; the steps
-        # beyond them, a window over the touches in the order of their positions.
+        # The journey layer's neighbours give the first steps (two after, one before) with no sort. A step beyond
+        # them is a neighbour of another touch of the journey, found by its position: a join that builds on the
+        # anchor's visits, not a sort of every touch (10M events, three steps after: 1.7 s → 0.3 s). Past
+        # `JOINED` such steps a window over the positions costs less, and the joins' tables add up.
         near = (("prev_touchpoint",) if self.before else ("next_touchpoint", "next2_touchpoint"))[: self.steps]
         far = range(len(near) + 1, self.steps + 1)
         t = self.options.touches(backend, *near, *(("pos",) if far else ()))
         steps = {f"s{k}": t[name] for k, name in enumerate(near, 1)}
-        if far:
+        if len(far) > JOINED:
             w = ibis.window(group_by=t.journey, order_by=t.pos)
             shift = t.touchpoint.lag if self.before else t.touchpoint.lead
             steps |= {f"s{k}": shift(k).over(w) for k in far}
+            far = range(0)
         around = t.mutate(**steps)
-        visits = around.filter(around.touchpoint == self.anchor)
-        return visits.group_by(list(steps)).aggregate(count=visits.count())
+        visits = around.filter(around.touchpoint == self.anchor).select("journey", *(("pos",) if far else ()), *steps)
+        for k in far:
+            # Before: the touch k - 1 back, its previous touch; after: the touch k - 2 on, the one two after it.
+            offset, name = (1 - k, "prev_touchpoint") if self.before else (k - 2, "next2_touchpoint")
+            other = t.select(j=t.journey, p=t.pos, **{f"s{k}": t[name]})
+            visits = visits.left_join(other, [visits.journey == other.j, visits.pos + offset == other.p])
+            visits = visits.drop("j", "p")
+        columns = [f"s{k}" for k in range(1, self.steps + 1)]
+        return visits.group_by(columns).aggregate(count=visits.count())
 
     def run(self, backend: ibis.BaseBackend) -> NextPaths:
         rows = arrow(backend, self.to_expr(backend)).to_pylist()
