@@ -31,6 +31,7 @@ from touchlens.analytics import flows as fl
 from touchlens.analytics import paths as pa_
 from touchlens.analytics import scorecard as sc
 from touchlens.analytics.journeys import ORDERED, JourneyOptions, layer_state, periods_layer
+from touchlens.analytics.trends import TrendsQuery
 from touchlens.ingest import pipeline
 from touchlens.insights.conformance import ConformanceQuery
 from touchlens.model import periods as features
@@ -738,6 +739,33 @@ def test_paths_around_a_touchpoint_are_the_touches_next_to_each_visit(
             ingest.store(_batch(tmp_path / "late.jsonl", late), "late.jsonl")
         assert layer_state(backend_on(con.cursor())) == "stale"
         assert found(backend_on(con.cursor())) == _paths_by_hand(con, anchor, steps, before)
+
+
+@pytest.mark.parametrize("period", ["day", "week", "month"])
+def test_trends_count_each_customer_once_a_period_as_a_distinct_count_does(tmp_path: Path, period: str) -> None:
+    """Trends count a touchpoint's customers in a period at their first touch of it there (the layer's previous
+    touch of the same touchpoint): the distinct customers of its events in that period, clean and stale."""
+    ws = _workspace(tmp_path)
+    ws.ingest_events([_write(tmp_path / "e.jsonl", _business(200, 7))])
+    late = [_event(f"c{c}", 60 * 24 * 3 + c, step, 9000 + c) for c, step in enumerate(["cart", "home"] * 20)]
+    query = TrendsQuery(period)
+    distinct = (
+        f"SELECT touchpoint, date_trunc('{period}', ts)::DATE, count(*), count(DISTINCT customer_id) FROM events "
+        "WHERE touchpoint IS NOT NULL GROUP BY ALL"
+    )
+
+    def counted(con: duckdb.DuckDBPyConnection) -> set[tuple[Any, ...]]:
+        backend = backend_on(con.cursor())
+        return {tuple(r.values()) for r in backend.to_pyarrow(query.events_expr(backend)).to_pylist()}
+
+    with _store(ws) as con:
+        assert counted(con) == set(con.execute(distinct).fetchall())
+        ingest = pipeline.EventIngest(con, ws.map(), "test")
+        with journeys.transaction(con):
+            ingest.store(_batch(tmp_path / "late.jsonl", late), "late.jsonl")
+        assert layer_state(backend_on(con.cursor())) == "stale"
+        assert counted(con) == set(con.execute(distinct).fetchall())
+        assert any(n < e for _, _, e, n in con.execute(distinct).fetchall())  # some came back in one period
 
 
 def test_customers_counted_from_first_touches_are_the_distinct_customers(tmp_path: Path) -> None:
