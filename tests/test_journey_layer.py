@@ -744,7 +744,8 @@ def test_paths_around_a_touchpoint_are_the_touches_next_to_each_visit(
 @pytest.mark.parametrize("period", ["day", "week", "month"])
 def test_trends_count_each_customer_once_a_period_as_a_distinct_count_does(tmp_path: Path, period: str) -> None:
     """Trends count a touchpoint's customers in a period at their first touch of it there (the layer's previous
-    touch of the same touchpoint): the distinct customers of its events in that period, clean and stale."""
+    touch of the same touchpoint): the distinct customers of its events in that period, clean, set aside (a
+    distinct count then) and stale."""
     ws = _workspace(tmp_path)
     ws.ingest_events([_write(tmp_path / "e.jsonl", _business(200, 7))])
     late = [_event(f"c{c}", 60 * 24 * 3 + c, step, 9000 + c) for c, step in enumerate(["cart", "home"] * 20)]
@@ -760,6 +761,10 @@ def test_trends_count_each_customer_once_a_period_as_a_distinct_count_does(tmp_p
 
     with _store(ws) as con:
         assert counted(con) == set(con.execute(distinct).fetchall())
+        con.execute("BEGIN TRANSACTION")
+        con.execute("DELETE FROM touches_state")  # the layer set aside: a distinct count of the events
+        assert counted(con) == set(con.execute(distinct).fetchall())
+        con.execute("ROLLBACK")
         ingest = pipeline.EventIngest(con, ws.map(), "test")
         with journeys.transaction(con):
             ingest.store(_batch(tmp_path / "late.jsonl", late), "late.jsonl")

@@ -13,7 +13,7 @@ import ibis
 
 from touchlens.analytics import sketches
 from touchlens.analytics.engine import arrow, mapped_events, seconds_between, with_quantiles
-from touchlens.analytics.journeys import JourneyOptions
+from touchlens.analytics.journeys import JourneyOptions, in_order, layer_state
 
 
 @dataclass(frozen=True)
@@ -243,8 +243,9 @@ class NextPaths:
         return {"anchor": self.anchor, "direction": self.direction, "paths": self.paths}
 
 
-# Steps of a path found by joins beyond the layer's neighbours; more take a window (10M events, five steps after:
-# 0.6 s joined against 1.8 s; eight: 1.5 s against 2.2 s, and ten joins ran out of a 1 GB memory limit).
+# Steps of a path found by joins beyond the layer's neighbours; more take a window. A guard on memory, not on
+# time: at 10M events five steps after took 0.6 s joined against 1.8 s, eight 1.5 s against 2.2 s, but each join
+# holds a table of the anchor's visits and ten ran out of a 1 GB limit (more than three were not measured so).
 JOINED = 3
 
 
@@ -259,10 +260,12 @@ class PathsFromQuery:
     options: JourneyOptions = field(default_factory=JourneyOptions)
 
     def to_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
+        if self.options.cut() or layer_state(backend) == "none":
+            return self._windowed(backend)
         # The journey layer's neighbours give the first steps (two after, one before) with no sort. A step beyond
         # them is a neighbour of another touch of the journey, found by its position: a join that builds on the
-        # anchor's visits, not a sort of every touch (10M events, three steps after: 1.7 s → 0.3 s). Past
-        # `JOINED` such steps a window over the positions costs less, and the joins' tables add up.
+        # anchor's visits, not a sort of every touch (10M events, three steps after: 2.2–2.5 s → 0.35–0.55 s).
+        # Past `JOINED` such steps, a window over the positions.
         near = (("prev_touchpoint",) if self.before else ("next_touchpoint", "next2_touchpoint"))[: self.steps]
         far = range(len(near) + 1, self.steps + 1)
         t = self.options.touches(backend, *near, *(("pos",) if far else ()))
@@ -280,6 +283,17 @@ class PathsFromQuery:
             other = t.select(j=t.journey, p=t.pos, **{f"s{k}": t[name]})
             visits = visits.left_join(other, [visits.journey == other.j, visits.pos + offset == other.p])
             visits = visits.drop("j", "p")
+        columns = [f"s{k}" for k in range(1, self.steps + 1)]
+        return visits.group_by(columns).aggregate(count=visits.count())
+
+    def _windowed(self, backend: ibis.BaseBackend) -> ibis.Table:
+        """Without the layer (cut journeys, a lake, a store never built) the neighbours are computed anyway: one
+        window over the journeys' events in time order, as the layer's own columns would take."""
+        t = self.options.apply(backend)
+        w = in_order(t)
+        shift = t.touchpoint.lag if self.before else t.touchpoint.lead
+        around = t.mutate(**{f"s{k}": shift(k).over(w) for k in range(1, self.steps + 1)})
+        visits = around.filter(around.touchpoint == self.anchor)
         columns = [f"s{k}" for k in range(1, self.steps + 1)]
         return visits.group_by(columns).aggregate(count=visits.count())
 

@@ -17,7 +17,7 @@ from scipy import stats as sps
 
 from touchlens.analytics import anomalies, stats
 from touchlens.analytics.engine import mapped_events
-from touchlens.analytics.journeys import JourneyOptions
+from touchlens.analytics.journeys import JourneyOptions, layer_state
 
 UNITS = {"day": "D", "week": "W", "month": "M"}
 Span = tuple[datetime, datetime]
@@ -45,13 +45,18 @@ class TrendsQuery:
         return unit
 
     def events_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
+        unit = self._unit()
+        if layer_state(backend) == "none":  # a lake, a store never built: a distinct count, not a window's sort
+            e = mapped_events(backend)
+            e = e.filter(e.touchpoint.isin(list(self.touchpoints))) if self.touchpoints else e
+            e = e.mutate(period=e.ts.truncate(unit).date())
+            return e.group_by(["touchpoint", "period"]).aggregate(events=e.count(), customers=e.customer_id.nunique())
         # A customer is counted in a touchpoint's period at their first touch of it there: the journey layer's
         # previous touch of the same touchpoint is before the period, or there is none. A count, where a distinct
-        # count hashed every event's customer id (10M events: 1.75 s → 1.2 s).
+        # count hashed every event's customer id (10M events: 1.95–2.70 s → 1.37–1.86 s for the whole trends).
         t = JourneyOptions().touches(backend, "prev_same_ts")
         if self.touchpoints:
             t = t.filter(t.touchpoint.isin(list(self.touchpoints)))
-        unit = self._unit()
         t = t.mutate(period=t.ts.truncate(unit).date())
         first = t.prev_same_ts.isnull() | (t.prev_same_ts.truncate(unit).date() < t.period)
         return t.group_by(["touchpoint", "period"]).aggregate(events=t.count(), customers=first.cast("int64").sum())
