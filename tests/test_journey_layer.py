@@ -809,23 +809,100 @@ def test_customers_counted_from_first_touches_are_the_distinct_customers(tmp_pat
     assert 0 < reach["cart"] < card["customers"]  # a real business: not every customer reached the cart
 
 
-@pytest.mark.parametrize("rule", [OutcomeRule(inactive_days=1), OutcomeRule(event="help")])
-def test_the_periods_read_marks_churn_on_each_customers_last_period_as_the_engine_does(
-    tmp_path: Path, rule: OutcomeRule
-) -> None:
-    """`read_periods` finds each customer's last period as its highest; `units_expr` by a window in the
-    engine. Same churn flags, period by period (inactivity and a churn event)."""
-    ws = _workspace(tmp_path)
-    ws.ingest_events([_write(tmp_path / "e.jsonl", _business(300, 9))])
-    query = dr.DriversQuery("churn", OutcomeRule(event="buy"), churn=rule)
+def _churned_by_hand(events: list[dict[str, Any]], rule: OutcomeRule, sent: tuple[str, ...]) -> set[str]:
+    """The customers `rule` says churned: a "help" event (the churn event the tests use), or no action of their own
+    (an event not of a `sent` touchpoint, or a "buy") for more than a day before the data ends; a customer who never
+    acted, quiet since their first event."""
+    end = max(datetime.fromisoformat(e["ts"]) for e in events)
+    by_customer: dict[str, list[dict[str, Any]]] = {}
+    for e in events:
+        by_customer.setdefault(e["customer_id"], []).append(e)
+    if rule.event is not None:
+        return {c for c, es in by_customer.items() if any(e["event"] == "help" for e in es)}
+    churned = set()
+    for c, es in by_customer.items():
+        acted = [datetime.fromisoformat(e["ts"]) for e in es if e["event"] not in sent or e["event"] == "buy"]
+        since = max(acted) if acted else min(datetime.fromisoformat(e["ts"]) for e in es)
+        if end - since > timedelta(days=rule.inactive_days or 0):
+            churned.add(c)
+    return churned
+
+
+def _churn_both_ways(ws: touchlens.Workspace, query: dr.DriversQuery, churned: set[str]) -> list[list[dict[str, Any]]]:
+    """`read_periods`'s rows from the layer and from the events, each checked against `churned`: churn flagged on
+    each churned customer's highest period when it did not end in a conversion, and every period without a
+    conversion its customer's highest (drivers rely on it to find the last periods without searching for them)."""
     with _store(ws) as con:
         backend = backend_on(con.cursor())
-        _, periods = dr.read_periods(query, backend)
-        units = backend.to_pyarrow(query.units_expr(backend))
-    read = {(r["customer_id"], r["period"]): r["churn"] for r in periods.to_pylist()}
-    engine = {(r["customer_id"], r["period"]): r["churn"] for r in units.to_pylist()}
-    assert read == engine
-    assert 0 < sum(read.values()) < len({c for c, _ in read})  # some customers churned, not all
+        assert periods_layer(backend, query.conversion) is not None
+        read = [dr.read_periods(query, backend)[1].to_pylist()]
+        with _layer_set_aside(backend):
+            read.append(dr.read_periods(query, backend)[1].to_pylist())
+    for rows in read:
+        highest: dict[str, int] = {}
+        for r in rows:
+            highest[r["customer_id"]] = max(highest.get(r["customer_id"], -1), r["period"])
+        assert all(r["period"] == highest[r["customer_id"]] for r in rows if not r["converted"])
+        expected = {
+            (r["customer_id"], r["period"]): int(
+                r["customer_id"] in churned and r["period"] == highest[r["customer_id"]] and not r["converted"]
+            )
+            for r in rows
+        }
+        assert {(r["customer_id"], r["period"]): r["churn"] for r in rows} == expected
+    assert sorted(map(str, read[0])) == sorted(map(str, read[1]))
+    return read
+
+
+@pytest.mark.parametrize(
+    ("rule", "sent"),
+    [
+        (OutcomeRule(inactive_days=1), ()),
+        (OutcomeRule(inactive_days=1), ("help", "home")),
+        (OutcomeRule(event="help"), ()),
+    ],
+)
+def test_churn_falls_on_each_churned_customers_last_period_counted_by_hand(
+    tmp_path: Path, rule: OutcomeRule, sent: tuple[str, ...]
+) -> None:
+    """Churn by inactivity (company-sent touches not counted as the customer's action, or every event counted)
+    and by a churn event, counted here from the generated events; the same from the layer and from the events."""
+    events = _business(300, 9)
+    ws = _workspace(tmp_path)
+    ws.ingest_events([_write(tmp_path / "e.jsonl", events)])
+    churned = _churned_by_hand(events, rule, sent)
+    query = dr.DriversQuery("churn", OutcomeRule(event="buy"), churn=rule, company_sent=sent)
+    rows = _churn_both_ways(ws, query, churned)[0]
+    flagged = {r["customer_id"] for r in rows if r["churn"]}
+    assert 0 < len(flagged) < len({r["customer_id"] for r in rows})  # some customers churned, not all
+
+
+def test_inactivity_churn_at_its_edges(tmp_path: Path) -> None:
+    """Customers placed at the edges of a day's inactivity before the data ends (minute E), "help" sent by the
+    company: the last action exactly at the cut-off (active) or a minute before (churned); first appearing by an
+    event no touchpoint claims before the cut-off, then only sent touches (churned); only sent touches, all after
+    the cut-off (active, quiet only since they appeared) or from before it (churned); a conversion as the last
+    action (active)."""
+    end, day = 10 * 1440, 1440
+    placed = {
+        "at_cutoff": [(0, "home"), (end - day, "cart")],
+        "minute_before": [(0, "home"), (end - day - 1, "cart")],
+        "unclaimed_first": [(0, "unmapped"), (end - 600, "help")],
+        "only_sent_recent": [(end - 600, "help"), (end - 500, "help")],
+        "only_sent_old": [(0, "help"), (end - 100, "help")],
+        "converted_last": [(0, "help"), (end - 100, "buy"), (end - 50, "help")],
+        "data_end": [(end, "home")],
+    }
+    events = [_event(c, minute, step, i) for i, (c, minute, step) in enumerate(
+        (c, m, s) for c, steps in placed.items() for m, s in steps)]  # fmt: skip
+    rule, sent = OutcomeRule(inactive_days=1), ("help",)
+    churned = _churned_by_hand(events, rule, sent)
+    assert churned == {"minute_before", "unclaimed_first", "only_sent_old"}
+    ws = _workspace(tmp_path)
+    ws.ingest_events([_write(tmp_path / "e.jsonl", events)])
+    query = dr.DriversQuery("churn", OutcomeRule(event="buy"), churn=rule, company_sent=sent)
+    for rows in _churn_both_ways(ws, query, churned):
+        assert {r["customer_id"] for r in rows if r["churn"]} == churned
 
 
 def _plain(result: Any) -> Any:

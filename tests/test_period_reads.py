@@ -1,7 +1,6 @@
-"""Lookups over the periods `read_periods` returns (in any order, `last` marking each customer's last): each
-customer's last period, the insights' back-and-forth loops found by a binary search, and the open periods found
-from `last`, each against the plain computation (a join of every period, a sort of every customer's periods) on
-random periods in random order."""
+"""Lookups over the periods `read_periods` returns (in any order): the insights' back-and-forth loops found by a
+binary search, and the open periods found without looking for each customer's last, each against the plain
+computation (a join of every period, each customer's highest period) on random periods in random order."""
 
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from touchlens.analytics.drivers import _last, known_periods
+from touchlens.analytics.drivers import known_periods
 from touchlens.insights.effects import _loops
 from touchlens.model.map import OutcomeRule
 
@@ -26,18 +25,15 @@ periods_sets = st.lists(
 
 
 def _units(rows: list[tuple[str, int, bool, bool]], shuffle: Any) -> pa.Table:
-    """Periods as `read_periods` returns them: in any order, `last` on each customer's last."""
-    highest = {r[0]: max(p[1] for p in rows if p[0] == r[0]) for r in rows}
+    """Periods as `read_periods` returns them: in any order."""
     rows = list(rows)
     shuffle.shuffle(rows)
-    last = [r[1] == highest[r[0]] for r in rows]
     return pa.table(
         {
             "customer_id": pa.array([r[0] for r in rows], pa.string()),
             "period": pa.array([r[1] for r in rows], pa.int64()),
             "converted": pa.array([int(r[2]) for r in rows], pa.int64()),
             "churn": pa.array([int(r[3]) for r in rows], pa.int64()),
-            "last": pa.array(last, pa.bool_()),
         }
     )
 
@@ -74,20 +70,27 @@ def test_loops_find_each_hits_period_as_a_join_would(
     assert all(column.size == units.num_rows for column in found.values())
 
 
-@settings(deadline=None)  # Arrow's first calls in a process can take longer than Hypothesis's 200 ms
-@given(periods=periods_sets, shuffle=st.randoms(use_true_random=False))
-def test_last_marks_each_customers_highest_period(periods: list[Any], shuffle: Any) -> None:
-    units = _units(periods, shuffle)
-    assert _last(units.drop_columns(["last"])).tolist() == units.column("last").to_pylist()
+# Customers' periods as conversions cut them: a customer with n conversions has periods 0 to n, those before n
+# ending in a conversion; only some have touches (and so a row); a churned customer's period n, if it has touches,
+# is flagged churn.
+journeys = st.dictionaries(
+    st.sampled_from(CUSTOMERS),
+    st.integers(0, 4).flatmap(lambda n: st.tuples(st.just(n), st.sets(st.integers(0, n), min_size=1), st.booleans())),
+)
 
 
 @settings(deadline=None)  # Arrow's first calls in a process can take longer than Hypothesis's 200 ms
-@given(periods=periods_sets, shuffle=st.randoms(use_true_random=False))
-def test_open_periods_from_last_are_those_a_sort_finds(periods: list[Any], shuffle: Any) -> None:
-    units = _units(periods, shuffle)
-    rule = OutcomeRule(inactive_days=30)
-    from_last = known_periods(units, rule)
-    sorted_again = known_periods(units.drop_columns(["last"]), rule)
-    assert from_last.tolist() == sorted_again.tolist()
-    open_ = [i for i, r in enumerate(units.to_pylist()) if r["last"] and not r["converted"] and not r["churn"]]
-    assert np.flatnonzero(~from_last).tolist() == open_
+@given(customers=journeys, shuffle=st.randoms(use_true_random=False))
+def test_open_periods_are_each_active_customers_last_unconverted_period(
+    customers: dict[str, tuple[int, set[int], bool]], shuffle: Any
+) -> None:
+    rows = [(c, p, p < n, churned and p == n) for c, (n, touched, churned) in customers.items() for p in touched]
+    units = _units(rows, shuffle)
+    highest = {c: max(touched) for c, (_, touched, _) in customers.items()}
+    open_ = [
+        i
+        for i, r in enumerate(units.to_pylist())
+        if r["period"] == highest[r["customer_id"]] and not r["converted"] and not customers[r["customer_id"]][2]
+    ]
+    assert np.flatnonzero(~known_periods(units, OutcomeRule(inactive_days=30))).tolist() == open_
+    assert known_periods(units, None).all()  # no churn rule: nothing says a customer is still active

@@ -92,20 +92,14 @@ def known_periods(units: pa.Table, churn: OutcomeRule | None) -> np.ndarray[Any,
     """Periods whose outcome is known: all but each customer's last when it is still open — not converted, and
     the customer still active by the map's churn rule. Counting an open period as "did not convert" makes every
     touchpoint late in a cycle look helpful. Without a churn rule nothing says a customer is still active, so
-    every period counts as it ends."""
+    every period counts as it ends. A period that did not end in a conversion is its customer's last: periods are
+    numbered by the conversions before them, so every one before the last ends in one (no search for each
+    customer's highest period: at 100M events that read 7.6M customer ids again, 2.8 s)."""
     if churn is None or units.num_rows == 0:
         return np.ones(units.num_rows, dtype=bool)
     converted = units.column("converted").to_numpy().astype(bool)
     churned = units.column("churn").to_numpy().astype(bool)
-    if "last" in units.column_names:  # `read_periods` found each customer's last period
-        return np.asarray(~(units.column("last").to_numpy(zero_copy_only=False) & ~converted & ~churned))
-    period = units.column("period").to_numpy()
-    # Customers as integer codes: a sort of a million Python strings took most of this function's time.
-    customers = pc.dictionary_encode(units.column("customer_id").combine_chunks()).indices.to_numpy()
-    order = np.lexsort((period, customers))
-    last = np.zeros(period.size, dtype=bool)
-    last[order[np.r_[customers[order][1:] != customers[order][:-1], True]]] = True
-    return np.asarray(~(last & ~converted & ~churned))
+    return np.asarray(converted | churned)
 
 
 def _needs_conversion(outcome: str) -> str:
@@ -226,8 +220,7 @@ class DriversQuery:
         """`units_expr`'s rows with every feature of each period in them, from one grouping of the touches: per
         kind of touch feature, bit masks `seen_0`, `seen_1`, ... (bit b of word w set: the period has it for
         `touchpoints[w * BITS + b]`, which must hold every touch's touchpoint); low scores and negative comments as
-        lists of touchpoints (or null). A union of (period, feature) strings took four times as long. Where the map
-        has churn, `quiet` in place of `churn`: `read_periods` marks the customers' last periods itself."""
+        lists of touchpoints (or null). A union of (period, feature) strings took four times as long."""
         t = self._flagged(backend)
         codes = ibis.memtable({"touchpoint": list(touchpoints),
                                "word": [i // BITS for i in range(len(touchpoints))],
@@ -242,20 +235,21 @@ class DriversQuery:
         masks = {f"{kind}_{w}": _bits(t, kind, w, backend.name == "duckdb")
                  for kind in TOUCH_KINDS for w in range(_words(touchpoints))}  # fmt: skip
         grouped = t.group_by(["customer_id", "period"]).aggregate(touches=touches, **masks)
-        return self._with_feedback(backend, self._with_outcomes(backend, grouped, tuple(masks), last=False))
+        return self._with_feedback(backend, self._with_outcomes(backend, grouped, tuple(masks)))
 
     def stored_expr(self, backend: ibis.BaseBackend) -> tuple[list[str], ibis.Table] | None:
         """`periods_expr`'s rows read from the layer's periods (`store/periods.py`, one row a period: no grouping
-        of every touch), their masks as the list `words` (`read_periods` spreads it into mask columns), and the
-        touchpoints the masks' bits stand for; None where the layer's periods do not serve (cut by other
-        windows, or not built)."""
+        of every touch), and the touchpoints their masks' bits stand for; None where the layer's periods do not
+        serve (cut by other windows, or not built)."""
         cut = (microseconds(self.repeat_window), microseconds(self.wait), microseconds(self.switch_window), BITS)
         found = stored_periods(backend, self.conversion, cut)
         if found is None:
             return None
         touchpoints, t = found
-        units = t.select("customer_id", "period", "touches", converted=t.converted.cast("int64"), words=t.words)
-        return touchpoints, self._with_feedback(backend, self._with_churn(backend, units, ("words",), last=False))
+        units = t.select("customer_id", "period", "touches", converted=t.converted.cast("int64"),
+                         **_spread(t.words, touchpoints))  # fmt: skip
+        masks = tuple(units.columns[4:])
+        return touchpoints, self._with_feedback(backend, self._with_churn(backend, units, masks))
 
     def _with_feedback(self, backend: ibis.BaseBackend, units: ibis.Table) -> ibis.Table:
         """Periods with their low scores and negative comments, each a list of touchpoints (or null)."""
@@ -320,41 +314,25 @@ class DriversQuery:
         units = touches.group_by(["customer_id", "period"]).aggregate(touches=touches.count())
         return self._with_outcomes(backend, units)
 
-    def _with_outcomes(
-        self, backend: ibis.BaseBackend, units: ibis.Table, extra: Sequence[str] = (), last: bool = True
-    ) -> ibis.Table:
-        """Periods (customer_id, period, touches, `extra`...) with their outcome flags, converted and churn. Churn
-        is the customer's last period's; without `last`, the flag `quiet` says the period would be churn were it
-        the customer's last, and the caller finds the last periods (`read_periods`, each customer's highest: the
-        engine's window over every customer's periods took a tenth of the read at 100M events)."""
+    def _with_outcomes(self, backend: ibis.BaseBackend, units: ibis.Table, extra: Sequence[str] = ()) -> ibis.Table:
+        """Periods (customer_id, period, touches, `extra`...) with their outcome flags, converted and churn."""
         _, convs = self._periods(backend)
         j = units.left_join(convs, ["customer_id", "period"])
         j = j.mutate(converted=j.won.notnull().cast("int64")).drop("won", "customer_id_right", "period_right")
-        return self._with_churn(backend, j, extra, last)
+        return self._with_churn(backend, j, extra)
 
-    def _with_churn(
-        self, backend: ibis.BaseBackend, j: ibis.Table, extra: Sequence[str] = (), last: bool = True
-    ) -> ibis.Table:
-        """Periods (customer_id, period, touches, converted, `extra`...) with churn (or `quiet`), as
-        `_with_outcomes` says."""
+    def _with_churn(self, backend: ibis.BaseBackend, j: ibis.Table, extra: Sequence[str] = ()) -> ibis.Table:
+        """Periods (customer_id, period, touches, converted, `extra`...) with churn: the customer churned and the
+        period is their last. A period that did not end in a conversion is the customer's last (`known_periods`
+        says why), so churn needs no search for each customer's highest period: a window over every customer's
+        periods in the engine, or their ids read again in Python (2.8 s at 100M events)."""
         churned = self._churned(backend)
         if churned is None:  # the map defines no churn: nobody has churned by it
             return j.select("customer_id", "period", "touches", "converted", *extra,
                             churn=ibis.literal(0).cast("int64"))  # fmt: skip
         j = j.left_join(churned, "customer_id")
-        quiet = j.churned.notnull() & (j.converted == 0)
-        if not last:
-            return j.select("customer_id", "period", "touches", "converted", *extra, quiet=quiet.cast("int64"))
-        # A window over the periods, not a join with their grouping: an engine may compute that grouping twice.
-        j = j.mutate(last_period=j.period.max().over(group_by=j.customer_id))
-        return j.select(
-            "customer_id",
-            "period",
-            "touches",
-            "converted",
-            *extra,
-            churn=((j.period == j.last_period) & quiet).cast("int64"),
-        )
+        churn = j.churned.notnull() & (j.converted == 0)
+        return j.select("customer_id", "period", "touches", "converted", *extra, churn=churn.cast("int64"))
 
     def _churned(self, backend: ibis.BaseBackend) -> ibis.Table | None:
         """(customer_id, churned=1) for each customer who churned: the churn event, or no action of their own
@@ -366,19 +344,46 @@ class DriversQuery:
         if rule.event is not None:
             gone = t.filter(outcome_predicate(t, rule)).select("customer_id").distinct()
             return gone.mutate(churned=ibis.literal(1))
+        layer = periods_layer(backend, self.conversion)
+        if layer is not None:
+            return self._quiet_by_layer(backend, layer, timedelta(days=rule.inactive_days or 0))
         data_end = t.ts.max().as_scalar()
-        acted = t.ts.max()
-        if self.company_sent:
-            # A join with the sent touchpoints, not `isin`: a list of strings tested on every event took twice as
-            # long at 10M events.
-            keys = ibis.memtable({"sent_touchpoint": list(dict.fromkeys(self.company_sent))})
-            t = t.left_join(keys, t.touchpoint == keys.sent_touchpoint)
-            acted = t.ts.max(where=t.sent_touchpoint.isnull() | outcome_predicate(t, self.conversion).fill_null(False))
-        last = t.group_by("customer_id").aggregate(acted=acted, first=t.ts.min())
+        t, acting = self._acting(t)
+        last = t.group_by("customer_id").aggregate(acted=t.ts.max(where=acting), first=t.ts.min())
         # A customer who never acted (only ever sent things) has been quiet since they first appeared.
         since = last.acted.fill_null(last.first)
         quiet = last.filter(~at_most_apart(backend, data_end, since, timedelta(days=rule.inactive_days or 0)))
         return quiet.select("customer_id", churned=ibis.literal(1))
+
+    def _quiet_by_layer(self, backend: ibis.BaseBackend, layer: ibis.Table, inactive: timedelta) -> ibis.Table:
+        """`_churned`'s inactive customers without grouping every event by customer (7 s of the drivers' 30 at
+        100M events): those who appeared before the cut-off (`inactive` before the data ends) and took no action
+        of their own since. The same customers: one whose last action came before the cut-off appeared before it
+        too, and one who never acted is quiet since they appeared. A customer appeared with their first touch (the
+        layer's position 0) or an event no touchpoint claims; only customers with touches have periods."""
+        t = events(backend)
+        data_end = backend.to_pyarrow(t.aggregate(end=t.ts.max())).column("end")[0].as_py()
+        if data_end is None:  # no events: nobody to have churned
+            return t.filter(ibis.literal(False)).select("customer_id", churned=ibis.literal(1))
+        # A timestamp, not arithmetic on each row: a comparison with a value lets the store skip blocks by time.
+        cutoff = ibis.literal(data_end - inactive, type=t.ts.type())
+        recent, acting = self._acting(t.filter(t.ts >= cutoff))
+        acted = recent.filter(acting).select("customer_id")
+        first = layer.filter((layer.pos == 0) & (layer.ts < cutoff)).select("customer_id")
+        unclaimed = t.filter(t.touchpoint.isnull() & (t.ts < cutoff)).select("customer_id")
+        appeared = first.union(unclaimed, distinct=True)
+        return appeared.anti_join(acted, "customer_id").mutate(churned=ibis.literal(1))
+
+    def _acting(self, t: ibis.Table) -> tuple[ibis.Table, Any]:
+        """Events with a predicate for the customer's own actions: all but the company-sent touches, conversions
+        always."""
+        if not self.company_sent:
+            return t, ibis.literal(True)
+        # A join with the sent touchpoints, not `isin`: a list of strings tested on every event took twice as long
+        # at 10M events.
+        keys = ibis.memtable({"sent_touchpoint": list(dict.fromkeys(self.company_sent))})
+        t = t.left_join(keys, t.touchpoint == keys.sent_touchpoint)
+        return t, t.sent_touchpoint.isnull() | outcome_predicate(t, self.conversion).fill_null(False)
 
     def run(self, backend: ibis.BaseBackend) -> Drivers:
         return self.run_each(backend, (self.outcome,))[0]
@@ -391,7 +396,7 @@ class DriversQuery:
         read = read or read_periods
         touchpoints, periods = read(self, backend)
         features = _Features.of(periods, touchpoints)
-        units = periods.select(["customer_id", "period", "touches", "converted", "churn", "last"])
+        units = periods.select(["customer_id", "period", "touches", "converted", "churn"])
         # Conversion and repeat leave out the open periods (their outcome is not known yet): found once for both.
         wanted = units.num_rows and {"conversion", "repeat"} & set(outcomes)
         known = known_periods(units, self.churn) if wanted else np.ones(units.num_rows, dtype=bool)
@@ -586,55 +591,23 @@ def query_for(m: TouchpointMap, outcome: str, samples: int = 100) -> DriversQuer
 
 def read_periods(query: DriversQuery, backend: ibis.BaseBackend) -> tuple[list[str], pa.Table]:
     """`periods_expr`'s rows, and the touchpoints their masks' bits stand for (those the events name, or the
-    layer's coded ones); `last` marks each customer's last period. The rows come in the engine's order, which
-    may change from one run to the next: what reads them depends on no order (drivers resample distinct rows in
-    their own order; insights look periods up by key)."""
+    layer's coded ones). The rows come in the engine's order, which may change from one run to the next: what
+    reads them depends on no order (drivers resample distinct rows in their own order; insights look periods up
+    by key)."""
     stored = query.stored_expr(backend)
     if stored is None:
         touchpoints = query.touchpoints(backend)
-        periods = backend.to_pyarrow(query.periods_expr(backend, touchpoints))
-    else:
-        touchpoints, expr = stored
-        periods = _masked(backend.to_pyarrow(expr), touchpoints)
-    last = _last(periods)
-    periods = periods.append_column("last", pa.array(last))
-    if "quiet" not in periods.column_names:
-        return touchpoints, periods
-    churn = pa.array((last & (periods.column("quiet").to_numpy() > 0)).astype(np.int64))
-    return touchpoints, periods.append_column("churn", churn).drop_columns(["quiet"])
+        return touchpoints, backend.to_pyarrow(query.periods_expr(backend, touchpoints))
+    touchpoints, expr = stored
+    return touchpoints, backend.to_pyarrow(expr)
 
 
-def _last(periods: pa.Table) -> np.ndarray[Any, Any]:
-    """Whether each period is its customer's last: its number is the customer's highest. Customers as integer
-    codes, no sort: sorting the periods by customer took a third of the read's time at 10M events."""
-    customers = pc.dictionary_encode(periods.column("customer_id").combine_chunks())
-    codes = customers.indices.to_numpy(zero_copy_only=False)
-    period = periods.column("period").to_numpy()
-    highest = np.full(len(customers.dictionary), np.iinfo(np.int64).min)
-    np.maximum.at(highest, codes, period)
-    return np.asarray(period == highest[codes])
-
-
-def _masked(stored: pa.Table, touchpoints: Sequence[str]) -> pa.Table:
-    """`stored_expr`'s rows with their `words` spread into `periods_expr`'s mask columns (0 for a word a period
-    has no touchpoint of)."""
-    lists = stored.column("words").combine_chunks()
-    flat = lists.flatten()
-    parents = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False)
-    word = flat.field("word").to_numpy(zero_copy_only=False)
-    columns: dict[str, Any] = {}
-    for name in stored.column_names:
-        if name != "words":
-            columns[name] = stored.column(name)
-            continue
-        for kind in TOUCH_KINDS:
-            values = flat.field(kind).to_numpy(zero_copy_only=False)
-            for w in range(_words(touchpoints)):
-                mask = np.zeros(stored.num_rows, dtype=np.int64)
-                chosen = word == w
-                mask[parents[chosen]] = values[chosen]
-                columns[f"{kind}_{w}"] = pa.array(mask)
-    return pa.table(columns)
+def _spread(words: Any, touchpoints: Sequence[str]) -> dict[str, Any]:
+    """The layer's list of mask words (`store/periods.py`) as `periods_expr`'s mask columns, 0 for a word a period
+    has none of; spread by the engine as it reads them: reading the lists and spreading them in Python took 1.1 to
+    2.3 s more at 100M events."""
+    word = [words.filter(lambda x, w=w: x.word == w)[0] for w in range(_words(touchpoints))]
+    return {f"{kind}_{w}": word[w][kind].fill_null(0) for kind in TOUCH_KINDS for w in range(len(word))}
 
 
 # `read_periods`, or a reader that shares its result (the workspace's, one read for drivers and insights).
