@@ -11,7 +11,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from touchlens.analytics.drivers import known_periods
+from touchlens.analytics.drivers import has_bit, known_periods
 from touchlens.insights.effects import _loops
 from touchlens.model.map import OutcomeRule
 
@@ -94,3 +94,13 @@ def test_open_periods_are_each_active_customers_last_unconverted_period(
     ]
     assert np.flatnonzero(~known_periods(units, OutcomeRule(inactive_days=30))).tolist() == open_
     assert known_periods(units, None).all()  # no churn rule: nothing says a customer is still active
+
+
+@given(
+    words=st.lists(st.integers(-(2**63), 2**63 - 1), max_size=30),
+    b=st.integers(0, 63),
+    step=st.sampled_from([1, 2]),  # a contiguous array, or a view of every other word
+)
+def test_a_bit_read_from_its_byte_is_the_bit_of_the_word(words: list[int], b: int, step: int) -> None:
+    mask = np.array(words, dtype=np.int64)[::step]
+    assert has_bit(mask, 1 << b).tolist() == [(w >> b) & 1 == 1 for w in words[::step]]

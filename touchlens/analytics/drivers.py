@@ -24,6 +24,7 @@ An outcome the map does not define is no table: `MissingOutcome` says which map 
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -449,7 +450,8 @@ class DriversQuery:
         features are set from their (period, feature) pairs. A post-purchase touchpoint's features are cleared
         outside the periods after a first conversion (`later`, over the chosen periods) and need their periods
         with and without among those: they are then met only there, and `compare` takes those periods alone."""
-        n, position = int(rows.sum()), np.cumsum(rows) - 1  # a period's row among the chosen ones
+        chosen = np.flatnonzero(rows)
+        n = chosen.size
         words: dict[int, Any] = {}
         after = {f"{kind}:{tp}" for kind in KINDS for tp in self.post_purchase}
 
@@ -457,11 +459,13 @@ class DriversQuery:
             mask, bit = features.bits[i]
             if id(mask) not in words:
                 words[id(mask)] = mask[rows]
-            seen = words[id(mask)] & bit != 0
+            seen = has_bit(words[id(mask)], bit)
             return seen & later if features.every[i] in after else seen
 
         kept = rows[features.units] if features.units.size else np.zeros(0, dtype=bool)
-        codes, units = features.codes[kept], position[features.units[kept]]
+        # A feedback pair's period's row among the chosen ones: where it falls among them (a running count of
+        # every period took 0.3 s at 100M events).
+        codes, units = features.codes[kept], np.searchsorted(chosen, features.units[kept])
         pairs = later[units] | ~np.isin(codes, [i for i, f in enumerate(features.every) if f in after])
         codes, units = codes[pairs], units[pairs]
         support = [int(np.count_nonzero(column(i))) for i in range(len(features.bits))]
@@ -548,8 +552,16 @@ def has_features(periods: pa.Table, touchpoints: Sequence[str], kind: str, keys:
         word, bit = divmod(index[key], BITS)
         if word not in words:
             words[word] = periods.column(f"{kind}_{word}").fill_null(0).to_numpy()
-        out[:, j] = words[word] & (1 << bit) != 0
+        out[:, j] = has_bit(words[word], 1 << bit)
     return out
+
+
+def has_bit(mask: np.ndarray[Any, Any], bit: int) -> np.ndarray[Any, Any]:
+    """Which of `mask`'s words (int64, one a period) have `bit` (a power of two) set, read from the byte that
+    holds it: no 64-bit temporary of every period (3.6 against 10 ms a bit over 5.2M periods)."""
+    b = bit.bit_length() - 1
+    byte = b // 8 if sys.byteorder == "little" else 7 - b // 8
+    return np.asarray(np.ascontiguousarray(mask, dtype=np.int64).view(np.uint8)[byte::8] & np.uint8(1 << b % 8) != 0)
 
 
 def _bits(t: ibis.Table, kind: str, word: int, bitwise: bool) -> Any:
