@@ -543,7 +543,9 @@ class _Features:
 def has_features(periods: pa.Table, touchpoints: Sequence[str], kind: str, keys: Sequence[str]) -> np.ndarray[Any, Any]:
     """Which of `periods_expr`'s rows have the touch feature `kind` (seen, repeated, ...) for each of `keys`: a
     boolean matrix, a column per key (False throughout for a key no touch names). Each mask word is read once."""
-    out = np.zeros((periods.num_rows, len(keys)), dtype=bool)
+    # By column (Fortran order): each key's periods lie together, for the column reads of whoever tests them (35
+    # against 4 ms a test over 7.6M periods in `insights.effects`).
+    out = np.zeros((periods.num_rows, len(keys)), dtype=bool, order="F")
     words: dict[int, np.ndarray[Any, Any]] = {}
     index = {tp: i for i, tp in enumerate(touchpoints)}
     for j, key in enumerate(keys):

@@ -212,12 +212,15 @@ def _material(e: OutcomeEffect, min_points: float, min_relative: float) -> bool:
 
 
 def _effect(outcome: str, y: np.ndarray, pool: np.ndarray, has: np.ndarray) -> OutcomeEffect | None:
-    # Counts of boolean masks, not the outcomes picked out by them: a hundred tests over a million periods.
-    with_, without = pool & has, pool & ~has
-    n1, n0 = int(np.count_nonzero(with_)), int(np.count_nonzero(without))
+    # Counts of boolean masks, not the outcomes picked out by them: a hundred tests over a million periods. Those
+    # without the touchpoint are the pool's less those with it: two masks made a test, not five.
+    with_ = pool & has
+    n1 = int(np.count_nonzero(with_))
+    n0 = int(np.count_nonzero(pool)) - n1
     if n1 < MIN_PERIODS or n0 < MIN_PERIODS:
         return None
-    k1, k0 = int(np.count_nonzero(y & with_)), int(np.count_nonzero(y & without))
+    k1 = int(np.count_nonzero(y & with_))
+    k0 = int(np.count_nonzero(y & pool)) - k1
     c = stats.compare_shares(k1, n1, k0, n0)
     if c.difference is None or c.low is None or c.high is None or c.p_value is None:
         return None
