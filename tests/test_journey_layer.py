@@ -972,3 +972,44 @@ def test_help_sessions_from_the_layer_are_the_sessions_cut_from_the_events(tmp_p
             from_events = sessions(backend)
     assert from_layer == from_events
     assert any(n > 1 for *_, n in from_layer)  # sessions with repeats, not one touch each
+
+
+def test_repeated_help_in_one_visit_from_the_layer_and_the_events_counted_by_hand(tmp_path: Path) -> None:
+    """Help (reactive, after buying) three or more times in one visit (no gap over 30 minutes between touches):
+    the sessions and customers counted here from the generated events, and by `friction.repeats` with the layer
+    read and set aside."""
+    from touchlens.insights.friction import repeats
+    from touchlens.insights.words import Names
+
+    steps = [{"key": s, "match": {"event": s}} for s in STEPS if s != "help"]
+    help_ = {"key": "help", "match": {"event": "help"}, "phase": "post-purchase", "initiative": "reactive"}
+    ws = _workspace(tmp_path, {**MAP, "touchpoints": [*steps, help_]})
+    events = _business(1500, 11)
+    ws.ingest_events([_write(tmp_path / "e.jsonl", events)])
+    sessions, customers, reached = 0, set(), set()
+    for c in {e["customer_id"] for e in events}:
+        mine = sorted((e for e in events if e["customer_id"] == c and e["event"] != "unmapped"),
+                      key=lambda e: (e["ts"], int(e["event_id"][1:])))  # fmt: skip
+        helps, last = 0, None
+        for e in mine:
+            ts = datetime.fromisoformat(e["ts"])
+            if last is not None and ts - last > timedelta(minutes=30):  # a new visit
+                sessions += helps >= 3
+                customers |= {c} if helps >= 3 else set()
+                helps = 0
+            helps, last = helps + (e["event"] == "help"), ts
+            reached |= {c} if e["event"] == "help" else set()
+        sessions += helps >= 3
+        customers |= {c} if helps >= 3 else set()
+    m = ws.map()
+    with _store(ws) as con:
+        backend = backend_on(con.cursor())
+        found = [repeats(backend, m, Names.of(m), min_share=0.0)]
+        with _layer_set_aside(backend):
+            found.append(repeats(backend, m, Names.of(m), min_share=0.0))
+    assert sessions >= len(customers) > 0
+    for items in found:
+        assert [(i.subject, i.evidence["sessions"], i.evidence["customers"]) for i in items] == [
+            ("help", sessions, len(customers))
+        ]
+        assert items[0].evidence["share_of_customers"] == pytest.approx(len(customers) / len(reached))

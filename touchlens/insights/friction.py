@@ -13,7 +13,7 @@ from typing import Any
 
 import ibis
 
-from touchlens.analytics.engine import at_most_apart, mapped_events
+from touchlens.analytics.engine import at_most_apart
 from touchlens.analytics.feedback import FeedbackReport
 from touchlens.analytics.journeys import JourneyOptions, firsts, layer_state
 from touchlens.analytics.scorecard import Scorecard
@@ -100,8 +100,9 @@ def repeats(
         return []
     # Only a customer with `times` touches of one help touchpoint at all can have them in one session: numbering
     # sessions (a sort) for those few customers, not every customer, took the repeats from 3 s to a fraction at
-    # 10M events.
-    touches = mapped_events(backend)
+    # 10M events. Those customers counted from the journey layer where it serves (its touches are the mapped
+    # events, stored by customer): 1.6 s against 4.0 s from the events at 100M.
+    touches = JourneyOptions().touches(backend)
     helps = touches.filter(touches.touchpoint.isin(sorted(helpful)))
     often = helps.group_by(["customer_id", "touchpoint"]).aggregate(n=helps.count())
     candidates = often.filter(often.n >= times).select("customer_id").distinct()
