@@ -809,10 +809,12 @@ def test_customers_counted_from_first_touches_are_the_distinct_customers(tmp_pat
     assert 0 < reach["cart"] < card["customers"]  # a real business: not every customer reached the cart
 
 
-def _churned_by_hand(events: list[dict[str, Any]], rule: OutcomeRule, sent: tuple[str, ...]) -> set[str]:
+def _churned_by_hand(
+    events: list[dict[str, Any]], rule: OutcomeRule, sent: tuple[str, ...], conversion: str = "buy"
+) -> set[str]:
     """The customers `rule` says churned: a "help" event (the churn event the tests use), or no action of their own
-    (an event not of a `sent` touchpoint, or a "buy") for more than a day before the data ends; a customer who never
-    acted, quiet since their first event."""
+    (an event not of a `sent` touchpoint, or a `conversion`) for more than a day before the data ends; a customer
+    who never acted, quiet since their first event."""
     end = max(datetime.fromisoformat(e["ts"]) for e in events)
     by_customer: dict[str, list[dict[str, Any]]] = {}
     for e in events:
@@ -821,7 +823,7 @@ def _churned_by_hand(events: list[dict[str, Any]], rule: OutcomeRule, sent: tupl
         return {c for c, es in by_customer.items() if any(e["event"] == "help" for e in es)}
     churned = set()
     for c, es in by_customer.items():
-        acted = [datetime.fromisoformat(e["ts"]) for e in es if e["event"] not in sent or e["event"] == "buy"]
+        acted = [datetime.fromisoformat(e["ts"]) for e in es if e["event"] not in sent or e["event"] == conversion]
         since = max(acted) if acted else min(datetime.fromisoformat(e["ts"]) for e in es)
         if end - since > timedelta(days=rule.inactive_days or 0):
             churned.add(c)
@@ -877,12 +879,13 @@ def test_churn_falls_on_each_churned_customers_last_period_counted_by_hand(
     assert 0 < len(flagged) < len({r["customer_id"] for r in rows})  # some customers churned, not all
 
 
-def test_inactivity_churn_at_its_edges(tmp_path: Path) -> None:
-    """Customers placed at the edges of a day's inactivity before the data ends (minute E), "help" sent by the
+@pytest.mark.parametrize("conversion", ["buy", "unmapped"])  # a conversion that is a touch, and one that is not
+def test_inactivity_churn_at_its_edges(tmp_path: Path, conversion: str) -> None:
+    """Customers placed at the edges of a day's inactivity before the data ends (minute E), "help" and "buy" sent by the
     company: the last action exactly at the cut-off (active) or a minute before (churned); first appearing by an
     event no touchpoint claims before the cut-off, then only sent touches (churned); only sent touches, all after
-    the cut-off (active, quiet only since they appeared) or from before it (churned); a conversion as the last
-    action (active)."""
+    the cut-off (active, quiet only since they appeared) or from before it (churned); a conversion, or an event no
+    touchpoint claims, as the last action (active)."""
     end, day = 10 * 1440, 1440
     placed = {
         "at_cutoff": [(0, "home"), (end - day, "cart")],
@@ -890,17 +893,18 @@ def test_inactivity_churn_at_its_edges(tmp_path: Path) -> None:
         "unclaimed_first": [(0, "unmapped"), (end - 600, "help")],
         "only_sent_recent": [(end - 600, "help"), (end - 500, "help")],
         "only_sent_old": [(0, "help"), (end - 100, "help")],
-        "converted_last": [(0, "help"), (end - 100, "buy"), (end - 50, "help")],
+        "converted_last": [(0, "help"), (end - 100, conversion), (end - 50, "help")],
+        "unclaimed_last": [(0, "help"), (end - 100, "unmapped"), (end - 50, "help")],
         "data_end": [(end, "home")],
     }
     events = [_event(c, minute, step, i) for i, (c, minute, step) in enumerate(
         (c, m, s) for c, steps in placed.items() for m, s in steps)]  # fmt: skip
-    rule, sent = OutcomeRule(inactive_days=1), ("help",)
-    churned = _churned_by_hand(events, rule, sent)
+    rule, sent = OutcomeRule(inactive_days=1), ("help", "buy")  # a sent conversion is still an action
+    churned = _churned_by_hand(events, rule, sent, conversion)
     assert churned == {"minute_before", "unclaimed_first", "only_sent_old"}
-    ws = _workspace(tmp_path)
+    ws = _workspace(tmp_path, {**MAP, "outcomes": {"conversion": {"event": conversion}}})
     ws.ingest_events([_write(tmp_path / "e.jsonl", events)])
-    query = dr.DriversQuery("churn", OutcomeRule(event="buy"), churn=rule, company_sent=sent)
+    query = dr.DriversQuery("churn", OutcomeRule(event=conversion), churn=rule, company_sent=sent)
     for rows in _churn_both_ways(ws, query, churned):
         assert {r["customer_id"] for r in rows if r["churn"]} == churned
 

@@ -361,30 +361,33 @@ class DriversQuery:
         100M events): those who appeared before the cut-off (`inactive` before the data ends) and took no action
         of their own since. The same customers: one whose last action came before the cut-off appeared before it
         too, and one who never acted is quiet since they appeared. A customer appeared with their first touch (the
-        layer's position 0) or an event no touchpoint claims; only customers with touches have periods."""
+        layer's position 0) or an event no touchpoint claims; only customers with touches have periods. Their
+        actions since are the layer's touches (stored by customer: 2.6 s against 3.1-4.4 s from the events at
+        100M) and the events no touchpoint claims (each an action of theirs)."""
         t = events(backend)
         data_end = backend.to_pyarrow(t.aggregate(end=t.ts.max())).column("end")[0].as_py()
         if data_end is None:  # no events: nobody to have churned
             return t.filter(ibis.literal(False)).select("customer_id", churned=ibis.literal(1))
         # A timestamp, not arithmetic on each row: a comparison with a value lets the store skip blocks by time.
         cutoff = ibis.literal(data_end - inactive, type=t.ts.type())
-        recent, acting = self._acting(t.filter(t.ts >= cutoff))
-        acted = recent.filter(acting).select("customer_id")
-        first = layer.filter((layer.pos == 0) & (layer.ts < cutoff)).select("customer_id")
-        unclaimed = t.filter(t.touchpoint.isnull() & (t.ts < cutoff)).select("customer_id")
-        appeared = first.union(unclaimed, distinct=True)
+        recent, acting = self._acting(layer.filter(layer.ts >= cutoff), conversion=lambda r: r.period == -1)
+        unclaimed = t.filter(t.touchpoint.isnull())
+        acted = _ids(recent.filter(acting)).union(_ids(unclaimed.filter(unclaimed.ts >= cutoff)))
+        first = layer.filter((layer.pos == 0) & (layer.ts < cutoff))
+        appeared = _ids(first).union(_ids(unclaimed.filter(unclaimed.ts < cutoff)), distinct=True)
         return appeared.anti_join(acted, "customer_id").mutate(churned=ibis.literal(1))
 
-    def _acting(self, t: ibis.Table) -> tuple[ibis.Table, Any]:
-        """Events with a predicate for the customer's own actions: all but the company-sent touches, conversions
-        always."""
+    def _acting(self, t: ibis.Table, conversion: Callable[[ibis.Table], Any] | None = None) -> tuple[ibis.Table, Any]:
+        """Events (or the layer's touches) with a predicate for the customer's own actions: all but the
+        company-sent touches, conversions always (`conversion` says which rows are; by default the map's rule)."""
         if not self.company_sent:
             return t, ibis.literal(True)
         # A join with the sent touchpoints, not `isin`: a list of strings tested on every event took twice as long
         # at 10M events.
         keys = ibis.memtable({"sent_touchpoint": list(dict.fromkeys(self.company_sent))})
         t = t.left_join(keys, t.touchpoint == keys.sent_touchpoint)
-        return t, t.sent_touchpoint.isnull() | outcome_predicate(t, self.conversion).fill_null(False)
+        converted = conversion(t) if conversion else outcome_predicate(t, self.conversion).fill_null(False)
+        return t, t.sent_touchpoint.isnull() | converted
 
     def run(self, backend: ibis.BaseBackend) -> Drivers:
         return self.run_each(backend, (self.outcome,))[0]
@@ -614,6 +617,11 @@ def read_periods(query: DriversQuery, backend: ibis.BaseBackend) -> tuple[list[s
         return touchpoints, backend.to_pyarrow(query.periods_expr(backend, touchpoints))
     touchpoints, expr = stored
     return touchpoints, backend.to_pyarrow(expr)
+
+
+def _ids(t: ibis.Table) -> ibis.Table:
+    """`customer_id` alone, one type for the layer's and the events' (so they unite)."""
+    return t.select(customer_id=t.customer_id.cast("string"))
 
 
 def _spread(words: Any, touchpoints: Sequence[str]) -> dict[str, Any]:
