@@ -143,6 +143,15 @@ def stored_periods(con: duckdb.DuckDBPyConnection) -> set[tuple[Any, ...]]:
     return out
 
 
+def open_periods_last(periods: set[tuple[Any, ...]]) -> bool:
+    """Whether every period that did not end in a conversion is its customer's highest (drivers and insights find
+    the open periods by it, without searching for the last ones)."""
+    highest: dict[str, int] = {}
+    for customer, period, *_ in periods:
+        highest[customer] = max(highest.get(customer, -1), period)
+    return all(period == highest[customer] for customer, period, _, converted, *_ in periods if not converted)
+
+
 def listed_conversions(con: duckdb.DuckDBPyConnection) -> tuple[list[Any], list[Any]]:
     """The layer's list of conversions, and the conversions among the events (`buy`, the map's outcome), of the
     customers not waiting for a refresh."""
@@ -214,6 +223,7 @@ def test_layer_equals_a_rebuild_after_any_batches(
         assert stored(con) == want
         assert seen_by_readers(con) == _in_order(want)
         assert stored_periods(con) == reference_periods(con)
+        assert open_periods_last(stored_periods(con))
         listed, converted = listed_conversions(con)
         assert listed == converted
 
@@ -265,6 +275,7 @@ def _as_they_come(folder: Path, batches: list[list[tuple[str, int, str, str, int
         want = reference(con)
         assert stored(con) == want
         assert stored_periods(con) == reference_periods(con)
+        assert open_periods_last(stored_periods(con))  # new touches merged into stored rows too
         listed, converted = listed_conversions(con)
         assert listed == converted
         pairs = sorted(con.execute("SELECT source, target, bucket, n FROM pair_waits").fetchall())
@@ -812,7 +823,7 @@ def test_customers_counted_from_first_touches_are_the_distinct_customers(tmp_pat
 def _churned_by_hand(
     events: list[dict[str, Any]], rule: OutcomeRule, sent: tuple[str, ...], conversion: str = "buy"
 ) -> set[str]:
-    """The customers `rule` says churned: a "help" event (the churn event the tests use), or no action of their own
+    """The customers `rule` says churned: its churn event (an event name), or no action of their own
     (an event not of a `sent` touchpoint, or a `conversion`) for more than a day before the data ends; a customer
     who never acted, quiet since their first event."""
     end = max(datetime.fromisoformat(e["ts"]) for e in events)
@@ -820,7 +831,7 @@ def _churned_by_hand(
     for e in events:
         by_customer.setdefault(e["customer_id"], []).append(e)
     if rule.event is not None:
-        return {c for c, es in by_customer.items() if any(e["event"] == "help" for e in es)}
+        return {c for c, es in by_customer.items() if any(e["event"] == rule.event.equals for e in es)}
     churned = set()
     for c, es in by_customer.items():
         acted = [datetime.fromisoformat(e["ts"]) for e in es if e["event"] not in sent or e["event"] == conversion]
@@ -895,7 +906,7 @@ def test_inactivity_churn_at_its_edges(tmp_path: Path, conversion: str) -> None:
         "only_sent_old": [(0, "help"), (end - 100, "help")],
         "converted_last": [(0, "help"), (end - 100, conversion), (end - 50, "help")],
         "unclaimed_last": [(0, "help"), (end - 100, "unmapped"), (end - 50, "help")],
-        "data_end": [(end, "home")],
+        "data_end": [(0, "home"), (end, "unmapped")],  # the data's end, from an event no touchpoint claims
     }
     events = [_event(c, minute, step, i) for i, (c, minute, step) in enumerate(
         (c, m, s) for c, steps in placed.items() for m, s in steps)]  # fmt: skip

@@ -27,7 +27,7 @@ import hashlib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import ibis
@@ -247,10 +247,9 @@ class DriversQuery:
         if found is None:
             return None
         touchpoints, t = found
-        units = t.select("customer_id", "period", "touches", converted=t.converted.cast("int64"),
-                         **_spread(t.words, touchpoints))  # fmt: skip
-        masks = tuple(units.columns[4:])
-        return touchpoints, self._with_feedback(backend, self._with_churn(backend, units, masks))
+        masks = _spread(t.words, touchpoints)
+        units = t.select("customer_id", "period", "touches", converted=t.converted.cast("int64"), **masks)
+        return touchpoints, self._with_feedback(backend, self._with_churn(backend, units, tuple(masks)))
 
     def _with_feedback(self, backend: ibis.BaseBackend, units: ibis.Table) -> ibis.Table:
         """Periods with their low scores and negative comments, each a list of touchpoints (or null)."""
@@ -368,8 +367,10 @@ class DriversQuery:
         data_end = backend.to_pyarrow(t.aggregate(end=t.ts.max())).column("end")[0].as_py()
         if data_end is None:  # no events: nobody to have churned
             return t.filter(ibis.literal(False)).select("customer_id", churned=ibis.literal(1))
-        # A timestamp, not arithmetic on each row: a comparison with a value lets the store skip blocks by time.
-        cutoff = ibis.literal(data_end - inactive, type=t.ts.type())
+        # A timestamp, not arithmetic on each row: a comparison with a value lets the store skip blocks by time. In
+        # UTC first: Python subtracts days from a zoned time on its wall clock, an hour off across a change of time.
+        end = data_end.astimezone(UTC) if data_end.tzinfo is not None else data_end
+        cutoff = ibis.literal(end - inactive, type=t.ts.type())
         recent, acting = self._acting(layer.filter(layer.ts >= cutoff), conversion=lambda r: r.period == -1)
         unclaimed = t.filter(t.touchpoint.isnull())
         acted = _ids(recent.filter(acting)).union(_ids(unclaimed.filter(unclaimed.ts >= cutoff)))
