@@ -158,7 +158,7 @@ class PathsQuery:
         )
         counts: dict[tuple[Any, Any], float] = defaultdict(float)
         conversions = value = 0.0
-        for r in backend.to_pyarrow(pairs).to_pylist():
+        for r in arrow(backend, pairs).to_pylist():
             counts[(r["a"], r["b"])] += r["n"]
             if r["last"]:
                 counts[(r["b"], CONVERSION if r["won"] else NULL)] += r["n"]
@@ -178,7 +178,7 @@ class PathsQuery:
         k = by_key.join(per_path, ["customer_id", "path"])
         share = k.weight / k.total
         credit = k.group_by("key").aggregate(conversions=share.sum(), value=(share * k.value).sum())
-        rows = backend.to_pyarrow(credit).to_pylist()
+        rows = arrow(backend, credit).to_pylist()
         return {r["key"]: float(r["conversions"]) for r in rows}, {r["key"]: float(r["value"] or 0) for r in rows}
 
     def _events(self, backend: ibis.BaseBackend) -> ibis.Table:
@@ -197,7 +197,7 @@ class PathsQuery:
                 coded = self._coded(backend)
                 if coded is not None:
                     return coded
-        rows = backend.to_pyarrow(self.to_expr(backend)).to_pylist()
+        rows = arrow(backend, self.to_expr(backend)).to_pylist()
         paths = [
             Path(tuple(r["steps"]), float(r["conversions"]), float(r["nulls"]), float(r["value"] or 0)) for r in rows
         ]
