@@ -328,3 +328,77 @@ def test_the_api_answers_exactly_when_asked(demo: touchlens.Workspace) -> None:
         assert client.get("/api/flows?exact=true").json() == exact
         assert client.get("/api/flows").json() == sketched != exact
         assert client.get("/api/scorecard?exact=true").json() == card_exact
+
+
+SILENCE_MAP = {
+    "name": "Parcels",
+    "journeys": [{"key": "main", "stages": [{"key": "find"}, {"key": "buy"}, {"key": "get"}, {"key": "keep"}]}],
+    "touchpoints": [
+        {"key": "ad", "stage": "find", "match": {"event": "ad"}},
+        {"key": "order", "stage": "buy", "match": {"event": "order"}},
+        {"key": "parcel", "stage": "get", "initiative": "proactive", "match": {"event": "parcel"}},
+        {"key": "call", "stage": "get", "match": {"event": "call"}},
+        {"key": "tips", "stage": "keep", "initiative": "proactive", "match": {"event": "tips"}},
+    ],
+}
+
+
+def _parcels(rng: random.Random, around: float) -> list[dict[str, Any]]:
+    """Customers who see an ad, order an hour later, get the parcel `around` × 3 days later (±3%, so the median
+    lands on either side of the 3-day line, within the sketch's error of it) and tips a day after that."""
+    events: list[dict[str, Any]] = []
+    for c in range(rng.randint(5, 40)):
+        parcel = 60 + around * 3 * 1440 * (1 + rng.uniform(-0.03, 0.03))
+        steps = [(0.0, "ad"), (60.0, "order"), (parcel, "parcel"), (parcel + 1440, "tips")]
+        steps += [(parcel + 30, "call")] * rng.randint(0, 1)
+        for minute, step in steps:
+            when = START_SILENCE + timedelta(minutes=c * 7 + minute)
+            events.append({"event_id": f"e{len(events)}", "customer_id": f"c{c}", "ts": when.isoformat(),
+                           "event": step})  # fmt: skip
+    return events
+
+
+START_SILENCE = datetime(2026, 2, 2, 8, 0, tzinfo=UTC)
+
+
+def test_silent_periods_screened_by_the_sketches_equal_the_exact_ones_near_the_line(tmp_path: Path) -> None:
+    """The sketches only skip the stage pairs whose median cannot reach the line (under it by more than α): on
+    medians within 3% of it, what insights finds is what the exact query over every pair finds, whichever side
+    each lands on; a pair far under it (a day, get → keep) is never queried."""
+    from touchlens.insights import gaps
+    from touchlens.insights.words import Names
+
+    found = Counter[bool]()
+    for seed in range(10):
+        folder = tmp_path / str(seed)
+        folder.mkdir()
+        ws = _workspace(folder, SILENCE_MAP)
+        ws.ingest_events([_write(folder / "e.jsonl", _parcels(random.Random(seed), 1.0))])
+        backend, m = ws._backend(), ws.map()
+        assert m is not None
+        assert sketches.served(backend)
+        screened = gaps.silent_periods(backend, m, Names.of(m))
+        stage_of = {t.key: t.stage for t in m.touchpoints if t.stage}
+        pairs = {("find", "buy"), ("buy", "get"), ("get", "keep")}
+        stages = set(gaps._screened(backend, stage_of, {"parcel", "tips"}, pairs, timedelta(days=3)).values())
+        assert stages == {"buy", "get"}  # near the line: queried exactly; keep: a day after, screened out
+        with patch.object(sketches, "served", return_value=False):
+            exact = gaps.silent_periods(backend, m, Names.of(m))
+        assert [i.to_dict() for i in screened] == [i.to_dict() for i in exact]
+        found[bool(exact)] += 1
+    assert found[True]  # both sides of the line were met
+    assert found[False]
+
+
+def test_no_silent_period_near_the_line_runs_no_query_of_the_touches(tmp_path: Path) -> None:
+    from touchlens.insights import gaps
+    from touchlens.insights.words import Names
+
+    ws = _workspace(tmp_path, SILENCE_MAP)
+    ws.ingest_events([_write(tmp_path / "e.jsonl", _parcels(random.Random(1), 0.5))])  # parcels in a day and a half
+    backend, m = ws._backend(), ws.map()
+    assert m is not None
+    with patch.object(JourneyOptions, "touches", side_effect=AssertionError("the touches were read")):
+        assert gaps.silent_periods(backend, m, Names.of(m)) == []
+    with patch.object(sketches, "served", return_value=False):
+        assert gaps.silent_periods(backend, m, Names.of(m)) == []  # and exactly, none

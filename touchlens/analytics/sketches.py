@@ -21,7 +21,7 @@ from touchlens.analytics.journeys import layer_state
 from touchlens.store.waits import ALPHA, GAMMA, ZERO
 
 SKETCH, SKETCH_STATE = "pair_waits", "pair_waits_state"
-__all__ = ["ALPHA", "served", "wait_quantiles"]
+__all__ = ["ALPHA", "served", "sketch", "wait_quantiles"]
 
 
 def served(backend: ibis.BaseBackend) -> bool:
@@ -34,9 +34,18 @@ def served(backend: ibis.BaseBackend) -> bool:
     return layer_state(backend) == "clean" and int(arrow(backend, state.count()).as_py()) > 0
 
 
-def wait_quantiles(backend: ibis.BaseBackend, by: Sequence[str], quantiles: Mapping[str, float]) -> ibis.Table:
-    """Per group of `by` (of source, target), the `quantiles` (name → q) of the waits."""
-    s = backend.table(SKETCH)
+def sketch(backend: ibis.BaseBackend) -> ibis.Table:
+    """The sketch's rows: source, target, bucket, n (the waits from a source touch to its next, the target, that
+    fall in the bucket)."""
+    return backend.table(SKETCH)
+
+
+def wait_quantiles(
+    backend: ibis.BaseBackend, by: Sequence[str], quantiles: Mapping[str, float], rows: ibis.Table | None = None
+) -> ibis.Table:
+    """Per group of `by`, the `quantiles` (name → q) of the waits. `by` are columns of the sketch (source, target),
+    or of `rows`: the sketch's rows with columns a caller derived from them (the stages of source and target)."""
+    s = sketch(backend) if rows is None else rows
     merged = s.group_by([*by, "bucket"]).aggregate(n=s.n.sum())
     # 2γ^i / (γ + 1) = (1 − α)·γ^i, through exp(i·ln γ): a literal γ loses digits that the power would multiply.
     estimate = (1 - ALPHA) * (merged.bucket.cast("float64") * math.log(GAMMA)).exp()
