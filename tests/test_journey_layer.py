@@ -30,7 +30,7 @@ from touchlens.analytics import drivers as dr
 from touchlens.analytics import flows as fl
 from touchlens.analytics import paths as pa_
 from touchlens.analytics import scorecard as sc
-from touchlens.analytics.journeys import ORDERED, JourneyOptions, layer_state, periods_layer
+from touchlens.analytics.journeys import ORDERED, JourneyOptions, layer_state, periods_layer, stored_conversions
 from touchlens.analytics.trends import TrendsQuery
 from touchlens.ingest import pipeline
 from touchlens.insights.conformance import ConformanceQuery
@@ -698,9 +698,12 @@ def test_analyses_read_from_the_layer_answer_as_from_the_events(tmp_path: Path) 
     with _store(ws) as con:
         backend = backend_on(con.cursor())
         assert layer_state(backend) == "clean"
+        assert stored_conversions(backend, OutcomeRule(event="buy")) is not None  # the scorecard reads the list
+        assert stored_conversions(backend, OutcomeRule(event="cart")) is None  # not the layer's outcome
         from_layer = {name: _plain(q.run(backend)) for name, q in queries.items()}
         raw = [r["stages"] for r in backend.to_pyarrow(CONFORMANCE.sequences_expr(backend)).to_pylist()]
         with _layer_set_aside(backend):
+            assert stored_conversions(backend, OutcomeRule(event="buy")) is None
             from_events = {name: _plain(q.run(backend)) for name, q in queries.items()}
     assert from_layer == from_events
     # Some journeys stayed in a stage across an unstaged `help`: its rows repeat that stage, which the run merges.

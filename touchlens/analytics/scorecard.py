@@ -18,7 +18,7 @@ import ibis
 from touchlens.analytics import sketches
 from touchlens.analytics.conditions import outcome_predicate
 from touchlens.analytics.engine import arrow, at_most_apart, events, seconds_between, with_quantiles
-from touchlens.analytics.journeys import BASE, JourneyOptions, firsts, ordered
+from touchlens.analytics.journeys import BASE, JourneyOptions, firsts, ordered, stored_conversions
 from touchlens.model.map import OutcomeRule
 
 Z95 = 1.959963984540054
@@ -171,8 +171,11 @@ class ScorecardQuery:
         where their journeys end."""
         assert self.conversion is not None
         t = self._journeys(backend)
-        all_events = events(backend)
-        convs = all_events.filter(outcome_predicate(all_events, self.conversion)).select("customer_id", conv_ts="ts")
+        listed = stored_conversions(backend, self.conversion)
+        if listed is None:
+            e = events(backend)
+            listed = e.filter(outcome_predicate(e, self.conversion))
+        convs = listed.select("customer_id", conv_ts="ts")
         first_touches = self._firsts(backend, t)
         won = _converted(backend, first_touches, convs, self.window)
         per_tp = won.group_by("touchpoint").aggregate(n=won.count())
