@@ -1,8 +1,8 @@
 """First loads of the heavy analyses, as a page computes them once the server has started: each analysis in a
-process of its own whose imports are done (a server's are), on a new workspace handle each time (no cached
-result), three times: `cold_s` is the process's first (memory and the store's pages first touched), `seconds`
-the median of the three (as a server that has run analyses before); on the demo generator's events with the
-retail map.
+process of its own whose imports are done (a server's are, pandas included: its warm start loads it), on a new
+workspace handle each time (no cached result), three times: `cold_s` is the process's first (memory and the
+store's pages first touched), `seconds` the median of the three (as a server that has run analyses before); on
+the demo generator's events with the retail map.
 
 The analyses: insights, drivers of every outcome (100 resamples), the scorecard, attribution's seven models
 side by side (the attribution page), and the other pages' analyses (conformance, trends, health, flows,
@@ -52,6 +52,9 @@ from pathlib import Path
 import touchlens
 import scipy.stats, touchlens.analytics.drivers, touchlens.analytics.scorecard, touchlens.insights.effects
 import touchlens.engines, touchlens.analytics.attribution
+# A started server has pandas: its warm start computes the scorecard and insights, and pyarrow's `to_numpy` (and
+# Ibis's results) import it. Without it here, a process's first run paid a quarter of a second no page pays.
+import pandas
 from touchlens.analyses import compare_attribution
 from touchlens.analytics.attribution_models import EVERY_MODEL
 root, call, runs = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])

@@ -194,6 +194,39 @@ def test_the_chain_the_engine_counts_is_the_chain_of_the_paths(tmp_path: Path, b
     assert in_engine == pytest.approx(from_paths, rel=1e-12)
 
 
+def test_a_key_missing_from_the_codes_reads_the_paths_again(tmp_path: Path) -> None:
+    """The paths from the layer code each key by its place in the keys read just before; a key that came between
+    the two reads (a refresh) is coded -1, and the paths are read again, not counted without it."""
+    from unittest.mock import patch
+
+    import touchlens
+    from touchlens.analytics import paths as paths_module
+    from touchlens.demo_workspace import build_demo
+
+    build_demo(tmp_path / "ws", customers=60)
+    ws = touchlens.open(tmp_path / "ws")
+    query, backend = ws._paths_query("touchpoint", None), ws._backend()
+    want = query.run(backend)
+    assert want
+    real = paths_module.arrow
+    reads = []
+
+    def one_key_short(b: object, expr: object) -> object:
+        found = real(b, expr)
+        if found.column_names == ["k"] and not reads:  # the keys' first read, as if one came after it
+            reads.append(found)
+            return found.slice(1)
+        return found
+
+    with patch.object(paths_module, "arrow", one_key_short):
+        assert query._coded(backend) is None
+        reads.clear()
+        again = query.run(backend)
+    assert len(reads) == 1
+    assert [(p.steps, p.conversions, p.nulls) for p in again] == [(p.steps, p.conversions, p.nulls) for p in want]
+    assert [p.value for p in again] == pytest.approx([p.value for p in want], rel=1e-12)  # sums in any order
+
+
 def test_markov_without_paths_credits_nothing(cli, tmp_path: Path) -> None:
     text = "name: S\ntouchpoints: [{key: ad, match: {event: ad}}]\noutcomes: {conversion: {event: order}}\n"
     ws = workspace_with(cli, tmp_path, text, "customer_id,ts,event\na,2026-01-01T00:00:00Z,other\n")
