@@ -121,7 +121,10 @@ def run() -> list[dict[str, Any]]:
             row["cold_s"], row["seconds"] = round(new[0], 2), round(statistics.median(new), 2)
             row["target_s"] = 3
             rows.append(row)
-    notes = f"imports done, no cached result; cold_s: a process's first run, seconds: median of {RUNS}; before: older"
+    notes = (
+        "imports done (pandas included, as a started server has it), no cached result; cold_s: a process's first "
+        f"run, seconds: median of {RUNS}; before: the checkout in TOUCHLENS_BENCH_FIRST_BEFORE"
+    )
     write_results("first_load", rows, notes)
     return rows
 

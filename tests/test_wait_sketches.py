@@ -362,7 +362,7 @@ START_SILENCE = datetime(2026, 2, 2, 8, 0, tzinfo=UTC)
 
 
 def test_silent_periods_screened_by_the_sketches_equal_the_exact_ones_near_the_line(tmp_path: Path) -> None:
-    """The sketches only skip the stage pairs whose median cannot reach the line (under it by more than α): on
+    """The sketches only skip the stage pairs whose median cannot reach the line (sketched under it by more than 2α): on
     medians within 3% of it, what insights finds is what the exact query over every pair finds, whichever side
     each lands on; a pair far under it (a day, get → keep) is never queried."""
     from touchlens.insights import gaps

@@ -111,10 +111,12 @@ def _screened(
     longer_than: timedelta,
 ) -> dict[str, str]:
     """`stage_of` less the touchpoints of stages that no silent period can start or end in, as the wait sketches
-    tell (all of it where they do not serve). Their median of a stage pair's waits is within relative error α of
-    the exact one, so a pair whose sketched median is under (1 − α) × `longer_than` (with room for rounding) is
-    under `longer_than` exactly. At 100M events no pair of the demo's is near, and the exact query (3.6 s) is not
-    run at all."""
+    tell (all of it where they do not serve). Their median of a stage pair's waits is at least (1 − α) × the exact
+    one, so a pair whose sketched median is under (1 − 2α) × `longer_than` (α more for rounding at a bucket's edge)
+    is under `longer_than` exactly. At 100M events no pair of the demo's is near, and the exact query (3.6 s) is
+    not run at all. The screen and the exact query are two reads: a refresh that commits between them may leave
+    out a pair that its batch just brought over the line, until the next computation (as insights' other sections,
+    each read at its own moment)."""
     if not sketches.served(backend):
         return stage_of
     s = sketches.sketch(backend)
