@@ -711,6 +711,35 @@ def test_analyses_read_from_the_layer_answer_as_from_the_events(tmp_path: Path) 
     assert from_layer["flows"]["edges"]  # a real business, not an empty answer
 
 
+def test_the_scorecard_from_the_list_of_conversions_equals_it_from_the_events_with_a_property_condition(
+    tmp_path: Path,
+) -> None:
+    """The scorecard takes the conversions from the layer's list when it serves: with a conversion that only some
+    `buy` events meet (a property condition, and an unmapped event as well), it equals the scorecard from the
+    events, and differs from one that counts every `buy`."""
+    conversion = {"event": {"in": ["buy", "unmapped"]}, "where": {"plan": "pro"}}
+    ws = _workspace(tmp_path, {**MAP, "outcomes": {"conversion": conversion}})
+    events = _business(300, 11)
+    rng = random.Random(3)
+    for e in events:
+        e["plan"] = rng.choice(["pro", "free"])  # a field of its own is a property
+    ws.ingest_events([_write(tmp_path / "e.jsonl", events)])
+    rule = OutcomeRule.model_validate(conversion)
+    query = sc.ScorecardQuery(rule, timedelta(days=1), exact=True)
+    with _store(ws) as con:
+        backend = backend_on(con.cursor())
+        listed = stored_conversions(backend, rule)
+        assert listed is not None
+        n = int(backend.to_pyarrow(listed.count()).as_py())
+        assert 0 < n < int(con.execute("SELECT count(*) FROM events WHERE event IN ('buy', 'unmapped')").fetchone()[0])
+        from_list = _plain(query.run(backend))
+        with _layer_set_aside(backend):
+            assert stored_conversions(backend, rule) is None
+            assert _plain(query.run(backend)) == from_list
+        every_buy = sc.ScorecardQuery(OutcomeRule(event="buy"), timedelta(days=1), exact=True)
+        assert _plain(every_buy.run(backend)) != from_list
+
+
 def _paths_by_hand(con: duckdb.DuckDBPyConnection, anchor: str, steps: int, before: bool) -> dict[tuple[str, ...], int]:
     """The `steps` touchpoints after (or before, nearest last) each visit of `anchor`, from `reference`'s rows."""
     journeys: dict[str, list[tuple[int, str]]] = defaultdict(list)
