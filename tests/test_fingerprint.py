@@ -189,6 +189,48 @@ def test_while_live_events_flow_a_recent_answer_is_given_at_once_and_computed_ag
     assert web.cached("flows", ("live",), compute) == web.generation
 
 
+def test_while_live_events_flow_an_answer_that_cannot_come_within_the_wait_is_not_waited_for(
+    web: WebState,
+) -> None:
+    """Past `behind_seconds`, a page waits up to `fresh_wait_seconds` for the new answer, unless its last
+    computation took longer than that: then the last answer comes at once, with its age, and the new one goes on
+    in the background. An answer computed quickly before is still waited for, and the page shows it."""
+    web.ws.settings.web.fresh_wait_seconds = 0.5
+    web.ws.settings.web.behind_seconds = 0.05
+    release = threading.Event()
+    release.set()
+
+    def slow() -> int:
+        release.wait(30)
+        return web.generation
+
+    assert web.cached("flows", ("slow",), slow) == 0
+    assert web.cached("flows", ("quick",), lambda: web.generation) == 0
+    release.clear()  # the next computation of `slow` takes a second: its time is what the next wait goes by
+    web.changed()
+    threading.Timer(1.0, release.set).start()
+    deadline = time.monotonic() + 30
+    while web.cached("flows", ("slow",), slow) != 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    release.clear()
+    web.changed()
+    time.sleep(0.1)  # the answers are now older than behind_seconds
+    web.live = SimpleNamespace(committed=time.monotonic())  # type: ignore[assignment]  # live events flow
+    state: dict[str, object] = {}
+    token = REQUEST_STATE.set(state)
+    try:
+        started = time.monotonic()
+        assert web.cached("flows", ("slow",), slow) == 1  # the last answer, at once: the new one takes a second
+        assert time.monotonic() - started < 0.3
+        assert isinstance(state["stale_since"], float)
+        web.live.committed = time.monotonic()  # type: ignore[union-attr]  # still flowing
+        assert web.cached("flows", ("quick",), lambda: web.generation) == 2  # quick before: waited for, and new
+    finally:
+        REQUEST_STATE.reset(token)
+        release.set()
+
+
 def test_a_change_starts_the_recomputation_before_anyone_asks(web: WebState) -> None:
     runs = Probe(web)
     assert runs() == 1
