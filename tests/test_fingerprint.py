@@ -26,7 +26,7 @@ from touchlens.editing import (
 from touchlens.model.fingerprint import UNREAD, analysis_fingerprint
 from touchlens.model.map import Desired, Horizon, MatchRule, OpportunityStatus, Targets
 from touchlens.queries import FlowsQuery
-from touchlens.web.state import REQUEST_STATE, WebState
+from touchlens.web.state import HEAVY, REQUEST_STATE, WebState
 
 from .conftest import journeys_workspace, write
 
@@ -295,7 +295,7 @@ def test_server_start_computes_the_first_pages_answers_under_the_keys_the_pages_
     ws = journeys_workspace(tmp_path / "j", {"c1": ["home", "cart", "buy"], "c2": ["home", "cart"]})
     app = create_app(ws.root)
     web: WebState = app.state.web
-    assert warm_start(web) == 6
+    assert warm_start(web) == 8
     web._pool.submit(lambda: None).result(60)  # the queue ran dry: every warmed answer is in
     warmed = set(web._cache)
     user_store.add_user(web.ws.meta_engine(), "v", "correct horse battery", "viewer")
@@ -310,7 +310,10 @@ def test_server_start_computes_the_first_pages_answers_under_the_keys_the_pages_
         return cached(name, params, compute)
 
     web.cached = recording  # type: ignore[method-assign]
-    for page in ("/", "/canvas", "/touchpoints/cart"):
+    assert client.get("/").status_code == 200
+    heavy = {(name, params) for name, params in asked if name.removeprefix("page.") in HEAVY}
+    assert heavy <= warmed  # the page people land on finds every heavy answer of its own ready
+    for page in ("/canvas", "/touchpoints/cart"):
         assert client.get(page).status_code == 200
     assert warmed <= asked  # each warmed answer is one of these pages' own
     assert warm_start(web) == 0  # all there already

@@ -42,6 +42,8 @@ def warm_start(web: WebState) -> int:
         return 0
     return web.warm(
         [
+            # The overview's first: people land there. Its sections only (the problems and the strengths).
+            ("page.insights", ("problems", "strengths"), partial(ws.insights, ("problems", "strengths"))),
             ("page.insights", (), ws.insights),
             ("page.scorecard", (), ws.scorecard),
             ("page.counts", (), ws.counts),
@@ -50,6 +52,7 @@ def warm_start(web: WebState) -> int:
                 for by in ("touchpoint", "stage")
             ),
             ("page.trends", ("week", ()), partial(ws.trends, "week", ())),
+            ("page.success", (), lambda: ws.success_status(ws.feedback(by="touchpoint", themes=False))),
         ]
     )
 
