@@ -816,6 +816,32 @@ def test_trends_count_each_customer_once_a_period_as_a_distinct_count_does(tmp_p
         assert any(n < e for _, _, e, n in con.execute(distinct).fetchall())  # some came back in one period
 
 
+@pytest.mark.parametrize("period", ["day", "week", "month"])
+def test_trends_periods_by_number_split_at_midnight_and_monday_in_utc(tmp_path: Path, period: str) -> None:
+    """Days and weeks are numbered from the epoch in integers: a touch a microsecond before midnight, and before
+    Monday, is in the period before; the same as the engine's calendar (date_trunc) gives, dates included."""
+    ws = _workspace(tmp_path)
+    sunday_night = datetime(2026, 3, 1, 23, 59, 59, 999999, tzinfo=UTC)  # 2026-03-02 is a Monday
+    times = [sunday_night, sunday_night + timedelta(microseconds=1), datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC),
+             datetime(2000, 1, 3, tzinfo=UTC), datetime(2026, 2, 28, 12, tzinfo=UTC)]  # fmt: skip
+    events = [
+        {"event_id": f"e{c}{i}", "customer_id": f"c{c}", "ts": when.isoformat(), "event": "home"}
+        for c in range(2) for i, when in enumerate(times[c:])
+    ]  # fmt: skip
+    ws.ingest_events([_write(tmp_path / "e.jsonl", events)])
+    with _store(ws) as con:
+        backend = backend_on(con.cursor())
+        got = {tuple(r.values()) for r in backend.to_pyarrow(TrendsQuery(period).events_expr(backend)).to_pylist()}
+        want = set(
+            con.execute(
+                f"SELECT touchpoint, date_trunc('{period}', ts)::DATE, count(*), count(DISTINCT customer_id) "
+                "FROM events GROUP BY ALL"
+            ).fetchall()
+        )
+    assert got == want
+    assert len({p for _, p, _, _ in got}) == {"day": 5, "week": 4, "month": 4}[period]
+
+
 def test_customers_counted_from_first_touches_are_the_distinct_customers(tmp_path: Path) -> None:
     """Reach and the scorecard count customers as the touches with no earlier one (of any touchpoint, or of
     theirs) in the layer: the same as distinct customers of the events, clean, stale between a batch and its

@@ -60,6 +60,40 @@ def _spark_epoch_us(ts: datetime) -> int:  # type: ignore[empty-body]
 _EPOCH_US = {"duckdb": _duckdb_epoch_us, "pyspark": _spark_epoch_us}
 
 
+# DuckDB's integer division (its `//`), exact on 64-bit integers; Ibis's `//` divides as floating point.
+@ibis.udf.scalar.builtin(name="divide")  # type: ignore[untyped-decorator]
+def _duckdb_divide(a: int, b: int) -> int:  # type: ignore[empty-body]
+    ...
+
+
+DAY_US = 86_400_000_000
+# Days from 0001-01-01 to 1970-01-01: shifted by these, every timestamp's epoch is positive, so integer division
+# (which truncates toward zero) is floor division.
+_EPOCH_SHIFT_DAYS = 719_528
+
+
+def utc_days(backend: ibis.BaseBackend, ts: ir.TimestampValue) -> ir.IntegerValue | None:
+    """Whole days from 1970-01-01 (UTC) to each timestamp, by integer arithmetic on the epoch, on DuckDB (None
+    elsewhere). DuckDB truncates a timestamp with time zone to its day or week through its calendar: by week over
+    10M touches, 1.3 s against 0.24 s for this."""
+    if backend.name != "duckdb":
+        return None
+    shifted = _duckdb_epoch_us(ts) + _EPOCH_SHIFT_DAYS * DAY_US
+    return _duckdb_divide(shifted, DAY_US) - _EPOCH_SHIFT_DAYS
+
+
+def utc_weeks(days: ir.IntegerValue) -> ir.IntegerValue:
+    """The week (from Monday, as ISO and DuckDB's `date_trunc` count them) of each of `utc_days`' numbers: weeks
+    from Monday 1969-12-29 (1970-01-01 was a Thursday)."""
+    shift = -(-_EPOCH_SHIFT_DAYS // 7)
+    return _duckdb_divide(days + 3 + 7 * shift, 7) - shift
+
+
+def day_date(days: ir.IntegerValue) -> ir.DateValue:
+    """The date `days` after 1970-01-01."""
+    return (ibis.date(1970, 1, 1) + days.as_interval("D")).cast("date")
+
+
 def seconds_between(
     backend: ibis.BaseBackend, later: ir.TimestampValue, earlier: ir.TimestampValue
 ) -> ir.FloatingValue:

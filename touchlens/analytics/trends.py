@@ -16,7 +16,7 @@ import numpy as np
 from scipy import stats as sps
 
 from touchlens.analytics import anomalies, stats
-from touchlens.analytics.engine import mapped_events
+from touchlens.analytics.engine import day_date, mapped_events, utc_days, utc_weeks
 from touchlens.analytics.journeys import JourneyOptions, layer_state
 
 UNITS = {"day": "D", "week": "W", "month": "M"}
@@ -57,9 +57,18 @@ class TrendsQuery:
         t = JourneyOptions().touches(backend, "prev_same_ts")
         if self.touchpoints:
             t = t.filter(t.touchpoint.isin(list(self.touchpoints)))
-        t = t.mutate(period=t.ts.truncate(unit).date())
-        first = t.prev_same_ts.isnull() | (t.prev_same_ts.truncate(unit).date() < t.period)
-        return t.group_by(["touchpoint", "period"]).aggregate(events=t.count(), customers=first.cast("int64").sum())
+        days, prev_days = utc_days(backend, t.ts), utc_days(backend, t.prev_same_ts)
+        if days is None or prev_days is None or self.period == "month":
+            t = t.mutate(period=t.ts.truncate(unit).date())
+            first = t.prev_same_ts.isnull() | (t.prev_same_ts.truncate(unit).date() < t.period)
+            return t.group_by(["touchpoint", "period"]).aggregate(events=t.count(), customers=first.cast("int64").sum())
+        # Days and weeks by number, grouped, and only the groups' numbers made dates.
+        number, prev_number = (days, prev_days) if self.period == "day" else (utc_weeks(days), utc_weeks(prev_days))
+        t = t.mutate(n=number)
+        first = t.prev_same_ts.isnull() | (prev_number < t.n)
+        g = t.group_by(["touchpoint", "n"]).aggregate(events=t.count(), customers=first.cast("int64").sum())
+        start = g.n if self.period == "day" else g.n * 7 - 3
+        return g.select("touchpoint", period=day_date(start), events=g.events, customers=g.customers)
 
     def feedback_expr(self, backend: ibis.BaseBackend) -> ibis.Table:
         f = backend.table("feedback")
