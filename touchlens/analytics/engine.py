@@ -90,8 +90,9 @@ def utc_weeks(days: ir.IntegerValue) -> ir.IntegerValue:
 
 
 def day_date(days: ir.IntegerValue) -> ir.DateValue:
-    """The date `days` after 1970-01-01."""
-    return (ibis.date(1970, 1, 1) + days.as_interval("D")).cast("date")
+    """The date `days` after 1970-01-01. (DuckDB adds days to a date as a timestamp, which Ibis types as a date:
+    cast through a timestamp, so the SQL's column is a DATE too.)"""
+    return (ibis.date(1970, 1, 1) + days.as_interval("D")).cast("timestamp").cast("date")
 
 
 def seconds_between(

@@ -114,8 +114,8 @@ class WebSettings(BaseModel):
         le=3600,
         description="While live events flow in (a batch committed within this many seconds), a page shows at once "
         "an answer computed at most this long ago and computes the new one in the background; an older one is "
-        "waited for up to fresh_wait_seconds, unless its last computation took longer; 0: always wait up to "
-        "fresh_wait_seconds.",
+        "waited for up to fresh_wait_seconds, unless the computation under way is expected (by the last one's "
+        "time) to end later; 0: always wait up to fresh_wait_seconds.",
     )
     heavy_per_user: int = Field(
         default=2,

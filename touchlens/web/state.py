@@ -59,7 +59,8 @@ class WebState:
         # Recomputations after a change: one at a time, beside the requests (this is a small shared machine).
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="touchlens-refresh")
         self._refreshing: dict[Hashable, tuple[tuple[Any, ...], Future[Any]]] = {}
-        self._refresh_started: dict[Hashable, float] = {}  # when each running computation began (monotonic)
+        # When each running computation began (monotonic); none while one waits in the watcher's queue.
+        self._refresh_started: dict[Hashable, float] = {}
         self._used: dict[Hashable, float] = {}  # when each answer was last asked for
         self._lock = threading.Lock()
         self.lock = threading.Lock()  # guards starting the live writer
@@ -135,7 +136,8 @@ class WebState:
 
     def _due_after(self, slot: Hashable, took: float, wait: float) -> bool:
         """Whether the answer being computed for `slot` is expected later than `wait` seconds from now: it began
-        when `_refresh_started` says, and takes as long as the last one (`took`). While live events flow, the
+        when `_refresh_started` says, and takes as long as the last one (`took`); one not begun yet (queued) is
+        waited for, as before. While live events flow, the
         recomputations share the cores with the live load and take longer than `fresh_wait_seconds`, so a page
         waited that long and then showed the last answer anyway (3.0–3.7 s for seven pages at 1M events)."""
         with self._lock:
@@ -236,10 +238,15 @@ class WebState:
                 future = self._pool.submit(self._recompute, slot, version, compute)
             future.add_done_callback(_log_failure)
             self._refreshing[slot] = (version, future)
-            self._refresh_started[slot] = time.monotonic()
+            self._refresh_started.pop(slot, None)
+            if asked:  # its thread starts now; one queued behind the watcher's says when it starts (`_recompute`)
+                self._refresh_started[slot] = time.monotonic()
             return future
 
     def _recompute(self, slot: Hashable, version: tuple[Any, ...], compute: Callable[[], T]) -> T:
+        with self._lock:
+            if self._refreshing.get(slot, (None,))[0] == version:
+                self._refresh_started[slot] = time.monotonic()
         try:
             value, took = self._timed(str(slot[0]) if isinstance(slot, tuple) else "", compute, None)  # the server's
             return self._store(slot, version, compute, value, took)

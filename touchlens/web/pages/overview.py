@@ -64,12 +64,13 @@ def overview(request: Request, user: PageViewer) -> Response:
     m = ws.map_or_empty()
     # Its two heavy answers begin together, each on a thread of its own, beside the lighter ones this request
     # reads meanwhile: one after the other, the first load at 10M events took 3.7 s.
-    state(request).begin(
-        [
-            ("page.insights", JUDGED, partial(ws.insights, JUDGED)),
-            ("page.trends", ("week", ()), partial(ws.trends, "week", ())),
-        ]
-    )
+    if ws.has_map():  # without one, the insights say so on this page, not in the log of a thread
+        state(request).begin(
+            [
+                ("page.insights", JUDGED, partial(ws.insights, JUDGED)),
+                ("page.trends", ("week", ()), partial(ws.trends, "week", ())),
+            ]
+        )
     problem, worst, strengths = None, [], []
     try:
         judged, names = _judged(request), Names.of(m)
