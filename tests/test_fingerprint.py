@@ -231,6 +231,54 @@ def test_while_live_events_flow_an_answer_that_cannot_come_within_the_wait_is_no
         release.set()
 
 
+def test_an_answer_last_computed_before_live_events_flowed_is_expected_as_slow_as_others_are_now(
+    web: WebState,
+) -> None:
+    """How much longer answers take while live events flow is learnt from the first one recomputed then: an
+    answer last computed before the flow (0.1 s) is then expected to take that many times longer (1 s), past the
+    wait, so the page shows its last answer at once instead of waiting for a new one that cannot come in time."""
+    web.ws.settings.web.fresh_wait_seconds = 0.5
+    web.ws.settings.web.behind_seconds = 0.05
+    release = threading.Event()
+    release.set()
+
+    def first() -> int:
+        time.sleep(0.1)
+        release.wait(30)
+        return web.generation
+
+    def second() -> int:
+        time.sleep(0.1)
+        release.wait(30)
+        return web.generation
+
+    assert web.cached("flows", ("first",), first) == web.cached("flows", ("second",), second) == 0  # 0.1 s each
+    release.clear()
+    web.changed()
+    time.sleep(0.1)  # both answers are now older than behind_seconds
+    web.live = SimpleNamespace(committed=time.monotonic())  # type: ignore[assignment]  # live events flow
+    threading.Timer(1.0, release.set).start()  # under the live load, the first's new answer takes a second
+    assert web.cached("flows", ("first",), first) == 0  # waited for (0.1 s before), not in time: the last one
+    deadline = time.monotonic() + 30
+    while web._slowdown == 1.0:  # learnt once the first's new answer is in
+        assert time.monotonic() < deadline
+        web.live.committed = time.monotonic()  # type: ignore[union-attr]
+        time.sleep(0.05)
+    assert web._slowdown > 5
+    release.clear()
+    web.live.committed = time.monotonic()  # type: ignore[union-attr]
+    state: dict[str, object] = {}
+    token = REQUEST_STATE.set(state)
+    try:
+        started = time.monotonic()
+        assert web.cached("flows", ("second",), second) == 0  # expected to take a second: the last one at once
+        assert time.monotonic() - started < 0.3
+        assert isinstance(state["stale_since"], float)
+    finally:
+        REQUEST_STATE.reset(token)
+        release.set()
+
+
 def test_a_change_starts_the_recomputation_before_anyone_asks(web: WebState) -> None:
     runs = Probe(web)
     assert runs() == 1

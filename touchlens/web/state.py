@@ -45,6 +45,9 @@ HEAVY = frozenset(
 LIGHT = frozenset({"counts", "feedback", "history", "quarantine", "verbatims"})
 # Most analyses end within seconds, and the same request is then answered from the cache.
 RETRY_AFTER = 5
+# Computations shorter than TIMED (seconds) say too little of how much the live load slows them down to learn
+# from; MAX_SLOWDOWN caps what is learnt.
+TIMED, MAX_SLOWDOWN = 0.05, 20.0
 # The current request's `request.state` (its dict): set by the app's middleware, so `cached` knows the user
 # whom security's dependency put there, with no change to the routes that call it.
 REQUEST_STATE: ContextVar[dict[str, Any] | None] = ContextVar("touchlens_request_state", default=None)
@@ -61,6 +64,9 @@ class WebState:
         self._refreshing: dict[Hashable, tuple[tuple[Any, ...], Future[Any]]] = {}
         # When each running computation began (monotonic); none while one waits in the watcher's queue.
         self._refresh_started: dict[Hashable, float] = {}
+        # How many times longer an answer last took to compute while live events flowed than before they did: an
+        # answer last computed before is expected to take that much longer now (`_due_after`).
+        self._slowdown = 1.0
         self._used: dict[Hashable, float] = {}  # when each answer was last asked for
         self._lock = threading.Lock()
         self.lock = threading.Lock()  # guards starting the live writer
@@ -125,7 +131,7 @@ class WebState:
             return cast(T, entry.value)
         future = self._refresh(slot, version, compute, asked=True)
         wait = self._wait()
-        if self._flowing() and self._due_after(slot, entry.took, wait):
+        if self._flowing() and self._due_after(slot, entry, wait):
             _mark_stale(entry.at)  # the new answer cannot come within the wait: the last one now, not after it
             return cast(T, entry.value)
         try:
@@ -134,14 +140,16 @@ class WebState:
             _mark_stale(entry.at)
             return cast(T, entry.value)
 
-    def _due_after(self, slot: Hashable, took: float, wait: float) -> bool:
+    def _due_after(self, slot: Hashable, last: Entry, wait: float) -> bool:
         """Whether the answer being computed for `slot` is expected later than `wait` seconds from now: it began
-        when `_refresh_started` says, and takes as long as the last one (`took`); one not begun yet (queued) is
-        waited for, as before. While live events flow, the
-        recomputations share the cores with the live load and take longer than `fresh_wait_seconds`, so a page
-        waited that long and then showed the last answer anyway (3.0–3.7 s for seven pages at 1M events)."""
+        when `_refresh_started` says, and takes as long as the `last` one, times `_slowdown` if that one was
+        computed before live events flowed; one not begun yet (queued) is waited for, as before. While live
+        events flow, the recomputations share the cores with the live load and take longer than
+        `fresh_wait_seconds`, so a page waited that long and then showed the last answer anyway (3.0–3.7 s for
+        seven pages at 1M events)."""
         with self._lock:
             began = self._refresh_started.get(slot)
+            took = last.took if last.flowing else last.took * self._slowdown
         return began is not None and began + took - time.monotonic() > wait
 
     def _flowing(self) -> bool:
@@ -264,8 +272,12 @@ class WebState:
         return value, time.monotonic() - started
 
     def _store(self, slot: Hashable, version: tuple[Any, ...], compute: Callable[[], T], value: T, took: float) -> T:
+        flowing = self._flowing()
         with self._lock:
-            self._cache[slot] = Entry(version, value, time.time(), took, compute)
+            before = self._cache.get(slot)
+            if flowing and before is not None and not before.flowing and before.took >= TIMED:
+                self._slowdown = min(MAX_SLOWDOWN, max(1.0, took / before.took))  # the latest seen
+            self._cache[slot] = Entry(version, value, time.time(), took, compute, flowing)
             self._cache.move_to_end(slot)
             while len(self._cache) > CACHE_SIZE:
                 evicted, _ = self._cache.popitem(last=False)
@@ -306,6 +318,7 @@ class Entry:
     at: float
     took: float
     compute: Callable[[], Any]
+    flowing: bool = False  # computed while live events flowed in
 
 
 def _settle(future: Future[T], work: Callable[..., T], *args: Any) -> None:
