@@ -189,6 +189,20 @@ def test_while_live_events_flow_a_recent_answer_is_given_at_once_and_computed_ag
     assert web.cached("flows", ("live",), compute) == web.generation
 
 
+def _asked_while_flowing(web: WebState, name: str, compute: Callable[[], int]) -> tuple[int, float, object]:
+    """A page's request for `name` while live events flow (the live writer committed just now): the answer, how
+    long it took, and the age the request was marked with (None: current)."""
+    web.live = SimpleNamespace(committed=time.monotonic())  # type: ignore[assignment]
+    state: dict[str, object] = {}
+    token = REQUEST_STATE.set(state)
+    try:
+        started = time.monotonic()
+        answer = web.cached("flows", (name,), compute)
+        return answer, time.monotonic() - started, state.get("stale_since")
+    finally:
+        REQUEST_STATE.reset(token)
+
+
 def test_while_live_events_flow_an_answer_that_cannot_come_within_the_wait_is_not_waited_for(
     web: WebState,
 ) -> None:
@@ -216,18 +230,14 @@ def test_while_live_events_flow_an_answer_that_cannot_come_within_the_wait_is_no
     release.clear()
     web.changed()
     time.sleep(0.1)  # the answers are now older than behind_seconds
-    web.live = SimpleNamespace(committed=time.monotonic())  # type: ignore[assignment]  # live events flow
-    state: dict[str, object] = {}
-    token = REQUEST_STATE.set(state)
     try:
-        started = time.monotonic()
-        assert web.cached("flows", ("slow",), slow) == 1  # the last answer, at once: the new one takes a second
-        assert time.monotonic() - started < 0.3
-        assert isinstance(state["stale_since"], float)
-        web.live.committed = time.monotonic()  # type: ignore[union-attr]  # still flowing
-        assert web.cached("flows", ("quick",), lambda: web.generation) == 2  # quick before: waited for, and new
+        answer, took, age = _asked_while_flowing(web, "slow", slow)
+        assert answer == 1  # the last answer, at once: the new one takes a second
+        assert took < 0.3
+        assert isinstance(age, float)
+        answer, _, age = _asked_while_flowing(web, "quick", lambda: web.generation)
+        assert (answer, age) == (2, None)  # quick before: waited for, and new
     finally:
-        REQUEST_STATE.reset(token)
         release.set()
 
 
@@ -242,23 +252,17 @@ def test_an_answer_last_computed_before_live_events_flowed_is_expected_as_slow_a
     release = threading.Event()
     release.set()
 
-    def first() -> int:
+    def timed() -> int:  # 0.1 s, and as long as `release` keeps it
         time.sleep(0.1)
         release.wait(30)
         return web.generation
 
-    def second() -> int:
-        time.sleep(0.1)
-        release.wait(30)
-        return web.generation
-
-    assert web.cached("flows", ("first",), first) == web.cached("flows", ("second",), second) == 0  # 0.1 s each
+    assert web.cached("flows", ("first",), timed) == web.cached("flows", ("second",), timed) == 0
     release.clear()
     web.changed()
     time.sleep(0.1)  # both answers are now older than behind_seconds
-    web.live = SimpleNamespace(committed=time.monotonic())  # type: ignore[assignment]  # live events flow
     threading.Timer(1.0, release.set).start()  # under the live load, the first's new answer takes a second
-    assert web.cached("flows", ("first",), first) == 0  # waited for (0.1 s before), not in time: the last one
+    assert _asked_while_flowing(web, "first", timed)[0] == 0  # waited for (0.1 s before), not in time: the last
     deadline = time.monotonic() + 30
     while web._slowdown == 1.0:  # learnt once the first's new answer is in
         assert time.monotonic() < deadline
@@ -266,16 +270,12 @@ def test_an_answer_last_computed_before_live_events_flowed_is_expected_as_slow_a
         time.sleep(0.05)
     assert web._slowdown > 5
     release.clear()
-    web.live.committed = time.monotonic()  # type: ignore[union-attr]
-    state: dict[str, object] = {}
-    token = REQUEST_STATE.set(state)
     try:
-        started = time.monotonic()
-        assert web.cached("flows", ("second",), second) == 0  # expected to take a second: the last one at once
-        assert time.monotonic() - started < 0.3
-        assert isinstance(state["stale_since"], float)
+        answer, took, age = _asked_while_flowing(web, "second", timed)
+        assert answer == 0  # expected to take a second: the last one, at once
+        assert took < 0.3
+        assert isinstance(age, float)
     finally:
-        REQUEST_STATE.reset(token)
         release.set()
 
 
@@ -350,7 +350,7 @@ def test_server_start_computes_the_first_pages_answers_under_the_keys_the_pages_
     client = TestClient(app)
     session, _ = user_store.start_session(web.ws.meta_engine(), user_store.User("v", "viewer"))
     client.cookies.set(SESSION_COOKIE, session)
-    asked: set[object] = set()
+    asked: set[tuple[str, Hashable]] = set()
     cached = web.cached
 
     def recording(name: str, params: Hashable, compute: Callable[[], object]) -> object:
